@@ -1,0 +1,101 @@
+#include "cli/app.hpp"
+
+#include "cli/context.hpp"
+#include "cli/help.hpp"
+#include "util/error.hpp"
+
+#include <algorithm>
+#include <iostream>
+
+namespace nemokit::cli {
+
+namespace {
+
+// Commands plugins may add (image, exec, ...) are appended at run time from their manifests.
+std::vector<CommandSpec> builtin_commands() {
+  return {
+      {"run", "Run a stage here or on a cluster: FAMILY STAGE [SUBSTAGE]", "run FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
+       {}, {}, false, true},
+      {"data", "Prepare a stage's data: data prep FAMILY STAGE [SUBSTAGE]", "data prep FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
+       {}, {}, false, true},
+      {"build", "Build a stage's container image (or any Dockerfile) into build_cache_dir",
+       "build IMAGE | build -f DOCKERFILE [--context DIR] --tag NAME [OPTIONS]",
+       {{"-f", "a Dockerfile of your own"}, {"--file", "a Dockerfile of your own"},
+        {"--context", "build context (default: the Dockerfile's folder)"}, {"--tag", "image name"},
+        {"--build-arg", "K=V for ARG"}, {"--target", "build up to this stage"}, {"--output", "oci-archive:FILE or docker-archive:FILE"}},
+       {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false},
+      {"pipe", "Run a family's stages as a chain, each consuming the one before", "pipe FAMILY [OPTIONS] [key=value]...",
+       {}, {}, false, true},
+      {"model", "Models: import, export, eval, lora-merge, adapter-export, generate, init", "model SUBCOMMAND [ARGS]...",
+       {}, {}, true, false},
+      {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false},
+      {"plugins", "List the plugins found and check them without running their code", "plugins [info NAME]", {}, {}, false, false},
+      {"recipes", "Every family/stage/substage with its plugin, image and configs", "recipes", {}, {}, false, false},
+      {"profiles", "The env.toml profiles with their resolved values", "profiles", {}, {}, false, false},
+      {"__complete", "", "__complete WORDS...", {}, {}, true, false},
+  };
+}
+
+}  // namespace
+
+int run_app(const std::vector<std::string>& argv) {
+  std::vector<CommandSpec> commands = builtin_commands();
+  try {
+    // Plugin commands are only looked up when the first word is not a built-in one, so that
+    // `nemokit --version` and the built-ins never pay for plugin discovery.
+    std::optional<PluginRegistry> reg;
+    std::string first;
+    for (const auto& w : argv)
+      if (!w.starts_with("-")) { first = w; break; }
+    bool builtin = first.empty() || std::any_of(commands.begin(), commands.end(), [&](auto& c) { return c.name == first; });
+    bool wants_listing = first.empty() && std::none_of(argv.begin(), argv.end(), [](auto& w) { return w == "--version"; });
+    if (!builtin || wants_listing) {
+      reg = PluginRegistry::discover(PluginRegistry::default_search_path());
+      for (const auto& p : reg->plugins())
+        if (p->ok())
+          for (const auto& c : p->manifest.value("commands", nlohmann::json::array()))
+            commands.push_back({c.get<std::string>(), "(" + p->name + ") " + p->manifest.value("command_help", nlohmann::json::object()).value(c.get<std::string>(), ""),
+                                c.get<std::string>() + " [ARGS]...", {}, {}, true, false});
+    }
+    ParsedArgs args = parse_args(argv, commands);
+    if (args.version) {
+      std::cout << "nemokit " << NEMOKIT_VERSION_STRING << " (plugin ABI " << NEMOKIT_ABI_MAJOR << "." << NEMOKIT_ABI_MINOR
+                << ")\n";
+      return 0;
+    }
+    const CommandSpec* spec = nullptr;
+    for (const auto& c : commands)
+      if (c.name == args.command) spec = &c;
+    if (!spec) {
+      print_main_help(std::cout, commands);
+      return args.help ? 0 : 2;
+    }
+    if (args.help && !spec->raw) {
+      print_command_help(std::cout, *spec);
+      return 0;
+    }
+    Context ctx(std::move(args));
+    const std::string& cmd = ctx.args.command;
+    if (cmd == "run") return cmd_run(ctx);
+    if (cmd == "data") return cmd_data(ctx);
+    if (cmd == "pipe") return cmd_pipe(ctx);
+    if (cmd == "build") return cmd_build(ctx);
+    if (cmd == "plugins") return cmd_plugins(ctx);
+    if (cmd == "recipes") return cmd_recipes(ctx);
+    if (cmd == "profiles") return cmd_profiles(ctx);
+    if (cmd == "model") return cmd_model(ctx);
+    if (cmd == "tokenizer") return cmd_tokenizer(ctx);
+    if (cmd == "__complete") return cmd_complete(ctx);
+    const PluginFile* provider = ctx.registry().command_provider(cmd);
+    if (!provider) throw UserError("unknown command \"" + cmd + "\"");
+    return cmd_plugin_command(ctx, *provider);
+  } catch (const UserError& e) {
+    std::cerr << "nemokit: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "nemokit: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace nemokit::cli

@@ -1,0 +1,95 @@
+#include "cli/args.hpp"
+
+#include "util/error.hpp"
+
+#include <regex>
+
+namespace nemokit::cli {
+
+std::optional<std::string> ParsedArgs::value(const std::string& o) const {
+  auto it = options.find(o);
+  if (it == options.end() || it->second.empty()) return std::nullopt;
+  return it->second.back();
+}
+
+std::vector<std::string> ParsedArgs::values(const std::string& o) const {
+  auto it = options.find(o);
+  return it == options.end() ? std::vector<std::string>{} : it->second;
+}
+
+bool looks_like_override(const std::string& word) {
+  static const std::regex re(R"(^\+?[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*=.*$)", std::regex::optimize);
+  return !word.empty() && word[0] != '-' && std::regex_match(word, re);
+}
+
+namespace {
+const std::map<std::string, std::string> kGlobalValueOpts = {
+    {"-c", "config"}, {"--config", "config"}, {"-r", "run"}, {"--run", "run"}, {"-b", "batch"}, {"--batch", "batch"}};
+}
+
+ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<CommandSpec>& commands) {
+  ParsedArgs a;
+  const CommandSpec* spec = nullptr;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string w = argv[i];
+    if (spec && spec->raw) {
+      a.raw.push_back(w);
+      continue;
+    }
+    if (w == "--") {  // everything after is positional
+      for (++i; i < argv.size(); ++i) a.positionals.push_back(argv[i]);
+      break;
+    }
+    std::string name = w, inline_value;
+    bool has_inline = false;
+    if (w.starts_with("--") && w.find('=') != std::string::npos) {
+      name = w.substr(0, w.find('='));
+      inline_value = w.substr(w.find('=') + 1);
+      has_inline = true;
+    }
+    auto take_value = [&](const std::string& opt) -> std::string {
+      if (has_inline) return inline_value;
+      if (i + 1 >= argv.size()) throw UserError("option " + opt + " needs a value");
+      return argv[++i];
+    };
+    if (auto g = kGlobalValueOpts.find(name); g != kGlobalValueOpts.end()) {
+      std::string v = take_value(name);
+      if (g->second == "config") a.config = v;
+      else if (g->second == "run") a.run_profile = v;
+      else a.batch_profile = v;
+      continue;
+    }
+    if (w == "-d" || w == "--dry-run") { a.dry_run = true; continue; }
+    if (w == "-h" || w == "--help") { a.help = true; continue; }
+    if (w == "--version" || (w == "-V" && !spec)) { a.version = true; continue; }
+    if (w.starts_with("-") && w.size() > 1) {
+      if (spec && spec->value_opts.count(name)) {
+        a.options[name].push_back(take_value(name));
+        continue;
+      }
+      if (spec && spec->flags.count(name) && !has_inline) {
+        a.options[name].push_back("");
+        continue;
+      }
+      throw UserError("unknown option " + name + (spec ? " for `nemokit " + spec->name + "`" : "") +
+                      " (see nemokit " + (spec ? spec->name + " " : "") + "--help)");
+    }
+    if (!spec) {
+      for (const auto& c : commands)
+        if (c.name == w) spec = &c;
+      if (!spec) throw UserError("unknown command \"" + w + "\" (see nemokit --help)");
+      a.command = w;
+      continue;
+    }
+    if (looks_like_override(w)) {
+      if (!spec->overrides) throw UserError("`nemokit " + spec->name + "` takes no overrides (got \"" + w + "\")");
+      a.overrides.push_back(w);
+      continue;
+    }
+    a.positionals.push_back(w);
+  }
+  if (a.run_profile && a.batch_profile) throw UserError("--run and --batch cannot be used together: pick attached (--run) or detached (--batch)");
+  return a;
+}
+
+}  // namespace nemokit::cli

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace nemokit::cli {
+
+// What one command accepts besides the global options.
+struct CommandSpec {
+  std::string name;
+  std::string summary;
+  std::string usage;                 // after "nemokit "
+  std::map<std::string, std::string> value_opts;  // option -> help; takes a value (--tag NAME)
+  std::map<std::string, std::string> flags;       // option -> help; no value (--no-cache)
+  bool raw = false;                  // hand every word after the name to the command untouched
+  bool overrides = false;            // accepts key.sub=value overrides
+};
+
+struct ParsedArgs {
+  std::string command;                        // "" when none was given
+  std::vector<std::string> positionals;       // words after the command
+  std::map<std::string, std::vector<std::string>> options;  // command options, in order given
+  std::vector<std::string> raw;               // raw commands: the words after the name
+  std::vector<std::string> overrides;         // key.sub=value and +key=value, in order
+  std::optional<std::string> config, run_profile, batch_profile;
+  bool dry_run = false, help = false, version = false;
+
+  bool flag(const std::string& f) const { return options.count(f) > 0; }
+  std::optional<std::string> value(const std::string& o) const;
+  std::vector<std::string> values(const std::string& o) const;
+};
+
+// Global options (-c/--config, -r/--run, -b/--batch, -d/--dry-run, -h/--help, --version) and
+// overrides may stand anywhere after the command. Throws UserError on a bad command line.
+ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<CommandSpec>& commands);
+
+bool looks_like_override(const std::string& word);
+
+}  // namespace nemokit::cli

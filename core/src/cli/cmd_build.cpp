@@ -1,0 +1,114 @@
+// `nemokit build` and the commands that other code serves: plugin-declared commands (image,
+// exec, ...) and the runtime's model and tokenizer tools.
+#include "cli/context.hpp"
+#include "util/error.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+
+namespace nemokit::cli {
+namespace fs = std::filesystem;
+
+namespace {
+int invoke_command(Context& ctx, const PluginFile& provider, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  nemokit_call_v1 call{};
+  call.kind = NEMOKIT_CALL_COMMAND;
+  call.argc = static_cast<int>(argv.size());
+  call.argv = argv.data();
+  LoadedPlugin plugin = ctx.registry().load(provider);
+  std::string error;
+  int rc = plugin.invoke(call, error);
+  if (rc != 0 && !error.empty()) std::cerr << "nemokit " << args[0] << ": " << error << "\n";
+  return rc;
+}
+}  // namespace
+
+// build_cache_dir: the profile's, else $NEMOKIT_BUILD_CACHE_DIR, else ~/.cache/nemokit.
+static fs::path build_cache_dir(Context& ctx) {
+  if (const Profile* p = ctx.selected_profile())
+    if (auto d = p->str("build_cache_dir")) return *d;
+  if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return env;
+  const char* home = std::getenv("HOME");
+  return fs::path(home ? home : "/tmp") / ".cache" / "nemokit";
+}
+
+int cmd_plugin_command(Context& ctx, const PluginFile& provider) {
+  std::vector<std::string> args{ctx.args.command};
+  args.insert(args.end(), ctx.args.raw.begin(), ctx.args.raw.end());
+  return invoke_command(ctx, provider, args);
+}
+
+int cmd_build(Context& ctx) {
+  const PluginRegistry& reg = ctx.registry();
+  auto file = ctx.args.value("-f") ? ctx.args.value("-f") : ctx.args.value("--file");
+  nlohmann::json req;
+  if (file) {
+    auto tag = ctx.args.value("--tag");
+    if (!tag) throw UserError("build -f " + *file + ": --tag NAME is required (the image becomes containers/NAME.sqsh)");
+    if (!ctx.args.positionals.empty()) throw UserError("build -f takes no IMAGE argument (got \"" + ctx.args.positionals[0] + "\")");
+    fs::path df = fs::absolute(*file);
+    if (!fs::is_regular_file(df)) throw UserError(df.string() + ": Dockerfile not found");
+    req["dockerfile_path"] = df.string();
+    req["context"] = fs::absolute(ctx.args.value("--context").value_or(df.parent_path().string())).string();
+    req["tag"] = *tag;
+  } else {
+    if (ctx.args.positionals.size() != 1) throw UserError("usage: nemokit build IMAGE | nemokit build -f DOCKERFILE --tag NAME");
+    const std::string& name = ctx.args.positionals[0];
+    const ImageEntry* im = reg.image(name);
+    if (!im) {
+      std::string known;
+      for (const auto& e : reg.images()) known += (known.empty() ? "" : ", ") + e.name;
+      throw UserError("no plugin declares image \"" + name + "\" (images: " + (known.empty() ? "none" : known) + ")");
+    }
+    req["image"] = name;
+    req["tag"] = name;
+    req["plugin"] = im->plugin->name;
+    req["dockerfile_resource"] = im->dockerfile;
+    req["dockerfile_text"] = *im->plugin->resource(im->dockerfile);
+  }
+  req["build_cache_dir"] = fs::absolute(build_cache_dir(ctx)).string();
+  req["no_cache"] = ctx.args.flag("--no-cache");
+  req["network"] = ctx.args.flag("--network=none") ? "none" : "host";
+  req["build_args"] = ctx.args.values("--build-arg");
+  if (auto t = ctx.args.value("--target")) req["target"] = *t;
+  if (auto o = ctx.args.value("--output")) req["output"] = *o;
+  const PluginFile* builder = reg.builder();
+  if (!builder) throw std::runtime_error("no builder plugin found (is builder_oci on the plugin path?)");
+  if (ctx.args.dry_run) {
+    std::cout << "# build plan (builder " << builder->name << ")\n" << req.dump(2) << "\n";
+    return 0;
+  }
+  if (ctx.selected_profile() && ctx.selected_profile()->executor() != "local")
+    throw std::runtime_error("building on a cluster (--run/--batch with a Slurm profile) is not available in this version; build here without --run");
+  std::string request = req.dump();
+  nemokit_call_v1 call{};
+  call.kind = NEMOKIT_CALL_BUILD;
+  call.config_json = request.c_str();
+  LoadedPlugin plugin = reg.load(*builder);
+  std::string error;
+  int rc = plugin.invoke(call, error);
+  if (rc != 0) std::cerr << "nemokit build: " << (error.empty() ? "failed" : error) << "\n";
+  return rc;
+}
+
+int cmd_model(Context& ctx) {
+  const auto& a = ctx.args.raw;
+  static const std::vector<std::string> subs = {"import", "export", "eval", "lora-merge", "adapter-export", "generate", "init"};
+  if (a.empty() || a[0] == "--help" || a[0] == "-h") {
+    std::cout << "usage: nemokit model {import|export|eval|lora-merge|adapter-export|generate|init} [ARGS]...\n";
+    return a.empty() ? 2 : 0;
+  }
+  if (std::find(subs.begin(), subs.end(), a[0]) == subs.end()) throw UserError("unknown model subcommand \"" + a[0] + "\"");
+  throw std::runtime_error("nemokit model " + a[0] + " is not implemented in this version");
+}
+
+int cmd_tokenizer(Context& ctx) {
+  const auto& a = ctx.args.raw;
+  if (a.empty()) throw UserError("usage: nemokit tokenizer {train|encode|decode} [ARGS]...");
+  throw std::runtime_error("nemokit tokenizer " + a[0] + " is not implemented in this version");
+}
+
+}  // namespace nemokit::cli

@@ -1,0 +1,50 @@
+#pragma once
+
+#include "cli/args.hpp"
+#include "plugins/plugin_host.hpp"
+#include "profiles/profiles.hpp"
+
+#include <iostream>
+#include <optional>
+
+namespace nemokit::cli {
+
+// What a command gets: its arguments, and the plugin registry and profiles, read on first use
+// so that commands which need neither (--version, --help) stay instant.
+class Context {
+ public:
+  explicit Context(ParsedArgs a) : args(std::move(a)) {}
+  ParsedArgs args;
+
+  const PluginRegistry& registry() {
+    if (!registry_) registry_ = PluginRegistry::discover(PluginRegistry::default_search_path());
+    return *registry_;
+  }
+  const ProfileSet& profiles() {
+    if (!profiles_) profiles_ = ProfileSet::load_default();
+    return *profiles_;
+  }
+  // The profile named by --run or --batch, if any.
+  const Profile* selected_profile() {
+    const auto& name = args.run_profile ? args.run_profile : args.batch_profile;
+    return name ? &profiles().get(*name) : nullptr;
+  }
+
+ private:
+  std::optional<PluginRegistry> registry_;
+  std::optional<ProfileSet> profiles_;
+};
+
+int cmd_run(Context& ctx);        // run FAMILY STAGE [SUBSTAGE]
+int cmd_data(Context& ctx);       // data prep FAMILY STAGE [SUBSTAGE]
+int cmd_pipe(Context& ctx);       // pipe FAMILY
+int cmd_build(Context& ctx);      // build IMAGE | build -f Dockerfile --tag NAME
+int cmd_plugins(Context& ctx);    // plugins [info NAME]
+int cmd_recipes(Context& ctx);
+int cmd_profiles(Context& ctx);
+int cmd_model(Context& ctx);      // model import|export|eval|lora-merge|adapter-export|...
+int cmd_tokenizer(Context& ctx);
+int cmd_complete(Context& ctx);   // words for the bash completion script
+int cmd_plugin_command(Context& ctx, const PluginFile& provider);  // a command a plugin declares
+
+}  // namespace nemokit::cli

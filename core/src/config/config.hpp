@@ -1,0 +1,37 @@
+#pragma once
+
+#include "plugins/plugin_host.hpp"
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nemokit {
+
+// A recipe config after inheritance, overrides and interpolation. Values keep the place they came
+// from (file and line) so that later errors can name it.
+struct ResolvedConfig {
+  toml::table table;
+  std::vector<std::string> chain;  // where each layer came from, base first
+};
+
+// `ref` is a config name the stage ships (`tiny`) or a user's file (has a `/` or ends in .toml).
+// `defaults = ["name" | "path.toml", ...]` in a config inherits from those, in order, with cycles
+// detected. Throws UserError naming the file, line and key.
+ResolvedConfig load_stage_config(const StageEntry& stage, const std::string& ref);
+
+// Applies `key.sub=value` (existing keys only, value checked against the type already there) and
+// `+key.sub=value` (adds a key). Throws UserError naming the override and the key.
+void apply_overrides(toml::table& config, const std::vector<std::string>& overrides);
+
+// Replaces `${env:NAME,default}` in every string value; an unset variable without a default is
+// an error naming the key. `where` names the file for messages.
+void interpolate_env(toml::table& config, const std::string& where);
+
+nlohmann::json toml_to_json(const toml::table& t);
+std::string to_toml_text(const toml::table& t);
+
+}  // namespace nemokit

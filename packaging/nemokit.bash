@@ -1,0 +1,28 @@
+# bash completion for nemokit: commands, families/stages/substages and images come from the
+# installed plugins (`nemokit __complete` reads their manifests without running them).
+_nemokit() {
+  local cur=${COMP_WORDS[COMP_CWORD]}
+  local prev=${COMP_WORDS[COMP_CWORD-1]}
+  case "$prev" in
+    -r|--run|-b|--batch)
+      local profiles
+      profiles=$(nemokit profiles 2>/dev/null | sed -n 's/^\[\([^]]*\)\].*/\1/p')
+      COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
+    -c|--config|-f|--file|--context)
+      COMPREPLY=($(compgen -f -- "$cur")); return ;;
+  esac
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "-c --config -r --run -b --batch -d --dry-run -h --help --version" -- "$cur"))
+    return
+  fi
+  local words=() i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case "${COMP_WORDS[i]}" in
+      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag) ((i++)) ;;
+      -*|*=*) ;;
+      *) words+=("${COMP_WORDS[i]}") ;;
+    esac
+  done
+  COMPREPLY=($(compgen -W "$(nemokit __complete "${words[@]}" 2>/dev/null)" -- "$cur"))
+}
+complete -F _nemokit nemokit

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package nemokit builds, tests and benchmarks with.
+# Idempotent; safe to run on a fresh Debian 12 machine as root (or with sudo).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+packages=(
+  # toolchain and build
+  build-essential cmake pkg-config ninja-build git ca-certificates
+  # libraries the product links
+  libboost-dev libboost-filesystem-dev libarchive-dev libsquashfs-dev zlib1g-dev
+  libzstd-dev liblz4-dev liblzma-dev nlohmann-json3-dev libtomlplusplus-dev
+  libopenblas-dev libpcre2-dev libcurl4-openssl-dev
+  # tests
+  libgtest-dev libgmock-dev googletest python3
+  # real peers the tests and benchmarks check against
+  squashfs-tools squashfs-tools-ng slurm-wlm slurm-client munge hyperfine
+  # real training text (public domain / permissive; see data/README.md)
+  bible-kjv bible-kjv-text fortunes fortunes-min wamerican
+  # packaging
+  dpkg-dev file
+)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup-deps: all ${#packages[@]} packages present"
