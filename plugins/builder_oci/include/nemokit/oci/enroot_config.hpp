@@ -1,0 +1,30 @@
+#pragma once
+// The files enroot writes into an image from its config, so that pyxis/enroot
+// start the container as the image intends: /etc/environment (Env), /etc/rc
+// (labels as comments, WorkingDir, Entrypoint/Cmd with exec), /etc/rc.local (a
+// stub rc sources), /etc/fstab (a bind mount per Volume).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace nemokit::oci {
+
+struct GeneratedFile {
+    std::string path;  // relative to the image root
+    std::string content;
+    uint32_t mode = 0644;
+};
+
+struct EnrootFiles {
+    std::vector<GeneratedFile> files;
+    std::string workdir;  // created when missing, as enroot does
+};
+
+EnrootFiles enroot_files(const nlohmann::json& image_config);
+
+// Quotes one word for sh the way bash's ${var@Q} does for printable text.
+std::string shell_quote(const std::string& word);
+
+}  // namespace nemokit::oci
