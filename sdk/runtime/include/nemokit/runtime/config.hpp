@@ -1,0 +1,54 @@
+// The Nemotron-H model configuration, read from and written to config.json with the same
+// keys as transformers' NemotronHConfig.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace nemokit::rt {
+
+struct NemotronHConfig {
+  std::string pattern;  // hybrid_override_pattern: M Mamba2, * attention, - MLP, E MoE
+  int64_t hidden_size = 0;
+  int64_t vocab_size = 0;
+  float layer_norm_epsilon = 1e-5f;
+  float initializer_range = 0.02f;
+  bool tie_word_embeddings = false;
+  bool rescale_prenorm_residual = true;
+
+  // Mamba2
+  int64_t mamba_num_heads = 0, mamba_head_dim = 0, ssm_state_size = 0, n_groups = 1;
+  int64_t conv_kernel = 4, chunk_size = 128, expand = 2;
+  float time_step_min = 1e-3f, time_step_max = 0.1f, time_step_floor = 1e-4f;
+  bool use_conv_bias = true;
+
+  // attention
+  int64_t num_attention_heads = 0, num_key_value_heads = 0, head_dim = 0;
+
+  // MLP and MoE
+  int64_t intermediate_size = 0;
+  std::string mlp_hidden_act = "relu2";
+  int64_t n_routed_experts = 0, num_experts_per_tok = 0, moe_intermediate_size = 0;
+  int64_t moe_shared_expert_intermediate_size = 0;
+  float routed_scaling_factor = 1.0f;
+  bool norm_topk_prob = true;
+
+  int64_t bos_token_id = 1, eos_token_id = 2, pad_token_id = 0;
+
+  // Keys this runtime does not use, kept so a config round-trips.
+  nlohmann::json extra = nlohmann::json::object();
+
+  int64_t num_layers() const { return int64_t(pattern.size()); }
+  int64_t mamba_d_inner() const { return mamba_num_heads * mamba_head_dim; }
+  int64_t mamba_conv_dim() const { return mamba_d_inner() + 2 * n_groups * ssm_state_size; }
+  int64_t mamba_in_proj_dim() const { return mamba_d_inner() + mamba_conv_dim() + mamba_num_heads; }
+
+  // `source` names the file in error messages. Throws std::runtime_error naming the key.
+  static NemotronHConfig from_json(const nlohmann::json& j, const std::string& source);
+  static NemotronHConfig load(const std::string& path);
+  nlohmann::json to_json() const;
+  void validate(const std::string& source) const;
+};
+
+}  // namespace nemokit::rt

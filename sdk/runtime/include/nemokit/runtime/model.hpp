@@ -1,0 +1,117 @@
+// The Nemotron-H hybrid language model on the CPU: embedding, a stack of pre-norm residual
+// blocks whose mixer is Mamba2 (M), attention (*), a squared-ReLU MLP (-) or a mixture of
+// experts (E), the final norm and the LM head. Forward and backward in float32.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nemokit/runtime/config.hpp"
+#include "nemokit/runtime/tensor.hpp"
+
+namespace nemokit::rt {
+
+struct Parameter {
+  std::string name;   // Hugging Face checkpoint name, e.g. backbone.layers.0.mixer.in_proj.weight
+  Tensor value;
+  Tensor grad;        // same shape; undefined for buffers
+  bool buffer = false;     // saved in checkpoints but not trained by gradient
+  bool trainable = true;   // false: frozen (optimizer skips it)
+  bool decay = true;       // AdamW weight decay applies (matrices only)
+};
+
+// One micro-batch: `batch` rows of `seq` positions, row-major.
+struct Batch {
+  int64_t batch = 0, seq = 0;
+  std::vector<int32_t> input_ids;  // [batch*seq]
+  std::vector<int32_t> targets;    // [batch*seq] next-token ids, < 0 = not in the loss; may be empty
+  std::vector<int32_t> doc_ids;    // optional: document of each position (packed rows)
+  std::vector<uint8_t> pad;        // optional: 1 = padding, excluded from router statistics
+
+  // Marks document starts from per-row cumulative offsets (cu_seqlens, starting at 0 and
+  // ending at seq), so attention, the conv window and the SSM state reset at each start.
+  void set_documents(const std::vector<std::vector<int64_t>>& cu_seqlens);
+  void validate(int64_t vocab_size) const;
+};
+
+struct LossOptions {
+  bool mean = true;              // mean over counted tokens; false: sum
+  float grad_scale = 1.0f;       // multiplies every gradient (gradient accumulation)
+  float moe_aux_loss_coeff = 0;  // Switch-style load-balance loss (0 = off)
+};
+
+struct StepResult {
+  double loss_sum = 0;  // summed token cross-entropy
+  int64_t tokens = 0;   // tokens counted in the loss
+  float loss = 0;       // reported loss: mean or sum per LossOptions, plus aux
+  float aux_loss = 0;
+};
+
+// Incremental decoding state of one sequence, one entry per layer.
+struct SequenceCache {
+  std::vector<std::vector<float>> conv;    // Mamba: last conv_kernel-1 xBC inputs
+  std::vector<std::vector<float>> ssm;     // Mamba: [heads, head_dim, state]
+  std::vector<std::vector<float>> keys;    // attention: [length, kv_heads*head_dim]
+  std::vector<std::vector<float>> values;
+  int64_t length = 0;
+};
+
+namespace detail {
+class Block;
+}
+
+class NemotronH {
+ public:
+  explicit NemotronH(NemotronHConfig config);
+  ~NemotronH();
+  NemotronH(const NemotronH&) = delete;
+  NemotronH& operator=(const NemotronH&) = delete;
+
+  const NemotronHConfig& config() const { return config_; }
+  // Initialization as transformers does it (normal(0, initializer_range) matrices, Mamba
+  // A_log/D/dt_bias, out_proj scaled by 1/sqrt(layers)), from a seed.
+  void init_weights(uint64_t seed);
+
+  std::vector<Parameter*> parameters();  // checkpoint order; includes buffers
+  Parameter* find(const std::string& name);
+  void zero_grad();
+  void set_frozen(const std::string& name_prefix, bool frozen);
+
+  // Forward pass; logits [batch*seq, vocab]. Keeps the activations for backward.
+  const Tensor& forward(const Batch& batch);
+  // Forward, loss over batch.targets and (when `backward`) gradients added into Parameter::grad.
+  StepResult forward_backward(const Batch& batch, const LossOptions& opts, bool backward = true);
+  const std::vector<float>& token_losses() const { return token_losses_; }
+  const Tensor& logits() const { return logits_; }
+
+  // Aux-loss-free balancing: bias_i += rate * sign(mean(c) - c_i) from the counts gathered
+  // since the last call (non-pad tokens of training forwards), then the counts reset.
+  void update_expert_bias(float rate);
+  std::vector<std::vector<int64_t>> expert_load() const;  // per MoE layer
+
+  SequenceCache new_cache() const;
+  // Feeds tokens[i] to sequence caches[i]; logits [n, vocab] for the next token of each.
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
+                   std::vector<float>& logits);
+
+ private:
+  Parameter* add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
+  NemotronHConfig config_;
+  std::deque<Parameter> params_;
+  Parameter* embedding_ = nullptr;
+  Parameter* norm_f_ = nullptr;
+  Parameter* lm_head_ = nullptr;  // == embedding_ when tied
+  std::vector<std::unique_ptr<detail::Block>> blocks_;
+
+  // activations of the last forward
+  Batch batch_;
+  std::vector<std::vector<float>> residual_;  // input of each block, plus the final output
+  std::vector<float> final_normed_, final_rstd_;
+  Tensor logits_;
+  std::vector<float> token_losses_;
+  friend class detail::Block;
+};
+
+}  // namespace nemokit::rt

@@ -1,0 +1,51 @@
+// Causal depthwise conv1d: y[t,c] = b[c] + sum_k w[c,k] x[t-K+1+k, c], where taps before the
+// sequence start or in an earlier document of a packed row read zero.
+#include "nemokit/runtime/kernels.hpp"
+#include "nemokit/runtime/parallel.hpp"
+
+namespace nemokit::rt::kernels {
+
+static inline bool same_doc(const int32_t* doc, int64_t a, int64_t b) { return !doc || doc[a] == doc[b]; }
+
+void conv1d_forward(float* y, const float* x, int64_t x_stride, const float* w, const float* bias,
+                    const int32_t* doc, int64_t batch, int64_t seq, int64_t channels, int64_t K) {
+  parallel_for(batch * seq, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t t = r % seq;
+      float* yr = y + r * channels;
+      for (int64_t c = 0; c < channels; ++c) yr[c] = bias ? bias[c] : 0.0f;
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t j = t - K + 1 + k;
+        if (j < 0 || !same_doc(doc, r - t + j, r)) continue;
+        const float* xr = x + (r - t + j) * x_stride;
+        for (int64_t c = 0; c < channels; ++c) yr[c] += w[c * K + k] * xr[c];
+      }
+    }
+  });
+}
+
+// Parallel over channels: every gradient element (dx column, dw row, db entry) belongs to
+// exactly one channel, so no two threads write the same place.
+void conv1d_backward(float* dx, int64_t dx_stride, float* dw, float* dbias, const float* dy, const float* x,
+                     int64_t x_stride, const float* w, const int32_t* doc, int64_t batch, int64_t seq,
+                     int64_t channels, int64_t K) {
+  parallel_for(channels, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t t = 0; t < seq; ++t) {
+          int64_t r = b * seq + t;
+          float g = dy[r * channels + c];
+          if (dbias) dbias[c] += g;
+          for (int64_t k = 0; k < K; ++k) {
+            int64_t j = t - K + 1 + k;
+            if (j < 0 || !same_doc(doc, b * seq + j, r)) continue;
+            if (dw) dw[c * K + k] += g * x[(b * seq + j) * x_stride + c];
+            if (dx) dx[(b * seq + j) * dx_stride + c] += g * w[c * K + k];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace nemokit::rt::kernels

@@ -1,0 +1,209 @@
+#include "nemokit/runtime/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+namespace nemokit::rt {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void fail(const std::string& source, const std::string& key, const std::string& what) {
+  throw std::runtime_error(source + ": key '" + key + "': " + what);
+}
+
+template <class T> void read(const json& j, const std::string& source, const char* key, T& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!it->is_boolean()) fail(source, key, "expected true or false");
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!it->is_number_integer()) fail(source, key, "expected an integer");
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!it->is_number()) fail(source, key, "expected a number");
+    } else {
+      if (!it->is_string()) fail(source, key, "expected a string");
+    }
+    out = it->get<T>();
+  } catch (const json::exception& e) {
+    fail(source, key, e.what());
+  }
+}
+
+// transformers 5 writes layer_types instead of the pattern string.
+std::string pattern_from_layer_types(const json& list, const std::string& source) {
+  if (!list.is_array()) fail(source, "layer_types", "expected a list of strings");
+  std::string pattern;
+  for (const auto& item : list) {
+    std::string t = item.is_string() ? item.get<std::string>() : "";
+    if (t == "linear_attention" || t == "mamba") pattern += 'M';
+    else if (t == "full_attention" || t == "attention") pattern += '*';
+    else if (t == "mlp") pattern += '-';
+    else if (t == "moe") pattern += 'E';
+    else fail(source, "layer_types", "unknown layer type '" + item.dump() + "'");
+  }
+  return pattern;
+}
+
+const std::set<std::string>& known_keys() {
+  static const std::set<std::string> keys = {
+      "hybrid_override_pattern", "layer_types", "hidden_size", "vocab_size", "layer_norm_epsilon",
+      "initializer_range", "tie_word_embeddings", "rescale_prenorm_residual", "mamba_num_heads",
+      "mamba_head_dim", "ssm_state_size", "n_groups", "conv_kernel", "chunk_size", "expand", "time_step_min",
+      "time_step_max", "time_step_floor", "use_conv_bias", "num_attention_heads", "num_key_value_heads",
+      "head_dim", "intermediate_size", "mlp_hidden_act", "n_routed_experts", "num_experts_per_tok",
+      "moe_intermediate_size", "moe_shared_expert_intermediate_size", "routed_scaling_factor",
+      "norm_topk_prob", "bos_token_id", "eos_token_id", "pad_token_id", "num_hidden_layers", "model_type",
+      "architectures"};
+  return keys;
+}
+
+}  // namespace
+
+NemotronHConfig NemotronHConfig::from_json(const json& j, const std::string& source) {
+  if (!j.is_object()) throw std::runtime_error(source + ": expected a JSON object");
+  NemotronHConfig c;
+  if (j.contains("hybrid_override_pattern")) read(j, source, "hybrid_override_pattern", c.pattern);
+  else if (j.contains("layer_types")) c.pattern = pattern_from_layer_types(j["layer_types"], source);
+  read(j, source, "hidden_size", c.hidden_size);
+  read(j, source, "vocab_size", c.vocab_size);
+  read(j, source, "layer_norm_epsilon", c.layer_norm_epsilon);
+  read(j, source, "initializer_range", c.initializer_range);
+  read(j, source, "tie_word_embeddings", c.tie_word_embeddings);
+  read(j, source, "rescale_prenorm_residual", c.rescale_prenorm_residual);
+  read(j, source, "mamba_num_heads", c.mamba_num_heads);
+  read(j, source, "mamba_head_dim", c.mamba_head_dim);
+  read(j, source, "ssm_state_size", c.ssm_state_size);
+  read(j, source, "n_groups", c.n_groups);
+  read(j, source, "conv_kernel", c.conv_kernel);
+  read(j, source, "chunk_size", c.chunk_size);
+  read(j, source, "expand", c.expand);
+  read(j, source, "time_step_min", c.time_step_min);
+  read(j, source, "time_step_max", c.time_step_max);
+  read(j, source, "time_step_floor", c.time_step_floor);
+  read(j, source, "use_conv_bias", c.use_conv_bias);
+  read(j, source, "num_attention_heads", c.num_attention_heads);
+  read(j, source, "num_key_value_heads", c.num_key_value_heads);
+  read(j, source, "head_dim", c.head_dim);
+  read(j, source, "intermediate_size", c.intermediate_size);
+  read(j, source, "mlp_hidden_act", c.mlp_hidden_act);
+  read(j, source, "n_routed_experts", c.n_routed_experts);
+  read(j, source, "num_experts_per_tok", c.num_experts_per_tok);
+  read(j, source, "moe_intermediate_size", c.moe_intermediate_size);
+  read(j, source, "moe_shared_expert_intermediate_size", c.moe_shared_expert_intermediate_size);
+  read(j, source, "routed_scaling_factor", c.routed_scaling_factor);
+  read(j, source, "norm_topk_prob", c.norm_topk_prob);
+  read(j, source, "bos_token_id", c.bos_token_id);
+  read(j, source, "eos_token_id", c.eos_token_id);
+  read(j, source, "pad_token_id", c.pad_token_id);
+  if (c.num_key_value_heads == 0) c.num_key_value_heads = c.num_attention_heads;
+  if (c.head_dim == 0 && c.num_attention_heads > 0) c.head_dim = c.hidden_size / c.num_attention_heads;
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!known_keys().count(it.key())) c.extra[it.key()] = it.value();
+  c.validate(source);
+  return c;
+}
+
+NemotronHConfig NemotronHConfig::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(path + ": invalid JSON: " + e.what());
+  }
+  return from_json(j, path);
+}
+
+void NemotronHConfig::validate(const std::string& source) const {
+  auto need = [&](const char* key, bool ok, const std::string& what) {
+    if (!ok) fail(source, key, what);
+  };
+  need("hybrid_override_pattern", !pattern.empty(), "missing or empty");
+  for (char ch : pattern)
+    need("hybrid_override_pattern", std::string("M*-E").find(ch) != std::string::npos,
+         std::string("unknown layer letter '") + ch + "' (use M, *, - or E)");
+  need("hidden_size", hidden_size > 0, "must be positive");
+  need("vocab_size", vocab_size > 0, "must be positive");
+  need("layer_norm_epsilon", layer_norm_epsilon > 0, "must be positive");
+  if (pattern.find('M') != std::string::npos) {
+    need("mamba_num_heads", mamba_num_heads > 0, "must be positive");
+    need("mamba_head_dim", mamba_head_dim > 0, "must be positive");
+    need("ssm_state_size", ssm_state_size > 0, "must be positive");
+    need("n_groups", n_groups > 0 && mamba_num_heads % n_groups == 0, "must divide mamba_num_heads");
+    need("conv_kernel", conv_kernel > 0, "must be positive");
+    need("chunk_size", chunk_size > 0, "must be positive");
+    need("time_step_min", time_step_min >= 0, "must not be negative");
+  }
+  if (pattern.find('*') != std::string::npos) {
+    need("num_attention_heads", num_attention_heads > 0, "must be positive");
+    need("num_key_value_heads", num_key_value_heads > 0 && num_attention_heads % num_key_value_heads == 0,
+         "must divide num_attention_heads");
+    need("head_dim", head_dim > 0, "must be positive");
+  }
+  if (pattern.find('-') != std::string::npos) need("intermediate_size", intermediate_size > 0, "must be positive");
+  if (pattern.find('-') != std::string::npos || pattern.find('E') != std::string::npos)
+    need("mlp_hidden_act", mlp_hidden_act == "relu2", "only relu2 is supported");
+  if (pattern.find('E') != std::string::npos) {
+    need("n_routed_experts", n_routed_experts >= 2, "must be at least 2");
+    need("num_experts_per_tok", num_experts_per_tok > 0 && num_experts_per_tok <= n_routed_experts,
+         "must be between 1 and n_routed_experts");
+    need("moe_intermediate_size", moe_intermediate_size > 0, "must be positive");
+    need("moe_shared_expert_intermediate_size", moe_shared_expert_intermediate_size >= 0, "must not be negative");
+    if (extra.contains("n_group") && extra["n_group"] != 1) fail(source, "n_group", "only 1 is supported");
+    if (extra.contains("moe_latent_size") && !extra["moe_latent_size"].is_null())
+      fail(source, "moe_latent_size", "latent MoE projections are not supported");
+  }
+}
+
+json NemotronHConfig::to_json() const {
+  json j = extra;
+  j["architectures"] = {"NemotronHForCausalLM"};
+  j["model_type"] = "nemotron_h";
+  j["hybrid_override_pattern"] = pattern;
+  j["num_hidden_layers"] = num_layers();
+  j["hidden_size"] = hidden_size;
+  j["vocab_size"] = vocab_size;
+  j["layer_norm_epsilon"] = layer_norm_epsilon;
+  j["initializer_range"] = initializer_range;
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["rescale_prenorm_residual"] = rescale_prenorm_residual;
+  j["mamba_num_heads"] = mamba_num_heads;
+  j["mamba_head_dim"] = mamba_head_dim;
+  j["ssm_state_size"] = ssm_state_size;
+  j["n_groups"] = n_groups;
+  j["conv_kernel"] = conv_kernel;
+  j["chunk_size"] = chunk_size;
+  j["expand"] = expand;
+  j["time_step_min"] = time_step_min;
+  j["time_step_max"] = time_step_max;
+  j["time_step_floor"] = time_step_floor;
+  j["use_conv_bias"] = use_conv_bias;
+  j["mamba_hidden_act"] = "silu";
+  j["use_bias"] = false;
+  j["mlp_bias"] = false;
+  j["attention_bias"] = false;
+  j["num_attention_heads"] = num_attention_heads;
+  j["num_key_value_heads"] = num_key_value_heads;
+  j["head_dim"] = head_dim;
+  j["intermediate_size"] = intermediate_size;
+  j["mlp_hidden_act"] = mlp_hidden_act;
+  j["n_routed_experts"] = n_routed_experts;
+  j["num_experts_per_tok"] = num_experts_per_tok;
+  j["moe_intermediate_size"] = moe_intermediate_size;
+  j["moe_shared_expert_intermediate_size"] = moe_shared_expert_intermediate_size;
+  j["routed_scaling_factor"] = routed_scaling_factor;
+  j["norm_topk_prob"] = norm_topk_prob;
+  j["n_group"] = 1;
+  j["topk_group"] = 1;
+  j["bos_token_id"] = bos_token_id;
+  j["eos_token_id"] = eos_token_id;
+  j["pad_token_id"] = pad_token_id;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+}  // namespace nemokit::rt

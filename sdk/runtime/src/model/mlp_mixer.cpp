@@ -1,0 +1,56 @@
+// Squared-ReLU MLP: y = down(relu(up(x))^2), no gate projection and no biases.
+#include <vector>
+
+#include "mixers.hpp"
+#include "nemokit/runtime/kernels.hpp"
+
+namespace nemokit::rt::detail {
+namespace k = kernels;
+
+class MlpMixer : public Mixer {
+ public:
+  MlpMixer(const NemotronHConfig& c, const std::string& prefix, int64_t inner, const ParamFactory& add)
+      : d_(c.hidden_size), inner_(inner) {
+    up_ = add(prefix + "up_proj.weight", {inner, d_}, true);
+    down_ = add(prefix + "down_proj.weight", {d_, inner}, true);
+  }
+
+  void init(Rng& rng, const NemotronHConfig& c) override {
+    fill_normal(up_->value, rng, c.initializer_range);
+    fill_normal(down_->value, rng, c.initializer_range);
+  }
+
+  void forward(const RunShape& rs, const float* x, float* y) override {
+    h_.resize(rs.rows * inner_);
+    a_.resize(rs.rows * inner_);
+    k::linear_forward(h_.data(), x, up_->value.f32(), rs.rows, d_, inner_);
+    k::relu2_forward(a_.data(), h_.data(), rs.rows * inner_);
+    k::linear_forward(y, a_.data(), down_->value.f32(), rs.rows, inner_, d_);
+  }
+
+  void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
+    std::vector<float> da(rs.rows * inner_, 0.0f), dh(rs.rows * inner_, 0.0f);
+    k::linear_backward(da.data(), grad(down_), dy, a_.data(), down_->value.f32(), rs.rows, inner_, d_);
+    k::relu2_backward(dh.data(), da.data(), h_.data(), rs.rows * inner_);
+    k::linear_backward(dx, grad(up_), dh.data(), x, up_->value.f32(), rs.rows, d_, inner_);
+  }
+
+  void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>&) override {
+    RunShape rs;
+    rs.batch = n, rs.seq = 1, rs.rows = n, rs.training = false;
+    forward(rs, x, y);
+  }
+
+ private:
+  static float* grad(Parameter* p) { return p->trainable ? p->grad.f32() : nullptr; }
+  int64_t d_, inner_;
+  Parameter *up_, *down_;
+  std::vector<float> h_, a_;
+};
+
+std::unique_ptr<Mixer> make_mlp(const NemotronHConfig& c, const std::string& prefix, int64_t inner,
+                                const ParamFactory& add) {
+  return std::make_unique<MlpMixer>(c, prefix, inner, add);
+}
+
+}  // namespace nemokit::rt::detail

@@ -1,0 +1,231 @@
+// Mixture of experts as Nemotron-H routes it: sigmoid scores, top-k chosen by score +
+// e_score_correction_bias (the bias steers selection only), selected scores normalized and
+// multiplied by routed_scaling_factor, squared-ReLU experts, plus a shared expert.
+// Tokens are dispatched per expert in token order and combined serially, so results do not
+// depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "mixers.hpp"
+#include "nemokit/runtime/kernels.hpp"
+#include "nemokit/runtime/parallel.hpp"
+
+namespace nemokit::rt::detail {
+namespace k = kernels;
+
+class MoeMixer : public Mixer {
+ public:
+  MoeMixer(const NemotronHConfig& c, int layer, const ParamFactory& add)
+      : d_(c.hidden_size), E_(c.n_routed_experts), topk_(c.num_experts_per_tok), scale_(c.routed_scaling_factor),
+        norm_topk_(c.norm_topk_prob), counts_(c.n_routed_experts, 0) {
+    std::string p = "backbone.layers." + std::to_string(layer) + ".mixer.";
+    gate_ = add(p + "gate.weight", {E_, d_}, true);
+    bias_ = add(p + "gate.e_score_correction_bias", {E_}, false);
+    bias_->buffer = true;
+    bias_->trainable = false;
+    for (int64_t e = 0; e < E_; ++e)
+      experts_.push_back(make_mlp(c, p + "experts." + std::to_string(e) + ".", c.moe_intermediate_size, add));
+    if (c.moe_shared_expert_intermediate_size > 0)
+      shared_ = make_mlp(c, p + "shared_experts.", c.moe_shared_expert_intermediate_size, add);
+  }
+
+  void init(Rng& rng, const NemotronHConfig& c) override {
+    fill_normal(gate_->value, rng, c.initializer_range);
+    fill_value(bias_->value, 0.0f);
+    for (auto& e : experts_) e->init(rng, c);
+    if (shared_) shared_->init(rng, c);
+  }
+
+  void forward(const RunShape& rs, const float* x, float* y) override {
+    const int64_t R = rs.rows;
+    route(x, R);
+    std::memset(y, 0, sizeof(float) * R * d_);
+    for (int64_t e = 0; e < E_; ++e) {
+      auto& ex = dispatch_[e];
+      if (ex.rows.empty()) continue;
+      const int64_t n = int64_t(ex.rows.size());
+      ex.input.resize(n * d_), ex.output.resize(n * d_);
+      for (int64_t i = 0; i < n; ++i) std::memcpy(&ex.input[i * d_], x + ex.rows[i] * d_, sizeof(float) * d_);
+      RunShape sub;
+      sub.batch = 1, sub.seq = n, sub.rows = n, sub.training = rs.training;
+      experts_[e]->forward(sub, ex.input.data(), ex.output.data());
+      for (int64_t i = 0; i < n; ++i) {
+        float w = weights_[ex.rows[i] * topk_ + ex.slots[i]];
+        float* yr = y + ex.rows[i] * d_;
+        for (int64_t c = 0; c < d_; ++c) yr[c] += w * ex.output[i * d_ + c];
+      }
+    }
+    if (shared_) {
+      shared_out_.resize(R * d_);
+      shared_->forward(rs, x, shared_out_.data());
+      for (int64_t i = 0; i < R * d_; ++i) y[i] += shared_out_[i];
+    }
+    aux_ = 0;
+    if (rs.training) {
+      for (int64_t r = 0; r < R; ++r)
+        if (!rs.pad || !rs.pad[r])
+          for (int64_t j = 0; j < topk_; ++j) ++counts_[topk_idx_[r * topk_ + j]];
+      if (rs.aux_coeff > 0) aux_ = aux_loss_value(rs);
+    }
+  }
+
+  void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
+    const int64_t R = rs.rows;
+    if (shared_) shared_->backward(rs, x, dy, dx);
+    std::vector<float> dweights(R * topk_, 0.0f);
+    for (int64_t e = 0; e < E_; ++e) {
+      auto& ex = dispatch_[e];
+      if (ex.rows.empty()) continue;
+      const int64_t n = int64_t(ex.rows.size());
+      std::vector<float> dout(n * d_), dinput(n * d_, 0.0f);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t r = ex.rows[i];
+        float w = weights_[r * topk_ + ex.slots[i]];
+        float dw = 0;
+        for (int64_t c = 0; c < d_; ++c) {
+          dout[i * d_ + c] = w * dy[r * d_ + c];
+          dw += dy[r * d_ + c] * ex.output[i * d_ + c];
+        }
+        dweights[r * topk_ + ex.slots[i]] = dw;
+      }
+      RunShape sub;
+      sub.batch = 1, sub.seq = n, sub.rows = n;
+      experts_[e]->backward(sub, ex.input.data(), dout.data(), dinput.data());
+      for (int64_t i = 0; i < n; ++i) {
+        float* dxr = dx + ex.rows[i] * d_;
+        for (int64_t c = 0; c < d_; ++c) dxr[c] += dinput[i * d_ + c];
+      }
+    }
+    // Through the weight normalization and the sigmoid to the router logits.
+    std::vector<float> dlogits(R * E_, 0.0f);
+    for (int64_t r = 0; r < R; ++r) {
+      const float* s = scores_.data() + r * E_;
+      float* ds = dlogits.data() + r * E_;
+      if (norm_topk_) {
+        double S = 1e-20, dot = 0;
+        for (int64_t j = 0; j < topk_; ++j) S += s[topk_idx_[r * topk_ + j]];
+        for (int64_t j = 0; j < topk_; ++j) dot += double(dweights[r * topk_ + j]) * s[topk_idx_[r * topk_ + j]];
+        for (int64_t j = 0; j < topk_; ++j)
+          ds[topk_idx_[r * topk_ + j]] += float(scale_ * (dweights[r * topk_ + j] / S - dot / (S * S)));
+      } else {
+        for (int64_t j = 0; j < topk_; ++j) ds[topk_idx_[r * topk_ + j]] += scale_ * dweights[r * topk_ + j];
+      }
+    }
+    if (rs.aux_coeff > 0) aux_loss_grad(rs, dlogits);
+    for (int64_t i = 0; i < R * E_; ++i) dlogits[i] *= scores_[i] * (1.0f - scores_[i]);
+    k::linear_backward(dx, gate_->trainable ? gate_->grad.f32() : nullptr, dlogits.data(), x, gate_->value.f32(), R,
+                       d_, E_);
+  }
+
+  void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>&) override {
+    RunShape rs;
+    rs.batch = n, rs.seq = 1, rs.rows = n, rs.training = false;
+    forward(rs, x, y);
+  }
+
+  float aux_loss() const override { return aux_; }
+  std::vector<int64_t>& counts() { return counts_; }
+  Parameter* bias() { return bias_; }
+
+ private:
+  struct Dispatch {
+    std::vector<int64_t> rows, slots;
+    std::vector<float> input, output;
+  };
+
+  void route(const float* x, int64_t R) {
+    scores_.resize(R * E_);
+    weights_.resize(R * topk_);
+    topk_idx_.resize(R * topk_);
+    k::linear_forward(scores_.data(), x, gate_->value.f32(), R, d_, E_);
+    const float* bias = bias_->value.f32();
+    parallel_for(R, [&](int64_t r0, int64_t r1) {
+      std::vector<int64_t> order(E_);
+      for (int64_t r = r0; r < r1; ++r) {
+        float* s = scores_.data() + r * E_;
+        for (int64_t e = 0; e < E_; ++e) s[e] = 1.0f / (1.0f + std::exp(-s[e]));
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + topk_, order.end(), [&](int64_t a, int64_t b) {
+          float va = s[a] + bias[a], vb = s[b] + bias[b];
+          return va > vb || (va == vb && a < b);
+        });
+        float denom = 1e-20f;
+        for (int64_t j = 0; j < topk_; ++j) denom += s[order[j]];
+        for (int64_t j = 0; j < topk_; ++j) {
+          topk_idx_[r * topk_ + j] = int32_t(order[j]);
+          weights_[r * topk_ + j] = (norm_topk_ ? s[order[j]] / denom : s[order[j]]) * scale_;
+        }
+      }
+    });
+    dispatch_.assign(E_, {});
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t j = 0; j < topk_; ++j) {
+        dispatch_[topk_idx_[r * topk_ + j]].rows.push_back(r);
+        dispatch_[topk_idx_[r * topk_ + j]].slots.push_back(j);
+      }
+  }
+
+  // Switch-style balance loss over non-pad tokens: coeff * E * sum_i f_i P_i with f_i the
+  // fraction of routed slots taken by expert i and P_i the mean normalized score.
+  float aux_loss_value(const RunShape& rs) {
+    aux_f_.assign(E_, 0.0);
+    std::vector<double> P(E_, 0.0);
+    int64_t tokens = 0;
+    for (int64_t r = 0; r < rs.rows; ++r) {
+      if (rs.pad && rs.pad[r]) continue;
+      ++tokens;
+      for (int64_t j = 0; j < topk_; ++j) aux_f_[topk_idx_[r * topk_ + j]] += 1.0;
+      double sum = 0;
+      for (int64_t e = 0; e < E_; ++e) sum += scores_[r * E_ + e];
+      for (int64_t e = 0; e < E_; ++e) P[e] += scores_[r * E_ + e] / sum;
+    }
+    aux_tokens_ = tokens;
+    if (!tokens) return 0;
+    double loss = 0;
+    for (int64_t e = 0; e < E_; ++e) {
+      aux_f_[e] /= double(tokens * topk_);
+      loss += aux_f_[e] * P[e] / double(tokens);
+    }
+    return float(rs.aux_coeff * E_ * loss);
+  }
+
+  void aux_loss_grad(const RunShape& rs, std::vector<float>& dscores) {
+    if (!aux_tokens_) return;
+    const double c = double(rs.aux_coeff) * E_ / double(aux_tokens_) * rs.grad_scale;
+    for (int64_t r = 0; r < rs.rows; ++r) {
+      if (rs.pad && rs.pad[r]) continue;
+      const float* s = scores_.data() + r * E_;
+      double sum = 0, fs = 0;
+      for (int64_t e = 0; e < E_; ++e) sum += s[e], fs += aux_f_[e] * s[e];
+      for (int64_t e = 0; e < E_; ++e) dscores[r * E_ + e] += float(c * (aux_f_[e] / sum - fs / (sum * sum)));
+    }
+  }
+
+  int64_t d_, E_, topk_;
+  float scale_;
+  bool norm_topk_;
+  Parameter *gate_, *bias_;
+  std::vector<std::unique_ptr<Mixer>> experts_;
+  std::unique_ptr<Mixer> shared_;
+  std::vector<float> scores_, weights_, shared_out_;
+  std::vector<int32_t> topk_idx_;
+  std::vector<Dispatch> dispatch_;
+  std::vector<int64_t> counts_;
+  std::vector<double> aux_f_;
+  int64_t aux_tokens_ = 0;
+  float aux_ = 0;
+};
+
+std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, int layer, const ParamFactory& add) {
+  return std::make_unique<MoeMixer>(c, layer, add);
+}
+
+MoeStats moe_stats(Mixer& mixer) {
+  if (auto* m = dynamic_cast<MoeMixer*>(&mixer)) return {&m->counts(), m->bias()};
+  return {nullptr, nullptr};
+}
+
+}  // namespace nemokit::rt::detail

@@ -1,0 +1,269 @@
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "mixers.hpp"
+#include "nemokit/runtime/kernels.hpp"
+#include "nemokit/runtime/model.hpp"
+#include "nemokit/runtime/parallel.hpp"
+
+namespace nemokit::rt {
+namespace k = kernels;
+
+namespace detail {
+
+void fill_normal(Tensor& t, Rng& rng, float stddev) {
+  float* p = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = stddev * rng.normal();
+}
+void fill_uniform(Tensor& t, Rng& rng, float bound) {
+  float* p = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = bound * (2.0f * rng.uniform() - 1.0f);
+}
+void fill_value(Tensor& t, float v) {
+  float* p = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = v;
+}
+
+// A pre-norm residual block: h + mixer(rmsnorm(h)).
+class Block {
+ public:
+  Block(Parameter* norm, std::unique_ptr<Mixer> mixer) : norm(norm), mixer(std::move(mixer)) {}
+  Parameter* norm;
+  std::unique_ptr<Mixer> mixer;
+  std::vector<float> normed, rstd;
+};
+
+}  // namespace detail
+
+void Batch::set_documents(const std::vector<std::vector<int64_t>>& cu_seqlens) {
+  if (int64_t(cu_seqlens.size()) != batch) throw std::invalid_argument("set_documents: need one cu_seqlens list per row");
+  doc_ids.assign(batch * seq, 0);
+  int32_t next = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& cu = cu_seqlens[b];
+    if (cu.size() < 2 || cu.front() != 0 || cu.back() != seq)
+      throw std::invalid_argument("set_documents: row " + std::to_string(b) + ": cu_seqlens must run from 0 to seq");
+    for (size_t d = 0; d + 1 < cu.size(); ++d) {
+      if (cu[d + 1] < cu[d]) throw std::invalid_argument("set_documents: cu_seqlens must not decrease");
+      for (int64_t t = cu[d]; t < cu[d + 1]; ++t) doc_ids[b * seq + t] = next;
+      ++next;
+    }
+  }
+}
+
+void Batch::validate(int64_t vocab) const {
+  const size_t n = size_t(batch * seq);
+  if (batch <= 0 || seq <= 0) throw std::invalid_argument("batch: batch and seq must be positive");
+  if (input_ids.size() != n) throw std::invalid_argument("batch: input_ids has " + std::to_string(input_ids.size()) +
+                                                         " ids, expected batch*seq = " + std::to_string(n));
+  if (!targets.empty() && targets.size() != n) throw std::invalid_argument("batch: targets size differs from batch*seq");
+  if (!doc_ids.empty() && doc_ids.size() != n) throw std::invalid_argument("batch: doc_ids size differs from batch*seq");
+  if (!pad.empty() && pad.size() != n) throw std::invalid_argument("batch: pad size differs from batch*seq");
+  for (size_t i = 0; i < n; ++i) {
+    if (input_ids[i] < 0 || input_ids[i] >= vocab)
+      throw std::invalid_argument("batch: input id " + std::to_string(input_ids[i]) + " at position " + std::to_string(i) +
+                                  " is outside the vocabulary (" + std::to_string(vocab) + ")");
+    if (!targets.empty() && targets[i] >= vocab)
+      throw std::invalid_argument("batch: target " + std::to_string(targets[i]) + " at position " + std::to_string(i) +
+                                  " is outside the vocabulary");
+  }
+}
+
+NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
+  config_.validate("model config");
+  const auto& c = config_;
+  embedding_ = add_param("backbone.embeddings.weight", {c.vocab_size, c.hidden_size}, true);
+  detail::ParamFactory add = [this](const std::string& n, std::vector<int64_t> s, bool decay) {
+    return add_param(n, std::move(s), decay);
+  };
+  for (int l = 0; l < int(c.num_layers()); ++l) {
+    std::string prefix = "backbone.layers." + std::to_string(l) + ".";
+    Parameter* norm = add_param(prefix + "norm.weight", {c.hidden_size}, false);
+    std::unique_ptr<detail::Mixer> mixer;
+    switch (c.pattern[l]) {
+      case 'M': mixer = detail::make_mamba2(c, l, add); break;
+      case '*': mixer = detail::make_attention(c, l, add); break;
+      case '-': mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add); break;
+      case 'E': mixer = detail::make_moe(c, l, add); break;
+    }
+    blocks_.push_back(std::make_unique<detail::Block>(norm, std::move(mixer)));
+  }
+  norm_f_ = add_param("backbone.norm_f.weight", {c.hidden_size}, false);
+  lm_head_ = c.tie_word_embeddings ? embedding_ : add_param("lm_head.weight", {c.vocab_size, c.hidden_size}, true);
+  for (auto& p : params_)
+    if (p.buffer) p.grad = Tensor();
+}
+
+NemotronH::~NemotronH() = default;
+
+Parameter* NemotronH::add_param(const std::string& name, std::vector<int64_t> shape, bool decay) {
+  Parameter p;
+  p.name = name;
+  p.value = Tensor::zeros(shape);
+  p.grad = Tensor::zeros(shape);
+  p.decay = decay;
+  params_.push_back(std::move(p));
+  return &params_.back();
+}
+
+void NemotronH::init_weights(uint64_t seed) {
+  Rng rng(seed);
+  const auto& c = config_;
+  detail::fill_normal(embedding_->value, rng, c.initializer_range);
+  for (auto& b : blocks_) {
+    detail::fill_value(b->norm->value, 1.0f);
+    b->mixer->init(rng, c);
+  }
+  detail::fill_value(norm_f_->value, 1.0f);
+  if (lm_head_ != embedding_) detail::fill_normal(lm_head_->value, rng, c.initializer_range);
+}
+
+std::vector<Parameter*> NemotronH::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& p : params_) out.push_back(&p);
+  return out;
+}
+
+Parameter* NemotronH::find(const std::string& name) {
+  for (auto& p : params_)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+void NemotronH::zero_grad() {
+  for (auto& p : params_)
+    if (p.grad.defined()) p.grad.zero();
+}
+
+void NemotronH::set_frozen(const std::string& prefix, bool frozen) {
+  for (auto& p : params_)
+    if (!p.buffer && p.name.compare(0, prefix.size(), prefix) == 0) p.trainable = !frozen;
+}
+
+const Tensor& NemotronH::forward(const Batch& batch) {
+  LossOptions opts;
+  StepResult r;
+  batch.validate(config_.vocab_size);
+  Batch copy = batch;
+  copy.targets.clear();
+  forward_backward(copy, opts, false);
+  return logits_;
+}
+
+StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& opts, bool backward) {
+  const auto& c = config_;
+  batch.validate(c.vocab_size);
+  batch_ = batch;
+  const int64_t R = batch.batch * batch.seq, d = c.hidden_size, V = c.vocab_size;
+  detail::RunShape rs;
+  rs.batch = batch.batch, rs.seq = batch.seq, rs.rows = R;
+  rs.doc = batch_.doc_ids.empty() ? nullptr : batch_.doc_ids.data();
+  rs.pad = batch_.pad.empty() ? nullptr : batch_.pad.data();
+  rs.training = backward;  // router statistics come from training steps only
+  rs.aux_coeff = opts.moe_aux_loss_coeff;
+  rs.grad_scale = opts.grad_scale;
+
+  const size_t L = blocks_.size();
+  residual_.resize(L + 1);
+  residual_[0].resize(R * d);
+  k::embedding_forward(residual_[0].data(), batch_.input_ids.data(), embedding_->value.f32(), R, V, d);
+  std::vector<float> mixed(R * d);
+  for (size_t l = 0; l < L; ++l) {
+    auto& b = *blocks_[l];
+    b.normed.resize(R * d), b.rstd.resize(R);
+    k::rmsnorm_forward(b.normed.data(), b.rstd.data(), residual_[l].data(), b.norm->value.f32(), R, d, d,
+                       c.layer_norm_epsilon);
+    b.mixer->forward(rs, b.normed.data(), mixed.data());
+    residual_[l + 1].resize(R * d);
+    for (int64_t i = 0; i < R * d; ++i) residual_[l + 1][i] = residual_[l][i] + mixed[i];
+  }
+  final_normed_.resize(R * d), final_rstd_.resize(R);
+  k::rmsnorm_forward(final_normed_.data(), final_rstd_.data(), residual_[L].data(), norm_f_->value.f32(), R, d, d,
+                     c.layer_norm_epsilon);
+  if (!logits_.defined() || logits_.numel() != R * V) logits_ = Tensor::empty({R, V});
+  logits_ = logits_.view({R, V});
+  k::linear_forward(logits_.f32(), final_normed_.data(), lm_head_->value.f32(), R, d, V);
+
+  StepResult result;
+  if (batch_.targets.empty()) return result;
+  for (int32_t t : batch_.targets) result.tokens += t >= 0;
+  const float norm = opts.mean ? 1.0f / float(std::max<int64_t>(1, result.tokens)) : 1.0f;
+  token_losses_.assign(R, 0.0f);
+  std::vector<float> dlogits(backward ? R * V : 0, 0.0f);
+  result.loss_sum = k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(),
+                                     backward ? dlogits.data() : nullptr, norm * opts.grad_scale);
+  for (auto& b : blocks_) result.aux_loss += b->mixer->aux_loss();
+  result.loss = float(result.loss_sum * norm) + result.aux_loss;
+  if (!backward) return result;
+
+  // Backward through head, final norm, blocks (residual gradient dh), embedding.
+  std::vector<float> dfinal(R * d, 0.0f), dh(R * d, 0.0f), dn(R * d);
+  k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(),
+                     final_normed_.data(), lm_head_->value.f32(), R, d, V);
+  k::rmsnorm_backward(dh.data(), norm_f_->trainable ? norm_f_->grad.f32() : nullptr, dfinal.data(), residual_[L].data(),
+                      norm_f_->value.f32(), final_rstd_.data(), R, d, d);
+  for (size_t l = L; l-- > 0;) {
+    auto& b = *blocks_[l];
+    std::fill(dn.begin(), dn.end(), 0.0f);
+    b.mixer->backward(rs, b.normed.data(), dh.data(), dn.data());
+    k::rmsnorm_backward(dh.data(), b.norm->trainable ? b.norm->grad.f32() : nullptr, dn.data(), residual_[l].data(),
+                        b.norm->value.f32(), b.rstd.data(), R, d, d);
+  }
+  if (embedding_->trainable) k::embedding_backward(embedding_->grad.f32(), dh.data(), batch_.input_ids.data(), R, d);
+  return result;
+}
+
+void NemotronH::update_expert_bias(float rate) {
+  for (auto& b : blocks_) {
+    auto stats = detail::moe_stats(*b->mixer);
+    if (!stats.counts) continue;
+    auto& counts = *stats.counts;
+    double mean = 0;
+    for (int64_t cnt : counts) mean += double(cnt);
+    mean /= double(counts.size());
+    float* bias = stats.bias->value.f32();
+    for (size_t e = 0; e < counts.size(); ++e) {
+      double diff = mean - double(counts[e]);
+      bias[e] += rate * float((diff > 0) - (diff < 0));
+      counts[e] = 0;
+    }
+  }
+}
+
+std::vector<std::vector<int64_t>> NemotronH::expert_load() const {
+  std::vector<std::vector<int64_t>> out;
+  for (auto& b : blocks_) {
+    auto stats = detail::moe_stats(*b->mixer);
+    if (stats.counts) out.push_back(*stats.counts);
+  }
+  return out;
+}
+
+SequenceCache NemotronH::new_cache() const {
+  SequenceCache cache;
+  const size_t L = blocks_.size();
+  cache.conv.resize(L), cache.ssm.resize(L), cache.keys.resize(L), cache.values.resize(L);
+  for (auto& b : blocks_) b->mixer->init_cache(cache);
+  return cache;
+}
+
+void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
+                            std::vector<float>& logits) {
+  const auto& c = config_;
+  const int64_t n = int64_t(tokens.size()), d = c.hidden_size, V = c.vocab_size;
+  if (caches.size() != tokens.size()) throw std::invalid_argument("decode_step: one cache per token required");
+  std::vector<float> h(n * d), normed(n * d), rstd(n), mixed(n * d);
+  k::embedding_forward(h.data(), tokens.data(), embedding_->value.f32(), n, V, d);
+  for (auto& b : blocks_) {
+    k::rmsnorm_forward(normed.data(), rstd.data(), h.data(), b->norm->value.f32(), n, d, d, c.layer_norm_epsilon);
+    b->mixer->step(normed.data(), mixed.data(), n, caches);
+    for (int64_t i = 0; i < n * d; ++i) h[i] += mixed[i];
+  }
+  k::rmsnorm_forward(normed.data(), rstd.data(), h.data(), norm_f_->value.f32(), n, d, d, c.layer_norm_epsilon);
+  logits.resize(n * V);
+  k::linear_forward(logits.data(), normed.data(), lm_head_->value.f32(), n, d, V);
+  for (auto* cache : caches) ++cache->length;
+}
+
+}  // namespace nemokit::rt
