@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Reads nemokit's Megatron shards with numpy alone, the way megatron.core's indexed_dataset
+does (np.frombuffer on the .idx, np.memmap on the .bin), and compares every sequence with the
+expected token ids.
+
+usage: check_idx_numpy.py BLEND_JSON EXPECTED_JSON
+EXPECTED_JSON maps each shard prefix to its list of sequences (lists of ids).
+Exits 0 when every shard matches, 1 with a message naming the shard otherwise.
+"""
+import json
+import struct
+import sys
+
+import numpy as np
+
+MAGIC = b"MMIDIDX\x00\x00"
+DTYPES = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float64,
+          7: np.float32, 8: np.uint16}
+
+
+def read_shard(prefix):
+    with open(prefix + ".idx", "rb") as f:
+        if f.read(9) != MAGIC:
+            raise ValueError(f"{prefix}.idx: bad magic")
+        (version,) = struct.unpack("<Q", f.read(8))
+        if version != 1:
+            raise ValueError(f"{prefix}.idx: version {version}")
+        (code,) = struct.unpack("<B", f.read(1))
+        dtype = DTYPES[code]
+        (seq_count,) = struct.unpack("<Q", f.read(8))
+        (doc_count,) = struct.unpack("<Q", f.read(8))
+        offset = f.tell()
+    idx = np.memmap(prefix + ".idx", mode="r", order="C")
+    lengths = np.frombuffer(idx, dtype=np.int32, count=seq_count, offset=offset)
+    pointers = np.frombuffer(idx, dtype=np.int64, count=seq_count, offset=offset + lengths.nbytes)
+    docs = np.frombuffer(idx, dtype=np.int64, count=doc_count,
+                         offset=offset + lengths.nbytes + pointers.nbytes)
+    if offset + lengths.nbytes + pointers.nbytes + docs.nbytes != idx.size:
+        raise ValueError(f"{prefix}.idx: size does not match the counts")
+    if docs[0] != 0 or docs[-1] != seq_count or np.any(np.diff(docs) < 0):
+        raise ValueError(f"{prefix}.idx: bad document indices")
+    bin_ = np.memmap(prefix + ".bin", mode="r", order="C")
+    seqs = []
+    for length, pointer in zip(lengths.tolist(), pointers.tolist()):
+        seqs.append(np.frombuffer(bin_, dtype=dtype, count=length, offset=pointer).tolist())
+    return np.dtype(dtype).name, seqs
+
+
+def main():
+    blend_path, expected_path = sys.argv[1], sys.argv[2]
+    with open(blend_path) as f:
+        blend = json.load(f)
+    with open(expected_path) as f:
+        expected = json.load(f)
+    checked = 0
+    for split in ("train", "valid", "test"):
+        entries = blend[split]
+        for prefix in entries[1::2]:
+            dtype, seqs = read_shard(prefix)
+            if seqs != expected[prefix]:
+                print(f"check_idx_numpy: {prefix}: tokens differ from the expected ids", file=sys.stderr)
+                return 1
+            checked += 1
+            print(f"{prefix}: {len(seqs)} sequences of {dtype} match")
+    if checked != len(expected):
+        print(f"check_idx_numpy: checked {checked} shards, expected {len(expected)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
