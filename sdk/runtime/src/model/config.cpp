@@ -32,9 +32,9 @@ template <class T> void read(const json& j, const std::string& source, const cha
   }
 }
 
-// transformers 5 writes layer_types instead of the pattern string.
-std::string pattern_from_layer_types(const json& list, const std::string& source) {
-  if (!list.is_array()) fail(source, "layer_types", "expected a list of strings");
+// transformers 5 writes the pattern as a list (layers_block_type / layer_types).
+std::string pattern_from_layer_types(const json& list, const std::string& source, const char* key) {
+  if (!list.is_array()) fail(source, key, "expected a list of strings");
   std::string pattern;
   for (const auto& item : list) {
     std::string t = item.is_string() ? item.get<std::string>() : "";
@@ -42,14 +42,14 @@ std::string pattern_from_layer_types(const json& list, const std::string& source
     else if (t == "full_attention" || t == "attention") pattern += '*';
     else if (t == "mlp") pattern += '-';
     else if (t == "moe") pattern += 'E';
-    else fail(source, "layer_types", "unknown layer type '" + item.dump() + "'");
+    else fail(source, key, "unknown layer type '" + item.dump() + "'");
   }
   return pattern;
 }
 
 const std::set<std::string>& known_keys() {
   static const std::set<std::string> keys = {
-      "hybrid_override_pattern", "layer_types", "hidden_size", "vocab_size", "layer_norm_epsilon",
+      "hybrid_override_pattern", "layer_types", "layers_block_type", "hidden_size", "vocab_size", "layer_norm_epsilon",
       "initializer_range", "tie_word_embeddings", "rescale_prenorm_residual", "mamba_num_heads",
       "mamba_head_dim", "ssm_state_size", "n_groups", "conv_kernel", "chunk_size", "expand", "time_step_min",
       "time_step_max", "time_step_floor", "use_conv_bias", "num_attention_heads", "num_key_value_heads",
@@ -66,7 +66,8 @@ NemotronHConfig NemotronHConfig::from_json(const json& j, const std::string& sou
   if (!j.is_object()) throw std::runtime_error(source + ": expected a JSON object");
   NemotronHConfig c;
   if (j.contains("hybrid_override_pattern")) read(j, source, "hybrid_override_pattern", c.pattern);
-  else if (j.contains("layer_types")) c.pattern = pattern_from_layer_types(j["layer_types"], source);
+  else if (j.contains("layers_block_type")) c.pattern = pattern_from_layer_types(j["layers_block_type"], source, "layers_block_type");
+  else if (j.contains("layer_types")) c.pattern = pattern_from_layer_types(j["layer_types"], source, "layer_types");
   read(j, source, "hidden_size", c.hidden_size);
   read(j, source, "vocab_size", c.vocab_size);
   read(j, source, "layer_norm_epsilon", c.layer_norm_epsilon);

@@ -1,0 +1,222 @@
+#include "nemokit/runtime/checkpoint.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/safetensors.hpp"
+
+namespace nemokit::rt {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string shard_name(size_t i, size_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+  return buf;
+}
+
+std::vector<NamedTensor> model_tensors(NemotronH& model) {
+  std::vector<NamedTensor> out;
+  for (Parameter* p : model.parameters()) out.emplace_back(p->name, p->value);
+  return out;
+}
+
+// Fresh DIR.tmp next to DIR.
+std::string begin_dir(const std::string& dir) {
+  std::string tmp = fs::path(dir).lexically_normal().string();
+  while (!tmp.empty() && tmp.back() == '/') tmp.pop_back();
+  tmp += ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp);
+  return tmp;
+}
+
+void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, uint64_t max_shard_bytes) {
+  std::vector<std::vector<NamedTensor>> shards(1);
+  uint64_t current = 0, total = 0;
+  for (const auto& nt : tensors) {
+    if (current > 0 && current + nt.second.nbytes() > max_shard_bytes) {
+      shards.emplace_back();
+      current = 0;
+    }
+    shards.back().push_back(nt);
+    current += nt.second.nbytes();
+    total += nt.second.nbytes();
+  }
+  const json meta = {{"format", "pt"}};
+  if (shards.size() == 1) {
+    write_safetensors(dir + "/model.safetensors", shards[0], meta);
+    return;
+  }
+  json weight_map = json::object();
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::string name = shard_name(i, shards.size());
+    write_safetensors(dir + "/" + name, shards[i], meta);
+    for (const auto& nt : shards[i]) weight_map[nt.first] = name;
+  }
+  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+}
+
+// All tensors of a model folder, by Hub name, with the file each lives in.
+struct WeightSource {
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, std::pair<const SafetensorsFile*, std::string>> by_name;  // hub name -> (file, stored name)
+};
+
+std::string hub_name(const std::string& stored) {
+  if (stored.rfind("model.", 0) == 0) return "backbone." + stored.substr(6);
+  return stored;
+}
+
+WeightSource open_weights(const std::string& dir) {
+  WeightSource src;
+  std::vector<std::string> names;
+  std::string index_path = dir + "/model.safetensors.index.json";
+  if (fs::exists(index_path)) {
+    std::ifstream in(index_path);
+    json index;
+    try {
+      index = json::parse(in);
+    } catch (const json::parse_error& e) {
+      throw std::runtime_error(index_path + ": invalid JSON: " + e.what());
+    }
+    if (!index.contains("weight_map") || !index["weight_map"].is_object())
+      throw std::runtime_error(index_path + ": key 'weight_map' missing or not an object");
+    std::set<std::string> files;
+    for (auto& [name, file] : index["weight_map"].items()) {
+      if (!file.is_string()) throw std::runtime_error(index_path + ": weight_map entry '" + name + "' is not a file name");
+      std::string f = file.get<std::string>();
+      if (f.find('/') != std::string::npos || f == ".." || f.empty())
+        throw std::runtime_error(index_path + ": weight_map entry '" + name + "' names a file outside the folder: " + f);
+      files.insert(f);
+    }
+    for (const auto& f : files) names.push_back(dir + "/" + f);
+  } else if (fs::exists(dir + "/model.safetensors")) {
+    names.push_back(dir + "/model.safetensors");
+  } else {
+    throw std::runtime_error(dir + ": no model.safetensors or model.safetensors.index.json");
+  }
+  for (const auto& path : names) {
+    src.files.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(path)));
+    for (const auto& e : src.files.back()->entries()) {
+      std::string hub = hub_name(e.name);
+      if (src.by_name.count(hub)) throw std::runtime_error(path + ": tensor '" + e.name + "' appears twice in " + dir);
+      src.by_name[hub] = {src.files.back().get(), e.name};
+    }
+  }
+  return src;
+}
+
+void copy_into(Parameter* p, const Tensor& t, const std::string& file, const std::string& stored) {
+  if (t.shape() != p->value.shape())
+    throw std::runtime_error(file + ": tensor '" + stored + "' has shape " + t.shape_string() + ", the model needs " +
+                             p->value.shape_string());
+  std::copy(t.f32(), t.f32() + t.numel(), p->value.f32());
+}
+
+}  // namespace
+
+void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes) {
+  std::string tmp = begin_dir(dir);
+  write_file_atomic(tmp + "/config.json", model.config().to_json().dump(2) + "\n");
+  write_weights(tmp, model_tensors(model), max_shard_bytes);
+  replace_dir_atomic(tmp, dir);
+}
+
+void load_weights(NemotronH& model, const std::string& dir) {
+  WeightSource src = open_weights(dir);
+  std::set<std::string> used;
+  for (Parameter* p : model.parameters()) {
+    auto it = src.by_name.find(p->name);
+    if (it != src.by_name.end()) {
+      const auto& [file, stored] = it->second;
+      copy_into(p, file->load_f32(stored), file->path(), stored);
+      used.insert(p->name);
+      continue;
+    }
+    // transformers 5 stacks experts: ...experts.up_proj [E, out, in] instead of ...experts.e.up_proj.weight
+    auto pos = p->name.find(".experts.");
+    if (pos != std::string::npos) {
+      std::string rest = p->name.substr(pos + 9);  // "<e>.<proj>.weight"
+      size_t dot = rest.find('.');
+      int64_t e = std::stoll(rest.substr(0, dot));
+      std::string proj = rest.substr(dot + 1, rest.rfind(".weight") - dot - 1);
+      std::string stacked = p->name.substr(0, pos) + ".experts." + proj;
+      auto st = src.by_name.find(stacked);
+      if (st != src.by_name.end()) {
+        const auto& [file, stored] = st->second;
+        Tensor all = file->load_f32(stored);
+        if (all.dim() != 3 || e >= all.size(0))
+          throw std::runtime_error(file->path() + ": tensor '" + stored + "' has shape " + all.shape_string() +
+                                   ", expected [experts, out, in]");
+        Tensor one = Tensor::empty({all.size(1), all.size(2)});
+        std::copy(all.f32() + e * one.numel(), all.f32() + (e + 1) * one.numel(), one.f32());
+        copy_into(p, one, file->path(), stored);
+        used.insert(stacked);
+        continue;
+      }
+    }
+    throw std::runtime_error(dir + ": tensor '" + p->name + "' is missing from the checkpoint");
+  }
+  for (const auto& [name, where] : src.by_name)
+    if (!used.count(name) && name.rfind("mtp.", 0) != 0)
+      throw std::runtime_error(where.first->path() + ": tensor '" + where.second + "' is not a parameter of this model");
+}
+
+std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
+  auto model = std::make_unique<NemotronH>(NemotronHConfig::load(dir + "/config.json"));
+  load_weights(*model, dir);
+  return model;
+}
+
+void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
+                              const TrainerState& state, uint64_t max_shard_bytes) {
+  std::string tmp = begin_dir(dir);
+  write_file_atomic(tmp + "/config.json", model.config().to_json().dump(2) + "\n");
+  write_weights(tmp, model_tensors(model), max_shard_bytes);
+  write_safetensors(tmp + "/optimizer.safetensors", optimizer.state_tensors(), {{"format", "pt"}});
+  json js = {{"step", state.step},
+             {"optimizer_steps", optimizer.steps()},
+             // a decimal string: JSON numbers lose bits above 2^53 in many readers
+             {"rng_state", std::to_string(state.rng_state)},
+             {"data_position", state.data_position},
+             {"extra", state.extra}};
+  write_file_atomic(tmp + "/trainer_state.json", js.dump(2) + "\n");
+  replace_dir_atomic(tmp, dir);
+}
+
+TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer) {
+  load_weights(model, dir);
+  std::string path = dir + "/trainer_state.json";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  json js;
+  try {
+    js = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(path + ": invalid JSON: " + e.what());
+  }
+  TrainerState state;
+  try {
+    state.step = js.at("step").get<int64_t>();
+    state.rng_state = std::stoull(js.at("rng_state").get<std::string>());
+    state.data_position = js.value("data_position", json::object());
+    state.extra = js.value("extra", json::object());
+    auto opt = SafetensorsFile::open(dir + "/optimizer.safetensors");
+    optimizer.load_state(opt, js.at("optimizer_steps").get<int64_t>());
+  } catch (const json::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  return state;
+}
+
+}  // namespace nemokit::rt
