@@ -1,5 +1,5 @@
 # nemokit_add_plugin(<target> SOURCES <src>... MANIFEST <manifest.json>
-#                    [RESOURCES <file>...] [RESOURCE_BASE <dir>])
+#                    [RESOURCES <file>...] [RESOURCE_BASE <dir>] [NO_INSTALL])
 #
 # Makes a nemokit plugin: a MODULE library named <target>.so (no "lib" prefix) with hidden
 # visibility, PIC and an $ORIGIN rpath, installed to lib/nemokit/plugins. The manifest JSON and
@@ -10,7 +10,7 @@
 include_guard(GLOBAL)
 
 function(nemokit_add_plugin target)
-  cmake_parse_arguments(P "" "MANIFEST;RESOURCE_BASE" "SOURCES;RESOURCES" ${ARGN})
+  cmake_parse_arguments(P "NO_INSTALL" "MANIFEST;RESOURCE_BASE" "SOURCES;RESOURCES" ${ARGN})
   if(NOT P_MANIFEST)
     message(FATAL_ERROR "nemokit_add_plugin(${target}): MANIFEST is required")
   endif()
@@ -84,6 +84,7 @@ function(nemokit_add_plugin target)
   target_link_options(${target} PRIVATE "LINKER:--exclude-libs,ALL" "LINKER:-z,defs"
                       "LINKER:--version-script=${vscript}")
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${vscript}")
-  install(TARGETS ${target} LIBRARY DESTINATION lib/nemokit/plugins
-          COMPONENT plugins)
+  if(NOT P_NO_INSTALL)
+    install(TARGETS ${target} LIBRARY DESTINATION lib/nemokit/plugins COMPONENT plugins)
+  endif()
 endfunction()

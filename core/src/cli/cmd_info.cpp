@@ -65,22 +65,15 @@ int cmd_plugins(Context& ctx) {
     return 0;
   }
   if (!w.empty()) throw UserError("usage: nemokit plugins [info NAME]");
-  Rows rows;
+  // A plain table (no wrapping) so paths stay whole and the output greps well.
+  std::cout << std::left << std::setw(18) << "PLUGIN" << std::setw(10) << "VERSION" << std::setw(6) << "ABI" << "FILE\n";
   for (const auto& p : reg.plugins()) {
     if (!p->ok()) continue;
-    std::ostringstream d;
-    d << p->version << "  ABI " << p->abi_major << "." << p->abi_minor << "  " << p->path.string();
-    rows.emplace_back(p->name, d.str());
+    std::cout << std::setw(18) << p->name << std::setw(10) << p->version << std::setw(6)
+              << (std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)) << p->path.string() << "\n";
   }
-  print_panel(std::cout, "Plugins", rows);
-  if (!reg.problems().empty()) {
-    Rows bad;
-    for (const auto& pr : reg.problems()) bad.emplace_back("!", pr);
-    print_panel(std::cout, "Problems", bad);
-    for (const auto& pr : reg.problems()) std::cerr << "nemokit: plugin problem: " << pr << "\n";
-    return 1;
-  }
-  return 0;
+  for (const auto& pr : reg.problems()) std::cerr << "nemokit: plugin problem: " << pr << "\n";
+  return reg.problems().empty() ? 0 : 1;
 }
 
 int cmd_recipes(Context& ctx) {

@@ -13,7 +13,8 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string at(const toml::source_region& src) {
-  std::string s = src.path ? std::string(*src.path) : std::string("<config>");
+  if (!src.path) return "set on the command line";
+  std::string s(*src.path);
   if (src.begin.line) s += ":" + std::to_string(src.begin.line);
   return s;
 }
@@ -27,14 +28,15 @@ toml::table parse_toml(const std::string& text, const std::string& origin) {
   }
 }
 
-// dst <- src, tables merged key by key, anything else replaced.
-void deep_merge(toml::table& dst, const toml::table& src) {
+// dst <- src, tables merged key by key, anything else replaced. Nodes are moved, never copied:
+// toml++ keeps a node's source (file and line) only across moves, and errors need it.
+void deep_merge(toml::table& dst, toml::table&& src) {
   for (auto&& [k, v] : src) {
     toml::node* existing = dst.get(k.str());
     if (existing && existing->is_table() && v.is_table()) {
-      deep_merge(*existing->as_table(), *v.as_table());
+      deep_merge(*existing->as_table(), std::move(*v.as_table()));
     } else {
-      dst.insert_or_assign(k.str(), v);
+      dst.insert_or_assign(k.str(), std::move(v));
     }
   }
 }
@@ -105,7 +107,7 @@ struct Loader {
       for (const auto& parent : parents) deep_merge(result, load(parent, folder));
       own.erase("defaults");
     }
-    deep_merge(result, own);
+    deep_merge(result, std::move(own));
     chain.push_back(origin);
     stack.pop_back();
     return result;

@@ -120,6 +120,8 @@ ProfileSet ProfileSet::load(const fs::path& file) {
         throw UserError(where(file, val) + ": profile \"" + name + "\": key \"" + std::string(key.str()) + "\" must be " +
                         kind_name(it->second));
     }
+    // Interpolate before merging: only the parsed nodes know their line for error messages.
+    interpolate_env(*v.as_table(), file.string() + " [" + name + "]");
     raw[name] = v.as_table();
   }
   for (const auto& [name, table] : raw) {
@@ -147,7 +149,6 @@ ProfileSet ProfileSet::load(const fs::path& file) {
     for (auto l = layers.rbegin(); l != layers.rend(); ++l)
       for (auto&& [k, v] : **l)
         if (k.str() != "extends") p.values.insert_or_assign(k.str(), v);
-    interpolate_env(p.values, file.string() + " [" + name + "]");
     set.profiles_.emplace(name, std::move(p));
   }
   return set;

@@ -1,0 +1,38 @@
+#pragma once
+
+#include "profiles/profiles.hpp"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <string>
+
+namespace nemokit {
+
+// How big a job is and where it goes: what an sbatch script asks for, and how many local ranks.
+struct JobShape {
+  int nodes = 1;
+  int tasks_per_node = 1;   // one task (rank) per GPU
+  int gpus_per_node = 0;
+  int cpus_per_task = 0;    // 0: not asked for
+  int signal_seconds = 120; // SIGUSR1 this long before the time limit, to checkpoint and requeue
+  bool exclusive = false;
+  std::string time, mem, account, partition, job_name;
+
+  int world_size() const { return nodes * tasks_per_node; }
+};
+
+// Where a value comes from, strongest first: a `run.KEY=...` override on the command line, the
+// profile (the user's cluster and the size they chose), the stage config's [run] table (the
+// recipe's defaults), built-in defaults. Tasks per node: ntasks_per_node, else nproc_per_node,
+// else one per GPU (at least one). The partition is run_partition for attached runs (--run),
+// batch_partition for detached ones (--batch), partition otherwise. `config` is the whole
+// resolved stage config (may be empty). Throws UserError naming the key for a wrong type or a
+// value below 1 (0 for GPUs).
+JobShape resolve_job_shape(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
+                           bool detached, const std::string& default_job_name);
+
+// The `run.*` keys that overrides on the command line set ("run.nodes=2" -> "nodes").
+std::set<std::string> overridden_run_keys(const std::vector<std::string>& overrides);
+
+}  // namespace nemokit

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace nemokit {
+
+// `value` as one bash word that expands to exactly itself: single quotes, with each ' written as
+// '\''. Nothing inside ($(), backticks, newlines, globs) is interpreted.
+std::string shell_quote(std::string_view value);
+
+// `value` as the argument of an #SBATCH line. sbatch reads those lines itself (no shell), splits
+// on blanks and honours "..." and backslash escapes, and a newline would end the line and start
+// a shell command in the script body: so control characters are refused (UserError naming
+// `key`) and the rest is double-quoted with " and \ escaped.
+std::string sbatch_quote(std::string_view value, std::string_view key);
+
+// A comment line's text: control characters become '?', so a value can never end the comment.
+std::string comment_safe(std::string_view text);
+
+// True for names a shell accepts after `export` ([A-Za-z_][A-Za-z0-9_]*).
+bool is_env_name(std::string_view name);
+
+}  // namespace nemokit

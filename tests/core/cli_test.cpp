@@ -1,0 +1,110 @@
+// The command line as a user types it.
+#include "cli/args.hpp"
+#include "run_cli.hpp"
+#include "util/error.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+using nemokit::test::run_cli;
+
+TEST(Cli, DryRunPrintsResolvedConfigWithOverride) {
+  auto r = run_cli("run nano3 sft -c tiny --dry-run train.lr=1e-4");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("lr = 0.0001"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("seq_length = 512"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("# plan: local executor"), std::string::npos) << r.out;
+  // Global options and overrides may come anywhere after the command.
+  auto r2 = run_cli("run train.lr=1e-4 -d nano3 -c tiny sft");
+  EXPECT_EQ(r2.rc, 0) << r2.err;
+  EXPECT_EQ(r.out, r2.out);
+}
+
+TEST(Cli, DryRunChangesNothing) {
+  fs::path dir = nemokit::test::temp_folder("dry");
+  auto r = run_cli("run omni3 rl vision -c tiny -d", "", dir.string());
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::is_empty(dir));
+}
+
+TEST(Cli, BadOverrideNamesTheKey) {
+  auto r = run_cli("run nano3 sft -c tiny --dry-run train.lr=abc");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("train.lr"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(Cli, RunAndBatchTogetherIsAnError) {
+  auto r = run_cli("run nano3 sft --run a --batch b");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--run and --batch"), std::string::npos) << r.err;
+}
+
+TEST(Cli, UnimplementedStageSaysSoAndFailsButKeepsItsJobFolder) {
+  fs::path jobs = nemokit::test::temp_folder("jobs-unimpl");
+  auto r = run_cli("run nano3 rl -c tiny train.max_steps=3", "NEMOKIT_JOB_ROOT=" + jobs.string());
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("not implemented"), std::string::npos) << r.err;
+  ASSERT_EQ(std::distance(fs::directory_iterator(jobs), fs::directory_iterator()), 1);
+  fs::path job = fs::directory_iterator(jobs)->path();
+  EXPECT_NE(nemokit::test::slurp(job / "config.toml").find("max_steps = 3"), std::string::npos);
+  auto meta = nlohmann::json::parse(nemokit::test::slurp(job / "job.json"));
+  EXPECT_EQ(meta["state"], "FAILED");
+  EXPECT_EQ(meta["family"], "nano3");
+}
+
+TEST(Cli, SubstagesAndUnknownsAreExplained) {
+  auto r = run_cli("run omni3 rl -d");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("needs a substage: one of mpo, text, vision"), std::string::npos) << r.err;
+  r = run_cli("run nano4 sft -d");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no plugin serves \"nano4 sft\""), std::string::npos) << r.err;
+  r = run_cli("frobnicate");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown command"), std::string::npos) << r.err;
+  r = run_cli("build --frob x");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown option --frob"), std::string::npos) << r.err;
+}
+
+TEST(Cli, RecipesShowEveryTripleWithPluginImageAndConfigs) {
+  auto r = run_cli("recipes");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* t : {"nano3 sft", "nano3 rl", "super3 sft", "super3 rl", "omni3 sft", "omni3 rl mpo", "omni3 rl text",
+                        "omni3 rl vision"})
+    EXPECT_NE(r.out.find(t), std::string::npos) << t;
+  EXPECT_NE(r.out.find("stage_rl        omni3-rl        default, tiny"), std::string::npos) << r.out;
+}
+
+TEST(Cli, HelpHasPanelsAndVersionIsInstant) {
+  auto r = run_cli("--help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* panel : {"Commands", "Global options", "Overrides", "Examples"})
+    EXPECT_NE(r.out.find(std::string("╭─ ") + panel), std::string::npos) << panel;
+  auto v = run_cli("--version");
+  EXPECT_EQ(v.rc, 0);
+  EXPECT_NE(v.out.find("nemokit 0."), std::string::npos);
+  auto h = run_cli("build --help");
+  EXPECT_NE(h.out.find("--no-cache"), std::string::npos) << h.out;
+}
+
+TEST(Cli, CompletionOffersStagesAndImages) {
+  auto r = run_cli("__complete run omni3 rl");
+  EXPECT_EQ(r.out, "mpo\ntext\nvision\n");
+  r = run_cli("__complete build");
+  EXPECT_NE(r.out.find("omni3-sft\n"), std::string::npos) << r.out;
+  r = run_cli("__complete");
+  EXPECT_NE(r.out.find("recipes\n"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ArgsParserRecognisesOverrides) {
+  using nemokit::cli::looks_like_override;
+  EXPECT_TRUE(looks_like_override("train.lr=1"));
+  EXPECT_TRUE(looks_like_override("+a.b-c=x=y"));
+  EXPECT_FALSE(looks_like_override("--x=1"));
+  EXPECT_FALSE(looks_like_override("path/to=1"));
+  EXPECT_FALSE(looks_like_override("nano3"));
+}

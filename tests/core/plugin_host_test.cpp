@@ -1,0 +1,134 @@
+// The plugin host against real plugin files: the four in-tree plugins, and one real bad file for
+// each way a plugin can fail. Every failure is one line naming the file, and the other plugins
+// still load.
+#include "plugins/plugin_host.hpp"
+#include "run_cli.hpp"
+#include "util/error.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using nemokit::PluginRegistry;
+using nemokit::test::run_cli;
+
+namespace {
+const fs::path kInTree = fs::path(NEMOKIT_BINARY_DIR) / "lib" / "nemokit" / "plugins";
+const fs::path kCases = PLUGIN_CASES;
+
+PluginRegistry with_case(const std::string& name) { return PluginRegistry::discover({kInTree, kCases / name}); }
+
+std::string problems_of(const PluginRegistry& r) {
+  std::string all;
+  for (const auto& p : r.problems()) all += p + "\n";
+  return all;
+}
+}  // namespace
+
+TEST(PluginHost, InTreePluginsRegisterEveryRecipeTriple) {
+  PluginRegistry r = PluginRegistry::discover({kInTree});
+  EXPECT_TRUE(r.problems().empty()) << problems_of(r);
+  for (const char* name : {"stage_sft", "stage_rl", "builder_oci"}) EXPECT_NE(r.plugin(name), nullptr) << name;
+  for (auto [f, s, sub] : std::vector<std::tuple<const char*, const char*, const char*>>{
+           {"nano3", "sft", ""}, {"nano3", "rl", ""}, {"super3", "sft", ""}, {"super3", "rl", ""},
+           {"omni3", "sft", ""}, {"omni3", "rl", "mpo"}, {"omni3", "rl", "text"}, {"omni3", "rl", "vision"}}) {
+    const auto& e = r.stage(f, s, sub);
+    EXPECT_FALSE(e.image.empty()) << e.triple();
+    EXPECT_TRUE(e.configs.count("tiny")) << e.triple();
+  }
+  for (const char* img : {"nano3-sft", "nano3-rl", "omni3-sft", "omni3-rl"}) {
+    const auto* im = r.image(img);
+    ASSERT_NE(im, nullptr) << img;
+    auto df = im->plugin->resource(im->dockerfile);
+    ASSERT_TRUE(df.has_value());
+    EXPECT_NE(df->find("FROM"), std::string::npos);
+  }
+  EXPECT_NE(r.builder(), nullptr);
+  EXPECT_NE(r.command_provider("image"), nullptr);
+}
+
+TEST(PluginHost, NotASharedLibraryIsReportedNotFatal) {
+  fs::path dir = nemokit::test::temp_folder("notelf");
+  std::ofstream(dir / "text.so") << "this is not an ELF file\n";
+  fs::copy_file("/usr/lib/x86_64-linux-gnu/libc_nonshared.a", dir / "archive.so");  // a real static archive
+  PluginRegistry r = PluginRegistry::discover({kInTree, dir});
+  ASSERT_EQ(r.problems().size(), 2u) << problems_of(r);
+  for (const auto& p : r.problems()) {
+    EXPECT_NE(p.find(dir.string()), std::string::npos) << p;
+    EXPECT_NE(p.find("not a shared library"), std::string::npos) << p;
+  }
+  EXPECT_NO_THROW(r.stage("nano3", "sft", ""));  // the good ones still load
+  fs::remove_all(dir);
+}
+
+TEST(PluginHost, AbiMajorMismatchNamesBothVersionsWithoutLoading) {
+  PluginRegistry r = with_case("future_abi");
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  const std::string& p = r.problems()[0];
+  EXPECT_NE(p.find("future_abi.so"), std::string::npos) << p;
+  EXPECT_NE(p.find("ABI major 2"), std::string::npos) << p;
+  EXPECT_NE(p.find("ABI 1.0"), std::string::npos) << p;
+  // Its entry aborts if run: the CLI listing must not crash.
+  auto res = run_cli("recipes", "NEMOKIT_PLUGIN_PATH=" + (kCases / "future_abi").string());
+  EXPECT_EQ(res.rc, 0) << res.err;
+  EXPECT_NE(res.out.find("nano3 sft"), std::string::npos);
+  EXPECT_NE(res.err.find("ABI major 2"), std::string::npos) << res.err;
+}
+
+TEST(PluginHost, MissingEntryPoint) {
+  PluginRegistry r = with_case("no_entry");
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  EXPECT_NE(r.problems()[0].find("no_entry.so: missing entry point"), std::string::npos) << r.problems()[0];
+}
+
+TEST(PluginHost, DuplicateTripleNamesBothFilesAndRefusesIt) {
+  PluginRegistry r = with_case("dup_sft");
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  const std::string& p = r.problems()[0];
+  EXPECT_NE(p.find("nano3 sft"), std::string::npos) << p;
+  EXPECT_NE(p.find("stage_sft.so"), std::string::npos) << p;
+  EXPECT_NE(p.find("dup_sft.so"), std::string::npos) << p;
+  EXPECT_THROW(r.stage("nano3", "sft", ""), nemokit::UserError);
+  EXPECT_NO_THROW(r.stage("nano3", "rl", ""));
+  auto res = run_cli("run nano3 sft -c tiny --dry-run", "NEMOKIT_PLUGIN_PATH=" + (kCases / "dup_sft").string());
+  EXPECT_EQ(res.rc, 2);
+  EXPECT_NE(res.err.find("dup_sft.so"), std::string::npos) << res.err;
+}
+
+TEST(PluginHost, ManifestNotValidJson) {
+  PluginRegistry r = with_case("bad_manifest");
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  EXPECT_NE(r.problems()[0].find("bad_manifest.so: manifest is not valid JSON"), std::string::npos) << r.problems()[0];
+}
+
+TEST(PluginHost, NewerMinorIsRefused) {
+  PluginRegistry r = with_case("newer_minor");
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  EXPECT_NE(r.problems()[0].find("needs ABI 1.99"), std::string::npos) << r.problems()[0];
+}
+
+TEST(PluginHost, LoadsAndInvokesAPluginFromThePath) {
+  PluginRegistry r = with_case("good_extra");
+  ASSERT_TRUE(r.problems().empty()) << problems_of(r);
+  const auto& e = r.stage("extra", "sft", "");
+  EXPECT_EQ(e.plugin->version, "1.2.3");
+  EXPECT_EQ(e.plugin->resource("configs/extra.toml").value_or(""), "[train]\nlr = 0.5\n");
+  auto res = run_cli("run extra sft -c tiny", "NEMOKIT_PLUGIN_PATH=" + (kCases / "good_extra").string() +
+                                                  " NEMOKIT_JOB_ROOT=" + nemokit::test::temp_folder("jobs").string());
+  EXPECT_EQ(res.rc, 0) << res.err;
+  EXPECT_NE(res.out.find("test stage good_extra ran extra sft"), std::string::npos) << res.out;
+}
+
+TEST(PluginHost, PluginsCommandListsAndReportsProblems) {
+  auto ok = run_cli("plugins");
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  for (const char* n : {"stage_sft", "stage_rl", "builder_oci"}) EXPECT_NE(ok.out.find(n), std::string::npos) << n;
+  auto bad = run_cli("plugins", "NEMOKIT_PLUGIN_PATH=" + (kCases / "no_entry").string() + ":" + (kCases / "future_abi").string());
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("missing entry point"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("ABI major 2"), std::string::npos) << bad.err;
+  auto info = run_cli("plugins info stage_rl");
+  EXPECT_EQ(info.rc, 0);
+  EXPECT_NE(info.out.find("omni3 rl vision"), std::string::npos) << info.out;
+}
