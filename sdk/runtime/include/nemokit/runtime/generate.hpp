@@ -1,0 +1,29 @@
+// Text generation with the model's incremental decoding (Mamba conv/SSM state and an
+// attention KV cache per sequence), batched over prompts of different lengths.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "nemokit/runtime/model.hpp"
+#include "nemokit/runtime/rng.hpp"
+
+namespace nemokit::rt {
+
+struct SamplingOptions {
+  int64_t max_new_tokens = 32;
+  float temperature = 1.0f;  // 0 = greedy
+  int64_t top_k = 0;         // 0 = all tokens
+  float top_p = 1.0f;        // nucleus: smallest set of tokens whose probability reaches top_p
+  uint64_t seed = 0;
+  std::vector<int32_t> stop_tokens;  // generation of a sequence ends after one of these
+};
+
+// Picks the next token from logits[V]; greedy when temperature is 0.
+int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& options, Rng& rng);
+
+// New tokens for each prompt (a stop token, when hit, is the last one). Sequence i draws from
+// its own generator seeded from (seed, i), so a prompt's output does not depend on the batch.
+std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
+                                           const SamplingOptions& options);
+
+}  // namespace nemokit::rt
