@@ -86,6 +86,27 @@ TEST_P(tokenizer_hf, SaveThenLoadEncodesTheSame) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, tokenizer_hf, ::testing::Values("gpt2", "gpt4", "digits"));
 
+// Pipeline options the big fixtures do not use (ignore_merges, prefix space on split pieces, every
+// Split behavior, inverted splits, literal patterns, single_word/lstrip/rstrip added tokens), on
+// seeded random lines of mixed scripts, spaces, marks and emoji.
+TEST(tokenizer_hf_variants, EncodeFuzzLinesLikeHuggingFace) {
+  const auto lines = split_lines(read_file(fixture("fuzz.txt")));
+  size_t checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(fixture("variants"))) {
+    if (entry.path().extension() != ".json") continue;
+    SCOPED_TRACE(entry.path().filename().string());
+    const Tokenizer t = Tokenizer::load(entry.path());
+    auto ids_path = entry.path();
+    const auto want = read_ids(ids_path.replace_extension(".ids"));
+    ASSERT_EQ(want.size(), lines.size());
+    std::vector<std::vector<int32_t>> got;
+    for (const auto& l : lines) got.push_back(t.encode(l));
+    expect_rows_equal(got, want, lines);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 8u);
+}
+
 TEST(tokenizer_hf_tokens, SpecialAndAddedTokensKeepTheirIds) {
   const Tokenizer t = Tokenizer::load(fixture("hf_gpt4.json"));
   const auto eot = t.token_to_id("<|endoftext|>");

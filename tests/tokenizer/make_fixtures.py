@@ -11,6 +11,10 @@ The fixtures let CI check nemokit's tokenizer against Hugging Face `tokenizers` 
   hf_<name>.whole.ids     the same for all of sample.txt as one text (newlines and all)
   ours_trained.json       what `nemokit tokenizer train` wrote for train_corpus.txt
   ours_trained.ids        what `tokenizers` encodes for each line of sample.txt with that file
+  fuzz.txt                seeded random lines mixing scripts, spaces, marks, emoji and added tokens
+  variants/<name>.json    a small `tokenizers`-trained vocab, each with one pipeline option changed
+                          (ignore_merges, prefix space, Split behaviors, added-token flags)
+  variants/<name>.ids     what `tokenizers` encodes for each line of fuzz.txt with it
 
 Needs: Debian's bible-kjv and fortunes packages, `pip install tokenizers`, and the nemokit
 tokenizer command (pass the built tokenizer_tool binary, or `nemokit` with --nemokit-subcommand).
@@ -20,6 +24,7 @@ tokenizer command (pass the built tokenizer_tool binary, or `nemokit` with --nem
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -109,6 +114,65 @@ def train_hf(name, pre_tokenizer, vocab_size, specials, corpus_path, added=(), l
     return Tokenizer.from_file(path)
 
 
+FUZZ_PIECES = list("abcdeABCDE xyz019'sStTmMlLdDrReEvV") + [
+    "'", "’", " ", "  ", "\t", "\r", "\u0085", "\u00a0", "\u2028", "\u2029", "\u3000", "\u200b",
+    "\u1680", "\u000b", "\u000c", "é", "ü", "ß", "ſ", "\u212a", "İ", "ǅ", "Ⅻ", "½", "²", "٣", "４",
+    "中", "文", "😀", "👍🏽", "\u0301", "\u200d", "!", "?", ".", ",", "-", "_", "<", ">", "|", "$", "€",
+    "\ufeff", "\U0001F1E9", "ꙮ", "ㄱ", "\u0e01", "\u0300", "\x00", "\x7f", "\x1b",
+    "<|endoftext|>", "<mask>", "New Testament", "<|im_end|>"]
+
+
+def fuzz_lines(count, seed=20261123):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(FUZZ_PIECES) for _ in range(rng.randint(0, 40))) for _ in range(count)]
+
+
+def make_variants(corpus_path, lines):
+    """One small vocab, then copies with one option changed each: the options real tokenizer.json
+    files use that the three big fixtures do not."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(GPT4_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train([corpus_path], trainers.BpeTrainer(
+        vocab_size=500, special_tokens=["<|endoftext|>", "<|im_end|>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.add_tokens([AddedToken("<mask>", special=True, lstrip=True, normalized=False),
+                    AddedToken("New Testament", single_word=True, rstrip=True, normalized=True)])
+    base = json.loads(tok.to_str())
+
+    def split(pattern, behavior, invert=False):
+        def edit(d):
+            d["pre_tokenizer"]["pretokenizers"].insert(
+                0, {"type": "Split", "pattern": pattern, "behavior": behavior, "invert": invert})
+        return edit
+
+    def strip_both(d):
+        d["added_tokens"][1].update(lstrip=True, rstrip=True)  # <|im_end|>
+
+    variants = {
+        "base": lambda d: None,
+        "ignore_merges": lambda d: d["model"].update(ignore_merges=True),
+        "prefix_space": lambda d: d["pre_tokenizer"]["pretokenizers"][1].update(add_prefix_space=True),
+        "strip_special": strip_both,
+        "merged_with_previous": split({"String": "e"}, "MergedWithPrevious"),
+        "merged_with_next_inverted": split({"Regex": r"\s"}, "MergedWithNext", True),
+        "contiguous": split({"Regex": "[0-9 ]"}, "Contiguous"),
+        "removed": split({"Regex": "a+"}, "Removed"),
+    }
+    out_dir = os.path.join(OUT, "variants")
+    os.makedirs(out_dir, exist_ok=True)
+    for name, edit in variants.items():
+        doc = json.loads(json.dumps(base))
+        edit(doc)
+        path = os.path.join(out_dir, f"{name}.json")
+        write(path, json.dumps(doc, ensure_ascii=False) + "\n")
+        t = Tokenizer.from_file(path)
+        write_ids(os.path.join(out_dir, f"{name}.ids"),
+                  [e.ids for e in t.encode_batch(lines, add_special_tokens=False)])
+
+
 def write_ids(path, rows):
     write(path, "".join(" ".join(map(str, r)) + "\n" for r in rows))
 
@@ -156,6 +220,9 @@ def main():
                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]), 1000,
                 ["<|endoftext|>"], corpus_path),
         }
+        fuzz = fuzz_lines(250)
+        write(os.path.join(OUT, "fuzz.txt"), "\n".join(fuzz) + "\n")
+        make_variants(corpus_path, fuzz)
         for name, tok in tokenizers.items():
             rows = [e.ids for e in tok.encode_batch(sample, add_special_tokens=False)]
             write_ids(os.path.join(OUT, f"hf_{name}.ids"), rows)

@@ -1,9 +1,9 @@
 #include "added_tokens.hpp"
 
-#include <cctype>
 #include <optional>
 
 #include "byte_level.hpp"
+#include "regex_splitter.hpp"
 
 namespace nemokit::rt::tok {
 namespace {
@@ -15,11 +15,12 @@ bool is_unicode_space(char32_t c) {
          c == 0x205F || c == 0x3000;
 }
 
-// A word character for single_word: ASCII letters, digits and '_', and every non-ASCII letter-like
-// code point (anything above U+007F that is not a space).
-bool is_word_char(char32_t c) {
-  if (c < 0x80) return std::isalnum(int(c)) || c == '_';
-  return !is_unicode_space(c);
+// A word character for single_word, as the \w of Hugging Face's (Rust) regex: letters, marks,
+// decimal digits, letter numbers, connector punctuation and the joiners. "½" or "€" are not.
+bool is_word_char(std::string_view ch) {
+  static const RegexSplitter word(R"(^[\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D}])", false);
+  size_t b = 0, e = 0;
+  return word.next_match(ch, 0, b, e);
 }
 
 // The code point that ends at `end` (exclusive), decoding backwards over continuation bytes.
@@ -92,11 +93,11 @@ void AddedTokenMatcher::split_with(const Trie& trie, std::string_view text, size
     const auto& spec = specs_[t];
     size_t start = pos, stop = pos + len;
     if (spec.single_word) {
-      size_t b = 0;
-      auto before = start > 0 ? last_char(text, start, b) : std::nullopt;
-      size_t i = stop;
-      auto after = stop < text.size() ? next_utf8(text, i) : std::nullopt;
-      if ((before && is_word_char(*before)) || (after && is_word_char(*after))) {
+      size_t b = start, i = stop;
+      if (start > 0) last_char(text, start, b);
+      if (stop < text.size()) next_utf8(text, i);
+      if ((start > 0 && is_word_char(text.substr(b, start - b))) ||
+          (stop < text.size() && is_word_char(text.substr(stop, i - stop)))) {
         pos = stop;  // the matched text stays plain, as a discarded match does there
         continue;
       }

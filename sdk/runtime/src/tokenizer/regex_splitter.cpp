@@ -37,8 +37,9 @@ ThreadMatchState& thread_state() {
 
 RegexSplitter::RegexSplitter(std::string pattern, bool literal)
     : pattern_(std::move(pattern)), literal_(literal) {
-  uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
-  if (literal_) options |= PCRE2_LITERAL;
+  // PCRE2 refuses UCP together with LITERAL; a literal has no character classes to widen anyway.
+  uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+  options |= literal_ ? PCRE2_LITERAL : PCRE2_UCP;
   int err = 0;
   PCRE2_SIZE err_offset = 0;
   auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern_.data()), pattern_.size(),
