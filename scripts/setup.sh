@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sets nemokit up on a fresh Debian 12 machine: every Debian dependency, the real training text
+# from Debian's packages, and the build (build/). Safe to run again; later runs only rebuild.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-deps.sh
+if [ -x plugins/stage_pretrain/corpus/extract.sh ]; then
+  bash plugins/stage_pretrain/corpus/extract.sh
+fi
+
+build_type=${NEMOKIT_BUILD_TYPE:-RelWithDebInfo}
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built build/bin/nemokit"
