@@ -109,26 +109,6 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
     MergedTree tree;
     SquashfsWriter writer(output.temp_path(), options.squashfs);
 
-    // Depth 0: what enroot writes into every image, above all image layers.
-    if (options.write_enroot_files) {
-        const std::string where = image.source + ": image config";
-        EnrootFiles files = enroot_files(image.config);
-        for (auto& f : files.files) {
-            EntrySpec s;
-            s.path = f.path;
-            s.type = NodeType::Regular;
-            s.meta.mode = f.mode;
-            s.meta.mtime = options.squashfs.fixed_mtime.value_or(0);
-            Node* n = tree.place(s, 0, where);
-            writer.begin_file(n->body);
-            writer.append(f.content.data(), f.content.size());
-            writer.end_file();
-        }
-        std::string workdir = files.workdir;
-        workdir.erase(0, workdir.find_first_not_of('/'));
-        tree.ensure_directory(workdir, 0, where + ": WorkingDir");
-    }
-
     uint64_t read_before = 0;
     const size_t count = image.layers.size();
     for (size_t k = 0; k < count; ++k) {
@@ -155,6 +135,28 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
     result.stored_bytes_read = read_before;
 
     tree.resolve_hard_links();
+
+    // What enroot writes into the finished root filesystem.
+    if (options.write_enroot_files) {
+        const std::string where = image.source + ": image config";
+        EnrootFiles files = enroot_files(image.config);
+        for (auto& f : files.files) {
+            EntrySpec s;
+            s.path = f.path;
+            s.type = NodeType::Regular;
+            s.meta.mode = f.mode;
+            s.meta.mtime = options.squashfs.fixed_mtime.value_or(0);
+            Node* n = tree.add_to_result(s, where);
+            writer.begin_file(n->body);
+            writer.append(f.content.data(), f.content.size());
+            writer.end_file();
+        }
+        EntrySpec wd;
+        wd.type = NodeType::Directory;
+        wd.path = files.workdir;
+        wd.path.erase(0, wd.path.find_first_not_of('/'));
+        tree.add_to_result(wd, where + ": WorkingDir");
+    }
     const Node* sh = tree.resolve("bin/sh");
     if (!sh || sh->type != NodeType::Regular)
         result.warnings.push_back(image.source + ": the image has no /bin/sh; pyxis needs it to start a container");

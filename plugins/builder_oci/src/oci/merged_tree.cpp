@@ -206,15 +206,34 @@ Node* MergedTree::place(const EntrySpec& e, int depth, const std::string& where)
     return remember(placed);
 }
 
-void MergedTree::ensure_directory(const std::string& path, int depth, const std::string& where) {
-    if (depth != current_depth_) {
-        if (depth < current_depth_) throw Error(where + ": layers must be applied top first");
-        current_depth_ = depth;
-        layer_files_.clear();
+Node* MergedTree::add_to_result(const EntrySpec& e, const std::string& where) {
+    auto parts = split_entry_path(e.path, where);
+    Node* node = root_.get();
+    std::string prefix;
+    size_t parents = e.type == NodeType::Directory ? parts.size() : parts.size() - 1;
+    if (e.type != NodeType::Directory && parts.empty()) throw Error(where + ": no file name in '" + e.path + "'");
+    for (size_t i = 0; i < parents; ++i) {
+        prefix += (i ? "/" : "") + parts[i];
+        auto it = node->children.find(parts[i]);
+        if (it == node->children.end() || it->second->type == NodeType::Whiteout) {
+            EntrySpec d;
+            d.type = NodeType::Directory;
+            d.meta = e.meta;
+            d.meta.mode = 0755;
+            d.meta.xattrs.clear();
+            node = make_child(*node, parts[i], d, 0);
+            continue;
+        }
+        Node* child = it->second.get();
+        if (child->type == NodeType::Symlink) child = const_cast<Node*>(resolve(prefix));
+        if (!child || child->type != NodeType::Directory)
+            throw Error(where + ": '/" + prefix + "' is not a folder in the image");
+        node = child;
     }
-    auto parts = split_entry_path(path, where);
-    parts.push_back("-");  // walk_parents creates every part but the last
-    walk_parents(parts, depth, where, path);
+    if (e.type == NodeType::Directory) return node;
+    Node* placed = make_child(*node, parts.back(), e, 0);
+    if (e.type == NodeType::Regular) placed->body = std::make_shared<FileBody>();
+    return placed;
 }
 
 const Node* MergedTree::lookup_exact(const std::vector<std::string>& parts) const {

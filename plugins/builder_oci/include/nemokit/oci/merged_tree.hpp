@@ -73,9 +73,11 @@ public:
     // prefixes error messages (e.g. "layer 2/3 (sha256:..)").
     Node* place(const EntrySpec& entry, int depth, const std::string& where);
 
-    // Makes sure a folder exists without overriding what layers below say about
-    // it (how enroot's `mkdir -p WORKDIR` acts).
-    void ensure_directory(const std::string& path, int depth, const std::string& where);
+    // After all layers: writes into the finished tree as a program in the
+    // container would (symlinked folders are followed inside the image, missing
+    // ones created). A Regular entry replaces what is there; a Directory entry
+    // only makes sure the folder exists (`mkdir -p`). Returns the node.
+    Node* add_to_result(const EntrySpec& entry, const std::string& where);
 
     // Links hard links whose target lives in a lower layer; call after all layers.
     void resolve_hard_links();
