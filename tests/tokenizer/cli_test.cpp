@@ -3,6 +3,7 @@
 #include <nemokit/runtime/tokenizer.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "test_support.hpp"
 
@@ -37,7 +38,28 @@ TEST(tokenizer_cli, UsageErrorsReturnTwo) {
   EXPECT_EQ(run({"encode", "--tokenizer", "t.json", "--bogus"}).rc, 2);
   const auto r = run({"encode", "--tokenizer", "t.json", "a", "b"});
   EXPECT_EQ(r.rc, 2);
-  EXPECT_NE(r.err.find("usage:"), std::string::npos);
+  EXPECT_NE(r.err.find("only one input file"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  EXPECT_NE(run({"--help"}).out.find("usage:"), std::string::npos);
+}
+
+TEST(tokenizer_cli, EncodeReadsStdinWithoutFile) {
+  // Through the real program, so stdin and stdout are a process's own.
+  TempDir dir;
+  const auto tool = std::filesystem::path(NEMOKIT_BINARY_DIR) / "tests/tokenizer/tokenizer_tool";
+  const auto tok = fixture("ours_trained.json");
+  write_file(dir / "in.txt", "In the beginning\n\n  two  spaces 🙂\n");
+  const std::string cmd = "'" + tool.string() + "' encode --tokenizer '" + tok.string() + "' < '" +
+                          (dir / "in.txt").string() + "' > '" + (dir / "out.txt").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const Tokenizer t = Tokenizer::load(tok);
+  std::string want;
+  for (const char* line : {"In the beginning", "", "  two  spaces 🙂"}) {
+    std::string row;
+    for (int32_t id : t.encode(line)) row += (row.empty() ? "" : " ") + std::to_string(id);
+    want += row + "\n";
+  }
+  EXPECT_EQ(read_file(dir / "out.txt"), want);
 }
 
 TEST(tokenizer_cli, FailuresReturnOneWithTheFileName) {

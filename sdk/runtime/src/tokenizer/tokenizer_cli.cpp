@@ -186,7 +186,7 @@ int tokenizer_command(const std::vector<std::string>& args) {
     if (args[0] == "decode") return run_decode(args);
     throw UsageError("unknown subcommand \"" + args[0] + "\"");
   } catch (const UsageError& e) {
-    std::cerr << "nemokit tokenizer: " << e.what() << "\n" << kUsage;
+    std::cerr << "nemokit tokenizer: " << e.what() << " (see `nemokit tokenizer --help`)\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "nemokit tokenizer: " << e.what() << "\n";
