@@ -16,6 +16,9 @@
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "prep/data_prep.hpp"
+#include "prep/prep_config.hpp"
+
+#include <toml++/toml.h>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -295,4 +298,20 @@ TEST(DataPrepErrors, BadInputsNameTheFileLineOrKey) {
   run({{"inputs", {"x"}}, {"train_tokenizer", {{"vocab_size", 300}, {"size", 1}}}}, 2, "data.train_tokenizer.size: unknown key");
   run({{"inputs", 5}, {"train_tokenizer", tok_train}}, 2, "data.inputs: must be a path");
   EXPECT_FALSE(fs::exists(dir / "out" / "metadata.json")) << "a failed prep must not look complete";
+}
+
+TEST(DataPrepConfig, TinyConfigDataTableIsValid) {
+  // configs/tiny_data.toml, read with toml++ and handed over as JSON the way the CLI does.
+  const auto path = fs::path(NEMOKIT_SOURCE_DIR) / "plugins/stage_pretrain/configs/tiny_data.toml";
+  const toml::table tbl = toml::parse_file(path.string());
+  ASSERT_TRUE(tbl["data"].is_table()) << path;
+  std::ostringstream text;
+  text << toml::json_formatter{*tbl["data"].as_table()};
+  const json data = json::parse(text.str());
+  const auto c = nemokit::pretrain::parse_prep_config(data);
+  ASSERT_TRUE(c.train_tokenizer.has_value());
+  EXPECT_EQ(c.train_tokenizer->vocab_size, 4096);
+  EXPECT_EQ(c.seq_length, 128);
+  EXPECT_EQ(c.split, (std::vector<double>{98, 1, 1}));
+  EXPECT_EQ(c.text_split, nemokit::pretrain::TextSplit::Paragraph);
 }
