@@ -10,8 +10,8 @@ set -euo pipefail
 
 out="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/nemokit/corpus}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# Picture collections are not prose; the offensive sets live in off/ (and are rot13-flagged).
-skip_fortune_sets="ascii-art art"
+# ascii-art holds pictures, not prose; the offensive sets live in off/ (and are rot13-flagged).
+skip_fortune_sets="ascii-art"
 
 die() { echo "extract.sh: $*" >&2; exit 1; }
 
