@@ -33,6 +33,14 @@ std::vector<CommandSpec> builtin_commands() {
       {"recipes", "Every family/stage/substage with its plugin, image and configs", "recipes", {}, {}, false, false},
       {"profiles", "The env.toml profiles with their resolved values", "profiles", {}, {}, false, false},
       {"__complete", "", "__complete WORDS...", {}, {}, true, false},
+      {"jobs", "The job folders with their live state (Slurm jobs: squeue/scontrol/sacct)", "jobs", {}, {}, false, false},
+      {"logs", "A job's logs; -f follows them until the job ends", "logs JOB [-f]",
+       {}, {{"-f", "follow the logs until the job ends"}, {"--follow", "follow the logs until the job ends"}}, false, false},
+      {"cancel", "Cancel a job (scancel for Slurm jobs, SIGTERM to a local run)", "cancel JOB", {}, {}, false, false},
+      {"probe", "Submit a tiny job with a profile's shape: one line per task (rank, host, GPUs)",
+       "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false},
+      {"__task", "", "__task JOB_DIR", {}, {}, true, false},
+      {"__probe", "", "__probe", {}, {}, true, false},
   };
 }
 
@@ -86,6 +94,12 @@ int run_app(const std::vector<std::string>& argv) {
     if (cmd == "model") return cmd_model(ctx);
     if (cmd == "tokenizer") return cmd_tokenizer(ctx);
     if (cmd == "__complete") return cmd_complete(ctx);
+    if (cmd == "jobs") return cmd_jobs(ctx);
+    if (cmd == "logs") return cmd_logs(ctx);
+    if (cmd == "cancel") return cmd_cancel(ctx);
+    if (cmd == "probe") return cmd_probe(ctx);
+    if (cmd == "__task") return cmd_task(ctx);
+    if (cmd == "__probe") return cmd_probe_task(ctx);
     const PluginFile* provider = ctx.registry().command_provider(cmd);
     if (!provider) throw UserError("unknown command \"" + cmd + "\"");
     return cmd_plugin_command(ctx, *provider);

@@ -1,12 +1,23 @@
 // `nemokit run`, `nemokit data prep` and `nemokit pipe`: resolve the stage and its config, then
-// either print the plan (--dry-run) or run it through the stage's plugin.
+// print the plan (--dry-run), run it here (one rank in this process, or one process per GPU), or
+// submit it to Slurm (--run follows the job, --batch returns its id). `__task` is what each rank
+// and each Slurm task runs: the stage of one job folder, in this process.
 #include "cli/context.hpp"
 #include "config/config.hpp"
 #include "exec/job.hpp"
+#include "exec/job_shape.hpp"
+#include "exec/local_ranks.hpp"
+#include "exec/output_tee.hpp"
+#include "exec/process.hpp"
+#include "exec/slurm_client.hpp"
+#include "exec/slurm_follow.hpp"
+#include "exec/slurm_plan.hpp"
+#include "exec/task_env.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 namespace nemokit::cli {
@@ -20,39 +31,75 @@ struct StagePlan {
   std::string config_ref;
 };
 
-StagePlan resolve(Context& ctx, const std::vector<std::string>& words, const char* usage) {
-  if (words.size() < 2 || words.size() > 3) throw UserError(std::string("usage: nemokit ") + usage);
+StagePlan resolve_stage(Context& ctx, const StageEntry& stage) {
   StagePlan p;
-  p.stage = &ctx.registry().stage(words[0], words[1], words.size() == 3 ? words[2] : "");
-  p.config_ref = ctx.args.config.value_or(p.stage->configs.count("default") ? "default" : "");
-  if (p.config_ref.empty()) throw UserError(p.stage->triple() + " ships no default config: pass -c NAME or -c path.toml");
-  p.config = load_stage_config(*p.stage, p.config_ref);
+  p.stage = &stage;
+  p.config_ref = ctx.args.config.value_or(stage.configs.count("default") ? "default" : "");
+  if (p.config_ref.empty()) throw UserError(stage.triple() + " ships no default config: pass -c NAME or -c path.toml");
+  p.config = load_stage_config(stage, p.config_ref);
   apply_overrides(p.config.table, ctx.args.overrides);
   interpolate_env(p.config.table, p.config.chain.back());
   return p;
 }
 
-// The executor for this invocation: the profile's, or this machine when neither --run nor
-// --batch is given.
-std::string executor_of(Context& ctx) {
-  const Profile* prof = ctx.selected_profile();
-  return prof ? prof->executor() : "local";
+StagePlan resolve(Context& ctx, const std::vector<std::string>& words, const char* usage) {
+  if (words.size() < 2 || words.size() > 3) throw UserError(std::string("usage: nemokit ") + usage);
+  return resolve_stage(ctx, ctx.registry().stage(words[0], words[1], words.size() == 3 ? words[2] : ""));
 }
 
-void require_local(Context& ctx, const StagePlan& p) {
-  std::string ex = executor_of(ctx);
-  if (ex != "local")
-    throw std::runtime_error("profile executor \"" + ex + "\" for " + p.stage->triple() +
-                             ": only the local executor is available in this version");
+// Where this invocation runs: here (no --run/--batch, or a profile whose executor is local) or
+// on Slurm.
+struct Target {
+  const Profile* profile = nullptr;
+  bool slurm = false;
+  bool detached = false;  // --batch
+};
+
+Target target_of(Context& ctx) {
+  Target t;
+  t.profile = ctx.selected_profile();
+  t.detached = ctx.args.batch_profile.has_value();
+  if (!t.profile) return t;
+  std::string ex = t.profile->executor();
+  if (ex == "slurm") t.slurm = true;
+  else if (ex != "local")
+    throw UserError(t.profile->file.string() + " [" + t.profile->name + "]: executor \"" + ex +
+                    "\" is not supported (use \"local\" or \"slurm\")");
+  if (!t.slurm && t.detached)
+    throw UserError("--batch " + t.profile->name + ": the profile's executor is local, which has nothing to detach to; use --run or neither");
+  return t;
 }
 
-std::string plan_text(const std::string& verb, const StagePlan& p, const fs::path& job) {
-  std::string cmd = "nemokit " + verb + " " + p.stage->triple() + " -c " + (job / "config.toml").string();
-  return "# plan: local executor (this machine, in this process)\n"
-         "# job folder: " + job.string() + "\n" + cmd + "\n";
+std::string job_suffix(const StageEntry& s) { return s.family + "-" + s.stage + (s.substage.empty() ? "" : "-" + s.substage); }
+
+JobShape shape_for(Context& ctx, const Target& t, const StagePlan& p) {
+  return resolve_job_shape(t.profile, p.config.table, overridden_run_keys(ctx.args.overrides), t.detached,
+                           "nemokit-" + job_suffix(*p.stage));
 }
 
-int print_dry_run(Context& ctx, const std::string& verb, const StagePlan& p) {
+std::string local_plan_text(const std::string& verb, const StagePlan& p, const fs::path& job, const JobShape& shape) {
+  int n = shape.tasks_per_node;
+  std::string out = "# plan: local executor, " + std::to_string(n) + (n == 1 ? " rank, in this process\n" : " ranks, one process each\n");
+  out += "# nemokit " + verb + " " + p.stage->triple() + "\n# job folder: " + job.string() + "\n";
+  std::string task = "nemokit __task " + job.string();
+  if (n == 1) return out + task + "\n";
+  return out + "RANK=0.." + std::to_string(n - 1) + " LOCAL_RANK=RANK WORLD_SIZE=" + std::to_string(n) +
+         " MASTER_ADDR=127.0.0.1 MASTER_PORT=<free port> " + task + "\n";
+}
+
+SlurmJobPlan slurm_plan_for(const Target& t, const std::string& verb, const StagePlan& p, const fs::path& job,
+                            const JobShape& shape) {
+  SlurmJobRequest req;
+  req.profile = t.profile;
+  req.shape = shape;
+  req.job_dir = job;
+  req.title = "nemokit " + verb + " " + p.stage->triple() + " (profile " + t.profile->name + ")";
+  req.image = p.stage->image;
+  req.task_args = {"__task", job.string()};
+  return plan_slurm_job(req);
+}
+
+void print_config(Context& ctx, const std::string& verb, const StagePlan& p) {
   std::string chain;
   for (const auto& c : p.config.chain) chain += (chain.empty() ? "" : " -> ") + c;
   std::cout << "# nemokit " << verb << " " << p.stage->triple() << " (plugin " << p.stage->plugin->name
@@ -64,26 +111,132 @@ int print_dry_run(Context& ctx, const std::string& verb, const StagePlan& p) {
     std::cout << "\n";
   }
   std::cout << "\n" << to_toml_text(p.config.table) << "\n\n";
-  require_local(ctx, p);
-  fs::path job = default_job_root() / ("<time>-" + p.stage->family + "-" + p.stage->stage +
-                                       (p.stage->substage.empty() ? "" : "-" + p.stage->substage));
-  std::cout << plan_text(verb, p, job);
+}
+
+int print_dry_run(Context& ctx, const std::string& verb, const StagePlan& p) {
+  print_config(ctx, verb, p);
+  Target t = target_of(ctx);
+  JobShape shape = shape_for(ctx, t, p);
+  fs::path job = job_root_for(t.profile) / ("<time>-" + job_suffix(*p.stage));
+  if (!t.slurm) {
+    std::cout << local_plan_text(verb, p, job, shape);
+    return 0;
+  }
+  SlurmJobPlan plan = slurm_plan_for(t, verb, p, job, shape);
+  std::cout << "# plan: Slurm, sbatch --parsable " << (job / "sbatch.sh").string() << " ("
+            << (t.detached ? "detached" : "attached") << ")\n";
+  if (!plan.secrets.empty()) {
+    std::cout << "# secrets.env (0600, values not shown):";
+    for (const auto& [k, _] : plan.secrets) std::cout << " " << k;
+    std::cout << "\n";
+  }
+  std::cout << render_sbatch_script(plan.script);
   return 0;
 }
 
-int execute(Context& ctx, const std::string& verb, uint32_t kind, const StagePlan& p) {
-  require_local(ctx, p);
+// A fresh job folder holding the resolved config, for the stage of `p`.
+JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
   const StageEntry& s = *p.stage;
-  JobDir job = JobDir::create(default_job_root(), s.family, s.stage, s.substage);
+  JobDir job = JobDir::create(job_root_for(t.profile), s.family, s.stage, s.substage);
   write_file_atomic(job.path / "config.toml", to_toml_text(p.config.table) + "\n");
-  write_file_atomic(job.path / "plan.txt", plan_text(verb, p, job.path));
   job.meta["plugin"] = s.plugin->name;
   job.meta["config"] = p.config_ref;
   job.meta["command"] = verb;
+  job.meta["executor"] = t.slurm ? "slurm" : "local";
+  if (t.profile) job.meta["profile"] = t.profile->name;
+  job.save();
+  return job;
+}
+
+int execute_local(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, fs::path* job_out = nullptr) {
+  JobShape shape = shape_for(ctx, t, p);
+  JobDir job = make_job(t, verb, p);
+  if (job_out) *job_out = job.path;
+  write_file_atomic(job.path / "plan.txt", local_plan_text(verb, p, job.path, shape));
+  job.meta["ranks"] = shape.tasks_per_node;
   job.set_state("RUNNING", -1);
   std::cerr << "nemokit: job folder " << job.path.string() << "\n";
+  int rc = 0;
+  if (shape.tasks_per_node == 1) {
+    OutputTee tee(job.logs() / "rank-0.log");
+    rc = run_task(ctx, job.path);
+  } else {
+    LocalRanks ranks;
+    ranks.exe = self_executable();
+    ranks.args = {"__task", job.path.string()};
+    ranks.nproc = shape.tasks_per_node;
+    ranks.log_dir = job.logs();
+    rc = run_local_ranks(ranks);
+  }
+  job.set_state(rc == 0 ? "COMPLETED" : "FAILED", rc);
+  return rc;
+}
 
-  std::string config_json = toml_to_json(p.config.table).dump();
+// Writes the job's sbatch script (and its secrets file, 0600) and submits it; returns the Slurm
+// id. `after`: a job that must succeed first; `input_job`: the folder of the stage before, which
+// the stage finds in NEMOKIT_INPUT_JOB.
+std::string submit(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, JobDir& job,
+                   const std::string& after, const std::string& input_job) {
+  JobShape shape = shape_for(ctx, t, p);
+  SlurmJobPlan plan = slurm_plan_for(t, verb, p, job.path, shape);
+  if (!input_job.empty()) plan.script.env["NEMOKIT_INPUT_JOB"] = input_job;
+  std::string script_text = render_sbatch_script(plan.script);
+  if (!plan.secrets.empty()) write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
+  fs::path script = job.path / "sbatch.sh";
+  write_file_atomic(script, script_text, 0755);
+  std::vector<std::string> extra;
+  if (!after.empty()) extra.push_back("--dependency=afterok:" + after);
+  std::string id = sbatch_submit(script, extra);
+  job.meta["slurm_job_id"] = id;
+  job.meta["world_size"] = shape.world_size();
+  if (!after.empty()) job.meta["after"] = after;
+  if (!input_job.empty()) job.meta["input_job"] = input_job;
+  job.set_state("SUBMITTED", -1);
+  std::cerr << "nemokit: submitted Slurm job " << id << " (" << p.stage->triple() << "), job folder " << job.path.string() << "\n";
+  return id;
+}
+
+int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
+  if (ctx.args.dry_run) return print_dry_run(ctx, verb, p);
+  Target t = target_of(ctx);
+  if (!t.slurm) return execute_local(ctx, t, verb, p);
+  JobDir job = make_job(t, verb, p);
+  std::string id = submit(ctx, t, verb, p, job, "", "");
+  if (t.detached) {
+    std::cout << id << "\n";
+    return 0;
+  }
+  return follow_slurm_job(job, id);
+}
+
+// The family's stages in the recipes' order: pretrain, then SFT, then RL (substages in the order
+// the plugin lists them).
+std::vector<const StageEntry*> family_chain(Context& ctx, const std::string& family) {
+  std::vector<const StageEntry*> chain;
+  for (const auto& s : ctx.registry().stages())
+    if (s.family == family) chain.push_back(&s);
+  if (chain.empty()) throw UserError("no plugin serves family \"" + family + "\" (see `nemokit recipes`)");
+  auto rank = [](const StageEntry* s) { return s->stage == "pretrain" ? 0 : s->stage == "sft" ? 1 : s->stage == "rl" ? 2 : 3; };
+  std::stable_sort(chain.begin(), chain.end(), [&](auto* a, auto* b) { return rank(a) < rank(b); });
+  return chain;
+}
+
+}  // namespace
+
+int run_task(Context& ctx, const fs::path& job_path) {
+  JobDir job = JobDir::open(job_path);
+  adopt_task_identity();
+  std::string verb = job.meta.value("command", "run");
+  uint32_t kind = verb == "data prep" ? NEMOKIT_CALL_DATA_PREP : NEMOKIT_CALL_RUN;
+  const StageEntry& s = ctx.registry().stage(job.meta.value("family", ""), job.meta.value("stage", ""), job.meta.value("substage", ""));
+  fs::path config_file = job.path / "config.toml";
+  toml::table config;
+  try {
+    config = toml::parse(read_file(config_file), config_file.string());
+  } catch (const toml::parse_error& e) {
+    throw UserError(config_file.string() + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+  }
+  std::string config_json = toml_to_json(config).dump();
   std::string job_dir = job.path.string();
   nemokit_call_v1 call{};
   call.kind = kind;
@@ -95,17 +248,17 @@ int execute(Context& ctx, const std::string& verb, uint32_t kind, const StagePla
   LoadedPlugin plugin = ctx.registry().load(*s.plugin);
   std::string error;
   int rc = plugin.invoke(call, error);
-  job.set_state(rc == 0 ? "COMPLETED" : "FAILED", rc);
   if (rc != 0) std::cerr << "nemokit " << verb << " " << s.triple() << ": " << (error.empty() ? "failed" : error) << "\n";
   return rc;
 }
 
-}  // namespace
+}  // namespace nemokit::cli
+
+namespace nemokit::cli {
 
 int cmd_run(Context& ctx) {
   StagePlan p = resolve(ctx, ctx.args.positionals, "run FAMILY STAGE [SUBSTAGE] [-c CONFIG] [key=value]...");
-  if (ctx.args.dry_run) return print_dry_run(ctx, "run", p);
-  return execute(ctx, "run", NEMOKIT_CALL_RUN, p);
+  return run_stage(ctx, "run", p);
 }
 
 int cmd_data(Context& ctx) {
@@ -113,25 +266,59 @@ int cmd_data(Context& ctx) {
   if (w.empty() || w[0] != "prep") throw UserError("usage: nemokit data prep FAMILY STAGE [SUBSTAGE] [-c CONFIG] [key=value]...");
   std::vector<std::string> rest(w.begin() + 1, w.end());
   StagePlan p = resolve(ctx, rest, "data prep FAMILY STAGE [SUBSTAGE] [-c CONFIG] [key=value]...");
-  if (ctx.args.dry_run) return print_dry_run(ctx, "data prep", p);
-  return execute(ctx, "data prep", NEMOKIT_CALL_DATA_PREP, p);
+  return run_stage(ctx, "data prep", p);
 }
 
+// Each stage gets the folder of the one before in NEMOKIT_INPUT_JOB. On Slurm the chain is
+// submitted at once, each job waiting for the one before with --dependency=afterok (a failure
+// cancels the rest: kill_invalid_depend); --run then follows the jobs in order.
 int cmd_pipe(Context& ctx) {
   auto& w = ctx.args.positionals;
-  if (w.size() != 1) throw UserError("usage: nemokit pipe FAMILY [--run PROFILE] [--dry-run]");
-  std::vector<const StageEntry*> chain;
-  for (const auto& s : ctx.registry().stages())
-    if (s.family == w[0]) chain.push_back(&s);
-  if (chain.empty()) throw UserError("no plugin serves family \"" + w[0] + "\" (see `nemokit recipes`)");
-  // The recipes' order: pretrain, then SFT, then RL (substages in the order the plugin lists them).
-  auto rank = [](const StageEntry* s) { return s->stage == "pretrain" ? 0 : s->stage == "sft" ? 1 : s->stage == "rl" ? 2 : 3; };
-  std::stable_sort(chain.begin(), chain.end(), [&](auto* a, auto* b) { return rank(a) < rank(b); });
+  if (w.size() != 1) throw UserError("usage: nemokit pipe FAMILY [-c CONFIG] [--run PROFILE | --batch PROFILE] [--dry-run]");
+  std::vector<const StageEntry*> chain = family_chain(ctx, w[0]);
   std::cout << "# pipe " << w[0] << ": ";
   for (size_t i = 0; i < chain.size(); ++i) std::cout << (i ? " -> " : "") << chain[i]->triple();
   std::cout << "\n";
-  if (ctx.args.dry_run) return 0;
-  throw std::runtime_error("nemokit pipe submits a chain of Slurm jobs; the Slurm executor is not available in this version");
+  std::vector<StagePlan> plans;
+  for (const auto* s : chain) plans.push_back(resolve_stage(ctx, *s));
+  if (ctx.args.dry_run) {
+    for (const auto& p : plans) print_dry_run(ctx, "run", p);
+    return 0;
+  }
+  Target t = target_of(ctx);
+  if (!t.slurm) {
+    std::string input;
+    for (const auto& p : plans) {
+      if (!input.empty()) setenv("NEMOKIT_INPUT_JOB", input.c_str(), 1);
+      fs::path job;
+      int rc = execute_local(ctx, t, "run", p, &job);
+      if (rc != 0) return rc;
+      input = job.string();
+    }
+    return 0;
+  }
+  std::vector<std::pair<JobDir, std::string>> submitted;
+  std::string after, input;
+  for (const auto& p : plans) {
+    JobDir job = make_job(t, "run", p);
+    after = submit(ctx, t, "run", p, job, after, input);
+    input = job.path.string();
+    submitted.emplace_back(job, after);
+  }
+  if (t.detached) {
+    for (const auto& [_, id] : submitted) std::cout << id << "\n";
+    return 0;
+  }
+  for (auto& [job, id] : submitted) {
+    int rc = follow_slurm_job(job, id);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+int cmd_task(Context& ctx) {
+  if (ctx.args.raw.size() != 1) throw UserError("usage: nemokit __task JOB_DIR (what each rank of a job runs)");
+  return run_task(ctx, ctx.args.raw[0]);
 }
 
 }  // namespace nemokit::cli

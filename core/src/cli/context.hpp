@@ -46,5 +46,14 @@ int cmd_model(Context& ctx);      // model import|export|eval|lora-merge|adapter
 int cmd_tokenizer(Context& ctx);
 int cmd_complete(Context& ctx);   // words for the bash completion script
 int cmd_plugin_command(Context& ctx, const PluginFile& provider);  // a command a plugin declares
+int cmd_jobs(Context& ctx);       // jobs: the job folders with their live state
+int cmd_logs(Context& ctx);       // logs JOB [-f]
+int cmd_cancel(Context& ctx);     // cancel JOB
+int cmd_probe(Context& ctx);      // probe [--run|--batch PROFILE]: one line per task of the profile's shape
+int cmd_task(Context& ctx);       // __task JOB_DIR: one rank of a job (hidden)
+int cmd_probe_task(Context& ctx); // __probe: one probe task (hidden)
+// Runs the stage of a job folder in this process (its config.toml, job.json's command); ranks
+// come from RANK or the Slurm step. Returns the stage's exit code.
+int run_task(Context& ctx, const std::filesystem::path& job_dir);
 
 }  // namespace nemokit::cli

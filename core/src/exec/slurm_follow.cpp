@@ -1,0 +1,108 @@
+#include "exec/slurm_follow.hpp"
+
+#include "exec/log_tail.hpp"
+#include "exec/slurm_client.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <stdexcept>
+
+namespace nemokit {
+
+namespace {
+
+// Blocks the stop signals for the lifetime of the follow and reads them from a signalfd, so a
+// Ctrl-C becomes "cancel the job" instead of ending nemokit with the job left running.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&set_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
+    sigprocmask(SIG_BLOCK, &set_, &old_);
+    fd_ = signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd_ < 0) {
+      sigprocmask(SIG_SETMASK, &old_, nullptr);
+      throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+    }
+  }
+  ~StopSignals() {
+    close(fd_);
+    sigprocmask(SIG_SETMASK, &old_, nullptr);
+  }
+  // Waits up to `ms`; returns the signal received, or 0.
+  int wait(int ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0) return 0;
+    signalfd_siginfo si;
+    if (::read(fd_, &si, sizeof si) != sizeof si) return 0;
+    return static_cast<int>(si.ssi_signo);
+  }
+
+ private:
+  sigset_t set_, old_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+int follow_slurm_job(JobDir& job, const std::string& slurm_id) {
+  StopSignals stop;
+  LogTail out(job.logs() / ("slurm-" + slurm_id + ".out"), 1);
+  LogTail err(job.logs() / ("slurm-" + slurm_id + ".err"), 2);
+  std::string last_state;
+  int unknown_polls = 0;
+  bool cancelled = false;
+  SlurmJobState st;
+  for (;;) {
+    out.pump();
+    err.pump();
+    st = slurm_job_state(slurm_id);
+    if (st.state.empty()) {
+      // Slurm forgot the job and nothing recorded how it ended: give up after ~15 s.
+      if (++unknown_polls > 30) {
+        std::cerr << "nemokit: Slurm no longer knows job " << slurm_id << " and has no record of how it ended\n";
+        job.set_state("UNKNOWN", -1);
+        return 1;
+      }
+    } else {
+      unknown_polls = 0;
+      if (st.state != last_state) {
+        std::cerr << "nemokit: job " << slurm_id << " " << st.state
+                  << (st.reason.empty() || st.reason == "None" ? "" : " (" + st.reason + ")") << "\n";
+        job.meta["restarts"] = st.restarts;
+        job.set_state(st.state, st.exit_code);
+        last_state = st.state;
+      }
+      if (st.ended()) break;
+    }
+    int sig = stop.wait(500);
+    if (sig == 0) continue;
+    if (cancelled) {
+      std::cerr << "nemokit: no longer following job " << slurm_id << " (cancel already requested)\n";
+      return 128 + sig;
+    }
+    std::cerr << "nemokit: " << strsignal(sig) << ": cancelling job " << slurm_id << "\n";
+    try {
+      slurm_cancel(slurm_id);
+    } catch (const std::exception& e) {
+      std::cerr << "nemokit: " << e.what() << "\n";
+    }
+    cancelled = true;
+  }
+  // Output written just before the end may reach the file a moment later (shared file systems).
+  for (int i = 0; i < 3; ++i) {
+    size_t n = out.pump() + err.pump();
+    if (n == 0 && i > 0) break;
+    usleep(200 * 1000);
+  }
+  if (cancelled) return 130;
+  return st.exit_code < 0 ? 1 : st.exit_code;
+}
+
+}  // namespace nemokit
