@@ -104,6 +104,9 @@ TEST(tokenizer_train, BadRequestsFailClearly) {
   BpeTrainOptions dup;
   dup.special_tokens = {"<a>", "<a>"};
   EXPECT_THROW(train_bpe({dir / "t.txt"}, dup), std::runtime_error);
+  BpeTrainOptions not_utf8;
+  not_utf8.special_tokens = {"<\xff>"};
+  EXPECT_THROW(train_bpe({dir / "t.txt"}, not_utf8), std::runtime_error);
 }
 
 }  // namespace

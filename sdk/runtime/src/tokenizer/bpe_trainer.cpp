@@ -286,6 +286,11 @@ Tokenizer train_bpe(const std::vector<std::filesystem::path>& files, const BpeTr
   std::unordered_set<std::string> seen;
   for (const auto& s : opt.special_tokens) {
     if (s.empty()) throw std::runtime_error("train_bpe: empty special token");
+    try {
+      (void)nlohmann::json(s).dump();  // tokenizer.json is UTF-8: the strict check nlohmann does
+    } catch (const nlohmann::json::exception&) {
+      throw std::runtime_error("train_bpe: special token is not valid UTF-8");
+    }
     if (!seen.insert(s).second) throw std::runtime_error("train_bpe: special token \"" + s + "\" given twice");
     if (tok::byte_level_to_bytes(s) && tok::byte_level_to_bytes(s)->size() == 1)
       throw std::runtime_error("train_bpe: special token \"" + s + "\" collides with a byte token");
