@@ -1,0 +1,133 @@
+// The local executor through the nemokit binary: one rank in process, several as processes with
+// their own RANK, exit codes, Ctrl-C, job folders, `jobs` and `logs`; and the --dry-run plan of a
+// 2-node 8-GPU Slurm profile.
+#include "nemokit_process.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace nemokit {
+namespace fs = std::filesystem;
+using namespace test;
+
+namespace {
+
+std::map<std::string, std::string> test_env(const fs::path& dir) {
+  return {{"NEMOKIT_PLUGIN_PATH", EXEC_TEST_PLUGIN_DIR}, {"NEMOKIT_ENV", (dir / "env.toml").string()}, {"NEMOKIT_JOB_ROOT", ""}};
+}
+
+fs::path only_job(const fs::path& dir) {
+  std::vector<fs::path> jobs;
+  for (const auto& e : fs::directory_iterator(dir / ".nemokit" / "jobs")) jobs.push_back(e.path());
+  EXPECT_EQ(jobs.size(), 1u);
+  return jobs.empty() ? fs::path() : jobs[0];
+}
+
+nlohmann::json job_json(const fs::path& job) { return nlohmann::json::parse(slurp(job / "job.json")); }
+
+// Processes whose command line mentions `needle` (the ranks of a job name its folder).
+int processes_mentioning(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string cmd = slurp(e.path() / "cmdline");
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(exec_local, one_rank_runs_in_process_and_logs_to_the_job_folder) {
+  fs::path dir = fresh_dir("local_one");
+  write_text(dir / "env.toml", "");
+  RunResult r = run_nemokit({"run", "exectest", "echo", "echo.lines=[\"first line\", \"second line\"]"}, dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("exectest rank /"), std::string::npos) << r.out;  // no RANK: in this process
+  EXPECT_NE(r.out.find("second line"), std::string::npos);
+  fs::path job = only_job(dir);
+  EXPECT_NE(slurp(job / "logs" / "rank-0.log").find("second line"), std::string::npos);
+  EXPECT_NE(slurp(job / "config.toml").find("first line"), std::string::npos);
+  EXPECT_NE(slurp(job / "plan.txt").find("1 rank, in this process"), std::string::npos);
+  nlohmann::json j = job_json(job);
+  EXPECT_EQ(j["state"], "COMPLETED");
+  EXPECT_EQ(j["exit_code"], 0);
+  EXPECT_EQ(j["executor"], "local");
+
+  RunResult jobs = run_nemokit({"jobs"}, dir, test_env(dir));
+  EXPECT_EQ(jobs.exit_code, 0);
+  EXPECT_NE(jobs.out.find(job.filename().string()), std::string::npos);
+  EXPECT_NE(jobs.out.find("COMPLETED"), std::string::npos);
+  RunResult logs = run_nemokit({"logs", job.filename().string()}, dir, test_env(dir));
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_NE(logs.out.find("second line"), std::string::npos);
+}
+
+TEST(exec_local, several_ranks_get_their_own_rank_and_logs) {
+  fs::path dir = fresh_dir("local_two");
+  write_text(dir / "env.toml", "");
+  RunResult r = run_nemokit({"run", "exectest", "echo", "+run.nproc_per_node=2"}, dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[0] exectest rank 0/2 local 0 master 127.0.0.1:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[1] exectest rank 1/2 local 1 master 127.0.0.1:"), std::string::npos) << r.out;
+  fs::path job = only_job(dir);
+  EXPECT_NE(slurp(job / "logs" / "rank-1.log").find("exectest rank 1/2"), std::string::npos);
+  EXPECT_TRUE(fs::exists(job / "echo-rank-0.txt"));
+  EXPECT_TRUE(fs::exists(job / "echo-rank-1.txt"));
+  EXPECT_EQ(job_json(job)["state"], "COMPLETED");
+}
+
+TEST(exec_local, exit_code_of_a_failing_stage_is_returned) {
+  fs::path dir = fresh_dir("local_fail");
+  write_text(dir / "env.toml", "[two]\nnproc_per_node = 2\n");
+  RunResult one = run_nemokit({"run", "exectest", "echo", "echo.exit_code=7"}, dir, test_env(dir));
+  EXPECT_EQ(one.exit_code, 7) << one.err;
+  RunResult two = run_nemokit({"run", "exectest", "echo", "echo.exit_code=5", "--run", "two"}, dir, test_env(dir));
+  EXPECT_EQ(two.exit_code, 5) << two.err;
+  EXPECT_NE(two.err.find("exiting with code 5"), std::string::npos);
+}
+
+TEST(exec_local, sigint_stops_every_rank) {
+  fs::path dir = fresh_dir("local_sigint");
+  write_text(dir / "env.toml", "");
+  Process p({"run", "exectest", "echo", "+run.nproc_per_node=2", "echo.sleep_ms=60000"}, dir, test_env(dir));
+  ASSERT_TRUE(p.wait_for_output([](const std::string& s) {
+    return s.find("rank 0/2") != std::string::npos && s.find("rank 1/2") != std::string::npos;
+  }, 30)) << p.err_so_far();
+  fs::path job = only_job(dir);
+  EXPECT_EQ(processes_mentioning(job.string()), 2);
+  kill(p.pid(), SIGINT);
+  RunResult r = p.wait(15);
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_EQ(processes_mentioning(job.string()), 0);
+  nlohmann::json j = job_json(job);
+  EXPECT_EQ(j["state"], "FAILED");
+  EXPECT_EQ(j["exit_code"], 130);
+}
+
+TEST(exec_dry_run, two_node_eight_gpu_profile_shows_sbatch_and_pyxis_lines) {
+  fs::path dir = fresh_dir("dry_run");
+  write_text(dir / "env.toml", R"([big]
+executor = "slurm"
+account = "llm"
+partition = "batch"
+nodes = 2
+gpus_per_node = 8
+time = "04:00:00"
+build_cache_dir = "/shared/cache"
+mounts = ["/lustre:/lustre"]
+env_vars = {HF_TOKEN = "hf_do_not_print"}
+)");
+  RunResult r = run_nemokit({"run", "exectest", "echo", "--dry-run", "--run", "big"}, dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8",
+                        "#SBATCH --account=\"llm\"", "#SBATCH --partition=\"batch\"", "#SBATCH --time=\"04:00:00\"",
+                        "#SBATCH --job-name=\"nemokit-exectest-echo\"", "#SBATCH --requeue", "#SBATCH --open-mode=append",
+                        "--container-image='/shared/cache/containers/exectest.sqsh'", "--container-mounts='/lustre:/lustre,",
+                        "--no-container-mount-home", "--container-workdir='", "'nemokit' \\\n    '__task'",
+                        "# secrets.env (0600, values not shown): HF_TOKEN"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  EXPECT_EQ(r.out.find("hf_do_not_print"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / ".nemokit"));  // a dry run changes nothing
+}
+
+}  // namespace nemokit

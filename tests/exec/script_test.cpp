@@ -1,0 +1,182 @@
+// The sbatch script and its parts: quoting that holds against a real bash, the #SBATCH lines and
+// the pyxis srun line of a 2-node 8-GPU profile, secrets kept out of the script, job shape
+// precedence.
+#include "exec/job_shape.hpp"
+#include "exec/process.hpp"
+#include "exec/sbatch_script.hpp"
+#include "exec/shell_quote.hpp"
+#include "exec/slurm_plan.hpp"
+#include "nemokit_process.hpp"
+#include "util/error.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+namespace nemokit {
+namespace fs = std::filesystem;
+using test::fresh_dir;
+using test::write_text;
+
+namespace {
+
+const std::vector<std::string> kNasty = {
+    "plain", "two words", "it's", "\"double\"", "$(touch MARK)", "`touch MARK`", "a\nb; touch MARK", "${HOME}",
+    "\\backslash\\", "*", "'; touch MARK; '", "", "ends with \\", "tab\there", "!event", "semi;colon|pipe&amp"};
+
+ProfileSet load_profiles(const fs::path& dir, const std::string& text) {
+  write_text(dir / "env.toml", text);
+  return ProfileSet::load(dir / "env.toml");
+}
+
+}  // namespace
+
+TEST(exec_shell_quote, bash_reads_back_exactly_and_runs_nothing) {
+  fs::path dir = fresh_dir("shell_quote");
+  for (const auto& s : kNasty) {
+    std::string script = "cd " + shell_quote(dir.string()) + " && printf %s " + shell_quote(s);
+    CommandResult r = run_command({"bash", "-c", script});
+    EXPECT_EQ(r.exit_code, 0) << s;
+    EXPECT_EQ(r.out, s);
+  }
+  EXPECT_FALSE(fs::exists(dir / "MARK"));
+}
+
+TEST(exec_shell_quote, sbatch_values_escape_quotes_and_refuse_newlines) {
+  EXPECT_EQ(sbatch_quote("a b", "k"), "\"a b\"");
+  EXPECT_EQ(sbatch_quote("say \"hi\" \\o/", "k"), "\"say \\\"hi\\\" \\\\o/\"");
+  try {
+    sbatch_quote("name\n#SBATCH --wrap=x", "run.job_name");
+    FAIL() << "a newline was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("run.job_name"), std::string::npos);
+  }
+  EXPECT_EQ(comment_safe("a\nb\rc"), "a?b?c");
+  EXPECT_TRUE(is_env_name("HF_TOKEN"));
+  EXPECT_FALSE(is_env_name("1X"));
+  EXPECT_FALSE(is_env_name("A B"));
+  EXPECT_FALSE(is_env_name("A=$(x)"));
+}
+
+TEST(exec_job_shape, override_beats_profile_beats_config) {
+  fs::path dir = fresh_dir("shape");
+  ProfileSet set = load_profiles(dir, R"([c]
+executor = "slurm"
+nodes = 2
+gpus_per_node = 8
+partition = "gpu"
+run_partition = "interactive"
+batch_partition = "long"
+time = "02:00:00"
+)");
+  toml::table cfg = toml::parse("[run]\nnodes = 64\ngpus_per_node = 4\ntime = \"04:00:00\"\nmem = \"100G\"\n");
+  const Profile& p = set.get("c");
+  JobShape a = resolve_job_shape(&p, cfg, {}, false, "job");
+  EXPECT_EQ(a.nodes, 2);           // profile over config
+  EXPECT_EQ(a.gpus_per_node, 8);
+  EXPECT_EQ(a.tasks_per_node, 8);  // one task per GPU
+  EXPECT_EQ(a.time, "02:00:00");
+  EXPECT_EQ(a.mem, "100G");        // only the config has it
+  EXPECT_EQ(a.partition, "interactive");
+  EXPECT_EQ(a.job_name, "job");
+  EXPECT_EQ(a.world_size(), 16);
+  JobShape b = resolve_job_shape(&p, cfg, overridden_run_keys({"run.nodes=64", "+run.job_name=x"}), true, "job");
+  EXPECT_EQ(b.nodes, 64);          // the command line over the profile
+  EXPECT_EQ(b.partition, "long");
+  JobShape local = resolve_job_shape(nullptr, toml::parse("[run]\nnproc_per_node = 3\n"), {}, false, "j");
+  EXPECT_EQ(local.tasks_per_node, 3);
+  EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nnodes = \"two\"\n"), {}, false, "j"), UserError);
+  EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nnodes = 0\n"), {}, false, "j"), UserError);
+}
+
+TEST(exec_sbatch_script, pyxis_plan_of_a_two_node_eight_gpu_profile) {
+  fs::path dir = fresh_dir("pyxis_plan");
+  ProfileSet set = load_profiles(dir, R"([big]
+executor = "slurm"
+account = "llm"
+partition = "batch"
+nodes = 2
+gpus_per_node = 8
+cpus_per_task = 12
+mem = "0"
+time = "04:00:00"
+exclusive = true
+build_cache_dir = "cache"
+mounts = ["/lustre/data:/data"]
+env_vars = {WANDB_API_KEY = "sk-secret-value", NCCL_DEBUG = "WARN"}
+setup_lines = ["module load cuda"]
+)");
+  const Profile& p = set.get("big");
+  SlurmJobRequest req;
+  req.profile = &p;
+  req.shape = resolve_job_shape(&p, toml::table{}, {}, false, "nemokit-nano3-sft");
+  req.job_dir = dir / "jobs" / "J1";
+  req.title = "nemokit run nano3 sft";
+  req.image = "nano3-sft";
+  req.task_args = {"__task", req.job_dir.string()};
+  SlurmJobPlan plan = plan_slurm_job(req);
+  std::string s = render_sbatch_script(plan.script);
+  for (const char* line : {"#SBATCH --job-name=\"nemokit-nano3-sft\"\n", "#SBATCH --account=\"llm\"\n", "#SBATCH --partition=\"batch\"\n",
+                           "#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=8\n", "#SBATCH --gpus-per-node=8\n",
+                           "#SBATCH --cpus-per-task=12\n", "#SBATCH --mem=\"0\"\n", "#SBATCH --time=\"04:00:00\"\n",
+                           "#SBATCH --exclusive\n", "#SBATCH --open-mode=append\n", "#SBATCH --requeue\n", "#SBATCH --signal=B:USR1@120\n"})
+    EXPECT_NE(s.find(line), std::string::npos) << line << "\n" << s;
+  EXPECT_NE(s.find("#SBATCH --output=\"" + (req.job_dir / "logs").string() + "/slurm-%j.out\""), std::string::npos);
+  EXPECT_NE(s.find("#SBATCH --error=\"" + (req.job_dir / "logs").string() + "/slurm-%j.err\""), std::string::npos);
+  // The image is an absolute path under build_cache_dir: pyxis reads only / or . paths as files.
+  std::string image = (fs::absolute("cache") / "containers" / "nano3-sft.sqsh").string();
+  EXPECT_NE(s.find("--container-image='" + image + "'"), std::string::npos) << s;
+  EXPECT_NE(s.find("--container-mounts='/lustre/data:/data," + (dir / "jobs").string() + ":" + (dir / "jobs").string() + "'"), std::string::npos);
+  EXPECT_NE(s.find("--container-workdir='" + req.job_dir.string() + "'"), std::string::npos);
+  EXPECT_NE(s.find("--no-container-mount-home"), std::string::npos);
+  EXPECT_NE(s.find("--container-env='MASTER_ADDR,MASTER_PORT,"), std::string::npos);
+  EXPECT_NE(s.find("WANDB_API_KEY"), std::string::npos);  // the name is listed for pyxis ...
+  EXPECT_EQ(s.find("sk-secret-value"), std::string::npos);  // ... the value never
+  EXPECT_NE(s.find("'nemokit' \\\n    '__task'"), std::string::npos);
+  EXPECT_NE(s.find("srun \\\n    --nodes=2 \\\n    --ntasks-per-node=8"), std::string::npos);
+  EXPECT_NE(s.find("export NCCL_DEBUG='WARN'"), std::string::npos);
+  EXPECT_NE(s.find("\nmodule load cuda\n"), std::string::npos);
+  EXPECT_EQ(plan.secrets.at("WANDB_API_KEY"), "sk-secret-value");
+  EXPECT_NE(render_secrets_file(plan.secrets).find("export WANDB_API_KEY='sk-secret-value'"), std::string::npos);
+  // The script is valid bash.
+  write_text(dir / "s.sh", s);
+  EXPECT_EQ(run_command({"bash", "-n", (dir / "s.sh").string()}).exit_code, 0);
+}
+
+TEST(exec_sbatch_script, container_none_runs_this_binary_and_bad_values_are_refused) {
+  fs::path dir = fresh_dir("plain_plan");
+  ProfileSet set = load_profiles(dir, R"([p]
+executor = "slurm"
+container = "none"
+[bad]
+executor = "slurm"
+container = "docker"
+[comma]
+executor = "slurm"
+container_image = "/x.sqsh"
+mounts = ["/a:/a,/etc:/etc"]
+[badenv]
+executor = "slurm"
+container = "none"
+env_vars = {"A B" = "1"}
+)");
+  SlurmJobRequest req;
+  req.shape = JobShape{};
+  req.job_dir = dir / "J";
+  req.task_args = {"__task", req.job_dir.string()};
+  req.profile = &set.get("p");
+  std::string s = render_sbatch_script(plan_slurm_job(req).script);
+  EXPECT_EQ(s.find("--container"), std::string::npos);
+  EXPECT_NE(s.find(shell_quote(self_executable().string())), std::string::npos);
+  req.profile = &set.get("bad");
+  EXPECT_THROW(plan_slurm_job(req), UserError);
+  req.profile = &set.get("comma");
+  EXPECT_THROW(render_sbatch_script(plan_slurm_job(req).script), UserError);
+  req.profile = &set.get("badenv");
+  EXPECT_THROW(render_sbatch_script(plan_slurm_job(req).script), UserError);
+  req.profile = &set.get("p");
+  req.shape.job_name = "x\nrm -rf /";
+  EXPECT_THROW(render_sbatch_script(plan_slurm_job(req).script), UserError);
+}
+
+}  // namespace nemokit
