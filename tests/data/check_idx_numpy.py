@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reads nemokit's Megatron shards with numpy alone, the way megatron.core's indexed_dataset
 does (np.frombuffer on the .idx, np.memmap on the .bin), and compares every sequence with the
-expected token ids.
+expected token ids. When megatron-core itself is installed (pip install --no-deps megatron-core;
+it needs torch), its IndexedDataset reads every shard too and must give the same ids.
 
 usage: check_idx_numpy.py BLEND_JSON EXPECTED_JSON
 EXPECTED_JSON maps each shard prefix to its list of sequences (lists of ids).
@@ -46,6 +47,17 @@ def read_shard(prefix):
     return np.dtype(dtype).name, seqs
 
 
+def megatron_reader():
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from megatron.core.datasets.indexed_dataset import IndexedDataset
+        return IndexedDataset
+    except Exception:  # not installed, or torch missing
+        return None
+
+
 def main():
     blend_path, expected_path = sys.argv[1], sys.argv[2]
     with open(blend_path) as f:
@@ -62,6 +74,17 @@ def main():
                 return 1
             checked += 1
             print(f"{prefix}: {len(seqs)} sequences of {dtype} match")
+    megatron = megatron_reader()
+    if megatron is None:
+        print("megatron-core not installed: its reader was not tried")
+    else:
+        for prefix, seqs in expected.items():
+            ds = megatron(prefix)
+            got = [ds[i].tolist() for i in range(len(ds))]
+            if got != seqs:
+                print(f"check_idx_numpy: {prefix}: megatron-core reads other tokens", file=sys.stderr)
+                return 1
+        print(f"megatron-core IndexedDataset: {len(expected)} shards match")
     if checked != len(expected):
         print(f"check_idx_numpy: checked {checked} shards, expected {len(expected)}", file=sys.stderr)
         return 1
