@@ -1,5 +1,7 @@
 // Causal depthwise conv1d: y[t,c] = b[c] + sum_k w[c,k] x[t-K+1+k, c], where taps before the
 // sequence start or in an earlier document of a packed row read zero.
+#include <algorithm>
+
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/parallel.hpp"
 
@@ -24,23 +26,32 @@ void conv1d_forward(float* y, const float* x, int64_t x_stride, const float* w, 
   });
 }
 
-// Parallel over channels: every gradient element (dx column, dw row, db entry) belongs to
-// exactly one channel, so no two threads write the same place.
+// Parallel over blocks of channels: every gradient element (dx column, dw row, db entry)
+// belongs to one channel, so no two threads write the same place; inside a block the
+// channel loop is innermost so rows are read contiguously.
 void conv1d_backward(float* dx, int64_t dx_stride, float* dw, float* dbias, const float* dy, const float* x,
                      int64_t x_stride, const float* w, const int32_t* doc, int64_t batch, int64_t seq,
                      int64_t channels, int64_t K) {
-  parallel_for(channels, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
+  constexpr int64_t kBlock = 32;
+  const int64_t blocks = (channels + kBlock - 1) / kBlock;
+  parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t c0 = blk * kBlock, c1 = std::min(channels, c0 + kBlock);
       for (int64_t b = 0; b < batch; ++b) {
         for (int64_t t = 0; t < seq; ++t) {
-          int64_t r = b * seq + t;
-          float g = dy[r * channels + c];
-          if (dbias) dbias[c] += g;
+          const int64_t r = b * seq + t;
+          const float* g = dy + r * channels;
+          if (dbias)
+            for (int64_t c = c0; c < c1; ++c) dbias[c] += g[c];
           for (int64_t k = 0; k < K; ++k) {
-            int64_t j = t - K + 1 + k;
+            const int64_t j = t - K + 1 + k;
             if (j < 0 || !same_doc(doc, b * seq + j, r)) continue;
-            if (dw) dw[c * K + k] += g * x[(b * seq + j) * x_stride + c];
-            if (dx) dx[(b * seq + j) * dx_stride + c] += g * w[c * K + k];
+            const float* xr = x + (b * seq + j) * x_stride;
+            float* dxr = dx ? dx + (b * seq + j) * dx_stride : nullptr;
+            for (int64_t c = c0; c < c1; ++c) {
+              if (dw) dw[c * K + k] += g[c] * xr[c];
+              if (dxr) dxr[c] += g[c] * w[c * K + k];
+            }
           }
         }
       }

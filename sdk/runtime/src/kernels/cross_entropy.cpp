@@ -5,7 +5,8 @@
 
 namespace nemokit::rt::kernels {
 
-// One pass per row: log-sum-exp for the loss, then softmax - onehot for the gradient.
+// One pass per row: log-sum-exp for the loss (sum in double), then softmax - onehot for the
+// gradient reusing the exponentials.
 double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, int64_t V, float* row_loss,
                      float* dlogits, float grad_scale) {
   parallel_for(rows, [&](int64_t r0, int64_t r1) {
@@ -18,12 +19,13 @@ double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, 
       float mx = z[0];
       for (int64_t i = 1; i < V; ++i) mx = std::max(mx, z[i]);
       double sum = 0;
-      for (int64_t i = 0; i < V; ++i) sum += std::exp(double(z[i] - mx));
-      double lse = mx + std::log(sum);
-      row_loss[r] = float(lse - z[targets[r]]);
+      for (int64_t i = 0; i < V; ++i) sum += std::exp(z[i] - mx);
+      const float lse = mx + float(std::log(sum));
+      row_loss[r] = lse - z[targets[r]];
       if (dlogits) {
         float* d = dlogits + r * V;
-        for (int64_t i = 0; i < V; ++i) d[i] += grad_scale * float(std::exp(double(z[i]) - lse));
+        const float inv = float(1.0 / sum);
+        for (int64_t i = 0; i < V; ++i) d[i] += grad_scale * std::exp(z[i] - mx) * inv;
         d[targets[r]] -= grad_scale;
       }
     }

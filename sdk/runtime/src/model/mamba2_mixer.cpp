@@ -79,8 +79,14 @@ class Mamba2Mixer : public Mixer {
 
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
     const int64_t R = rs.rows;
-    std::vector<float> dnormed(R * I_, 0.0f), dgated(R * I_, 0.0f), dscan(R * I_);
-    std::vector<float> dzx(R * proj_, 0.0f), dxbc(R * conv_dim_, 0.0f), ddt(R * H_, 0.0f);
+    auto& dnormed = grad_buf_[0];
+    auto& dgated = grad_buf_[1];
+    auto& dscan = grad_buf_[2];
+    auto& dzx = grad_buf_[3];
+    auto& dxbc = grad_buf_[4];
+    auto& ddt = grad_buf_[5];
+    dnormed.assign(R * I_, 0.0f), dgated.assign(R * I_, 0.0f), dscan.resize(R * I_);
+    dzx.assign(R * proj_, 0.0f), dxbc.assign(R * conv_dim_, 0.0f), ddt.assign(R * H_, 0.0f);
     std::vector<float> dA(H_, 0.0f), dD(H_, 0.0f);
     k::linear_backward(dnormed.data(), grad(out_proj_), dy, normed_.data(), out_proj_->value.f32(), R, I_, d_);
     k::rmsnorm_backward(dgated.data(), grad(norm_), dnormed.data(), gated_.data(), norm_->value.f32(), rstd_.data(),
@@ -187,6 +193,7 @@ class Mamba2Mixer : public Mixer {
   int64_t layers_;
   bool use_conv_bias_;
   Parameter *in_proj_, *conv_w_, *conv_b_ = nullptr, *A_log_, *D_, *dt_bias_, *norm_, *out_proj_;
+  std::vector<float> grad_buf_[6];  // backward scratch, kept to avoid reallocating per step
   std::vector<float> A_, zx_, pre_, xbc_, dt_, scan_, gated_, normed_, rstd_, states_;
 };
 

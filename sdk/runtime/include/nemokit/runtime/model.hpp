@@ -111,6 +111,7 @@ class NemotronH {
   std::vector<float> final_normed_, final_rstd_;
   Tensor logits_;
   std::vector<float> token_losses_;
+  std::vector<float> grad_logits_;
   friend class detail::Block;
 };
 
