@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 
@@ -226,4 +227,37 @@ TEST(DataSampling, ReadsBlendJsonWithRelativePrefixesAndNamesBadKeys) {
         << e.what();
   }
   EXPECT_THROW(read_blend_split(dir / "blend.json", "test"), std::runtime_error);
+}
+
+TEST(DataSampling, WindowsLongerThanTheDataSpanSeveralEpochs) {
+  const auto dir = fresh_dir("short");
+  const std::vector<std::vector<int32_t>> docs = {{1, 2, 3}, {4, 5}, {6, 7, 8, 9, 10}};
+  auto data = write_dataset(dir / "d", docs);
+  GptDataset ds(data, 25, 3);
+  EXPECT_EQ(ds.samples_per_epoch(), 1u);
+  std::vector<int32_t> stream;
+  for (uint64_t e = 0; e < 12; ++e)
+    for (uint32_t d : ds.epoch_order(e)) stream.insert(stream.end(), docs[d].begin(), docs[d].end());
+  for (uint64_t i = 0; i < 4; ++i) {
+    const auto s = ds.sample(i);
+    ASSERT_TRUE(std::equal(s.begin(), s.end(), stream.begin() + static_cast<int64_t>(i * 25))) << i;
+  }
+}
+
+TEST(DataSampling, ConcurrentReadersSeeTheSameSamples) {
+  const auto dir = fresh_dir("threads");
+  auto data = write_dataset(dir / "d", make_docs(50, 0, 31));
+  const auto ds = std::make_shared<GptDataset>(data, 9, 5);
+  // Far-apart samples so the threads keep evicting each other's cached epochs.
+  std::vector<std::vector<int32_t>> serial;
+  for (uint64_t i = 0; i < 400; ++i) serial.push_back(ds->sample(i * 37));
+  std::vector<std::vector<std::vector<int32_t>>> got(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0; i < 400; ++i) got[t].push_back(ds->sample(((i + 100 * t) % 400) * 37));
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t)
+    for (uint64_t i = 0; i < 400; ++i) ASSERT_EQ(got[t][i], serial[(i + 100 * t) % 400]);
 }

@@ -37,7 +37,9 @@ std::vector<InputFile> collect_inputs(const std::vector<fs::path>& inputs) {
     std::error_code ec;
     const auto status = fs::status(input, ec);
     if (ec || !fs::exists(status))
-      throw std::runtime_error(input.string() + ": input does not exist (data.inputs)");
+      throw std::runtime_error(input.string() +
+                               ": input does not exist (data.inputs; the tiny corpus is written by "
+                               "plugins/stage_pretrain/corpus/extract.sh)");
     if (fs::is_directory(status)) {
       std::vector<InputFile> found;
       for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::follow_directory_symlink);
