@@ -301,8 +301,8 @@ TEST(DataPrepErrors, BadInputsNameTheFileLineOrKey) {
 }
 
 TEST(DataPrepConfig, TinyConfigDataTableIsValid) {
-  // configs/tiny_data.toml, read with toml++ and handed over as JSON the way the CLI does.
-  const auto path = fs::path(NEMOKIT_SOURCE_DIR) / "plugins/stage_pretrain/configs/tiny_data.toml";
+  // The tiny config's [data] table, read with toml++ and handed over as JSON the way the CLI does.
+  const auto path = fs::path(NEMOKIT_SOURCE_DIR) / "plugins/stage_pretrain/configs/nano3/tiny.toml";
   const toml::table tbl = toml::parse_file(path.string());
   ASSERT_TRUE(tbl["data"].is_table()) << path;
   std::ostringstream text;

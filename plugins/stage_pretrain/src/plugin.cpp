@@ -2,18 +2,35 @@
 // pretraining loop on the shared runtime.
 #include <nemokit/plugin.hpp>
 
+#include "prep/data_prep.hpp"
+#include "train/pretrain_loop.hpp"
+#include "train/pretrain_options.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <iostream>
 #include <stdexcept>
 
 namespace {
+using nlohmann::json;
 
 class PretrainStage : public nemokit::sdk::Plugin {
  public:
   int run(const nemokit::sdk::StageCall& call) override {
-    throw std::runtime_error("the pretraining loop for " + call.family +
-                             " is not implemented in this version (the config resolves; see --dry-run)");
+    return nemokit::pretrain::run_pretraining(json::parse(call.config_json), call.job_dir, call.host);
   }
+
+  // Writes the data artifact to data.output (the folder `run` reads), else into the job folder.
   int data_prep(const nemokit::sdk::StageCall& call) override {
-    throw std::runtime_error("pretraining data prep for " + call.family + " is not implemented in this version");
+    json config = json::parse(call.config_json);
+    if (!config.contains("data") || !config["data"].is_object()) throw std::invalid_argument("data: the table is missing");
+    const json& data = config["data"];
+    std::filesystem::path out = data.contains("output") && data["output"].is_string()
+                                    ? nemokit::pretrain::expand_home(data["output"].get<std::string>())
+                                    : call.job_dir / "data";
+    int rc = nemokit::pretrain::run_pretrain_data_prep(data, out, std::cerr);
+    if (rc == 0) call.host.info("data artifact: " + (out / "metadata.json").string());
+    return rc;
   }
 };
 

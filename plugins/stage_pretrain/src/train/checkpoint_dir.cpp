@@ -1,0 +1,41 @@
+#include "train/checkpoint_dir.hpp"
+
+#include "nemokit/runtime/atomic_file.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+namespace nemokit::pretrain {
+namespace fs = std::filesystem;
+
+fs::path CheckpointDir::for_step(int64_t step) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%07lld", (long long)step);
+  return root_ / name;
+}
+
+std::optional<fs::path> CheckpointDir::latest() const {
+  std::ifstream in(root_ / "latest");
+  std::string name;
+  if (!(in >> name) || name.find('/') != std::string::npos) return std::nullopt;
+  fs::path p = root_ / name;
+  if (!fs::exists(p / "trainer_state.json")) return std::nullopt;
+  return p;
+}
+
+void CheckpointDir::mark_latest(int64_t step) {
+  fs::path dir = for_step(step);
+  rt::write_file_atomic((root_ / "latest").string(), dir.filename().string() + "\n");
+  std::vector<fs::path> steps;
+  for (const auto& e : fs::directory_iterator(root_))
+    if (e.is_directory() && e.path().filename().string().starts_with("step_") &&
+        e.path().filename().string().find('.') == std::string::npos)
+      steps.push_back(e.path());
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + size_t(keep_) < steps.size(); ++i)
+    if (steps[i] != dir) fs::remove_all(steps[i]);
+}
+
+}  // namespace nemokit::pretrain

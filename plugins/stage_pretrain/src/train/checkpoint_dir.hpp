@@ -1,0 +1,25 @@
+#pragma once
+// The run's checkpoint folder: step_NNNNNNN/ training checkpoints (weights in the Hugging Face
+// layout, optimizer, trainer state) and a `latest` file naming the newest complete one. Old
+// checkpoints beyond `keep` are removed only after a newer one is in place.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+namespace nemokit::pretrain {
+
+class CheckpointDir {
+ public:
+  CheckpointDir(std::filesystem::path root, int64_t keep) : root_(std::move(root)), keep_(keep) {}
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path for_step(int64_t step) const;
+  std::optional<std::filesystem::path> latest() const;  // nullopt when none is complete
+  void mark_latest(int64_t step);                       // atomically, then prunes old ones
+
+ private:
+  std::filesystem::path root_;
+  int64_t keep_;
+};
+
+}  // namespace nemokit::pretrain

@@ -1,0 +1,244 @@
+#include "train/pretrain_loop.hpp"
+
+#include "prep/data_prep.hpp"
+#include "train/checkpoint_dir.hpp"
+#include "train/live_progress.hpp"
+#include "train/pretrain_options.hpp"
+#include "train/stop_signal.hpp"
+
+#include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/data/gpt_dataset.hpp"
+#include "nemokit/runtime/generate.hpp"
+#include "nemokit/runtime/tokenizer.hpp"
+#include "nemokit/runtime/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace nemokit::pretrain {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A window of seq+1 tokens is one row: inputs are its first seq tokens, targets the last seq.
+rt::Batch make_batch(const std::vector<int32_t>& windows, int64_t rows, int64_t seq) {
+  rt::Batch b;
+  b.batch = rows;
+  b.seq = seq;
+  b.input_ids.resize(size_t(rows * seq));
+  b.targets.resize(size_t(rows * seq));
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t* w = windows.data() + r * (seq + 1);
+    std::copy(w, w + seq, b.input_ids.begin() + r * seq);
+    std::copy(w + 1, w + seq + 1, b.targets.begin() + r * seq);
+  }
+  return b;
+}
+
+// Model FLOPs per trained token (forward + backward), as llm.c counts them: 6 x the parameters a
+// token passes through (routed experts by top-k share, embeddings excluded unless tied into the
+// head) plus the attention scores.
+double flops_per_token(rt::NemotronH& model, int64_t seq) {
+  const auto& c = model.config();
+  double active = 0;
+  for (rt::Parameter* p : model.parameters()) {
+    if (p->buffer) continue;
+    double n = double(p->value.numel());
+    if (p->name.find(".experts.") != std::string::npos) n *= double(c.num_experts_per_tok) / double(c.n_routed_experts);
+    if (p->name == "backbone.embeddings.weight" && !c.tie_word_embeddings) continue;
+    active += n;
+  }
+  int64_t attn_layers = std::count(c.pattern.begin(), c.pattern.end(), '*');
+  return 6.0 * active + 6.0 * double(attn_layers) * double(seq) * double(c.num_attention_heads * c.head_dim);
+}
+
+// Max over experts of load / mean load, averaged over MoE layers: 1.0 is perfect balance.
+double expert_imbalance(const std::vector<std::vector<int64_t>>& loads) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& layer : loads) {
+    double total = 0, mx = 0;
+    for (int64_t c : layer) total += double(c), mx = std::max(mx, double(c));
+    if (total <= 0) continue;
+    sum += mx / (total / double(layer.size()));
+    ++n;
+  }
+  return n ? sum / n : 0.0;
+}
+
+class MetricsLog {
+ public:
+  explicit MetricsLog(const fs::path& path) : out_(path, std::ios::app) {
+    if (!out_) throw std::runtime_error(path.string() + ": cannot open for writing");
+  }
+  void write(const json& j) {
+    out_ << j.dump() << "\n";
+    out_.flush();  // a killed run keeps every line it reported
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+struct Data {
+  fs::path dir, blend, tokenizer;
+};
+
+Data ensure_data(const json& config, const sdk::Host& host) {
+  if (!config.contains("data") || !config["data"].is_object()) throw std::invalid_argument("data: the table is missing");
+  json data = config["data"];
+  if (!data.contains("output") || !data["output"].is_string())
+    throw std::invalid_argument("data.output: the prepared data's folder is required to train");
+  Data d;
+  d.dir = expand_home(data["output"].get<std::string>());
+  d.blend = d.dir / "blend.json";
+  if (!fs::exists(d.dir / "metadata.json")) {
+    host.info("no prepared data in " + d.dir.string() + ": preparing it now (nemokit data prep)");
+    int rc = run_pretrain_data_prep(data, d.dir, std::cerr);
+    if (rc == 2) throw std::invalid_argument("data prep: the [data] table is not valid (see above)");
+    if (rc != 0) throw std::runtime_error("data prep failed (see above)");
+  }
+  if (data.contains("tokenizer") && data["tokenizer"].is_string()) d.tokenizer = expand_home(data["tokenizer"].get<std::string>());
+  else d.tokenizer = d.dir / "tokenizer.json";
+  return d;
+}
+
+double evaluate(rt::NemotronH& model, const Data& data, const PretrainOptions& o) {
+  // The same validation windows every time, so evaluations are comparable along the run.
+  auto sampler = rt::open_blended_sampler(rt::read_blend_split(data.blend, "valid"), o.seq_length, o.seed ^ 0x5eed);
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  for (int64_t i = 0; i < o.eval_steps; ++i) {
+    rt::Batch b = make_batch(sampler.next_batch(size_t(o.micro_batch_size)), o.micro_batch_size, o.seq_length);
+    rt::StepResult r = model.forward_backward(b, rt::LossOptions{}, /*backward=*/false);
+    loss_sum += r.loss_sum;
+    tokens += r.tokens;
+  }
+  return tokens ? loss_sum / double(tokens) : 0.0;
+}
+
+}  // namespace
+
+int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host& host) {
+  PretrainOptions o = PretrainOptions::from_config(config);
+  if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  if (!config.contains("model") || !config["model"].is_object()) throw std::invalid_argument("model: the table is missing");
+  rt::NemotronHConfig mc = rt::NemotronHConfig::from_json(config["model"], "config [model]");
+  mc.validate("config [model]");
+
+  Data data = ensure_data(config, host);
+  rt::Tokenizer tok = rt::Tokenizer::load(data.tokenizer);
+  if (tok.vocab_size() > mc.vocab_size)
+    throw std::invalid_argument("model.vocab_size: " + std::to_string(mc.vocab_size) + " is smaller than the tokenizer's " +
+                                std::to_string(tok.vocab_size()) + " ids (" + data.tokenizer.string() + ")");
+
+  rt::NemotronH model(mc);
+  model.init_weights(o.seed);
+  rt::AdamWConfig ac;
+  ac.beta1 = float(o.adam_beta1);
+  ac.beta2 = float(o.adam_beta2);
+  ac.weight_decay = float(o.weight_decay);
+  rt::AdamW optimizer(model.parameters(), ac);
+  rt::LrSchedule sched;
+  sched.kind = rt::LrSchedule::parse_kind(o.schedule);
+  sched.max_lr = float(o.lr);
+  sched.min_lr = float(o.min_lr);
+  sched.warmup_steps = o.warmup_steps;
+  sched.total_steps = o.max_steps;
+  sched.decay_steps = int64_t(std::llround(o.decay_fraction * double(o.max_steps)));
+
+  rt::BlendedSampler train = rt::open_blended_sampler(rt::read_blend_split(data.blend, "train"), o.seq_length, o.seed);
+  fs::create_directories(o.checkpoint_dir);
+  CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
+  rt::TrainerState state;
+  if (o.resume) {
+    if (auto last = ckpts.latest()) {
+      state = rt::load_training_checkpoint(last->string(), model, optimizer);
+      train.restore(rt::SamplerPosition::from_json(state.data_position, (*last / "trainer_state.json").string()));
+      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+    }
+  }
+  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+
+  MetricsLog metrics(job_dir / "metrics.jsonl");
+  LiveProgress progress(o.max_steps, o.log_interval);
+  StopSignal stop;
+  const double fpt = flops_per_token(model, o.seq_length);
+  const int64_t accum = o.accumulation_steps();
+  host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameters().size()) + " tensors), " +
+            std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
+            std::to_string(o.seq_length) + " tokens; checkpoints in " + o.checkpoint_dir.string());
+  if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+
+  auto save = [&](int64_t step) {
+    state.step = step;
+    state.data_position = train.position().to_json();
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state);
+    ckpts.mark_latest(step);
+    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+  };
+
+  rt::TrainOptions to;
+  to.max_grad_norm = o.grad_clip;
+  to.expert_bias_rate = 0;  // applied below, after the load statistics are read
+  to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
+  double ema_step_seconds = 0;
+  for (int64_t step = state.step; step < o.max_steps; ++step) {
+    auto t0 = Clock::now();
+    std::vector<rt::Batch> micro;
+    micro.reserve(size_t(accum));
+    for (int64_t a = 0; a < accum; ++a)
+      micro.push_back(make_batch(train.next_batch(size_t(o.micro_batch_size)), o.micro_batch_size, o.seq_length));
+    float lr = sched.lr(step);
+    rt::TrainStepStats s = rt::train_step(model, optimizer, lr, micro, to);
+    double imbalance = expert_imbalance(model.expert_load());
+    if (o.moe_bias_update_rate > 0) model.update_expert_bias(float(o.moe_bias_update_rate));
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ema_step_seconds = step == state.step ? secs : 0.9 * ema_step_seconds + 0.1 * secs;
+    double tps = double(o.global_batch_size * o.seq_length) / secs;
+    json m = {{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm},
+              {"tokens_per_s", tps}, {"tflops", fpt * tps / 1e12}, {"expert_imbalance", imbalance}};
+    if (o.peak_tflops > 0) m["mfu"] = fpt * tps / 1e12 / o.peak_tflops;
+    metrics.write(m);
+    progress.update(step + 1, s.loss, tps, ema_step_seconds);
+
+    bool last = step + 1 == o.max_steps;
+    if (o.eval_steps > 0 && ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last)) {
+      double val = evaluate(model, data, o);
+      metrics.write({{"step", step + 1}, {"val_loss", val}});
+      char line[128];
+      std::snprintf(line, sizeof line, "step %lld: val_loss %.4f (train loss %.4f)", (long long)(step + 1), val, s.loss);
+      progress.note(line);
+    }
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
+    if (stop.requested() && !last) {
+      progress.finish();
+      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                "; checkpoint saved, run again to resume");
+      return kExitStoppedResumable;
+    }
+  }
+  progress.finish();
+
+  if (!o.sample_prompt.empty() && o.sample_tokens > 0) {
+    rt::SamplingOptions so;
+    so.max_new_tokens = o.sample_tokens;
+    so.temperature = 0.8f;
+    so.top_k = 40;
+    so.seed = o.seed;
+    if (auto eod = tok.token_to_id("<|endoftext|>")) so.stop_tokens.push_back(*eod);
+    auto out = rt::generate(model, {tok.encode(o.sample_prompt)}, so);
+    std::string text = o.sample_prompt + tok.decode(out[0], /*skip_special=*/true);
+    host.info("sample: " + text);
+    metrics.write({{"step", state.step > o.max_steps ? state.step : o.max_steps}, {"sample", text}});
+  }
+  return 0;
+}
+
+}  // namespace nemokit::pretrain

@@ -1,0 +1,180 @@
+// `nemokit data prep` and `nemokit run` of the pretraining stage, as a user runs them, on real
+// text (the King James Bible extracted from Debian's bible-kjv by the setup), with a model small
+// enough to train a few steps in seconds.
+#include "run_cli.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nemokit::test::run_cli;
+using nemokit::test::slurp;
+
+namespace {
+
+fs::path corpus_file() {
+  const char* home = std::getenv("HOME");
+  fs::path kjv = fs::path(std::getenv("NEMOKIT_CORPUS_DIR") ? std::getenv("NEMOKIT_CORPUS_DIR")
+                                                            : std::string(home ? home : "/") + "/.cache/nemokit/corpus") /
+                 "kjv-bible.txt";
+  return kjv;
+}
+
+// A user config on top of the shipped `tiny`: a smaller model and a quarter of the Bible.
+fs::path write_config(const fs::path& dir) {
+  fs::path text = dir / "genesis-to-ruth.txt";
+  {
+    std::ifstream in(corpus_file());
+    std::ofstream out(text);
+    std::string line;
+    for (int i = 0; i < 12000 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  fs::path cfg = dir / "small.toml";
+  std::ofstream(cfg) << "defaults = [\"tiny\"]\n"
+                        "[model]\nhidden_size = 64\nmamba_num_heads = 4\nmamba_head_dim = 32\nssm_state_size = 16\n"
+                        "chunk_size = 16\nnum_attention_heads = 4\nnum_key_value_heads = 2\nhead_dim = 16\n"
+                        "intermediate_size = 128\nn_routed_experts = 4\nnum_experts_per_tok = 2\n"
+                        "moe_intermediate_size = 64\nmoe_shared_expert_intermediate_size = 64\nvocab_size = 512\n"
+                        "[train]\nseq_length = 32\nmicro_batch_size = 4\nglobal_batch_size = 8\nmax_steps = 8\n"
+                        "warmup_steps = 2\neval_interval = 4\neval_steps = 2\nsave_interval = 2\nlog_interval = 1\n"
+                        "sample_prompt = \"In the beginning\"\nsample_tokens = 8\n"
+                        "[data]\ninputs = [\"" + text.string() + "\"]\n"
+                        "train_tokenizer = { vocab_size = 512, min_frequency = 2, special_tokens = [\"<|endoftext|>\"] }\n"
+                        "seq_length = 32\noutput = \"" + (dir / "data").string() + "\"\n"
+                        "[checkpoint]\ndir = \"" + (dir / "ckpt").string() + "\"\n";
+  return cfg;
+}
+
+std::vector<json> metrics_of(const fs::path& jobs_root) {
+  std::vector<json> out;
+  std::vector<fs::path> jobs;
+  for (const auto& e : fs::directory_iterator(jobs_root)) jobs.push_back(e.path());
+  std::sort(jobs.begin(), jobs.end());
+  for (const auto& j : jobs) {
+    std::ifstream in(j / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+// step -> the exact text of its training loss, as metrics.jsonl recorded it.
+std::map<int64_t, std::string> losses(const std::vector<json>& metrics) {
+  std::map<int64_t, std::string> out;
+  for (const auto& m : metrics)
+    if (m.contains("loss")) out[m["step"].get<int64_t>()] = m["loss"].dump();
+  return out;
+}
+
+class PretrainStage : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(corpus_file())) GTEST_FAIL() << corpus_file() << " missing: run scripts/setup.sh (it extracts the corpus)";
+  }
+};
+
+}  // namespace
+
+TEST_F(PretrainStage, DataPrepWritesMegatronShardsBlendAndArtifact) {
+  fs::path dir = nemokit::test::temp_folder("pt-prep");
+  fs::path cfg = write_config(dir);
+  auto r = run_cli("data prep nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto blend = json::parse(slurp(dir / "data" / "blend.json"));
+  for (const char* split : {"train", "valid", "test"}) ASSERT_GE(blend[split].size(), 2u) << split;
+  auto meta = json::parse(slurp(dir / "data" / "metadata.json"));
+  EXPECT_EQ(meta["type"], "PretrainBlendsArtifact");
+  EXPECT_GT(meta["total_tokens"].get<int64_t>(), 100000);
+  EXPECT_TRUE(fs::exists(dir / "data" / "tokenizer.json"));
+  fs::remove_all(dir);
+}
+
+TEST_F(PretrainStage, TrainsWritesMetricsAndResumesExactlyAfterSigkill) {
+  fs::path dir = nemokit::test::temp_folder("pt-train");
+  fs::path cfg = write_config(dir);
+  // Reference: one uninterrupted run of 8 steps.
+  auto full = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-full").string(),
+                      "NEMOKIT_JOB_ROOT=" + (dir / "jobs-full").string());
+  ASSERT_EQ(full.rc, 0) << full.err;
+  auto ref = metrics_of(dir / "jobs-full");
+  auto ref_loss = losses(ref);
+  ASSERT_EQ(ref_loss.size(), 8u);
+  int val = 0;
+  for (const auto& m : ref) {
+    if (m.contains("val_loss")) ++val;
+    if (m.contains("loss")) {
+      for (const char* k : {"lr", "grad_norm", "tokens_per_s", "expert_imbalance"}) EXPECT_TRUE(m.contains(k)) << k;
+    }
+  }
+  EXPECT_EQ(val, 2);  // steps 4 and 8
+  EXPECT_NE(full.out.find("sample: In the beginning"), std::string::npos) << full.out;
+  EXPECT_TRUE(fs::exists(dir / "ckpt-full" / "step_0000008" / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "ckpt-full" / "step_0000008" / "config.json"));
+
+  // Interrupted: start the same run, SIGKILL it once the step-4 checkpoint is in place, rerun.
+  std::string cmd = "NEMOKIT_JOB_ROOT='" + (dir / "jobs-killed").string() + "' exec '" +
+                    nemokit::test::nemokit_binary().string() + "' run nano3 pretrain -c '" + cfg.string() +
+                    "' train.max_steps=8 >/dev/null 2>&1";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && slurp(dir / "ckpt" / "latest") != "step_0000004\n")
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  auto again = run_cli("run nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs-killed").string());
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.out.find("resumed from"), std::string::npos) << again.out;
+  auto resumed = losses(metrics_of(dir / "jobs-killed"));
+  for (int64_t step = 1; step <= 8; ++step) EXPECT_EQ(resumed[step], ref_loss[step]) << "step " << step;
+  fs::remove_all(dir);
+}
+
+TEST_F(PretrainStage, SigtermCheckpointsAndExitsResumable) {
+  fs::path dir = nemokit::test::temp_folder("pt-term");
+  fs::path cfg = write_config(dir);
+  std::string cmd = "NEMOKIT_JOB_ROOT='" + (dir / "jobs").string() + "' exec '" + nemokit::test::nemokit_binary().string() +
+                    "' run nano3 pretrain -c '" + cfg.string() + "' train.max_steps=1000 train.save_interval=1000 >/dev/null 2>&1";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  // Wait for training to start (the first metrics line), then ask it to stop.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(dir / "jobs") && !metrics_of(dir / "jobs").empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 75);
+  std::string latest = slurp(dir / "ckpt" / "latest");
+  EXPECT_TRUE(latest.starts_with("step_")) << latest;
+  fs::remove_all(dir);
+}
+
+TEST_F(PretrainStage, BadTrainKeyIsNamed) {
+  fs::path dir = nemokit::test::temp_folder("pt-bad");
+  fs::path cfg = write_config(dir);
+  auto r = run_cli("run nano3 pretrain -c " + cfg.string() + " +train.warmup=3", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("train.warmup: unknown key"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
