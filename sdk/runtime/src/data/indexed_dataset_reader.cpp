@@ -5,7 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <string_view>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -21,6 +21,40 @@ constexpr size_t kHeaderBytes = 9 + 8 + 1 + 8 + 8;
 [[noreturn]] void bad(const std::filesystem::path& file, const std::string& what) {
   throw std::runtime_error(file.string() + ": " + what);
 }
+
+// A read-only mapping of a whole file, unmapped on destruction.
+class MappedFile {
+ public:
+  MappedFile(const std::filesystem::path& path, const char* open_error) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) bad(path, std::string(open_error) + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      bad(path, "cannot stat");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+      if (m == MAP_FAILED) {
+        ::close(fd);
+        bad(path, std::string("mmap failed: ") + std::strerror(errno));
+      }
+      data_ = static_cast<const char*>(m);
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view bytes() const { return {data_ ? data_ : "", size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 template <typename T>
 T load_le(const unsigned char* p) {
@@ -47,10 +81,9 @@ std::shared_ptr<const IndexedDataset> IndexedDataset::open(const std::filesystem
   const auto idx_file = idx_path(prefix);
   const auto bin_file = bin_path(prefix);
 
-  std::ifstream in(idx_file, std::ios::binary);
-  if (!in) bad(idx_file, "cannot open index (is the dataset prefix right?)");
-  std::string idx((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) bad(idx_file, "read error");
+  // The index is mapped only while it is parsed; its arrays are copied out (they are unaligned).
+  const MappedFile idx_map(idx_file, "cannot open index (is the dataset prefix right?)");
+  const std::string_view idx = idx_map.bytes();
   const auto* p = reinterpret_cast<const unsigned char*>(idx.data());
 
   if (idx.size() < kHeaderBytes) bad(idx_file, "too short for a Megatron index header (" +
