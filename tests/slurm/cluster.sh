@@ -91,26 +91,30 @@ wait_idle() {
   return 1
 }
 
+# Ends the daemons named by the pid files: TERM, up to 5 s, then KILL.
 stop_by_pid_files() {
+  local f pid running
   for f in "$base"/run/*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+    case "$pid" in ''|0|*[!0-9]*) continue ;; esac
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
   done
   for _ in $(seq 1 50); do
-    alive=0
+    running=0
     for f in "$base"/run/*.pid; do
       [ -f "$f" ] || continue
       pid=$(cat "$f" 2>/dev/null || true)
-      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then alive=1; fi
+      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then running=1; fi
     done
-    [ $alive = 0 ] && break
+    [ $running = 0 ] && break
     sleep 0.1
   done
   for f in "$base"/run/*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+    case "$pid" in ''|0|*[!0-9]*) rm -f "$f"; continue ;; esac
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
     rm -f "$f"
   done
 }
@@ -134,8 +138,23 @@ case "$action" in
     echo "export SLURM_CONF=$conf"
     ;;
   stop)
+    # The daemons remove their pid files as they exit: note the pids first, then wait for them.
+    daemon_pids=""
+    for f in "$base"/run/*.pid; do
+      [ -f "$f" ] || continue
+      p=$(cat "$f" 2>/dev/null || true)
+      case "$p" in ''|0|*[!0-9]*) ;; *) daemon_pids="$daemon_pids $p" ;; esac
+    done
     if [ -f "$conf" ]; then timeout 5 scontrol shutdown >/dev/null 2>&1 || true; fi
+    still_up=""
+    for _ in $(seq 1 50); do
+      still_up=""
+      for p in $daemon_pids; do kill -0 "$p" 2>/dev/null && still_up="$still_up $p"; done
+      [ -z "$still_up" ] && break
+      sleep 0.1
+    done
     stop_by_pid_files
+    for p in $still_up; do kill -9 "$p" 2>/dev/null || true; done
     ;;
   *) usage ;;
 esac

@@ -42,7 +42,7 @@ std::vector<fs::path> job_roots(Context& ctx) {
 bool is_final(const std::string& state) {
   SlurmJobState s;
   s.state = state;
-  return s.ended() || state == "ABORTED" || state == "UNKNOWN";
+  return s.ended() || state == "ABORTED" || state == "UNKNOWN" || state == "NOT_SUBMITTED";
 }
 
 std::string this_host() {

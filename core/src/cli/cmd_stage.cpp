@@ -178,15 +178,21 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
 std::string submit(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, JobDir& job,
                    const std::string& after, const std::string& input_job) {
   JobShape shape = shape_for(ctx, t, p);
-  SlurmJobPlan plan = slurm_plan_for(t, verb, p, job.path, shape);
-  if (!input_job.empty()) plan.script.env["NEMOKIT_INPUT_JOB"] = input_job;
-  std::string script_text = render_sbatch_script(plan.script);
-  if (!plan.secrets.empty()) write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
   fs::path script = job.path / "sbatch.sh";
-  write_file_atomic(script, script_text, 0755);
-  std::vector<std::string> extra;
-  if (!after.empty()) extra.push_back("--dependency=afterok:" + after);
-  std::string id = sbatch_submit(script, extra);
+  std::string id;
+  try {
+    SlurmJobPlan plan = slurm_plan_for(t, verb, p, job.path, shape);
+    if (!input_job.empty()) plan.script.env["NEMOKIT_INPUT_JOB"] = input_job;
+    std::string script_text = render_sbatch_script(plan.script);
+    if (!plan.secrets.empty()) write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
+    write_file_atomic(script, script_text, 0755);
+    std::vector<std::string> extra;
+    if (!after.empty()) extra.push_back("--dependency=afterok:" + after);
+    id = sbatch_submit(script, extra);
+  } catch (...) {
+    job.set_state("NOT_SUBMITTED", -1);
+    throw;
+  }
   job.meta["slurm_job_id"] = id;
   job.meta["world_size"] = shape.world_size();
   if (!after.empty()) job.meta["after"] = after;
