@@ -68,8 +68,12 @@ rdata=/usr/lib/R/site-library/janeaustenr/data/Rdata
 if [ ! -f "$rdata.rdb" ]; then
   deb="$(ls /var/cache/apt/archives/r-cran-janeaustenr_*_all.deb 2>/dev/null | tail -n1 || true)"
   if [ -z "$deb" ]; then
-    (cd "$stage" && apt-get download -q r-cran-janeaustenr >/dev/null 2>&1) \
-      || die "apt-get download r-cran-janeaustenr failed (run 'apt-get update' first?)"
+    if ! (cd "$stage" && apt-get download -q r-cran-janeaustenr >/dev/null 2>&1); then
+      # A fresh machine may have no package lists yet: refresh them once (as root) and retry.
+      if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; fi
+      (cd "$stage" && apt-get download -q r-cran-janeaustenr >/dev/null 2>&1) \
+        || die "apt-get download r-cran-janeaustenr failed (run 'apt-get update' first?)"
+    fi
     deb="$(ls "$stage"/r-cran-janeaustenr_*.deb | tail -n1)"
   fi
   dpkg-deb -x "$deb" "$stage/deb" || die "cannot unpack $deb"
