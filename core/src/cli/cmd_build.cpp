@@ -3,6 +3,9 @@
 #include "cli/context.hpp"
 #include "util/error.hpp"
 
+#include "nemokit/runtime/model_cli.hpp"
+#include "nemokit/runtime/tokenizer.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -94,21 +97,9 @@ int cmd_build(Context& ctx) {
   return rc;
 }
 
-int cmd_model(Context& ctx) {
-  const auto& a = ctx.args.raw;
-  static const std::vector<std::string> subs = {"import", "export", "eval", "lora-merge", "adapter-export", "generate", "init"};
-  if (a.empty() || a[0] == "--help" || a[0] == "-h") {
-    std::cout << "usage: nemokit model {import|export|eval|lora-merge|adapter-export|generate|init} [ARGS]...\n";
-    return a.empty() ? 2 : 0;
-  }
-  if (std::find(subs.begin(), subs.end(), a[0]) == subs.end()) throw UserError("unknown model subcommand \"" + a[0] + "\"");
-  throw std::runtime_error("nemokit model " + a[0] + " is not implemented in this version");
-}
+// The runtime's own command-line entries; the runtime prints its errors as one line.
+int cmd_model(Context& ctx) { return nemokit::rt::model_command(ctx.args.raw); }
 
-int cmd_tokenizer(Context& ctx) {
-  const auto& a = ctx.args.raw;
-  if (a.empty()) throw UserError("usage: nemokit tokenizer {train|encode|decode} [ARGS]...");
-  throw std::runtime_error("nemokit tokenizer " + a[0] + " is not implemented in this version");
-}
+int cmd_tokenizer(Context& ctx) { return nemokit::rt::tokenizer_command(ctx.args.raw); }
 
 }  // namespace nemokit::cli
