@@ -31,6 +31,19 @@ TEST(tokenizer_train, ReproducesTheCommittedVocabOnAnyThreadCount) {
   EXPECT_EQ(one.to_json(), two.to_json());
 }
 
+TEST(tokenizer_train, LargeInputStreamsInBlocksToTheSameVocab) {
+  // 48 copies (~10 MB) are read in several blocks; every pair count is 48 times larger, so the
+  // merges and their order must come out exactly as for one copy.
+  TempDir dir;
+  const std::string one = read_file(fixture("train_corpus.txt"));
+  {
+    std::ofstream out(dir / "big.txt", std::ios::binary);
+    for (int i = 0; i < 48; ++i) out << one;
+  }
+  const Tokenizer big = train_bpe({dir / "big.txt"}, fixture_options(2));
+  EXPECT_EQ(big.to_json(), read_file(fixture("ours_trained.json")));
+}
+
 TEST(tokenizer_train, HuggingFaceEncodesOurVocabAsWeDo) {
   const Tokenizer t = Tokenizer::load(fixture("ours_trained.json"));
   const auto lines = sample_lines();

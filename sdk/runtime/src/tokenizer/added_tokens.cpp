@@ -8,13 +8,6 @@
 namespace nemokit::rt::tok {
 namespace {
 
-// Unicode White_Space, the set Rust's char::is_whitespace uses for lstrip/rstrip.
-bool is_unicode_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
-}
-
 // A word character for single_word, as the \w of Hugging Face's (Rust) regex: letters, marks,
 // decimal digits, letter numbers, connector punctuation and the joiners. "½" or "€" are not.
 bool is_word_char(std::string_view ch) {

@@ -2,104 +2,19 @@
 // adjacent pair, updating pair counts only for the words that contain it.
 
 #include <algorithm>
-#include <atomic>
-#include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <deque>
-#include <fstream>
-#include <mutex>
 #include <queue>
-#include <sstream>
 #include <stdexcept>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "byte_level.hpp"
 #include "tokenizer_impl.hpp"
+#include "word_counter.hpp"
 
 namespace nemokit::rt {
 namespace {
 
-using WordCounts = std::unordered_map<std::string, int64_t>;
-
-std::string read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open: " + std::strerror(errno));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(path.string() + ": read error");
-  return buf.str();
-}
-
-// Cuts text into ~1 MiB chunks for the counting threads. A cut is placed only right after a
-// newline that is followed by an ASCII letter: no split pattern match crosses such a point, so the
-// words (and the trained vocab) do not depend on where chunks end or how many threads run.
-std::vector<std::string_view> chunk_text(std::string_view text) {
-  constexpr size_t kTarget = 1 << 20;
-  std::vector<std::string_view> chunks;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t cut = text.size();
-    for (size_t i = begin + kTarget; i + 1 < text.size(); ++i) {
-      if (text[i] == '\n' && std::isalpha(uint8_t(text[i + 1]))) {
-        cut = i + 1;
-        break;
-      }
-    }
-    chunks.push_back(text.substr(begin, cut - begin));
-    begin = cut;
-  }
-  return chunks;
-}
-
-WordCounts count_words(const std::vector<std::filesystem::path>& files,
-                       const std::vector<std::string>& specials, int threads) {
-  std::vector<std::string> texts;
-  texts.reserve(files.size());
-  for (const auto& f : files) texts.push_back(read_whole_file(f));
-  std::vector<std::string_view> chunks;
-  for (const auto& t : texts)
-    for (auto c : chunk_text(t)) chunks.push_back(c);
-
-  std::vector<tok::AddedTokenSpec> special_specs;
-  for (const auto& s : specials) special_specs.push_back({s, 0, true, false, false, false, false});
-  const tok::AddedTokenMatcher matcher(special_specs);
-  tok::PreTokenizer pre;
-  pre.add_split(std::make_shared<tok::RegexSplitter>(std::string(tok::kGpt4Pattern), false),
-                tok::SplitBehavior::Isolated, false);
-
-  const size_t n_threads = std::max<size_t>(
-      1, std::min<size_t>(chunks.size(),
-                          threads > 0 ? size_t(threads) : std::thread::hardware_concurrency()));
-  std::vector<WordCounts> partial(n_threads);
-  std::atomic<size_t> next{0};
-  auto worker = [&](size_t t) {
-    std::vector<tok::AddedTokenMatcher::Span> spans;
-    std::vector<std::string_view> pieces;
-    std::deque<std::string> storage;
-    for (size_t c; (c = next.fetch_add(1)) < chunks.size();) {
-      spans.clear();
-      matcher.split(chunks[c], spans);
-      for (const auto& s : spans) {
-        if (s.id >= 0) continue;  // special tokens are not part of any word
-        pieces.clear();
-        pre.split(chunks[c].substr(s.begin, s.end - s.begin), pieces, storage);
-        for (auto p : pieces) ++partial[t][std::string(p)];
-      }
-    }
-  };
-  {
-    std::vector<std::jthread> pool;
-    for (size_t t = 1; t < n_threads; ++t) pool.emplace_back(worker, t);
-    worker(0);
-  }
-  WordCounts total = std::move(partial[0]);
-  for (size_t t = 1; t < n_threads; ++t)
-    for (auto& [w, n] : partial[t]) total[w] += n;
-  return total;
-}
+using tok::WordCounts;
 
 uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
 int32_t pair_left(uint64_t k) { return int32_t(k >> 32); }
@@ -300,7 +215,7 @@ Tokenizer train_bpe(const std::vector<std::filesystem::path>& files, const BpeTr
     throw std::runtime_error("train_bpe: vocab size " + std::to_string(opt.vocab_size) +
                              " is below the 256 byte tokens plus " +
                              std::to_string(opt.special_tokens.size()) + " special tokens");
-  const WordCounts counts = count_words(files, opt.special_tokens, opt.threads);
+  const WordCounts counts = tok::count_words(files, opt.special_tokens, opt.threads);
   Trainer trainer(opt);
   return Tokenizer(tok::build_impl(trainer.run(counts), "<trained tokenizer>"));
 }

@@ -22,6 +22,8 @@ std::string bytes_to_byte_level(std::string_view raw);
 std::optional<std::string> byte_level_to_bytes(std::string_view spelled);
 
 void append_utf8(std::string& out, char32_t cp);
+// Unicode White_Space (what Rust's char::is_whitespace and the regex \s of the split patterns see).
+bool is_unicode_space(char32_t c);
 // Decodes one UTF-8 code point at s[i], advancing i; invalid input yields nothing and advances one byte.
 std::optional<char32_t> next_utf8(std::string_view s, size_t& i);
 
