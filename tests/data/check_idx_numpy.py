@@ -2,7 +2,9 @@
 """Reads nemokit's Megatron shards with numpy alone, the way megatron.core's indexed_dataset
 does (np.frombuffer on the .idx, np.memmap on the .bin), and compares every sequence with the
 expected token ids. When megatron-core itself is installed (pip install --no-deps megatron-core;
-it needs torch), its IndexedDataset reads every shard too and must give the same ids.
+it needs torch), its IndexedDataset reads every shard too and must give the same ids, and its
+BlendedMegatronDatasetBuilder must build GPTDatasets from blend.json whose samples are windows of
+our documents.
 
 usage: check_idx_numpy.py BLEND_JSON EXPECTED_JSON
 EXPECTED_JSON maps each shard prefix to its list of sequences (lists of ids).
@@ -58,6 +60,55 @@ def megatron_reader():
         return None
 
 
+def megatron_gpt_samples(blend, expected, seq_length=32, count=20):
+    """Megatron-Core's own BlendedMegatronDatasetBuilder builds GPTDatasets from our blend.json and
+    shards; its samples must be windows of our documents' ids. Returns an error string or None."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+        from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+
+    class Ids:  # the builder only reads these from a tokenizer
+        eod = 0
+        pad = 0
+        vocab_size = 1 + max(t for seqs in expected.values() for seq in seqs for t in seq)
+        unique_identifiers = {"class": "check_idx_numpy"}
+
+    def split(name):
+        entries = blend.get(name) or []
+        return (entries[1::2], [float(w) for w in entries[0::2]]) if entries else None
+
+    config = GPTDatasetConfig(random_seed=1234, sequence_length=seq_length,
+                              blend_per_split=[split("train"), split("valid"), split("test")],
+                              tokenizer=Ids(), reset_position_ids=False, reset_attention_mask=False,
+                              eod_mask_loss=False, mid_level_dataset_surplus=0.005, path_to_cache=None)
+    sizes = [count if split(n) else None for n in ("train", "valid", "test")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = BlendedMegatronDatasetBuilder(GPTDataset, sizes, lambda: True, config).build()[0]
+    stream = [t for prefix in blend["train"][1::2] for seq in expected[prefix] for t in seq]
+    text = "," + ",".join(map(str, stream)) + ","
+    eod = stream[-1]  # every document ends with the end-of-document id
+    for i in range(count):
+        s = train[i]
+        tokens, labels = s["tokens"].tolist(), s["labels"].tolist()
+        if len(tokens) != seq_length or tokens[1:] != labels[:-1]:
+            return f"megatron-core sample {i} is not a shifted window of {seq_length} tokens"
+        # A window crosses documents in Megatron's own shuffled order: each piece up to and
+        # including an end-of-document id must be a run of ids in our shards.
+        piece = []
+        for t in tokens + labels[-1:]:
+            piece.append(t)
+            if t == eod:
+                if "," + ",".join(map(str, piece)) + "," not in text:
+                    return f"megatron-core sample {i} holds a run of ids that is not in the train shards"
+                piece = []
+        if piece and "," + ",".join(map(str, piece)) + "," not in text:
+            return f"megatron-core sample {i} ends with ids that are not in the train shards"
+    return None
+
+
 def main():
     blend_path, expected_path = sys.argv[1], sys.argv[2]
     with open(blend_path) as f:
@@ -85,6 +136,11 @@ def main():
                 print(f"check_idx_numpy: {prefix}: megatron-core reads other tokens", file=sys.stderr)
                 return 1
         print(f"megatron-core IndexedDataset: {len(expected)} shards match")
+        error = megatron_gpt_samples(blend, expected)
+        if error:
+            print(f"check_idx_numpy: {error}", file=sys.stderr)
+            return 1
+        print("megatron-core GPTDataset/BlendedDataset built from blend.json: samples are our windows")
     if checked != len(expected):
         print(f"check_idx_numpy: checked {checked} shards, expected {len(expected)}", file=sys.stderr)
         return 1
