@@ -13,6 +13,15 @@ constexpr size_t kCachedEpochs = 4;
 constexpr uint64_t kDocumentStream = 0x646f63756d656e74ULL;  // keeps the two shuffles independent
 constexpr uint64_t kSampleStream = 0x73616d706c657321ULL;
 
+// The 128-bit product of two 64-bit numbers as (high, low) halves, in portable C++.
+void multiply_wide(uint64_t a, uint64_t b, uint64_t& high, uint64_t& low) {
+  const uint64_t a_lo = a & 0xFFFFFFFFu, a_hi = a >> 32, b_lo = b & 0xFFFFFFFFu, b_hi = b >> 32;
+  const uint64_t p0 = a_lo * b_lo, p1 = a_lo * b_hi, p2 = a_hi * b_lo, p3 = a_hi * b_hi;
+  const uint64_t middle = (p0 >> 32) + (p1 & 0xFFFFFFFFu) + (p2 & 0xFFFFFFFFu);
+  low = (middle << 32) | (p0 & 0xFFFFFFFFu);
+  high = p3 + (p1 >> 32) + (p2 >> 32) + (middle >> 32);
+}
+
 // splitmix64: a tiny, well-mixed generator whose output is the same on every platform (the
 // standard library's distributions are not, and resume must not depend on the compiler).
 struct SplitMix64 {
@@ -26,9 +35,9 @@ struct SplitMix64 {
   // Uniform in [0, bound) without modulo bias (Lemire's multiply-and-reject).
   uint64_t below(uint64_t bound) {
     for (;;) {
-      const unsigned __int128 m = static_cast<unsigned __int128>(next()) * bound;
-      const auto low = static_cast<uint64_t>(m);
-      if (low >= (-bound) % bound) return static_cast<uint64_t>(m >> 64);
+      uint64_t high, low;
+      multiply_wide(next(), bound, high, low);
+      if (low >= (-bound) % bound) return high;
     }
   }
 };
