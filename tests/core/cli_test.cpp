@@ -73,7 +73,7 @@ TEST(Cli, SubstagesAndUnknownsAreExplained) {
 TEST(Cli, RecipesShowEveryTripleWithPluginImageAndConfigs) {
   auto r = run_cli("recipes");
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* t : {"nano3 sft", "nano3 rl", "super3 sft", "super3 rl", "omni3 sft", "omni3 rl mpo", "omni3 rl text",
+  for (const char* t : {"nano3 pretrain", "super3 pretrain", "nano3 sft", "nano3 rl", "super3 sft", "super3 rl", "omni3 sft", "omni3 rl mpo", "omni3 rl text",
                         "omni3 rl vision"})
     EXPECT_NE(r.out.find(t), std::string::npos) << t;
   EXPECT_NE(r.out.find("stage_rl        omni3-rl        default, tiny"), std::string::npos) << r.out;

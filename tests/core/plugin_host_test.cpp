@@ -29,15 +29,15 @@ std::string problems_of(const PluginRegistry& r) {
 TEST(PluginHost, InTreePluginsRegisterEveryRecipeTriple) {
   PluginRegistry r = PluginRegistry::discover({kInTree});
   EXPECT_TRUE(r.problems().empty()) << problems_of(r);
-  for (const char* name : {"stage_sft", "stage_rl", "builder_oci"}) EXPECT_NE(r.plugin(name), nullptr) << name;
+  for (const char* name : {"stage_pretrain", "stage_sft", "stage_rl", "builder_oci"}) EXPECT_NE(r.plugin(name), nullptr) << name;
   for (auto [f, s, sub] : std::vector<std::tuple<const char*, const char*, const char*>>{
-           {"nano3", "sft", ""}, {"nano3", "rl", ""}, {"super3", "sft", ""}, {"super3", "rl", ""},
+           {"nano3", "pretrain", ""}, {"super3", "pretrain", ""}, {"nano3", "sft", ""}, {"nano3", "rl", ""}, {"super3", "sft", ""}, {"super3", "rl", ""},
            {"omni3", "sft", ""}, {"omni3", "rl", "mpo"}, {"omni3", "rl", "text"}, {"omni3", "rl", "vision"}}) {
     const auto& e = r.stage(f, s, sub);
     EXPECT_FALSE(e.image.empty()) << e.triple();
     EXPECT_TRUE(e.configs.count("tiny")) << e.triple();
   }
-  for (const char* img : {"nano3-sft", "nano3-rl", "omni3-sft", "omni3-rl"}) {
+  for (const char* img : {"nano3-pretrain", "nano3-sft", "nano3-rl", "omni3-sft", "omni3-rl"}) {
     const auto* im = r.image(img);
     ASSERT_NE(im, nullptr) << img;
     auto df = im->plugin->resource(im->dockerfile);
