@@ -37,6 +37,10 @@ def main():
     ap.add_argument("--out", required=True, help="OCI layout directory to create")
     ap.add_argument("--docker-archive", help="also write a docker save archive here")
     ap.add_argument("--tag", default="latest")
+    ap.add_argument("--whiteout", action="append", default=[],
+                    help="path deleted by the top layer (a .wh. entry)")
+    ap.add_argument("--opaque", action="append", default=[],
+                    help="folder whose lower contents the top layer hides (.wh..wh..opq)")
     args = ap.parse_args()
 
     out = args.out
@@ -46,8 +50,20 @@ def main():
     for i, spec in enumerate(args.layer):
         paths = [p.strip().lstrip("/") for p in spec.split(",") if p.strip()]
         raw = os.path.join(work, f"layer{i}.tar")
-        subprocess.run(["tar", "-C", args.root, "--numeric-owner", "--xattrs", "--xattrs-include=*",
-                        "-cf", raw] + paths, check=True)
+        cmd = ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cf", raw, "-C", args.root] + paths
+        if i == len(args.layer) - 1 and (args.whiteout or args.opaque):
+            marks = os.path.join(work, "marks")
+            names = []
+            for p in args.whiteout:
+                d, b = os.path.split(p.strip("/"))
+                names.append(os.path.join(d, ".wh." + b))
+            for p in args.opaque:
+                names.append(os.path.join(p.strip("/"), ".wh..wh..opq"))
+            for n in names:
+                os.makedirs(os.path.join(marks, os.path.dirname(n)), exist_ok=True)
+                open(os.path.join(marks, n), "w").close()
+            cmd += ["-C", marks, "--no-recursion"] + names
+        subprocess.run(cmd, check=True)
         diff_ids.append("sha256:" + sha256_file(raw))
         if args.compression == "none":
             blob, mt = raw + ".copy", "application/vnd.oci.image.layer.v1.tar"

@@ -210,3 +210,15 @@ TEST(oci_enroot, EmptyConfigRunsAShell) {
         if (g.path == "etc/rc") EXPECT_NE(g.content.find("exec '/bin/sh'\n"), std::string::npos);
     EXPECT_EQ(f.workdir, "/");
 }
+
+TEST(oci_tree, HardLinkToASymlinkBecomesAnEqualSymlink) {
+    MergedTree t;
+    t.place(sym("lib/libz.so", "libz.so.1"), 1, "top");
+    EntrySpec link = reg("lib/libz-dev.so");
+    link.hardlink_target = "lib/libz.so";
+    Node* n = t.place(link, 1, "top");
+    t.resolve_hard_links();
+    ASSERT_NE(n, nullptr);
+    EXPECT_EQ(n->type, NodeType::Symlink);
+    EXPECT_EQ(n->symlink_target, "libz.so.1");
+}

@@ -265,9 +265,23 @@ void MergedTree::resolve_hard_links() {
         for (auto& [node, path] : pending) {
             if (node->pending_link.empty()) continue;
             const Node* target = lookup_exact(split_entry_path(node->pending_link, "hard link"));
-            if (!target || target->type != NodeType::Regular || target->depth < node->depth)
+            if (!target || target->type == NodeType::Directory || target->type == NodeType::Whiteout ||
+                target->depth < node->depth)
                 throw Error("hard link '" + path + "' points to '" + node->pending_link +
                             "', which is missing from its layer and the layers below");
+            if (target->type != NodeType::Regular) {
+                // tar records hard links to symlinks and device nodes too; an
+                // identical copy is what a reader can tell apart least.
+                node->type = target->type;
+                node->symlink_target = target->symlink_target;
+                node->dev_major = target->dev_major;
+                node->dev_minor = target->dev_minor;
+                node->meta = target->meta;
+                node->body.reset();
+                node->pending_link.clear();
+                progress = true;
+                continue;
+            }
             if (!target->body) {
                 left = true;
                 continue;

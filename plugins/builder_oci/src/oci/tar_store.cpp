@@ -42,7 +42,12 @@ void parse_pax(const std::string& data, std::string& path, std::string& linkpath
     while (pos < data.size()) {
         size_t sp = data.find(' ', pos);
         if (sp == std::string::npos) throw Error(what + ": corrupt pax header");
-        uint64_t reclen = std::stoull(data.substr(pos, sp - pos));
+        uint64_t reclen = 0;
+        try {
+            reclen = std::stoull(data.substr(pos, sp - pos));
+        } catch (const std::exception&) {
+            throw Error(what + ": corrupt pax header");
+        }
         if (reclen == 0 || pos + reclen > data.size()) throw Error(what + ": corrupt pax header");
         std::string rec = data.substr(sp + 1, pos + reclen - sp - 2);
         size_t eq = rec.find('=');
@@ -50,7 +55,13 @@ void parse_pax(const std::string& data, std::string& path, std::string& linkpath
             std::string key = rec.substr(0, eq), value = rec.substr(eq + 1);
             if (key == "path") path = value;
             else if (key == "linkpath") linkpath = value;
-            else if (key == "size") size = std::stoull(value);
+            else if (key == "size") {
+                try {
+                    size = std::stoull(value);
+                } catch (const std::exception&) {
+                    throw Error(what + ": corrupt pax size record");
+                }
+            }
         }
         pos += reclen;
     }
