@@ -76,7 +76,7 @@ TEST(runtime_kernels, CrossEntropyBackwardMatchesFiniteDifferences) {
   const int64_t rows = 6, V = 9;
   auto z = random_vector(rows * V, gen, 2.0f);
   std::vector<int32_t> targets = {0, 8, -100, 3, 3, 5};
-  std::vector<float> row_loss(rows), dz(rows * V, 0);
+  std::vector<float> row_loss(rows), dz(rows * V, 7.0f);  // overwritten, not added to
   auto loss = [&] { return k::cross_entropy(z.data(), targets.data(), rows, V, row_loss.data(), nullptr, 1.0f); };
   k::cross_entropy(z.data(), targets.data(), rows, V, row_loss.data(), dz.data(), 1.0f);
   EXPECT_EQ(row_loss[2], 0.0f);

@@ -1,32 +1,36 @@
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/parallel.hpp"
 
 namespace nemokit::rt::kernels {
 
-// One pass per row: log-sum-exp for the loss (sum in double), then softmax - onehot for the
-// gradient reusing the exponentials.
+// One pass per row for the exponentials (kept in the gradient row), the log-sum-exp in
+// double, then one scaling pass turns them into softmax - onehot.
 double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, int64_t V, float* row_loss,
                      float* dlogits, float grad_scale) {
   parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    std::vector<float> scratch(dlogits ? 0 : V);
     for (int64_t r = r0; r < r1; ++r) {
       const float* z = logits + r * V;
+      float* ex = dlogits ? dlogits + r * V : scratch.data();
       if (targets[r] < 0) {
         row_loss[r] = 0;
+        if (dlogits) std::memset(ex, 0, sizeof(float) * V);
         continue;
       }
       float mx = z[0];
       for (int64_t i = 1; i < V; ++i) mx = std::max(mx, z[i]);
+      for (int64_t i = 0; i < V; ++i) ex[i] = std::exp(z[i] - mx);
       double sum = 0;
-      for (int64_t i = 0; i < V; ++i) sum += std::exp(z[i] - mx);
-      const float lse = mx + float(std::log(sum));
-      row_loss[r] = lse - z[targets[r]];
+      for (int64_t i = 0; i < V; ++i) sum += ex[i];
+      row_loss[r] = mx + float(std::log(sum)) - z[targets[r]];
       if (dlogits) {
-        float* d = dlogits + r * V;
-        const float inv = float(1.0 / sum);
-        for (int64_t i = 0; i < V; ++i) d[i] += grad_scale * std::exp(z[i] - mx) * inv;
-        d[targets[r]] -= grad_scale;
+        const float scale = float(grad_scale / sum);
+        for (int64_t i = 0; i < V; ++i) ex[i] *= scale;
+        ex[targets[r]] -= grad_scale;
       }
     }
   });

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "nemokit/runtime/kernels.hpp"
@@ -5,25 +6,18 @@
 
 namespace nemokit::rt::kernels {
 
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
-float silu_grad(float x) {
-  float s = 1.0f / (1.0f + std::exp(-x));
-  return s * (1.0f + x * (1.0f - s));
-}
-
-// Same threshold as torch.nn.functional.softplus (beta 1, threshold 20).
-float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
-
 void relu2_forward(float* y, const float* x, int64_t n) {
   parallel_for(n, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) y[i] = x[i] > 0 ? x[i] * x[i] : 0.0f;
+    for (int64_t i = a; i < b; ++i) {
+      const float v = x[i];
+      y[i] = v * v * float(v > 0.0f);  // a mask instead of a branch, so the loop vectorizes
+    }
   });
 }
 
 void relu2_backward(float* dx, const float* dy, const float* x, int64_t n) {
   parallel_for(n, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) dx[i] += x[i] > 0 ? 2.0f * x[i] * dy[i] : 0.0f;
+    for (int64_t i = a; i < b; ++i) dx[i] += 2.0f * x[i] * dy[i] * float(x[i] > 0.0f);
   });
 }
 

@@ -192,7 +192,7 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   token_losses_.assign(R, 0.0f);
   // Kept between steps: a fresh 4-byte * rows * vocab buffer per step costs page faults.
   std::vector<float>& dlogits = grad_logits_;
-  dlogits.assign(backward ? R * V : 0, 0.0f);
+  dlogits.resize(backward ? R * V : 0);  // cross_entropy writes every element
   result.loss_sum = k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(),
                                      backward ? dlogits.data() : nullptr, norm * opts.grad_scale);
   for (auto& b : blocks_) result.aux_loss += b->mixer->aux_loss();

@@ -6,6 +6,7 @@
 // ids are contiguous segments within a sequence, and no kernel mixes positions of
 // different documents. A null `doc` means one document per sequence.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 namespace nemokit::rt::kernels {
@@ -29,9 +30,13 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
                       const float* rstd, int64_t rows, int64_t C, int64_t group);
 
 // ---- elementwise ----
-float silu(float x);
-float silu_grad(float x);
-float softplus(float x);
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+inline float silu_grad(float x) {
+  float s = 1.0f / (1.0f + std::exp(-x));
+  return s * (1.0f + x * (1.0f - s));
+}
+// Same threshold as torch.nn.functional.softplus (beta 1, threshold 20).
+inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 void relu2_forward(float* y, const float* x, int64_t n);
 void relu2_backward(float* dx, const float* dy, const float* x, int64_t n);
 
@@ -86,8 +91,9 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
                         float* dv);
 
 // ---- cross-entropy over logits [rows, V] with targets (<0 = ignored) ----
-// Writes per-row loss (0 for ignored rows) and, when dlogits is non-null, ADDS
-// grad_scale * d(loss_row)/d(logits) for the counted rows. Returns the summed loss (double).
+// Writes per-row loss (0 for ignored rows) and, when dlogits is non-null, WRITES (the one
+// exception to adding) grad_scale * d(loss_row)/d(logits), zero for ignored rows.
+// Returns the summed loss (double).
 double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, int64_t V, float* row_loss,
                      float* dlogits, float grad_scale);
 
