@@ -5,6 +5,9 @@
 #include <signal.h>
 
 #include <atomic>
+#include <deque>
+#include <memory>
+#include <thread>
 
 #include "nemokit/oci/atomic_output.hpp"
 #include "nemokit/oci/enroot_config.hpp"
@@ -111,15 +114,24 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
 
     uint64_t read_before = 0;
     const size_t count = image.layers.size();
+    // Layers below the current one decompress ahead on their own threads.
+    const size_t ahead = std::min(4u, std::max(2u, std::thread::hardware_concurrency()));
+    std::deque<std::unique_ptr<LayerReader>> readers;
+    size_t opened = 0;
     for (size_t k = 0; k < count; ++k) {
-        size_t i = count - 1 - k;  // top layer first
-        const Layer& layer = image.layers[i];
-        std::string label = image.source + ": layer " + std::to_string(i + 1) + "/" + std::to_string(count) +
-                            " (" + short_digest(layer) + ")";
+        while (opened < count && readers.size() < ahead) {
+            size_t i = count - 1 - opened;  // top layer first
+            const Layer& layer = image.layers[i];
+            std::string label = image.source + ": layer " + std::to_string(i + 1) + "/" +
+                                std::to_string(count) + " (" + short_digest(layer) + ")";
+            readers.push_back(std::make_unique<LayerReader>(layer, label));
+            ++opened;
+        }
+        LayerReader& reader = *readers.front();
         progress.layer(k + 1, count);
-        LayerReader reader(layer, label);
         reader.should_stop = [] { return g_stop.load(); };
         reader.on_progress = [&](uint64_t n) { progress.bytes(read_before + n); };
+        const std::string& label = reader.label();
         int depth = int(k) + 1;
         while (archive_entry* e = reader.next()) {
             Node* n = tree.place(spec_from(e, label), depth, label);
@@ -130,6 +142,7 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
             if (g_stop.load()) throw Interrupted();
         }
         read_before += reader.stored_bytes_read();
+        readers.pop_front();
     }
     if (g_stop.load()) throw Interrupted();
     result.stored_bytes_read = read_before;

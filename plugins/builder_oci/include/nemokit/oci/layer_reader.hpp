@@ -2,14 +2,23 @@
 // Streams the entries of one layer blob (tar, tar+gzip, tar+zstd, detected by
 // content) while hashing both the stored bytes and the uncompressed tar, so
 // the blob digest/size and the config's diff_id are checked in the same pass.
+//
+// Reading, hashing and decompressing run on a thread of their own that starts
+// when the reader is made, so the layers below the one being applied can
+// decompress ahead (gzip runs at ~200 MB/s per core) while the caller parses
+// tar entries and feeds the squashfs writer.
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nemokit/oci/image.hpp"
-#include "nemokit/oci/sha256.hpp"
 
 struct archive;
 struct archive_entry;
@@ -32,7 +41,7 @@ public:
     // zeros); exactly archive_entry_size() bytes.
     void read_data(const std::function<void(const void*, size_t)>& sink);
 
-    uint64_t stored_bytes_read() const { return stored_read_; }
+    uint64_t stored_bytes_read() const { return stored_read_.load(); }
     const std::string& label() const { return label_; }
 
     // Called with the number of stored bytes read so far (progress display).
@@ -41,26 +50,34 @@ public:
     std::function<bool()> should_stop;
 
 private:
-    static long stored_read_cb(archive*, void* self, const void** buf);
+    // Decompressed bytes handed from the reading thread to the tar parser.
+    struct Pipe {
+        std::mutex mutex;
+        std::condition_variable changed;
+        std::deque<std::vector<char>> chunks;
+        size_t queued_bytes = 0;
+        bool closed = false;     // the producer is done (or failed)
+        std::atomic<bool> cancelled{false};  // the consumer went away
+    };
+
+    void produce();  // the reading thread
     static long tar_read_cb(archive*, void* self, const void** buf);
     [[noreturn]] void fail(archive* a, const std::string& what);
     void finish_and_verify();
 
     Layer layer_;
     std::string label_;
-    int fd_ = -1;
-    archive* stored_ = nullptr;  // decompresses the blob ("raw" format)
-    archive* tar_ = nullptr;     // parses the decompressed stream
+    Pipe pipe_;
+    std::thread producer_;
+    std::exception_ptr producer_error_;  // set before the pipe closes
+    std::string stored_digest_, tar_digest_;
+    std::atomic<uint64_t> stored_read_{0};
+
+    archive* tar_ = nullptr;
     archive_entry* current_ = nullptr;
-    bool compressed_ = true;
-    bool empty_ = false;
-    bool done_ = false;
-    uint64_t stored_read_ = 0;
-    uint64_t tar_bytes_ = 0;
-    std::vector<char> buffer_;
-    Sha256 stored_hash_;
-    Sha256 tar_hash_;
+    std::vector<char> current_chunk_;  // what libarchive is parsing now
     std::exception_ptr callback_error_;
+    bool done_ = false;
 };
 
 }  // namespace nemokit::oci
