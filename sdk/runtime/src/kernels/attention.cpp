@@ -35,11 +35,13 @@ void attention_forward(const AttentionShape& s, const float* q, const float* k, 
         float mx = -INFINITY;
         for (int64_t j = 0; j <= t; ++j)
           if (same_doc(doc, b * T + j, r)) mx = std::max(mx, row[j]);
+        for (int64_t j = 0; j <= t; ++j) row[j] = exp_fast(row[j] - mx);
+        for (int64_t j = t + 1; j < T; ++j) row[j] = 0.0f;
+        if (doc)
+          for (int64_t j = 0; j <= t; ++j)
+            if (doc[b * T + j] != doc[r]) row[j] = 0.0f;
         float sum = 0;
-        for (int64_t j = 0; j < T; ++j) {
-          row[j] = (j <= t && same_doc(doc, b * T + j, r)) ? std::exp(row[j] - mx) : 0.0f;
-          sum += row[j];
-        }
+        for (int64_t j = 0; j <= t; ++j) sum += row[j];
         const float inv = 1.0f / sum;
         for (int64_t j = 0; j <= t; ++j) row[j] *= inv;
       }

@@ -23,7 +23,7 @@ double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, 
       }
       float mx = z[0];
       for (int64_t i = 1; i < V; ++i) mx = std::max(mx, z[i]);
-      for (int64_t i = 0; i < V; ++i) ex[i] = std::exp(z[i] - mx);
+      for (int64_t i = 0; i < V; ++i) ex[i] = exp_fast(z[i] - mx);
       double sum = 0;
       for (int64_t i = 0; i < V; ++i) sum += ex[i];
       row_loss[r] = mx + float(std::log(sum)) - z[targets[r]];

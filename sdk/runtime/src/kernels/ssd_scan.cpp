@@ -55,8 +55,11 @@ struct Chunk {
     }
     const int64_t last = len - 1;
     for (int64_t l = 0; l < len; ++l) {
-      for (int64_t k = 0; k <= l; ++k)
-        if (same_doc(in.doc, base + k, base + l)) L[l * len + k] = std::exp(acs[l] - acs[k]);
+      float* Ll = L.data() + l * len;
+      for (int64_t k = 0; k <= l; ++k) Ll[k] = exp_fast(acs[l] - acs[k]);
+      if (in.doc)
+        for (int64_t k = 0; k <= l; ++k)
+          if (in.doc[base + k] != in.doc[base + l]) Ll[k] = 0.0f;
       e[l] = has_prev && same_doc(in.doc, base - 1, base + l) ? std::exp(acs[l]) : 0.0f;
       w[l] = same_doc(in.doc, base + l, base + last) ? std::exp(acs[last] - acs[l]) : 0.0f;
     }
@@ -115,7 +118,12 @@ void ssd_backward(const SsdShape& s, const SsdInputs& in, const float* chunk_sta
                   const SsdGrads& gr) {
   const int64_t H = s.heads, P = s.head_dim, N = s.state, nc = s.num_chunks();
   const int64_t heads_per_group = H / s.groups, rows = s.batch * s.seq, ys = H * P, hs = H * N;
-  std::vector<float> dBh(size_t(rows * H * N), 0.0f), dCh(size_t(rows * H * N), 0.0f);
+  // Kept per calling thread between calls: fresh buffers of this size cost page faults.
+  // (Named references: a thread_local used inside the worker lambdas would be the worker's.)
+  thread_local std::vector<float> dB_buffer, dC_buffer;
+  std::vector<float>& dBh = dB_buffer;
+  std::vector<float>& dCh = dC_buffer;
+  dBh.assign(size_t(rows * H * N), 0.0f), dCh.assign(size_t(rows * H * N), 0.0f);
   std::vector<float> dA_part(size_t(s.batch * H), 0.0f), dD_part(size_t(s.batch * H), 0.0f);
   ensure_single_threaded_blas();
 

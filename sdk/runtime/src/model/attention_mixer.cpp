@@ -39,8 +39,9 @@ class AttentionMixer : public Mixer {
 
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
     const int64_t qd = nh_ * hd_, kd = nkv_ * hd_;
-    std::vector<float> datt(rs.rows * qd, 0.0f), dq(rs.rows * qd, 0.0f), dk(rs.rows * kd, 0.0f),
-        dv(rs.rows * kd, 0.0f);
+    auto &datt = scratch_[0], &dq = scratch_[1], &dk = scratch_[2], &dv = scratch_[3];
+    datt.assign(rs.rows * qd, 0.0f), dq.assign(rs.rows * qd, 0.0f), dk.assign(rs.rows * kd, 0.0f);
+    dv.assign(rs.rows * kd, 0.0f);
     k::linear_backward(datt.data(), grad(o_), dy, att.data(), o_->value.f32(), rs.rows, qd, d_);
     k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_};
     k::attention_backward(s, q.data(), kk.data(), v.data(), rs.doc, probs.data(), datt.data(), dq.data(),
@@ -99,6 +100,7 @@ class AttentionMixer : public Mixer {
   int layer_;
   Parameter *q_, *k_, *v_, *o_;
   std::vector<float> q, kk, v, att, probs;
+  std::vector<float> scratch_[4];  // backward scratch, kept between steps
 };
 
 std::unique_ptr<Mixer> make_attention(const NemotronHConfig& c, int layer, const ParamFactory& add) {

@@ -29,7 +29,10 @@ class MlpMixer : public Mixer {
   }
 
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
-    std::vector<float> da(rs.rows * inner_, 0.0f), dh(rs.rows * inner_, 0.0f);
+    da_.assign(rs.rows * inner_, 0.0f);
+    dh_.assign(rs.rows * inner_, 0.0f);
+    auto& da = da_;
+    auto& dh = dh_;
     k::linear_backward(da.data(), grad(down_), dy, a_.data(), down_->value.f32(), rs.rows, inner_, d_);
     k::relu2_backward(dh.data(), da.data(), h_.data(), rs.rows * inner_);
     k::linear_backward(dx, grad(up_), dh.data(), x, up_->value.f32(), rs.rows, d_, inner_);
@@ -46,6 +49,7 @@ class MlpMixer : public Mixer {
   int64_t d_, inner_;
   Parameter *up_, *down_;
   std::vector<float> h_, a_;
+  std::vector<float> da_, dh_;  // backward scratch, kept between steps
 };
 
 std::unique_ptr<Mixer> make_mlp(const NemotronHConfig& c, const std::string& prefix, int64_t inner,

@@ -168,7 +168,8 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   residual_.resize(L + 1);
   residual_[0].resize(R * d);
   k::embedding_forward(residual_[0].data(), batch_.input_ids.data(), embedding_->value.f32(), R, V, d);
-  std::vector<float> mixed(R * d);
+  std::vector<float>& mixed = scratch_[0];
+  mixed.resize(R * d);
   for (size_t l = 0; l < L; ++l) {
     auto& b = *blocks_[l];
     b.normed.resize(R * d), b.rstd.resize(R);
@@ -200,7 +201,8 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   if (!backward) return result;
 
   // Backward through head, final norm, blocks (residual gradient dh), embedding.
-  std::vector<float> dfinal(R * d, 0.0f), dh(R * d, 0.0f), dn(R * d);
+  auto &dfinal = scratch_[1], &dh = scratch_[2], &dn = scratch_[3];
+  dfinal.assign(R * d, 0.0f), dh.assign(R * d, 0.0f), dn.resize(R * d);
   k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(),
                      final_normed_.data(), lm_head_->value.f32(), R, d, V);
   k::rmsnorm_backward(dh.data(), norm_f_->trainable ? norm_f_->grad.f32() : nullptr, dfinal.data(), residual_[L].data(),

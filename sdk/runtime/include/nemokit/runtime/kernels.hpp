@@ -30,9 +30,30 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
                       const float* rstd, int64_t rows, int64_t C, int64_t group);
 
 // ---- elementwise ----
-inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+// exp(x) for float with about 1 ulp error (Cephes' range reduction and polynomial), written
+// without branches or library calls so loops over it vectorize. Inputs below -87.3 give
+// ~1e-38 instead of 0 (callers mask what must be exactly zero).
+inline float exp_fast(float x) {
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.7f ? 88.7f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  const int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+inline float sigmoid(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
+inline float silu(float x) { return x * sigmoid(x); }
 inline float silu_grad(float x) {
-  float s = 1.0f / (1.0f + std::exp(-x));
+  const float s = sigmoid(x);
   return s * (1.0f + x * (1.0f - s));
 }
 // Same threshold as torch.nn.functional.softplus (beta 1, threshold 20).

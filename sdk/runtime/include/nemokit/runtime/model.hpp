@@ -112,6 +112,7 @@ class NemotronH {
   Tensor logits_;
   std::vector<float> token_losses_;
   std::vector<float> grad_logits_;
+  std::vector<float> scratch_[4];  // per-step buffers kept to avoid reallocation
   friend class detail::Block;
 };
 
