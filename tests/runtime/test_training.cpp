@@ -6,6 +6,7 @@
 
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/optim.hpp"
+#include "nemokit/runtime/parallel.hpp"
 #include "nemokit/runtime/rng.hpp"
 #include "nemokit/runtime/trainer.hpp"
 #include "tiny_model.hpp"
@@ -164,4 +165,38 @@ TEST(runtime_training, ResumedRunRepeatsLossesBitForBit) {
   save_training_checkpoint(dir, resumed.model, resumed.opt, back);
   EXPECT_TRUE(std::filesystem::exists(dir + "/optimizer.safetensors"));
   EXPECT_FALSE(std::filesystem::exists(dir + ".tmp"));
+}
+
+TEST(runtime_training, RepeatedStepsAreBitwiseIdenticalForOneThreadCount) {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<std::vector<float>> grads[2];
+    for (int run = 0; run < 2; ++run) {
+      NemotronH model(tiny_config());
+      model.init_weights(31);
+      model.zero_grad();
+      model.forward_backward(random_batch(2, 13, 32, 8), LossOptions{}, true);
+      for (Parameter* p : model.parameters())
+        if (!p->buffer) grads[run].emplace_back(p->grad.f32(), p->grad.f32() + p->grad.numel());
+    }
+    EXPECT_EQ(grads[0], grads[1]) << threads << " threads";
+  }
+  set_num_threads(2);
+}
+
+TEST(runtime_training, FrozenGroupsKeepTheirWeights) {
+  NemotronH model(tiny_config());
+  model.init_weights(9);
+  model.set_frozen("backbone.layers.0.", true);
+  model.set_frozen("backbone.embeddings.", true);
+  Parameter* frozen = model.find("backbone.layers.0.mixer.in_proj.weight");
+  Parameter* live = model.find("backbone.layers.1.mixer.q_proj.weight");
+  std::vector<float> before_frozen(frozen->value.f32(), frozen->value.f32() + frozen->value.numel());
+  std::vector<float> before_live(live->value.f32(), live->value.f32() + live->value.numel());
+  AdamW opt(model.parameters(), AdamWConfig{});
+  train_step(model, opt, 1e-2f, {random_batch(1, 8, 32, 2)}, TrainOptions{});
+  EXPECT_EQ(std::vector<float>(frozen->value.f32(), frozen->value.f32() + frozen->value.numel()), before_frozen);
+  EXPECT_NE(std::vector<float>(live->value.f32(), live->value.f32() + live->value.numel()), before_live);
+  // Unfrozen layers still receive gradients.
+  EXPECT_GT(global_grad_norm({model.find("backbone.layers.1.norm.weight")}), 0.0);
 }
