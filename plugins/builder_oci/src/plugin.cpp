@@ -1,22 +1,59 @@
-// The builder plugin: `nemokit build` requests and the `nemokit image` command.
+// The builder plugin: `nemokit build` requests, `nemokit image` (convert,
+// inspect, ls) and `nemokit exec` (run a command in a built image).
 #include <nemokit/plugin.hpp>
 
-#include <nlohmann/json.hpp>
+#include <dlfcn.h>
 
-#include <stdexcept>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "nemokit/build/builder.hpp"
+#include "nemokit/build/exec_command.hpp"
+#include "nemokit/oci/image_cli.hpp"
 
 namespace {
 
+namespace fs = std::filesystem;
+
+// The core passes build_cache_dir in build requests only; commands use the
+// same fallbacks it does: $NEMOKIT_BUILD_CACHE_DIR, else ~/.cache/nemokit.
+fs::path command_cache_dir() {
+    if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return env;
+    const char* home = std::getenv("HOME");
+    return fs::path(home ? home : "/tmp") / ".cache" / "nemokit";
+}
+
+// Stage images build from the installed container files:
+// <prefix>/share/nemokit/containers, found from <prefix>/lib/nemokit/plugins/<this>.so.
+fs::path installed_context() {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&installed_context), &info) && info.dli_fname) {
+        fs::path so = fs::absolute(info.dli_fname);
+        return so.parent_path().parent_path().parent_path().parent_path() / "share" / "nemokit" / "containers";
+    }
+    return "/usr/share/nemokit/containers";
+}
+
 class OciBuilder : public nemokit::sdk::Plugin {
- public:
-  int build(const nemokit::sdk::BuildCall& call) override {
-    auto req = nlohmann::json::parse(call.request_json);
-    throw std::runtime_error("building " + req.value("tag", std::string("an image")) +
-                             " from a Dockerfile is not implemented in this version");
-  }
-  int command(const nemokit::sdk::CommandCall& call) override {
-    throw std::runtime_error("`nemokit " + call.args.at(0) + "` is not implemented in this version");
-  }
+public:
+    int build(const nemokit::sdk::BuildCall& call) override {
+        auto request = nemokit::build::parse_build_request(call.request_json, installed_context());
+        auto outcome = nemokit::build::run_build(request);
+        std::cerr << "built " << request.tag << ": " << outcome.steps_run << " steps run, " << outcome.steps_cached
+                  << " cached; image " << outcome.manifest_digest << "\n";
+        return 0;
+    }
+
+    int command(const nemokit::sdk::CommandCall& call) override {
+        const std::string& name = call.args.at(0);
+        if (name == "image") {
+            std::vector<std::string> rest(call.args.begin() + 1, call.args.end());
+            return nemokit::oci::image_command(rest, command_cache_dir());
+        }
+        if (name == "exec") return nemokit::build::exec_command(call.args, command_cache_dir());
+        throw std::runtime_error("builder_oci has no command `" + name + "`");
+    }
 };
 
 }  // namespace

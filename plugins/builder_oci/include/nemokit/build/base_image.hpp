@@ -1,0 +1,30 @@
+#pragma once
+// What FROM (and COPY --from=IMAGE) names: scratch, a local image (oci:,
+// oci-archive:, docker-archive:) or a registry reference, pulled into the
+// cache. Its layers are unpacked into the layer store.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nemokit/build/dockerfile.hpp"
+#include "nemokit/build/layer_store.hpp"
+
+namespace nemokit::build {
+
+struct BaseImage {
+    nlohmann::json config;         // full image config
+    std::vector<LayerRef> layers;  // bottom first
+    std::string chain;             // identity for the layer cache ("scratch" or the config digest)
+};
+
+bool is_local_image_spec(const std::string& ref);
+
+BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::filesystem::path& build_cache_dir,
+                          const Location& where);
+
+// An empty linux/amd64 image config.
+nlohmann::json empty_image_config();
+
+}  // namespace nemokit::build

@@ -1,0 +1,60 @@
+#include "nemokit/build/base_image.hpp"
+
+#include "nemokit/build/registry.hpp"
+#include "nemokit/oci/error.hpp"
+#include "nemokit/oci/image.hpp"
+
+namespace nemokit::build {
+
+using nlohmann::json;
+
+json empty_image_config() {
+    return {{"architecture", "amd64"},
+            {"os", "linux"},
+            {"config", json::object()},
+            {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}},
+            {"history", json::array()}};
+}
+
+bool is_local_image_spec(const std::string& ref) {
+    return ref.rfind("oci:", 0) == 0 || ref.rfind("oci-archive:", 0) == 0 || ref.rfind("docker-archive:", 0) == 0;
+}
+
+BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::filesystem::path& build_cache_dir,
+                          const Location& where) {
+    BaseImage base;
+    if (ref == "scratch") {
+        base.config = empty_image_config();
+        base.chain = "scratch";
+        return base;
+    }
+    oci::Image image;
+    try {
+        if (is_local_image_spec(ref)) {
+            image = oci::open_image(ref);
+        } else {
+            ImageReference r = parse_reference(ref);
+            std::filesystem::path layout = pull_image(r, build_cache_dir);
+            image = oci::open_image("oci:" + layout.string() + ":latest");
+        }
+    } catch (const oci::Error& e) {
+        throw BuildError(where.str() + ": FROM " + ref + ": " + e.what());
+    } catch (const BuildError& e) {
+        throw BuildError(where.str() + ": FROM " + ref + ": " + e.what());
+    }
+    base.config = image.config;
+    if (!base.config.contains("config") || !base.config["config"].is_object()) base.config["config"] = json::object();
+    if (!base.config.contains("history") || !base.config["history"].is_array()) base.config["history"] = json::array();
+    for (size_t i = 0; i < image.layers.size(); ++i) {
+        std::string label = ref + ": layer " + std::to_string(i + 1) + "/" + std::to_string(image.layers.size());
+        try {
+            base.layers.push_back(store.import(image.layers[i], label));
+        } catch (const oci::Error& e) {
+            throw BuildError(where.str() + ": " + e.what());
+        }
+    }
+    base.chain = image.config_digest;
+    return base;
+}
+
+}  // namespace nemokit::build

@@ -1,0 +1,69 @@
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "nemokit/build/builder.hpp"
+#include "nemokit/build/dockerfile.hpp"
+
+namespace nemokit::build {
+
+BuildRequest parse_build_request(const std::string& json_text, const std::filesystem::path& default_context) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(json_text);
+    } catch (const nlohmann::json::exception& e) {
+        throw BuildError(std::string("build request: invalid JSON: ") + e.what());
+    }
+    auto str = [&](const char* key) -> std::optional<std::string> {
+        if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+        if (!j[key].is_string()) throw BuildError(std::string("build request: \"") + key + "\" must be a string");
+        return j[key].get<std::string>();
+    };
+    BuildRequest r;
+    r.tag = str("tag").value_or("");
+    static const std::regex tag_re("[A-Za-z0-9][A-Za-z0-9._-]*");
+    if (!std::regex_match(r.tag, tag_re))
+        throw BuildError("--tag '" + r.tag + "': use letters, digits, '.', '_' and '-' (it names containers/" + r.tag + ".sqsh)");
+    if (auto path = str("dockerfile_path")) {
+        std::ifstream in(*path);
+        if (!in) throw BuildError(*path + ": cannot read the Dockerfile");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        r.dockerfile_text = ss.str();
+        r.dockerfile_name = *path;
+    } else if (auto text = str("dockerfile_text")) {
+        r.dockerfile_text = *text;
+        r.dockerfile_name = str("plugin").value_or("plugin") + ":" + str("dockerfile_resource").value_or("Dockerfile");
+    } else {
+        throw BuildError("build request: neither dockerfile_path nor dockerfile_text given");
+    }
+    if (auto c = str("context")) {
+        r.context = *c;
+    } else if (const char* env = std::getenv("NEMOKIT_BUILD_CONTEXT"); env && *env) {
+        r.context = env;
+    } else {
+        r.context = default_context;
+    }
+    if (!std::filesystem::is_directory(r.context))
+        throw BuildError("build context " + r.context.string() + " is not a folder" +
+                         (str("context") ? "" : " (set NEMOKIT_BUILD_CONTEXT to the folder with the image's files)"));
+    auto cache = str("build_cache_dir");
+    if (!cache || cache->empty()) throw BuildError("build request: build_cache_dir is missing");
+    r.build_cache_dir = *cache;
+    r.no_cache = j.value("no_cache", false);
+    std::string net = str("network").value_or("host");
+    if (net != "host" && net != "none") throw BuildError("--network=" + net + ": use host or none");
+    r.network = net == "host";
+    if (j.contains("build_args"))
+        for (auto& a : j["build_args"]) r.build_args.push_back(a.get<std::string>());
+    r.target = str("target");
+    r.output = str("output");
+    if (r.output && r.output->rfind("oci-archive:", 0) != 0 && r.output->rfind("docker-archive:", 0) != 0)
+        throw BuildError("--output " + *r.output + ": use oci-archive:FILE or docker-archive:FILE");
+    return r;
+}
+
+}  // namespace nemokit::build

@@ -1,0 +1,249 @@
+// Dockerfile syntax: parser directives, comments, line continuations with the
+// escape character, heredocs, the JSON ("exec") form and leading --flags.
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "nemokit/build/dockerfile.hpp"
+
+namespace nemokit::build {
+
+std::string Location::str() const {
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+const Flag* Instruction::flag(const std::string& name) const {
+    for (auto& f : flags)
+        if (f.name == name) return &f;
+    return nullptr;
+}
+
+namespace {
+
+const char* kKnown[] = {"FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
+                        "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"};
+
+bool known_keyword(const std::string& k) {
+    return std::any_of(std::begin(kKnown), std::end(kKnown), [&](const char* s) { return k == s; });
+}
+
+bool takes_heredocs(const std::string& k) { return k == "RUN" || k == "COPY" || k == "ADD"; }
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string rtrim(const std::string& s) {
+    size_t e = s.find_last_not_of(" \t\r");
+    return e == std::string::npos ? "" : s.substr(0, e + 1);
+}
+
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; }
+
+bool comment(const std::string& s) {
+    size_t p = s.find_first_not_of(" \t");
+    return p != std::string::npos && s[p] == '#';
+}
+
+// A logical line: text joined across continuations, with the source position
+// of every character so errors point into the file.
+struct Logical {
+    std::string text;
+    std::vector<std::pair<int, int>> pos;  // (line, column) per character
+    void append(const std::string& s, int line, int first_col) {
+        for (size_t i = 0; i < s.size(); ++i) {
+            text += s[i];
+            pos.emplace_back(line, first_col + int(i));
+        }
+    }
+};
+
+class Parser {
+public:
+    Parser(const std::string& text, const std::string& path) : path_(path) {
+        size_t start = 0;
+        while (start <= text.size()) {
+            size_t nl = text.find('\n', start);
+            if (nl == std::string::npos) {
+                if (start < text.size()) lines_.push_back(text.substr(start));
+                break;
+            }
+            lines_.push_back(text.substr(start, nl - start));
+            start = nl + 1;
+        }
+        for (auto& l : lines_)
+            if (!l.empty() && l.back() == '\r') l.pop_back();
+    }
+
+    Dockerfile run() {
+        Dockerfile df;
+        df.path = path_;
+        read_directives(df);
+        df.escape = escape_;
+        while (next_ < lines_.size()) {
+            const std::string& line = lines_[next_];
+            if (blank(line) || comment(line)) {
+                ++next_;
+                continue;
+            }
+            df.instructions.push_back(instruction());
+        }
+        return df;
+    }
+
+private:
+    Location loc(int line, int col) const { return Location{path_, line, col}; }
+
+    [[noreturn]] void fail(const Location& where, const std::string& msg) const {
+        throw BuildError(where.str() + ": " + msg);
+    }
+
+    // Directives are comments of the form "# name=value" before anything else.
+    void read_directives(Dockerfile&) {
+        static const std::regex re(R"(^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$)");
+        bool seen_escape = false;
+        while (next_ < lines_.size()) {
+            std::smatch m;
+            if (!std::regex_match(lines_[next_], m, re)) break;
+            std::string name = m[1].str();
+            for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+            if (name == "escape") {
+                if (seen_escape) fail(loc(int(next_) + 1, 1), "the escape directive is given twice");
+                std::string v = m[2].str();
+                if (v != "\\" && v != "`")
+                    fail(loc(int(next_) + 1, int(m.position(2)) + 1), "invalid escape character '" + v + "' (use \\ or `)");
+                escape_ = v[0];
+                seen_escape = true;
+            } else if (name != "syntax" && name != "check") {
+                break;  // an ordinary comment ends the directives
+            }
+            ++next_;
+        }
+    }
+
+    // Joins physical lines while they end with the escape character; comment
+    // lines inside a continuation are dropped, as Docker does.
+    Logical join() {
+        Logical lg;
+        int first = int(next_);
+        while (next_ < lines_.size()) {
+            std::string line = lines_[next_];
+            int lineno = int(next_) + 1;
+            ++next_;
+            if (int(next_) - 1 != first && (comment(line) || blank(line))) continue;
+            std::string t = rtrim(line);
+            // An odd run of trailing escape characters continues the line.
+            size_t n = 0;
+            while (n < t.size() && t[t.size() - 1 - n] == escape_) ++n;
+            if (n % 2 == 1) {
+                lg.append(t.substr(0, t.size() - 1), lineno, 1);
+                if (next_ >= lines_.size()) break;
+                continue;
+            }
+            lg.append(line, lineno, 1);
+            break;
+        }
+        return lg;
+    }
+
+    void read_heredocs(Instruction& ins, const Logical& lg, size_t args_start) {
+        static const std::regex re(R"(<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2)");
+        std::string text = lg.text.substr(args_start);
+        for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
+            const std::smatch& m = *it;
+            // "<<" inside a shell string or after "<" (here-strings) is not a heredoc.
+            size_t at = size_t(m.position(0));
+            if (at > 0 && text[at - 1] == '<') continue;
+            Heredoc h;
+            h.strip_tabs = m[1].length() > 0;
+            h.expand = m[2].length() == 0;
+            h.name = m[3].str();
+            auto [sl, sc] = lg.pos[args_start + at];
+            bool closed = false;
+            while (next_ < lines_.size()) {
+                std::string line = lines_[next_++];
+                std::string cmp = line;
+                if (h.strip_tabs) cmp.erase(0, cmp.find_first_not_of('\t') == std::string::npos ? cmp.size() : cmp.find_first_not_of('\t'));
+                if (cmp == h.name) {
+                    closed = true;
+                    break;
+                }
+                h.content += cmp + "\n";
+            }
+            if (!closed) fail(loc(sl, sc), "heredoc <<" + h.name + " is not terminated (no line '" + h.name + "')");
+            ins.heredocs.push_back(std::move(h));
+        }
+    }
+
+    Instruction instruction() {
+        Logical lg = join();
+        const std::string& t = lg.text;
+        size_t k0 = t.find_first_not_of(" \t");
+        size_t k1 = t.find_first_of(" \t", k0);
+        if (k1 == std::string::npos) k1 = t.size();
+        Instruction ins;
+        ins.keyword = upper(t.substr(k0, k1 - k0));
+        ins.where = loc(lg.pos[k0].first, lg.pos[k0].second);
+        ins.original = rtrim(t.substr(k0));
+        if (!known_keyword(ins.keyword)) fail(ins.where, "unknown instruction '" + t.substr(k0, k1 - k0) + "'");
+
+        size_t p = t.find_first_not_of(" \t", k1);
+        // Leading --flags (never for instructions whose arguments may start with "--").
+        bool has_flags = ins.keyword == "FROM" || ins.keyword == "RUN" || ins.keyword == "COPY" ||
+                         ins.keyword == "ADD" || ins.keyword == "HEALTHCHECK";
+        while (has_flags && p != std::string::npos && t.compare(p, 2, "--") == 0) {
+            size_t e = t.find_first_of(" \t", p);
+            if (e == std::string::npos) e = t.size();
+            std::string word = t.substr(p, e - p);
+            Flag f;
+            f.where = loc(lg.pos[p].first, lg.pos[p].second);
+            size_t eq = word.find('=');
+            f.name = word.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+            if (eq != std::string::npos) f.value = word.substr(eq + 1);
+            if (f.name.empty()) fail(f.where, "empty flag name in '" + word + "'");
+            ins.flags.push_back(f);
+            p = t.find_first_not_of(" \t", e);
+        }
+        if (p == std::string::npos) {
+            ins.args_where = loc(lg.pos.back().first, lg.pos.back().second + 1);
+        } else {
+            ins.args = rtrim(t.substr(p));
+            ins.args_where = loc(lg.pos[p].first, lg.pos[p].second);
+        }
+        if (ins.args.empty() && ins.keyword != "RUN")
+            fail(ins.where, ins.keyword + " needs at least one argument");
+
+        if (!ins.args.empty() && ins.args[0] == '[') {
+            try {
+                auto j = nlohmann::json::parse(ins.args);
+                if (j.is_array() && std::all_of(j.begin(), j.end(), [](auto& v) { return v.is_string(); })) {
+                    ins.json_form = true;
+                    for (auto& v : j) ins.json_args.push_back(v.get<std::string>());
+                }
+            } catch (const nlohmann::json::exception&) {
+                // Not JSON: the shell form, as Docker treats it.
+            }
+        }
+        if (ins.keyword == "SHELL" && !ins.json_form)
+            fail(ins.args_where, "SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]");
+        if (takes_heredocs(ins.keyword) && !ins.json_form) read_heredocs(ins, lg, p == std::string::npos ? t.size() : p);
+        if (ins.keyword == "RUN" && ins.args.empty()) fail(ins.where, "RUN needs a command");
+        return ins;
+    }
+
+    std::string path_;
+    std::vector<std::string> lines_;
+    size_t next_ = 0;
+    char escape_ = '\\';
+};
+
+}  // namespace
+
+Dockerfile parse_dockerfile(const std::string& text, const std::string& path) {
+    return Parser(text, path).run();
+}
+
+}  // namespace nemokit::build
