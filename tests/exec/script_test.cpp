@@ -85,6 +85,9 @@ time = "02:00:00"
   EXPECT_EQ(b.partition, "long");
   JobShape local = resolve_job_shape(nullptr, toml::parse("[run]\nnproc_per_node = 3\n"), {}, false, "j");
   EXPECT_EQ(local.tasks_per_node, 3);
+  // run.time=04:30:00 on the command line is a TOML time of day: it still means a limit.
+  EXPECT_EQ(resolve_job_shape(nullptr, toml::parse("[run]\ntime = 04:30:00\n"), {}, false, "j").time, "04:30:00");
+  EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\ntime = 4\n"), {}, false, "j"), UserError);
   EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nnodes = \"two\"\n"), {}, false, "j"), UserError);
   EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nnodes = 0\n"), {}, false, "j"), UserError);
 }

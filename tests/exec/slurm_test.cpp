@@ -203,7 +203,7 @@ TEST(exec_slurm, ctrl_c_cancels_the_followed_job) {
   EXPECT_EQ(r.exit_code, 130) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.err, m, std::regex("submitted Slurm job (\\d+)"))) << r.err;
-  EXPECT_EQ(wait_state(m[1].str(), "", 10), "CANCELLED");
+  EXPECT_EQ(wait_state(m[1].str(), "", 10), "CANCELLED") << r.err;
 }
 
 TEST(exec_slurm, injection_strings_run_nothing) {
@@ -264,6 +264,23 @@ TEST(exec_slurm, signalled_job_checkpoints_requeues_and_resumes) {
   EXPECT_NE(f.out.find("finished 50 steps"), std::string::npos);  // logs -f streamed it
   EXPECT_EQ(wait_state(id, "", 10), "COMPLETED");
   EXPECT_EQ(slurm_job_state(id).restarts, 1);
+}
+
+// The whole path with Slurm's own timer: a one-minute limit, USR1 asked for 55 s before it. Slurm
+// checks limits periodically (about every 30 s), so the signal comes 5 to 35 s in.
+TEST(exec_slurm, time_limit_signal_requeues_and_resumes) {
+  SKIP_WITHOUT_SLURM();
+  fs::path dir = setup_dir("slurm_time_limit");
+  RunResult r = run_nemokit({"run", "exectest", "checkpoint", "checkpoint.steps=600", "checkpoint.step_ms=100",
+                             "checkpoint.resume_step_ms=5", "+run.time=00:01:00", "+run.signal_seconds=55", "--run", "t"},
+                            dir, env_for(dir), 100);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch ck, rs;
+  ASSERT_TRUE(std::regex_search(r.out, ck, std::regex("checkpointed at step (\\d+)"))) << r.out << r.err;
+  ASSERT_TRUE(std::regex_search(r.out, rs, std::regex("resumed at step (\\d+) \\(restart 1\\)"))) << r.out;
+  EXPECT_EQ(ck[1].str(), rs[1].str());
+  EXPECT_NE(r.out.find("finished 600 steps"), std::string::npos);
+  EXPECT_NE(r.err.find("time limit near"), std::string::npos) << r.err;
 }
 
 TEST(exec_slurm, pipe_chains_the_family_with_afterok) {

@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 
+#include <cstdio>
 #include <optional>
 
 namespace nemokit {
@@ -25,6 +26,12 @@ std::optional<std::string> config_str(const toml::table* run, const char* key) {
   if (!run) return std::nullopt;
   const toml::node* n = run->get(key);
   if (!n) return std::nullopt;
+  // `run.time=04:00:00` on the command line parses as a TOML time of day: take it as the limit.
+  if (auto t = n->as_time()) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d", t->get().hour, t->get().minute, t->get().second);
+    return std::string(buf);
+  }
   if (!n->is_string()) throw UserError(std::string("config key run.") + key + " must be a string");
   return n->value<std::string>();
 }

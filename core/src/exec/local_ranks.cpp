@@ -1,6 +1,7 @@
 #include "exec/local_ranks.hpp"
 
 #include "exec/output_tee.hpp"
+#include "exec/signal_pipe.hpp"
 #include "exec/process.hpp"
 
 #include <arpa/inet.h>
@@ -8,7 +9,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,7 +71,7 @@ std::vector<std::string> rank_environment(const LocalRanks& spec, int rank, int 
   return env;
 }
 
-void start_rank(const LocalRanks& spec, Rank& r, int port, const sigset_t& parent_mask) {
+void start_rank(const LocalRanks& spec, Rank& r, int port) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -97,7 +97,7 @@ void start_rank(const LocalRanks& spec, Rank& r, int port, const sigset_t& paren
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
     for (int sig : kForwarded) signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &parent_mask, nullptr);
+    signal(SIGCHLD, SIG_DFL);
     execve(exe.c_str(), argv.data(), envp.data());
     const char msg[] = "nemokit: cannot exec the rank program\n";
     (void)!::write(2, msg, sizeof msg - 1);
@@ -136,16 +136,7 @@ int run_local_ranks(const LocalRanks& spec) {
   std::filesystem::create_directories(spec.log_dir);
   int port = spec.master_port ? spec.master_port : pick_free_port();
 
-  sigset_t watched, old_mask;
-  sigemptyset(&watched);
-  for (int sig : kForwarded) sigaddset(&watched, sig);
-  sigaddset(&watched, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &watched, &old_mask);
-  int sfd = signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) {
-    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-    throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
-  }
+  SignalPipe signals({SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD});
 
   std::vector<Rank> ranks(static_cast<size_t>(spec.nproc));
   int first_failure = 0;
@@ -164,14 +155,12 @@ int run_local_ranks(const LocalRanks& spec) {
   try {
     for (int i = 0; i < spec.nproc; ++i) {
       ranks[static_cast<size_t>(i)].rank = i;
-      start_rank(spec, ranks[static_cast<size_t>(i)], port, old_mask);
+      start_rank(spec, ranks[static_cast<size_t>(i)], port);
     }
   } catch (...) {
     begin_stop(SIGTERM);
     for (auto& r : ranks)
       if (r.running) waitpid(r.pid, nullptr, 0);
-    close(sfd);
-    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     throw;
   }
 
@@ -182,7 +171,7 @@ int run_local_ranks(const LocalRanks& spec) {
   };
   char buf[8192];
   while (anything_open()) {
-    std::vector<pollfd> fds = {{sfd, POLLIN, 0}};
+    std::vector<pollfd> fds = {{signals.fd(), POLLIN, 0}};
     std::vector<std::pair<Rank*, bool>> owners = {{nullptr, false}};
     for (auto& r : ranks) {
       if (r.out_fd >= 0) { fds.push_back({r.out_fd, POLLIN, 0}); owners.push_back({&r, true}); }
@@ -212,9 +201,7 @@ int run_local_ranks(const LocalRanks& spec) {
       }
     }
     if (fds[0].revents & POLLIN) {
-      signalfd_siginfo si;
-      while (::read(sfd, &si, sizeof si) == sizeof si) {
-        int sig = static_cast<int>(si.ssi_signo);
+      for (int sig : signals.take()) {
         if (sig == SIGCHLD) continue;  // reaped below
         if ((sig == SIGINT || sig == SIGTERM) && stopping) {
           signal_all(SIGKILL);
@@ -245,19 +232,6 @@ int run_local_ranks(const LocalRanks& spec) {
   }
   for (auto& r : ranks)
     if (r.log_fd >= 0) close(r.log_fd);
-  close(sfd);
-  // Drop what arrived meanwhile before unblocking, so a forwarded signal does not hit us too.
-  sigset_t pending;
-  sigpending(&pending);
-  for (int sig : kForwarded)
-    if (sigismember(&pending, sig)) {
-      struct timespec zero = {0, 0};
-      sigset_t one;
-      sigemptyset(&one);
-      sigaddset(&one, sig);
-      sigtimedwait(&one, nullptr, &zero);
-    }
-  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   return first_failure;
 }
 

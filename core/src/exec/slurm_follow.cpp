@@ -1,11 +1,10 @@
 #include "exec/slurm_follow.hpp"
 
 #include "exec/log_tail.hpp"
+#include "exec/signal_pipe.hpp"
 #include "exec/slurm_client.hpp"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,44 +14,9 @@
 
 namespace nemokit {
 
-namespace {
-
-// Blocks the stop signals for the lifetime of the follow and reads them from a signalfd, so a
-// Ctrl-C becomes "cancel the job" instead of ending nemokit with the job left running.
-class StopSignals {
- public:
-  StopSignals() {
-    sigemptyset(&set_);
-    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, s);
-    sigprocmask(SIG_BLOCK, &set_, &old_);
-    fd_ = signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (fd_ < 0) {
-      sigprocmask(SIG_SETMASK, &old_, nullptr);
-      throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
-    }
-  }
-  ~StopSignals() {
-    close(fd_);
-    sigprocmask(SIG_SETMASK, &old_, nullptr);
-  }
-  // Waits up to `ms`; returns the signal received, or 0.
-  int wait(int ms) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, ms) <= 0) return 0;
-    signalfd_siginfo si;
-    if (::read(fd_, &si, sizeof si) != sizeof si) return 0;
-    return static_cast<int>(si.ssi_signo);
-  }
-
- private:
-  sigset_t set_, old_;
-  int fd_ = -1;
-};
-
-}  // namespace
-
 int follow_slurm_job(JobDir& job, const std::string& slurm_id) {
-  StopSignals stop;
+  // Ctrl-C becomes "cancel the job" instead of ending nemokit with the job left running.
+  SignalPipe stop({SIGINT, SIGTERM, SIGHUP});
   LogTail out(job.logs() / ("slurm-" + slurm_id + ".out"), 1);
   LogTail err(job.logs() / ("slurm-" + slurm_id + ".err"), 2);
   std::string last_state;
