@@ -21,11 +21,23 @@ double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, 
         if (dlogits) std::memset(ex, 0, sizeof(float) * V);
         continue;
       }
-      float mx = z[0];
-      for (int64_t i = 1; i < V; ++i) mx = std::max(mx, z[i]);
+      // Max and sum over 16 interleaved lanes (combined in a fixed order): the compiler
+      // vectorizes these, and the result does not depend on the thread count.
+      constexpr int kLanes = 16;
+      float lane_max[kLanes], lane_sum[kLanes];
+      for (int l = 0; l < kLanes; ++l) lane_max[l] = -INFINITY, lane_sum[l] = 0.0f;
+      const int64_t full = V / kLanes * kLanes;
+      for (int64_t i = 0; i < full; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lane_max[l] = z[i + l] > lane_max[l] ? z[i + l] : lane_max[l];
+      float mx = -INFINITY;
+      for (int l = 0; l < kLanes; ++l) mx = std::max(mx, lane_max[l]);
+      for (int64_t i = full; i < V; ++i) mx = std::max(mx, z[i]);
       for (int64_t i = 0; i < V; ++i) ex[i] = exp_fast(z[i] - mx);
+      for (int64_t i = 0; i < full; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lane_sum[l] += ex[i + l];
       double sum = 0;
-      for (int64_t i = 0; i < V; ++i) sum += ex[i];
+      for (int l = 0; l < kLanes; ++l) sum += lane_sum[l];
+      for (int64_t i = full; i < V; ++i) sum += ex[i];
       row_loss[r] = mx + float(std::log(sum)) - z[targets[r]];
       if (dlogits) {
         const float scale = float(grad_scale / sum);
