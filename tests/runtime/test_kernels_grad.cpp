@@ -194,3 +194,31 @@ TEST(runtime_kernels, AttentionBackwardMatchesFiniteDifferences) {
   expect_grad_matches("attention dk", kk.data(), kk.size(), dk.data(), loss, 1e-2f, 2e-3, 100);
   expect_grad_matches("attention dv", v.data(), v.size(), dv.data(), loss, 1e-2f, 2e-3, 100);
 }
+
+TEST(runtime_kernels, AttentionAcrossSeveralCausalBlocks) {
+  // Longer than one 64-row query block, with a document start inside the second block.
+  std::mt19937 gen(8);
+  const int64_t B = 1, T = 150, nh = 2, nkv = 1, hd = 4;
+  k::AttentionShape s{B, T, nh, nkv, hd};
+  std::vector<int32_t> doc(T, 0);
+  for (int64_t t = 90; t < T; ++t) doc[t] = 1;
+  auto q = random_vector(T * nh * hd, gen), kk = random_vector(T * nkv * hd, gen), v = random_vector(T * nkv * hd, gen),
+       r = random_vector(T * nh * hd, gen);
+  std::vector<float> out(q.size()), probs(B * nh * T * T), dq(q.size(), 0), dk(kk.size(), 0), dv(v.size(), 0);
+  auto loss = [&] {
+    k::attention_forward(s, q.data(), kk.data(), v.data(), doc.data(), out.data(), probs.data());
+    return weighted_sum(out.data(), r);
+  };
+  loss();
+  // Row 140 attends to positions 90..140 only: its output is a convex mix of their values.
+  for (int64_t j = 0; j < T; ++j) {
+    float pj = probs[(0 * T + 140) * T + j];
+    if (j < 90 || j > 140) EXPECT_EQ(pj, 0.0f) << j;
+    else EXPECT_GT(pj, 0.0f) << j;
+  }
+  k::attention_backward(s, q.data(), kk.data(), v.data(), doc.data(), probs.data(), r.data(), dq.data(), dk.data(),
+                        dv.data());
+  expect_grad_matches("blocked attention dq", q.data(), q.size(), dq.data(), loss, 1e-2f, 3e-3, 80);
+  expect_grad_matches("blocked attention dk", kk.data(), kk.size(), dk.data(), loss, 1e-2f, 3e-3, 80);
+  expect_grad_matches("blocked attention dv", v.data(), v.size(), dv.data(), loss, 1e-2f, 3e-3, 80);
+}
