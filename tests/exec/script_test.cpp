@@ -6,6 +6,7 @@
 #include "exec/sbatch_script.hpp"
 #include "exec/shell_quote.hpp"
 #include "exec/slurm_plan.hpp"
+#include "exec/slurm_submit.hpp"
 #include "nemokit_process.hpp"
 #include "util/error.hpp"
 
@@ -180,6 +181,28 @@ env_vars = {"A B" = "1"}
   req.profile = &set.get("p");
   req.shape.job_name = "x\nrm -rf /";
   EXPECT_THROW(render_sbatch_script(plan_slurm_job(req).script), UserError);
+}
+
+TEST(exec_sbatch_script, build_job_is_one_cpu_task_on_the_build_partition) {
+  fs::path dir = fresh_dir("build_plan");
+  ProfileSet set = load_profiles(dir, R"([c]
+executor = "slurm"
+partition = "gpu"
+build_partition = "cpu"
+build_time = "01:30:00"
+time = "04:00:00"
+nodes = 4
+gpus_per_node = 8
+container_image = "/images/stage.sqsh"
+)");
+  SlurmJobPlan plan = plan_build_job(set.get("c"), dir / "J", "nano3-sft", {"build", "nano3-sft"});
+  std::string s = render_sbatch_script(plan.script);
+  EXPECT_NE(s.find("#SBATCH --partition=\"cpu\"\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("#SBATCH --time=\"01:30:00\"\n"), std::string::npos);
+  EXPECT_NE(s.find("#SBATCH --nodes=1\n#SBATCH --ntasks-per-node=1\n"), std::string::npos);
+  EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
+  EXPECT_EQ(s.find("--container-image"), std::string::npos);
+  EXPECT_NE(s.find(shell_quote(self_executable().string()) + " \\\n    'build' \\\n    'nano3-sft'"), std::string::npos) << s;
 }
 
 }  // namespace nemokit

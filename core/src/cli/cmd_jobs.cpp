@@ -10,6 +10,7 @@
 #include "exec/slurm_client.hpp"
 #include "exec/slurm_follow.hpp"
 #include "exec/slurm_plan.hpp"
+#include "exec/slurm_submit.hpp"
 #include "exec/task_env.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -203,15 +204,8 @@ int cmd_probe(Context& ctx) {
   }
   JobDir job = JobDir::create(root, "probe", profile_name, "");
   job.meta["command"] = "probe";
-  job.meta["executor"] = "slurm";
   job.meta["profile"] = profile_name;
-  SlurmJobPlan plan = build(job.path);
-  if (!plan.secrets.empty()) write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
-  write_file_atomic(job.path / "sbatch.sh", render_sbatch_script(plan.script), 0755);
-  std::string id = sbatch_submit(job.path / "sbatch.sh", {});
-  job.meta["slurm_job_id"] = id;
-  job.meta["world_size"] = shape.world_size();
-  job.set_state("SUBMITTED", -1);
+  std::string id = submit_slurm_job(job, build(job.path));
   std::cerr << "nemokit: submitted probe job " << id << ", job folder " << job.path.string() << "\n";
   if (detached) {
     std::cout << id << "\n";

@@ -12,6 +12,7 @@
 #include "exec/slurm_client.hpp"
 #include "exec/slurm_follow.hpp"
 #include "exec/slurm_plan.hpp"
+#include "exec/slurm_submit.hpp"
 #include "exec/task_env.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -177,27 +178,12 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
 // the stage finds in NEMOKIT_INPUT_JOB.
 std::string submit(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, JobDir& job,
                    const std::string& after, const std::string& input_job) {
-  JobShape shape = shape_for(ctx, t, p);
-  fs::path script = job.path / "sbatch.sh";
-  std::string id;
-  try {
-    SlurmJobPlan plan = slurm_plan_for(t, verb, p, job.path, shape);
-    if (!input_job.empty()) plan.script.env["NEMOKIT_INPUT_JOB"] = input_job;
-    std::string script_text = render_sbatch_script(plan.script);
-    if (!plan.secrets.empty()) write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
-    write_file_atomic(script, script_text, 0755);
-    std::vector<std::string> extra;
-    if (!after.empty()) extra.push_back("--dependency=afterok:" + after);
-    id = sbatch_submit(script, extra);
-  } catch (...) {
-    job.set_state("NOT_SUBMITTED", -1);
-    throw;
+  SlurmJobPlan plan = slurm_plan_for(t, verb, p, job.path, shape_for(ctx, t, p));
+  if (!input_job.empty()) {
+    plan.script.env["NEMOKIT_INPUT_JOB"] = input_job;
+    job.meta["input_job"] = input_job;
   }
-  job.meta["slurm_job_id"] = id;
-  job.meta["world_size"] = shape.world_size();
-  if (!after.empty()) job.meta["after"] = after;
-  if (!input_job.empty()) job.meta["input_job"] = input_job;
-  job.set_state("SUBMITTED", -1);
+  std::string id = submit_slurm_job(job, plan, after);
   std::cerr << "nemokit: submitted Slurm job " << id << " (" << p.stage->triple() << "), job folder " << job.path.string() << "\n";
   return id;
 }

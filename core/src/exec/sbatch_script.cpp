@@ -69,7 +69,9 @@ std::string render_secrets_file(const std::map<std::string, std::string>& secret
 
 std::string render_sbatch_script(const SlurmScript& s) {
   const JobShape& sh = s.shape;
-  std::string logs = (s.job_dir / "logs").string();
+  // Slurm expands %j, %x, ... in file names: a literal % in the folder is written %%.
+  std::string logs;
+  for (char c : (s.job_dir / "logs").string()) logs += c == '%' ? std::string("%%") : std::string(1, c);
   std::ostringstream o;
   o << "#!/bin/bash\n";
   sbatch_line(o, "job-name", sh.job_name, "run.job_name");
