@@ -104,6 +104,30 @@ TEST(exec_local, sigint_stops_every_rank) {
   EXPECT_EQ(j["exit_code"], 130);
 }
 
+TEST(exec_local, logs_follow_a_running_job_and_jobs_sees_a_killed_one) {
+  fs::path dir = fresh_dir("local_follow");
+  write_text(dir / "env.toml", "");
+  Process run({"run", "exectest", "echo", "+run.nproc_per_node=2", "echo.sleep_ms=1500"}, dir, test_env(dir));
+  ASSERT_TRUE(run.wait_for_output([](const std::string& s) { return s.find("job folder") != std::string::npos; }, 20));
+  fs::path job = only_job(dir);
+  RunResult follow = run_nemokit({"logs", job.filename().string(), "-f"}, dir, test_env(dir), 30);
+  EXPECT_EQ(follow.exit_code, 0);
+  EXPECT_NE(follow.out.find("exectest rank 0/2"), std::string::npos) << follow.out;
+  EXPECT_NE(follow.out.find("exectest rank 1/2"), std::string::npos) << follow.out;
+  EXPECT_EQ(run.wait(20).exit_code, 0);
+
+  // A nemokit killed outright cannot record its end: `jobs` finds its process gone.
+  fs::path dir2 = fresh_dir("local_killed");
+  write_text(dir2 / "env.toml", "");
+  Process doomed({"run", "exectest", "echo", "echo.sleep_ms=60000"}, dir2, test_env(dir2));
+  ASSERT_TRUE(doomed.wait_for_output([](const std::string& s) { return s.find("exectest rank") != std::string::npos; }, 20));
+  kill(doomed.pid(), SIGKILL);
+  doomed.wait(10);
+  RunResult jobs = run_nemokit({"jobs"}, dir2, test_env(dir2));
+  EXPECT_NE(jobs.out.find("ABORTED"), std::string::npos) << jobs.out;
+  EXPECT_EQ(job_json(only_job(dir2))["state"], "ABORTED");
+}
+
 TEST(exec_dry_run, two_node_eight_gpu_profile_shows_sbatch_and_pyxis_lines) {
   fs::path dir = fresh_dir("dry_run");
   write_text(dir / "env.toml", R"([big]

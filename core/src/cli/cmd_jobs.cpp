@@ -130,6 +130,7 @@ int cmd_logs(Context& ctx) {
   for (auto& t : tails) t.pump();
   if (!follow) return 0;
   for (;;) {
+    j = JobDir::open(j.path);  // the running nemokit records the end in job.json
     refresh_state(j);
     bool done = is_final(j.meta.value("state", "")) || (j.meta.value("executor", "local") == "local" && !local_job_alive(j));
     usleep(done ? 0 : 500 * 1000);
