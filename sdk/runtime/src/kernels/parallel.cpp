@@ -1,6 +1,8 @@
 #include "nemokit/runtime/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -13,7 +15,9 @@ namespace {
 thread_local bool in_worker = false;
 
 // One job at a time: the caller publishes fn and a generation number, workers take their
-// fixed slice, and the caller runs slice 0 itself.
+// fixed slice, and the caller runs slice 0 itself. Kernels issue many short jobs, so both
+// sides spin briefly before sleeping on the condition variable; a sleeping pool costs
+// nothing, a busy one skips the wake-up latency.
 class Pool {
  public:
   explicit Pool(int threads) { resize(threads); }
@@ -30,23 +34,38 @@ class Pool {
 
   void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     std::lock_guard<std::mutex> serial(run_mutex_);
+    job_ = &fn;
+    n_ = n;
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &fn;
-      n_ = n;
-      pending_ = threads_ - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     in_worker = true;
     slice(0);
     in_worker = false;
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     job_ = nullptr;
   }
 
  private:
+  // Polls `ready` for up to ~50 microseconds; the caller falls back to sleeping.
+  template <class Ready> static void spin_until(Ready ready) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (int i = 0;; ++i) {
+      if (ready()) return;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return;
+    }
+  }
+
   void slice(int index) {
     int64_t per = (n_ + threads_ - 1) / threads_;
     int64_t begin = std::min<int64_t>(n_, per * index);
@@ -58,15 +77,18 @@ class Pool {
     in_worker = true;
     uint64_t seen = 0;
     for (;;) {
-      {
+      spin_until([&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; });
+      if (generation_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return quit_ || generation_ != seen; });
-        if (quit_) return;
-        seen = generation_;
+        wake_.wait(lock, [&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; });
       }
+      if (quit_) return;
+      seen = generation_.load(std::memory_order_acquire);
       slice(index);
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -86,9 +108,9 @@ class Pool {
   std::condition_variable wake_, done_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> quit_{false};
 };
 
 int default_threads() {
