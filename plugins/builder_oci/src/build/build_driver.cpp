@@ -31,6 +31,7 @@
 #include "nemokit/build/oci_output.hpp"
 #include "nemokit/build/rootfs_path.hpp"
 #include "nemokit/build/sandbox.hpp"
+#include "nemokit/build/user_db.hpp"
 #include "nemokit/build/words.hpp"
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
@@ -569,6 +570,8 @@ private:
         }
         key["sources"] = oci::Sha256::digest_of(sources_state);
         std::string workdir = workdir_of(s);
+        std::string user = cfg(s).value("User", "");
+        key["user"] = user;
         layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
             run_in_child(
                 [&] {
@@ -584,7 +587,9 @@ private:
                             src_root = d.src;
                         }
                     }
-                    mkdir_in_root(d.mnt, workdir);
+                    ResolvedUser owner = resolve_user(d.mnt, user.empty() ? "0" : user);
+                    mkdir_in_root(d.mnt, workdir, owner.uid, owner.gid);
+                    opt.ignore = ignore;
                     std::vector<CopySource> list;
                     for (auto& [word, h] : sources) {
                         if (h) {

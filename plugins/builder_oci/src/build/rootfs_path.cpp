@@ -80,7 +80,7 @@ fs::path resolve_in_root(const fs::path& root, const std::string& path, bool fol
     return host();
 }
 
-fs::path mkdir_in_root(const fs::path& root, const std::string& path) {
+fs::path mkdir_in_root(const fs::path& root, const std::string& path, unsigned uid, unsigned gid) {
     std::string sofar;
     for (auto& c : components(path)) {
         sofar += "/" + c;
@@ -92,7 +92,7 @@ fs::path mkdir_in_root(const fs::path& root, const std::string& path) {
         }
         if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST)
             throw BuildError("mkdir " + sofar + ": " + std::strerror(errno));
-        if (chown(p.c_str(), 0, 0) != 0) throw BuildError("chown " + sofar + ": " + std::strerror(errno));
+        if (chown(p.c_str(), uid, gid) != 0) throw BuildError("chown " + sofar + ": " + std::strerror(errno));
     }
     return resolve_in_root(root, path, true);
 }

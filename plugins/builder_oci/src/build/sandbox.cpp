@@ -57,10 +57,12 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
     try {
         auto created = mount_container_fs(spec.mountpoint, spec.mounts);
         for (auto& c : created) write_all(info_fd, "created " + c + "\n");
-        if (spec.create_workdir) mkdir_in_root(spec.mountpoint, spec.workdir);
         if (sethostname(spec.hostname.data(), spec.hostname.size()) != 0) sys_fail("sethostname");
         if (!spec.network) loopback_up();
         ResolvedUser user = resolve_user(spec.mountpoint, spec.user.empty() ? "0" : spec.user);
+        // As BuildKit does: a missing WORKDIR is made for the stage's user.
+        if (spec.create_workdir) mkdir_in_root(spec.mountpoint, spec.workdir, user.uid, user.gid);
+        umask(022);
         enter_root(spec.mountpoint);
         std::vector<std::string> env = spec.env;
         if (!has_var(env, "PATH")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

@@ -12,8 +12,10 @@ namespace nemokit::build {
 // exist are kept as they are.
 std::filesystem::path resolve_in_root(const std::filesystem::path& root, const std::string& path, bool follow_last);
 
-// `mkdir -p path` inside root (new folders 0755 root:root); returns the host path.
-std::filesystem::path mkdir_in_root(const std::filesystem::path& root, const std::string& path);
+// `mkdir -p path` inside root; new folders are 0755 and owned by uid:gid.
+// Returns the host path.
+std::filesystem::path mkdir_in_root(const std::filesystem::path& root, const std::string& path, unsigned uid = 0,
+                                    unsigned gid = 0);
 
 // Lexically normalizes a path that must stay inside its root: "a/../b" -> "b",
 // "/x/./y" -> "x/y". Returns false when it climbs above the root.

@@ -1,0 +1,264 @@
+// Whole builds through the real `nemokit` binary: the multi-stage Dockerfile in
+// multistage/ compiles a C program on a Debian base (make_test_base.sh) and
+// ships it in a second stage; `nemokit exec` runs the result. The image's tree
+// is compared with the base's own files plus exactly what the Dockerfile
+// changes. Needs root (overlayfs, namespaces, loop mounts); skipped otherwise.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "build_test_support.hpp"
+#include "nemokit/oci/image.hpp"
+#include "nemokit/oci/sha256.hpp"
+
+#include <algorithm>
+
+using namespace buildtest;
+
+namespace {
+
+struct Built {
+    fs::path dir, context, cache;
+    Result result;
+};
+
+class BuildImage : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "builds need root (mounts and namespaces)";
+        base_ = test_base_dir();
+    }
+
+    std::vector<std::string> env(const fs::path& cache) { return {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string()}; }
+
+    // The multistage context copied next to a bundle.tar.gz made with tar.
+    fs::path multistage_context(const fs::path& dir) {
+        fs::path ctx = dir / "ctx";
+        fs::copy(fs::path(NEMOKIT_SOURCE_DIR) / "tests/build/multistage", ctx,
+                 fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+        write_file(dir / "bundle/readme.txt", "from a tar\n");
+        write_file(dir / "bundle/bin/tool", "#!/bin/sh\necho tool\n");
+        fs::permissions(dir / "bundle/bin/tool", fs::perms(0755));
+        Result t = run({"tar", "--owner=7", "--group=8", "-C", (dir / "bundle").string(), "-czf",
+                     (ctx / "bundle.tar.gz").string(), "readme.txt", "bin"});
+        EXPECT_EQ(t.code, 0) << t.err;
+        return ctx;
+    }
+
+    Result build(const fs::path& dockerfile, const fs::path& ctx, const fs::path& cache, const std::string& tag,
+              std::vector<std::string> extra = {}) {
+        std::vector<std::string> argv = {nemokit_binary(), "build", "-f", dockerfile.string(), "--context", ctx.string(),
+                                         "--tag", tag, "--build-arg",
+                                         "BASE_IMAGE=docker-archive:" + (base_ / "base.tar").string()};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return run(argv, env(cache));
+    }
+
+    fs::path base_;
+};
+
+TEST_F(BuildImage, MultiStageBuildRunsWithExecAndMatchesTheExpectedTree) {
+    fs::path dir = scratch_dir("multistage");
+    fs::path ctx = multistage_context(dir);
+    fs::path cache = dir / "cache";
+    Result b = build(ctx / "Dockerfile", ctx, cache, "multistage");
+    ASSERT_EQ(b.code, 0) << b.err;
+    // RUN output streams with the step's prefix.
+    EXPECT_NE(b.err.find("  | (no GREETING) from uid 0 in /src"), std::string::npos) << b.err;
+    EXPECT_NE(b.err.find("  | arg: check"), std::string::npos);
+    fs::path sqsh = cache / "containers" / "multistage.sqsh";
+    ASSERT_TRUE(fs::exists(sqsh));
+
+    // exec: enroot's rc applies WORKDIR, ENTRYPOINT + CMD and /etc/environment;
+    // like enroot it runs as the caller (root here), while RUN ran as USER app.
+    Result e = run({nemokit_binary(), "exec", "multistage"}, env(cache));
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.out, "hello from nemokit from uid 0 in /home/app/work\narg: default-arg\nbuilt by: app\n");
+    write_file(dir / "shared/note", "mounted note\n");
+    e = run({nemokit_binary(), "exec", sqsh.string(), "--mount", (dir / "shared").string() + ":/mnt/shared:ro", "--env",
+             "SHOW=/mnt/shared/note", "--", "one", "two words"},
+            env(cache));
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.out,
+              "hello from nemokit from uid 0 in /home/app/work\narg: one\narg: two words\nbuilt by: app\n"
+              "shown: mounted note\n");
+
+    // The OCI image config.
+    auto image = nemokit::oci::open_image("oci:" + (cache / "oci" / "multistage").string() + ":multistage");
+    const auto& c = image.config["config"];
+    EXPECT_EQ(c["User"], "app");
+    EXPECT_EQ(c["WorkingDir"], "/home/app/work");
+    EXPECT_EQ(c["Entrypoint"], nlohmann::json({"/usr/local/bin/hello"}));
+    EXPECT_EQ(c["Cmd"], nlohmann::json({"default-arg"}));
+    EXPECT_EQ(c["Labels"]["org.example.test"], "multistage");
+    EXPECT_EQ(c["Labels"]["org.example.base"], "docker-archive:" + (base_ / "base.tar").string());
+    EXPECT_TRUE(c["ExposedPorts"].contains("8080/tcp"));
+    std::vector<std::string> envs = c["Env"];
+    EXPECT_NE(std::find(envs.begin(), envs.end(), "GREETING=hello from nemokit"), envs.end());
+    EXPECT_EQ(envs.at(0).rfind("PATH=", 0), 0u);  // inherited from the base
+    // Base layer + RUN + 3 COPY + ADD + RUN; history holds the config-only steps too.
+    EXPECT_EQ(image.layers.size(), 7u);
+    EXPECT_EQ(image.config["rootfs"]["diff_ids"].size(), 7u);
+    EXPECT_EQ(image.config["history"].size(), 1u + 13u);
+
+    // The tree: the base's files plus what the Dockerfile does, nothing else
+    // (no /etc/hosts or /etc/resolv.conf left over from RUN's mounts, no
+    // .dockerignore'd file, the deleted file gone through a whiteout).
+    auto expected = tree_listing(base_ / "rootfs");
+    auto dir_entry = [](const std::string& owner) { return "d 755 " + owner; };
+    auto file_entry = [](const std::string& mode, const std::string& owner, const std::string& content) {
+        return "f " + mode + " " + owner + " " + nemokit::oci::Sha256::digest_of(content);
+    };
+    expected.erase("usr/bin/uname");
+    expected["opt"] = dir_entry("0:0");
+    expected["opt/data"] = dir_entry("0:0");
+    expected["opt/data/file"] = file_entry("644", "0:0", "data\n");
+    expected["usr/local"] = dir_entry("0:0");
+    expected["usr/local/bin"] = dir_entry("0:0");
+    expected["home/app/build-info"] = file_entry("644", "1000:1000", "compiled with -O2\n");
+    expected["opt/assets"] = dir_entry("0:0");
+    expected["opt/assets/a.txt"] = file_entry("644", "0:0", "alpha\n");
+    expected["opt/assets/link-to-a"] = "l 777 0:0 -> a.txt";
+    expected["opt/assets/sub"] = dir_entry("0:0");
+    expected["opt/assets/sub/b.txt"] = file_entry("644", "0:0", "beta\n");
+    expected["opt/unpacked"] = dir_entry("0:0");
+    expected["opt/unpacked/readme.txt"] = file_entry("644", "7:8", "from a tar\n");
+    expected["opt/unpacked/bin"] = dir_entry("7:8");
+    expected["opt/unpacked/bin/tool"] = file_entry("755", "7:8", "#!/bin/sh\necho tool\n");
+    expected["home/app/work"] = dir_entry("1000:1000");
+    expected["home/app/work/whoami"] = file_entry("644", "1000:1000", "app\n");
+    // What enroot needs, written by the squashfs step.
+    for (auto f : {"etc/rc", "etc/rc.local", "etc/environment", "etc/fstab"}) expected[f] = "(enroot)";
+
+    SquashfsMount mnt(sqsh);
+    auto actual = tree_listing(mnt.root());
+    // The compiled binary's bytes are not known in advance; its metadata is.
+    ASSERT_TRUE(actual.count("usr/local/bin/hello"));
+    EXPECT_EQ(actual["usr/local/bin/hello"].substr(0, 10), "f 755 0:0 ");
+    expected["usr/local/bin/hello"] = actual["usr/local/bin/hello"];
+    for (auto f : {"etc/rc", "etc/rc.local", "etc/environment", "etc/fstab"})
+        if (actual.count(f)) actual[f] = "(enroot)";
+    actual.erase("");
+    expected.erase("");
+    for (auto& [path, what] : expected) {
+        auto it = actual.find(path);
+        if (it == actual.end()) ADD_FAILURE() << "missing from the image: " << path << " (" << what << ")";
+        else EXPECT_EQ(it->second, what) << path;
+    }
+    for (auto& [path, what] : actual)
+        if (!expected.count(path)) ADD_FAILURE() << "unexpected in the image: " << path << " (" << what << ")";
+    EXPECT_NE(read_file(mnt.root() / "etc/environment").find("GREETING=hello from nemokit\n"), std::string::npos);
+}
+
+TEST_F(BuildImage, UnchangedRebuildDoesNoWorkAndChangesRebuildFromThere) {
+    fs::path dir = scratch_dir("rebuild");
+    fs::path ctx = multistage_context(dir);
+    fs::path cache = dir / "cache";
+    Result first = build(ctx / "Dockerfile", ctx, cache, "again");
+    ASSERT_EQ(first.code, 0) << first.err;
+    EXPECT_NE(first.err.find("built again: 9 steps run, 0 cached"), std::string::npos) << first.err;
+    auto digest_of = [](const std::string& err) { return err.substr(err.rfind("image sha256:")); };
+    fs::path sqsh = cache / "containers" / "again.sqsh";
+    auto mtime = fs::last_write_time(sqsh);
+
+    Result second = build(ctx / "Dockerfile", ctx, cache, "again");
+    ASSERT_EQ(second.code, 0) << second.err;
+    EXPECT_NE(second.err.find("built again: 0 steps run, 9 cached"), std::string::npos) << second.err;
+    EXPECT_NE(second.err.find("is up to date"), std::string::npos);
+    EXPECT_EQ(digest_of(first.err), digest_of(second.err));
+    EXPECT_EQ(fs::last_write_time(sqsh), mtime);
+
+    // A changed context file reruns its COPY and everything after it.
+    write_file(ctx / "assets/a.txt", "changed\n");
+    Result third = build(ctx / "Dockerfile", ctx, cache, "again");
+    ASSERT_EQ(third.code, 0) << third.err;
+    EXPECT_NE(third.err.find("built again: 3 steps run, 6 cached"), std::string::npos) << third.err;
+    // A .dockerignore'd file changes nothing.
+    write_file(ctx / "assets/ignored.log", "more noise\n");
+    Result fourth = build(ctx / "Dockerfile", ctx, cache, "again");
+    EXPECT_NE(fourth.err.find("built again: 0 steps run, 9 cached"), std::string::npos) << fourth.err;
+    // A build argument reaches the RUN steps' cache keys; the final stage's
+    // COPY --from steps follow the compile stage's new layers.
+    Result fifth = build(ctx / "Dockerfile", ctx, cache, "again", {"--build-arg", "OPT=-O0"});
+    EXPECT_NE(fifth.err.find("built again: 7 steps run, 2 cached"), std::string::npos) << fifth.err;
+    Result nocache = build(ctx / "Dockerfile", ctx, cache, "again", {"--no-cache"});
+    EXPECT_NE(nocache.err.find("built again: 9 steps run, 0 cached"), std::string::npos) << nocache.err;
+}
+
+TEST_F(BuildImage, FailuresNameTheLine) {
+    fs::path dir = scratch_dir("failures");
+    fs::path cache = dir / "cache";
+    write_file(dir / "ctx/file.txt", "x\n");
+    write_file(dir / "secret.txt", "outside\n");
+    fs::create_symlink("../secret.txt", dir / "ctx/escape");
+
+    write_file(dir / "ctx/Dockerfile.run", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n\nRUN echo before && exit 3\n");
+    Result r = build(dir / "ctx/Dockerfile.run", dir / "ctx", cache, "fails");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("  | before\n"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Dockerfile.run:4:1: RUN echo before && exit 3: the command failed with exit code 3"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(cache / "containers" / "fails.sqsh"));
+
+    write_file(dir / "ctx/Dockerfile.syntax", "FROM scratch\nCOPY file.txt /\n  RUNN echo\n");
+    r = build(dir / "ctx/Dockerfile.syntax", dir / "ctx", cache, "fails");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("Dockerfile.syntax:3:3: unknown instruction 'RUNN'"), std::string::npos) << r.err;
+
+    write_file(dir / "ctx/Dockerfile.outside", "FROM scratch\nCOPY ../secret.txt /\n");
+    r = build(dir / "ctx/Dockerfile.outside", dir / "ctx", cache, "fails");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("Dockerfile.outside:2:6: ../secret.txt: forbidden path outside the build context"),
+              std::string::npos)
+        << r.err;
+    // A symlink in the context is followed inside the context only.
+    write_file(dir / "ctx/Dockerfile.link", "FROM scratch\nCOPY escape /\n");
+    r = build(dir / "ctx/Dockerfile.link", dir / "ctx", cache, "fails");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("escape"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("outside\n"), std::string::npos);
+
+    write_file(dir / "ctx/Dockerfile.url", "FROM scratch\nADD https://example.com/x.tar /\n");
+    r = build(dir / "ctx/Dockerfile.url", dir / "ctx", cache, "fails");
+    EXPECT_NE(r.err.find("Dockerfile.url:2:5: ADD https://example.com/x.tar: adding from a URL is not supported"),
+              std::string::npos)
+        << r.err;
+
+    write_file(dir / "ctx/Dockerfile.user", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nUSER nosuchuser\nRUN true\n");
+    r = build(dir / "ctx/Dockerfile.user", dir / "ctx", cache, "fails");
+    EXPECT_NE(r.err.find("unable to find user nosuchuser"), std::string::npos) << r.err;
+}
+
+TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
+    fs::path dir = scratch_dir("scratch");
+    fs::path cache = dir / "cache";
+    write_file(dir / "ctx/a.txt", "A\n");
+    write_file(dir / "ctx/b.txt", "B\n");
+    write_file(dir / "ctx/Dockerfile",
+               "FROM scratch AS first\nCOPY *.txt /data/\nCOPY <<EOF /data/here.txt\nheredoc text\nEOF\n"
+               "ENV X=1\n"
+               "FROM first AS second\nCOPY --chmod=600 a.txt /data/a.txt\n");
+    Result r = build(dir / "ctx/Dockerfile", dir / "ctx", cache, "scr",
+                  {"--target", "first", "--output", "docker-archive:" + (dir / "out.tar").string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.err.find("[second"), std::string::npos) << "stages after --target are not built";
+    // The archive reads back through the image reader and matches the layout.
+    auto from_archive = nemokit::oci::open_image("docker-archive:" + (dir / "out.tar").string());
+    auto from_layout = nemokit::oci::open_image("oci:" + (cache / "oci/scr").string() + ":scr");
+    EXPECT_EQ(from_archive.config_digest, from_layout.config_digest);
+    EXPECT_EQ(from_archive.layers.size(), 2u);
+    SquashfsMount mnt(cache / "containers/scr.sqsh");
+    EXPECT_EQ(read_file(mnt.root() / "data/a.txt"), "A\n");
+    EXPECT_EQ(read_file(mnt.root() / "data/b.txt"), "B\n");
+    EXPECT_EQ(read_file(mnt.root() / "data/here.txt"), "heredoc text\n");
+
+    r = build(dir / "ctx/Dockerfile", dir / "ctx", cache, "scr2", {"--output", "oci-archive:" + (dir / "oci.tar").string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto oci = nemokit::oci::open_image("oci-archive:" + (dir / "oci.tar").string());
+    EXPECT_EQ(oci.layers.size(), 3u);
+    SquashfsMount mnt2(cache / "containers/scr2.sqsh");
+    auto listing = tree_listing(mnt2.root());
+    EXPECT_EQ(listing["data/a.txt"], "f 600 0:0 " + nemokit::oci::Sha256::digest_of("A\n"));
+}
+
+}  // namespace

@@ -1,0 +1,193 @@
+// Dockerfile syntax, word expansion, .dockerignore patterns, image references
+// and the credentials file: pure functions, checked against what Docker's
+// documentation says each construct means.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../../plugins/builder_oci/src/registry/credentials.hpp"
+#include "nemokit/build/context.hpp"
+#include "nemokit/build/dockerfile.hpp"
+#include "nemokit/build/registry.hpp"
+#include "nemokit/build/rootfs_path.hpp"
+#include "nemokit/build/words.hpp"
+
+using namespace nemokit::build;
+
+namespace {
+
+std::string error_of(const std::string& text) {
+    try {
+        parse_dockerfile(text, "Dockerfile");
+    } catch (const BuildError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST(BuildParser, InstructionsContinuationsAndComments) {
+    auto df = parse_dockerfile(
+        "# a comment\n"
+        "ARG BASE=scratch\n"
+        "from ${BASE} AS Build\n"
+        "RUN echo one \\\n"
+        "  # a comment inside the continuation\n"
+        "    two\n"
+        "\n"
+        "COPY --from=build --chown=1:2 a b /dst/\n"
+        "CMD [\"/bin/app\", \"--flag\"]\n"
+        "ENTRYPOINT not json [\n",
+        "Dockerfile");
+    ASSERT_EQ(df.instructions.size(), 6u);
+    EXPECT_EQ(df.instructions[1].keyword, "FROM");
+    EXPECT_EQ(df.instructions[1].where.line, 3);
+    EXPECT_EQ(df.instructions[2].keyword, "RUN");
+    EXPECT_EQ(df.instructions[2].args, "echo one     two");
+    const auto& copy = df.instructions[3];
+    ASSERT_EQ(copy.flags.size(), 2u);
+    EXPECT_EQ(copy.flag("from")->value, "build");
+    EXPECT_EQ(copy.flag("chown")->value, "1:2");
+    EXPECT_EQ(copy.flag("chown")->where.column, 19);
+    EXPECT_EQ(copy.args, "a b /dst/");
+    EXPECT_TRUE(df.instructions[4].json_form);
+    EXPECT_EQ(df.instructions[4].json_args, (std::vector<std::string>{"/bin/app", "--flag"}));
+    EXPECT_FALSE(df.instructions[5].json_form);  // not valid JSON: the shell form
+}
+
+TEST(BuildParser, EscapeDirectiveChangesContinuation) {
+    auto df = parse_dockerfile("# escape=`\n# syntax=docker/dockerfile:1\nFROM scratch\nRUN dir c:\\ `\n  /w\n", "D");
+    EXPECT_EQ(df.escape, '`');
+    ASSERT_EQ(df.instructions.size(), 2u);
+    EXPECT_EQ(df.instructions[1].args, "dir c:\\   /w");
+    // A directive after an ordinary comment is only a comment.
+    auto df2 = parse_dockerfile("# hello\n# escape=`\nFROM scratch\n", "D");
+    EXPECT_EQ(df2.escape, '\\');
+}
+
+TEST(BuildParser, Heredocs) {
+    auto df = parse_dockerfile(
+        "FROM scratch\n"
+        "RUN <<EOF\n"
+        "echo $HOME\n"
+        "EOF\n"
+        "COPY <<-'END' /etc/motd\n"
+        "\t\tindented\n"
+        "\tEND\n"
+        "RUN cat <<A <<B > /x\n"
+        "a\n"
+        "A\n"
+        "b\n"
+        "B\n",
+        "D");
+    ASSERT_EQ(df.instructions.size(), 4u);
+    ASSERT_EQ(df.instructions[1].heredocs.size(), 1u);
+    EXPECT_EQ(df.instructions[1].heredocs[0].content, "echo $HOME\n");
+    EXPECT_TRUE(df.instructions[1].heredocs[0].expand);
+    const auto& h = df.instructions[2].heredocs.at(0);
+    EXPECT_EQ(h.name, "END");
+    EXPECT_FALSE(h.expand);
+    EXPECT_TRUE(h.strip_tabs);
+    EXPECT_EQ(h.content, "indented\n");
+    ASSERT_EQ(df.instructions[3].heredocs.size(), 2u);
+    EXPECT_EQ(df.instructions[3].heredocs[1].content, "b\n");
+}
+
+TEST(BuildParser, SyntaxErrorsNameLineAndColumn) {
+    EXPECT_EQ(error_of("FROM scratch\n  FORM x\n"), "Dockerfile:2:3: unknown instruction 'FORM'");
+    EXPECT_EQ(error_of("FROM scratch\nRUN <<EOF\necho\n"), "Dockerfile:2:5: heredoc <<EOF is not terminated (no line 'EOF')");
+    EXPECT_EQ(error_of("FROM scratch\nSHELL /bin/bash -c\n"),
+              "Dockerfile:2:7: SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]");
+    EXPECT_EQ(error_of("FROM scratch\nWORKDIR\n"), "Dockerfile:2:1: WORKDIR needs at least one argument");
+    EXPECT_EQ(error_of("# escape=x\nFROM scratch\n"), "Dockerfile:1:10: invalid escape character 'x' (use \\ or `)");
+}
+
+TEST(BuildWords, QuotesAndExpansion) {
+    Vars v{{"A", "1"}, {"EMPTY", ""}, {"SP", "x y"}};
+    Location at{"D", 1, 1};
+    WordOptions o;
+    EXPECT_EQ(split_words("$A ${A}b '$A' \"$A $SP\" a\\ b", v, o, at),
+              (std::vector<std::string>{"1", "1b", "$A", "1 x y", "a b"}));
+    EXPECT_EQ(process_word("${NOPE:-def} ${EMPTY:-e} ${EMPTY-e} ${A:+set} ${NOPE:+set}x", v, o, at), "def e  set x");
+    EXPECT_EQ(split_words("$SP", v, o, at).size(), 1u);  // expansions are never split
+    EXPECT_THROW(process_word("${NOPE:?must be set}", v, o, at), BuildError);
+    EXPECT_THROW(split_words("\"open", v, o, at), BuildError);
+    auto kv = parse_key_values("K1=\"a b\" K2=$A K3=", v, o, at, true);
+    ASSERT_EQ(kv.size(), 3u);
+    EXPECT_EQ(kv[0], (std::pair<std::string, std::string>{"K1", "a b"}));
+    EXPECT_EQ(kv[1].second, "1");
+    EXPECT_EQ(kv[2].second, "");
+    auto legacy = parse_key_values("NAME value with spaces", v, o, at, true);
+    EXPECT_EQ(legacy.at(0), (std::pair<std::string, std::string>{"NAME", "value with spaces"}));
+    EXPECT_THROW(parse_key_values("NAME value", v, o, at, false), BuildError);
+}
+
+TEST(BuildIgnore, DockerignorePatterns) {
+    auto r = IgnoreRules::parse("# comment\n*.log\n/build\n**/tmp\ndocs/**/*.md\n!docs/keep.md\n", ".dockerignore");
+    EXPECT_TRUE(r.excluded("a.log"));
+    EXPECT_FALSE(r.excluded("dir/a.log"));  // '*' does not cross '/'
+    EXPECT_TRUE(r.excluded("build"));
+    EXPECT_TRUE(r.excluded("build/out/x.o"));  // inside an excluded folder
+    EXPECT_TRUE(r.excluded("tmp"));
+    EXPECT_TRUE(r.excluded("a/b/tmp/c"));
+    EXPECT_TRUE(r.excluded("docs/x/y/z.md"));
+    EXPECT_TRUE(r.excluded("docs/z.md"));
+    EXPECT_FALSE(r.excluded("docs/keep.md"));
+    EXPECT_FALSE(r.excluded("src/main.c"));
+    EXPECT_TRUE(r.has_exceptions());
+}
+
+TEST(BuildPaths, ResolveInRootNeverLeavesTheRoot) {
+    namespace fs = std::filesystem;
+    fs::path root = fs::temp_directory_path() / ("nemokit-root-" + std::to_string(getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "usr/lib");
+    fs::create_symlink("usr/lib", root / "lib");
+    fs::create_symlink("/etc", root / "abs");
+    fs::create_symlink("../../../../..", root / "up");
+    EXPECT_EQ(resolve_in_root(root, "/lib/x", true), root / "usr/lib/x");
+    EXPECT_EQ(resolve_in_root(root, "abs/passwd", true), root / "etc/passwd");
+    EXPECT_EQ(resolve_in_root(root, "up/etc/shadow", true), root / "etc/shadow");
+    EXPECT_EQ(resolve_in_root(root, "../../x", true), root / "x");
+    EXPECT_EQ(resolve_in_root(root, "lib", false), root / "lib");
+    std::string clean;
+    EXPECT_FALSE(clean_relative("../x", clean));
+    EXPECT_TRUE(clean_relative("/a/./b/../c", clean));
+    EXPECT_EQ(clean, "a/c");
+    fs::remove_all(root);
+}
+
+TEST(BuildRegistry, References) {
+    auto r = parse_reference("debian");
+    EXPECT_EQ(r.registry, "registry-1.docker.io");
+    EXPECT_EQ(r.repository, "library/debian");
+    EXPECT_EQ(r.reference, "latest");
+    r = parse_reference("localhost:5000/team/img:v1");
+    EXPECT_EQ(r.registry, "localhost:5000");
+    EXPECT_EQ(r.repository, "team/img");
+    EXPECT_EQ(r.reference, "v1");
+    r = parse_reference("nvcr.io/nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04");
+    EXPECT_EQ(r.registry, "nvcr.io");
+    EXPECT_EQ(r.reference, "13.0.0-cudnn-runtime-ubuntu24.04");
+    std::string d = "sha256:" + std::string(64, 'a');
+    EXPECT_EQ(parse_reference("user/app@" + d).reference, d);
+    EXPECT_THROW(parse_reference("Bad/Name"), BuildError);
+}
+
+TEST(BuildRegistry, CredentialsFile) {
+    namespace fs = std::filesystem;
+    fs::path f = fs::temp_directory_path() / ("nemokit-cred-" + std::to_string(getpid()));
+    std::ofstream(f) << "machine nvcr.io login $oauthtoken password secret1\n"
+                        "# a comment\n"
+                        "machine localhost:5000\n  login bob\n  password two\nmachine localhost login carol password three\n";
+    auto c = find_credentials(f, "nvcr.io");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->login, "$oauthtoken");
+    EXPECT_EQ(c->password, "secret1");
+    EXPECT_EQ(find_credentials(f, "localhost:5000")->login, "bob");
+    EXPECT_EQ(find_credentials(f, "localhost:6000")->login, "carol");
+    EXPECT_FALSE(find_credentials(f, "example.com"));
+    fs::remove(f);
+}

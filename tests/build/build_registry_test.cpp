@@ -1,0 +1,281 @@
+// Registry pulls against Debian's docker-registry started on loopback by the
+// test, with and without htpasswd (basic) auth. The images are pushed by a
+// small push helper below (blob uploads and manifest PUTs over libcurl), as
+// Docker media types with a manifest list holding an arm64 and an amd64 image.
+#include <archive.h>
+#include <archive_entry.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "build_test_support.hpp"
+#include "nemokit/oci/sha256.hpp"
+
+using namespace buildtest;
+using nlohmann::json;
+using nemokit::oci::Sha256;
+
+namespace {
+
+int free_port() {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+    int port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+// A gzip tar with one file, made with libarchive.
+std::string layer_tgz(const std::string& name, const std::string& content) {
+    std::string out;
+    archive* a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_add_filter_gzip(a);
+    archive_write_open(a, &out, nullptr,
+                       [](archive*, void* p, const void* b, size_t n) -> la_ssize_t {
+                           static_cast<std::string*>(p)->append(static_cast<const char*>(b), n);
+                           return la_ssize_t(n);
+                       },
+                       nullptr);
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, la_int64_t(content.size()));
+    archive_write_header(a, e);
+    archive_write_data(a, content.data(), content.size());
+    archive_entry_free(e);
+    archive_write_close(a);
+    archive_write_free(a);
+    return out;
+}
+
+std::string gunzip_tar_digest(const std::string& tgz) {
+    archive* a = archive_read_new();
+    archive_read_support_filter_gzip(a);
+    archive_read_support_format_raw(a);
+    archive_read_open_memory(a, tgz.data(), tgz.size());
+    archive_entry* e;
+    archive_read_next_header(a, &e);
+    std::string tar;
+    char buf[65536];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) tar.append(buf, size_t(n));
+    archive_read_free(a);
+    return Sha256::digest_of(tar);
+}
+
+// The push side of the distribution API, enough for the test.
+class Pusher {
+public:
+    Pusher(std::string base, std::string auth) : base_(std::move(base)), auth_(std::move(auth)) {}
+
+    long request(const std::string& method, const std::string& url, const std::string& body,
+                 const std::string& content_type, std::string* location = nullptr) {
+        CURL* c = curl_easy_init();
+        curl_slist* h = nullptr;
+        if (!content_type.empty()) h = curl_slist_append(h, ("Content-Type: " + content_type).c_str());
+        if (!auth_.empty()) h = curl_slist_append(h, ("Authorization: " + auth_).c_str());
+        std::string headers;
+        curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, long(body.size()));
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, +[](char* d, size_t s, size_t n, void* p) -> size_t {
+            static_cast<std::string*>(p)->append(d, s * n);
+            return s * n;
+        });
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &headers);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) -> size_t { return s * n; });
+        curl_easy_perform(c);
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (location) {
+            size_t at = headers.find("Location: ");
+            if (at == std::string::npos) at = headers.find("location: ");
+            if (at != std::string::npos) *location = headers.substr(at + 10, headers.find('\r', at) - at - 10);
+        }
+        return code;
+    }
+
+    std::string blob(const std::string& repo, const std::string& data) {
+        std::string digest = Sha256::digest_of(data), location;
+        EXPECT_EQ(request("POST", base_ + "/v2/" + repo + "/blobs/uploads/", "", "", &location), 202);
+        if (location.rfind("http", 0) != 0) location = base_ + location;
+        location += (location.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + digest;
+        EXPECT_EQ(request("PUT", location, data, "application/octet-stream"), 201);
+        return digest;
+    }
+
+    std::string manifest(const std::string& repo, const std::string& ref, const std::string& text, const std::string& type) {
+        EXPECT_EQ(request("PUT", base_ + "/v2/" + repo + "/manifests/" + ref, text, type), 201);
+        return Sha256::digest_of(text);
+    }
+
+    // An image of one layer (one file) as a Docker schema 2 manifest; returns its digest.
+    std::pair<std::string, size_t> image(const std::string& repo, const std::string& arch, const std::string& file,
+                                         const std::string& content) {
+        std::string layer = layer_tgz(file, content);
+        std::string layer_digest = blob(repo, layer);
+        json config = {{"architecture", arch},
+                       {"os", "linux"},
+                       {"config", {{"Env", {"FROM_REGISTRY=" + arch}}}},
+                       {"rootfs", {{"type", "layers"}, {"diff_ids", {gunzip_tar_digest(layer)}}}}};
+        std::string config_text = config.dump();
+        std::string config_digest = blob(repo, config_text);
+        json m = {{"schemaVersion", 2},
+                  {"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                  {"config", {{"mediaType", "application/vnd.docker.container.image.v1+json"},
+                              {"size", config_text.size()},
+                              {"digest", config_digest}}},
+                  {"layers", {{{"mediaType", "application/vnd.docker.image.rootfs.diff.tar.gzip"},
+                               {"size", layer.size()},
+                               {"digest", layer_digest}}}}};
+        std::string text = m.dump();
+        std::string digest = Sha256::digest_of(text);
+        manifest(repo, digest, text, "application/vnd.docker.distribution.manifest.v2+json");
+        return {digest, text.size()};
+    }
+
+    void push_test_image(const std::string& repo, const std::string& tag) {
+        auto arm = image(repo, "arm64", "which.txt", "arm64 layer\n");
+        auto amd = image(repo, "amd64", "which.txt", "amd64 layer\n");
+        json list = {{"schemaVersion", 2},
+                     {"mediaType", "application/vnd.docker.distribution.manifest.list.v2+json"},
+                     {"manifests",
+                      {{{"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                        {"size", arm.second},
+                        {"digest", arm.first},
+                        {"platform", {{"architecture", "arm64"}, {"os", "linux"}}}},
+                       {{"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                        {"size", amd.second},
+                        {"digest", amd.first},
+                        {"platform", {{"architecture", "amd64"}, {"os", "linux"}}}}}}};
+        manifest(repo, tag, list.dump(), "application/vnd.docker.distribution.manifest.list.v2+json");
+    }
+
+private:
+    std::string base_, auth_;
+};
+
+class Registry {
+public:
+    Registry(const fs::path& dir, bool with_auth) : port_(free_port()) {
+        std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
+                          (dir / "storage").string() + "\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
+        if (with_auth) {
+            Result h = run({"htpasswd", "-Bbn", "tester", "s3cret"});
+            EXPECT_EQ(h.code, 0) << h.err;
+            write_file(dir / "htpasswd", h.out);
+            cfg += "auth:\n  htpasswd:\n    realm: nemokit-test\n    path: " + (dir / "htpasswd").string() + "\n";
+        }
+        write_file(dir / "config.yml", cfg);
+        pid_ = fork();
+        if (pid_ == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            execlp("docker-registry", "docker-registry", "serve", (dir / "config.yml").c_str(), nullptr);
+            _exit(127);
+        }
+        // Ready when /v2/ answers.
+        for (int i = 0; i < 100; ++i) {
+            Pusher p(base(), "");
+            long code = p.request("GET", base() + "/v2/", "", "");
+            if (code == 200 || code == 401) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        ADD_FAILURE() << "docker-registry did not start";
+    }
+    ~Registry() {
+        kill(pid_, SIGTERM);
+        waitpid(pid_, nullptr, 0);
+    }
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string base() const { return "http://" + host(); }
+
+private:
+    int port_;
+    pid_t pid_ = -1;
+};
+
+class BuildRegistry : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "builds need root";
+        if (run({"sh", "-c", "command -v docker-registry && command -v htpasswd"}).code != 0)
+            GTEST_SKIP() << "docker-registry / htpasswd not installed (scripts/setup-deps.sh)";
+    }
+
+    Result build_from(const fs::path& dir, const std::string& ref, const std::vector<std::string>& env) {
+        write_file(dir / "ctx/local.txt", "local\n");
+        write_file(dir / "ctx/Dockerfile", "FROM " + ref + "\nCOPY local.txt /\n");
+        return run({nemokit_binary(), "build", "-f", (dir / "ctx/Dockerfile").string(), "--tag", "pulled"}, env);
+    }
+};
+
+TEST_F(BuildRegistry, PullsTheAmd64ImageOfAManifestList) {
+    fs::path dir = scratch_dir("registry-open");
+    Registry reg(dir / "registry", false);
+    Pusher(reg.base(), "").push_test_image("test/tiny", "v1");
+    fs::path cache = dir / "cache";
+    Result r = build_from(dir, reg.host() + "/test/tiny:v1", {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    SquashfsMount mnt(cache / "containers/pulled.sqsh");
+    EXPECT_EQ(read_file(mnt.root() / "which.txt"), "amd64 layer\n");
+    EXPECT_EQ(read_file(mnt.root() / "local.txt"), "local\n");
+    EXPECT_EQ(read_file(mnt.root() / "etc/environment"), "FROM_REGISTRY=amd64\n");
+    // Kept by digest: the amd64 manifest, its config and its layer; nothing of
+    // the arm64 image was downloaded.
+    size_t blobs = 0;
+    for (auto& e : fs::directory_iterator(cache / "registry/blobs/sha256")) blobs += e.is_regular_file();
+    EXPECT_EQ(blobs, 3u);
+    // A missing tag is reported with the registry's answer.
+    r = build_from(dir, reg.host() + "/test/tiny:nope", {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string()});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("/manifests/nope: HTTP 404"), std::string::npos) << r.err;
+}
+
+TEST_F(BuildRegistry, BasicAuthWithTheEnrootCredentialsFile) {
+    fs::path dir = scratch_dir("registry-auth");
+    Registry reg(dir / "registry", true);
+    Pusher(reg.base(), "Basic dGVzdGVyOnMzY3JldA==").push_test_image("test/private", "v2");  // tester:s3cret
+    fs::path cache = dir / "cache";
+    fs::path enroot = dir / "enroot";
+    std::vector<std::string> env = {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string(), "ENROOT_CONFIG_PATH=" + enroot.string()};
+    Result r = build_from(dir, reg.host() + "/test/private:v2", env);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("asks for a login: add \"machine " + reg.host()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find((enroot / ".credentials").string()), std::string::npos) << r.err;
+
+    write_file(enroot / ".credentials", "machine 127.0.0.1 login tester password wrong\n");
+    r = build_from(dir, reg.host() + "/test/private:v2", env);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("HTTP 401"), std::string::npos) << r.err;
+
+    write_file(enroot / ".credentials", "machine " + reg.host() + " login tester password s3cret\n");
+    r = build_from(dir, reg.host() + "/test/private:v2", env);
+    ASSERT_EQ(r.code, 0) << r.err;
+    SquashfsMount mnt(cache / "containers/pulled.sqsh");
+    EXPECT_EQ(read_file(mnt.root() / "which.txt"), "amd64 layer\n");
+}
+
+}  // namespace

@@ -1,0 +1,49 @@
+#pragma once
+// Helpers for the build tests: run the real nemokit binary, make the Debian
+// test base once per build folder, list a file tree for comparisons.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace buildtest {
+
+namespace fs = std::filesystem;
+
+struct Result {
+    int code = -1;
+    std::string out;  // stdout
+    std::string err;  // stderr
+};
+
+// Runs argv with extra environment entries (K=V); output captured.
+Result run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}, const std::string& stdin_text = "");
+
+std::string nemokit_binary();
+
+// A fresh folder under the build tree for one test.
+fs::path scratch_dir(const std::string& name);
+
+// The test base (tests/build/make_test_base.sh): OUT/base.tar (docker save)
+// and OUT/rootfs (the same tree), made once and reused by later runs.
+fs::path test_base_dir();
+
+// path -> "type mode uid:gid [link target | sha256 of contents]" for every
+// entry under root (the root itself is "").
+std::map<std::string, std::string> tree_listing(const fs::path& root);
+
+// Mounts a squashfs read-only for the life of the object (needs root).
+class SquashfsMount {
+public:
+    explicit SquashfsMount(const fs::path& image);
+    ~SquashfsMount();
+    const fs::path& root() const { return dir_; }
+
+private:
+    fs::path dir_;
+};
+
+std::string read_file(const fs::path& p);
+void write_file(const fs::path& p, const std::string& content);
+
+}  // namespace buildtest
