@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
@@ -20,7 +21,8 @@ int follow_slurm_job(JobDir& job, const std::string& slurm_id) {
   LogTail out(job.logs() / ("slurm-" + slurm_id + ".out"), 1);
   LogTail err(job.logs() / ("slurm-" + slurm_id + ".err"), 2);
   std::string last_state;
-  int unknown_polls = 0;
+  int polls = 0;
+  auto unknown_since = std::chrono::steady_clock::time_point::max();
   bool cancelled = false;
   SlurmJobState st;
   for (;;) {
@@ -28,14 +30,16 @@ int follow_slurm_job(JobDir& job, const std::string& slurm_id) {
     err.pump();
     st = slurm_job_state(slurm_id);
     if (st.state.empty()) {
-      // Slurm forgot the job and nothing recorded how it ended: give up after ~15 s.
-      if (++unknown_polls > 30) {
+      // Slurm forgot the job and nothing recorded how it ended: give up after ~15 s of polls.
+      auto now = std::chrono::steady_clock::now();
+      if (unknown_since == std::chrono::steady_clock::time_point::max()) unknown_since = now;
+      if (now - unknown_since > std::chrono::seconds(15)) {
         std::cerr << "nemokit: Slurm no longer knows job " << slurm_id << " and has no record of how it ended\n";
         job.set_state("UNKNOWN", -1);
         return 1;
       }
     } else {
-      unknown_polls = 0;
+      unknown_since = std::chrono::steady_clock::time_point::max();
       if (st.state != last_state) {
         std::cerr << "nemokit: job " << slurm_id << " " << st.state
                   << (st.reason.empty() || st.reason == "None" ? "" : " (" + st.reason + ")") << "\n";
@@ -45,7 +49,9 @@ int follow_slurm_job(JobDir& job, const std::string& slurm_id) {
       }
       if (st.ended()) break;
     }
-    int sig = stop.wait(500);
+    // Quick polls while a short job may be ending, gentler ones (one squeue each) later.
+    ++polls;
+    int sig = stop.wait(polls < 50 ? 200 : 500);
     if (sig == 0) continue;
     if (cancelled) {
       std::cerr << "nemokit: no longer following job " << slurm_id << " (cancel already requested)\n";
@@ -60,10 +66,11 @@ int follow_slurm_job(JobDir& job, const std::string& slurm_id) {
     cancelled = true;
   }
   // Output written just before the end may reach the file a moment later (shared file systems).
+  out.pump();
+  err.pump();
   for (int i = 0; i < 3; ++i) {
-    size_t n = out.pump() + err.pump();
-    if (n == 0 && i > 0) break;
-    usleep(200 * 1000);
+    usleep(100 * 1000);
+    if (out.pump() + err.pump() == 0) break;
   }
   if (cancelled) return 130;
   return st.exit_code < 0 ? 1 : st.exit_code;
