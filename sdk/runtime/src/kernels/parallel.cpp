@@ -16,8 +16,9 @@ thread_local bool in_worker = false;
 
 // One job at a time: the caller publishes fn and a generation number, workers take their
 // fixed slice, and the caller runs slice 0 itself. Kernels issue many short jobs, so both
-// sides spin briefly before sleeping on the condition variable; a sleeping pool costs
-// nothing, a busy one skips the wake-up latency.
+// sides poll briefly (yielding the core between polls) before sleeping on the condition
+// variable: a busy pool skips most wake-up latency, and on an oversubscribed machine the
+// polling thread hands its core to the thread it waits for instead of holding it.
 class Pool {
  public:
   explicit Pool(int threads) { resize(threads); }
@@ -45,7 +46,7 @@ class Pool {
     in_worker = true;
     slice(0);
     in_worker = false;
-    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
+    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; }, true);
     if (pending_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
@@ -54,14 +55,20 @@ class Pool {
   }
 
  private:
-  // Polls `ready` for up to ~50 microseconds; the caller falls back to sleeping.
-  template <class Ready> static void spin_until(Ready ready) {
+  // Polls `ready` for up to ~50 microseconds; the caller falls back to sleeping. With
+  // `yield` the poller gives its core away between polls, which matters when the thread it
+  // waits for is runnable but has no core of its own (a busy machine).
+  template <class Ready> static void spin_until(Ready ready, bool yield = false) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
     for (int i = 0;; ++i) {
       if (ready()) return;
+      if (yield) {
+        std::this_thread::yield();
+      } else {
 #if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
+      }
       if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return;
     }
   }
@@ -77,7 +84,7 @@ class Pool {
     in_worker = true;
     uint64_t seen = 0;
     for (;;) {
-      spin_until([&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; });
+      spin_until([&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; }, true);
       if (generation_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; });
