@@ -46,7 +46,7 @@ class Pool {
     in_worker = true;
     slice(0);
     in_worker = false;
-    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; }, true);
+    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
     if (pending_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
@@ -55,21 +55,14 @@ class Pool {
   }
 
  private:
-  // Polls `ready` for up to ~50 microseconds; the caller falls back to sleeping. With
-  // `yield` the poller gives its core away between polls, which matters when the thread it
-  // waits for is runnable but has no core of its own (a busy machine).
-  template <class Ready> static void spin_until(Ready ready, bool yield = false) {
+  // Polls `ready` for up to ~50 microseconds, giving the core away between polls (the thread
+  // waited for may be runnable without a core of its own); the caller then sleeps.
+  template <class Ready> static void spin_until(Ready ready) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
     for (int i = 0;; ++i) {
       if (ready()) return;
-      if (yield) {
-        std::this_thread::yield();
-      } else {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      }
-      if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return;
+      std::this_thread::yield();
+      if ((i & 15) == 15 && std::chrono::steady_clock::now() > deadline) return;
     }
   }
 
@@ -84,7 +77,7 @@ class Pool {
     in_worker = true;
     uint64_t seen = 0;
     for (;;) {
-      spin_until([&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; }, true);
+      spin_until([&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; });
       if (generation_.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return quit_ || generation_.load(std::memory_order_acquire) != seen; });
