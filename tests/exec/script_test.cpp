@@ -86,6 +86,13 @@ time = "02:00:00"
   EXPECT_EQ(b.partition, "long");
   JobShape local = resolve_job_shape(nullptr, toml::parse("[run]\nnproc_per_node = 3\n"), {}, false, "j");
   EXPECT_EQ(local.tasks_per_node, 3);
+  // Local ranks: a recipe's 8 GPUs per node shrink to what this machine has; explicit counts stand.
+  toml::table eight = toml::parse("[run]\nnodes = 8\ngpus_per_node = 8\n");
+  EXPECT_EQ(local_rank_count(nullptr, eight, {}, 2), 2);
+  EXPECT_EQ(local_rank_count(nullptr, eight, {}, 0), 1);
+  EXPECT_EQ(local_rank_count(nullptr, eight, {"gpus_per_node"}, 2), 8);
+  EXPECT_EQ(local_rank_count(nullptr, toml::parse("[run]\nnproc_per_node = 3\n"), {}, 0), 3);
+  EXPECT_EQ(local_rank_count(&p, eight, {}, 1), 8);  // the profile says 8 GPUs per node
   // run.time=04:30:00 on the command line is a TOML time of day: it still means a limit.
   EXPECT_EQ(resolve_job_shape(nullptr, toml::parse("[run]\ntime = 04:30:00\n"), {}, false, "j").time, "04:30:00");
   EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\ntime = 4\n"), {}, false, "j"), UserError);

@@ -203,6 +203,8 @@ int cmd_probe(Context& ctx) {
     std::cout << render_sbatch_script(build(root / ("<time>-probe-" + profile_name)).script);
     return 0;
   }
+  if (!on_path("sbatch"))
+    throw UserError(prof->file.string() + " [" + profile_name + "]: the Slurm executor needs sbatch, which is not on PATH");
   JobDir job = JobDir::create(root, "probe", profile_name, "");
   job.meta["command"] = "probe";
   job.meta["profile"] = profile_name;

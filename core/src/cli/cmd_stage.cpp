@@ -71,11 +71,23 @@ Target target_of(Context& ctx) {
   return t;
 }
 
+// Before any job folder is made: a Slurm profile needs the Slurm commands here.
+void require_sbatch(const Target& t) {
+  if (t.slurm && !on_path("sbatch"))
+    throw UserError(t.profile->file.string() + " [" + t.profile->name +
+                    "]: the Slurm executor needs sbatch, which is not on PATH (run nemokit on a Slurm login node)");
+}
+
 std::string job_suffix(const StageEntry& s) { return s.family + "-" + s.stage + (s.substage.empty() ? "" : "-" + s.substage); }
 
 JobShape shape_for(Context& ctx, const Target& t, const StagePlan& p) {
-  return resolve_job_shape(t.profile, p.config.table, overridden_run_keys(ctx.args.overrides), t.detached,
-                           "nemokit-" + job_suffix(*p.stage));
+  std::set<std::string> overridden = overridden_run_keys(ctx.args.overrides);
+  JobShape shape = resolve_job_shape(t.profile, p.config.table, overridden, t.detached, "nemokit-" + job_suffix(*p.stage));
+  if (!t.slurm) {
+    shape.nodes = 1;
+    shape.tasks_per_node = local_rank_count(t.profile, p.config.table, overridden, visible_gpu_count());
+  }
+  return shape;
 }
 
 std::string local_plan_text(const std::string& verb, const StagePlan& p, const fs::path& job, const JobShape& shape) {
@@ -192,6 +204,7 @@ int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   if (ctx.args.dry_run) return print_dry_run(ctx, verb, p);
   Target t = target_of(ctx);
   if (!t.slurm) return execute_local(ctx, t, verb, p);
+  require_sbatch(t);
   JobDir job = make_job(t, verb, p);
   std::string id = submit(ctx, t, verb, p, job, "", "");
   if (t.detached) {
@@ -289,6 +302,7 @@ int cmd_pipe(Context& ctx) {
     }
     return 0;
   }
+  require_sbatch(t);
   std::vector<std::pair<JobDir, std::string>> submitted;
   std::string after, input;
   for (const auto& p : plans) {

@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 
@@ -71,6 +72,21 @@ std::set<std::string> overridden_run_keys(const std::vector<std::string>& overri
     keys.insert(o.substr(4, eq == std::string::npos ? std::string::npos : eq - 4));
   }
   return keys;
+}
+
+int local_rank_count(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
+                     int visible_gpus) {
+  const toml::table* run = run_table(config);
+  auto p_int = [&](const char* k) { return profile ? profile->integer(k) : std::nullopt; };
+  auto c_int = [&](const char* k) { return config_int(run, k); };
+  for (const char* key : {"nproc_per_node", "ntasks_per_node"})
+    if (auto n = pick<int64_t>(key, overridden, p_int, c_int)) return checked(n, key, 1, 1);
+  std::optional<int64_t> gpus;
+  if (overridden.count("gpus_per_node")) gpus = c_int("gpus_per_node");
+  if (!gpus) gpus = p_int("gpus_per_node");
+  if (gpus) return std::max(1, checked(gpus, "gpus_per_node", 0, 0));
+  int recipe_gpus = checked(c_int("gpus_per_node"), "gpus_per_node", 0, 0);
+  return std::max(1, std::min(recipe_gpus, visible_gpus));
 }
 
 JobShape resolve_job_shape(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,

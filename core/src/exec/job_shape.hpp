@@ -32,6 +32,13 @@ struct JobShape {
 JobShape resolve_job_shape(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
                            bool detached, const std::string& default_job_name);
 
+// How many ranks a local run starts: nproc_per_node (or ntasks_per_node) from the command line,
+// the profile or the config; else gpus_per_node from the command line or the profile; else the
+// config's gpus_per_node capped at the GPUs this machine shows (a recipe written for 8-GPU nodes
+// still runs on a smaller machine); at least 1. nodes is ignored: a local run is one machine.
+int local_rank_count(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
+                     int visible_gpus);
+
 // The `run.*` keys that overrides on the command line set ("run.nodes=2" -> "nodes").
 std::set<std::string> overridden_run_keys(const std::vector<std::string>& overrides);
 
