@@ -262,3 +262,30 @@ TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
 }
 
 }  // namespace
+
+namespace {
+
+// `nemokit build omni3-sft`: the Dockerfile comes from the stage plugin, and its
+// `FROM ${BASE_IMAGE}` (nemokit-base) is the image built here under that tag.
+TEST_F(BuildImage, StageImageBuildsFromTheLocallyBuiltBase) {
+    fs::path dir = scratch_dir("stage");
+    fs::path cache = dir / "cache";
+    write_file(dir / "ctx/Dockerfile", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nENV BASE_MARK=from-local-base\n");
+    Result r = build(dir / "ctx/Dockerfile", dir / "ctx", cache, "nemokit-base");
+    ASSERT_EQ(r.code, 0) << r.err;
+    r = run({nemokit_binary(), "build", "omni3-sft"}, env(cache));
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto image = nemokit::oci::open_image("oci:" + (cache / "oci/omni3-sft").string() + ":omni3-sft");
+    const auto& c = image.config["config"];
+    EXPECT_EQ(c["Entrypoint"], nlohmann::json({"nemokit"}));
+    EXPECT_EQ(c["WorkingDir"], "/workspace");
+    std::vector<std::string> envs = c["Env"];
+    for (auto want : {"BASE_MARK=from-local-base", "NEMOKIT_STAGE=sft", "NEMOKIT_FAMILY=omni3"})
+        EXPECT_NE(std::find(envs.begin(), envs.end(), want), envs.end()) << want;
+    EXPECT_TRUE(fs::exists(cache / "containers/omni3-sft.sqsh"));
+    SquashfsMount mnt(cache / "containers/omni3-sft.sqsh");
+    EXPECT_TRUE(fs::is_directory(mnt.root() / "workspace"));
+    EXPECT_NE(read_file(mnt.root() / "etc/rc").find("exec 'nemokit' \"$@\""), std::string::npos);
+}
+
+}  // namespace

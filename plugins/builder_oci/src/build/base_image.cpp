@@ -30,8 +30,12 @@ BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::
     }
     oci::Image image;
     try {
+        // An image built here earlier, by its tag (e.g. "nemokit-base"), before any registry.
+        std::filesystem::path built = build_cache_dir / "oci" / ref;
         if (is_local_image_spec(ref)) {
             image = oci::open_image(ref);
+        } else if (ref.find_first_of("/:@") == std::string::npos && std::filesystem::exists(built / "index.json")) {
+            image = oci::open_image("oci:" + built.string() + ":" + ref);
         } else {
             ImageReference r = parse_reference(ref);
             std::filesystem::path layout = pull_image(r, build_cache_dir);

@@ -40,19 +40,23 @@ BuildRequest parse_build_request(const std::string& json_text, const std::filesy
     } else {
         throw BuildError("build request: neither dockerfile_path nor dockerfile_text given");
     }
+    auto cache = str("build_cache_dir");
+    if (!cache || cache->empty()) throw BuildError("build request: build_cache_dir is missing");
+    r.build_cache_dir = *cache;
     if (auto c = str("context")) {
         r.context = *c;
     } else if (const char* env = std::getenv("NEMOKIT_BUILD_CONTEXT"); env && *env) {
         r.context = env;
-    } else {
+    } else if (std::filesystem::is_directory(default_context)) {
         r.context = default_context;
+    } else {
+        // Not installed (a build tree): stage Dockerfiles that copy nothing still build.
+        r.context = r.build_cache_dir / "build" / "empty-context";
+        std::filesystem::create_directories(r.context);
     }
     if (!std::filesystem::is_directory(r.context))
         throw BuildError("build context " + r.context.string() + " is not a folder" +
                          (str("context") ? "" : " (set NEMOKIT_BUILD_CONTEXT to the folder with the image's files)"));
-    auto cache = str("build_cache_dir");
-    if (!cache || cache->empty()) throw BuildError("build request: build_cache_dir is missing");
-    r.build_cache_dir = *cache;
     r.no_cache = j.value("no_cache", false);
     std::string net = str("network").value_or("host");
     if (net != "host" && net != "none") throw BuildError("--network=" + net + ": use host or none");

@@ -1,6 +1,7 @@
 #pragma once
 // What FROM (and COPY --from=IMAGE) names: scratch, a local image (oci:,
-// oci-archive:, docker-archive:) or a registry reference, pulled into the
+// oci-archive:, docker-archive:), the tag of an image built here before
+// (<build_cache_dir>/oci/<tag>), or a registry reference, pulled into the
 // cache. Its layers are unpacked into the layer store.
 #include <filesystem>
 #include <string>
