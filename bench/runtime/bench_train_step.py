@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per round")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds alternating the two sides (best pass wins)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds alternating the two sides (best pass wins)")
     ap.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
