@@ -210,3 +210,34 @@ TEST(oci_formats, BuildahImageWithWhiteouts) {
     EXPECT_EQ(listing.find("/opaque/sub"), std::string::npos) << listing;
     EXPECT_EQ(listing.find(".wh."), std::string::npos) << listing;
 }
+
+// Old `docker save` stores a repeated layer once and links the other layer.tar
+// to it; links must resolve inside the archive and nowhere else.
+TEST(oci_formats, DockerSaveLayerSymlinksStayInside) {
+    fs::path work = scratch_dir("dockerlinks");
+    std::string layer = make_tar({file_entry("same", "same content")});
+    nlohmann::json config = default_config({{layer, "none"}, {layer, "none"}});
+    std::string cfg = config.dump();
+    std::string cfg_name = sha256(cfg).substr(7) + ".json";
+    auto archive = [&](const std::string& link_target) {
+        std::vector<TarEntry> entries = {dir_entry("one"), file_entry("one/layer.tar", layer), dir_entry("two"),
+                                         symlink_entry("two/layer.tar", link_target), file_entry(cfg_name, cfg)};
+        nlohmann::json m = nlohmann::json::array(
+            {{{"Config", cfg_name}, {"RepoTags", {"links:v1"}}, {"Layers", {"one/layer.tar", "two/layer.tar"}}}});
+        entries.push_back(file_entry("manifest.json", m.dump()));
+        return make_tar(entries);
+    };
+    { std::ofstream(work / "good.tar", std::ios::binary) << archive("../one/layer.tar"); }
+    { std::ofstream(work / "evil.tar", std::ios::binary) << archive("../../../etc/passwd"); }
+
+    auto image = oci::open_image("docker-archive:" + (work / "good.tar").string());
+    ASSERT_EQ(image.layers.size(), 2u);
+    EXPECT_EQ(image.layers[0].blob.offset, image.layers[1].blob.offset);
+    oci::convert_image(image, work / "good.sqsh", quiet_options());
+    try {
+        oci::open_image("docker-archive:" + (work / "evil.tar").string());
+        FAIL() << "a link out of the archive was followed";
+    } catch (const oci::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("links outside the archive"), std::string::npos) << e.what();
+    }
+}

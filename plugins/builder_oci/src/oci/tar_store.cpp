@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "nemokit/oci/blob_store.hpp"
 #include "nemokit/oci/error.hpp"
@@ -91,9 +92,28 @@ public:
             std::string base = path.find('/') == std::string::npos
                                    ? std::string()
                                    : path.substr(0, path.rfind('/') + 1);
-            auto next = normalize_member_path(base + it->second.target);
-            if (!next) throw Error(describe() + ": member " + path + " links outside the archive");
-            path = *next;
+            const std::string& target = it->second.target;
+            if (target.empty() || target[0] == '/')
+                throw Error(describe() + ": member " + path + " links outside the archive");
+            // Resolve ".." against the link's folder; climbing above the root is an escape.
+            std::vector<std::string> parts;
+            std::string joined = base + target;
+            size_t i = 0;
+            while (i <= joined.size()) {
+                size_t j = joined.find('/', i);
+                if (j == std::string::npos) j = joined.size();
+                std::string part = joined.substr(i, j - i);
+                i = j + 1;
+                if (part.empty() || part == ".") continue;
+                if (part == "..") {
+                    if (parts.empty()) throw Error(describe() + ": member " + path + " links outside the archive");
+                    parts.pop_back();
+                    continue;
+                }
+                parts.push_back(part);
+            }
+            path.clear();
+            for (auto& p : parts) path += (path.empty() ? "" : "/") + p;
         }
         throw Error(describe() + ": too many symlinks resolving " + relpath);
     }
