@@ -128,6 +128,20 @@ TEST(exec_local, logs_follow_a_running_job_and_jobs_sees_a_killed_one) {
   EXPECT_EQ(job_json(only_job(dir2))["state"], "ABORTED");
 }
 
+TEST(exec_local, pipe_runs_the_family_in_order_and_hands_each_stage_the_one_before) {
+  fs::path dir = fresh_dir("local_pipe");
+  write_text(dir / "env.toml", "");
+  RunResult r = run_nemokit({"pipe", "exectest"}, dir, test_env(dir), 60);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("# pipe exectest: exectest checkpoint -> exectest echo"), std::string::npos) << r.out;
+  std::vector<fs::path> jobs;
+  for (const auto& e : fs::directory_iterator(dir / ".nemokit" / "jobs")) jobs.push_back(e.path());
+  ASSERT_EQ(jobs.size(), 2u);
+  fs::path first = job_json(jobs[0])["stage"] == "checkpoint" ? jobs[0] : jobs[1];
+  EXPECT_NE(r.out.find("finished 20 steps"), std::string::npos);
+  EXPECT_NE(r.out.find("input " + first.string()), std::string::npos) << r.out;
+}
+
 TEST(exec_dry_run, two_node_eight_gpu_profile_shows_sbatch_and_pyxis_lines) {
   fs::path dir = fresh_dir("dry_run");
   write_text(dir / "env.toml", R"([big]
