@@ -142,12 +142,9 @@ void NemotronH::set_frozen(const std::string& prefix, bool frozen) {
 }
 
 const Tensor& NemotronH::forward(const Batch& batch) {
-  LossOptions opts;
-  StepResult r;
-  batch.validate(config_.vocab_size);
   Batch copy = batch;
-  copy.targets.clear();
-  forward_backward(copy, opts, false);
+  copy.targets.clear();  // logits only
+  forward_backward(copy, LossOptions{}, false);
   return logits_;
 }
 
