@@ -222,3 +222,28 @@ TEST(oci_convert, FixedMtimeAndCompressorOptions) {
         EXPECT_EQ(std::system(info.c_str()), 0) << comp;
     }
 }
+
+// GNU tar's sparse entries: the holes come back as zeros, the size is exact.
+TEST(oci_convert, SparseFilesKeepTheirHolesAsZeros) {
+    REQUIRE_ROOT();
+    fs::path work = scratch_dir("sparse");
+    fs::path src = work / "src";
+    fs::create_directories(src);
+    {
+        std::ofstream f(src / "disk.img", std::ios::binary);
+        f.seekp(3 << 20);
+        f << "middle";
+        f.seekp((9 << 20) - 3);
+        f << "end";
+    }
+    std::string cmd = "tar -C '" + src.string() + "' --sparse -cf '" + (work / "layer.tar").string() + "' disk.img";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    std::vector<LayerBlob> layers = {{slurp(work / "layer.tar"), "gzip"}};
+    fs::path layout = write_oci_layout(work / "oci", layers, default_config(layers));
+    oci::ConvertOptions o = quiet_options();
+    o.write_enroot_files = false;
+    oci::convert_image("oci:" + layout.string(), work / "image.sqsh", o);
+    Mounted m(work / "image.sqsh");
+    EXPECT_EQ(fs::file_size(m.path() / "disk.img"), size_t(9 << 20));
+    EXPECT_EQ(scan(m.path())["disk.img"].content_hash, scan(src)["disk.img"].content_hash);
+}
