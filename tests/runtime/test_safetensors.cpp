@@ -120,3 +120,37 @@ TEST(runtime_safetensors, CheckpointWithMissingOrForeignTensorsIsRefused) {
         << e.what();
   }
 }
+
+TEST(runtime_safetensors, LoadsBf16AndTransformers5Names) {
+  // The same weights stored the way transformers 5 holds them in memory: model.* names,
+  // experts stacked into one [experts, out, in] tensor per projection, and bf16 values.
+  NemotronH model(nemokit::rt::testing::tiny_config("ME"));
+  model.init_weights(4);
+  std::string dir = scratch("tf5");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/config.json") << model.config().to_json().dump();
+  std::vector<NamedTensor> out;
+  const int64_t E = model.config().n_routed_experts;
+  for (const char* proj : {"up_proj", "down_proj"}) {
+    Tensor first = model.find(std::string("backbone.layers.1.mixer.experts.0.") + proj + ".weight")->value;
+    Tensor stacked = Tensor::empty({E, first.size(0), first.size(1)});
+    for (int64_t e = 0; e < E; ++e) {
+      const Tensor& w = model.find("backbone.layers.1.mixer.experts." + std::to_string(e) + "." + proj + ".weight")->value;
+      std::copy(w.f32(), w.f32() + w.numel(), stacked.f32() + e * w.numel());
+    }
+    out.emplace_back(std::string("model.layers.1.mixer.experts.") + proj, stacked.to(DType::bf16));
+  }
+  for (Parameter* p : model.parameters()) {
+    if (p->name.find(".experts.") != std::string::npos) continue;
+    std::string name = p->name.rfind("backbone.", 0) == 0 ? "model." + p->name.substr(9) : p->name;
+    out.emplace_back(name, p->value.to(DType::bf16));
+  }
+  write_safetensors(dir + "/model.safetensors", out);
+  auto loaded = load_pretrained(dir);
+  for (Parameter* p : model.parameters()) {
+    Parameter* q = loaded->find(p->name);
+    ASSERT_NE(q, nullptr) << p->name;
+    for (int64_t i = 0; i < p->value.numel(); ++i)
+      ASSERT_EQ(q->value.f32()[i], bf16_to_float(float_to_bf16(p->value.f32()[i]))) << p->name << " [" << i << "]";
+  }
+}
