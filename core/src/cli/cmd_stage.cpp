@@ -170,16 +170,21 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
   job.set_state("RUNNING", -1);
   std::cerr << "nemokit: job folder " << job.path.string() << "\n";
   int rc = 0;
-  if (shape.tasks_per_node == 1) {
-    OutputTee tee(job.logs() / "rank-0.log");
-    rc = run_task(ctx, job.path);
-  } else {
-    LocalRanks ranks;
-    ranks.exe = self_executable();
-    ranks.args = {"__task", job.path.string()};
-    ranks.nproc = shape.tasks_per_node;
-    ranks.log_dir = job.logs();
-    rc = run_local_ranks(ranks);
+  try {
+    if (shape.tasks_per_node == 1) {
+      OutputTee tee(job.logs() / "rank-0.log");
+      rc = run_task(ctx, job.path);
+    } else {
+      LocalRanks ranks;
+      ranks.exe = self_executable();
+      ranks.args = {"__task", job.path.string()};
+      ranks.nproc = shape.tasks_per_node;
+      ranks.log_dir = job.logs();
+      rc = run_local_ranks(ranks);
+    }
+  } catch (...) {
+    job.set_state("FAILED", 1);  // the job folder says how it ended even when nemokit could not start it
+    throw;
   }
   job.set_state(rc == 0 ? "COMPLETED" : "FAILED", rc);
   return rc;
