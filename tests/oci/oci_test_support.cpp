@@ -309,11 +309,24 @@ Mounted::~Mounted() {
 
 bool running_as_root() { return ::geteuid() == 0; }
 
+namespace {
+std::vector<fs::path>& scratch_dirs() {
+    static std::vector<fs::path> dirs;
+    return dirs;
+}
+void remove_scratch_dirs() {
+    std::error_code ec;
+    for (auto& d : scratch_dirs()) fs::remove_all(d, ec);
+}
+}  // namespace
+
 fs::path scratch_dir(const std::string& name) {
     fs::path base = fs::path(NEMOKIT_BINARY_DIR) / "tests" / "oci" / "scratch" /
                     (name + "-" + std::to_string(::getpid()));
     fs::remove_all(base);
     fs::create_directories(base);
+    if (scratch_dirs().empty()) std::atexit(remove_scratch_dirs);
+    scratch_dirs().push_back(base);
     return base;
 }
 
