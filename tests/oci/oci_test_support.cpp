@@ -303,8 +303,16 @@ Mounted::Mounted(const fs::path& image) {
 }
 
 Mounted::~Mounted() {
-    std::string cmd = "umount '" + dir_.string() + "'";
-    if (std::system(cmd.c_str()) == 0) ::rmdir(dir_.c_str());
+    // Something scanning /tmp can hold the mount busy for a moment; retry, then
+    // detach lazily so no mount outlives the test.
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        if (::umount2(dir_.c_str(), 0) == 0) {
+            ::rmdir(dir_.c_str());
+            return;
+        }
+        ::usleep(100 * 1000);
+    }
+    if (::umount2(dir_.c_str(), MNT_DETACH) == 0) ::rmdir(dir_.c_str());
 }
 
 bool running_as_root() { return ::geteuid() == 0; }
