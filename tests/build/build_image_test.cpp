@@ -11,6 +11,7 @@
 #include "nemokit/oci/sha256.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 using namespace buildtest;
 
@@ -286,6 +287,51 @@ TEST_F(BuildImage, StageImageBuildsFromTheLocallyBuiltBase) {
     SquashfsMount mnt(cache / "containers/omni3-sft.sqsh");
     EXPECT_TRUE(fs::is_directory(mnt.root() / "workspace"));
     EXPECT_NE(read_file(mnt.root() / "etc/rc").find("exec 'nemokit' \"$@\""), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// What a RUN step sees: its own PID namespace and hostname, /sys read-only,
+// the network shared unless --network=none, ARGs in the environment.
+TEST_F(BuildImage, RunStepsAreSandboxed) {
+    fs::path dir = scratch_dir("sandbox");
+    fs::path cache = dir / "cache";
+    write_file(dir / "ctx/Dockerfile",
+               "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG MESSAGE=unset\n"
+               "RUN echo \"$MESSAGE\" > /message && cat /proc/1/cmdline > /pid1 && ls /proc > /procs\n"
+               "RUN cat /proc/net/dev > /net-host\n"
+               "RUN --network=none cat /proc/net/dev > /net-none\n"
+               "RUN if echo x > /sys/x 2>/dev/null; then echo writable; else echo read-only; fi > /sys-state\n"
+               "RUN ls -A /dev > /dev-list\n");
+    Result r = build(dir / "ctx/Dockerfile", dir / "ctx", cache, "sandbox", {"--build-arg", "MESSAGE=from build arg"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    SquashfsMount mnt(cache / "containers/sandbox.sqsh");
+    EXPECT_EQ(read_file(mnt.root() / "message"), "from build arg\n");
+    // PID 1 is the sandbox's own init (this binary), and few processes exist.
+    EXPECT_NE(read_file(mnt.root() / "pid1").find("nemokit"), std::string::npos) << read_file(mnt.root() / "pid1");
+    size_t pids = 0;
+    std::istringstream procs(read_file(mnt.root() / "procs"));
+    for (std::string line; std::getline(procs, line);)
+        pids += line.find_first_not_of("0123456789") == std::string::npos;
+    EXPECT_LE(pids, 4u);
+    auto interfaces = [](const std::string& dev) {
+        size_t n = 0;
+        for (size_t p = dev.find(':'); p != std::string::npos; p = dev.find(':', p + 1)) ++n;
+        return n;
+    };
+    std::string none = read_file(mnt.root() / "net-none");
+    EXPECT_EQ(interfaces(none), 1u) << none;
+    EXPECT_NE(none.find("lo:"), std::string::npos);
+    EXPECT_GT(interfaces(read_file(mnt.root() / "net-host")), 1u);
+    EXPECT_EQ(read_file(mnt.root() / "sys-state"), "read-only\n");
+    std::string devs = read_file(mnt.root() / "dev-list");
+    for (auto d : {"null\n", "zero\n", "urandom\n", "pts\n", "shm\n", "fd\n"}) EXPECT_NE(devs.find(d), std::string::npos) << d;
+    EXPECT_EQ(devs.find("sda"), std::string::npos);
+    // The mount points stay out of the image: the base has no /etc/hosts.
+    EXPECT_FALSE(fs::exists(mnt.root() / "etc/hosts"));
+    EXPECT_FALSE(fs::exists(mnt.root() / "etc/resolv.conf"));
 }
 
 }  // namespace
