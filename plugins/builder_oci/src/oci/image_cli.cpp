@@ -22,7 +22,8 @@ const char* kUsage =
     "                             [--block-size N] [--mtime EPOCH]\n"
     "       nemokit image inspect SRC\n"
     "       nemokit image ls\n"
-    "SRC is oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or a path.\n";
+    "SRC is oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or a path.\n"
+    "Defaults: --comp zstd --level 3 --block-size 128K; --mtime sets every time stamp.\n";
 
 struct UsageError : Error {
     using Error::Error;
