@@ -332,6 +332,18 @@ TEST_F(BuildImage, RunStepsAreSandboxed) {
     // The mount points stay out of the image: the base has no /etc/hosts.
     EXPECT_FALSE(fs::exists(mnt.root() / "etc/hosts"));
     EXPECT_FALSE(fs::exists(mnt.root() / "etc/resolv.conf"));
+
+    // exec: the exit code comes back; writes land in a tmpfs and vanish.
+    Result e = run({nemokit_binary(), "exec", "sandbox", "--", "sh", "-c", "echo changed > /message; cat /message; exit 7"},
+                   env(cache));
+    EXPECT_EQ(e.code, 7) << e.err;
+    EXPECT_EQ(e.out, "changed\n");
+    e = run({nemokit_binary(), "exec", "sandbox", "--", "cat", "/message"}, env(cache));
+    EXPECT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(e.out, "from build arg\n");
+    e = run({nemokit_binary(), "exec", "no-such-image"}, env(cache));
+    EXPECT_EQ(e.code, 1);
+    EXPECT_NE(e.err.find("no-such-image.sqsh: no such image file"), std::string::npos) << e.err;
 }
 
 }  // namespace

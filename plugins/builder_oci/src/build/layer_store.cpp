@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <atomic>
 #include <fstream>
@@ -142,6 +145,15 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
 
 LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir / "build") {
     for (auto sub : {"blobs/sha256", "layers", "tmp", "cache", "empty"}) fs::create_directories(root_ / sub);
+    // Work folders of builds that were killed: their names carry the pid.
+    std::error_code ec;
+    for (auto& d : fs::directory_iterator(root_ / "tmp", ec)) {
+        std::string name = d.path().filename().string();
+        size_t a = name.find('-'), b = name.find('-', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        pid_t pid = pid_t(std::strtol(name.substr(a + 1, b - a - 1).c_str(), nullptr, 10));
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(d.path(), ec);
+    }
 }
 
 fs::path LayerStore::layer_dir(const LayerRef& l) const { return root_ / "layers" / hex_of(l.diff_id, "layer"); }
