@@ -29,7 +29,8 @@ mkdir -p "$WORK"
 LIB="$BUILD/plugins/builder_oci/libnemokit_oci.a"
 [ -f "$LIB" ] || { echo "build nemokit_oci first: cmake --build $BUILD --target nemokit_oci" >&2; exit 2; }
 c++ -O2 -std=c++20 -Iplugins/builder_oci/include bench/images/convert_main.cpp "$LIB" \
-    $(pkg-config --libs libarchive libsquashfs1) -lpthread -o "$WORK/nemokit-image"
+    $(pkg-config --libs libarchive libsquashfs1) $(pkg-config --libs libcurl libzstd 2>/dev/null) -lpthread \
+    -o "$WORK/nemokit-image"
 
 echo "== building the image ($LAYERCOMP layers)"
 python3 bench/images/make_image.py --out "$WORK/oci" --compression "$LAYERCOMP" \
