@@ -347,3 +347,29 @@ TEST_F(BuildImage, RunStepsAreSandboxed) {
 }
 
 }  // namespace
+
+namespace {
+
+// More layers than one mount(2) option page can name (about 30 with paths of
+// this length): RUN still sees all of them.
+TEST_F(BuildImage, RunSeesEveryLayerOfATallImage) {
+    fs::path dir = scratch_dir("tall");
+    fs::path cache = dir / "cache";
+    std::string df = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n";
+    for (int i = 0; i < 50; ++i) {
+        write_file(dir / "ctx" / ("f" + std::to_string(i)), std::to_string(i) + "\n");
+        df += "COPY f" + std::to_string(i) + " /layers/\n";
+    }
+    df += "RUN ls /layers > /listing && cat /layers/f0 /layers/f49 > /ends\n";
+    write_file(dir / "ctx/Dockerfile", df);
+    Result r = build(dir / "ctx/Dockerfile", dir / "ctx", cache, "tall");
+    ASSERT_EQ(r.code, 0) << r.err.substr(r.err.size() > 3000 ? r.err.size() - 3000 : 0);
+    auto image = nemokit::oci::open_image("oci:" + (cache / "oci/tall").string() + ":tall");
+    EXPECT_EQ(image.layers.size(), 52u);
+    SquashfsMount mnt(cache / "containers/tall.sqsh");
+    std::string listing = read_file(mnt.root() / "listing");
+    EXPECT_EQ(std::count(listing.begin(), listing.end(), '\n'), 50) << listing;
+    EXPECT_EQ(read_file(mnt.root() / "ends"), "0\n49\n");
+}
+
+}  // namespace

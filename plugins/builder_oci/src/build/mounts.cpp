@@ -67,8 +67,18 @@ void bind(const fs::path& src, const fs::path& dst, bool read_only, const std::s
 
 }  // namespace
 
+int mount_overlay_new_api(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
+                          const fs::path& work);
+
 void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
                    const fs::path& work) {
+    int err = mount_overlay_new_api(target, lowers, upper, work);
+    if (err == 0) return;
+    if (err != EINVAL && err != ENOSYS) {
+        errno = err;
+        sys_fail("mount overlay at " + target.string() + " (" + std::to_string(lowers.size()) + " layers)");
+    }
+    // Kernels before 6.8: one option string, at most a page long.
     std::string opts = "lowerdir=";
     for (size_t i = 0; i < lowers.size(); ++i) {
         std::string l = lowers[i].string();
