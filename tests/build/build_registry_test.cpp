@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -178,10 +179,14 @@ private:
 
 class Registry {
 public:
-    Registry(const fs::path& dir, bool with_auth) : port_(free_port()) {
+    // auth: "" (none), "htpasswd", or a token realm URL (cert in dir/cert.pem).
+    Registry(const fs::path& dir, const std::string& auth) : port_(free_port()) {
         std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
                           (dir / "storage").string() + "\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
-        if (with_auth) {
+        if (auth.rfind("http", 0) == 0) {
+            cfg += "auth:\n  token:\n    realm: " + auth + "\n    service: nemokit-test-registry\n    issuer: nemokit-test\n"
+                   "    rootcertbundle: " + (dir / "cert.pem").string() + "\n";
+        } else if (auth == "htpasswd") {
             Result h = run({"htpasswd", "-Bbn", "tester", "s3cret"});
             EXPECT_EQ(h.code, 0) << h.err;
             write_file(dir / "htpasswd", h.out);
@@ -217,6 +222,99 @@ private:
     pid_t pid_ = -1;
 };
 
+std::string base64(const std::string& in, bool url) {
+    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned v = 0;
+    int bits = 0;
+    for (unsigned char c : in) {
+        v = (v << 8) | c;
+        bits += 8;
+        while (bits >= 6) out += t[(v >> (bits -= 6)) & 63];
+    }
+    if (bits) out += t[(v << (6 - bits)) & 63];
+    if (!url)
+        while (out.size() % 4) out += '=';
+    if (url)
+        for (auto& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return out;
+}
+
+// A token service as docker-registry's token auth expects: RS256 JWTs with
+// the signing certificate in "x5c", minted with the openssl program. It
+// answers every request with one token and remembers what was asked.
+class TokenServer {
+public:
+    explicit TokenServer(const fs::path& dir) : port_(free_port()) {
+        Result k = run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", (dir / "key.pem").string(),
+                        "-out", (dir / "cert.pem").string(), "-days", "1", "-subj", "/CN=nemokit-test"});
+        EXPECT_EQ(k.code, 0) << k.err;
+        Result der = run({"openssl", "x509", "-in", (dir / "cert.pem").string(), "-outform", "DER"});
+        long now = long(time(nullptr));
+        json header = {{"typ", "JWT"}, {"alg", "RS256"}, {"x5c", {base64(der.out, false)}}};
+        json claims = {{"iss", "nemokit-test"}, {"sub", "tester"}, {"aud", "nemokit-test-registry"},
+                       {"exp", now + 3600}, {"nbf", now - 60}, {"iat", now - 60}, {"jti", "nemokit-test-token"},
+                       {"access", {{{"type", "repository"}, {"name", "test/tokened"}, {"actions", {"pull", "push"}}}}}};
+        std::string input = base64(header.dump(), true) + "." + base64(claims.dump(), true);
+        write_file(dir / "jwt-input", input);
+        Result sig = run({"openssl", "dgst", "-sha256", "-sign", (dir / "key.pem").string(), (dir / "jwt-input").string()});
+        EXPECT_EQ(sig.code, 0) << sig.err;
+        token_ = input + "." + base64(sig.out, true);
+        listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(uint16_t(port_));
+        EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        listen(listen_fd_, 16);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~TokenServer() {
+        shutdown(listen_fd_, SHUT_RDWR);
+        close(listen_fd_);
+        thread_.join();
+    }
+    std::string realm() const { return "http://127.0.0.1:" + std::to_string(port_) + "/token"; }
+    const std::string& token() const { return token_; }
+    std::vector<std::string> requests() {
+        std::lock_guard<std::mutex> l(m_);
+        return requests_;
+    }
+
+private:
+    void serve() {
+        while (true) {
+            int c = accept(listen_fd_, nullptr, nullptr);
+            if (c < 0) return;
+            std::string req;
+            char buf[4096];
+            while (req.find("\r\n\r\n") == std::string::npos) {
+                ssize_t n = read(c, buf, sizeof buf);
+                if (n <= 0) break;
+                req.append(buf, size_t(n));
+            }
+            {
+                std::lock_guard<std::mutex> l(m_);
+                requests_.push_back(req);
+            }
+            std::string body = json{{"token", token_}}.dump();
+            std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+            ssize_t unused = write(c, resp.data(), resp.size());
+            (void)unused;
+            close(c);
+        }
+    }
+    int port_;
+    int listen_fd_ = -1;
+    std::string token_;
+    std::thread thread_;
+    std::mutex m_;
+    std::vector<std::string> requests_;
+};
+
 class BuildRegistry : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -234,7 +332,7 @@ protected:
 
 TEST_F(BuildRegistry, PullsTheAmd64ImageOfAManifestList) {
     fs::path dir = scratch_dir("registry-open");
-    Registry reg(dir / "registry", false);
+    Registry reg(dir / "registry", "");
     Pusher(reg.base(), "").push_test_image("test/tiny", "v1");
     fs::path cache = dir / "cache";
     Result r = build_from(dir, reg.host() + "/test/tiny:v1", {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string()});
@@ -256,7 +354,7 @@ TEST_F(BuildRegistry, PullsTheAmd64ImageOfAManifestList) {
 
 TEST_F(BuildRegistry, BasicAuthWithTheEnrootCredentialsFile) {
     fs::path dir = scratch_dir("registry-auth");
-    Registry reg(dir / "registry", true);
+    Registry reg(dir / "registry", "htpasswd");
     Pusher(reg.base(), "Basic dGVzdGVyOnMzY3JldA==").push_test_image("test/private", "v2");  // tester:s3cret
     fs::path cache = dir / "cache";
     fs::path enroot = dir / "enroot";
@@ -276,6 +374,31 @@ TEST_F(BuildRegistry, BasicAuthWithTheEnrootCredentialsFile) {
     ASSERT_EQ(r.code, 0) << r.err;
     SquashfsMount mnt(cache / "containers/pulled.sqsh");
     EXPECT_EQ(read_file(mnt.root() / "which.txt"), "amd64 layer\n");
+}
+
+TEST_F(BuildRegistry, BearerTokenFromTheChallengesRealm) {
+    if (run({"sh", "-c", "command -v openssl"}).code != 0) GTEST_SKIP() << "openssl not installed";
+    fs::path dir = scratch_dir("registry-token");
+    fs::create_directories(dir / "registry");
+    TokenServer tokens(dir / "registry");
+    Registry reg(dir / "registry", tokens.realm());
+    Pusher(reg.base(), "Bearer " + tokens.token()).push_test_image("test/tokened", "v3");
+    fs::path cache = dir / "cache";
+    fs::path enroot = dir / "enroot";
+    write_file(enroot / ".credentials", "machine " + reg.host() + " login tester password s3cret\n");
+    size_t before = tokens.requests().size();
+    Result r = build_from(dir, reg.host() + "/test/tokened:v3",
+                          {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string(), "ENROOT_CONFIG_PATH=" + enroot.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    SquashfsMount mnt(cache / "containers/pulled.sqsh");
+    EXPECT_EQ(read_file(mnt.root() / "which.txt"), "amd64 layer\n");
+    // The token was asked for with the challenge's service and scope, with the
+    // credentials from the enroot file as basic auth.
+    auto asked = tokens.requests();
+    ASSERT_GT(asked.size(), before);
+    const std::string& q = asked.back();
+    EXPECT_NE(q.find("GET /token?service=nemokit-test-registry&scope=repository%3Atest%2Ftokened%3Apull"), std::string::npos) << q;
+    EXPECT_NE(q.find("Authorization: Basic dGVzdGVyOnMzY3JldA=="), std::string::npos) << q;
 }
 
 }  // namespace
