@@ -191,3 +191,25 @@ TEST(BuildRegistry, CredentialsFile) {
     EXPECT_FALSE(find_credentials(f, "example.com"));
     fs::remove(f);
 }
+
+TEST(BuildIgnore, ExpandSourceSkipsIgnoredFilesEvenWithExceptions) {
+    namespace fs = std::filesystem;
+    fs::path root = fs::temp_directory_path() / ("nemokit-ctx-" + std::to_string(getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "logs");
+    for (auto f : {"a.log", "keep.log", "b.txt", "logs/x.log"}) std::ofstream(root / f) << f;
+    auto rules = IgnoreRules::parse("*.log\n!keep.log\n", ".dockerignore");
+    Location at{"Dockerfile", 2, 6};
+    EXPECT_EQ(expand_source(root, "*", &rules, at), (std::vector<std::string>{"b.txt", "keep.log", "logs"}));
+    EXPECT_EQ(expand_source(root, "keep.log", &rules, at), (std::vector<std::string>{"keep.log"}));
+    try {
+        expand_source(root, "a.log", &rules, at);
+        ADD_FAILURE() << "an ignored file was copied";
+    } catch (const BuildError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "Dockerfile:2:6: a.log: no such file or directory in the build context (excluded by .dockerignore)");
+    }
+    EXPECT_THROW(expand_source(root, "../etc/passwd", &rules, at), BuildError);
+    EXPECT_THROW(expand_source(root, "nothing*", &rules, at), BuildError);
+    fs::remove_all(root);
+}

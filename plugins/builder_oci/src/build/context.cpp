@@ -151,7 +151,12 @@ std::vector<std::string> expand_source(const fs::path& root, const std::string& 
     glob(root, "", split(clean), 0, found);
     std::vector<std::string> out;
     for (auto& f : found) {
-        if (ignore && !f.empty() && ignore->excluded(f) && !ignore->has_exceptions()) continue;
+        if (ignore && !f.empty() && ignore->excluded(f)) {
+            // An excluded folder may still hold exceptions ("!dir/keep"); a file may not.
+            struct stat st;
+            bool dir = lstat(resolve_in_root(root, f, true).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+            if (!dir || !ignore->has_exceptions()) continue;
+        }
         out.push_back(f);
     }
     if (out.empty())
