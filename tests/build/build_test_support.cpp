@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,8 +79,15 @@ fs::path test_base_dir() {
     // Remade when the script changes.
     fs::path stamp = dir / "script.sha256";
     std::string want = nemokit::oci::Sha256::digest_of(read_file(script));
-    if (fs::exists(dir / "base.tar") && fs::exists(stamp) && read_file(stamp) == want) return dir;
+    // ctest -j runs tests of one binary side by side: one of them makes the base.
     fs::create_directories(dir);
+    int lock = open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    flock(lock, LOCK_EX);
+    struct Unlock {
+        int fd;
+        ~Unlock() { close(fd); }
+    } unlock{lock};
+    if (fs::exists(dir / "base.tar") && fs::exists(stamp) && read_file(stamp) == want) return dir;
     Result r = run({"sh", script.string(), dir.string()});
     if (r.code != 0) throw std::runtime_error("make_test_base.sh failed: " + r.err);
     write_file(stamp, want);
