@@ -238,7 +238,9 @@ TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
     write_file(dir / "ctx/Dockerfile",
                "FROM scratch AS first\nCOPY *.txt /data/\nCOPY <<EOF /data/here.txt\nheredoc text\nEOF\n"
                "ENV X=1\n"
-               "FROM first AS second\nCOPY --chmod=600 a.txt /data/a.txt\n");
+               "FROM first AS second\nCOPY --chmod=600 a.txt /data/a.txt\n"
+               "HEALTHCHECK --interval=1m30s --timeout=500ms --retries=3 CMD [\"/bin/check\", \"-q\"]\n"
+               "STOPSIGNAL SIGINT\nVOLUME /data /cache\n");
     Result r = build(dir / "ctx/Dockerfile", dir / "ctx", cache, "scr",
                   {"--target", "first", "--output", "docker-archive:" + (dir / "out.tar").string()});
     ASSERT_EQ(r.code, 0) << r.err;
@@ -257,6 +259,12 @@ TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
     ASSERT_EQ(r.code, 0) << r.err;
     auto oci = nemokit::oci::open_image("oci-archive:" + (dir / "oci.tar").string());
     EXPECT_EQ(oci.layers.size(), 3u);
+    const auto& c = oci.config["config"];
+    EXPECT_EQ(c["Healthcheck"], nlohmann::json::parse(
+                                    R"({"Test":["CMD","/bin/check","-q"],"Interval":90000000000,"Timeout":500000000,"Retries":3})"));
+    EXPECT_EQ(c["StopSignal"], "SIGINT");
+    EXPECT_TRUE(c["Volumes"].contains("/data") && c["Volumes"].contains("/cache"));
+    EXPECT_EQ(c["Env"], nlohmann::json({"X=1"}));
     SquashfsMount mnt2(cache / "containers/scr2.sqsh");
     auto listing = tree_listing(mnt2.root());
     EXPECT_EQ(listing["data/a.txt"], "f 600 0:0 " + nemokit::oci::Sha256::digest_of("A\n"));

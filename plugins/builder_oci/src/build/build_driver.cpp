@@ -316,7 +316,7 @@ private:
     void instruction(Stage& s, const Instruction& ins) {
         header(s.name.empty() ? "stage-" + std::to_string(stage_index_) : s.name, ++stage_step_, ins);
         const std::string& k = ins.keyword;
-        if (k != "RUN" && k != "COPY" && k != "ADD")
+        if (k != "RUN" && k != "COPY" && k != "ADD" && k != "HEALTHCHECK")
             for (auto& f : ins.flags) fail(f.where, k + " does not take --" + f.name);
         Vars vars = vars_of(s);
         if (k == "ARG") {
@@ -403,7 +403,22 @@ private:
                 } else {
                     test = {"CMD-SHELL", rest};
                 }
-                cfg(s)["Healthcheck"] = {{"Test", test}};
+                json hc = {{"Test", test}};
+                for (auto& f : ins.flags) {
+                    static const std::map<std::string, std::string> keys = {
+                        {"interval", "Interval"}, {"timeout", "Timeout"}, {"start-period", "StartPeriod"},
+                        {"start-interval", "StartInterval"}};
+                    if (f.name == "retries") {
+                        if (f.value.empty() || f.value.find_first_not_of("0123456789") != std::string::npos)
+                            fail(f.where, "--retries=" + f.value + ": expected a whole number");
+                        hc["Retries"] = std::stoi(f.value);
+                    } else if (auto it = keys.find(f.name); it != keys.end()) {
+                        hc[it->second] = duration_ns(f);
+                    } else {
+                        fail(f.where, "HEALTHCHECK does not take --" + f.name);
+                    }
+                }
+                cfg(s)["Healthcheck"] = hc;
             }
             history(s, ins.original, true);
             return;
@@ -416,6 +431,26 @@ private:
         if (k == "RUN") return run_step(s, ins);
         if (k == "COPY" || k == "ADD") return copy_step(s, ins);
         fail(ins.where, k + " is not supported");
+    }
+
+    // Go duration syntax as Docker takes it: "30s", "1m30s", "500ms", "2h".
+    int64_t duration_ns(const Flag& f) {
+        static const std::regex part(R"((\d+(?:\.\d+)?)(ns|us|ms|s|m|h))");
+        static const std::map<std::string, double> unit = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6},
+                                                           {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+        double total = 0;
+        size_t pos = 0;
+        std::smatch m;
+        std::string v = f.value;
+        while (pos < v.size()) {
+            std::string rest = v.substr(pos);
+            if (!std::regex_search(rest, m, part) || m.position(0) != 0)
+                fail(f.where, "--" + f.name + "=" + f.value + ": expected a duration such as 30s or 1m30s");
+            total += std::stod(m[1].str()) * unit.at(m[2].str());
+            pos += size_t(m.length(0));
+        }
+        if (v.empty()) fail(f.where, "--" + f.name + " needs a duration");
+        return int64_t(total);
     }
 
     std::vector<std::string> shell_command(const Stage& s, const std::string& text) {
