@@ -158,7 +158,6 @@ public:
             if (it == names.end()) throw BuildError("--target " + *req_.target + ": no stage of that name in " + df_.path);
             target = size_t(it - names.begin());
         }
-        for (size_t i = 0; i <= target; ++i) total_steps_ += 1 + bodies[i].size();
         for (size_t i = 0; i <= target; ++i) {
             stage_total_ = 1 + bodies[i].size();
             Stage s = start_stage(*froms[i], names[i], i);
@@ -715,7 +714,7 @@ private:
     std::set<std::string> used_args_;
     Vars global_;
     std::vector<Stage> stages_;
-    size_t total_steps_ = 0, stage_total_ = 0, stage_index_ = 0, stage_step_ = 0;
+    size_t stage_total_ = 0, stage_index_ = 0, stage_step_ = 0;
     BuildOutcome out_;
 };
 
