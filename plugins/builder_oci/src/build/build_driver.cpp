@@ -551,7 +551,7 @@ private:
         if (w.size() < 2) fail(ins.args_where, ins.keyword + " needs at least one source and a destination");
         std::string dest = w.back();
         w.pop_back();
-        bool dest_is_dir = !dest.empty() && (dest.back() == '/' || dest == "." || dest.size() >= 2 && dest.substr(dest.size() - 2) == "/.");
+        bool dest_is_dir = !dest.empty() && (dest.back() == '/' || dest == "." || (dest.size() >= 2 && dest.substr(dest.size() - 2) == "/."));
         if (dest.empty() || dest[0] != '/') dest = (fs::path(workdir_of(s)) / dest).string();
 
         // Where the sources come from: the context, an earlier stage, or an image.
