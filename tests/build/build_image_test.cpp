@@ -64,8 +64,8 @@ TEST_F(BuildImage, MultiStageBuildRunsWithExecAndMatchesTheExpectedTree) {
     Result b = build(ctx / "Dockerfile", ctx, cache, "multistage");
     ASSERT_EQ(b.code, 0) << b.err;
     // RUN output streams with the step's prefix.
-    EXPECT_NE(b.err.find("  | (no GREETING) from uid 0 in /src"), std::string::npos) << b.err;
-    EXPECT_NE(b.err.find("  | arg: check"), std::string::npos);
+    EXPECT_NE(b.err.find("\n[compile 5/6] | (no GREETING) from uid 0 in /src\n"), std::string::npos) << b.err;
+    EXPECT_NE(b.err.find("\n[compile 5/6] | arg: check\n"), std::string::npos);
     fs::path sqsh = cache / "containers" / "multistage.sqsh";
     ASSERT_TRUE(fs::exists(sqsh));
 
@@ -195,7 +195,7 @@ TEST_F(BuildImage, FailuresNameTheLine) {
     write_file(dir / "ctx/Dockerfile.run", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n\nRUN echo before && exit 3\n");
     Result r = build(dir / "ctx/Dockerfile.run", dir / "ctx", cache, "fails");
     EXPECT_EQ(r.code, 1);
-    EXPECT_NE(r.err.find("  | before\n"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("\n[stage-0 2/2] | before\n"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("Dockerfile.run:4:1: RUN echo before && exit 3: the command failed with exit code 3"),
               std::string::npos)
         << r.err;

@@ -205,7 +205,8 @@ private:
     }
 
     void header(const std::string& stage, size_t k, const Instruction& ins) {
-        std::cerr << "[" << stage << " " << k << "/" << stage_total_ << "] " << ins.original << "\n";
+        step_label_ = "[" + stage + " " + std::to_string(k) + "/" + std::to_string(stage_total_) + "]";
+        std::cerr << step_label_ << " " << ins.original << "\n";
     }
 
     Stage start_stage(const Instruction& from, const std::string& name, size_t index) {
@@ -495,7 +496,7 @@ private:
         std::string user = cfg(s).value("User", "");
         std::string workdir = workdir_of(s);
         json key = {{"op", "RUN"}, {"argv", argv}, {"env", env}, {"user", user}, {"workdir", workdir}, {"network", network}};
-        std::string prefix = "  | ";
+        std::string prefix = step_label_ + " | ";
         layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
             SandboxSpec sp;
             sp.lowers = lowers(s);
@@ -714,6 +715,7 @@ private:
     std::set<std::string> used_args_;
     Vars global_;
     std::vector<Stage> stages_;
+    std::string step_label_;
     size_t stage_total_ = 0, stage_index_ = 0, stage_step_ = 0;
     BuildOutcome out_;
 };
