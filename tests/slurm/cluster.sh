@@ -145,7 +145,18 @@ case "$action" in
       p=$(cat "$f" 2>/dev/null || true)
       case "$p" in ''|0|*[!0-9]*) ;; *) daemon_pids="$daemon_pids $p" ;; esac
     done
-    if [ -f "$conf" ]; then timeout 5 scontrol shutdown >/dev/null 2>&1 || true; fi
+    if [ -f "$conf" ]; then
+      # Jobs still running would leave their slurmstepd behind once slurmd is gone: end them first.
+      jobs=$(timeout 5 squeue -h -o %i 2>/dev/null || true)
+      if [ -n "$jobs" ]; then
+        timeout 5 scancel $jobs >/dev/null 2>&1 || true
+        for _ in $(seq 1 50); do
+          [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null || true)" ] && break
+          sleep 0.1
+        done
+      fi
+      timeout 5 scontrol shutdown >/dev/null 2>&1 || true
+    fi
     still_up=""
     for _ in $(seq 1 50); do
       still_up=""
@@ -155,6 +166,13 @@ case "$action" in
     done
     stop_by_pid_files
     for p in $still_up; do kill -9 "$p" 2>/dev/null || true; done
+    # Any step daemon of this cluster that outlived it (found by the SLURM_CONF it was given).
+    for d in /proc/[0-9]*; do
+      [ "$(cat "$d/comm" 2>/dev/null)" = slurmstepd ] || continue
+      if tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$conf"; then
+        kill -9 "${d#/proc/}" 2>/dev/null || true
+      fi
+    done
     ;;
   *) usage ;;
 esac
