@@ -1,6 +1,9 @@
 // `nemokit build` and the commands that other code serves: plugin-declared commands (image,
 // exec, ...) and the runtime's model and tokenizer tools.
 #include "cli/context.hpp"
+#include "exec/job.hpp"
+#include "exec/slurm_follow.hpp"
+#include "exec/slurm_submit.hpp"
 #include "util/error.hpp"
 
 #include "nemokit/runtime/model_cli.hpp"
@@ -36,6 +39,24 @@ static fs::path build_cache_dir(Context& ctx) {
   if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return env;
   const char* home = std::getenv("HOME");
   return fs::path(home ? home : "/tmp") / ".cache" / "nemokit";
+}
+
+// `nemokit build IMAGE --run/--batch PROFILE`: the same build as a CPU job on the profile's
+// build_partition with build_time, this nemokit running `build IMAGE` on the node.
+static int submit_build(Context& ctx, const Profile& prof) {
+  if (ctx.args.positionals.size() != 1 || ctx.args.value("-f") || ctx.args.value("--file"))
+    throw UserError("build --run/--batch takes a stage image name (build -f runs here only)");
+  const std::string& image = ctx.args.positionals[0];
+  JobDir job = JobDir::create(job_root_for(&prof), "build", image, "");
+  std::vector<std::string> args = {"build", image};
+  if (ctx.args.flag("--no-cache")) args.push_back("--no-cache");
+  std::string id = submit_slurm_job(job, plan_build_job(prof, job.path, image, args));
+  std::cerr << "nemokit: submitted build of " << image << " as Slurm job " << id << ", job folder " << job.path.string() << "\n";
+  if (ctx.args.batch_profile) {
+    std::cout << id << "\n";
+    return 0;
+  }
+  return follow_slurm_job(job, id);
 }
 
 int cmd_plugin_command(Context& ctx, const PluginFile& provider) {
@@ -84,8 +105,7 @@ int cmd_build(Context& ctx) {
     std::cout << "# build plan (builder " << builder->name << ")\n" << req.dump(2) << "\n";
     return 0;
   }
-  if (ctx.selected_profile() && ctx.selected_profile()->executor() != "local")
-    throw std::runtime_error("building on a cluster (--run/--batch with a Slurm profile) is not available in this version; build here without --run");
+  if (const Profile* prof = ctx.selected_profile(); prof && prof->executor() == "slurm") return submit_build(ctx, *prof);
   std::string request = req.dump();
   nemokit_call_v1 call{};
   call.kind = NEMOKIT_CALL_BUILD;
