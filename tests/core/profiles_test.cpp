@@ -134,3 +134,18 @@ TEST(Profiles, CommandListsResolvedValuesAndHidesSecrets) {
   EXPECT_TRUE(is_secret_name("DB_PASSWORD"));
   EXPECT_FALSE(is_secret_name("HF_HOME"));
 }
+
+// Commands that plugins serve get the selected profile's build_cache_dir: `image ls` lists
+// that folder's containers, not the default cache.
+TEST(Profiles, PluginCommandsSeeTheProfileBuildCacheDir) {
+  fs::path dir = test::temp_folder("prof-cache");
+  fs::create_directories(dir / "cache" / "containers");
+  write(dir / "cache" / "containers" / "only-here.sqsh", "not a squashfs");
+  write(dir / "env.toml", "[site]\nexecutor = \"local\"\nbuild_cache_dir = \"" + (dir / "cache").string() + "\"\n");
+  auto with = test::run_cli("-r site image ls", "HOME=" + (dir / "home").string(), dir.string());
+  EXPECT_EQ(with.rc, 0) << with.err;
+  EXPECT_NE(with.out.find("only-here"), std::string::npos) << with.out;
+  auto without = test::run_cli("image ls", "HOME=" + (dir / "home").string(), dir.string());
+  EXPECT_EQ(without.rc, 0) << without.err;
+  EXPECT_EQ(without.out.find("only-here"), std::string::npos) << without.out;
+}

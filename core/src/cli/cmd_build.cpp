@@ -3,6 +3,7 @@
 #include "cli/context.hpp"
 #include "exec/job.hpp"
 #include "exec/slurm_follow.hpp"
+#include "exec/slurm_plan.hpp"
 #include "exec/slurm_submit.hpp"
 #include "util/error.hpp"
 
@@ -32,15 +33,6 @@ int invoke_command(Context& ctx, const PluginFile& provider, const std::vector<s
 }
 }  // namespace
 
-// build_cache_dir: the profile's, else $NEMOKIT_BUILD_CACHE_DIR, else ~/.cache/nemokit.
-static fs::path build_cache_dir(Context& ctx) {
-  if (const Profile* p = ctx.selected_profile())
-    if (auto d = p->str("build_cache_dir")) return *d;
-  if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/tmp") / ".cache" / "nemokit";
-}
-
 // `nemokit build IMAGE --run/--batch PROFILE`: the same build as a CPU job on the profile's
 // build_partition with build_time, this nemokit running `build IMAGE` on the node.
 static int submit_build(Context& ctx, const Profile& prof) {
@@ -60,6 +52,10 @@ static int submit_build(Context& ctx, const Profile& prof) {
 }
 
 int cmd_plugin_command(Context& ctx, const PluginFile& provider) {
+  // Plugin commands see the environment, not the profile: a profile named before the command
+  // (`nemokit -r CLUSTER image ls`) hands them its build_cache_dir the way build requests get it.
+  if (const Profile* prof = ctx.selected_profile())
+    ::setenv("NEMOKIT_BUILD_CACHE_DIR", build_cache_dir_for(prof).c_str(), 1);
   std::vector<std::string> args{ctx.args.command};
   args.insert(args.end(), ctx.args.raw.begin(), ctx.args.raw.end());
   return invoke_command(ctx, provider, args);
@@ -93,7 +89,7 @@ int cmd_build(Context& ctx) {
     req["dockerfile_resource"] = im->dockerfile;
     req["dockerfile_text"] = *im->plugin->resource(im->dockerfile);
   }
-  req["build_cache_dir"] = fs::absolute(build_cache_dir(ctx)).string();
+  req["build_cache_dir"] = build_cache_dir_for(ctx.selected_profile()).string();
   req["no_cache"] = ctx.args.flag("--no-cache");
   req["network"] = ctx.args.flag("--network=none") ? "none" : "host";
   req["build_args"] = ctx.args.values("--build-arg");

@@ -16,8 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The core passes build_cache_dir in build requests only; commands use the
-// same fallbacks it does: $NEMOKIT_BUILD_CACHE_DIR, else ~/.cache/nemokit.
+// Build requests carry build_cache_dir; commands read it from the environment,
+// where the core puts a selected profile's (`nemokit -r P image ls`), else
+// ~/.cache/nemokit as the core falls back.
 fs::path command_cache_dir() {
     if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return env;
     const char* home = std::getenv("HOME");
