@@ -27,8 +27,10 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 
 LIB="$BUILD/plugins/builder_oci/libnemokit_oci.a"
-[ -f "$LIB" ] || { echo "build nemokit_oci first: cmake --build $BUILD --target nemokit_oci" >&2; exit 2; }
+RTLIB="$BUILD/sdk/runtime/libnemokit_runtime.so"
+[ -f "$LIB" ] && [ -f "$RTLIB" ] || { echo "build nemokit_oci first: cmake --build $BUILD --target nemokit_oci" >&2; exit 2; }
 c++ -O2 -std=c++20 -Iplugins/builder_oci/include bench/images/convert_main.cpp "$LIB" \
+    "$RTLIB" -Wl,-rpath,"$(cd "$(dirname "$RTLIB")" && pwd)" \
     $(pkg-config --libs libarchive libsquashfs1) $(pkg-config --libs libcurl libzstd 2>/dev/null) -lpthread \
     -o "$WORK/nemokit-image"
 

@@ -8,7 +8,7 @@
 
 #include "build_test_support.hpp"
 #include "nemokit/oci/image.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 #include <algorithm>
 #include <sstream>
@@ -107,7 +107,7 @@ TEST_F(BuildImage, MultiStageBuildRunsWithExecAndMatchesTheExpectedTree) {
     auto expected = tree_listing(base_ / "rootfs");
     auto dir_entry = [](const std::string& owner) { return "d 755 " + owner; };
     auto file_entry = [](const std::string& mode, const std::string& owner, const std::string& content) {
-        return "f " + mode + " " + owner + " " + nemokit::oci::Sha256::digest_of(content);
+        return "f " + mode + " " + owner + " " + nemokit::rt::Sha256::digest_of(content);
     };
     expected.erase("usr/bin/uname");
     expected["opt"] = dir_entry("0:0");
@@ -267,7 +267,7 @@ TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
     EXPECT_EQ(c["Env"], nlohmann::json({"X=1"}));
     SquashfsMount mnt2(cache / "containers/scr2.sqsh");
     auto listing = tree_listing(mnt2.root());
-    EXPECT_EQ(listing["data/a.txt"], "f 600 0:0 " + nemokit::oci::Sha256::digest_of("A\n"));
+    EXPECT_EQ(listing["data/a.txt"], "f 600 0:0 " + nemokit::rt::Sha256::digest_of("A\n"));
 }
 
 }  // namespace

@@ -20,11 +20,11 @@
 #include <nlohmann/json.hpp>
 
 #include "build_test_support.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 using namespace buildtest;
 using nlohmann::json;
-using nemokit::oci::Sha256;
+using nemokit::rt::Sha256;
 
 namespace {
 

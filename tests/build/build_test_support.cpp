@@ -12,7 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 extern char** environ;
 
@@ -78,7 +78,7 @@ fs::path test_base_dir() {
     fs::path script = fs::path(NEMOKIT_SOURCE_DIR) / "tests" / "build" / "make_test_base.sh";
     // Remade when the script changes.
     fs::path stamp = dir / "script.sha256";
-    std::string want = nemokit::oci::Sha256::digest_of(read_file(script));
+    std::string want = nemokit::rt::Sha256::digest_of(read_file(script));
     // ctest -j runs tests of one binary side by side: one of them makes the base.
     fs::create_directories(dir);
     int lock = open((dir.string() + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
@@ -103,7 +103,7 @@ std::map<std::string, std::string> tree_listing(const fs::path& root) {
         char type = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISREG(st.st_mode) ? 'f' : 'o';
         s << type << " " << std::oct << (st.st_mode & 07777) << std::dec << " " << st.st_uid << ":" << st.st_gid;
         if (S_ISLNK(st.st_mode)) s << " -> " << fs::read_symlink(p).string();
-        if (S_ISREG(st.st_mode)) s << " " << nemokit::oci::Sha256::digest_of(read_file(p));
+        if (S_ISREG(st.st_mode)) s << " " << nemokit::rt::Sha256::digest_of(read_file(p));
         return s.str();
     };
     out[""] = describe(root);

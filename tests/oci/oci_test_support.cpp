@@ -13,7 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace ocitest {
 
@@ -159,7 +159,7 @@ std::string compress(const std::string& tar, const std::string& how) {
     return std::string(buf.data(), used);
 }
 
-std::string sha256(const std::string& data) { return nemokit::oci::Sha256::digest_of(data); }
+std::string sha256(const std::string& data) { return nemokit::rt::Sha256::digest_of(data); }
 
 nlohmann::json default_config(const std::vector<LayerBlob>& layers) {
     nlohmann::json diff_ids = nlohmann::json::array();

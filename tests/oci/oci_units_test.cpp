@@ -1,34 +1,12 @@
-// Unit checks of the pieces: digests, entry paths, the flattening rules of the
-// merged tree, and the files enroot reads.
+// Unit checks of the pieces: entry paths, the flattening rules of the merged
+// tree, and the files enroot reads.
 #include <gtest/gtest.h>
 
 #include "nemokit/oci/enroot_config.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/merged_tree.hpp"
-#include "nemokit/oci/sha256.hpp"
 
 using namespace nemokit::oci;
-
-TEST(oci_sha256, KnownVectors) {
-    // FIPS 180-2 examples.
-    EXPECT_EQ(Sha256::digest_of(""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    EXPECT_EQ(Sha256::digest_of("abc"), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    EXPECT_EQ(Sha256::digest_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-              "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-    std::string million(1000000, 'a');
-    EXPECT_EQ(Sha256::digest_of(million), "sha256:cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-TEST(oci_sha256, PiecewiseEqualsWhole) {
-    std::string data;
-    for (int i = 0; i < 100000; ++i) data.push_back(char(i * 31 + (i >> 7)));
-    std::string whole = Sha256::digest_of(data);
-    for (size_t step : {1u, 7u, 63u, 64u, 65u, 4096u}) {
-        Sha256 h;
-        for (size_t i = 0; i < data.size(); i += step) h.update(data.data() + i, std::min(step, data.size() - i));
-        EXPECT_EQ(h.finish_digest(), whole) << "step " << step;
-    }
-}
 
 TEST(oci_paths, SplitNormalizesAndRejects) {
     EXPECT_EQ(split_entry_path("./a//b/./c/", "t"), (std::vector<std::string>{"a", "b", "c"}));

@@ -12,7 +12,6 @@
 #include "exec/slurm_plan.hpp"
 #include "exec/slurm_submit.hpp"
 #include "exec/task_env.hpp"
-#include "util/atomic_file.hpp"
 #include "util/error.hpp"
 
 #include <signal.h>

@@ -14,8 +14,10 @@
 #include "exec/slurm_plan.hpp"
 #include "exec/slurm_submit.hpp"
 #include "exec/task_env.hpp"
-#include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/read_file.hpp"
+
+#include "nemokit/runtime/atomic_file.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -151,7 +153,7 @@ int print_dry_run(Context& ctx, const std::string& verb, const StagePlan& p) {
 JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
   const StageEntry& s = *p.stage;
   JobDir job = JobDir::create(job_root_for(t.profile), s.family, s.stage, s.substage);
-  write_file_atomic(job.path / "config.toml", to_toml_text(p.config.table) + "\n");
+  rt::write_file_atomic(job.path / "config.toml", to_toml_text(p.config.table) + "\n");
   job.meta["plugin"] = s.plugin->name;
   job.meta["config"] = p.config_ref;
   job.meta["command"] = verb;
@@ -165,7 +167,7 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
   JobShape shape = shape_for(ctx, t, p);
   JobDir job = make_job(t, verb, p);
   if (job_out) *job_out = job.path;
-  write_file_atomic(job.path / "plan.txt", local_plan_text(verb, p, job.path, shape));
+  rt::write_file_atomic(job.path / "plan.txt", local_plan_text(verb, p, job.path, shape));
   job.meta["ranks"] = shape.tasks_per_node;
   job.set_state("RUNNING", -1);
   std::cerr << "nemokit: job folder " << job.path.string() << "\n";

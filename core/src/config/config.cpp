@@ -1,7 +1,7 @@
 #include "config/config.hpp"
 
-#include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/read_file.hpp"
 
 #include <algorithm>
 #include <cstdlib>

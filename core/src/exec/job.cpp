@@ -1,7 +1,9 @@
 #include "exec/job.hpp"
 
 #include "profiles/profiles.hpp"
-#include "util/atomic_file.hpp"
+#include "util/read_file.hpp"
+
+#include "nemokit/runtime/atomic_file.hpp"
 
 #include <unistd.h>
 
@@ -82,7 +84,7 @@ JobDir JobDir::open(const fs::path& path) {
   return j;
 }
 
-void JobDir::save() const { write_file_atomic(path / "job.json", meta.dump(2) + "\n"); }
+void JobDir::save() const { rt::write_file_atomic(path / "job.json", meta.dump(2) + "\n"); }
 
 void JobDir::set_state(const std::string& state, int exit_code) {
   meta["state"] = state;

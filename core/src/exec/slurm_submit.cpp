@@ -2,7 +2,8 @@
 
 #include "exec/process.hpp"
 #include "exec/slurm_client.hpp"
-#include "util/atomic_file.hpp"
+
+#include "nemokit/runtime/atomic_file.hpp"
 
 namespace nemokit {
 
@@ -10,8 +11,8 @@ std::string submit_slurm_job(JobDir& job, const SlurmJobPlan& plan, const std::s
   std::string id;
   try {
     std::string script_text = render_sbatch_script(plan.script);
-    if (!plan.secrets.empty()) write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
-    write_file_atomic(job.path / "sbatch.sh", script_text, 0755);
+    if (!plan.secrets.empty()) rt::write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
+    rt::write_file_atomic(job.path / "sbatch.sh", script_text, 0755);
     std::vector<std::string> extra;
     if (!after.empty()) extra.push_back("--dependency=afterok:" + after);
     id = sbatch_submit(job.path / "sbatch.sh", extra);

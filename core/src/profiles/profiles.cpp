@@ -1,8 +1,8 @@
 #include "profiles/profiles.hpp"
 
 #include "config/config.hpp"
-#include "util/atomic_file.hpp"
 #include "util/error.hpp"
+#include "util/read_file.hpp"
 
 #include <algorithm>
 #include <cstdlib>

@@ -36,7 +36,7 @@
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -274,7 +274,7 @@ private:
     // Runs a file-changing step, or takes its result from the layer cache.
     void layer_step(Stage& s, const std::string& key_text, const std::string& created_by,
                     const std::function<void(StepDirs&)>& work) {
-        std::string key = oci::Sha256::digest_of(s.chain + "\n" + key_text);
+        std::string key = rt::Sha256::digest_of(s.chain + "\n" + key_text);
         fs::path record = store_.root() / "cache" / (key.substr(7) + ".json");
         if (!req_.no_cache && fs::exists(record)) {
             try {
@@ -603,7 +603,7 @@ private:
                 sources_state += "src " + word + "\n";
             }
         }
-        key["sources"] = oci::Sha256::digest_of(sources_state);
+        key["sources"] = rt::Sha256::digest_of(sources_state);
         std::string workdir = workdir_of(s);
         std::string user = cfg(s).value("User", "");
         key["user"] = user;

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "nemokit/build/rootfs_path.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -174,7 +174,7 @@ void hash_tree(const fs::path& root, const std::string& rel, const IgnoreRules* 
     if (S_ISLNK(st.st_mode)) {
         line << fs::read_symlink(host).string();
     } else if (S_ISREG(st.st_mode)) {
-        oci::Sha256 h;
+        rt::Sha256 h;
         int fd = open(host.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) throw BuildError(rel + ": " + std::strerror(errno));
         std::vector<char> buf(1 << 20);

@@ -24,7 +24,8 @@
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/oci/blob_store.hpp"
 #include "nemokit/oci/layer_reader.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -50,14 +51,6 @@ std::string oci_media_type(const std::string& given, const char* magic, size_t n
         uint8_t(magic[3]) == 0xfd)
         return "application/vnd.oci.image.layer.v1.tar+zstd";
     return "application/vnd.oci.image.layer.v1.tar";
-}
-
-void fsync_path(const fs::path& p) {
-    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 // In a chrooted child: the layer's entries written to disk in overlayfs form.
@@ -205,7 +198,7 @@ LayerRef LayerStore::import(const oci::Layer& layer, const std::string& label) {
             fs::path tmp = temp_dir("blob") / "blob";
             int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (out < 0) sys_fail(tmp.string());
-            oci::Sha256 h;
+            rt::Sha256 h;
             std::vector<char> buf(1 << 20);
             uint64_t off = 0;
             while (off < layer.blob.size) {
@@ -255,7 +248,7 @@ std::optional<LayerRef> LayerStore::commit(const fs::path& upper) {
         return std::nullopt;
     }
     fs::rename(tmp_blob, blob_path(ref.digest));
-    fsync_path(blob_path(ref.digest).parent_path());
+    rt::fsync_path(blob_path(ref.digest).parent_path());
     if (!fs::exists(layer_dir(ref))) fs::rename(upper, layer_dir(ref));
     return ref;
 }

@@ -18,7 +18,7 @@
 
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/layer_store.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -53,7 +53,7 @@ public:
         if (archive_write_close(a_) != ARCHIVE_OK) fail();
     }
 
-    oci::Sha256 tar_hash, blob_hash;
+    rt::Sha256 tar_hash, blob_hash;
     uint64_t blob_size = 0;
 
 private:

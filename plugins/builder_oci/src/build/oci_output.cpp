@@ -2,39 +2,20 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <set>
 
 #include "nemokit/build/dockerfile.hpp"
-#include "nemokit/oci/atomic_output.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-void write_file_atomic(const fs::path& path, const std::string& content) {
-    oci::AtomicOutput out(path);
-    {
-        int fd = open(out.temp_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) throw BuildError(path.string() + ": " + std::strerror(errno));
-        if (write(fd, content.data(), content.size()) != ssize_t(content.size())) {
-            close(fd);
-            throw BuildError(path.string() + ": " + std::strerror(errno));
-        }
-        fsync(fd);
-        close(fd);
-    }
-    out.commit();
-}
 
 void link_or_copy(const fs::path& from, const fs::path& to) {
     if (fs::exists(to)) return;
@@ -81,11 +62,6 @@ public:
         if (archive_write_close(a_) != ARCHIVE_OK) fail("closing");
         archive_write_free(a_);
         a_ = nullptr;
-        int fd = open(out_.temp_path().c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
         out_.commit();
     }
 
@@ -106,7 +82,7 @@ private:
         throw BuildError("writing " + out_.temp_path().string() + ": " + what + ": " +
                          (archive_error_string(a_) ? archive_error_string(a_) : "error"));
     }
-    oci::AtomicOutput out_;
+    rt::AtomicOutput out_;
     archive* a_ = nullptr;
 };
 
@@ -135,15 +111,15 @@ LayoutResult write_oci_layout(const LayerStore& store, const BuiltImage& image, 
         manifest["layers"].push_back({{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.size}});
     }
     std::string config_text = image.config.dump();
-    std::string config_digest = oci::Sha256::digest_of(config_text);
-    if (!fs::exists(blobs / hex(config_digest))) write_file_atomic(blobs / hex(config_digest), config_text);
+    std::string config_digest = rt::Sha256::digest_of(config_text);
+    if (!fs::exists(blobs / hex(config_digest))) rt::write_file_atomic(blobs / hex(config_digest), config_text);
     keep.insert(hex(config_digest));
     manifest["config"] = {{"mediaType", "application/vnd.oci.image.config.v1+json"},
                           {"digest", config_digest},
                           {"size", config_text.size()}};
     std::string manifest_text = manifest.dump();
-    std::string manifest_digest = oci::Sha256::digest_of(manifest_text);
-    if (!fs::exists(blobs / hex(manifest_digest))) write_file_atomic(blobs / hex(manifest_digest), manifest_text);
+    std::string manifest_digest = rt::Sha256::digest_of(manifest_text);
+    if (!fs::exists(blobs / hex(manifest_digest))) rt::write_file_atomic(blobs / hex(manifest_digest), manifest_text);
     keep.insert(hex(manifest_digest));
     json index = {{"schemaVersion", 2},
                   {"mediaType", "application/vnd.oci.image.index.v1+json"},
@@ -153,8 +129,8 @@ LayoutResult write_oci_layout(const LayerStore& store, const BuiltImage& image, 
                      {"size", manifest_text.size()},
                      {"platform", {{"architecture", "amd64"}, {"os", "linux"}}},
                      {"annotations", {{"org.opencontainers.image.ref.name", image.tag}}}}}}};
-    if (!fs::exists(dir / "oci-layout")) write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-    write_file_atomic(dir / "index.json", index.dump());
+    if (!fs::exists(dir / "oci-layout")) rt::write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    rt::write_file_atomic(dir / "index.json", index.dump());
     for (auto& d : fs::directory_iterator(blobs))
         if (!keep.count(d.path().filename().string())) fs::remove(d.path());
     return {dir, manifest_digest, config_digest};

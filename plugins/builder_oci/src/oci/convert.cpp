@@ -9,12 +9,12 @@
 #include <memory>
 #include <thread>
 
-#include "nemokit/oci/atomic_output.hpp"
 #include "nemokit/oci/enroot_config.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/layer_reader.hpp"
 #include "nemokit/oci/merged_tree.hpp"
 #include "nemokit/oci/progress.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
 
 namespace nemokit::oci {
 namespace {
@@ -105,7 +105,7 @@ std::string short_digest(const Layer& l) {
 ConvertResult convert_image(const Image& image, const std::filesystem::path& dest, const ConvertOptions& options) {
     validate(options.squashfs);
     SignalGuard signals(options.handle_signals);
-    AtomicOutput output(dest);
+    rt::AtomicOutput output(dest);
     ConvertResult result;
     result.layers = image.layers.size();
     Progress progress(options.progress);

@@ -5,7 +5,7 @@
 
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::oci {
 namespace {
@@ -46,7 +46,7 @@ json read_verified_json(const BlobStore& store, const json& desc, const std::str
         desc["size"].get<uint64_t>() != text.size())
         throw Error(store.describe() + ":" + path + ": size " + std::to_string(text.size()) +
                     " does not match descriptor size " + std::to_string(desc["size"].get<uint64_t>()));
-    if (Sha256::digest_of(text) != digest)
+    if (rt::Sha256::digest_of(text) != digest)
         throw Error(store.describe() + ":" + path + ": content does not match digest " + digest);
     return parse_json(text, store.describe() + ":" + path);
 }
@@ -197,7 +197,7 @@ Image open_docker(std::shared_ptr<BlobStore> store, const std::string& tag, cons
         if (t.is_string()) img.tags.push_back(t);
     std::string config_path = (*entry)["Config"];
     std::string config_text = store->read_text(config_path);
-    img.config_digest = Sha256::digest_of(config_text);
+    img.config_digest = rt::Sha256::digest_of(config_text);
     // The config is named by its digest, both in the old layout (<hex>.json)
     // and the new one (blobs/sha256/<hex>).
     std::string base = config_path.substr(config_path.rfind('/') + 1);

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "nemokit/oci/error.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::oci {
 namespace {
@@ -22,7 +22,7 @@ struct StoredSource {
     int fd = -1;
     const BlobRange* range = nullptr;
     std::atomic<uint64_t>* read = nullptr;
-    Sha256* hash = nullptr;
+    rt::Sha256* hash = nullptr;
     std::vector<char> buffer = std::vector<char>(kReadChunk);
     std::exception_ptr error;
     const std::atomic<bool>* cancelled = nullptr;
@@ -76,7 +76,7 @@ void LayerReader::produce() {
         fd = ::open(layer_.blob.file.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) throw Error(layer_.blob.name + ": " + std::strerror(errno));
         ::posix_fadvise(fd, off_t(layer_.blob.offset), off_t(layer_.blob.size), POSIX_FADV_SEQUENTIAL);
-        Sha256 stored_hash, tar_hash;
+        rt::Sha256 stored_hash, tar_hash;
         StoredSource source;
         source.fd = fd;
         source.range = &layer_.blob;

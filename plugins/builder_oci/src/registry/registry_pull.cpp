@@ -20,8 +20,8 @@
 #include "credentials.hpp"
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/registry.hpp"
-#include "nemokit/oci/atomic_output.hpp"
-#include "nemokit/oci/sha256.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -44,7 +44,7 @@ struct Response {
 struct Sink {
     std::string* text = nullptr;
     int fd = -1;
-    oci::Sha256* hash = nullptr;
+    rt::Sha256* hash = nullptr;
     bool failed = false;
     size_t limit = 64u << 20;
 };
@@ -262,17 +262,17 @@ public:
         if (r.status != 200)
             throw BuildError(client_.where("/manifests/" + reference) + ": HTTP " + std::to_string(r.status) +
                              (r.body.empty() ? "" : ": " + r.body.substr(0, 300)));
-        std::string digest = oci::Sha256::digest_of(text);
+        std::string digest = rt::Sha256::digest_of(text);
         if (reference.rfind("sha256:", 0) == 0 && digest != reference)
             throw BuildError(client_.where("/manifests/" + reference) + ": content does not match its digest");
         return {text, digest};
     }
 
     fs::path store_bytes(const std::string& text) {
-        std::string digest = oci::Sha256::digest_of(text);
+        std::string digest = rt::Sha256::digest_of(text);
         fs::path p = blobs_ / digest.substr(7);
         if (!fs::exists(p)) {
-            oci::AtomicOutput out(p);
+            rt::AtomicOutput out(p);
             std::ofstream(out.temp_path(), std::ios::binary) << text;
             out.commit();
         }
@@ -283,14 +283,14 @@ public:
         check_digest(digest, ref_.str());
         fs::path p = blobs_ / digest.substr(7);
         if (fs::exists(p)) return p;
-        oci::AtomicOutput out(p);
+        rt::AtomicOutput out(p);
         int fd = -1;
-        oci::Sha256 hash;
+        rt::Sha256 hash;
         auto open_fresh = [&] {
             if (fd >= 0) close(fd);
             fd = open(out.temp_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (fd < 0) throw BuildError(out.temp_path().string() + ": " + std::strerror(errno));
-            hash = oci::Sha256();
+            hash = rt::Sha256();
         };
         open_fresh();
         Sink sink{nullptr, fd, &hash};
@@ -355,11 +355,11 @@ public:
                          {"size", text.size()},
                          {"annotations", {{"org.opencontainers.image.ref.name", "latest"}}}}}}};
         {
-            oci::AtomicOutput out(layout / "oci-layout");
+            rt::AtomicOutput out(layout / "oci-layout");
             std::ofstream(out.temp_path()) << R"({"imageLayoutVersion":"1.0.0"})";
             out.commit();
         }
-        oci::AtomicOutput out(layout / "index.json");
+        rt::AtomicOutput out(layout / "index.json");
         std::ofstream(out.temp_path()) << index.dump();
         out.commit();
         return layout;

@@ -14,12 +14,12 @@
 #include <stdexcept>
 #include <thread>
 
-#include "nemokit/runtime/data/durable_file.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/data/indexed_dataset.hpp"
+#include "nemokit/runtime/sha256.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "prep/document_source.hpp"
 #include "prep/prep_config.hpp"
-#include "prep/sha256.hpp"
 #include "prep/split_shards.hpp"
 
 namespace nemokit::pretrain {
@@ -154,7 +154,7 @@ rt::Tokenizer obtain_tokenizer(const PrepConfig& config, const std::vector<Sourc
     const fs::path path = fs::absolute(*config.tokenizer);
     if (!fs::exists(path)) throw std::invalid_argument("data.tokenizer: " + path.string() + " does not exist");
     auto tok = rt::Tokenizer::load(path);
-    meta = {{"path", path.string()}, {"sha256", sha256_file(path)}, {"trained", false}};
+    meta = {{"path", path.string()}, {"sha256", rt::sha256_file(path)}, {"trained", false}};
     log << "data prep: tokenizer " << path.string() << " (" << tok.vocab_size() << " ids)\n";
     return tok;
   }
@@ -195,7 +195,7 @@ rt::Tokenizer obtain_tokenizer(const PrepConfig& config, const std::vector<Sourc
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log << "data prep: trained a " << tok.vocab_size() << "-id BPE in " << std::fixed << std::setprecision(1) << secs
       << " s -> " << path.string() << "\n";
-  meta = {{"path", path.string()}, {"sha256", sha256_file(path)}, {"trained", true},
+  meta = {{"path", path.string()}, {"sha256", rt::sha256_file(path)}, {"trained", true},
           {"train_tokenizer", {{"vocab_size", t.vocab_size}, {"min_frequency", t.min_frequency},
                                {"special_tokens", t.special_tokens}}}};
   return tok;
@@ -212,7 +212,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
   fs::create_directories(out_dir);
 
   std::vector<SourceStats> sources;
-  for (auto& f : collect_inputs(config.inputs)) sources.push_back({f, sha256_file(f.path)});
+  for (auto& f : collect_inputs(config.inputs)) sources.push_back({f, rt::sha256_file(f.path)});
   uint64_t input_bytes = 0;
   for (const auto& s : sources) input_bytes += s.file.size;
   log << "data prep: " << sources.size() << " input files, " << input_bytes << " bytes\n";
@@ -261,7 +261,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
   nlohmann::json blend = nlohmann::json::object();
   nlohmann::json split_meta = nlohmann::json::object();
   uint64_t total_tokens = 0, total_docs = 0, total_shards = 0;
-  Sha256 content;
+  rt::Sha256 content;
   for (size_t s = 0; s < splits.size(); ++s) {
     const auto& shards = splits[s]->shards();
     const double split_tokens = static_cast<double>(splits[s]->tokens());
@@ -269,8 +269,8 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
     for (const auto& sh : shards) {
       list.push_back(split_tokens > 0 ? static_cast<double>(sh.tokens) / split_tokens : 0.0);
       list.push_back(sh.prefix.string());
-      const std::string bin_digest = sha256_file(rt::bin_path(sh.prefix));
-      const std::string idx_digest = sha256_file(rt::idx_path(sh.prefix));
+      const std::string bin_digest = rt::sha256_file(rt::bin_path(sh.prefix));
+      const std::string idx_digest = rt::sha256_file(rt::idx_path(sh.prefix));
       content.update(bin_digest);
       content.update(idx_digest);
       shard_meta.push_back({{"prefix", sh.prefix.string()}, {"tokens", sh.tokens}, {"documents", sh.documents},
@@ -286,7 +286,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
     total_shards += shards.size();
   }
   const fs::path blend_path = out_dir / "blend.json";
-  rt::write_file_atomically(blend_path, blend.dump(2) + "\n");
+  rt::write_file_atomic(blend_path, blend.dump(2) + "\n");
 
   nlohmann::json source_meta = nlohmann::json::array();
   uint64_t skipped = 0;
@@ -321,7 +321,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
       {"tracking", {{"used_artifacts", nlohmann::json::array()}}},
   };
   // Written last: its presence says the artifact is complete.
-  rt::write_file_atomically(out_dir / "metadata.json", metadata.dump(2) + "\n");
+  rt::write_file_atomic(out_dir / "metadata.json", metadata.dump(2) + "\n");
 
   log << "data prep: " << total_docs << " documents (" << skipped << " blank skipped), " << total_tokens
       << " tokens in " << total_shards << " shards; train " << splits[0]->tokens() << ", valid "

@@ -27,7 +27,7 @@ std::optional<fs::path> CheckpointDir::latest() const {
 
 void CheckpointDir::mark_latest(int64_t step) {
   fs::path dir = for_step(step);
-  rt::write_file_atomic((root_ / "latest").string(), dir.filename().string() + "\n");
+  rt::write_file_atomic(root_ / "latest", dir.filename().string() + "\n");
   std::vector<fs::path> steps;
   for (const auto& e : fs::directory_iterator(root_))
     if (e.is_directory() && e.path().filename().string().starts_with("step_") &&

@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "nemokit/runtime/data/durable_file.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/data/indexed_dataset.hpp"
 
 namespace nemokit::rt {

@@ -31,8 +31,6 @@ struct Tokenizer::Impl {
 namespace tok {
 // Builds an Impl from a parsed tokenizer.json; throws std::runtime_error "<origin>: key '<k>': ...".
 std::shared_ptr<const Tokenizer::Impl> build_impl(nlohmann::ordered_json doc, std::string origin);
-// Writes `data` to `path` atomically (temp file beside it, fsync, rename, fsync the folder).
-void write_file_atomically(const std::filesystem::path& path, std::string_view data);
 }  // namespace tok
 
 }  // namespace nemokit::rt

@@ -2,68 +2,135 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 
 namespace nemokit::rt {
 namespace fs = std::filesystem;
 
-static std::runtime_error io_error(const std::string& what, const std::string& path) {
-  return std::runtime_error(path + ": " + what + ": " + std::strerror(errno));
+namespace {
+
+// "<path>: <what>: <strerror(errno)>"
+std::runtime_error sys_error(const fs::path& path, const std::string& what) {
+  return std::runtime_error(path.string() + ": " + what + ": " + std::strerror(errno));
 }
 
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw io_error("cannot open for fsync", path);
-  int rc = ::fsync(fd);
+fs::path folder_of(const fs::path& path) {
+  fs::path dir = path.parent_path();
+  return dir.empty() ? fs::path(".") : dir;
+}
+
+// Renames `tmp` (already on disk) over `final_path`, then makes the new folder entry durable.
+void rename_into_place(const fs::path& tmp, const fs::path& final_path) {
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) throw sys_error(final_path, "cannot rename into place");
+  fsync_path(folder_of(final_path));
+}
+
+}  // namespace
+
+void fsync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw sys_error(path, "cannot open to sync");
+  struct stat st {};
+  const bool is_dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+  const int rc = ::fsync(fd);
+  const int saved = errno;
   ::close(fd);
-  if (rc != 0) throw io_error("fsync failed", path);
+  errno = saved;
+  // Some filesystems refuse fsync on folders; the rename is still atomic there.
+  if (rc != 0 && !(is_dir && (errno == EINVAL || errno == EROFS))) throw sys_error(path, "fsync failed");
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw io_error("cannot create", tmp);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+fs::path temp_path_beside(const fs::path& final_path) {
+  static std::atomic<unsigned long> counter{0};
+  fs::path tmp = final_path;
+  tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  return tmp;
+}
+
+void write_all(int fd, const void* bytes, size_t size, const fs::path& path) {
+  const auto* p = static_cast<const char*>(bytes);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw io_error("write failed", tmp);
+      throw sys_error(path, "write failed");
     }
-    done += size_t(n);
+    p += n;
+    size -= static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw io_error("cannot flush", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw io_error("cannot rename into place", path);
-  }
-  fs::path parent = fs::path(path).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string());
 }
 
-void replace_dir_atomic(const std::string& tmp_dir, const std::string& final_dir) {
+void commit_temp_file(const fs::path& tmp, const fs::path& final_path) {
+  fsync_path(tmp);
+  rename_into_place(tmp, final_path);
+}
+
+void write_file_atomic(const fs::path& path, std::string_view bytes, unsigned mode) {
+  const fs::path dir = folder_of(path);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error(dir.string() + ": cannot create folder: " + ec.message());
+
+  const fs::path tmp = temp_path_beside(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) throw sys_error(tmp, "cannot create");
+  try {
+    write_all(fd, bytes.data(), bytes.size(), tmp);
+    // open() applied the umask; the file gets `mode` as asked (0600 secrets, 0755 scripts).
+    if (::fchmod(fd, mode) != 0) throw sys_error(tmp, "cannot set its mode");
+    if (::fsync(fd) != 0) throw sys_error(tmp, "fsync failed");
+    const int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) throw sys_error(tmp, "close failed");
+    rename_into_place(tmp, path);
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    std::error_code ignored;
+    fs::remove(tmp, ignored);  // gone already when only the folder fsync failed
+    throw;
+  }
+}
+
+void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir) {
   fsync_path(tmp_dir);
   if (fs::exists(final_dir)) {
     // Swap both names in one step; the old contents end up under tmp_dir and go away.
     if (::renameat2(AT_FDCWD, tmp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0)
-      throw io_error("cannot swap into place", final_dir);
+      throw sys_error(final_dir, "cannot swap into place");
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
   } else if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0) {
-    throw io_error("cannot rename into place", final_dir);
+    throw sys_error(final_dir, "cannot rename into place");
   }
-  fs::path parent = fs::path(final_dir).parent_path();
-  fsync_path(parent.empty() ? "." : parent.string());
+  fsync_path(folder_of(final_dir));
+}
+
+AtomicOutput::AtomicOutput(fs::path dest) : dest_(std::move(dest)) {
+  const fs::path dir = folder_of(dest_);
+  std::string pattern = (dir / ("." + dest_.filename().string() + ".partial-XXXXXX")).string();
+  const int fd = ::mkstemp(pattern.data());
+  if (fd < 0) throw sys_error(dest_, "cannot create a file in " + dir.string());
+  ::fchmod(fd, 0644);  // mkstemp creates 0600; the result is an ordinary shared file
+  ::close(fd);
+  temp_ = pattern;
+}
+
+AtomicOutput::~AtomicOutput() {
+  if (!committed_) ::unlink(temp_.c_str());
+}
+
+void AtomicOutput::commit() {
+  commit_temp_file(temp_, dest_);
+  committed_ = true;
 }
 
 }  // namespace nemokit::rt

@@ -1,15 +1,56 @@
 // Files and folders that appear all at once: written under a temporary name in the same
-// folder, flushed to disk, then renamed over the final name.
+// folder, flushed to disk, then renamed over the final name, and the folder flushed too, so a
+// reader (or a restart after a crash) sees either the old contents or the whole new ones.
+// Every error is a std::runtime_error whose message names the path at fault.
 #pragma once
-#include <string>
+#include <cstddef>
+#include <filesystem>
 #include <string_view>
 
 namespace nemokit::rt {
 
-void write_file_atomic(const std::string& path, std::string_view bytes);
-void fsync_path(const std::string& path);  // a file or a folder
+// Writes `bytes` to `path` atomically: a temporary beside it, fsync, rename, fsync of the
+// folder. Creates missing parent folders. The file gets exactly `mode` (the umask does not
+// apply). On failure the temporary is removed and any older file is left as it was.
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes, unsigned mode = 0644);
+
+// A unique temporary path in the folder of `final_path` ("<name>.tmp-<pid>-<n>").
+std::filesystem::path temp_path_beside(const std::filesystem::path& final_path);
+
+// Writes all of `size` bytes to fd, retrying short writes and EINTR; throws naming `path`.
+void write_all(int fd, const void* bytes, size_t size, const std::filesystem::path& path);
+
+// fsyncs `tmp` (already written and closed), renames it to `final_path` and fsyncs the folder.
+void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& final_path);
+
+// fsyncs a file or a folder. Filesystems that refuse fsync on folders (EINVAL, EROFS) are
+// accepted: a rename there is atomic all the same.
+void fsync_path(const std::filesystem::path& path);
+
 // Replaces `final_dir` by `tmp_dir` (both in the same parent) with one rename (an exchange
-// when final_dir exists), so a reader sees either the old folder or the new one.
-void replace_dir_atomic(const std::string& tmp_dir, const std::string& final_dir);
+// when final_dir exists, after which the old contents are removed), so a reader sees either
+// the old folder or the new one.
+void replace_dir_atomic(const std::filesystem::path& tmp_dir, const std::filesystem::path& final_dir);
+
+// A file that appears at its final path only when complete, for writers that need a path
+// rather than a buffer (libraries writing a file themselves, downloads): create the object,
+// write temp_path() any way you like, then commit(). The temporary is a hidden file in the
+// destination's folder (".<name>.partial-XXXXXX", mode 0644). Destroyed without commit(), it
+// removes the temporary and leaves any older file untouched.
+class AtomicOutput {
+ public:
+  explicit AtomicOutput(std::filesystem::path dest);
+  ~AtomicOutput();
+  AtomicOutput(const AtomicOutput&) = delete;
+  AtomicOutput& operator=(const AtomicOutput&) = delete;
+
+  const std::filesystem::path& temp_path() const { return temp_; }
+  // fsyncs the temporary, renames it over the destination and fsyncs the folder.
+  void commit();
+
+ private:
+  std::filesystem::path dest_, temp_;
+  bool committed_ = false;
+};
 
 }  // namespace nemokit::rt
