@@ -16,7 +16,7 @@ packages=(
   # tests
   libgtest-dev libgmock-dev googletest python3
   # real peers the tests and benchmarks check against
-  squashfs-tools squashfs-tools-ng buildah slurm-wlm slurm-client munge hyperfine docker-registry apache2-utils openssl
+  squashfs-tools squashfs-tools-ng buildah debootstrap slurm-wlm slurm-client munge hyperfine docker-registry apache2-utils openssl
   # real training text (public domain / permissive; see data/README.md)
   bible-kjv bible-kjv-text fortunes fortunes-min wamerican
   # packaging
