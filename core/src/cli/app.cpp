@@ -37,7 +37,7 @@ std::vector<CommandSpec> builtin_commands() {
       {"logs", "A job's logs; -f follows them until the job ends", "logs JOB [-f]",
        {}, {{"-f", "follow the logs until the job ends"}, {"--follow", "follow the logs until the job ends"}}, false, false},
       {"cancel", "Cancel a job (scancel for Slurm jobs, SIGTERM to a local run)", "cancel JOB", {}, {}, false, false},
-      {"probe", "Submit a tiny job with a profile's shape: one line per task (rank, host, GPUs)",
+      {"probe", "Submit a tiny job with a profile's shape: one line per task (rank, host, GPUs); with GPUs, NCCL all-reduce bandwidth",
        "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false},
       {"__task", "", "__task JOB_DIR", {}, {}, true, false},
       {"__probe", "", "__probe", {}, {}, true, false},

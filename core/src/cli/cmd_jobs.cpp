@@ -14,6 +14,8 @@
 #include "exec/task_env.hpp"
 #include "util/error.hpp"
 
+#include "nemokit/runtime/dist.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -218,9 +220,26 @@ int cmd_probe(Context& ctx) {
 
 int cmd_probe_task(Context&) {
   TaskIdentity t = adopt_task_identity();
-  std::printf("rank %d/%d host %s local %d gpus %d\n", t.rank, t.world_size, this_host().c_str(), t.local_rank, visible_gpu_count());
+  const int gpus = visible_gpu_count();
+  std::printf("rank %d/%d host %s local %d gpus %d\n", t.rank, t.world_size, this_host().c_str(), t.local_rank, gpus);
   std::fflush(stdout);
-  return 0;
+  if (gpus == 0) return 0;
+  if (!rt::built_with_nccl()) {  // the ranks still checked out; the figure needs a CUDA build
+    if (t.rank == 0) std::fprintf(stderr, "%s\n", rt::nccl_allreduce_probe({}, 0).c_str());
+    return 0;
+  }
+  // With GPUs every task joins one NCCL all-reduce; rank 0 reports the figure, any rank its
+  // failure.
+  rt::RankInfo self{t.rank, t.world_size, t.local_rank, t.master_addr.empty() ? "127.0.0.1" : t.master_addr, 0};
+  if (!t.master_port.empty() && t.master_port.find_first_not_of("0123456789") == std::string::npos &&
+      t.master_port.size() <= 5)
+    self.master_port = std::stoi(t.master_port);
+  const std::string line = rt::nccl_allreduce_probe(self, size_t(256) << 20);
+  const bool failed = line.rfind("nccl probe:", 0) == 0;
+  if (failed) std::fprintf(stderr, "rank %d: %s\n", t.rank, line.c_str());
+  else if (t.rank == 0) std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  return failed ? 1 : 0;
 }
 
 }  // namespace nemokit::cli

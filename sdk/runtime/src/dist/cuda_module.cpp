@@ -1,0 +1,71 @@
+// The runtime's CUDA path lives in libnemokit_runtime_cuda.so beside this library, opened on
+// first use: nemokit starts without loading CUDA, cuBLAS or NCCL, and a machine without them
+// gets a sentence instead of a loader error. The module's entry points are extern "C" so they
+// are found by name; they take the runtime's own C++ types (one build makes both).
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include "nemokit/runtime/dist.hpp"
+
+namespace nemokit::rt {
+namespace {
+
+struct CudaModule {
+  void* handle = nullptr;
+  std::string error;
+};
+
+const CudaModule& cuda_module() {
+  static CudaModule m;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info self{};
+    if (!::dladdr(reinterpret_cast<void*>(&cuda_module), &self) || !self.dli_fname) {
+      m.error = "cannot locate libnemokit_runtime";
+      return;
+    }
+    auto path = std::filesystem::path(self.dli_fname).parent_path() / "libnemokit_runtime_cuda.so";
+    if (!std::filesystem::exists(path)) {
+      m.error = "this nemokit was built without CUDA (" + path.string() + " is absent)";
+      return;
+    }
+    m.handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!m.handle) m.error = std::string("cannot load the CUDA path: ") + ::dlerror();
+  });
+  return m;
+}
+
+template <typename Fn>
+Fn* cuda_entry(const char* name, std::string& why) {
+  const CudaModule& m = cuda_module();
+  if (!m.handle) {
+    why = m.error;
+    return nullptr;
+  }
+  if (void* sym = ::dlsym(m.handle, name)) return reinterpret_cast<Fn*>(sym);
+  why = std::string("the CUDA path was built without ") + name;
+  return nullptr;
+}
+
+using NcclProbeFn = void(const RankInfo*, size_t, std::string*);
+
+}  // namespace
+
+bool built_with_nccl() {
+  std::string why;
+  return cuda_entry<NcclProbeFn>("nemokit_rt_cuda_nccl_allreduce_probe", why) != nullptr;
+}
+
+std::string nccl_allreduce_probe(const RankInfo& self, size_t bytes) {
+  std::string why;
+  auto* probe = cuda_entry<NcclProbeFn>("nemokit_rt_cuda_nccl_allreduce_probe", why);
+  if (!probe) return "nccl probe: " + why;
+  std::string line;
+  probe(&self, bytes, &line);
+  return line;
+}
+
+}  // namespace nemokit::rt
