@@ -201,6 +201,16 @@ TEST_F(BuildImage, FailuresNameTheLine) {
         << r.err;
     EXPECT_FALSE(fs::exists(cache / "containers" / "fails.sqsh"));
 
+    // A bare base name never built here: whatever Docker Hub answers (here: no such host), the
+    // error says how to build the base locally.
+    write_file(dir / "ctx/Dockerfile.nobase", "FROM nemokit-never-built\nRUN true\n");
+    r = build(dir / "ctx/Dockerfile.nobase", dir / "ctx", cache, "fails");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("Dockerfile.nobase:1:6: FROM nemokit-never-built: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("no image nemokit-never-built was built into " + (cache / "oci").string()), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("--tag nemokit-base"), std::string::npos) << r.err;
+
     write_file(dir / "ctx/Dockerfile.syntax", "FROM scratch\nCOPY file.txt /\n  RUNN echo\n");
     r = build(dir / "ctx/Dockerfile.syntax", dir / "ctx", cache, "fails");
     EXPECT_EQ(r.code, 1);

@@ -29,22 +29,29 @@ BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::
         return base;
     }
     oci::Image image;
+    // A bare name ("nemokit-base") that was never built here is most often a missing local
+    // build, not a Docker Hub image: say how to make it beside the registry's answer.
+    const bool bare_name = ref.find_first_of("/:@") == std::string::npos;
+    auto hint = [&] {
+        if (!bare_name) return std::string();
+        return " (no image " + ref + " was built into " + (build_cache_dir / "oci").string() +
+               " either; build it first, e.g. `nemokit build -f containers/Dockerfile.base --tag nemokit-base`, "
+               "or choose another base with --build-arg BASE_IMAGE=REF)";
+    };
     try {
         // An image built here earlier, by its tag (e.g. "nemokit-base"), before any registry.
         std::filesystem::path built = build_cache_dir / "oci" / ref;
         if (is_local_image_spec(ref)) {
             image = oci::open_image(ref);
-        } else if (ref.find_first_of("/:@") == std::string::npos && std::filesystem::exists(built / "index.json")) {
+        } else if (bare_name && std::filesystem::exists(built / "index.json")) {
             image = oci::open_image("oci:" + built.string() + ":" + ref);
         } else {
             ImageReference r = parse_reference(ref);
             std::filesystem::path layout = pull_image(r, build_cache_dir);
             image = oci::open_image("oci:" + layout.string() + ":latest");
         }
-    } catch (const oci::Error& e) {
-        throw BuildError(where.str() + ": FROM " + ref + ": " + e.what());
-    } catch (const BuildError& e) {
-        throw BuildError(where.str() + ": FROM " + ref + ": " + e.what());
+    } catch (const std::exception& e) {  // oci::Error, BuildError, and file errors alike
+        throw BuildError(where.str() + ": FROM " + ref + ": " + e.what() + hint());
     }
     base.config = image.config;
     if (!base.config.contains("config") || !base.config["config"].is_object()) base.config["config"] = json::object();
