@@ -59,4 +59,14 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
         throw BuildError(what + ": failed with exit code " + std::to_string(WEXITSTATUS(status)));
 }
 
+void reap_until_exit(pid_t cmd) {
+    while (true) {
+        int status = 0;
+        pid_t p = waitpid(-1, &status, 0);
+        if (p < 0 && errno == EINTR) continue;
+        if (p < 0) _exit(127);
+        if (p == cmd) _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+    }
+}
+
 }  // namespace nemokit::build

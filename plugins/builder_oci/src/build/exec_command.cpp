@@ -145,13 +145,7 @@ std::vector<std::string> container_env(const fs::path& root, const std::vector<s
             std::cerr << "nemokit exec: /bin/sh in the image: " << std::strerror(errno) << "\n";
             _exit(127);
         }
-        while (true) {
-            int status = 0;
-            pid_t p = waitpid(-1, &status, 0);
-            if (p < 0 && errno == EINTR) continue;
-            if (p < 0) _exit(127);
-            if (p == cmd) _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
-        }
+        reap_until_exit(cmd);
     } catch (const std::exception& e) {
         std::cerr << "nemokit exec: " << e.what() << "\n";
         _exit(125);

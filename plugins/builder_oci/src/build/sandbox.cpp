@@ -1,6 +1,7 @@
 // Process layout: this process -> setup child (new namespaces; mounts the
 // overlay) -> init (PID 1 of the new PID namespace; mounts /proc, enters the
 // root) -> the command. PID 1 reaps orphans and its exit ends everything left.
+#include "nemokit/build/child.hpp"
 #include "nemokit/build/sandbox.hpp"
 
 #include <fcntl.h>
@@ -93,13 +94,7 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
         }
         close(out_fd);
         close(info_fd);
-        while (true) {
-            int status = 0;
-            pid_t p = waitpid(-1, &status, 0);
-            if (p < 0 && errno == EINTR) continue;
-            if (p < 0) _exit(127);
-            if (p == cmd) _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
-        }
+        reap_until_exit(cmd);
     } catch (const std::exception& e) {
         write_all(info_fd, std::string("error ") + e.what() + "\n");
         _exit(125);
