@@ -16,9 +16,13 @@ import argparse
 import os
 import sys
 
-import torch
-from safetensors.torch import save_file, load_file
-from transformers import NemotronHConfig, NemotronHForCausalLM
+try:
+    import torch
+    from safetensors.torch import save_file, load_file
+    from transformers import NemotronHConfig, NemotronHForCausalLM
+except ImportError as e:  # ctest reads 77 as "skipped": the peer is optional
+    print(f"skipped: {e} (pip install torch transformers safetensors)")
+    sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "nemotronh_tiny")
