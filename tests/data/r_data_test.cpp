@@ -167,16 +167,3 @@ TEST(DataRData, DamagedDataIsAnErrorWithTheOriginAndOffset) {
   EXPECT_THROW(nemokit::pretrain::r_unserialize(env.out, "x"), std::runtime_error);
   EXPECT_THROW(nemokit::pretrain::inflate_bytes("not zlib at all", 10, "x"), std::runtime_error);
 }
-
-TEST(DataRData, ReadsTheRealJaneAustenPackageWhenPresent) {
-  // The Debian package's data, if an unpacked copy is around (extract.sh leaves none behind).
-  const char* env = std::getenv("NEMOKIT_JANEAUSTENR_DATA");
-  const fs::path base = env ? fs::path(env) : fs::path("/usr/lib/R/site-library/janeaustenr/data/Rdata");
-  if (!fs::exists(base.string() + ".rdb")) GTEST_SKIP() << "no janeaustenr data at " << base;
-  const auto db = RLazyLoadDb::open(base);
-  EXPECT_EQ(db.variables(), (std::vector<std::string>{"emma", "mansfieldpark", "northangerabbey", "persuasion",
-                                                      "prideprejudice", "sensesensibility"}));
-  const auto pp = db.load("prideprejudice");
-  ASSERT_GT(pp.strings.size(), 10000u);
-  EXPECT_EQ(pp.strings[0], "PRIDE AND PREJUDICE");
-}
