@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "nemokit/build/rootfs_path.hpp"
 #include "nemokit/build/user_db.hpp"
@@ -117,20 +118,10 @@ public:
         }
     }
 
-    // ADD of a local tar (plain, gzip, bzip2, xz): unpacked into the folder.
-    bool try_unpack(const fs::path& src, const fs::path& dst_dir) {
-        struct archive* a = archive_read_new();
-        archive_read_support_filter_gzip(a);
-        archive_read_support_filter_bzip2(a);
-        archive_read_support_filter_xz(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        struct archive_entry* e = nullptr;
-        if (archive_read_open_filename(a, src.c_str(), 1 << 16) != ARCHIVE_OK ||
-            archive_read_next_header(a, &e) != ARCHIVE_OK) {
-            archive_read_free(a);
-            return false;
-        }
+    // ADD of a local tar: `a` is open at its first entry `e` (open_local_tar); unpacked into
+    // the folder, and closed.
+    void unpack(struct archive* a, struct archive_entry* e, const fs::path& src, const fs::path& dst_dir) {
+        std::unique_ptr<struct archive, decltype(&archive_read_free)> reader(a, archive_read_free);
         fs::path old = fs::current_path();
         if (chdir(dst_dir.c_str()) != 0) fail("chdir " + dst_dir.string());
         struct archive* disk = archive_write_disk_new();
@@ -164,10 +155,8 @@ public:
             archive_write_finish_entry(disk);
         } while (archive_read_next_header(a, &e) == ARCHIVE_OK);
         archive_write_free(disk);
-        archive_read_free(a);
         if (chdir(old.c_str()) != 0) fail("chdir back");
         if (!err.empty()) fail(src.filename().string() + ": " + err);
-        return true;
     }
 
 private:
@@ -175,17 +164,20 @@ private:
     Owner owner_;
 };
 
-bool is_tar_archive(const fs::path& src) {
+// A local tar (plain, gzip, bzip2, xz) open at its first entry, or nullptr when `src` is not one
+// (ADD then copies it as a file).
+struct archive* open_local_tar(const fs::path& src, struct archive_entry** first) {
     struct archive* a = archive_read_new();
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_bzip2(a);
     archive_read_support_filter_xz(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
-    struct archive_entry* e = nullptr;
-    bool ok = archive_read_open_filename(a, src.c_str(), 1 << 16) == ARCHIVE_OK && archive_read_next_header(a, &e) == ARCHIVE_OK;
-    archive_read_free(a);
-    return ok;
+    if (archive_read_open_filename(a, src.c_str(), 1 << 16) != ARCHIVE_OK || archive_read_next_header(a, first) != ARCHIVE_OK) {
+        archive_read_free(a);
+        return nullptr;
+    }
+    return a;
 }
 
 std::string basename_of(const std::string& rel) {
@@ -237,8 +229,9 @@ void copy_into_root(const fs::path& dest_root, const std::vector<CopySource>& so
             c.copy_children(src, dir, s.rel);
             continue;
         }
-        if (options.unpack_archives && S_ISREG(st.st_mode) && is_tar_archive(src)) {
-            c.try_unpack(src, mkdir_in_root(dest_root, dest));
+        struct archive_entry* first = nullptr;
+        if (struct archive* tar = options.unpack_archives && S_ISREG(st.st_mode) ? open_local_tar(src, &first) : nullptr) {
+            c.unpack(tar, first, src, mkdir_in_root(dest_root, dest));
             continue;
         }
         fs::path target;
