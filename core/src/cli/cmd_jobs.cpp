@@ -224,8 +224,8 @@ int cmd_probe_task(Context&) {
   std::printf("rank %d/%d host %s local %d gpus %d\n", t.rank, t.world_size, this_host().c_str(), t.local_rank, gpus);
   std::fflush(stdout);
   if (gpus == 0) return 0;
-  if (!rt::built_with_nccl()) {  // the ranks still checked out; the figure needs a CUDA build
-    if (t.rank == 0) std::fprintf(stderr, "%s\n", rt::nccl_allreduce_probe({}, 0).c_str());
+  if (std::string why = rt::nccl_unavailable(); !why.empty()) {  // the ranks still checked out
+    if (t.rank == 0) std::fprintf(stderr, "nccl probe: %s\n", why.c_str());
     return 0;
   }
   // With GPUs every task joins one NCCL all-reduce; rank 0 reports the figure, any rank its

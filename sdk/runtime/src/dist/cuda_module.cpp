@@ -54,9 +54,10 @@ using NcclProbeFn = void(const RankInfo*, size_t, std::string*);
 
 }  // namespace
 
-bool built_with_nccl() {
+std::string nccl_unavailable() {
   std::string why;
-  return cuda_entry<NcclProbeFn>("nemokit_rt_cuda_nccl_allreduce_probe", why) != nullptr;
+  cuda_entry<NcclProbeFn>("nemokit_rt_cuda_nccl_allreduce_probe", why);
+  return why;
 }
 
 std::string nccl_allreduce_probe(const RankInfo& self, size_t bytes) {

@@ -22,8 +22,9 @@ struct RankInfo {
 // Throws std::runtime_error naming the address and the cause, also when `timeout` passes.
 std::string broadcast_from_rank0(const RankInfo& self, const std::string& blob, std::chrono::milliseconds timeout);
 
-// Whether this build carries NCCL (CUDA found at build time with libnccl).
-bool built_with_nccl();
+// Why NCCL cannot be used here ("this nemokit was built without CUDA (...)", "cannot load the
+// CUDA path: ..."), or "" when the CUDA module with its NCCL entry loads.
+std::string nccl_unavailable();
 
 // An NCCL all-reduce (sum, float32) of `bytes` over all ranks, one GPU per rank (device
 // LOCAL_RANK modulo the visible devices), timed after warm-up as nccl-tests does. Every rank
