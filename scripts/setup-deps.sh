@@ -17,8 +17,8 @@ packages=(
   libgtest-dev libgmock-dev googletest python3
   # real peers the tests and benchmarks check against
   squashfs-tools squashfs-tools-ng buildah debootstrap slurm-wlm slurm-client munge hyperfine docker-registry apache2-utils openssl
-  # real training text (public domain / permissive; see data/README.md)
-  bible-kjv bible-kjv-text fortunes fortunes-min wamerican
+  # real training text (public domain, permissive or GPL; see plugins/stage_*/corpus/README.md)
+  bible-kjv bible-kjv-text fortunes fortunes-min wamerican wordnet-base miscfiles
   # packaging
   dpkg-dev file
 )

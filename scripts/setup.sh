@@ -8,6 +8,9 @@ bash scripts/setup-deps.sh
 if [ -x plugins/stage_pretrain/corpus/extract.sh ]; then
   bash plugins/stage_pretrain/corpus/extract.sh
 fi
+if [ -x plugins/stage_sft/corpus/make_chats.sh ]; then
+  bash plugins/stage_sft/corpus/make_chats.sh
+fi
 
 build_type=${NEMOKIT_BUILD_TYPE:-RelWithDebInfo}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
