@@ -132,4 +132,22 @@ ls -a "$work/a" | grep -q '^\.staging' && fail "staging folder left behind"
 rm "$work/a/val.jsonl"
 "$script" "$work/a" > /dev/null
 cmp -s "$work/a/val.jsonl" "$work/b/val.jsonl" || fail "rebuilt val.jsonl differs"
+
+# An edited script invalidates the stamp (the generator, whose sources are unchanged, is reused).
+mkdir "$work/edited"
+cp "$src"/plugins/stage_sft/corpus/*.{sh,cpp,hpp} "$work/edited/"
+echo "# edited" >> "$work/edited/make_chats.sh"
+bash "$work/edited/make_chats.sh" "$work/a" | grep -q "up to date" && fail "edited script did not rebuild"
+cmp -s "$work/a/train.jsonl" "$work/b/train.jsonl" || fail "rebuild after an edit changed train.jsonl"
+
+# Bad input is reported with its file and line.
+tool="$(ls "$work"/a/.tools/make_chats-* | head -n1)"
+printf '# header\n004:AF:AFG:Afghanistan\n' > "$work/bad-countries"
+err="$("$tool" /usr/share/wordnet /usr/share/dict/american-english /usr/share/games/fortunes/riddles \
+        "$work/bad-countries" "$work" 2>&1)" && fail "a truncated countries line was accepted"
+[[ "$err" == *"bad-countries:2: expected 5 ':'-separated fields"* ]] || fail "unclear error: $err"
+printf '004:AF:AFG:Afghan\xffistan:Kabul\n' > "$work/bad-countries"
+err="$("$tool" /usr/share/wordnet /usr/share/dict/american-english /usr/share/games/fortunes/riddles \
+        "$work/bad-countries" "$work" 2>&1)" && fail "invalid UTF-8 was accepted"
+[[ "$err" == *"bad-countries:1: invalid UTF-8"* ]] || fail "unclear error: $err"
 echo "1 passed, 0 failed"
