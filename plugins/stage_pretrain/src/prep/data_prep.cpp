@@ -16,6 +16,7 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/data/indexed_dataset.hpp"
+#include "nemokit/runtime/run/utc_time.hpp"
 #include "nemokit/runtime/sha256.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "prep/document_source.hpp"
@@ -72,15 +73,6 @@ class SplitAssigner {
   std::vector<uint64_t> counts_;
   uint64_t assigned_ = 0;
 };
-
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::ostringstream out;
-  out << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
-  return out.str();
-}
 
 int resolve_threads(int configured) {
   if (configured > 0) return configured;
@@ -303,7 +295,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
       {"type", "PretrainBlendsArtifact"},
       {"name", config.name},
       {"path", out_dir.string()},
-      {"created_at", utc_now()},
+      {"created_at", rt::utc_now()},
       {"producer", "nemokit data prep pretrain"},
       {"total_tokens", total_tokens},
       {"documents", total_docs},

@@ -1,5 +1,7 @@
 #include "prep/prep_config.hpp"
 
+#include "nemokit/runtime/run/paths.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -7,17 +9,11 @@
 #include <stdexcept>
 
 namespace nemokit::pretrain {
+using rt::expand_home;
 namespace {
 
 [[noreturn]] void bad_key(const std::string& key, const std::string& what) {
   throw std::invalid_argument("data." + key + ": " + what);
-}
-
-std::filesystem::path expand_home(const std::string& p) {
-  if (p.size() >= 2 && p[0] == '~' && p[1] == '/') {
-    if (const char* home = std::getenv("HOME")) return std::filesystem::path(home) / p.substr(2);
-  }
-  return p;
 }
 
 std::string get_string(const nlohmann::json& j, const std::string& key) {

@@ -1,14 +1,15 @@
 #include "train/pretrain_loop.hpp"
 
 #include "prep/data_prep.hpp"
-#include "train/checkpoint_dir.hpp"
-#include "train/live_progress.hpp"
 #include "train/pretrain_options.hpp"
-#include "train/stop_signal.hpp"
 
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 #include "nemokit/runtime/generate.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "nemokit/runtime/trainer.hpp"
 
@@ -71,20 +72,6 @@ double expert_imbalance(const std::vector<std::vector<int64_t>>& loads) {
   }
   return n ? sum / n : 0.0;
 }
-
-class MetricsLog {
- public:
-  explicit MetricsLog(const fs::path& path) : out_(path, std::ios::app) {
-    if (!out_) throw std::runtime_error(path.string() + ": cannot open for writing");
-  }
-  void write(const json& j) {
-    out_ << j.dump() << "\n";
-    out_.flush();  // a killed run keeps every line it reported
-  }
-
- private:
-  std::ofstream out_;
-};
 
 struct Data {
   fs::path dir, blend, tokenizer;
@@ -155,7 +142,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
 
   rt::BlendedSampler train = rt::open_blended_sampler(rt::read_blend_split(data.blend, "train"), o.seq_length, o.seed);
   fs::create_directories(o.checkpoint_dir);
-  CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
+  rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
   rt::TrainerState state;
   if (o.resume) {
     if (auto last = ckpts.latest()) {
@@ -166,9 +153,9 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   }
   if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
 
-  MetricsLog metrics(job_dir / "metrics.jsonl");
-  LiveProgress progress(o.max_steps, o.log_interval);
-  StopSignal stop;
+  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
+  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  rt::StopSignal stop;
   const double fpt = flops_per_token(model, o.seq_length);
   const int64_t accum = o.accumulation_steps();
   host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameters().size()) + " tensors), " +
@@ -221,7 +208,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
       progress.finish();
       host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
                 "; checkpoint saved, run again to resume");
-      return kExitStoppedResumable;
+      return rt::kExitStoppedResumable;
     }
   }
   progress.finish();

@@ -1,70 +1,16 @@
 #include "train/pretrain_options.hpp"
 
-#include <cstdlib>
-#include <set>
+#include "nemokit/runtime/run/table_reader.hpp"
+
 #include <stdexcept>
 
 namespace nemokit::pretrain {
 using nlohmann::json;
 
-std::filesystem::path expand_home(const std::string& path) {
-  if (path == "~" || path.starts_with("~/")) {
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home ? home : "/") / path.substr(path.size() > 1 ? 2 : 1);
-  }
-  return path;
-}
-
-namespace {
-struct Reader {
-  const json& table;
-  std::string prefix;
-  std::set<std::string> seen;
-
-  const json* get(const char* key) {
-    seen.insert(key);
-    auto it = table.find(key);
-    return it == table.end() ? nullptr : &*it;
-  }
-  [[noreturn]] void bad(const char* key, const char* want) {
-    throw std::invalid_argument(prefix + "." + key + ": expected " + want);
-  }
-  void integer(const char* key, int64_t& out, int64_t min) {
-    if (const json* v = get(key)) {
-      if (!v->is_number_integer()) bad(key, "an integer");
-      out = v->get<int64_t>();
-      if (out < min) throw std::invalid_argument(prefix + "." + key + ": must be at least " + std::to_string(min));
-    }
-  }
-  void number(const char* key, double& out) {
-    if (const json* v = get(key)) {
-      if (!v->is_number()) bad(key, "a number");
-      out = v->get<double>();
-    }
-  }
-  void string(const char* key, std::string& out) {
-    if (const json* v = get(key)) {
-      if (!v->is_string()) bad(key, "a string");
-      out = v->get<std::string>();
-    }
-  }
-  void boolean(const char* key, bool& out) {
-    if (const json* v = get(key)) {
-      if (!v->is_boolean()) bad(key, "true or false");
-      out = v->get<bool>();
-    }
-  }
-  void no_unknown_keys() {
-    for (const auto& [k, _] : table.items())
-      if (!seen.count(k)) throw std::invalid_argument(prefix + "." + k + ": unknown key");
-  }
-};
-}  // namespace
-
 PretrainOptions PretrainOptions::from_config(const json& config) {
   PretrainOptions o;
   if (!config.contains("train") || !config["train"].is_object()) throw std::invalid_argument("train: the table is missing");
-  Reader t{config["train"], "train", {}};
+  rt::TableReader t(config["train"], "train");
   t.integer("seq_length", o.seq_length, 1);
   t.integer("micro_batch_size", o.micro_batch_size, 1);
   t.integer("global_batch_size", o.global_batch_size, 1);
@@ -101,7 +47,7 @@ PretrainOptions PretrainOptions::from_config(const json& config) {
   if (o.decay_fraction < 0 || o.decay_fraction > 1) throw std::invalid_argument("train.decay_fraction: must be in [0, 1]");
 
   if (config.contains("checkpoint")) {
-    Reader c{config["checkpoint"], "checkpoint", {}};
+    rt::TableReader c(config["checkpoint"], "checkpoint");
     std::string dir;
     c.string("dir", dir);
     if (!dir.empty()) o.checkpoint_dir = expand_home(dir);

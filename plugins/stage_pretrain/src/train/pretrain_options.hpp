@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nemokit/runtime/run/paths.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -36,7 +38,6 @@ struct PretrainOptions {
   int64_t accumulation_steps() const { return global_batch_size / micro_batch_size; }
 };
 
-// "~/x" -> "$HOME/x"; other paths unchanged.
-std::filesystem::path expand_home(const std::string& path);
+using rt::expand_home;
 
 }  // namespace nemokit::pretrain

@@ -10,7 +10,7 @@ namespace nemokit::rt::kernels {
 // One pass per row for the exponentials (kept in the gradient row), the log-sum-exp in
 // double, then one scaling pass turns them into softmax - onehot.
 double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, int64_t V, float* row_loss,
-                     float* dlogits, float grad_scale) {
+                     float* dlogits, float grad_scale, const float* row_weight) {
   parallel_for(rows, [&](int64_t r0, int64_t r1) {
     std::vector<float> scratch(dlogits ? 0 : V);
     for (int64_t r = r0; r < r1; ++r) {
@@ -40,9 +40,10 @@ double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, 
       for (int64_t i = full; i < V; ++i) sum += ex[i];
       row_loss[r] = mx + float(std::log(sum)) - z[targets[r]];
       if (dlogits) {
-        const float scale = float(grad_scale / sum);
+        const float g = row_weight ? grad_scale * row_weight[r] : grad_scale;
+        const float scale = float(g / sum);
         for (int64_t i = 0; i < V; ++i) ex[i] *= scale;
-        ex[targets[r]] -= grad_scale;
+        ex[targets[r]] -= g;
       }
     }
   });

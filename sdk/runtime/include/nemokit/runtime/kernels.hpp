@@ -114,8 +114,9 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
 // ---- cross-entropy over logits [rows, V] with targets (<0 = ignored) ----
 // Writes per-row loss (0 for ignored rows) and, when dlogits is non-null, WRITES (the one
 // exception to adding) grad_scale * d(loss_row)/d(logits), zero for ignored rows.
-// Returns the summed loss (double).
+// row_weight (optional) multiplies each row's gradient: a weighted loss sum_r w_r loss_r.
+// Returns the summed (unweighted) loss (double).
 double cross_entropy(const float* logits, const int32_t* targets, int64_t rows, int64_t V, float* row_loss,
-                     float* dlogits, float grad_scale);
+                     float* dlogits, float grad_scale, const float* row_weight = nullptr);
 
 }  // namespace nemokit::rt::kernels

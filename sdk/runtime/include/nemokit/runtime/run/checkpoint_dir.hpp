@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <optional>
 
-namespace nemokit::pretrain {
+namespace nemokit::rt {
 
 class CheckpointDir {
  public:
@@ -22,4 +22,4 @@ class CheckpointDir {
   int64_t keep_;
 };
 
-}  // namespace nemokit::pretrain
+}  // namespace nemokit::rt

@@ -1,10 +1,10 @@
-#include "train/live_progress.hpp"
+#include "nemokit/runtime/run/live_progress.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace nemokit::pretrain {
+namespace nemokit::rt {
 
 std::string format_duration(double s) {
   char buf[32];
@@ -43,4 +43,4 @@ void LiveProgress::finish() {
   dirty_ = false;
 }
 
-}  // namespace nemokit::pretrain
+}  // namespace nemokit::rt

@@ -2,7 +2,7 @@
 // SIGTERM, SIGUSR1 (what Slurm sends before a time limit with --signal) and SIGINT ask the
 // training loop to checkpoint and stop after the step in flight.
 
-namespace nemokit::pretrain {
+namespace nemokit::rt {
 
 class StopSignal {
  public:
@@ -18,4 +18,4 @@ class StopSignal {
 // so executors requeue it and a new run resumes.
 constexpr int kExitStoppedResumable = 75;
 
-}  // namespace nemokit::pretrain
+}  // namespace nemokit::rt

@@ -1,4 +1,4 @@
-#include "train/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <vector>
 
-namespace nemokit::pretrain {
+namespace nemokit::rt {
 namespace fs = std::filesystem;
 
 fs::path CheckpointDir::for_step(int64_t step) const {
@@ -27,7 +27,7 @@ std::optional<fs::path> CheckpointDir::latest() const {
 
 void CheckpointDir::mark_latest(int64_t step) {
   fs::path dir = for_step(step);
-  rt::write_file_atomic(root_ / "latest", dir.filename().string() + "\n");
+  write_file_atomic(root_ / "latest", dir.filename().string() + "\n");
   std::vector<fs::path> steps;
   for (const auto& e : fs::directory_iterator(root_))
     if (e.is_directory() && e.path().filename().string().starts_with("step_") &&
@@ -38,4 +38,4 @@ void CheckpointDir::mark_latest(int64_t step) {
     if (steps[i] != dir) fs::remove_all(steps[i]);
 }
 
-}  // namespace nemokit::pretrain
+}  // namespace nemokit::rt

@@ -1,8 +1,8 @@
-#include "train/stop_signal.hpp"
+#include "nemokit/runtime/run/stop_signal.hpp"
 
 #include <csignal>
 
-namespace nemokit::pretrain {
+namespace nemokit::rt {
 
 namespace {
 volatile std::sig_atomic_t g_signal = 0;
@@ -32,4 +32,4 @@ StopSignal::~StopSignal() {
 bool StopSignal::requested() const { return g_signal != 0; }
 int StopSignal::signal_number() const { return g_signal; }
 
-}  // namespace nemokit::pretrain
+}  // namespace nemokit::rt

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace nemokit::pretrain {
+namespace nemokit::rt {
 
 class LiveProgress {
  public:
@@ -22,4 +22,4 @@ class LiveProgress {
 
 std::string format_duration(double seconds);
 
-}  // namespace nemokit::pretrain
+}  // namespace nemokit::rt

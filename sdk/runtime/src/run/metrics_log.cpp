@@ -1,0 +1,16 @@
+#include "nemokit/runtime/run/metrics_log.hpp"
+
+#include <stdexcept>
+
+namespace nemokit::rt {
+
+MetricsLog::MetricsLog(const std::filesystem::path& path) : out_(path, std::ios::app) {
+  if (!out_) throw std::runtime_error(path.string() + ": cannot open for writing");
+}
+
+void MetricsLog::write(const nlohmann::json& line) {
+  out_ << line.dump() << "\n";
+  out_.flush();
+}
+
+}  // namespace nemokit::rt
