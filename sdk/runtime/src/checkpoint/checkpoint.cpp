@@ -22,22 +22,25 @@ std::string shard_name(size_t i, size_t n) {
   return buf;
 }
 
-std::vector<NamedTensor> model_tensors(NemotronH& model) {
+std::vector<NamedTensor> model_tensors(NemotronH& model, DType dtype = DType::f32) {
   std::vector<NamedTensor> out;
-  for (Parameter* p : model.parameters()) out.emplace_back(p->name, p->value);
+  for (Parameter* p : model.parameters()) out.emplace_back(p->name, dtype == DType::f32 ? p->value : p->value.to(dtype));
   return out;
 }
 
-// Fresh DIR.tmp next to DIR.
-std::string begin_dir(const std::string& dir) {
-  std::string tmp = fs::path(dir).lexically_normal().string();
-  while (!tmp.empty() && tmp.back() == '/') tmp.pop_back();
-  tmp += ".tmp";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  return tmp;
+json config_json(NemotronH& model, DType dtype) {
+  json j = model.config().to_json();
+  j["torch_dtype"] = dtype == DType::bf16 ? "bfloat16" : "float32";
+  if (j.contains("dtype")) j["dtype"] = j["torch_dtype"];  // transformers 5 spelling, when present
+  return j;
 }
+
+// A LoRA model's folder also says how to rebuild its adapters (PEFT's adapter_config.json).
+void write_adapter_config(NemotronH& model, const std::string& dir) {
+  if (model.has_lora()) write_file_atomic(dir + "/adapter_config.json", lora_to_peft_json(model.lora_config()).dump(2) + "\n");
+}
+
+std::string begin_dir(const std::string& dir) { return fresh_temp_dir(dir).string(); }
 
 void write_weights(const std::string& dir, const std::vector<NamedTensor>& tensors, uint64_t max_shard_bytes) {
   std::vector<std::vector<NamedTensor>> shards(1);
@@ -125,10 +128,13 @@ void copy_into(Parameter* p, const Tensor& t, const std::string& file, const std
 
 }  // namespace
 
-void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes) {
+void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes, DType dtype) {
+  if (dtype != DType::f32 && dtype != DType::bf16)
+    throw std::invalid_argument(dir + ": weights are saved as F32 or BF16, not " + dtype_name(dtype));
   std::string tmp = begin_dir(dir);
-  write_file_atomic(tmp + "/config.json", model.config().to_json().dump(2) + "\n");
-  write_weights(tmp, model_tensors(model), max_shard_bytes);
+  write_file_atomic(tmp + "/config.json", config_json(model, dtype).dump(2) + "\n");
+  write_adapter_config(model, tmp);
+  write_weights(tmp, model_tensors(model, dtype), max_shard_bytes);
   replace_dir_atomic(tmp, dir);
 }
 
@@ -174,6 +180,7 @@ void load_weights(NemotronH& model, const std::string& dir) {
 
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
   auto model = std::make_unique<NemotronH>(NemotronHConfig::load(dir + "/config.json"));
+  if (auto lora = read_adapter_config(dir)) model->add_lora(*lora);
   load_weights(*model, dir);
   return model;
 }
@@ -181,7 +188,8 @@ std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
 void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
                               const TrainerState& state, uint64_t max_shard_bytes) {
   std::string tmp = begin_dir(dir);
-  write_file_atomic(tmp + "/config.json", model.config().to_json().dump(2) + "\n");
+  write_file_atomic(tmp + "/config.json", config_json(model, DType::f32).dump(2) + "\n");
+  write_adapter_config(model, tmp);
   write_weights(tmp, model_tensors(model), max_shard_bytes);
   write_safetensors(tmp + "/optimizer.safetensors", optimizer.state_tensors(), {{"format", "pt"}});
   json js = {{"step", state.step},
@@ -190,11 +198,19 @@ void save_training_checkpoint(const std::string& dir, NemotronH& model, const Ad
              {"rng_state", std::to_string(state.rng_state)},
              {"data_position", state.data_position},
              {"extra", state.extra}};
+  if (model.has_lora())  // the dropout masks continue where they stopped
+    js["lora"] = {{"seed", std::to_string(model.lora_config().seed)}, {"dropout_counter", model.lora_dropout_counter()}};
   write_file_atomic(tmp + "/trainer_state.json", js.dump(2) + "\n");
   replace_dir_atomic(tmp, dir);
 }
 
 TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer) {
+  const bool lora_dir = fs::exists(dir + "/adapter_config.json");
+  if (lora_dir != model.has_lora())
+    throw std::runtime_error(dir + "/adapter_config.json: " +
+                             (lora_dir ? std::string("the checkpoint has LoRA adapters but the model has none "
+                                                     "(build the model with load_pretrained, which adds them)")
+                                       : std::string("missing, but the model has LoRA adapters")));
   load_weights(model, dir);
   std::string path = dir + "/trainer_state.json";
   std::ifstream in(path);
@@ -211,6 +227,9 @@ TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, 
     state.rng_state = std::stoull(js.at("rng_state").get<std::string>());
     state.data_position = js.value("data_position", json::object());
     state.extra = js.value("extra", json::object());
+    if (model.has_lora() && js.contains("lora"))
+      model.restore_lora_dropout(std::stoull(js["lora"].at("seed").get<std::string>()),
+                                 js["lora"].at("dropout_counter").get<uint64_t>());
     auto opt = SafetensorsFile::open(dir + "/optimizer.safetensors");
     optimizer.load_state(opt, js.at("optimizer_steps").get<int64_t>());
   } catch (const json::exception& e) {

@@ -13,28 +13,26 @@ namespace k = kernels;
 class AttentionMixer : public Mixer {
  public:
   AttentionMixer(const NemotronHConfig& c, int layer, const ParamFactory& add)
-      : d_(c.hidden_size), nh_(c.num_attention_heads), nkv_(c.num_key_value_heads), hd_(c.head_dim), layer_(layer) {
-    std::string p = "backbone.layers." + std::to_string(layer) + ".mixer.";
-    q_ = add(p + "q_proj.weight", {nh_ * hd_, d_}, true);
-    k_ = add(p + "k_proj.weight", {nkv_ * hd_, d_}, true);
-    v_ = add(p + "v_proj.weight", {nkv_ * hd_, d_}, true);
-    o_ = add(p + "o_proj.weight", {d_, nh_ * hd_}, true);
-  }
+      : d_(c.hidden_size), nh_(c.num_attention_heads), nkv_(c.num_key_value_heads), hd_(c.head_dim), layer_(layer),
+        q_(add(prefix(layer) + "q_proj.weight", {nh_ * hd_, d_}, true)),
+        k_(add(prefix(layer) + "k_proj.weight", {nkv_ * hd_, d_}, true)),
+        v_(add(prefix(layer) + "v_proj.weight", {nkv_ * hd_, d_}, true)),
+        o_(add(prefix(layer) + "o_proj.weight", {d_, nh_ * hd_}, true)) {}
 
   void init(Rng& rng, const NemotronHConfig& c) override {
-    for (Parameter* p : {q_, k_, v_, o_}) fill_normal(p->value, rng, c.initializer_range);
+    for (Linear* p : {&q_, &k_, &v_, &o_}) fill_normal(p->weight()->value, rng, c.initializer_range);
   }
 
   void forward(const RunShape& rs, const float* x, float* y) override {
     const int64_t qd = nh_ * hd_, kd = nkv_ * hd_;
     q.resize(rs.rows * qd), kk.resize(rs.rows * kd), v.resize(rs.rows * kd), att.resize(rs.rows * qd);
     probs.resize(rs.batch * nh_ * rs.seq * rs.seq);
-    k::linear_forward(q.data(), x, q_->value.f32(), rs.rows, d_, qd);
-    k::linear_forward(kk.data(), x, k_->value.f32(), rs.rows, d_, kd);
-    k::linear_forward(v.data(), x, v_->value.f32(), rs.rows, d_, kd);
+    q_.forward(q.data(), x, rs.rows, rs.lora);
+    k_.forward(kk.data(), x, rs.rows, rs.lora);
+    v_.forward(v.data(), x, rs.rows, rs.lora);
     k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_};
     k::attention_forward(s, q.data(), kk.data(), v.data(), rs.doc, att.data(), probs.data());
-    k::linear_forward(y, att.data(), o_->value.f32(), rs.rows, qd, d_);
+    o_.forward(y, att.data(), rs.rows, rs.lora);
   }
 
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
@@ -42,22 +40,22 @@ class AttentionMixer : public Mixer {
     auto &datt = scratch_[0], &dq = scratch_[1], &dk = scratch_[2], &dv = scratch_[3];
     datt.assign(rs.rows * qd, 0.0f), dq.assign(rs.rows * qd, 0.0f), dk.assign(rs.rows * kd, 0.0f);
     dv.assign(rs.rows * kd, 0.0f);
-    k::linear_backward(datt.data(), grad(o_), dy, att.data(), o_->value.f32(), rs.rows, qd, d_);
+    o_.backward(datt.data(), dy, att.data(), rs.rows);
     k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_};
     k::attention_backward(s, q.data(), kk.data(), v.data(), rs.doc, probs.data(), datt.data(), dq.data(),
                           dk.data(), dv.data());
-    k::linear_backward(dx, grad(q_), dq.data(), x, q_->value.f32(), rs.rows, d_, qd);
-    k::linear_backward(dx, grad(k_), dk.data(), x, k_->value.f32(), rs.rows, d_, kd);
-    k::linear_backward(dx, grad(v_), dv.data(), x, v_->value.f32(), rs.rows, d_, kd);
+    q_.backward(dx, dq.data(), x, rs.rows);
+    k_.backward(dx, dk.data(), x, rs.rows);
+    v_.backward(dx, dv.data(), x, rs.rows);
   }
 
   // Appends this token's k/v to each sequence's cache and attends over the whole cache.
   void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>& caches) override {
     const int64_t qd = nh_ * hd_, kd = nkv_ * hd_, rep = nh_ / nkv_;
     std::vector<float> qs(n * qd), ks(n * kd), vs(n * kd), out(n * qd);
-    k::linear_forward(qs.data(), x, q_->value.f32(), n, d_, qd);
-    k::linear_forward(ks.data(), x, k_->value.f32(), n, d_, kd);
-    k::linear_forward(vs.data(), x, v_->value.f32(), n, d_, kd);
+    q_.forward(qs.data(), x, n);
+    k_.forward(ks.data(), x, n);
+    v_.forward(vs.data(), x, n);
     for (int64_t i = 0; i < n; ++i) {
       auto& kc = caches[i]->keys[layer_];
       auto& vc = caches[i]->values[layer_];
@@ -91,14 +89,18 @@ class AttentionMixer : public Mixer {
         }
       }
     });
-    k::linear_forward(y, out.data(), o_->value.f32(), n, qd, d_);
+    o_.forward(y, out.data(), n);
+  }
+
+  void linears(std::vector<Linear*>& out) override {
+    for (Linear* p : {&q_, &k_, &v_, &o_}) out.push_back(p);
   }
 
  private:
-  static float* grad(Parameter* p) { return p->trainable ? p->grad.f32() : nullptr; }
+  static std::string prefix(int layer) { return "backbone.layers." + std::to_string(layer) + ".mixer."; }
   int64_t d_, nh_, nkv_, hd_;
   int layer_;
-  Parameter *q_, *k_, *v_, *o_;
+  Linear q_, k_, v_, o_;
   std::vector<float> q, kk, v, att, probs;
   std::vector<float> scratch_[4];  // backward scratch, kept between steps
 };

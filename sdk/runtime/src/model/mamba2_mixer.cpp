@@ -20,18 +20,18 @@ class Mamba2Mixer : public Mixer {
         conv_dim_(c.mamba_conv_dim()), proj_(c.mamba_in_proj_dim()), eps_(c.layer_norm_epsilon),
         dt_min_(c.time_step_min), layer_(layer), layers_(c.num_layers()), use_conv_bias_(c.use_conv_bias) {
     std::string p = "backbone.layers." + std::to_string(layer) + ".mixer.";
-    in_proj_ = add(p + "in_proj.weight", {proj_, d_}, true);
+    in_proj_ = std::make_unique<Linear>(add(p + "in_proj.weight", {proj_, d_}, true));
     conv_w_ = add(p + "conv1d.weight", {conv_dim_, 1, K_}, true);
     if (use_conv_bias_) conv_b_ = add(p + "conv1d.bias", {conv_dim_}, false);
     A_log_ = add(p + "A_log", {H_}, false);
     D_ = add(p + "D", {H_}, false);
     dt_bias_ = add(p + "dt_bias", {H_}, false);
     norm_ = add(p + "norm.weight", {I_}, false);
-    out_proj_ = add(p + "out_proj.weight", {d_, I_}, true);
+    out_proj_ = std::make_unique<Linear>(add(p + "out_proj.weight", {d_, I_}, true));
   }
 
   void init(Rng& rng, const NemotronHConfig& c) override {
-    fill_normal(in_proj_->value, rng, c.initializer_range);
+    fill_normal(in_proj_->weight()->value, rng, c.initializer_range);
     float bound = 1.0f / std::sqrt(float(K_));
     fill_uniform(conv_w_->value, rng, bound);
     if (conv_b_) fill_uniform(conv_b_->value, rng, bound);
@@ -44,11 +44,12 @@ class Mamba2Mixer : public Mixer {
     }
     fill_value(norm_->value, 1.0f);
     float out_bound = 1.0f / std::sqrt(float(I_));
-    fill_uniform(out_proj_->value, rng, out_bound);
+    Tensor& out_w = out_proj_->weight()->value;
+    fill_uniform(out_w, rng, out_bound);
     if (c.rescale_prenorm_residual) {
       float s = 1.0f / std::sqrt(float(layers_));
-      float* w = out_proj_->value.f32();
-      for (int64_t i = 0; i < out_proj_->value.numel(); ++i) w[i] *= s;
+      float* w = out_w.f32();
+      for (int64_t i = 0; i < out_w.numel(); ++i) w[i] *= s;
     }
   }
 
@@ -59,7 +60,7 @@ class Mamba2Mixer : public Mixer {
     rstd_.resize(R * G_);
     k::SsdShape s = shape(rs);
     states_.resize(s.batch * H_ * s.num_chunks() * P_ * N_);
-    k::linear_forward(zx_.data(), x, in_proj_->value.f32(), R, d_, proj_);
+    in_proj_->forward(zx_.data(), x, R, rs.lora);
     k::conv1d_forward(pre_.data(), zx_.data() + I_, proj_, conv_w_->value.f32(), conv_b_ ? conv_b_->value.f32() : nullptr,
                       rs.doc, rs.batch, rs.seq, conv_dim_, K_);
     compute_A();
@@ -74,7 +75,7 @@ class Mamba2Mixer : public Mixer {
       for (int64_t i = r0 * I_; i < r1 * I_; ++i) gated_[i] = scan_[i] * k::silu(zx_[(i / I_) * proj_ + i % I_]);
     });
     k::rmsnorm_forward(normed_.data(), rstd_.data(), gated_.data(), norm_->value.f32(), R, I_, I_ / G_, eps_);
-    k::linear_forward(y, normed_.data(), out_proj_->value.f32(), R, I_, d_);
+    out_proj_->forward(y, normed_.data(), R, rs.lora);
   }
 
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
@@ -88,7 +89,7 @@ class Mamba2Mixer : public Mixer {
     dnormed.assign(R * I_, 0.0f), dgated.assign(R * I_, 0.0f), dscan.resize(R * I_);
     dzx.assign(R * proj_, 0.0f), dxbc.assign(R * conv_dim_, 0.0f), ddt.assign(R * H_, 0.0f);
     std::vector<float> dA(H_, 0.0f), dD(H_, 0.0f);
-    k::linear_backward(dnormed.data(), grad(out_proj_), dy, normed_.data(), out_proj_->value.f32(), R, I_, d_);
+    out_proj_->backward(dnormed.data(), dy, normed_.data(), R);
     k::rmsnorm_backward(dgated.data(), grad(norm_), dnormed.data(), gated_.data(), norm_->value.f32(), rstd_.data(),
                         R, I_, I_ / G_);
     parallel_for(R, [&](int64_t r0, int64_t r1) {
@@ -119,7 +120,7 @@ class Mamba2Mixer : public Mixer {
     });
     k::conv1d_backward(dzx.data() + I_, proj_, grad(conv_w_), conv_b_ ? grad(conv_b_) : nullptr, dxbc.data(),
                        zx_.data() + I_, proj_, conv_w_->value.f32(), rs.doc, rs.batch, rs.seq, conv_dim_, K_);
-    k::linear_backward(dx, grad(in_proj_), dzx.data(), x, in_proj_->value.f32(), R, d_, proj_);
+    in_proj_->backward(dx, dzx.data(), x, R);
   }
 
   void init_cache(SequenceCache& c) const override {
@@ -131,7 +132,7 @@ class Mamba2Mixer : public Mixer {
   // cache and the SSM state advances by one step.
   void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>& caches) override {
     std::vector<float> zx(n * proj_), xbc(conv_dim_), scan(n * I_), gated(n * I_), normed(n * I_), rstd(n * G_);
-    k::linear_forward(zx.data(), x, in_proj_->value.f32(), n, d_, proj_);
+    in_proj_->forward(zx.data(), x, n);
     compute_A();
     const float* w = conv_w_->value.f32();
     for (int64_t i = 0; i < n; ++i) {
@@ -169,7 +170,12 @@ class Mamba2Mixer : public Mixer {
       for (int64_t j = 0; j < I_; ++j) gated[i * I_ + j] = scan[i * I_ + j] * k::silu(zx[i * proj_ + j]);
     }
     k::rmsnorm_forward(normed.data(), rstd.data(), gated.data(), norm_->value.f32(), n, I_, I_ / G_, eps_);
-    k::linear_forward(y, normed.data(), out_proj_->value.f32(), n, I_, d_);
+    out_proj_->forward(y, normed.data(), n);
+  }
+
+  void linears(std::vector<Linear*>& out) override {
+    out.push_back(in_proj_.get());
+    out.push_back(out_proj_.get());
   }
 
  private:
@@ -192,7 +198,9 @@ class Mamba2Mixer : public Mixer {
   int layer_;
   int64_t layers_;
   bool use_conv_bias_;
-  Parameter *in_proj_, *conv_w_, *conv_b_ = nullptr, *A_log_, *D_, *dt_bias_, *norm_, *out_proj_;
+  // Linear has no default state: built in the constructor body to keep the parameter order.
+  std::unique_ptr<Linear> in_proj_, out_proj_;
+  Parameter *conv_w_, *conv_b_ = nullptr, *A_log_, *D_, *dt_bias_, *norm_;
   std::vector<float> grad_buf_[6];  // backward scratch, kept to avoid reallocating per step
   std::vector<float> A_, zx_, pre_, xbc_, dt_, scan_, gated_, normed_, rstd_, states_;
 };

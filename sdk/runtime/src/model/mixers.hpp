@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "linear.hpp"
 #include "nemokit/runtime/config.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/rng.hpp"
@@ -20,6 +21,7 @@ struct RunShape {
   bool training = true;          // gather router statistics
   float aux_coeff = 0;           // MoE aux loss coefficient
   float grad_scale = 1;          // scale of the aux loss gradient
+  LoraRun lora;                  // adapter dropout of this forward
 };
 
 using ParamFactory = std::function<Parameter*(const std::string& name, std::vector<int64_t> shape, bool decay)>;
@@ -36,6 +38,8 @@ class Mixer {
   virtual void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>& caches) = 0;
   virtual void init_cache(SequenceCache&) const {}
   virtual float aux_loss() const { return 0; }
+  // The projections LoRA may adapt (not the router gate), in parameter order.
+  virtual void linears(std::vector<Linear*>& out) = 0;
 };
 
 std::unique_ptr<Mixer> make_mamba2(const NemotronHConfig& c, int layer, const ParamFactory& add);

@@ -10,22 +10,20 @@ namespace k = kernels;
 class MlpMixer : public Mixer {
  public:
   MlpMixer(const NemotronHConfig& c, const std::string& prefix, int64_t inner, const ParamFactory& add)
-      : d_(c.hidden_size), inner_(inner) {
-    up_ = add(prefix + "up_proj.weight", {inner, d_}, true);
-    down_ = add(prefix + "down_proj.weight", {d_, inner}, true);
-  }
+      : inner_(inner), up_(add(prefix + "up_proj.weight", {inner, c.hidden_size}, true)),
+        down_(add(prefix + "down_proj.weight", {c.hidden_size, inner}, true)) {}
 
   void init(Rng& rng, const NemotronHConfig& c) override {
-    fill_normal(up_->value, rng, c.initializer_range);
-    fill_normal(down_->value, rng, c.initializer_range);
+    fill_normal(up_.weight()->value, rng, c.initializer_range);
+    fill_normal(down_.weight()->value, rng, c.initializer_range);
   }
 
   void forward(const RunShape& rs, const float* x, float* y) override {
     h_.resize(rs.rows * inner_);
     a_.resize(rs.rows * inner_);
-    k::linear_forward(h_.data(), x, up_->value.f32(), rs.rows, d_, inner_);
+    up_.forward(h_.data(), x, rs.rows, rs.lora);
     k::relu2_forward(a_.data(), h_.data(), rs.rows * inner_);
-    k::linear_forward(y, a_.data(), down_->value.f32(), rs.rows, inner_, d_);
+    down_.forward(y, a_.data(), rs.rows, rs.lora);
   }
 
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
@@ -33,9 +31,9 @@ class MlpMixer : public Mixer {
     dh_.assign(rs.rows * inner_, 0.0f);
     auto& da = da_;
     auto& dh = dh_;
-    k::linear_backward(da.data(), grad(down_), dy, a_.data(), down_->value.f32(), rs.rows, inner_, d_);
+    down_.backward(da.data(), dy, a_.data(), rs.rows);
     k::relu2_backward(dh.data(), da.data(), h_.data(), rs.rows * inner_);
-    k::linear_backward(dx, grad(up_), dh.data(), x, up_->value.f32(), rs.rows, d_, inner_);
+    up_.backward(dx, dh.data(), x, rs.rows);
   }
 
   void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>&) override {
@@ -44,10 +42,14 @@ class MlpMixer : public Mixer {
     forward(rs, x, y);
   }
 
+  void linears(std::vector<Linear*>& out) override {
+    out.push_back(&up_);
+    out.push_back(&down_);
+  }
+
  private:
-  static float* grad(Parameter* p) { return p->trainable ? p->grad.f32() : nullptr; }
-  int64_t d_, inner_;
-  Parameter *up_, *down_;
+  int64_t inner_;
+  Linear up_, down_;
   std::vector<float> h_, a_;
   std::vector<float> da_, dh_;  // backward scratch, kept between steps
 };

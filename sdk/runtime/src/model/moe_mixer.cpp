@@ -50,7 +50,7 @@ class MoeMixer : public Mixer {
       ex.input.resize(n * d_), ex.output.resize(n * d_);
       for (int64_t i = 0; i < n; ++i) std::memcpy(&ex.input[i * d_], x + ex.rows[i] * d_, sizeof(float) * d_);
       RunShape sub;
-      sub.batch = 1, sub.seq = n, sub.rows = n, sub.training = rs.training;
+      sub.batch = 1, sub.seq = n, sub.rows = n, sub.training = rs.training, sub.lora = rs.lora;
       experts_[e]->forward(sub, ex.input.data(), ex.output.data());
       for (int64_t i = 0; i < n; ++i) {
         float w = weights_[ex.rows[i] * topk_ + ex.slots[i]];
@@ -127,6 +127,10 @@ class MoeMixer : public Mixer {
   }
 
   float aux_loss() const override { return aux_; }
+  void linears(std::vector<Linear*>& out) override {
+    for (auto& e : experts_) e->linears(out);
+    if (shared_) shared_->linears(out);
+  }
   std::vector<int64_t>& counts() { return counts_; }
   Parameter* bias() { return bias_; }
 

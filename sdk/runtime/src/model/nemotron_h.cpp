@@ -138,7 +138,16 @@ void NemotronH::zero_grad() {
 
 void NemotronH::set_frozen(const std::string& prefix, bool frozen) {
   for (auto& p : params_)
-    if (!p.buffer && p.name.compare(0, prefix.size(), prefix) == 0) p.trainable = !frozen;
+    if (!p.buffer && p.name.compare(0, prefix.size(), prefix) == 0) {
+      p.trainable = !frozen;
+      if (!frozen && !p.grad.defined()) p.grad = Tensor::zeros(p.value.shape());  // add_lora dropped it
+    }
+}
+
+std::vector<detail::Linear*> NemotronH::linears() {
+  std::vector<detail::Linear*> out;
+  for (auto& b : blocks_) b->mixer->linears(out);
+  return out;
 }
 
 const Tensor& NemotronH::forward(const Batch& batch) {
@@ -160,6 +169,8 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   rs.training = backward;  // router statistics come from training steps only
   rs.aux_coeff = opts.moe_aux_loss_coeff;
   rs.grad_scale = opts.grad_scale;
+  rs.lora = {backward && lora_ && lora_->dropout > 0, lora_counter_};
+  if (rs.lora.dropout) ++lora_counter_;
 
   const size_t L = blocks_.size();
   residual_.resize(L + 1);

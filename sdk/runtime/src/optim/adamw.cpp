@@ -31,11 +31,15 @@ double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
   return norm;
 }
 
+// Moments exist only for parameters that are trained: a frozen base (LoRA) costs no optimizer
+// memory. A parameter unfrozen later gets fresh moments at its first update.
 AdamW::AdamW(std::vector<Parameter*> params, AdamWConfig config) : params_(std::move(params)), config_(config) {
-  for (Parameter* p : params_) {
-    m_.push_back(Tensor::zeros(p->value.shape()));
-    v_.push_back(Tensor::zeros(p->value.shape()));
-  }
+  m_.resize(params_.size()), v_.resize(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (trained(params_[i])) {
+      m_[i] = Tensor::zeros(params_[i]->value.shape());
+      v_[i] = Tensor::zeros(params_[i]->value.shape());
+    }
 }
 
 void AdamW::step(float lr) {
@@ -45,6 +49,7 @@ void AdamW::step(float lr) {
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter* p = params_[i];
     if (!trained(p)) continue;
+    if (!m_[i].defined()) m_[i] = Tensor::zeros(p->value.shape()), v_[i] = Tensor::zeros(p->value.shape());
     float* w = p->value.f32();
     const float* g = p->grad.f32();
     float* m = m_[i].f32();
@@ -64,7 +69,7 @@ void AdamW::step(float lr) {
 std::vector<NamedTensor> AdamW::state_tensors() const {
   std::vector<NamedTensor> out;
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (params_[i]->buffer) continue;
+    if (params_[i]->buffer || !m_[i].defined()) continue;
     out.emplace_back(params_[i]->name + ".exp_avg", m_[i]);
     out.emplace_back(params_[i]->name + ".exp_avg_sq", v_[i]);
   }
@@ -74,12 +79,17 @@ std::vector<NamedTensor> AdamW::state_tensors() const {
 void AdamW::load_state(const SafetensorsFile& file, int64_t steps) {
   for (size_t i = 0; i < params_.size(); ++i) {
     if (params_[i]->buffer) continue;
+    // Frozen parameters may have no moments saved; a trained one must (load_f32 names it).
+    if (!trained(params_[i]) && !file.find(params_[i]->name + ".exp_avg")) {
+      m_[i] = Tensor(), v_[i] = Tensor();
+      continue;
+    }
     for (auto [suffix, dst] : {std::pair{".exp_avg", &m_[i]}, std::pair{".exp_avg_sq", &v_[i]}}) {
       std::string name = params_[i]->name + suffix;
       Tensor t = file.load_f32(name);
-      if (t.shape() != dst->shape())
+      if (t.shape() != params_[i]->value.shape())
         throw std::runtime_error(file.path() + ": tensor '" + name + "' has shape " + t.shape_string() + ", expected " +
-                                 dst->shape_string());
+                                 params_[i]->value.shape_string());
       *dst = t;
     }
   }

@@ -114,6 +114,17 @@ void replace_dir_atomic(const fs::path& tmp_dir, const fs::path& final_dir) {
   fsync_path(folder_of(final_dir));
 }
 
+fs::path fresh_temp_dir(const fs::path& final_dir) {
+  std::string tmp = final_dir.lexically_normal().string();
+  while (tmp.size() > 1 && tmp.back() == '/') tmp.pop_back();
+  tmp += ".tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) throw std::runtime_error(tmp + ": cannot create the folder: " + ec.message());
+  return tmp;
+}
+
 AtomicOutput::AtomicOutput(fs::path dest) : dest_(std::move(dest)) {
   const fs::path dir = folder_of(dest_);
   std::string pattern = (dir / ("." + dest_.filename().string() + ".partial-XXXXXX")).string();

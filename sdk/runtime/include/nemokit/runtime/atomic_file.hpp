@@ -32,6 +32,10 @@ void fsync_path(const std::filesystem::path& path);
 // the old folder or the new one.
 void replace_dir_atomic(const std::filesystem::path& tmp_dir, const std::filesystem::path& final_dir);
 
+// An empty "<final_dir>.tmp" beside final_dir to fill and hand to replace_dir_atomic; one left
+// over from an interrupted write is removed first.
+std::filesystem::path fresh_temp_dir(const std::filesystem::path& final_dir);
+
 // A file that appears at its final path only when complete, for writers that need a path
 // rather than a buffer (libraries writing a file themselves, downloads): create the object,
 // write temp_path() any way you like, then commit(). The temporary is a hidden file in the

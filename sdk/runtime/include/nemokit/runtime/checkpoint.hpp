@@ -4,6 +4,8 @@
 // (backbone.layers.N.mixer.in_proj.weight, ...); transformers 5 names (model.*, experts
 // stacked into one tensor) are accepted on load. Training checkpoints add the optimizer
 // moments (optimizer.safetensors) and trainer_state.json. Folders appear atomically.
+// A LoRA model's folders carry adapter_config.json (PEFT's format) beside config.json and
+// the adapter tensors (<module>.lora_A.weight, .lora_B.weight) with the base weights.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -18,8 +20,11 @@ namespace nemokit::rt {
 
 constexpr uint64_t kDefaultShardBytes = 5ull << 30;
 
-// Writes DIR.tmp, then renames it to DIR.
-void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes = kDefaultShardBytes);
+// Writes DIR.tmp, then renames it to DIR. dtype: F32, or BF16 (round to nearest even, as
+// torch converts); config.json's torch_dtype says which.
+void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes = kDefaultShardBytes,
+                     DType dtype = DType::f32);
+// With adapter_config.json in DIR, the model gets its LoRA adapters before the weights load.
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir);
 // Loads every parameter of `model` from DIR's safetensors; missing, unexpected or misshapen
 // tensors are errors naming the file and the tensor.
@@ -34,7 +39,9 @@ struct TrainerState {
 
 void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
                               const TrainerState& state, uint64_t max_shard_bytes = kDefaultShardBytes);
-// Restores weights, buffers (router bias), optimizer moments and returns the trainer state.
+// Restores weights, buffers (router bias), optimizer moments, the LoRA dropout position and
+// returns the trainer state. A LoRA checkpoint needs a model with the same adapters (from
+// load_pretrained(dir)); the optimizer must be built over that model's parameters.
 TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer);
 
 }  // namespace nemokit::rt

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nemokit/runtime/config.hpp"
+#include "nemokit/runtime/lora.hpp"
 #include "nemokit/runtime/tensor.hpp"
 
 namespace nemokit::rt {
@@ -60,6 +62,7 @@ struct SequenceCache {
 
 namespace detail {
 class Block;
+class Linear;
 }
 
 class NemotronH {
@@ -96,14 +99,34 @@ class NemotronH {
   void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
                    std::vector<float>& logits);
 
+  // LoRA (lora.hpp): adapters <module>.lora_A.weight [rank, in] (kaiming-uniform, as PEFT)
+  // and <module>.lora_B.weight [out, rank] (zeros) on every projection a target matches,
+  // listed after the base parameters; every other parameter is frozen and drops its
+  // gradient buffer. Forward, backward and decode_step include the adapters.
+  void add_lora(const LoraConfig& config);
+  // W += (alpha/rank) B A for every adapter; the adapters go and the base parameters are
+  // trainable again as before add_lora.
+  void merge_lora();
+  bool has_lora() const { return lora_.has_value(); }
+  const LoraConfig& lora_config() const;
+  // Training forwards with adapter dropout so far: they number the dropout masks, so an
+  // exact resume restores this together with the seed.
+  uint64_t lora_dropout_counter() const { return lora_counter_; }
+  void restore_lora_dropout(uint64_t seed, uint64_t counter);
+
  private:
   Parameter* add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
+  std::vector<detail::Linear*> linears();  // every adaptable projection, in parameter order
   NemotronHConfig config_;
   std::deque<Parameter> params_;
   Parameter* embedding_ = nullptr;
   Parameter* norm_f_ = nullptr;
   Parameter* lm_head_ = nullptr;  // == embedding_ when tied
   std::vector<std::unique_ptr<detail::Block>> blocks_;
+  std::optional<LoraConfig> lora_;
+  size_t base_params_ = 0;                // parameters before the adapters
+  std::vector<bool> trainable_before_lora_;
+  uint64_t lora_counter_ = 0;
 
   // activations of the last forward
   Batch batch_;

@@ -28,7 +28,8 @@ class AdamW {
   int64_t steps() const { return step_; }
   const AdamWConfig& config() const { return config_; }
 
-  // Moments as named tensors ("<param>.exp_avg", "<param>.exp_avg_sq") for checkpoints.
+  // Moments as named tensors ("<param>.exp_avg", "<param>.exp_avg_sq") for checkpoints;
+  // parameters that were never trained (frozen) have none.
   std::vector<NamedTensor> state_tensors() const;
   void load_state(const SafetensorsFile& file, int64_t steps);
 
