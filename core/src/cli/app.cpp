@@ -26,7 +26,7 @@ std::vector<CommandSpec> builtin_commands() {
        {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false},
       {"pipe", "Run a family's stages as a chain, each consuming the one before", "pipe FAMILY [OPTIONS] [key=value]...",
        {}, {}, false, true},
-      {"model", "Models: import, export, eval, lora-merge, adapter-export, generate, init", "model SUBCOMMAND [ARGS]...",
+      {"model", "Models: generate, init, export, import, lora-merge, adapter-export", "model SUBCOMMAND [ARGS]...",
        {}, {}, true, false},
       {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false},
       {"plugins", "List the plugins found and check them without running their code", "plugins [info NAME]", {}, {}, false, false},

@@ -42,7 +42,7 @@ int cmd_build(Context& ctx);      // build IMAGE | build -f Dockerfile --tag NAM
 int cmd_plugins(Context& ctx);    // plugins [info NAME]
 int cmd_recipes(Context& ctx);
 int cmd_profiles(Context& ctx);
-int cmd_model(Context& ctx);      // model import|export|eval|lora-merge|adapter-export|...
+int cmd_model(Context& ctx);      // model generate|init|export|import|lora-merge|adapter-export
 int cmd_tokenizer(Context& ctx);
 int cmd_complete(Context& ctx);   // words for the bash completion script
 int cmd_plugin_command(Context& ctx, const PluginFile& provider);  // a command a plugin declares

@@ -1,53 +1,20 @@
 #include "nemokit/runtime/model_cli.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 
+#include "model_cli_options.hpp"
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/generate.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 
 namespace nemokit::rt {
 namespace {
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// --key value pairs after the positional arguments; every key must be in `allowed`.
-struct Options {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> named;
-
-  Options(const std::vector<std::string>& args, size_t from, const std::vector<std::string>& allowed) {
-    for (size_t i = from; i < args.size(); ++i) {
-      const std::string& a = args[i];
-      if (a.rfind("--", 0) != 0) {
-        positional.push_back(a);
-        continue;
-      }
-      if (std::find(allowed.begin(), allowed.end(), a) == allowed.end()) throw UsageError("unknown option " + a);
-      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-      named[a] = args[++i];
-    }
-  }
-  bool has(const std::string& k) const { return named.count(k) > 0; }
-  std::string get(const std::string& k) const { return named.at(k); }
-
-  template <class T> T number(const std::string& k, T fallback) const {
-    if (!has(k)) return fallback;
-    const std::string& s = named.at(k);
-    T value{};
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (ec != std::errc() || end != s.data() + s.size()) throw UsageError(k + ": '" + s + "' is not a valid number");
-    return value;
-  }
-};
+using cli::Options;
+using cli::UsageError;
 
 std::vector<int32_t> parse_ids(const std::string& option, const std::string& text) {
   std::vector<int32_t> ids;
@@ -122,14 +89,19 @@ int cmd_init(const std::vector<std::string>& args) {
 }  // namespace
 
 int model_command(const std::vector<std::string>& args) {
+  const char* expected = "generate, init, export, import, lora-merge, adapter-export";
   if (args.empty()) {
-    std::cerr << "nemokit model: expected a subcommand (generate, init)\n";
+    std::cerr << "nemokit model: expected a subcommand (" << expected << ")\n";
     return 2;
   }
   try {
     if (args[0] == "generate") return cmd_generate(args);
     if (args[0] == "init") return cmd_init(args);
-    std::cerr << "nemokit model " << args[0] << ": not implemented yet\n";
+    if (args[0] == "export") return cli::cmd_export(args);
+    if (args[0] == "import") return cli::cmd_import(args);
+    if (args[0] == "lora-merge") return cli::cmd_lora_merge(args);
+    if (args[0] == "adapter-export") return cli::cmd_adapter_export(args);
+    std::cerr << "nemokit model: unknown subcommand " << args[0] << " (expected: " << expected << ")\n";
     return 2;
   } catch (const UsageError& e) {
     std::cerr << "nemokit model " << args[0] << ": " << e.what() << "\n";
