@@ -283,3 +283,50 @@ TEST(runtime_model_convert, PeftAdapterForTheTransformersCheck) {
   const Tensor& logits = model->forward(batch);
   write_safetensors(dir + "/reference.safetensors", {{"input_ids", ids}, {"logits", logits.clone()}});
 }
+
+// A folder as transformers 5 saves it: model.* names, each layer's routed experts stacked
+// into one [experts, out, in] tensor per projection, bf16.
+TEST(runtime_model_convert, ImportsTransformers5NamesAndBf16) {
+  const std::string hf = scratch("hf5_bf16"), imp = scratch("import_hf5");
+  fs::remove_all(hf);
+  fs::create_directories(hf);
+  NemotronH model(tiny_config("ME*-"));
+  model.init_weights(33);
+  json config = model.config().to_json();
+  config["torch_dtype"] = "bfloat16";
+  std::ofstream(hf + "/config.json") << config.dump(2);
+  std::vector<NamedTensor> tensors;
+  const int64_t E = model.config().n_routed_experts;
+  for (Parameter* p : model.parameters()) {
+    std::string name = "model." + p->name.substr(p->name.find('.') + 1);
+    if (p->name == "lm_head.weight") name = p->name;
+    auto pos = name.find(".experts.");
+    if (pos == std::string::npos) {
+      tensors.emplace_back(name, p->value.to(DType::bf16));
+      continue;
+    }
+    if (name.find(".experts.0.") == std::string::npos) continue;  // stacked once, from expert 0
+    std::string proj = name.substr(pos + 11, name.size() - pos - 11 - 7);  // "<proj>" of ".experts.0.<proj>.weight"
+    const auto& shape = p->value.shape();
+    Tensor stacked = Tensor::empty({E, shape[0], shape[1]});
+    for (int64_t e = 0; e < E; ++e) {
+      const std::string ours = p->name.substr(0, p->name.find(".experts.") + 9) + std::to_string(e) + "." + proj + ".weight";
+      const Tensor& w = model.find(ours)->value;
+      std::copy(w.f32(), w.f32() + w.numel(), stacked.f32() + e * w.numel());
+    }
+    tensors.emplace_back(name.substr(0, pos) + ".experts." + proj, stacked.to(DType::bf16));
+  }
+  write_safetensors(hf + "/model.safetensors", tensors, {{"format", "pt"}});
+  ASSERT_EQ(run({"import", hf, "--out", imp}), 0);
+
+  EXPECT_EQ(read_json(imp + "/config.json")["torch_dtype"], "float32");
+  auto f = SafetensorsFile::open(imp + "/model.safetensors");
+  EXPECT_EQ(f.entries().size(), model.parameters().size());
+  for (Parameter* p : model.parameters()) {
+    ASSERT_NE(f.find(p->name), nullptr) << p->name << " missing from the imported folder";
+    Tensor t = f.load(p->name);
+    ASSERT_EQ(t.dtype(), DType::f32) << p->name;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      ASSERT_EQ(t.f32()[i], bf16_to_float(rne_bf16(p->value.f32()[i]))) << p->name << "[" << i << "]";
+  }
+}
