@@ -65,11 +65,13 @@ void Linear::forward(float* y, const float* x, int64_t rows, const LoraRun& run)
   u_.resize(rows * r);
   k::linear_forward(u_.data(), xin, lora_->A->value.f32(), rows, in(), r);
   for (float& v : u_) v *= lora_->scale;
-  tmp_.resize(rows * n_out);
-  k::linear_forward(tmp_.data(), u_.data(), lora_->B->value.f32(), rows, r, n_out);
-  parallel_for(rows * n_out, [&](int64_t a, int64_t b) {
-    for (int64_t i = a; i < b; ++i) y[i] += tmp_[i];
-  });
+  // y += u B^T as the accumulating product linear_backward makes (dx += dy w), with w = B^T
+  // [rank, out]: no [rows, out] temporary and no extra pass over y.
+  const float* B = lora_->B->value.f32();
+  bt_.resize(r * n_out);
+  for (int64_t o = 0; o < n_out; ++o)
+    for (int64_t j = 0; j < r; ++j) bt_[j * n_out + o] = B[o * r + j];
+  k::linear_backward(y, nullptr, u_.data(), nullptr, bt_.data(), rows, n_out, r);
 }
 
 void Linear::backward(float* dx, const float* dy, const float* x, int64_t rows) {

@@ -59,7 +59,7 @@ class Linear {
   // adapter state of the last forward: u = scale * dropout(x) A^T, the mask's counter
   bool dropped_ = false;
   uint64_t counter_ = 0;
-  std::vector<float> u_, tmp_, xd_, du_, dxd_;
+  std::vector<float> u_, bt_, xd_, du_, dxd_;
 };
 
 }  // namespace nemokit::rt::detail
