@@ -222,11 +222,12 @@ int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
 }
 
 // The family's stages in the recipes' order: pretrain, then SFT, then RL (substages in the order
-// the plugin lists them).
+// the plugin lists them); a stage whose manifest says "pipe": false stays out (nano3's and
+// super3's pipes end with SFT, as the recipes' do).
 std::vector<const StageEntry*> family_chain(Context& ctx, const std::string& family) {
   std::vector<const StageEntry*> chain;
   for (const auto& s : ctx.registry().stages())
-    if (s.family == family) chain.push_back(&s);
+    if (s.family == family && s.in_pipe) chain.push_back(&s);
   if (chain.empty()) throw UserError("no plugin serves family \"" + family + "\" (see `nemokit recipes`)");
   auto rank = [](const StageEntry* s) { return s->stage == "pretrain" ? 0 : s->stage == "sft" ? 1 : s->stage == "rl" ? 2 : 3; };
   std::stable_sort(chain.begin(), chain.end(), [&](auto* a, auto* b) { return rank(a) < rank(b); });

@@ -210,6 +210,7 @@ void PluginRegistry::add(std::unique_ptr<PluginFile> p) {
     e.substage = s.value("substage", "");
     e.image = s.value("image", "");
     e.description = s.value("description", "");
+    if (s.contains("pipe") && s["pipe"].is_boolean()) e.in_pipe = s["pipe"].get<bool>();
     const json configs = s.value("configs", json::object());
     for (const auto& [name, res] : configs.items()) e.configs[name] = res.get<std::string>();
     e.plugin = pf;

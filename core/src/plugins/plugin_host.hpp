@@ -34,6 +34,7 @@ struct StageEntry {
   std::string image;                     // container image the stage runs in
   std::string description;
   std::map<std::string, std::string> configs;  // config name -> resource name
+  bool in_pipe = true;                   // manifest "pipe": false keeps it out of `nemokit pipe`
   const PluginFile* plugin = nullptr;
 
   std::string triple() const { return family + " " + stage + (substage.empty() ? "" : " " + substage); }

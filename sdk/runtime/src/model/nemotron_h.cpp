@@ -60,6 +60,8 @@ void Batch::validate(int64_t vocab) const {
   if (!targets.empty() && targets.size() != n) throw std::invalid_argument("batch: targets size differs from batch*seq");
   if (!doc_ids.empty() && doc_ids.size() != n) throw std::invalid_argument("batch: doc_ids size differs from batch*seq");
   if (!pad.empty() && pad.size() != n) throw std::invalid_argument("batch: pad size differs from batch*seq");
+  if (!loss_weights.empty() && loss_weights.size() != n)
+    throw std::invalid_argument("batch: loss_weights size differs from batch*seq");
   for (size_t i = 0; i < n; ++i) {
     if (input_ids[i] < 0 || input_ids[i] >= vocab)
       throw std::invalid_argument("batch: input id " + std::to_string(input_ids[i]) + " at position " + std::to_string(i) +
@@ -197,15 +199,22 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   StepResult result;
   if (batch_.targets.empty()) return result;
   for (int32_t t : batch_.targets) result.tokens += t >= 0;
-  const float norm = opts.mean ? 1.0f / float(std::max<int64_t>(1, result.tokens)) : 1.0f;
+  const bool weighted = !batch_.loss_weights.empty();
+  const float norm = opts.mean && !weighted ? 1.0f / float(std::max<int64_t>(1, result.tokens)) : 1.0f;
   token_losses_.assign(R, 0.0f);
   // Kept between steps: a fresh 4-byte * rows * vocab buffer per step costs page faults.
   std::vector<float>& dlogits = grad_logits_;
   dlogits.resize(backward ? R * V : 0);  // cross_entropy writes every element
   result.loss_sum = k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(),
-                                     backward ? dlogits.data() : nullptr, norm * opts.grad_scale);
+                                     backward ? dlogits.data() : nullptr, norm * opts.grad_scale,
+                                     weighted ? batch_.loss_weights.data() : nullptr);
   for (auto& b : blocks_) result.aux_loss += b->mixer->aux_loss();
-  result.loss = float(result.loss_sum * norm) + result.aux_loss;
+  double objective = result.loss_sum * norm;
+  if (weighted) {
+    objective = 0;
+    for (int64_t r = 0; r < R; ++r) objective += double(batch_.loss_weights[r]) * token_losses_[r];
+  }
+  result.loss = float(objective) + result.aux_loss;
   if (!backward) return result;
 
   // Backward through head, final norm, blocks (residual gradient dh), embedding.

@@ -9,7 +9,8 @@ MetricsLog::MetricsLog(const std::filesystem::path& path) : out_(path, std::ios:
 }
 
 void MetricsLog::write(const nlohmann::json& line) {
-  out_ << line.dump() << "\n";
+  // Generated text may end inside a UTF-8 sequence: replace such bytes rather than lose the line.
+  out_ << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   out_.flush();
 }
 

@@ -31,6 +31,9 @@ struct Batch {
   std::vector<int32_t> targets;    // [batch*seq] next-token ids, < 0 = not in the loss; may be empty
   std::vector<int32_t> doc_ids;    // optional: document of each position (packed rows)
   std::vector<uint8_t> pad;        // optional: 1 = padding, excluded from router statistics
+  // optional: weight of each position's loss. When given, the loss is sum_t w_t * ce_t and
+  // LossOptions::mean is not applied (the weights carry the normalization, e.g. per sample).
+  std::vector<float> loss_weights;
 
   // Marks document starts from per-row cumulative offsets (cu_seqlens, starting at 0 and
   // ending at seq), so attention, the conv window and the SSM state reset at each start.

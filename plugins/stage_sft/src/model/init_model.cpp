@@ -1,0 +1,130 @@
+#include "model/init_model.hpp"
+
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/paths.hpp"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+namespace nemokit::sft {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& where, const std::string& what) { throw std::invalid_argument(where + ": " + what); }
+
+// A model folder itself, or the newest checkpoint of a checkpoint folder.
+std::optional<fs::path> model_folder(const fs::path& p) {
+  if (fs::exists(p / "config.json")) return p;
+  if (fs::exists(p / "latest")) return rt::CheckpointDir(p, 0).latest();
+  return std::nullopt;
+}
+
+json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(file.string() + ": cannot open");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+// "stage:nano3/pretrain" -> the last COMPLETED job of that stage under `root`.
+fs::path job_of_stage(const std::string& ref, const fs::path& root) {
+  std::string spec = ref.substr(6);
+  std::vector<std::string> parts;
+  for (size_t b = 0;;) {
+    size_t e = spec.find('/', b);
+    parts.push_back(spec.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
+    bad("model.init_from", "\"" + ref + "\" should read stage:FAMILY/STAGE[/SUBSTAGE]");
+  if (parts.size() == 2) parts.emplace_back();
+  std::optional<std::pair<std::string, fs::path>> best;  // (created_at + name, folder)
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    fs::path meta_file = e.path() / "job.json";
+    if (!fs::exists(meta_file)) continue;
+    json meta;
+    try {
+      meta = read_json(meta_file);
+    } catch (const std::exception&) {
+      continue;  // a job folder being written; not a candidate
+    }
+    if (meta.value("family", "") != parts[0] || meta.value("stage", "") != parts[1] || meta.value("substage", "") != parts[2] ||
+        meta.value("state", "") != "COMPLETED" || meta.value("command", "run") != "run")
+      continue;
+    std::string key = meta.value("created_at", "") + e.path().filename().string();
+    if (!best || key > best->first) best = std::make_pair(key, e.path());
+  }
+  if (!best)
+    bad("model.init_from", "no completed job of " + spec + " in " + root.string() + " (run `nemokit run " + parts[0] + " " +
+                               parts[1] + (parts[2].empty() ? "" : " " + parts[2]) + "` first)");
+  return best->second;
+}
+
+}  // namespace
+
+fs::path checkpoint_of_job(const fs::path& job) {
+  fs::path ckpt_root = job / "checkpoints";
+  fs::path config_file = job / "config.toml";
+  if (fs::exists(config_file)) {
+    toml::table t;
+    try {
+      t = toml::parse_file(config_file.string());
+    } catch (const toml::parse_error& e) {
+      throw std::runtime_error(config_file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
+                               std::string(e.description()));
+    }
+    if (auto dir = t["checkpoint"]["dir"].value<std::string>()) ckpt_root = rt::expand_home(*dir);
+  }
+  auto m = model_folder(ckpt_root);
+  if (!m) throw std::invalid_argument(job.string() + ": the job has no complete checkpoint in " + ckpt_root.string());
+  return *m;
+}
+
+InitModel resolve_init_model(const json& config, const fs::path& job_dir) {
+  InitModel r;
+  const char* input_job = std::getenv("NEMOKIT_INPUT_JOB");
+  if (input_job && *input_job) {
+    r.dir = checkpoint_of_job(input_job);
+    r.origin = "the previous stage's job " + std::string(input_job);
+  } else {
+    const json* init = nullptr;
+    if (config.contains("model") && config["model"].is_object() && config["model"].contains("init_from"))
+      init = &config["model"]["init_from"];
+    if (!init) bad("model.init_from", "required: the model to fine-tune (a model or checkpoint folder, or stage:FAMILY/STAGE)");
+    if (!init->is_string()) bad("model.init_from", "must be a string, got " + std::string(init->type_name()));
+    std::string ref = init->get<std::string>();
+    if (ref.rfind("stage:", 0) == 0) {
+      fs::path root = job_dir.empty() ? fs::current_path() / ".nemokit" / "jobs" : job_dir.parent_path();
+      fs::path job = job_of_stage(ref, root);
+      r.dir = checkpoint_of_job(job);
+      r.origin = ref + " (job " + job.string() + ")";
+    } else {
+      fs::path p = rt::expand_home(ref);
+      if (!fs::exists(p)) bad("model.init_from", p.string() + " does not exist (train or import that model first)");
+      auto m = model_folder(p);
+      if (!m) bad("model.init_from", p.string() + " holds neither config.json nor a `latest` checkpoint");
+      r.dir = *m;
+      r.origin = p.string();
+    }
+  }
+  for (const fs::path& candidate : {r.dir / "tokenizer.json", r.dir.parent_path() / "tokenizer.json"})
+    if (fs::exists(candidate)) {
+      r.tokenizer = candidate;
+      return r;
+    }
+  throw std::invalid_argument(r.dir.string() + ": no tokenizer.json in the model folder or the folder above it");
+}
+
+}  // namespace nemokit::sft

@@ -1,0 +1,244 @@
+#include "train/sft_loop.hpp"
+
+#include "data/packed_split.hpp"
+#include "model/init_model.hpp"
+#include "prep/sft_data_prep.hpp"
+#include "train/generation_eval.hpp"
+#include "train/pack_batches.hpp"
+#include "train/sft_options.hpp"
+
+#include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/stop_signal.hpp"
+#include "nemokit/runtime/sha256.hpp"
+#include "nemokit/runtime/tokenizer.hpp"
+#include "nemokit/runtime/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+
+namespace nemokit::sft {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+SftPrepConfig prep_config_of(const json& config, const fs::path& job_dir) {
+  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
+  SftPrepConfig c = SftPrepConfig::from_json(config["data"]);
+  if (c.output.empty()) c.output = job_dir / "data";
+  return c;
+}
+
+json read_metadata(const fs::path& dir) {
+  std::ifstream in(dir / "metadata.json");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw std::runtime_error((dir / "metadata.json").string() + ": not valid JSON: " + e.what());
+  }
+}
+
+// The prepared data, made now if absent; its ids must come from the model's tokenizer.
+fs::path ensure_data(const json& config, const fs::path& job_dir, const InitModel& init, const StageLog& host) {
+  SftPrepConfig c = prep_config_of(config, job_dir);
+  if (!fs::exists(c.output / "metadata.json")) {
+    host.info("no prepared SFT data in " + c.output.string() + ": preparing it now (nemokit data prep)");
+    run_sft_data_prep(c, c.tokenizer.empty() ? init.tokenizer : c.tokenizer, c.output, std::cerr);
+  }
+  json meta = read_metadata(c.output);
+  if (meta.value("type", "") != "SFTDataArtifact")
+    throw std::invalid_argument("data.output: " + c.output.string() + " holds no SFT data (metadata type \"" + meta.value("type", "") + "\")");
+  const std::string model_tok = rt::sha256_file(init.tokenizer);
+  const std::string data_tok = rt::sha256_file(c.output / "tokenizer.json");
+  if (model_tok != data_tok)
+    throw std::invalid_argument("data.output: " + c.output.string() + " was prepared with another tokenizer than the model's (" +
+                                init.tokenizer.string() + "); prepare it again (remove the folder, or set data.output elsewhere)");
+  return c.output;
+}
+
+double validation_loss(rt::NemotronH& model, const PackedSplit& val, const SftOptions& o) {
+  const int64_t packs = o.eval_steps > 0 ? std::min(val.packs(), o.eval_steps * o.micro_batch_size) : val.packs();
+  double loss = 0;
+  int64_t tokens = 0;
+  for (int64_t p = 0; p < packs; p += o.micro_batch_size) {
+    std::vector<int64_t> rows;
+    for (int64_t q = p; q < std::min(packs, p + o.micro_batch_size); ++q) rows.push_back(q);
+    int32_t next_doc = 0;
+    rt::StepResult r = model.forward_backward(make_pack_batch(val, rows, next_doc), rt::LossOptions{}, /*backward=*/false);
+    loss += r.loss_sum;
+    tokens += r.tokens;
+  }
+  return tokens ? loss / double(tokens) : 0.0;
+}
+
+void add_lora(rt::NemotronH& model, const SftOptions& o) {
+  rt::LoraConfig lc;
+  lc.rank = o.lora_rank;
+  lc.alpha = float(o.lora_alpha);
+  lc.dropout = float(o.lora_dropout);
+  lc.targets = o.lora_targets;
+  lc.seed = o.seed;
+  model.add_lora(lc);
+}
+
+}  // namespace
+
+fs::path prepare_sft_data(const json& config, const fs::path& job_dir, const StageLog& host) {
+  SftPrepConfig c = prep_config_of(config, job_dir);
+  fs::path tokenizer = c.tokenizer;
+  if (tokenizer.empty()) {
+    InitModel init = resolve_init_model(config, job_dir);
+    host.info("tokenizer: " + init.tokenizer.string() + " (from the model to fine-tune, " + init.origin + ")");
+    tokenizer = init.tokenizer;
+  }
+  run_sft_data_prep(c, tokenizer, c.output, std::cerr);
+  return c.output;
+}
+
+int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
+  SftOptions o = SftOptions::from_config(config);
+  if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  InitModel init = resolve_init_model(config, job_dir);
+  fs::path data_dir = ensure_data(config, job_dir, init, host);
+  const PackedSplit train = PackedSplit::read(data_dir / "train");
+  PackedSplit val;
+  if (fs::exists(data_dir / "validation")) val = PackedSplit::read(data_dir / "validation");
+  const bool enable_thinking = config["data"].value("enable_thinking", true);
+  rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
+  std::vector<EvalExample> examples;
+  if (!o.eval_file.empty()) examples = load_eval_examples(o.eval_file, tok, enable_thinking, o.eval_max_examples);
+
+  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
+  if (tok.vocab_size() > model->config().vocab_size)
+    throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
+                                " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
+  if (o.lora) add_lora(*model, o);
+  int64_t trainable = 0, total = 0;
+  for (rt::Parameter* p : model->parameters()) {
+    if (p->buffer) continue;
+    total += p->value.numel();
+    if (p->trainable) trainable += p->value.numel();
+  }
+  rt::AdamWConfig ac;
+  ac.beta1 = float(o.adam_beta1);
+  ac.beta2 = float(o.adam_beta2);
+  ac.weight_decay = float(o.weight_decay);
+  rt::AdamW optimizer(model->parameters(), ac);
+  rt::LrSchedule sched;
+  sched.kind = rt::LrSchedule::parse_kind(o.schedule);
+  sched.max_lr = float(o.lr);
+  sched.min_lr = float(o.min_lr);
+  sched.warmup_steps = o.warmup_steps;
+  sched.total_steps = o.max_steps;
+  sched.decay_steps = int64_t(std::llround(o.decay_fraction * double(o.max_steps)));
+
+  PackSampler sampler(train.packs(), o.seed);
+  fs::create_directories(o.checkpoint_dir);
+  rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
+  rt::TrainerState state;
+  bool resumed = false;
+  if (o.resume) {
+    if (auto last = ckpts.latest()) {
+      state = rt::load_training_checkpoint(last->string(), *model, optimizer);
+      sampler.restore(state.data_position);
+      resumed = true;
+      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+    }
+  }
+  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+
+  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
+  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  rt::StopSignal stop;
+  const int64_t accum = o.accumulation_steps();
+  host.info(std::string(o.lora ? "LoRA" : "full") + " fine-tuning of " + init.dir.string() + " (from " + init.origin + "): " +
+            std::to_string(trainable) + " of " + std::to_string(total) + " parameters trained; " + std::to_string(train.packs()) +
+            " packs of " + std::to_string(train.pack_size) + " tokens, " + std::to_string(o.max_steps) + " steps of " +
+            std::to_string(o.global_batch_size) + " packs; checkpoints in " + o.checkpoint_dir.string());
+
+  auto evaluate = [&](int64_t step) {
+    json m = {{"step", step}};
+    std::string line = "step " + std::to_string(step) + ":";
+    if (val.packs() > 0) {
+      double v = validation_loss(*model, val, o);
+      m["val_loss"] = v;
+      char buf[48];
+      std::snprintf(buf, sizeof buf, " val_loss %.4f", v);
+      line += buf;
+    }
+    if (!examples.empty()) {
+      EvalReport r = run_generation_eval(*model, tok, examples, o.eval_max_new_tokens);
+      m["exact_match"] = r.to_json();
+      for (const auto& [kind, c] : r.per_kind) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " | %s %lld/%lld", kind.c_str(), (long long)c.first, (long long)c.second);
+        line += buf;
+      }
+      if (step == o.max_steps) {
+        json samples = json::array();
+        std::map<std::string, int64_t> shown;
+        for (const EvalAnswer& a : r.answers) {
+          if (shown[a.example->kind]++ >= o.eval_samples) continue;
+          samples.push_back({{"kind", a.example->kind}, {"prompt", tok.decode(a.example->prompt)}, {"answer", a.answer},
+                             {"expected", a.example->expected}, {"correct", a.correct}});
+          progress.note("  [" + a.example->kind + "] " + a.answer + (a.correct ? "  (correct)" : "  (expected: " + a.example->expected + ")"));
+        }
+        m["samples"] = samples;
+      }
+    }
+    metrics.write(m);
+    progress.note(line);
+  };
+
+  auto save = [&](int64_t step) {
+    state.step = step;
+    state.data_position = sampler.position();
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state);
+    ckpts.mark_latest(step);
+    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+  };
+
+  if (!resumed && state.step == 0 && (val.packs() > 0 || !examples.empty())) evaluate(0);
+  if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+
+  rt::TrainOptions to;
+  to.max_grad_norm = o.grad_clip;
+  to.expert_bias_rate = float(o.moe_bias_update_rate);
+  to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
+  double ema = 0;
+  for (int64_t step = state.step; step < o.max_steps; ++step) {
+    auto t0 = Clock::now();
+    std::vector<rt::Batch> micro;
+    int32_t next_doc = 0;
+    for (int64_t a = 0; a < accum; ++a) micro.push_back(make_pack_batch(train, sampler.next(o.micro_batch_size), next_doc));
+    const int64_t trained_tokens = set_loss_weights(micro, o.loss_normalization);
+    const float lr = sched.lr(step);
+    rt::TrainStepStats s = rt::train_step(*model, optimizer, lr, micro, to);
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
+    const double tps = double(o.global_batch_size * train.pack_size) / secs;
+    metrics.write({{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm}, {"tokens_per_s", tps},
+                   {"trained_tokens", trained_tokens}, {"epoch", sampler.epoch()}});
+    progress.update(step + 1, s.loss, tps, ema);
+
+    const bool last = step + 1 == o.max_steps;
+    if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
+    if (stop.requested() && !last) {
+      progress.finish();
+      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                "; checkpoint saved, run again to resume");
+      return rt::kExitStoppedResumable;
+    }
+  }
+  progress.finish();
+  return 0;
+}
+
+}  // namespace nemokit::sft

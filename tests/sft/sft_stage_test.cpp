@@ -1,0 +1,263 @@
+// `nemokit data prep nano3 sft` and `nemokit run nano3|super3 sft` as a user runs them: real chats
+// (the ones scripts/setup.sh makes from Debian's packages), a base model made by `nemokit model
+// init` with a tokenizer trained by `nemokit tokenizer train`, a few steps each.
+#include "run_cli.hpp"
+
+#include "nemokit/runtime/safetensors.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nemokit::test::run_cli;
+using nemokit::test::slurp;
+
+namespace {
+
+fs::path chats_dir() {
+  if (const char* d = std::getenv("NEMOKIT_SFT_CHATS_DIR")) return d;
+  const char* home = std::getenv("HOME");
+  return fs::path(home ? home : "/") / ".cache/nemokit/sft-chats";
+}
+
+void head(const fs::path& from, const fs::path& to, int lines) {
+  std::ifstream in(from);
+  std::ofstream out(to);
+  std::string line;
+  for (int i = 0; i < lines && std::getline(in, line); ++i) out << line << "\n";
+}
+
+std::vector<json> metrics_of(const fs::path& job) {
+  std::vector<json> out;
+  std::ifstream in(job / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+// The newest job folder under root.
+fs::path last_job(const fs::path& root) {
+  std::vector<fs::path> jobs;
+  for (const auto& e : fs::directory_iterator(root)) jobs.push_back(e.path());
+  std::sort(jobs.begin(), jobs.end());
+  return jobs.empty() ? fs::path() : jobs.back();
+}
+
+class SftStage : public ::testing::Test {
+ protected:
+  static inline fs::path base, model, chats;
+
+  static void SetUpTestSuite() {
+    base = nemokit::test::temp_folder("sft-stage");
+    chats = base / "chats";
+    fs::create_directories(chats);
+    ASSERT_TRUE(fs::exists(chats_dir() / "train.jsonl")) << "run scripts/setup.sh: it writes " << chats_dir();
+    head(chats_dir() / "train.jsonl", chats / "train.jsonl", 600);
+    head(chats_dir() / "val.jsonl", chats / "val.jsonl", 60);
+    head(chats_dir() / "eval.jsonl", chats / "eval.jsonl", 400);
+    // A tokenizer with the chat markers as special tokens, trained on the chats themselves.
+    auto tok = run_cli("tokenizer train --vocab-size 600 --out '" + (base / "tokenizer.json").string() +
+                       "' --special '<|endoftext|>' --special '<|im_start|>' --special '<|im_end|>' --special '<think>'"
+                       " --special '</think>' --special '<tool_call>' --special '</tool_call>' --special '<tool_response>'"
+                       " --special '</tool_response>' '" + (chats / "train.jsonl").string() + "'");
+    ASSERT_EQ(tok.rc, 0) << tok.err;
+    json cfg = {{"hybrid_override_pattern", "ME*-"}, {"hidden_size", 48}, {"vocab_size", 600}, {"mamba_num_heads", 4},
+                {"mamba_head_dim", 24}, {"ssm_state_size", 8}, {"n_groups", 2}, {"conv_kernel", 4}, {"chunk_size", 16},
+                {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 12}, {"intermediate_size", 96},
+                {"n_routed_experts", 4}, {"num_experts_per_tok", 2}, {"moe_intermediate_size", 32},
+                {"moe_shared_expert_intermediate_size", 48}, {"tie_word_embeddings", true}};
+    std::ofstream(base / "model-config.json") << cfg.dump();
+    model = base / "base-model";
+    auto init = run_cli("model init --config '" + (base / "model-config.json").string() + "' --out '" + model.string() + "' --seed 3");
+    ASSERT_EQ(init.rc, 0) << init.err;
+    fs::copy_file(base / "tokenizer.json", model / "tokenizer.json");
+  }
+
+  // A config over the shipped tiny one: this folder's model, chats and outputs, small steps.
+  fs::path config(const std::string& name, const std::string& extra = "") {
+    fs::path dir = base / name;
+    fs::create_directories(dir);
+    fs::path cfg = dir / "sft.toml";
+    std::ofstream(cfg) << "defaults = [\"tiny\"]\n"
+                          "[model]\ninit_from = \"" << model.string() << "\"\n"
+                          "[data]\ninputs = [\"" << (chats / "train.jsonl").string() << "\"]\n"
+                          "validation = [\"" << (chats / "val.jsonl").string() << "\"]\n"
+                          "pack_size = 256\noutput = \"" << (dir / "data").string() << "\"\n"
+                          "[train]\nmicro_batch_size = 2\nglobal_batch_size = 4\nmax_steps = 4\nwarmup_steps = 1\n"
+                          "eval_interval = 2\neval_steps = 2\nsave_interval = 2\nlog_interval = 1\n"
+                          "[eval]\nfile = \"" << (chats / "eval.jsonl").string() << "\"\nmax_examples = 12\nmax_new_tokens = 12\n"
+                          "[checkpoint]\ndir = \"" << (dir / "ckpt").string() << "\"\n" << extra;
+    return cfg;
+  }
+  std::string env(const std::string& name) { return "NEMOKIT_JOB_ROOT='" + (base / name / "jobs").string() + "' NEMOKIT_NUM_THREADS=2"; }
+};
+
+TEST_F(SftStage, DataPrepWritesPackedSplitsThatNumpyAndTheStageRead) {
+  fs::path cfg = config("prep");
+  auto r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'", env("prep"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  fs::path data = base / "prep" / "data";
+  json meta = json::parse(slurp(data / "metadata.json"));
+  EXPECT_EQ(meta["type"], "SFTDataArtifact");
+  EXPECT_EQ(meta["pack_size"], 256);
+  EXPECT_EQ(meta["packer"], "first_fit_shuffle");
+  EXPECT_EQ(meta["splits"]["train"]["documents"], 600);
+  EXPECT_EQ(meta["splits"]["validation"]["documents"], 60);
+  EXPECT_GT(meta["splits"]["train"]["packing_efficiency"].get<double>(), 0.9);
+  EXPECT_GT(meta["splits"]["train"]["trained_tokens"].get<int64_t>(), 0);
+  EXPECT_LT(meta["splits"]["train"]["trained_tokens"].get<int64_t>(), meta["splits"]["train"]["tokens"].get<int64_t>());
+  EXPECT_EQ(meta["tokenizer"]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_TRUE(fs::exists(data / "train" / "input_ids.npy"));
+  EXPECT_FALSE(fs::exists(base / "prep" / "data.tmp"));
+  // numpy, as an independent reader, checks the layout and that every trained position's target
+  // is an assistant token of the same document.
+  std::string py = "python3 '" + std::string(NEMOKIT_SOURCE_DIR) + "/tests/sft/check_packed_numpy.py' '" + data.string() + "'";
+  int rc = std::system(py.c_str());
+  if (WEXITSTATUS(rc) != 77) EXPECT_EQ(WEXITSTATUS(rc), 0) << py;
+}
+
+TEST_F(SftStage, BadRecordsNameTheFileAndLineOrAreCountedWhenSkipped) {
+  fs::path dir = base / "bad";
+  fs::create_directories(dir);
+  fs::path bad = dir / "bad.jsonl";
+  {
+    std::ifstream in(chats / "train.jsonl");
+    std::ofstream out(bad);
+    std::string line;
+    for (int i = 0; i < 2 && std::getline(in, line); ++i) out << line << "\n";
+    out << R"({"messages": [{"role": "narrator", "content": "Once upon a time"}, {"role": "assistant", "content": "..."}]})" << "\n";
+    out << R"({"messages": [{"role": "user"}, {"role": "assistant", "content": "no question"}]})" << "\n";
+    for (int i = 0; i < 20 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  fs::path cfg = config("bad", "");
+  std::string over = " data.inputs='[\"" + bad.string() + "\"]'";
+  auto r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'" + over, env("bad"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find(bad.string() + ":3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("narrator"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(base / "bad" / "data" / "metadata.json"));
+
+  r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'" + over + " data.skip_bad_records=true", env("bad"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  json meta = json::parse(slurp(base / "bad" / "data" / "metadata.json"));
+  EXPECT_EQ(meta["skipped_records"]["malformed conversation"], 2) << meta["skipped_records"].dump();
+  EXPECT_EQ(meta["splits"]["train"]["documents"], 22);
+
+  // A pack smaller than a record.
+  r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'" + over + " data.skip_bad_records=true data.pack_size=64", env("bad"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  meta = json::parse(slurp(base / "bad" / "data" / "metadata.json"));
+  EXPECT_GT(meta["skipped_records"]["longer than pack_size"].get<int64_t>(), 0);
+  r = run_cli("data prep nano3 sft -c '" + cfg.string() + "' data.pack_size=16", env("bad"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("train.jsonl:1: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pack_size"), std::string::npos) << r.err;
+}
+
+TEST_F(SftStage, TrainsEvaluatesCheckpointsAndResumesExactly) {
+  // Straight through 6 steps, and 4 steps then a second run to 6: the same losses bit for bit
+  // (a constant learning rate, so the shorter first run follows the same schedule).
+  fs::path straight = config("straight", "");
+  auto a = run_cli("run nano3 sft -c '" + straight.string() + "' train.max_steps=6 train.schedule=constant", env("straight"));
+  ASSERT_EQ(a.rc, 0) << a.err;
+  fs::path split = config("split");
+  auto b1 = run_cli("run nano3 sft -c '" + split.string() + "' train.schedule=constant", env("split"));
+  ASSERT_EQ(b1.rc, 0) << b1.err;
+  EXPECT_TRUE(fs::exists(base / "split" / "ckpt" / "step_0000004" / "trainer_state.json"));
+  auto b2 = run_cli("run nano3 sft -c '" + split.string() + "' train.max_steps=6 train.schedule=constant", env("split"));
+  ASSERT_EQ(b2.rc, 0) << b2.err;
+  EXPECT_NE(b2.out.find("resumed from"), std::string::npos) << b2.out;
+
+  std::map<int64_t, std::string> straight_loss, split_loss;
+  auto m = metrics_of(last_job(base / "straight" / "jobs"));
+  for (const auto& l : m)
+    if (l.contains("loss")) straight_loss[l["step"]] = l["loss"].dump();
+  for (const auto& e : fs::directory_iterator(base / "split" / "jobs"))
+    for (const auto& l : metrics_of(e.path()))
+      if (l.contains("loss")) split_loss[l["step"]] = l["loss"].dump();
+  ASSERT_EQ(straight_loss.size(), 6u);
+  EXPECT_EQ(straight_loss, split_loss);
+
+  // Evaluation before training and every eval_interval: validation loss and exact match per kind.
+  int evals = 0;
+  for (const auto& l : m)
+    if (l.contains("val_loss")) {
+      ++evals;
+      EXPECT_TRUE(l.contains("exact_match")) << l.dump();
+      EXPECT_TRUE(l["exact_match"].contains("define")) << l.dump();
+      EXPECT_TRUE(l["exact_match"].contains("capital")) << l.dump();
+    }
+  EXPECT_EQ(evals, 4);  // steps 0, 2, 4, 6
+  EXPECT_EQ(m.front()["step"], 0);
+  EXPECT_LT(m.back()["val_loss"].get<double>(), m.front()["val_loss"].get<double>());
+  EXPECT_TRUE(m.back().contains("samples"));
+  EXPECT_NE(a.out.find("full fine-tuning"), std::string::npos) << a.out;
+}
+
+TEST_F(SftStage, LoraTrainsOnlyTheAdaptersAndLeavesTheBaseWeights) {
+  fs::path cfg = config("lora", "[lora]\nenabled = true\nrank = 4\nalpha = 8\ntargets = [\"q_proj\", \"v_proj\", \"in_proj\", \"up_proj\"]\n");
+  auto r = run_cli("run nano3 sft -c '" + cfg.string() + "' train.lr=0.01", env("lora"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("LoRA fine-tuning"), std::string::npos) << r.out;
+  fs::path ckpt = base / "lora" / "ckpt" / "step_0000004";
+  ASSERT_TRUE(fs::exists(ckpt / "adapter_config.json")) << r.err;
+  auto tuned = nemokit::rt::SafetensorsFile::open((ckpt / "model.safetensors").string());
+  auto orig = nemokit::rt::SafetensorsFile::open((model / "model.safetensors").string());
+  int adapters = 0, base_tensors = 0;
+  for (const auto& e : tuned.entries()) {
+    if (e.name.find("lora_") != std::string::npos) {
+      ++adapters;
+      continue;
+    }
+    ASSERT_NE(orig.find(e.name), nullptr) << e.name;
+    auto x = tuned.load_f32(e.name), y = orig.load_f32(e.name);
+    if (e.name.find("e_score_correction_bias") != std::string::npos) continue;  // a buffer the router moves
+    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(x.f32()[i], y.f32()[i]) << e.name;
+    ++base_tensors;
+  }
+  EXPECT_EQ(adapters, 2 * (1 + 1 + 1 + 1 + 4 + 1)) << "q, v, in_proj, the MLP's up, 4 experts' up, the shared expert's up";
+  EXPECT_GT(base_tensors, 10);
+  // The adapters moved: B starts at zero.
+  bool moved = false;
+  for (const auto& e : tuned.entries())
+    if (e.name.find("lora_B") != std::string::npos) {
+      auto t = tuned.load_f32(e.name);
+      for (int64_t i = 0; i < t.numel(); ++i) moved |= t.f32()[i] != 0.0f;
+    }
+  EXPECT_TRUE(moved);
+}
+
+TEST_F(SftStage, Super3UsesSampleLevelNormalization) {
+  fs::path cfg = config("super3", "");
+  auto dry = run_cli("run super3 sft -c tiny --dry-run");
+  ASSERT_EQ(dry.rc, 0) << dry.err;
+  EXPECT_NE(dry.out.find("loss_normalization = \"sample\""), std::string::npos) << dry.out;
+  auto r = run_cli("run super3 sft -c '" + cfg.string() + "' train.loss_normalization=\"sample\"", env("super3"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = metrics_of(last_job(base / "super3" / "jobs"));
+  int steps = 0;
+  for (const auto& l : m) steps += l.contains("loss");
+  EXPECT_EQ(steps, 4);
+}
+
+TEST_F(SftStage, ConfigErrorsNameTheKey) {
+  fs::path cfg = config("errors");
+  auto r = run_cli("run nano3 sft -c '" + cfg.string() + "' model.init_from=\"" + (base / "nowhere").string() + "\"", env("errors"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("model.init_from"), std::string::npos) << r.err;
+  r = run_cli("run nano3 sft -c '" + cfg.string() + "' model.init_from=\"stage:nano3/pretrain\"", env("errors"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("no completed job of nano3/pretrain"), std::string::npos) << r.err;
+  r = run_cli("run nano3 sft -c '" + cfg.string() + "' +train.warmup=3", env("errors"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("train.warmup: unknown key"), std::string::npos) << r.err;
+  r = run_cli("run nano3 sft -c '" + cfg.string() + "' data.packer=\"best_fit\"", env("errors"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("data.packer"), std::string::npos) << r.err;
+}
+
+}  // namespace
