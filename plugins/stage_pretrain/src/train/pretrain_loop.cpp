@@ -127,18 +127,8 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
 
   rt::NemotronH model(mc);
   model.init_weights(o.seed);
-  rt::AdamWConfig ac;
-  ac.beta1 = float(o.adam_beta1);
-  ac.beta2 = float(o.adam_beta2);
-  ac.weight_decay = float(o.weight_decay);
-  rt::AdamW optimizer(model.parameters(), ac);
-  rt::LrSchedule sched;
-  sched.kind = rt::LrSchedule::parse_kind(o.schedule);
-  sched.max_lr = float(o.lr);
-  sched.min_lr = float(o.min_lr);
-  sched.warmup_steps = o.warmup_steps;
-  sched.total_steps = o.max_steps;
-  sched.decay_steps = int64_t(std::llround(o.decay_fraction * double(o.max_steps)));
+  rt::AdamW optimizer(model.parameters(), o.optim.adamw());
+  const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
 
   rt::BlendedSampler train = rt::open_blended_sampler(rt::read_blend_split(data.blend, "train"), o.seq_length, o.seed);
   fs::create_directories(o.checkpoint_dir);
@@ -172,7 +162,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   };
 
   rt::TrainOptions to;
-  to.max_grad_norm = o.grad_clip;
+  to.max_grad_norm = o.optim.grad_clip;
   to.expert_bias_rate = 0;  // applied below, after the load statistics are read
   to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
   double ema_step_seconds = 0;

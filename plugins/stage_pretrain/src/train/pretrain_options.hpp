@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nemokit/runtime/run/optimizer_options.hpp"
 #include "nemokit/runtime/run/paths.hpp"
 
 #include <cstdint>
@@ -17,11 +18,11 @@ struct PretrainOptions {
   int64_t micro_batch_size = 1;
   int64_t global_batch_size = 1;
   int64_t max_steps = 0;
-  double lr = 3e-4, min_lr = 3e-5;
-  std::string schedule = "wsd";    // constant | cosine | wsd
-  int64_t warmup_steps = 0;
-  double decay_fraction = 0.2;     // wsd: share of max_steps spent decaying
-  double weight_decay = 0.1, adam_beta1 = 0.9, adam_beta2 = 0.95, grad_clip = 1.0;
+  rt::OptimizerOptions optim = [] {
+    rt::OptimizerOptions o;
+    o.schedule = "wsd";
+    return o;
+  }();
   uint64_t seed = 1234;
   int64_t eval_interval = 0, eval_steps = 0, save_interval = 0, log_interval = 1;
   double moe_bias_update_rate = 1e-3, moe_aux_loss_coeff = 0.0;

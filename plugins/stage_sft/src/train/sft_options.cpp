@@ -15,15 +15,7 @@ SftOptions SftOptions::from_config(const json& config) {
   t.integer("micro_batch_size", o.micro_batch_size, 1);
   t.integer("global_batch_size", o.global_batch_size, 1);
   t.integer("max_steps", o.max_steps, 1);
-  t.number("lr", o.lr);
-  t.number("min_lr", o.min_lr);
-  t.string("schedule", o.schedule);
-  t.integer("warmup_steps", o.warmup_steps, 0);
-  t.number("decay_fraction", o.decay_fraction);
-  t.number("weight_decay", o.weight_decay);
-  t.number("adam_beta1", o.adam_beta1);
-  t.number("adam_beta2", o.adam_beta2);
-  t.number("grad_clip", o.grad_clip);
+  o.optim.read(t);
   int64_t seed = int64_t(o.seed);
   t.integer("seed", seed, 0);
   o.seed = uint64_t(seed);
@@ -42,9 +34,6 @@ SftOptions SftOptions::from_config(const json& config) {
   if (o.max_steps == 0) t.fail("max_steps", "required");
   if (o.global_batch_size % o.micro_batch_size != 0)
     t.fail("global_batch_size", "must be a multiple of train.micro_batch_size (" + std::to_string(o.micro_batch_size) + ")");
-  if (o.schedule != "constant" && o.schedule != "cosine" && o.schedule != "wsd")
-    t.fail("schedule", "expected \"constant\", \"cosine\" or \"wsd\", got \"" + o.schedule + "\"");
-  if (o.decay_fraction < 0 || o.decay_fraction > 1) t.fail("decay_fraction", "must be in [0, 1]");
 
   if (config.contains("eval")) {
     rt::TableReader e(config["eval"], "eval");

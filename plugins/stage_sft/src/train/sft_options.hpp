@@ -2,6 +2,8 @@
 // The [train], [eval], [lora] and [checkpoint] tables of an SFT config, checked up front so a
 // typo fails before any work, with the key named.
 
+#include "nemokit/runtime/run/optimizer_options.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -20,11 +22,11 @@ struct SftOptions {
   int64_t micro_batch_size = 1;   // packs per forward
   int64_t global_batch_size = 1;  // packs per optimizer step
   int64_t max_steps = 0;
-  double lr = 5e-6, min_lr = 5e-7;
-  std::string schedule = "cosine";
-  int64_t warmup_steps = 0;
-  double decay_fraction = 0.2;
-  double weight_decay = 0.01, adam_beta1 = 0.9, adam_beta2 = 0.98, grad_clip = 1.0;
+  rt::OptimizerOptions optim = [] {  // fine-tuning defaults: small steps, little decay
+    rt::OptimizerOptions o;
+    o.lr = 5e-6, o.min_lr = 5e-7, o.weight_decay = 0.01, o.adam_beta2 = 0.98;
+    return o;
+  }();
   uint64_t seed = 1234;
   LossNormalization loss_normalization = LossNormalization::Token;
   int64_t eval_interval = 0, eval_steps = 0, save_interval = 0, log_interval = 1;
