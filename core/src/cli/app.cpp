@@ -46,7 +46,11 @@ std::vector<CommandSpec> builtin_commands() {
 
 }  // namespace
 
-int run_app(const std::vector<std::string>& argv) {
+int run_app(const std::vector<std::string>& args) {
+  // The stage images' ENTRYPOINT is nemokit, so `enroot start IMAGE nemokit run ...` (and `nemokit
+  // exec`, or pyxis with the entrypoint on) runs `nemokit nemokit run ...`: a leading word naming
+  // the program itself is dropped, as Docker entrypoint scripts do, so both spellings work.
+  const std::vector<std::string> argv(args.begin() + (!args.empty() && args.front() == "nemokit"), args.end());
   std::vector<CommandSpec> commands = builtin_commands();
   try {
     // Plugin commands are only looked up when the first word is not a built-in one, so that
