@@ -1,0 +1,133 @@
+#include "grpo/policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace nemokit::rl {
+
+rt::Batch make_sample_batch(const std::vector<const Sample*>& samples) {
+  rt::Batch b;
+  b.batch = int64_t(samples.size());
+  for (const Sample* s : samples) {
+    if (s->prompt.empty()) throw std::invalid_argument("make_sample_batch: a sample has no prompt");
+    b.seq = std::max<int64_t>(b.seq, int64_t(s->prompt.size() + s->response.size()) - 1);
+  }
+  const size_t n = size_t(b.batch * b.seq);
+  b.input_ids.assign(n, 0);
+  b.targets.assign(n, -1);
+  b.pad.assign(n, 1);
+  for (size_t r = 0; r < samples.size(); ++r) {
+    const Sample& s = *samples[r];
+    const size_t P = s.prompt.size(), len = P + s.response.size() - 1;
+    int32_t* in = &b.input_ids[r * b.seq];
+    for (size_t t = 0; t < len; ++t) {
+      in[t] = t < P ? s.prompt[t] : s.response[t - P];
+      b.pad[r * b.seq + t] = 0;
+    }
+    // position P-1+k predicts response token k
+    for (size_t k = 0; k < s.response.size(); ++k) b.targets[r * b.seq + P - 1 + k] = s.response[k];
+  }
+  return b;
+}
+
+namespace {
+
+// Entropy of softmax(logits[V]) in nats.
+double entropy_of(const float* logits, int64_t V) {
+  float mx = *std::max_element(logits, logits + V);
+  double z = 0, e = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    double p = std::exp(double(logits[v] - mx));
+    z += p;
+    e += p * double(logits[v] - mx);
+  }
+  return std::log(z) - e / z;
+}
+
+template <class F>
+void for_micro_batches(const std::vector<const Sample*>& samples, int64_t micro, F&& f) {
+  for (size_t b = 0; b < samples.size(); b += size_t(std::max<int64_t>(1, micro))) {
+    std::vector<const Sample*> part(samples.begin() + b, samples.begin() + std::min(samples.size(), b + size_t(micro)));
+    f(part, b);
+  }
+}
+
+}  // namespace
+
+TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy) {
+  TokenScores out;
+  out.lp.resize(samples.size());
+  if (entropy) out.entropy.resize(samples.size());
+  const int64_t V = model.config().vocab_size;
+  for_micro_batches(samples, micro, [&](const std::vector<const Sample*>& part, size_t first) {
+    rt::Batch b = make_sample_batch(part);
+    model.forward_backward(b, rt::LossOptions{}, /*backward=*/false);
+    const std::vector<float>& ce = model.token_losses();
+    const float* logits = model.logits().f32();
+    for (size_t r = 0; r < part.size(); ++r) {
+      const Sample& s = *part[r];
+      auto& lp = out.lp[first + r];
+      lp.resize(s.response.size());
+      for (size_t k = 0; k < s.response.size(); ++k) {
+        const int64_t pos = int64_t(r) * b.seq + int64_t(s.prompt.size()) - 1 + int64_t(k);
+        lp[k] = -ce[pos];
+        if (entropy) out.entropy[first + r].push_back(float(entropy_of(logits + pos * V, V)));
+      }
+    }
+  });
+  return out;
+}
+
+UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sample*>& samples, const UpdateOptions& o,
+                                bool fresh) {
+  UpdateStats st;
+  model.zero_grad();
+  std::vector<int64_t> lengths;
+  for (const Sample* s : samples) lengths.push_back(int64_t(s->response.size()));
+  const std::vector<double> scale = sequence_scales(lengths, o.normalization);
+  int64_t clipped = 0;
+  for_micro_batches(samples, o.micro_batch_size, [&](const std::vector<const Sample*>& part, size_t first) {
+    std::vector<std::vector<float>> current;
+    if (!fresh) current = score_samples(model, part, int64_t(part.size()), false).lp;
+    rt::Batch b = make_sample_batch(part);
+    b.loss_weights.assign(b.input_ids.size(), 0.0f);
+    for (size_t r = 0; r < part.size(); ++r) {
+      const Sample& s = *part[r];
+      for (size_t k = 0; k < s.response.size(); ++k) {
+        const double lp = fresh ? s.old_lp[k] : current[r][k];
+        const double ref = s.ref_lp.empty() ? kNoReference : s.ref_lp[k];
+        const TokenTerm t = token_term(lp, s.old_lp[k], ref, s.advantage, o.surrogate);
+        const double sc = scale[first + r];
+        b.loss_weights[r * b.seq + s.prompt.size() - 1 + k] = float(sc * t.grad_weight);
+        st.loss += sc * t.loss;
+        st.kl_ref += t.kl;
+        const double d = s.old_lp[k] - lp;
+        st.kl_old += std::exp(d) - d - 1.0;
+        st.mean_ratio += t.ratio;
+        clipped += t.clipped;
+        ++st.tokens;
+      }
+    }
+    model.forward_backward(b, rt::LossOptions{}, /*backward=*/true);
+  });
+  if (st.tokens) {
+    st.clip_fraction = double(clipped) / double(st.tokens);
+    st.kl_ref /= double(st.tokens);
+    st.kl_old /= double(st.tokens);
+    st.mean_ratio /= double(st.tokens);
+  }
+  return st;
+}
+
+UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, const std::vector<const Sample*>& samples,
+                          const UpdateOptions& o, bool fresh) {
+  UpdateStats st = accumulate_gradient(model, samples, o, fresh);
+  auto params = model.parameters();
+  st.grad_norm = rt::clip_grad_norm(params, o.max_grad_norm);
+  optimizer.step(lr);
+  if (o.expert_bias_rate > 0) model.update_expert_bias(o.expert_bias_rate);
+  return st;
+}
+
+}  // namespace nemokit::rl

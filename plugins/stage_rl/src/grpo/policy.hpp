@@ -1,0 +1,66 @@
+#pragma once
+// The model side of GRPO: responses laid out as runtime batches (prompt + response per row,
+// targets only on the response), per-token log-probabilities and entropies from a forward pass,
+// and the weighted backward that applies the clipped surrogate (grpo_math.hpp).
+
+#include "grpo/grpo_math.hpp"
+
+#include "nemokit/runtime/model.hpp"
+#include "nemokit/runtime/optim.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace nemokit::rl {
+
+// One sampled response and everything the update needs about it.
+struct Sample {
+  int64_t task = 0;                 // index of its task in the step's tasks
+  std::vector<int32_t> prompt;      // rendered prompt ids
+  std::vector<int32_t> response;    // sampled ids, a stop token included when one ended it
+  double reward = 0, advantage = 0;
+  std::vector<float> old_lp;        // per response token, under the sampling policy
+  std::vector<float> ref_lp;        // per response token, under the reference (empty: none)
+};
+
+// Rows = samples (prompt + response, the last token dropped from the input), padded to the
+// longest with pad flags; targets are the response tokens only.
+rt::Batch make_sample_batch(const std::vector<const Sample*>& samples);
+
+struct TokenScores {
+  std::vector<std::vector<float>> lp;       // per sample, per response token
+  std::vector<std::vector<float>> entropy;  // same, when asked for
+};
+
+// Forward without backward, in micro-batches of `micro` rows.
+TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy);
+
+struct UpdateOptions {
+  SurrogateOptions surrogate;
+  LossNormalization normalization = LossNormalization::Token;
+  int64_t micro_batch_size = 8;
+  double max_grad_norm = 1.0;
+  float expert_bias_rate = 0;
+};
+
+struct UpdateStats {
+  double loss = 0;        // the objective (normalized surrogate + beta k3)
+  double clip_fraction = 0;
+  double kl_ref = 0;      // mean k3 to the reference over tokens (0 without one)
+  double kl_old = 0;      // mean k3 of the current policy to the sampling policy
+  double mean_ratio = 0;
+  double grad_norm = 0;
+  int64_t tokens = 0;
+};
+
+// The gradient of the objective over `samples` (one optimizer batch) added into the model's
+// gradients (zeroed first). `fresh`: the model is still the sampling policy, so the current
+// log-probs are the old ones and the extra forward is skipped.
+UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sample*>& samples, const UpdateOptions& o,
+                                bool fresh);
+
+// accumulate_gradient, then clipping and one AdamW step at lr.
+UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, const std::vector<const Sample*>& samples,
+                          const UpdateOptions& o, bool fresh);
+
+}  // namespace nemokit::rl

@@ -1,0 +1,39 @@
+#pragma once
+// RL data prep: task JSONL -> train/val/test JSONL splits with manifest.json and metadata.json
+// (a SplitJsonlDataArtifact), as the Nemotron recipe's data prep writes them.
+//
+// A record is one task: {"prompt": [messages] | "text", "expected_answer": ..., "environment":
+// "name" | [names] | {name: weight}, ...any fields the environment reads}. Each record's split is decided by a hash of its
+// bytes and the seed, so adding records never moves the others between splits.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace nemokit::rl {
+
+struct RlPrepConfig {
+  std::vector<std::filesystem::path> inputs;  // data.inputs: JSONL files
+  int64_t split[3] = {98, 1, 1};              // data.split: "98,1,1" (train, val, test weights)
+  uint64_t seed = 1234;
+  std::string name = "rl-data";
+  std::filesystem::path output;               // data.output (default: JOB/data)
+
+  // Reads the [data] table; errors name the key (data.split, data.inputs, ...).
+  static RlPrepConfig from_json(const nlohmann::json& data);
+};
+
+// Checks one record; throws std::invalid_argument "<where>: ..." naming the bad key.
+void check_task(const nlohmann::json& record, const std::string& where);
+
+// Writes `out_dir` atomically; returns the metadata it wrote.
+nlohmann::json run_rl_data_prep(const RlPrepConfig& c, const std::filesystem::path& out_dir, std::ostream& log);
+
+// Reads one split file (as written above): the records, in order. Errors name file:line.
+std::vector<nlohmann::json> read_tasks(const std::filesystem::path& file);
+
+}  // namespace nemokit::rl

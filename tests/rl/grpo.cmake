@@ -1,0 +1,5 @@
+# GRPO: the arithmetic and the surrogate's gradient on the plugin's own code; the stage through
+# the real program (data prep, a few GRPO steps, metrics, resume, the sub-stages' answers).
+nemokit_add_test(rl_grpo_math_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/grpo_math_test.cpp LIBS stage_rl_grpo LABELS rl)
+target_include_directories(rl_grpo_math_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/runtime)
+
