@@ -115,8 +115,8 @@ TEST_F(StageImage, SftImageOnTheDebianBaseRunsTheStage) {
     // The stage image adds no layer of its own: it is the base's layers with the stage's config.
     EXPECT_EQ(image.config["rootfs"]["diff_ids"], base.config["rootfs"]["diff_ids"]);
 
-    // The image's nemokit is this build's, and it finds its plugins: the recipes come from the
-    // plugins' manifests, so nano3 and super3 SFT listed means stage_sft loaded in the image.
+    // The image's nemokit is this build's, and it finds the package's plugins where it installed
+    // them (recipes read their manifests; the SFT runs below load stage_sft's code).
     fs::path work = dir_ / "work";
     fs::create_directories(work);
     Result version = exec(sqsh, work, {"nemokit", "--version"});
