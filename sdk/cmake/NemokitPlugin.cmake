@@ -7,9 +7,25 @@
 # (`nemokit_manifest`, `nemokit_resources`) so the host reads them without running plugin code.
 # Resource names are paths relative to RESOURCE_BASE (default: the current source folder).
 # Works the same in this tree and out of tree after find_package(nemokit).
+#
+# nemokit_add_environment(<target> SOURCES <src>... MANIFEST <manifest.json> [NO_INSTALL])
+#
+# The same for a reward environment plugin (nemokit/reward.h, NEMOKIT_REWARD_PLUGIN): only the
+# alias nemokit_reward_v* is exported, and it installs to lib/nemokit/environments, where the RL
+# stage looks (stage plugins and environment plugins live in separate folders so neither host
+# reads the other kind).
 include_guard(GLOBAL)
 
 function(nemokit_add_plugin target)
+  _nemokit_add_module(${target} nemokit_plugin_v plugins ${ARGN})
+endfunction()
+
+function(nemokit_add_environment target)
+  _nemokit_add_module(${target} nemokit_reward_v environments ${ARGN})
+endfunction()
+
+# entry_prefix: the exported alias names; subdir: the folder under lib/nemokit.
+function(_nemokit_add_module target entry_prefix subdir)
   cmake_parse_arguments(P "NO_INSTALL" "MANIFEST;RESOURCE_BASE" "SOURCES;RESOURCES" ${ARGN})
   if(NOT P_MANIFEST)
     message(FATAL_ERROR "nemokit_add_plugin(${target}): MANIFEST is required")
@@ -76,15 +92,15 @@ function(nemokit_add_plugin target)
   if(PROJECT_NAME STREQUAL "nemokit")
     # In-tree plugins land where the build's nemokit finds them, as after install.
     set_target_properties(${target} PROPERTIES
-      LIBRARY_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/lib/nemokit/plugins")
+      LIBRARY_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/lib/nemokit/${subdir}")
   endif()
   # Only the entry alias is exported: no symbols leak out to collide with other plugins.
   set(vscript "${CMAKE_CURRENT_BINARY_DIR}/${target}_exports.map")
-  file(GENERATE OUTPUT "${vscript}" CONTENT "{\n  global: nemokit_plugin_v*;\n  local: *;\n};\n")
+  file(GENERATE OUTPUT "${vscript}" CONTENT "{\n  global: ${entry_prefix}*;\n  local: *;\n};\n")
   target_link_options(${target} PRIVATE "LINKER:--exclude-libs,ALL" "LINKER:-z,defs"
                       "LINKER:--version-script=${vscript}")
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${vscript}")
   if(NOT P_NO_INSTALL)
-    install(TARGETS ${target} LIBRARY DESTINATION lib/nemokit/plugins COMPONENT plugins)
+    install(TARGETS ${target} LIBRARY DESTINATION lib/nemokit/${subdir} COMPONENT plugins)
   endif()
 endfunction()
