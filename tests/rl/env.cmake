@@ -19,4 +19,7 @@ target_include_directories(rl_env_plugin_test PRIVATE ${PROJECT_SOURCE_DIR}/test
 target_compile_definitions(rl_env_plugin_test PRIVATE
   NEMOKIT_CMAKE_COMMAND="${CMAKE_COMMAND}"
   REWARD_V2="$<TARGET_FILE:rl_reward_v2>" REWARD_NEWER_MINOR="$<TARGET_FILE:rl_reward_newer_minor>")
-add_dependencies(rl_env_plugin_test nemokit nemokit_runtime rl_reward_v2 rl_reward_newer_minor)
+add_dependencies(rl_env_plugin_test nemokit nemokit_runtime stage_rl rl_reward_v2 rl_reward_newer_minor)
+if(TARGET nemokit_runtime_cuda)  # the runtime component installs it
+  add_dependencies(rl_env_plugin_test nemokit_runtime_cuda)
+endif()

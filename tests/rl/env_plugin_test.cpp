@@ -101,8 +101,8 @@ TEST(EnvPlugin, OtherAbiMajorIsRefusedWithoutRunningItsCode) {
 }
 
 TEST(EnvPlugin, StagePluginIsNotAnEnvironmentPlugin) {
-  fs::path stage = fs::path(NEMOKIT_BINARY_DIR) / "lib/nemokit/plugins/stage_sft.so";
-  if (!fs::exists(stage)) GTEST_SKIP() << "stage_sft is not built";
+  fs::path stage = fs::path(NEMOKIT_BINARY_DIR) / "lib/nemokit/plugins/stage_rl.so";
+  if (!fs::exists(stage)) GTEST_SKIP() << "stage_rl is not built";
   std::string err = load_error({{"plugins", {stage.string()}}});
   EXPECT_NE(err.find("not an environment plugin"), std::string::npos) << err;
 }
