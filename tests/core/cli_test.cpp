@@ -14,7 +14,7 @@ TEST(Cli, DryRunPrintsResolvedConfigWithOverride) {
   auto r = run_cli("run nano3 sft -c tiny --dry-run train.lr=1e-4");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("lr = 0.0001"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("seq_length = 512"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pack_size = 512"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("# plan: local executor"), std::string::npos) << r.out;
   // Global options and overrides may come anywhere after the command.
   auto r2 = run_cli("run train.lr=1e-4 -d nano3 -c tiny sft");

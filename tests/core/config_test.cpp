@@ -37,8 +37,8 @@ TEST(Config, BuiltInTinyInheritsDefault) {
   ResolvedConfig c = load_stage_config(sft(), "tiny");
   ASSERT_EQ(c.chain.size(), 2u);
   EXPECT_NE(c.chain[0].find("configs/nano3/default.toml"), std::string::npos);
-  EXPECT_EQ(c.table["train"]["seq_length"].value<int64_t>(), 512);      // tiny's own
-  EXPECT_EQ(c.table["train"]["packer"].value<std::string>(), "first_fit_shuffle");  // from default
+  EXPECT_EQ(c.table["data"]["pack_size"].value<int64_t>(), 512);      // tiny's own
+  EXPECT_EQ(c.table["data"]["packer"].value<std::string>(), "first_fit_shuffle");  // from default
   EXPECT_EQ(c.table["lora"]["rank"].value<int64_t>(), 16);
 }
 
@@ -53,7 +53,7 @@ TEST(Config, UserFileExtendsBuiltInConfig) {
   fs::path f = write(dir, "mine.toml", "defaults = [\"tiny\"]\n[train]\nmax_steps = 7\n");
   ResolvedConfig c = load_stage_config(sft(), f.string());
   EXPECT_EQ(c.table["train"]["max_steps"].value<int64_t>(), 7);
-  EXPECT_EQ(c.table["train"]["seq_length"].value<int64_t>(), 512);
+  EXPECT_EQ(c.table["data"]["pack_size"].value<int64_t>(), 512);
   EXPECT_EQ(c.chain.back(), f.string());
 }
 
@@ -89,8 +89,8 @@ TEST(Config, OverridesAreTypeChecked) {
   std::string e = error_of([&] { apply_overrides(c.table, {"train.lr=abc"}); });
   EXPECT_NE(e.find("train.lr is a float"), std::string::npos) << e;
   EXPECT_NE(e.find("\"abc\""), std::string::npos) << e;
-  e = error_of([&] { apply_overrides(c.table, {"train.seq_length=1.5"}); });
-  EXPECT_NE(e.find("train.seq_length is an integer"), std::string::npos) << e;
+  e = error_of([&] { apply_overrides(c.table, {"data.pack_size=1.5"}); });
+  EXPECT_NE(e.find("data.pack_size is an integer"), std::string::npos) << e;
   EXPECT_NE(e.find("configs/nano3/tiny.toml:"), std::string::npos) << e;  // where the key came from
   e = error_of([&] { apply_overrides(c.table, {"lora.enabled=yes"}); });
   EXPECT_NE(e.find("lora.enabled is a boolean"), std::string::npos) << e;
