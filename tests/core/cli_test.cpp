@@ -44,7 +44,7 @@ TEST(Cli, RunAndBatchTogetherIsAnError) {
 
 TEST(Cli, UnimplementedStageSaysSoAndFailsButKeepsItsJobFolder) {
   fs::path jobs = nemokit::test::temp_folder("jobs-unimpl");
-  auto r = run_cli("run nano3 rl -c tiny train.max_steps=3", "NEMOKIT_JOB_ROOT=" + jobs.string());
+  auto r = run_cli("run omni3 rl mpo -c tiny train.max_steps=3", "NEMOKIT_JOB_ROOT=" + jobs.string());
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("not implemented"), std::string::npos) << r.err;
   ASSERT_EQ(std::distance(fs::directory_iterator(jobs), fs::directory_iterator()), 1);
@@ -52,7 +52,7 @@ TEST(Cli, UnimplementedStageSaysSoAndFailsButKeepsItsJobFolder) {
   EXPECT_NE(nemokit::test::slurp(job / "config.toml").find("max_steps = 3"), std::string::npos);
   auto meta = nlohmann::json::parse(nemokit::test::slurp(job / "job.json"));
   EXPECT_EQ(meta["state"], "FAILED");
-  EXPECT_EQ(meta["family"], "nano3");
+  EXPECT_EQ(meta["family"], "omni3");
 }
 
 TEST(Cli, SubstagesAndUnknownsAreExplained) {

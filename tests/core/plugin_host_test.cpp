@@ -31,7 +31,8 @@ TEST(PluginHost, InTreePluginsRegisterEveryRecipeTriple) {
   EXPECT_TRUE(r.problems().empty()) << problems_of(r);
   for (const char* name : {"stage_pretrain", "stage_sft", "stage_rl", "builder_oci"}) EXPECT_NE(r.plugin(name), nullptr) << name;
   for (auto [f, s, sub] : std::vector<std::tuple<const char*, const char*, const char*>>{
-           {"nano3", "pretrain", ""}, {"super3", "pretrain", ""}, {"nano3", "sft", ""}, {"nano3", "rl", ""}, {"super3", "sft", ""}, {"super3", "rl", ""},
+           {"nano3", "pretrain", ""}, {"super3", "pretrain", ""}, {"nano3", "sft", ""}, {"nano3", "rl", ""}, {"super3", "sft", ""}, {"super3", "rl", "rlvr"},
+           {"super3", "rl", "swe1"}, {"super3", "rl", "swe2"}, {"super3", "rl", "rlhf"},
            {"omni3", "sft", ""}, {"omni3", "rl", "mpo"}, {"omni3", "rl", "text"}, {"omni3", "rl", "vision"}}) {
     const auto& e = r.stage(f, s, sub);
     EXPECT_FALSE(e.image.empty()) << e.triple();

@@ -3,3 +3,7 @@
 nemokit_add_test(rl_grpo_math_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/grpo_math_test.cpp LIBS stage_rl_grpo LABELS rl)
 target_include_directories(rl_grpo_math_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/runtime)
 
+nemokit_add_test(rl_stage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/rl_stage_test.cpp LIBS nemokit_runtime LABELS rl)
+target_include_directories(rl_stage_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/core)
+target_link_libraries(rl_stage_test PRIVATE nlohmann_json::nlohmann_json)
+add_dependencies(rl_stage_test nemokit stage_rl)

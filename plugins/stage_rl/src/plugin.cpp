@@ -1,18 +1,55 @@
-// Reinforcement learning: GRPO for nano3/super3 and omni3 text/vision, MPO for omni3.
+// Reinforcement learning: GRPO for nano3 (`rl`) and super3 (`rl rlvr`) over the verifiable
+// environments; data prep of the task splits. super3's swe1/swe2/rlhf and omni3's mpo/text/vision
+// say what they still lack.
 #include <nemokit/plugin.hpp>
+
+#include "env/environment.hpp"
+#include "grpo/grpo_loop.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <stdexcept>
 
 namespace {
+using nlohmann::json;
+
+nemokit::rl::StageLog log_of(const nemokit::sdk::Host& host) {
+  return {[host](const std::string& l) { host.info(l); }, [host](const std::string& l) { host.warn(l); }};
+}
+
+// The (family, substage) pairs this build trains; the others are refused up front, naming what
+// they need, rather than running GRPO with the wrong environment or data.
+void require_grpo_stage(const nemokit::sdk::StageCall& call) {
+  if (call.family == "omni3")
+    throw std::invalid_argument("omni3 rl " + call.substage +
+                                " is not implemented in this version (MPO and the image and audio encoders are missing); "
+                                "nano3 rl and super3 rl rlvr are");
+  if (call.family == "super3" && (call.substage == "swe1" || call.substage == "swe2"))
+    throw std::invalid_argument("super3 rl " + call.substage +
+                                ": GRPO over the code-execution environment (repositories with failing tests, patches as answers" +
+                                std::string(call.substage == "swe2" ? ", multi-turn tool use" : "") +
+                                ") is not in this build; super3 rl rlvr is");
+  if (call.family == "super3" && call.substage == "rlhf")
+    throw std::invalid_argument("super3 rl rlhf: the reward model (backbone with a scalar head, Bradley-Terry loss on preference "
+                                "pairs) is not in this build; super3 rl rlvr is");
+}
 
 class RlStage : public nemokit::sdk::Plugin {
  public:
   int run(const nemokit::sdk::StageCall& call) override {
-    std::string what = call.substage.empty() ? "RL" : "RL " + call.substage;
-    throw std::runtime_error(what + " training for " + call.family + " is not implemented in this version");
+    require_grpo_stage(call);
+    json config = json::parse(call.config_json);
+    auto envs = nemokit::rl::EnvironmentSet::load(config.contains("environments") ? config["environments"] : json::object());
+    nemokit::rl::RewardFn reward_of = [&envs](const json& task, const std::string& response) {
+      return envs.score(task, response);
+    };
+    return nemokit::rl::run_grpo(config, call.job_dir, reward_of, log_of(call.host));
   }
   int data_prep(const nemokit::sdk::StageCall& call) override {
-    throw std::runtime_error("RL data prep for " + call.family + " is not implemented in this version");
+    require_grpo_stage(call);
+    auto out = nemokit::rl::prepare_rl_data(json::parse(call.config_json), call.job_dir, log_of(call.host));
+    call.host.info("data artifact: " + (out / "metadata.json").string());
+    return 0;
   }
 };
 

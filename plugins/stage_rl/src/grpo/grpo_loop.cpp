@@ -1,0 +1,338 @@
+#include "grpo/grpo_loop.hpp"
+
+#include "grpo/grpo_options.hpp"
+#include "model/init_model.hpp"
+#include "prep/rl_data_prep.hpp"
+#include "train/pack_batches.hpp"
+
+#include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/rng.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/stop_signal.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+
+namespace nemokit::rl {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+RlPrepConfig prep_config_of(const json& config, const fs::path& job_dir) {
+  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
+  RlPrepConfig c = RlPrepConfig::from_json(config["data"]);
+  if (c.output.empty()) c.output = job_dir / "data";
+  return c;
+}
+
+json read_json_file(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(file.string() + ": cannot open");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+// The split files of the prepared data (made now when absent).
+json ensure_data(const json& config, const fs::path& job_dir, const StageLog& host) {
+  RlPrepConfig c = prep_config_of(config, job_dir);
+  if (!fs::exists(c.output / "metadata.json")) {
+    host.info("no prepared RL data in " + c.output.string() + ": preparing it now (nemokit data prep)");
+    run_rl_data_prep(c, c.output, std::cerr);
+  }
+  json meta = read_json_file(c.output / "metadata.json");
+  if (meta.value("type", "") != "SplitJsonlDataArtifact")
+    throw std::invalid_argument("data.output: " + c.output.string() + " holds no RL task splits (metadata type \"" +
+                                meta.value("type", "") + "\")");
+  json manifest = read_json_file(c.output / "manifest.json");
+  for (const char* split : {"train", "val"})
+    if (!manifest.contains(split) || !manifest[split].is_string())
+      throw std::invalid_argument((c.output / "manifest.json").string() + ": \"" + split + "\" must name the split's file");
+  return manifest;
+}
+
+std::vector<const json*> pointers(const std::vector<json>& tasks, const std::vector<int64_t>& idx) {
+  std::vector<const json*> out;
+  for (int64_t i : idx) out.push_back(&tasks[size_t(i)]);
+  return out;
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / double(v.size());
+}
+
+// What metrics group a task under: its "task" kind when it names one, else its environment.
+std::string kind_of(const json& task) {
+  auto k = task.find("task");
+  if (k != task.end() && k->is_string()) return k->get<std::string>();
+  const json& e = task.at("environment");
+  return e.is_string() ? e.get<std::string>() : e.dump();
+}
+
+// Mean rewards per kind (and "all") as {kind: mean}.
+json rewards_by_kind(const std::vector<const json*>& tasks, const std::vector<Sample>& samples) {
+  std::map<std::string, std::pair<double, int64_t>> acc;
+  for (const Sample& s : samples) {
+    for (const std::string& k : {std::string("all"), kind_of(*tasks[size_t(s.task)])}) {
+      acc[k].first += s.reward;
+      acc[k].second += 1;
+    }
+  }
+  json j = json::object();
+  for (const auto& [k, v] : acc) j[k] = v.first / double(v.second);
+  return j;
+}
+
+}  // namespace
+
+fs::path prepare_rl_data(const json& config, const fs::path& job_dir, const StageLog&) {
+  RlPrepConfig c = prep_config_of(config, job_dir);
+  run_rl_data_prep(c, c.output, std::cerr);
+  return c.output;
+}
+
+int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host) {
+  GrpoOptions o = GrpoOptions::from_config(config);
+  if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  const sft::InitModel init = sft::resolve_init_model(config, job_dir);
+  const json manifest = ensure_data(config, job_dir, host);
+  const std::vector<json> train = read_tasks(manifest["train"].get<std::string>());
+  std::vector<json> val = read_tasks(manifest["val"].get<std::string>());
+  if (o.eval_max_tasks >= 0 && int64_t(val.size()) > o.eval_max_tasks) val.resize(size_t(o.eval_max_tasks));
+  // Every environment the tasks name must exist before any work: one task of each distinct
+  // "environment" is scored once (an unknown name throws, listing the known ones).
+  std::set<std::string> seen;
+  for (const std::vector<json>* split : {&train, static_cast<const std::vector<json>*>(&val)})
+    for (const json& t : *split)
+      if (seen.insert(t["environment"].dump()).second) reward_of(t, "");
+
+  rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
+  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
+  if (tok.vocab_size() > model->config().vocab_size)
+    throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
+                                " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
+  // The reference policy of the KL term: the starting model, frozen.
+  std::unique_ptr<rt::NemotronH> reference;
+  if (o.surrogate.kl_beta > 0) reference = rt::load_pretrained(init.dir.string());
+
+  std::vector<int32_t> stop_tokens;
+  std::vector<std::string> stop_strings;
+  for (const std::string& s : o.stop_strings) {
+    auto id = tok.token_to_id(s);
+    if (id) stop_tokens.push_back(*id);
+    else stop_strings.push_back(s);  // several tokens: cut after generation
+  }
+  auto prompt_of = [&](const json& task, const std::string& where) {
+    return render_prompt(task, tok, o.enable_thinking, where);
+  };
+
+  rt::AdamW optimizer(model->parameters(), o.optim.adamw());
+  const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
+
+  sft::PackSampler sampler(int64_t(train.size()), o.seed);
+  fs::create_directories(o.checkpoint_dir);
+  rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
+  rt::TrainerState state;
+  bool resumed = false;
+  if (o.resume) {
+    if (auto last = ckpts.latest()) {
+      state = rt::load_training_checkpoint(last->string(), *model, optimizer);
+      sampler.restore(state.data_position);
+      resumed = true;
+      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+    }
+  }
+  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+
+  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
+  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  rt::StopSignal stop;
+  host.info("GRPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
+            std::to_string(val.size()) + " val tasks, " + std::to_string(o.max_steps) + " steps of " +
+            std::to_string(o.num_prompts_per_step) + " prompts x " + std::to_string(o.num_generations_per_prompt) +
+            " samples; checkpoints in " + o.checkpoint_dir.string());
+
+  std::vector<std::vector<int32_t>> val_prompts;
+  std::vector<const json*> val_tasks;
+  for (size_t i = 0; i < val.size(); ++i) {
+    val_prompts.push_back(prompt_of(val[i], manifest["val"].get<std::string>() + " task " + std::to_string(i + 1)));
+    val_tasks.push_back(&val[i]);
+  }
+  auto evaluate = [&](int64_t step) {
+    if (val_tasks.empty()) return;
+    RolloutOptions ro;
+    ro.generations = 1;
+    ro.sampling.max_new_tokens = o.eval_max_new_tokens > 0 ? o.eval_max_new_tokens : o.max_new_tokens;
+    ro.sampling.temperature = float(o.eval_temperature);
+    ro.sampling.top_p = float(o.top_p);
+    ro.sampling.seed = o.seed ^ 0xe7a1ull;  // the same draws at every evaluation
+    ro.sampling.stop_tokens = stop_tokens;
+    ro.stop_strings = stop_strings;
+    RolloutResult r = rollout(*model, tok, val_tasks, val_prompts, ro, reward_of);
+    json by_env = rewards_by_kind(val_tasks, r.samples);
+    json m = {{"step", step}, {"val_reward", by_env}};
+    std::string line = "step " + std::to_string(step) + ": val reward";
+    for (const auto& [k, v] : by_env.items()) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " | %s %.3f", k.c_str(), v.get<double>());
+      line += buf;
+    }
+    if (step == o.max_steps) {
+      json samples = json::array();
+      std::map<std::string, int64_t> shown;
+      for (size_t i = 0; i < r.samples.size(); ++i) {
+        const json& task = *val_tasks[i];
+        const std::string env = kind_of(task);
+        if (shown[env]++ >= o.eval_samples) continue;
+        samples.push_back({{"task", env}, {"prompt", task["prompt"]}, {"answer", r.texts[i]},
+                           {"reward", r.samples[i].reward}, {"reason", r.reasons[i]}});
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2f", r.samples[i].reward);
+        progress.note("  [" + env + "] " + r.texts[i] + "  (reward " + buf + ": " + r.reasons[i] + ")");
+      }
+      m["samples"] = samples;
+    }
+    metrics.write(m);
+    progress.note(line);
+  };
+
+  auto save = [&](int64_t step) {
+    state.step = step;
+    state.data_position = sampler.position();
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state);
+    ckpts.mark_latest(step);
+    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+  };
+
+  if (!resumed && state.step == 0) evaluate(0);
+  if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+
+  UpdateOptions uo;
+  uo.surrogate = o.surrogate;
+  uo.normalization = o.normalization;
+  uo.micro_batch_size = o.micro_batch_size;
+  uo.max_grad_norm = o.optim.grad_clip;
+  uo.expert_bias_rate = float(o.moe_bias_update_rate);
+  const int64_t G = o.num_generations_per_prompt;
+  const int64_t per_update = o.global_batch_size > 0 ? o.global_batch_size : o.rollouts_per_step();
+  double ema = 0;
+  for (int64_t step = state.step; step < o.max_steps; ++step) {
+    const auto t0 = Clock::now();
+    const std::vector<int64_t> picked = sampler.next(o.num_prompts_per_step);
+    const std::vector<const json*> tasks = pointers(train, picked);
+    std::vector<std::vector<int32_t>> prompts;
+    for (size_t i = 0; i < tasks.size(); ++i)
+      prompts.push_back(prompt_of(*tasks[i], manifest["train"].get<std::string>() + " task " + std::to_string(picked[i] + 1)));
+    RolloutOptions ro;
+    ro.generations = G;
+    ro.sampling.max_new_tokens = o.max_new_tokens;
+    ro.sampling.temperature = float(o.temperature);
+    ro.sampling.top_p = float(o.top_p);
+    ro.sampling.top_k = o.top_k;
+    // A fresh seed per step, a function of the step alone, so a resumed run samples the same.
+    ro.sampling.seed = rt::Rng(o.seed ^ (0x51ed270b27e1ull * uint64_t(step + 1))).next_u64();
+    ro.sampling.stop_tokens = stop_tokens;
+    ro.stop_strings = stop_strings;
+    RolloutResult r = rollout(*model, tok, tasks, prompts, ro, reward_of);
+
+    std::vector<double> rewards;
+    for (const Sample& s : r.samples) rewards.push_back(s.reward);
+    const std::vector<double> adv = group_advantages(rewards, G, o.advantages);
+    std::vector<const Sample*> all;
+    for (size_t i = 0; i < r.samples.size(); ++i) {
+      r.samples[i].advantage = adv[i];
+      all.push_back(&r.samples[i]);
+    }
+    // Old log-probs (and the entropy of the sampling policy) from the model that sampled.
+    TokenScores old = score_samples(*model, all, o.micro_batch_size, true);
+    double entropy = 0;
+    int64_t tokens = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      r.samples[i].old_lp = std::move(old.lp[i]);
+      for (float e : old.entropy[i]) entropy += e;
+      tokens += int64_t(r.samples[i].response.size());
+    }
+    if (reference) {
+      TokenScores ref = score_samples(*reference, all, o.micro_batch_size, false);
+      for (size_t i = 0; i < all.size(); ++i) r.samples[i].ref_lp = std::move(ref.lp[i]);
+    }
+
+    const float lr = sched.lr(step);
+    UpdateStats total;
+    int64_t updates = 0;
+    double grad_norm = 0;
+    for (int64_t epoch = 0; epoch < o.num_epochs; ++epoch) {
+      for (int64_t b = 0; b < int64_t(all.size()); b += per_update) {
+        std::vector<const Sample*> part(all.begin() + b, all.begin() + std::min<int64_t>(int64_t(all.size()), b + per_update));
+        UpdateStats u = policy_update(*model, optimizer, lr, part, uo, /*fresh=*/epoch == 0 && b == 0);
+        total.loss += u.loss, total.clip_fraction += u.clip_fraction, total.kl_ref += u.kl_ref, total.kl_old += u.kl_old;
+        grad_norm = std::max(grad_norm, u.grad_norm);
+        ++updates;
+      }
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
+    double var = 0;
+    const double mean = mean_of(rewards);
+    for (double x : rewards) var += (x - mean) * (x - mean);
+    int64_t flat_groups = 0;
+    for (size_t g = 0; g < adv.size(); g += size_t(G)) {
+      bool flat = true;
+      for (size_t i = 1; i < size_t(G); ++i) flat &= rewards[g + i] == rewards[g];
+      flat_groups += flat;
+    }
+    const double tps = r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0;
+    json m = {{"step", step + 1},
+              {"reward_mean", mean},
+              {"reward_std", std::sqrt(var / double(std::max<size_t>(1, rewards.size())))},
+              {"reward", rewards_by_kind(tasks, r.samples)},
+              {"flat_groups", double(flat_groups) / double(tasks.size())},
+              {"loss", total.loss / double(updates)},
+              {"kl", reference ? total.kl_ref / double(updates) : 0.0},
+              {"kl_old", total.kl_old / double(updates)},
+              {"entropy", tokens ? entropy / double(tokens) : 0.0},
+              {"clip_fraction", total.clip_fraction / double(updates)},
+              {"response_length", double(tokens) / double(all.size())},
+              {"rollout_tokens_per_s", tps},
+              {"grad_norm", grad_norm},
+              {"lr", lr},
+              {"optimizer_updates", updates},
+              {"step_seconds", secs},
+              {"epoch", sampler.epoch()}};
+    metrics.write(m);
+    progress.update(step + 1, float(total.loss / double(updates)), tps, ema);
+    if ((step + 1) % o.log_interval == 0) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "step %lld: reward %.3f +- %.3f | entropy %.3f | clip %.3f | length %.1f",
+                    (long long)(step + 1), mean, m["reward_std"].get<double>(), m["entropy"].get<double>(),
+                    m["clip_fraction"].get<double>(), m["response_length"].get<double>());
+      progress.note(buf);
+    }
+
+    const bool last = step + 1 == o.max_steps;
+    if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
+    if (stop.requested() && !last) {
+      progress.finish();
+      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                "; checkpoint saved, run again to resume");
+      return rt::kExitStoppedResumable;
+    }
+  }
+  progress.finish();
+  return 0;
+}
+
+}  // namespace nemokit::rl

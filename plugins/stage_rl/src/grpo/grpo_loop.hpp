@@ -1,0 +1,28 @@
+#pragma once
+// `nemokit run nano3 rl` / `nemokit run super3 rl rlvr`: GRPO from the SFT model. Resolves the
+// model (model.init_from, as SFT does), prepares the task splits when data.output has none,
+// then per step: P tasks from the train split, G sampled responses each, rewards from the tasks'
+// environments, group-normalized advantages, old (and reference) log-probs fixed from the
+// rollout, num_epochs passes of clipped-surrogate updates. Reward on the val split before
+// training and every eval_interval steps; metrics.jsonl, checkpoints, exact resume, live progress.
+
+#include "grpo/rollout.hpp"
+
+#include "train/sft_loop.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace nemokit::rl {
+
+using StageLog = sft::StageLog;
+
+// Returns 0 when max_steps are done, rt::kExitStoppedResumable after a signal's checkpoint.
+int run_grpo(const nlohmann::json& config, const std::filesystem::path& job_dir, const RewardFn& reward_of,
+             const StageLog& host);
+
+// `nemokit data prep FAMILY rl`: returns the folder written (data.output, else JOB/data).
+std::filesystem::path prepare_rl_data(const nlohmann::json& config, const std::filesystem::path& job_dir, const StageLog& host);
+
+}  // namespace nemokit::rl

@@ -1,0 +1,73 @@
+#include "grpo/rollout.hpp"
+
+#include "chat/chat_template.hpp"
+#include "prep/tokenize_chat.hpp"
+#include "train/generation_eval.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace nemokit::rl {
+using nlohmann::json;
+
+std::vector<int32_t> render_prompt(const json& task, const rt::Tokenizer& tok, bool enable_thinking, const std::string& where) {
+  json messages = task.at("prompt");
+  if (messages.is_string()) messages = json::array({{{"role", "user"}, {"content", messages}}});
+  nlohmann::ordered_json record = {{"messages", nlohmann::ordered_json::parse(messages.dump())}};
+  sft::RenderOptions ro;
+  ro.enable_thinking = enable_thinking;
+  ro.add_generation_prompt = true;
+  try {
+    return sft::tokenize_chat(tok, sft::render_chat(record, ro, where)).ids;
+  } catch (const sft::ChatFormatError& e) {
+    throw std::invalid_argument(std::string(e.what()) + " (in \"prompt\")");
+  }
+}
+
+size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops) {
+  if (stops.empty()) return response.size();
+  auto holds = [&](size_t n) {
+    const std::string text = tok.decode(std::span<const int32_t>(response.data(), n));
+    for (const auto& s : stops)
+      if (!s.empty() && text.find(s) != std::string::npos) return true;
+    return false;
+  };
+  if (!holds(response.size())) return response.size();
+  size_t lo = 1, hi = response.size();  // holds(hi); find the smallest n with holds(n)
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (holds(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return hi;
+}
+
+RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<const json*>& tasks,
+                      const std::vector<std::vector<int32_t>>& prompts, const RolloutOptions& o,
+                      const RewardFn& reward_of) {
+  RolloutResult r;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::vector<int32_t>> batch;
+  for (const auto& p : prompts)
+    for (int64_t g = 0; g < o.generations; ++g) batch.push_back(p);
+  std::vector<std::vector<int32_t>> out = rt::generate(model, batch, o.sampling);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (size_t j = 0; j < out.size(); ++j) {
+    r.generated_tokens += int64_t(out[j].size());
+    Sample s;
+    s.task = int64_t(j) / o.generations;
+    s.prompt = batch[j];
+    s.response = std::move(out[j]);
+    s.response.resize(stop_cut(tok, s.response, o.stop_strings));
+    const json& task = *tasks[size_t(s.task)];
+    const std::string text = sft::answer_text(tok.decode(s.response));
+    Reward reward = reward_of(task, text);
+    s.reward = reward.value;
+    r.texts.push_back(text);
+    r.reasons.push_back(std::move(reward.reason));
+    r.samples.push_back(std::move(s));
+  }
+  return r;
+}
+
+}  // namespace nemokit::rl

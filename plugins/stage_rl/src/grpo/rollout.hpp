@@ -1,0 +1,52 @@
+#pragma once
+// Rollouts: tasks rendered with the Nemotron 3 chat template (the SFT stage's renderer), G
+// samples each from the runtime's batched generation (KV/SSM caches per sequence, one seeded
+// generator per sequence), cut at stop strings and scored by the tasks' environments.
+
+#include "env/environment.hpp"
+#include "grpo/policy.hpp"
+
+#include "nemokit/runtime/generate.hpp"
+#include "nemokit/runtime/tokenizer.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace nemokit::rl {
+
+// A task's reward for a response: the environment set's score (the task's "environment" may name
+// one environment, several, or weights); throws std::invalid_argument for a task it cannot read.
+using RewardFn = std::function<Reward(const nlohmann::json& task, const std::string& response)>;
+
+// The prompt's token ids: "prompt" as messages (or a string: one user message), then the
+// assistant's generation prompt. Throws std::invalid_argument naming `where`.
+std::vector<int32_t> render_prompt(const nlohmann::json& task, const rt::Tokenizer& tok, bool enable_thinking,
+                                   const std::string& where);
+
+struct RolloutOptions {
+  int64_t generations = 1;  // G samples per task
+  rt::SamplingOptions sampling;
+  std::vector<std::string> stop_strings;  // besides the stop tokens; the response ends after one
+};
+
+struct RolloutResult {
+  std::vector<Sample> samples;      // task-major: task t's samples are [t*G, (t+1)*G)
+  std::vector<std::string> texts;   // each response's answer text as the environment saw it
+  std::vector<std::string> reasons; // each reward's reason
+  int64_t generated_tokens = 0;
+  double seconds = 0;
+};
+
+// Responses to `tasks` (prompts[i] rendered from tasks[i]), scored. Sequence j of the batch
+// draws from its own generator seeded from (sampling.seed, j).
+RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<const nlohmann::json*>& tasks,
+                      const std::vector<std::vector<int32_t>>& prompts, const RolloutOptions& o,
+                      const RewardFn& reward_of);
+
+// The shortest prefix of `response` whose text holds one of `stops` (all of it when none does).
+size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops);
+
+}  // namespace nemokit::rl

@@ -1,0 +1,227 @@
+// `nemokit data prep nano3 rl` and `nemokit run nano3 rl` / `super3 rl rlvr` as a user runs them:
+// the tasks scripts/setup.sh makes from Debian's packages, a small model made by `nemokit model
+// init` with a tokenizer trained on the tasks, a few GRPO steps against the real environments.
+#include "run_cli.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nemokit::test::run_cli;
+using nemokit::test::slurp;
+
+namespace {
+
+const char* const kTaskFiles[] = {"arithmetic", "unscramble", "definitions", "capitals"};
+
+fs::path tasks_dir() {
+  if (const char* d = std::getenv("NEMOKIT_RL_TASKS_DIR")) return d;
+  const char* home = std::getenv("HOME");
+  return fs::path(home ? home : "/") / ".cache/nemokit/rl-tasks";
+}
+
+int64_t head(const fs::path& from, const fs::path& to, int lines, int every) {
+  std::ifstream in(from);
+  std::ofstream out(to);
+  std::string line;
+  int64_t n = 0;
+  for (int i = 0; n < lines && std::getline(in, line); ++i)
+    if (i % every == 0) out << line << "\n", ++n;
+  return n;
+}
+
+std::vector<json> metrics_of(const fs::path& job) {
+  std::vector<json> out;
+  std::ifstream in(job / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+fs::path last_job(const fs::path& root) {
+  std::vector<fs::path> jobs;
+  for (const auto& e : fs::directory_iterator(root)) jobs.push_back(e.path());
+  std::sort(jobs.begin(), jobs.end());
+  return jobs.empty() ? fs::path() : jobs.back();
+}
+
+class RlStage : public ::testing::Test {
+ protected:
+  static inline fs::path base, model, tasks;
+  static inline int64_t total = 0;
+
+  static void SetUpTestSuite() {
+    base = nemokit::test::temp_folder("rl-stage");
+    tasks = base / "tasks";
+    fs::create_directories(tasks);
+    ASSERT_TRUE(fs::exists(tasks_dir() / "arithmetic.jsonl")) << "run scripts/setup.sh: it writes " << tasks_dir();
+    std::string files;
+    for (const char* f : kTaskFiles) {
+      total += head(tasks_dir() / (std::string(f) + ".jsonl"), tasks / (std::string(f) + ".jsonl"), 150, 7);
+      files += " '" + (tasks / (std::string(f) + ".jsonl")).string() + "'";
+    }
+    auto tok = run_cli("tokenizer train --vocab-size 500 --out '" + (base / "tokenizer.json").string() +
+                       "' --special '<|endoftext|>' --special '<|im_start|>' --special '<|im_end|>' --special '<think>'"
+                       " --special '</think>' --special '<tool_call>' --special '</tool_call>' --special '<tool_response>'"
+                       " --special '</tool_response>'" + files);
+    ASSERT_EQ(tok.rc, 0) << tok.err;
+    json cfg = {{"hybrid_override_pattern", "ME*-"}, {"hidden_size", 32}, {"vocab_size", 500}, {"mamba_num_heads", 4},
+                {"mamba_head_dim", 16}, {"ssm_state_size", 8}, {"n_groups", 2}, {"conv_kernel", 4}, {"chunk_size", 16},
+                {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 8}, {"intermediate_size", 64},
+                {"n_routed_experts", 4}, {"num_experts_per_tok", 2}, {"moe_intermediate_size", 16},
+                {"moe_shared_expert_intermediate_size", 32}, {"tie_word_embeddings", true}};
+    std::ofstream(base / "model-config.json") << cfg.dump();
+    model = base / "sft-model";
+    auto init = run_cli("model init --config '" + (base / "model-config.json").string() + "' --out '" + model.string() + "' --seed 5");
+    ASSERT_EQ(init.rc, 0) << init.err;
+    fs::copy_file(base / "tokenizer.json", model / "tokenizer.json");
+  }
+
+  // A config over the shipped tiny one: this folder's model, tasks and outputs, small steps.
+  fs::path config(const std::string& name, const std::string& extra = "") {
+    fs::path dir = base / name;
+    fs::create_directories(dir);
+    fs::path cfg = dir / "rl.toml";
+    std::ofstream out(cfg);
+    out << "defaults = [\"tiny\"]\n[model]\ninit_from = \"" << model.string() << "\"\n[data]\ninputs = [";
+    for (const char* f : kTaskFiles) out << "\"" << (tasks / (std::string(f) + ".jsonl")).string() << "\", ";
+    out << "]\nsplit = \"80,10,10\"\noutput = \"" << (dir / "data").string() << "\"\n"
+        << "[grpo]\nnum_prompts_per_step = 2\nnum_generations_per_prompt = 3\nmax_new_tokens = 6\n"
+        << "[train]\nmax_steps = 3\neval_interval = 2\nsave_interval = 2\nmicro_batch_size = 4\nlog_interval = 1\n"
+        << "[eval]\nmax_tasks = 6\nmax_new_tokens = 6\n"
+        << "[checkpoint]\ndir = \"" << (dir / "ckpt").string() << "\"\n"
+        << extra;
+    return cfg;
+  }
+  std::string env(const std::string& name) { return "NEMOKIT_JOB_ROOT='" + (base / name / "jobs").string() + "' NEMOKIT_NUM_THREADS=2"; }
+};
+
+TEST_F(RlStage, DataPrepWritesSeededSplitsWithManifestAndMetadata) {
+  fs::path cfg = config("prep");
+  auto r = run_cli("data prep nano3 rl -c '" + cfg.string() + "'", env("prep"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  fs::path data = base / "prep" / "data";
+  json meta = json::parse(slurp(data / "metadata.json"));
+  EXPECT_EQ(meta["type"], "SplitJsonlDataArtifact");
+  const int64_t train = meta["splits"]["train"]["records"], val = meta["splits"]["val"]["records"],
+                test = meta["splits"]["test"]["records"];
+  EXPECT_EQ(train + val + test, total);
+  // 80/10/10 of ~600 records by hash: each split near its share
+  EXPECT_NEAR(double(train) / double(total), 0.8, 0.06);
+  EXPECT_GT(val, 0);
+  EXPECT_GT(test, 0);
+  EXPECT_EQ(meta["source_datasets"].size(), 4u);
+  EXPECT_EQ(meta["splits"]["train"]["environments"].size(), 3u);  // arithmetic, unscramble, multiple_choice
+  json manifest = json::parse(slurp(data / "manifest.json"));
+  std::set<std::string> seen;
+  for (const char* split : {"train", "val", "test"}) {
+    ASSERT_TRUE(fs::exists(manifest[split].get<std::string>())) << split;
+    std::ifstream in(manifest[split].get<std::string>());
+    for (std::string line; std::getline(in, line);) EXPECT_TRUE(seen.insert(line).second) << "in two splits: " << line;
+  }
+  EXPECT_EQ(int64_t(seen.size()), total);
+  // The same records land in the same splits on a second run.
+  const std::string before = slurp(data / "val.jsonl");
+  ASSERT_EQ(run_cli("data prep nano3 rl -c '" + cfg.string() + "'", env("prep")).rc, 0);
+  EXPECT_EQ(slurp(data / "val.jsonl"), before);
+}
+
+TEST_F(RlStage, BadTasksNameTheFileAndLine) {
+  fs::path bad = base / "bad.jsonl";
+  std::ofstream(bad) << R"({"prompt": "What is 1 + 1?", "expected_answer": "2", "environment": "arithmetic"})" "\n"
+                     << R"({"prompt": "What is 2 + 2?", "expected_answer": "4"})" "\n";
+  fs::path cfg = config("bad");
+  auto r = run_cli("data prep nano3 rl -c '" + cfg.string() + "' data.inputs='[\"" + bad.string() + "\"]'", env("bad"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find(bad.string() + ":2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("environment"), std::string::npos) << r.err;
+}
+
+TEST_F(RlStage, GrpoStepsWriteMetricsCheckpointAndResumeExactly) {
+  // Straight through: 4 steps.
+  fs::path cfg = config("straight");
+  auto a = run_cli("run nano3 rl -c '" + cfg.string() + "' train.max_steps=4", env("straight"));
+  ASSERT_EQ(a.rc, 0) << a.out << a.err;
+  auto ma = metrics_of(last_job(base / "straight" / "jobs"));
+  // evaluation at 0, steps 1..4, evaluations at 2 and 4
+  ASSERT_EQ(ma.size(), 7u) << slurp(last_job(base / "straight" / "jobs") / "metrics.jsonl");
+  EXPECT_EQ(ma[0]["step"], 0);
+  EXPECT_TRUE(ma[0]["val_reward"].contains("all"));
+  const json& s1 = ma[1];
+  EXPECT_EQ(s1["step"], 1);
+  for (const char* k : {"reward_mean", "reward_std", "kl", "entropy", "clip_fraction", "response_length", "rollout_tokens_per_s"})
+    EXPECT_TRUE(s1.contains(k)) << k;
+  EXPECT_GE(s1["reward_mean"].get<double>(), 0.0);
+  EXPECT_LE(s1["reward_mean"].get<double>(), 1.0);
+  EXPECT_GT(s1["entropy"].get<double>(), 0.0);  // an untrained model is far from deterministic
+  EXPECT_GT(s1["response_length"].get<double>(), 0.0);
+  EXPECT_LE(s1["response_length"].get<double>(), 6.0);
+  EXPECT_GT(s1["rollout_tokens_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(s1["clip_fraction"], 0.0);  // one update per rollout: the policy is still the sampler
+  EXPECT_EQ(ma.back()["step"], 4);
+  EXPECT_TRUE(ma.back().contains("samples"));
+  EXPECT_TRUE(fs::exists(base / "straight" / "ckpt" / "step_0000004" / "model.safetensors"));
+  EXPECT_NE(a.err.find("val reward"), std::string::npos) << a.err;
+
+  // Interrupted after 2 steps, then resumed to 4: the same rollouts, rewards and losses.
+  fs::path cfg2 = config("resumed");
+  ASSERT_EQ(run_cli("run nano3 rl -c '" + cfg2.string() + "' train.max_steps=2", env("resumed")).rc, 0);
+  auto b = run_cli("run nano3 rl -c '" + cfg2.string() + "' train.max_steps=4", env("resumed"));
+  ASSERT_EQ(b.rc, 0) << b.err;
+  EXPECT_NE((b.out + b.err).find("resumed from"), std::string::npos) << b.out << b.err;
+  auto mb = metrics_of(last_job(base / "resumed" / "jobs"));
+  ASSERT_EQ(mb.size(), 3u);  // steps 3 and 4, the evaluation at 4; no second step-0 evaluation
+  EXPECT_EQ(mb[0]["step"], 3);
+  for (int i = 0; i < 2; ++i) {
+    const json& x = ma[size_t(i == 0 ? 4 : 5)];
+    const json& y = mb[size_t(i)];
+    ASSERT_EQ(x["step"], y["step"]);
+    EXPECT_EQ(x["reward_mean"], y["reward_mean"]);
+    EXPECT_EQ(x["response_length"], y["response_length"]);
+    EXPECT_NEAR(x["loss"].get<double>(), y["loss"].get<double>(), 1e-6);
+  }
+  EXPECT_EQ(ma.back()["val_reward"], mb.back()["val_reward"]);
+}
+
+TEST_F(RlStage, Super3RlvrWithKlAndSequenceNormalizationAndSeveralEpochs) {
+  fs::path cfg = config("super3", "");
+  auto r = run_cli("run super3 rl rlvr -c '" + cfg.string() +
+                       "' train.max_steps=2 grpo.kl_beta=0.05 grpo.loss_normalization=sequence grpo.num_epochs=2"
+                       " grpo.baseline=leave_one_out train.global_batch_size=3 train.lr=1e-2",
+                   env("super3"));
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  auto m = metrics_of(last_job(base / "super3" / "jobs"));
+  ASSERT_GE(m.size(), 3u);
+  EXPECT_EQ(m[1]["optimizer_updates"], 4);  // 2 epochs x 6 rollouts / 3 per update
+  // With reward spread in a group, the first update moves the policy, so the later updates see
+  // a KL to the sampler and to the reference; with none (an untrained model often scores 0
+  // everywhere) every gradient is exactly zero, KL starts at 0 and the policy stays put.
+  for (size_t i : {size_t(1), size_t(2)}) {
+    ASSERT_EQ(m[i]["step"], int(i));
+    EXPECT_GE(m[i]["kl"].get<double>(), 0.0);
+    if (m[i]["flat_groups"].get<double>() < 1.0) EXPECT_GT(m[i]["kl_old"].get<double>(), 0.0) << m[i].dump();
+    else EXPECT_EQ(m[i]["kl_old"].get<double>(), 0.0) << m[i].dump();
+  }
+}
+
+TEST_F(RlStage, UndeliveredSubstagesAndBadKeysSayWhat) {
+  fs::path cfg = config("refuse");
+  auto swe = run_cli("run super3 rl swe1 -c '" + cfg.string() + "'", env("refuse"));
+  EXPECT_NE(swe.rc, 0);
+  EXPECT_NE(swe.err.find("code-execution"), std::string::npos) << swe.err;
+  auto rlhf = run_cli("run super3 rl rlhf -c '" + cfg.string() + "'", env("refuse"));
+  EXPECT_NE(rlhf.rc, 0);
+  EXPECT_NE(rlhf.err.find("reward model"), std::string::npos) << rlhf.err;
+  auto typo = run_cli("run nano3 rl -c '" + cfg.string() + "' grpo.clip_lwo=0.1", env("refuse"));
+  EXPECT_NE(typo.rc, 0);
+  EXPECT_NE(typo.err.find("grpo.clip_lwo"), std::string::npos) << typo.err;
+  auto norm = run_cli("run nano3 rl -c '" + cfg.string() + "' grpo.loss_normalization=mean", env("refuse"));
+  EXPECT_NE(norm.rc, 0);
+  EXPECT_NE(norm.err.find("grpo.loss_normalization"), std::string::npos) << norm.err;
+}
+
+}  // namespace
