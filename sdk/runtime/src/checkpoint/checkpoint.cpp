@@ -128,19 +128,32 @@ void copy_into(Parameter* p, const Tensor& t, const std::string& file, const std
 
 }  // namespace
 
-void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes, DType dtype) {
+void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes, DType dtype,
+                     const std::vector<NamedTensor>& extra) {
   if (dtype != DType::f32 && dtype != DType::bf16)
     throw std::invalid_argument(dir + ": weights are saved as F32 or BF16, not " + dtype_name(dtype));
   std::string tmp = begin_dir(dir);
   write_file_atomic(tmp + "/config.json", config_json(model, dtype).dump(2) + "\n");
   write_adapter_config(model, tmp);
-  write_weights(tmp, model_tensors(model, dtype), max_shard_bytes);
+  std::vector<NamedTensor> tensors = model_tensors(model, dtype);
+  for (const auto& [name, t] : extra) {
+    if (model.find(name)) throw std::invalid_argument(dir + ": extra tensor '" + name + "' is a model parameter's name");
+    tensors.emplace_back(name, dtype == DType::f32 || t.dtype() != DType::f32 ? t : t.to(dtype));
+  }
+  write_weights(tmp, tensors, max_shard_bytes);
   replace_dir_atomic(tmp, dir);
 }
 
-void load_weights(NemotronH& model, const std::string& dir) {
+std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, const std::vector<std::string>& extra) {
   WeightSource src = open_weights(dir);
   std::set<std::string> used;
+  std::vector<NamedTensor> extras;
+  for (const std::string& name : extra) {
+    auto it = src.by_name.find(name);
+    if (it == src.by_name.end()) throw std::runtime_error(dir + ": tensor '" + name + "' is missing from the checkpoint");
+    extras.emplace_back(name, it->second.first->load_f32(it->second.second));
+    used.insert(name);
+  }
   for (Parameter* p : model.parameters()) {
     auto it = src.by_name.find(p->name);
     if (it != src.by_name.end()) {
@@ -176,6 +189,7 @@ void load_weights(NemotronH& model, const std::string& dir) {
   for (const auto& [name, where] : src.by_name)
     if (!used.count(name) && name.rfind("mtp.", 0) != 0)
       throw std::runtime_error(where.first->path() + ": tensor '" + where.second + "' is not a parameter of this model");
+  return extras;
 }
 
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {

@@ -159,20 +159,29 @@ const Tensor& NemotronH::forward(const Batch& batch) {
   return logits_;
 }
 
-StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& opts, bool backward) {
+detail::RunShape NemotronH::run_shape() const {
+  detail::RunShape rs;
+  rs.batch = batch_.batch, rs.seq = batch_.seq, rs.rows = batch_.batch * batch_.seq;
+  rs.doc = batch_.doc_ids.empty() ? nullptr : batch_.doc_ids.data();
+  rs.pad = batch_.pad.empty() ? nullptr : batch_.pad.data();
+  rs.training = run_training_;  // router statistics come from training steps only
+  rs.aux_coeff = run_opts_.moe_aux_loss_coeff;
+  rs.grad_scale = run_opts_.grad_scale;
+  rs.lora = {run_dropout_, run_lora_counter_};
+  return rs;
+}
+
+void NemotronH::backbone_forward(const Batch& batch, const LossOptions& opts, bool training) {
   const auto& c = config_;
   batch.validate(c.vocab_size);
   batch_ = batch;
-  const int64_t R = batch.batch * batch.seq, d = c.hidden_size, V = c.vocab_size;
-  detail::RunShape rs;
-  rs.batch = batch.batch, rs.seq = batch.seq, rs.rows = R;
-  rs.doc = batch_.doc_ids.empty() ? nullptr : batch_.doc_ids.data();
-  rs.pad = batch_.pad.empty() ? nullptr : batch_.pad.data();
-  rs.training = backward;  // router statistics come from training steps only
-  rs.aux_coeff = opts.moe_aux_loss_coeff;
-  rs.grad_scale = opts.grad_scale;
-  rs.lora = {backward && lora_ && lora_->dropout > 0, lora_counter_};
-  if (rs.lora.dropout) ++lora_counter_;
+  run_opts_ = opts;
+  run_training_ = training;
+  run_dropout_ = training && lora_ && lora_->dropout > 0;
+  run_lora_counter_ = lora_counter_;
+  if (run_dropout_) ++lora_counter_;
+  const detail::RunShape rs = run_shape();
+  const int64_t R = rs.rows, d = c.hidden_size, V = c.vocab_size;
 
   const size_t L = blocks_.size();
   residual_.resize(L + 1);
@@ -192,6 +201,36 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   final_normed_.resize(R * d), final_rstd_.resize(R);
   k::rmsnorm_forward(final_normed_.data(), final_rstd_.data(), residual_[L].data(), norm_f_->value.f32(), R, d, d,
                      c.layer_norm_epsilon);
+}
+
+void NemotronH::backbone_backward(const float* grad_final) {
+  const detail::RunShape rs = run_shape();
+  const int64_t R = rs.rows, d = config_.hidden_size;
+  const size_t L = blocks_.size();
+  auto &dh = scratch_[2], &dn = scratch_[3];
+  dh.assign(R * d, 0.0f), dn.resize(R * d);
+  k::rmsnorm_backward(dh.data(), norm_f_->trainable ? norm_f_->grad.f32() : nullptr, grad_final, residual_[L].data(),
+                      norm_f_->value.f32(), final_rstd_.data(), R, d, d);
+  for (size_t l = L; l-- > 0;) {
+    auto& b = *blocks_[l];
+    std::fill(dn.begin(), dn.end(), 0.0f);
+    b.mixer->backward(rs, b.normed.data(), dh.data(), dn.data());
+    k::rmsnorm_backward(dh.data(), b.norm->trainable ? b.norm->grad.f32() : nullptr, dn.data(), residual_[l].data(),
+                        b.norm->value.f32(), b.rstd.data(), R, d, d);
+  }
+  if (embedding_->trainable) k::embedding_backward(embedding_->grad.f32(), dh.data(), batch_.input_ids.data(), R, d);
+}
+
+const std::vector<float>& NemotronH::forward_hidden(const Batch& batch, bool training) {
+  backbone_forward(batch, LossOptions{}, training);
+  return final_normed_;
+}
+
+void NemotronH::backward_hidden(const float* grad_hidden) { backbone_backward(grad_hidden); }
+
+StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& opts, bool backward) {
+  backbone_forward(batch, opts, backward);
+  const int64_t R = batch_.batch * batch_.seq, d = config_.hidden_size, V = config_.vocab_size;
   if (!logits_.defined() || logits_.numel() != R * V) logits_ = Tensor::empty({R, V});
   logits_ = logits_.view({R, V});
   k::linear_forward(logits_.f32(), final_normed_.data(), lm_head_->value.f32(), R, d, V);
@@ -217,21 +256,12 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   result.loss = float(objective) + result.aux_loss;
   if (!backward) return result;
 
-  // Backward through head, final norm, blocks (residual gradient dh), embedding.
-  auto &dfinal = scratch_[1], &dh = scratch_[2], &dn = scratch_[3];
-  dfinal.assign(R * d, 0.0f), dh.assign(R * d, 0.0f), dn.resize(R * d);
+  // Backward through the head, then the final norm, blocks and embedding.
+  auto& dfinal = scratch_[1];
+  dfinal.assign(R * d, 0.0f);
   k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(),
                      final_normed_.data(), lm_head_->value.f32(), R, d, V);
-  k::rmsnorm_backward(dh.data(), norm_f_->trainable ? norm_f_->grad.f32() : nullptr, dfinal.data(), residual_[L].data(),
-                      norm_f_->value.f32(), final_rstd_.data(), R, d, d);
-  for (size_t l = L; l-- > 0;) {
-    auto& b = *blocks_[l];
-    std::fill(dn.begin(), dn.end(), 0.0f);
-    b.mixer->backward(rs, b.normed.data(), dh.data(), dn.data());
-    k::rmsnorm_backward(dh.data(), b.norm->trainable ? b.norm->grad.f32() : nullptr, dn.data(), residual_[l].data(),
-                        b.norm->value.f32(), b.rstd.data(), R, d, d);
-  }
-  if (embedding_->trainable) k::embedding_backward(embedding_->grad.f32(), dh.data(), batch_.input_ids.data(), R, d);
+  backbone_backward(dfinal.data());
   return result;
 }
 

@@ -21,14 +21,16 @@ namespace nemokit::rt {
 constexpr uint64_t kDefaultShardBytes = 5ull << 30;
 
 // Writes DIR.tmp, then renames it to DIR. dtype: F32, or BF16 (round to nearest even, as
-// torch converts); config.json's torch_dtype says which.
+// torch converts); config.json's torch_dtype says which. `extra` tensors (a task head such as
+// a reward model's score.weight) are saved after the model's, in the same shards.
 void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes = kDefaultShardBytes,
-                     DType dtype = DType::f32);
+                     DType dtype = DType::f32, const std::vector<NamedTensor>& extra = {});
 // With adapter_config.json in DIR, the model gets its LoRA adapters before the weights load.
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir);
 // Loads every parameter of `model` from DIR's safetensors; missing, unexpected or misshapen
-// tensors are errors naming the file and the tensor.
-void load_weights(NemotronH& model, const std::string& dir);
+// tensors are errors naming the file and the tensor. The tensors named in `extra` (a head's)
+// are returned as float32, in that order, instead of being unexpected; missing ones are errors.
+std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, const std::vector<std::string>& extra = {});
 
 struct TrainerState {
   int64_t step = 0;                      // optimizer updates done

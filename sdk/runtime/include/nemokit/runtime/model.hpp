@@ -66,6 +66,7 @@ struct SequenceCache {
 namespace detail {
 class Block;
 class Linear;
+struct RunShape;
 }
 
 class NemotronH {
@@ -91,6 +92,14 @@ class NemotronH {
   StepResult forward_backward(const Batch& batch, const LossOptions& opts, bool backward = true);
   const std::vector<float>& token_losses() const { return token_losses_; }
   const Tensor& logits() const { return logits_; }
+
+  // The backbone alone, for heads other than the LM head (a reward model's scalar score): the
+  // final norm's output [batch*seq, hidden]. Keeps the activations for backward_hidden;
+  // `training` as forward_backward's `backward` (router statistics, adapter dropout).
+  const std::vector<float>& forward_hidden(const Batch& batch, bool training = true);
+  // Adds into Parameter::grad the gradient of an objective given its gradient on the last
+  // forward_hidden output, grad_hidden [batch*seq, hidden]. The LM head gets none (untied).
+  void backward_hidden(const float* grad_hidden);
 
   // Aux-loss-free balancing: bias_i += rate * sign(mean(c) - c_i) from the counts gathered
   // since the last call (non-pad tokens of training forwards), then the counts reset.
@@ -120,6 +129,11 @@ class NemotronH {
  private:
   Parameter* add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
   std::vector<detail::Linear*> linears();  // every adaptable projection, in parameter order
+  // Embedding, blocks and final norm into final_normed_ (shared by forward_backward and
+  // forward_hidden), and the way back from a gradient on final_normed_.
+  void backbone_forward(const Batch& batch, const LossOptions& opts, bool training);
+  void backbone_backward(const float* grad_final);
+  detail::RunShape run_shape() const;
   NemotronHConfig config_;
   std::deque<Parameter> params_;
   Parameter* embedding_ = nullptr;
@@ -131,8 +145,11 @@ class NemotronH {
   std::vector<bool> trainable_before_lora_;
   uint64_t lora_counter_ = 0;
 
-  // activations of the last forward
+  // activations of the last forward, and how it ran (the backward replays the same settings)
   Batch batch_;
+  LossOptions run_opts_;
+  bool run_training_ = false, run_dropout_ = false;
+  uint64_t run_lora_counter_ = 0;
   std::vector<std::vector<float>> residual_;  // input of each block, plus the final output
   std::vector<float> final_normed_, final_rstd_;
   Tensor logits_;
