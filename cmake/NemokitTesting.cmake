@@ -1,14 +1,20 @@
-# nemokit_add_test(NAME SOURCES a.cpp ... [LIBS lib ...] [LABELS l ...])
+# nemokit_add_test(NAME SOURCES a.cpp ... [LIBS lib ...] [LABELS l ...] [RESOURCE_LOCK name])
 # One GoogleTest executable, registered with ctest test by test (gtest_discover_tests).
+# RESOURCE_LOCK: tests sharing the name never run at the same time under `ctest -j` (e.g. those
+# that count a sandbox's processes machine-wide).
 find_package(GTest REQUIRED)
 include(GoogleTest)
 
 function(nemokit_add_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "RESOURCE_LOCK" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main ${T_LIBS})
   target_compile_definitions(${name} PRIVATE
     NEMOKIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     NEMOKIT_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+  set(props LABELS "${T_LABELS}")
+  if(T_RESOURCE_LOCK)
+    list(APPEND props RESOURCE_LOCK ${T_RESOURCE_LOCK})
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${props})
 endfunction()

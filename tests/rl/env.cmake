@@ -2,7 +2,9 @@
 # and mounts; skipped otherwise), and environment plugins built against the installed SDK.
 nemokit_add_test(rl_env_builtin_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/env_builtin_test.cpp LIBS stage_rl_env LABELS rl)
 nemokit_add_test(rl_env_patch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/env_patch_test.cpp LIBS stage_rl_env LABELS rl)
-nemokit_add_test(rl_env_code_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/env_code_test.cpp LIBS stage_rl_env LABELS rl)
+# The sandbox tests count the sandbox user's processes machine-wide after each answer: one at a time.
+nemokit_add_test(rl_env_code_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/env_code_test.cpp LIBS stage_rl_env LABELS rl
+  RESOURCE_LOCK code_sandbox)
 
 # Out of tree: sdk/examples/hello_reward against the installed SDK (components sdk and runtime),
 # then loaded by EnvironmentSet; and the fixtures a host must refuse before running their code.
