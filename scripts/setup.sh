@@ -14,6 +14,9 @@ fi
 if [ -x plugins/stage_rl/corpus/make_tasks.sh ]; then
   bash plugins/stage_rl/corpus/make_tasks.sh
 fi
+if [ -x plugins/stage_rl/corpus/make_swe_tasks.sh ]; then
+  bash plugins/stage_rl/corpus/make_swe_tasks.sh
+fi
 
 build_type=${NEMOKIT_BUILD_TYPE:-RelWithDebInfo}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
