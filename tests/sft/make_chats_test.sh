@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sft_make_chats: runs plugins/stage_sft/corpus/make_chats.sh into fresh folders and checks what it
-# wrote: every line is a valid conversation, the held-out words never reach train.jsonl, eval
-# agrees with val, a rerun is a no-op, a lost file comes back and two fresh runs give the same
-# bytes. Exits 77 (skipped) when the source packages are not installed.
+# wrote: every line is a valid conversation, the held-out words never reach train.jsonl, the RL
+# answer-format chats are right and hold none of the RL data prep's val/test items (recomputed here
+# from make_tasks.sh's output and the prep's hash), eval agrees with val and train, a rerun is a
+# no-op, a lost file comes back and two fresh runs give the same bytes. Exits 77 (skipped) when the source packages are not installed.
 set -euo pipefail
 src="${1:?usage: make_chats_test.sh SOURCE_DIR}"
 script="$src/plugins/stage_sft/corpus/make_chats.sh"
@@ -17,17 +18,18 @@ done
 command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
 
 out="$("$script" "$work/a")" || fail "make_chats.sh failed"
+bash "$src/plugins/stage_rl/corpus/make_tasks.sh" "$work/rl" > /dev/null || fail "make_tasks.sh failed"
 echo "$out"
 "$script" "$work/b" > /dev/null || fail "second fresh run failed"
 for f in train.jsonl val.jsonl eval.jsonl; do
   cmp -s "$work/a/$f" "$work/b/$f" || fail "$f differs between two fresh runs"
 done
 
-python3 - "$work/a" <<'EOF'
+python3 - "$work/a" "$work/rl" <<'EOF'
 import json, re, sys
 from collections import Counter
 
-root = sys.argv[1]
+root, rl_root = sys.argv[1], sys.argv[2]
 
 def load(name):
     rows = []
@@ -54,9 +56,20 @@ def check_messages(where, msgs, needs_answer):
 DEFINE = re.compile(r"^Define the word ([a-z]+)\.$")
 USE = re.compile(r"^Use the word ([a-z]+) in a sentence\.$")
 CAPITAL = re.compile(r"^What is the capital of (.+)\?$")
+ARITH = re.compile(r"^What is (\d+) ([-+*]) (\d+)\? Answer with the number only\.$")
+UNSCRAMBLE = re.compile(r'^Unscramble the letters "([a-z]+)" into an English word\. Answer with the word only\.$')
+CHOICE = re.compile(r"^(Which word means \"(.+)\"\?|(What is|Which city is) the capital of (.+)\?)\n"
+                    r"A\) (.+)\nB\) (.+)\nC\) (.+)\nD\) (.+)\nAnswer with the letter only\.$")
 
 def kind(msgs):
     user = next(m["content"] for m in msgs if m["role"] == "user")
+    if ARITH.match(user):
+        return "arithmetic", None
+    if UNSCRAMBLE.match(user):
+        return "unscramble", None
+    m = CHOICE.match(user)
+    if m:
+        return ("define_choice" if m.group(2) else "capital_choice"), None
     for name, rx in (("define", DEFINE), ("use", USE)):
         m = rx.match(user)
         if m:
@@ -87,6 +100,63 @@ for split, rows in (("train", train), ("val", val)):
             if CAPITAL.match(q):
                 train_capital[CAPITAL.match(q).group(1)] = answer
 
+# The RL answer formats: answers are right, and no RL val/test item (split as
+# plugins/stage_rl/src/prep/rl_data_prep.cpp does: a seeded FNV-1a of the line, seed 1234,
+# weights 98,1,1) or anagram of a held-out word is taught.
+M = (1 << 64) - 1
+def prep_split(line, seed=1234, weights=(98, 1, 1)):
+    h = 0xcbf29ce484222325 ^ ((seed * 0x9e3779b97f4a7c15) & M)
+    for b in line.encode():
+        h = ((h ^ b) * 0x100000001b3) & M
+    h = ((h ^ (h >> 30)) * 0xbf58476d1ce4e5b9) & M
+    h = ((h ^ (h >> 27)) * 0x94d049bb133111eb) & M
+    h ^= h >> 31
+    b = h % sum(weights)
+    return 0 if b < weights[0] else 1 if b < weights[0] + weights[1] else 2
+rl_held_prompts, rl_held_letters, rl_splits = set(), set(), Counter()
+for name in ("arithmetic", "unscramble", "definitions", "capitals"):
+    with open(f"{rl_root}/{name}.jsonl", encoding="utf-8") as f:
+        for line in f:
+            s = prep_split(line.rstrip("\n"))
+            rl_splits[s] += 1
+            if s == 0:
+                continue
+            t = json.loads(line)
+            rl_held_prompts.add(t["prompt"][0]["content"])
+            for w in (t.get("word"), t["expected_answer"] if name == "unscramble" else None):
+                if w:
+                    rl_held_letters.add("".join(sorted(w)))
+assert 40 <= rl_splits[1] + rl_splits[2] <= 150, rl_splits
+dictionary = set(open("/usr/share/dict/american-english", encoding="utf-8").read().split())
+formats = ("arithmetic", "unscramble", "define_choice", "capital_choice")
+for split, rows in (("train", train), ("val", val)):
+    for i, r in enumerate(rows, 1):
+        k, _ = kind(r["messages"])
+        if k not in formats:
+            continue
+        assert split == "train", f"{split}:{i}: answer-format chat outside train"
+        assert len(r["messages"]) == 2, f"train:{i}: {r['messages']}"
+        q, a = r["messages"][0]["content"], r["messages"][1]["content"]
+        assert q not in rl_held_prompts, f"train:{i}: an RL val/test prompt is taught: {q}"
+        if k == "arithmetic":
+            x, op, y = ARITH.match(q).groups()
+            assert a == str(eval(f"{x} {op} {y}")), f"train:{i}: {q} -> {a}"
+        elif k == "unscramble":
+            letters = UNSCRAMBLE.match(q).group(1)
+            assert sorted(a) == sorted(letters) and a != letters and a in dictionary, f"train:{i}: {q} -> {a}"
+            assert "".join(sorted(a)) not in rl_held_letters, f"train:{i}: RL held-out word {a}"
+        else:
+            m = CHOICE.match(q)
+            assert a in "ABCD" and len(a) == 1, f"train:{i}: {a}"
+            chosen = m.group(5 + "ABCD".index(a))
+            if k == "define_choice":
+                assert "".join(sorted(chosen)) not in rl_held_letters, f"train:{i}: RL held-out word {chosen}"
+            else:
+                assert train_capital[m.group(4)] == f"The capital of {m.group(4)} is {chosen}.", f"train:{i}: {q} -> {a}"
+assert counts["train", "arithmetic"] >= 1000 and counts["train", "unscramble"] >= 1000, counts
+assert counts["train", "define_choice"] >= 500 and counts["train", "capital_choice"] >= 300, counts
+taught_prompts = {r["messages"][-2]["content"] for r in train}
+
 held_out = {w for r in val for k, w in [kind(r["messages"])] if w}
 print("counts:", dict(sorted(counts.items())))
 leaked = held_out & train_words
@@ -109,6 +179,7 @@ for r in val:
         val_define.setdefault(w, []).append(r["messages"][-1]["content"])
 ev_counts = Counter(e["kind"] for e in ev)
 assert ev_counts["define"] == 200 and ev_counts["capital"] == 100, ev_counts
+assert all(ev_counts[k] == 50 for k in formats), ev_counts
 for i, e in enumerate(ev, 1):
     assert list(e) == ["kind", "messages", "expected", "match"], f"eval:{i}: keys {list(e)}"
     check_messages(f"eval:{i}", e["messages"], False)
@@ -119,8 +190,18 @@ for i, e in enumerate(ev, 1):
         answers = val_define.get(w, [])
         assert len(answers) == 1 and answers[0].startswith(e["expected"]), f"eval:{i}: {w} vs val {answers}"
         assert w not in train_words
+    elif e["kind"] in formats:
+        assert e["match"] == "exact" and kind(e["messages"])[0] == e["kind"], f"eval:{i}: {e}"
+        assert q not in taught_prompts, f"eval:{i}: taught in train: {q}"
+        if e["kind"] == "arithmetic":
+            x, op, y = ARITH.match(q).groups()
+            assert e["expected"] == str(eval(f"{x} {op} {y}")), f"eval:{i}: {e}"
+        elif e["kind"] == "unscramble":
+            assert sorted(e["expected"]) == sorted(UNSCRAMBLE.match(q).group(1)), f"eval:{i}: {e}"
+        else:
+            assert e["expected"] in ("A", "B", "C", "D"), f"eval:{i}: {e}"
     else:
-        assert e["match"] == "exact"
+        assert e["kind"] == "capital" and e["match"] == "exact"
         country = CAPITAL.match(q).group(1)
         assert train_capital.get(country) == e["expected"], f"eval:{i}: {country} not taught as {e['expected']}"
 print("json checks passed")
@@ -134,10 +215,12 @@ rm "$work/a/val.jsonl"
 cmp -s "$work/a/val.jsonl" "$work/b/val.jsonl" || fail "rebuilt val.jsonl differs"
 
 # An edited script invalidates the stamp (the generator, whose sources are unchanged, is reused).
-mkdir "$work/edited"
-cp "$src"/plugins/stage_sft/corpus/*.{sh,cpp,hpp} "$work/edited/"
-echo "# edited" >> "$work/edited/make_chats.sh"
-bash "$work/edited/make_chats.sh" "$work/a" | grep -q "up to date" && fail "edited script did not rebuild"
+edited="$work/edited/plugins/stage_sft/corpus"
+mkdir -p "$edited" "$work/edited/plugins/stage_rl/corpus"
+cp "$src"/plugins/stage_sft/corpus/*.{sh,cpp,hpp} "$edited/"
+cp "$src"/plugins/stage_rl/corpus/rl_tasks.{hpp,cpp} "$work/edited/plugins/stage_rl/corpus/"
+echo "# edited" >> "$edited/make_chats.sh"
+bash "$edited/make_chats.sh" "$work/a" | grep -q "up to date" && fail "edited script did not rebuild"
 cmp -s "$work/a/train.jsonl" "$work/b/train.jsonl" || fail "rebuild after an edit changed train.jsonl"
 
 # Bad input is reported with its file and line.

@@ -31,7 +31,8 @@ command -v "$cxx" >/dev/null || die "no C++ compiler '$cxx' (set CXX or install 
 
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-sources=("$readers/chat_sources.hpp" "$readers/chat_sources.cpp" "$here/make_tasks.cpp")
+sources=("$readers/chat_sources.hpp" "$readers/chat_sources.cpp" "$here/rl_tasks.hpp" "$here/rl_tasks.cpp"
+         "$here/make_tasks.cpp")
 tool_key="$(cat "${sources[@]}" | sha256sum | cut -c1-16)"
 key="$(cat "$0" "${sources[@]}" "$wordnet"/{index,data}.{noun,verb,adj,adv} "$dict" "$countries" \
        | sha256sum | cut -c1-16)"
@@ -52,7 +53,8 @@ trap 'rm -rf "$stage"' EXIT
 tool="$out/.tools/make_tasks-$tool_key"
 if [ ! -x "$tool" ]; then
   mkdir -p "$out/.tools"
-  "$cxx" -std=c++20 -O2 -I"$readers" -o "$stage/make_tasks" "$here/make_tasks.cpp" "$readers/chat_sources.cpp" \
+  "$cxx" -std=c++20 -O2 -I"$readers" -o "$stage/make_tasks" "$here/make_tasks.cpp" "$here/rl_tasks.cpp" \
+    "$readers/chat_sources.cpp" \
     || die "building the task generator failed (needs nlohmann-json3-dev)"
   mv -f "$stage/make_tasks" "$tool"
 fi

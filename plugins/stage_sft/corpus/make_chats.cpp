@@ -1,4 +1,6 @@
-// make_chats: turns WordNet, the riddles fortunes and the countries list into SFT conversations.
+// make_chats: turns WordNet, the riddles fortunes and the countries list into SFT conversations,
+// and teaches the RL tasks' answer formats (../../stage_rl/corpus/rl_tasks.hpp) on items the RL
+// data prep puts in its train split.
 // Usage: make_chats WORDNET_DIR DICT_FILE RIDDLES_FILE COUNTRIES_FILE OUT_DIR
 // Writes OUT_DIR/{train,val,eval}.jsonl and prints a one-line summary. Everything that decides
 // what goes where is a hash of the text itself, so the same inputs always give the same bytes.
@@ -7,11 +9,13 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "chat_sources.hpp"
+#include "rl_tasks.hpp"
 
 namespace {
 
@@ -26,9 +30,15 @@ constexpr std::size_t kMaxEvalCapitals = 100;
 constexpr std::size_t kCapitalRepeats = 2;
 // Riddles longer than this would not fit one 512-token pack with room to spare.
 constexpr std::size_t kMaxRiddleChars = 700;
+// RL answer formats: eval checks per kind, train chats per kind (arithmetic twice over).
+constexpr std::size_t kMaxEvalFormat = 50;
+constexpr std::size_t kMaxTrainUnscramble = 1500, kMaxTrainDefineChoice = 1000;
+constexpr std::size_t kArithmeticRepeats = 2;
+constexpr std::size_t kMinUnscramble = 3, kMaxUnscramble = 6;
 // Salts keep the independent hash decisions independent of each other.
 constexpr std::uint64_t kSaltSubsample = 0x5eed0001, kSaltSystem = 0x5eed0002,
-                        kSaltShuffle = 0x5eed0003, kSaltEval = 0x5eed0004;
+                        kSaltShuffle = 0x5eed0003, kSaltEval = 0x5eed0004,
+                        kSaltFormatEval = 0x5eed0005, kSaltUnscramble = 0x5eed0006;
 
 const char* const kDictionarySystem = "You are a concise dictionary.";
 const char* const kWriterSystem = "You are a helpful writing assistant.";
@@ -57,6 +67,50 @@ std::string define_prompt(const std::string& w) { return "Define the word " + w 
 std::string use_prompt(const std::string& w) { return "Use the word " + w + " in a sentence."; }
 std::string capital_answer(const chats::Country& c) {
   return "The capital of " + c.name + " is " + c.capital + ".";
+}
+
+std::string letter_set(std::string w) {
+  std::sort(w.begin(), w.end());
+  return w;
+}
+
+// What the RL data prep holds out (its val and test splits): those prompts, and the letter sets
+// of their words (unscramble answers and definition-choice answers), so that no anagram of a
+// held-out word is taught either.
+struct RlHeldOut {
+  std::set<std::string> prompts;
+  std::set<std::string> letter_sets;
+  bool word(const std::string& w) const { return letter_sets.count(letter_set(w)) != 0; }
+};
+
+const std::string& prompt_of(const rltasks::Json& task) { return task["prompt"][0]["content"].get_ref<const std::string&>(); }
+
+// The RL-format chats and eval checks of one kind: the RL train-split `tasks` (no held-out word
+// among their answers), in hash order; the first kMaxEvalFormat become checks, up to `max_train`
+// of the rest chats (each `repeats` times).
+std::size_t format_chats(const std::vector<rltasks::Json>& tasks, const RlHeldOut& held, const char* kind,
+                         const char* word_field, std::size_t max_train, std::size_t repeats,
+                         std::vector<Json>& train, std::vector<Json>& eval) {
+  std::vector<std::pair<std::uint64_t, const rltasks::Json*>> pick;
+  for (const auto& t : tasks) {
+    if (held.prompts.count(prompt_of(t))) continue;
+    if (word_field && held.word(t[word_field].get<std::string>())) continue;
+    pick.emplace_back(chats::word_hash(prompt_of(t), kSaltFormatEval), &t);
+  }
+  std::sort(pick.begin(), pick.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::size_t taught = 0;
+  for (std::size_t i = 0; i < pick.size(); ++i) {
+    const auto& t = *pick[i].second;
+    const std::string answer = t["expected_answer"].get<std::string>();
+    if (i < kMaxEvalFormat) {
+      eval.push_back(Json{{"kind", kind}, {"messages", chat("", {{prompt_of(t), ""}})["messages"]},
+                          {"expected", answer}, {"match", "exact"}});
+    } else if (taught < max_train) {
+      for (std::size_t k = 0; k < repeats; ++k) train.push_back(chat("", {{prompt_of(t), answer}}));
+      ++taught;
+    }
+  }
+  return taught * repeats;
 }
 
 struct Keyed {
@@ -177,6 +231,50 @@ int run(int argc, char** argv) {
                         {"match", "exact"}});
   }
 
+  // The RL tasks' answer formats, on the RL data prep's train-split items only.
+  const auto rl_arithmetic = rltasks::arithmetic();
+  const auto rl_unscramble = rltasks::unscramble(words);
+  const auto rl_definitions = rltasks::definitions(words);
+  const auto rl_capitals = rltasks::capitals(countries);
+  RlHeldOut held;
+  for (const auto* tasks : {&rl_arithmetic, &rl_unscramble, &rl_definitions, &rl_capitals})
+    for (const auto& t : *tasks) {
+      if (rltasks::prep_split(rltasks::line(t)) == 0) continue;
+      held.prompts.insert(prompt_of(t));
+      if (t.contains("word")) held.letter_sets.insert(letter_set(t["word"].get<std::string>()));
+      if (t["task"] == "unscramble") held.letter_sets.insert(letter_set(t["expected_answer"].get<std::string>()));
+    }
+  const std::size_t eval_before_formats = eval.size();
+  counts["train arithmetic"] =
+      format_chats(rl_arithmetic, held, "arithmetic", nullptr, SIZE_MAX, kArithmeticRepeats, train, eval);
+  counts["train define_choice"] =
+      format_chats(rl_definitions, held, "define_choice", "word", kMaxTrainDefineChoice, 1, train, eval);
+  counts["train capital_choice"] = format_chats(rl_capitals, held, "capital_choice", nullptr, SIZE_MAX, 1, train, eval);
+  // Unscrambling: words of the word list that WordNet also has (so, fairly common ones), whose
+  // letters make no other word of the list (so the answer is the only right one).
+  std::map<std::string, std::vector<std::string>> anagrams;
+  for (const auto& w : dict)
+    if (w.size() >= kMinUnscramble && w.size() <= kMaxUnscramble) anagrams[letter_set(w)].push_back(w);
+  std::set<std::string> lemmas;
+  for (const auto& e : words) lemmas.insert(e.word);
+  std::vector<std::pair<std::uint64_t, std::string>> upick;
+  for (auto& [letters, ws] : anagrams) {
+    if (ws.size() != 1 || !lemmas.count(ws[0]) || held.letter_sets.count(letters)) continue;
+    if (rltasks::scramble(ws[0]) == ws[0]) continue;
+    upick.emplace_back(chats::word_hash(ws[0], kSaltUnscramble), ws[0]);
+  }
+  std::sort(upick.begin(), upick.end());
+  std::vector<rltasks::Json> unscramble_tasks;
+  for (std::size_t i = 0; i < upick.size() && i < kMaxEvalFormat + kMaxTrainUnscramble; ++i) {
+    rltasks::Json t;
+    t["prompt"] = rltasks::Json::array({rltasks::Json{{"role", "user"}, {"content", rltasks::unscramble_prompt(rltasks::scramble(upick[i].second))}}});
+    t["expected_answer"] = upick[i].second;
+    unscramble_tasks.push_back(std::move(t));
+  }
+  counts["train unscramble"] =
+      format_chats(unscramble_tasks, held, "unscramble", "expected_answer", kMaxTrainUnscramble, 1, train, eval);
+  const std::size_t eval_formats = eval.size() - eval_before_formats;
+
   shuffle(train, kSaltShuffle);
   shuffle(val, kSaltShuffle + 1);
   write_lines(out_dir + "/train.jsonl", train);
@@ -186,10 +284,13 @@ int run(int argc, char** argv) {
   std::size_t eval_define = std::min(pick.size(), kMaxEvalDefinitions);
   std::cout << "train " << train.size() << " (define " << counts["train define"] << ", use "
             << counts["train use"] << ", capital " << counts["train capital"] << ", riddle "
-            << counts["train riddle"] << "); val " << val.size() << " (define "
+            << counts["train riddle"] << ", arithmetic " << counts["train arithmetic"] << ", unscramble "
+            << counts["train unscramble"] << ", define_choice " << counts["train define_choice"]
+            << ", capital_choice " << counts["train capital_choice"] << "); val " << val.size() << " (define "
             << counts["val define"] << ", use " << counts["val use"] << ", riddle "
             << counts["val riddle"] << "); eval " << eval.size() << " (define " << eval_define
-            << ", capital " << eval.size() - eval_define << ")\n";
+            << ", capital " << eval.size() - eval_define - eval_formats << ", answer formats "
+            << eval_formats << ")\n";
   return 0;
 }
 
