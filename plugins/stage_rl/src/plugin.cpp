@@ -1,10 +1,12 @@
 // Reinforcement learning: GRPO for nano3 (`rl`) and super3 (`rl rlvr`) over the verifiable
-// environments; data prep of the task splits. super3's swe1/swe2/rlhf and omni3's mpo/text/vision
-// say what they still lack.
+// environments; data prep of the task splits; super3 `rl swe1`/`rl swe2` (GRPO over the
+// code-execution environment; swe2's episodes use the sandbox's tools, src/swe). super3's rlhf and
+// omni3's mpo/text/vision say what they still lack.
 #include <nemokit/plugin.hpp>
 
 #include "env/environment.hpp"
 #include "grpo/grpo_loop.hpp"
+#include "swe/swe_stage.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -24,11 +26,6 @@ void require_grpo_stage(const nemokit::sdk::StageCall& call) {
     throw std::invalid_argument("omni3 rl " + call.substage +
                                 " is not implemented in this version (MPO and the image and audio encoders are missing); "
                                 "nano3 rl and super3 rl rlvr are");
-  if (call.family == "super3" && (call.substage == "swe1" || call.substage == "swe2"))
-    throw std::invalid_argument("super3 rl " + call.substage +
-                                ": GRPO over the code-execution environment (repositories with failing tests, patches as answers" +
-                                std::string(call.substage == "swe2" ? ", multi-turn tool use" : "") +
-                                ") is not in this build; super3 rl rlvr is");
   if (call.family == "super3" && call.substage == "rlhf")
     throw std::invalid_argument("super3 rl rlhf: the reward model (backbone with a scalar head, Bradley-Terry loss on preference "
                                 "pairs) is not in this build; super3 rl rlvr is");
@@ -43,6 +40,8 @@ class RlStage : public nemokit::sdk::Plugin {
     nemokit::rl::RewardFn reward_of = [&envs](const json& task, const std::string& response) {
       return envs.score(task, response);
     };
+    if (call.family == "super3" && call.substage == "swe2")  // multi-turn episodes with the sandbox's tools
+      return nemokit::rl::swe::run_swe2(config, call.job_dir, envs, reward_of, log_of(call.host));
     return nemokit::rl::run_grpo(config, call.job_dir, reward_of, log_of(call.host));
   }
   int data_prep(const nemokit::sdk::StageCall& call) override {

@@ -103,7 +103,8 @@ fs::path prepare_rl_data(const json& config, const fs::path& job_dir, const Stag
   return c.output;
 }
 
-int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host) {
+int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host,
+             const RolloutFn& rollout_of) {
   GrpoOptions o = GrpoOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
@@ -180,7 +181,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     ro.sampling.seed = o.seed ^ 0xe7a1ull;  // the same draws at every evaluation
     ro.sampling.stop_tokens = stop_tokens;
     ro.stop_strings = stop_strings;
-    RolloutResult r = rollout(*model, tok, val_tasks, val_prompts, ro, reward_of);
+    RolloutResult r = rollout_of(*model, tok, val_tasks, val_prompts, ro, reward_of);
     json by_env = rewards_by_kind(val_tasks, r.samples);
     json m = {{"step", step}, {"val_reward", by_env}};
     std::string line = "step " + std::to_string(step) + ": val reward";
@@ -245,7 +246,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     ro.sampling.seed = rt::Rng(o.seed ^ (0x51ed270b27e1ull * uint64_t(step + 1))).next_u64();
     ro.sampling.stop_tokens = stop_tokens;
     ro.stop_strings = stop_strings;
-    RolloutResult r = rollout(*model, tok, tasks, prompts, ro, reward_of);
+    RolloutResult r = rollout_of(*model, tok, tasks, prompts, ro, reward_of);
 
     std::vector<double> rewards;
     for (const Sample& s : r.samples) rewards.push_back(s.reward);
@@ -258,10 +259,11 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     // Old log-probs (and the entropy of the sampling policy) from the model that sampled.
     TokenScores old = score_samples(*model, all, o.micro_batch_size, true);
     double entropy = 0;
-    int64_t tokens = 0;
+    int64_t tokens = 0, trained = 0;  // response tokens; those the model produced (not tool output)
     for (size_t i = 0; i < all.size(); ++i) {
       r.samples[i].old_lp = std::move(old.lp[i]);
-      for (float e : old.entropy[i]) entropy += e;
+      for (size_t k = 0; k < old.entropy[i].size(); ++k)
+        if (trained_at(r.samples[i], k)) entropy += old.entropy[i][k], ++trained;
       tokens += int64_t(r.samples[i].response.size());
     }
     if (reference) {
@@ -302,7 +304,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
               {"loss", total.loss / double(updates)},
               {"kl", reference ? total.kl_ref / double(updates) : 0.0},
               {"kl_old", total.kl_old / double(updates)},
-              {"entropy", tokens ? entropy / double(tokens) : 0.0},
+              {"entropy", trained ? entropy / double(trained) : 0.0},
               {"clip_fraction", total.clip_fraction / double(updates)},
               {"response_length", double(tokens) / double(all.size())},
               {"rollout_tokens_per_s", tps},
@@ -311,6 +313,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
               {"optimizer_updates", updates},
               {"step_seconds", secs},
               {"epoch", sampler.epoch()}};
+    m.update(r.stats);
     metrics.write(m);
     progress.update(step + 1, float(total.loss / double(updates)), tps, ema);
     if ((step + 1) % o.log_interval == 0) {

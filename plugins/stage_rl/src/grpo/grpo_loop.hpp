@@ -19,8 +19,9 @@ namespace nemokit::rl {
 using StageLog = sft::StageLog;
 
 // Returns 0 when max_steps are done, rt::kExitStoppedResumable after a signal's checkpoint.
+// `rollout_of` makes the responses of training steps and evaluations (default: one turn each).
 int run_grpo(const nlohmann::json& config, const std::filesystem::path& job_dir, const RewardFn& reward_of,
-             const StageLog& host);
+             const StageLog& host, const RolloutFn& rollout_of = rollout);
 
 // `nemokit data prep FAMILY rl`: returns the folder written (data.output, else JOB/data).
 std::filesystem::path prepare_rl_data(const nlohmann::json& config, const std::filesystem::path& job_dir, const StageLog& host);

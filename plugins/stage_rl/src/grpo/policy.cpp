@@ -26,9 +26,16 @@ rt::Batch make_sample_batch(const std::vector<const Sample*>& samples) {
       b.pad[r * b.seq + t] = 0;
     }
     // position P-1+k predicts response token k
-    for (size_t k = 0; k < s.response.size(); ++k) b.targets[r * b.seq + P - 1 + k] = s.response[k];
+    for (size_t k = 0; k < s.response.size(); ++k)
+      if (trained_at(s, k)) b.targets[r * b.seq + P - 1 + k] = s.response[k];
   }
   return b;
+}
+
+int64_t trained_tokens(const Sample& s) {
+  int64_t n = 0;
+  for (size_t k = 0; k < s.response.size(); ++k) n += trained_at(s, k);
+  return n;
 }
 
 namespace {
@@ -84,7 +91,7 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
   UpdateStats st;
   model.zero_grad();
   std::vector<int64_t> lengths;
-  for (const Sample* s : samples) lengths.push_back(int64_t(s->response.size()));
+  for (const Sample* s : samples) lengths.push_back(trained_tokens(*s));
   const std::vector<double> scale = sequence_scales(lengths, o.normalization);
   int64_t clipped = 0;
   for_micro_batches(samples, o.micro_batch_size, [&](const std::vector<const Sample*>& part, size_t first) {
@@ -95,6 +102,7 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
     for (size_t r = 0; r < part.size(); ++r) {
       const Sample& s = *part[r];
       for (size_t k = 0; k < s.response.size(); ++k) {
+        if (!trained_at(s, k)) continue;  // weight 0: not the policy's token
         const double lp = fresh ? s.old_lp[k] : current[r][k];
         const double ref = s.ref_lp.empty() ? kNoReference : s.ref_lp[k];
         const TokenTerm t = token_term(lp, s.old_lp[k], ref, s.advantage, o.surrogate);

@@ -18,14 +18,21 @@ struct Sample {
   int64_t task = 0;                 // index of its task in the step's tasks
   std::vector<int32_t> prompt;      // rendered prompt ids
   std::vector<int32_t> response;    // sampled ids, a stop token included when one ended it
+  // Per response token: 1 = the model's own, 0 = not the policy's (a tool turn's output in a
+  // multi-turn episode): no loss target, no part of the objective. Empty: all the model's.
+  std::vector<uint8_t> trained;
   double reward = 0, advantage = 0;
   std::vector<float> old_lp;        // per response token, under the sampling policy
   std::vector<float> ref_lp;        // per response token, under the reference (empty: none)
 };
 
 // Rows = samples (prompt + response, the last token dropped from the input), padded to the
-// longest with pad flags; targets are the response tokens only.
+// longest with pad flags; targets are the response tokens the model produced (Sample::trained).
+// Tokens that are not targets get log-prob 0 from score_samples.
 rt::Batch make_sample_batch(const std::vector<const Sample*>& samples);
+
+inline bool trained_at(const Sample& s, size_t k) { return s.trained.empty() || s.trained[k] != 0; }
+int64_t trained_tokens(const Sample& s);
 
 struct TokenScores {
   std::vector<std::vector<float>> lp;       // per sample, per response token

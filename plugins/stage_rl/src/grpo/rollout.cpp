@@ -14,6 +14,7 @@ std::vector<int32_t> render_prompt(const json& task, const rt::Tokenizer& tok, b
   json messages = task.at("prompt");
   if (messages.is_string()) messages = json::array({{{"role", "user"}, {"content", messages}}});
   nlohmann::ordered_json record = {{"messages", nlohmann::ordered_json::parse(messages.dump())}};
+  if (task.contains("tools")) record["tools"] = nlohmann::ordered_json::parse(task["tools"].dump());
   sft::RenderOptions ro;
   ro.enable_thinking = enable_thinking;
   ro.add_generation_prompt = true;

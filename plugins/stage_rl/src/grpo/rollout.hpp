@@ -21,8 +21,8 @@ namespace nemokit::rl {
 // one environment, several, or weights); throws std::invalid_argument for a task it cannot read.
 using RewardFn = std::function<Reward(const nlohmann::json& task, const std::string& response)>;
 
-// The prompt's token ids: "prompt" as messages (or a string: one user message), then the
-// assistant's generation prompt. Throws std::invalid_argument naming `where`.
+// The prompt's token ids: "prompt" as messages (or a string: one user message), the task's
+// "tools" (if any) in the system turn, then the assistant's generation prompt. Throws std::invalid_argument naming `where`.
 std::vector<int32_t> render_prompt(const nlohmann::json& task, const rt::Tokenizer& tok, bool enable_thinking,
                                    const std::string& where);
 
@@ -38,6 +38,7 @@ struct RolloutResult {
   std::vector<std::string> reasons; // each reward's reason
   int64_t generated_tokens = 0;
   double seconds = 0;
+  nlohmann::json stats = nlohmann::json::object();  // extra step metrics (multi-turn: turns, tool calls)
 };
 
 // Responses to `tasks` (prompts[i] rendered from tasks[i]), scored. Sequence j of the batch
@@ -45,6 +46,11 @@ struct RolloutResult {
 RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<const nlohmann::json*>& tasks,
                       const std::vector<std::vector<int32_t>>& prompts, const RolloutOptions& o,
                       const RewardFn& reward_of);
+
+// How a step's (and an evaluation's) responses are made and scored: `rollout` above, or a
+// multi-turn episode loop (swe/multi_turn.hpp).
+using RolloutFn = std::function<RolloutResult(rt::NemotronH&, const rt::Tokenizer&, const std::vector<const nlohmann::json*>&,
+                                              const std::vector<std::vector<int32_t>>&, const RolloutOptions&, const RewardFn&)>;
 
 // The shortest prefix of `response` whose text holds one of `stops` (all of it when none does).
 size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops);
