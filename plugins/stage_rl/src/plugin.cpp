@@ -1,12 +1,13 @@
 // Reinforcement learning: GRPO for nano3 (`rl`) and super3 (`rl rlvr`) over the verifiable
-// environments; data prep of the task splits; super3 `rl swe1`/`rl swe2` (GRPO over the
-// code-execution environment; swe2's episodes use the sandbox's tools, src/swe). super3's rlhf and
-// omni3's mpo/text/vision say what they still lack.
+// environments, super3 `rl rlhf` (a reward model, then GRPO against it); data prep of the task
+// splits; super3 `rl swe1`/`rl swe2` (GRPO over the code-execution environment; swe2's episodes
+// use the sandbox's tools, src/swe). omni3's mpo/text/vision say what they still lack.
 #include <nemokit/plugin.hpp>
 
 #include "env/environment.hpp"
 #include "grpo/grpo_loop.hpp"
 #include "swe/swe_stage.hpp"
+#include "rlhf/rlhf_stage.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -26,9 +27,6 @@ void require_grpo_stage(const nemokit::sdk::StageCall& call) {
     throw std::invalid_argument("omni3 rl " + call.substage +
                                 " is not implemented in this version (MPO and the image and audio encoders are missing); "
                                 "nano3 rl and super3 rl rlvr are");
-  if (call.family == "super3" && call.substage == "rlhf")
-    throw std::invalid_argument("super3 rl rlhf: the reward model (backbone with a scalar head, Bradley-Terry loss on preference "
-                                "pairs) is not in this build; super3 rl rlvr is");
 }
 
 class RlStage : public nemokit::sdk::Plugin {
@@ -37,6 +35,7 @@ class RlStage : public nemokit::sdk::Plugin {
     require_grpo_stage(call);
     json config = json::parse(call.config_json);
     auto envs = nemokit::rl::EnvironmentSet::load(config.contains("environments") ? config["environments"] : json::object());
+    if (call.family == "super3" && call.substage == "rlhf") return nemokit::rl::run_rlhf(config, call.job_dir, envs, log_of(call.host));
     nemokit::rl::RewardFn reward_of = [&envs](const json& task, const std::string& response) {
       return envs.score(task, response);
     };
