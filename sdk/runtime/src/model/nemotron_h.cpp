@@ -301,9 +301,19 @@ SequenceCache NemotronH::new_cache() const {
 
 void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
                             std::vector<float>& logits) {
+  std::vector<int64_t> all(tokens.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = int64_t(i);
+  decode_step(tokens, caches, logits, all);
+}
+
+void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
+                            std::vector<float>& logits, const std::vector<int64_t>& want) {
   const auto& c = config_;
   const int64_t n = int64_t(tokens.size()), d = c.hidden_size, V = c.vocab_size;
   if (caches.size() != tokens.size()) throw std::invalid_argument("decode_step: one cache per token required");
+  for (size_t j = 0; j < want.size(); ++j)
+    if (want[j] < 0 || want[j] >= n || (j > 0 && want[j] <= want[j - 1]))
+      throw std::invalid_argument("decode_step: logit rows must be ascending row indices");
   std::vector<float> h(n * d), normed(n * d), rstd(n), mixed(n * d);
   k::embedding_forward(h.data(), tokens.data(), embedding_->value.f32(), n, V, d);
   for (auto& b : blocks_) {
@@ -312,8 +322,14 @@ void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vecto
     for (int64_t i = 0; i < n * d; ++i) h[i] += mixed[i];
   }
   k::rmsnorm_forward(normed.data(), rstd.data(), h.data(), norm_f_->value.f32(), n, d, d, c.layer_norm_epsilon);
-  logits.resize(n * V);
-  k::linear_forward(logits.data(), normed.data(), lm_head_->value.f32(), n, d, V);
+  const int64_t m = int64_t(want.size());
+  const float* rows = normed.data();
+  if (m < n) {  // pack the wanted rows (in place: want is ascending, so row want[j] >= j)
+    for (int64_t j = 0; j < m; ++j)
+      if (want[j] != j) std::memcpy(normed.data() + j * d, normed.data() + want[j] * d, sizeof(float) * d);
+  }
+  logits.resize(m * V);
+  k::linear_forward(logits.data(), rows, lm_head_->value.f32(), m, d, V);
   for (auto* cache : caches) ++cache->length;
 }
 

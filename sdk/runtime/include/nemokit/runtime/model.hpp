@@ -110,6 +110,10 @@ class NemotronH {
   // Feeds tokens[i] to sequence caches[i]; logits [n, vocab] for the next token of each.
   void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
                    std::vector<float>& logits);
+  // The same step with logits only for rows `want` (ascending), packed [want.size(), vocab]:
+  // a sequence still reading its prompt needs no LM head, the largest product of a small model.
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
+                   std::vector<float>& logits, const std::vector<int64_t>& want);
 
   // LoRA (lora.hpp): adapters <module>.lora_A.weight [rank, in] (kaiming-uniform, as PEFT)
   // and <module>.lora_B.weight [out, rank] (zeros) on every projection a target matches,
