@@ -1,8 +1,9 @@
-// The SFT stage image, built and run as a user does: this build's .deb (cpack), the base image
+// The SFT and RL stage images, built and run as a user does: this build's .deb (cpack), the base image
 // from containers/Dockerfile.base over the Debian test base (make_test_base.sh) in place of the
 // CUDA runtime, whose RUN installs the .deb and its Depends from Debian's mirror; then `nemokit
 // build nano3-sft` FROM that base by its tag, and `nemokit exec` running `nemokit run nano3 sft`
-// inside the image on a tiny model and a few chats in a mounted folder.
+// inside the image on a tiny model and a few chats in a mounted folder; then `nemokit build
+// nano3-rl` and GRPO inside it from the checkpoint the SFT run left there.
 // Needs root (overlayfs, namespaces, loop mounts) and Debian's mirror; skipped without root.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,11 @@ fs::path chats_dir() {
     if (const char* d = std::getenv("NEMOKIT_SFT_CHATS_DIR")) return d;
     const char* home = std::getenv("HOME");
     return fs::path(home ? home : "/") / ".cache/nemokit/sft-chats";
+}
+
+fs::path rl_tasks_dir() {
+    const char* home = std::getenv("HOME");
+    return fs::path(home ? home : "/") / ".cache/nemokit/rl-tasks";
 }
 
 void head(const fs::path& from, const fs::path& to, int lines) {
@@ -79,7 +85,7 @@ protected:
     fs::path base_, dir_, cache_;
 };
 
-TEST_F(StageImage, SftImageOnTheDebianBaseRunsTheStage) {
+TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
     // This build's package, made the way packaging/ documents it.
     fs::path debs = dir_ / "deb";
     Result r = run({NEMOKIT_CPACK_COMMAND, "-G", "DEB", "--config", std::string(NEMOKIT_BINARY_DIR) + "/CPackConfig.cmake",
@@ -181,6 +187,33 @@ TEST_F(StageImage, SftImageOnTheDebianBaseRunsTheStage) {
     ASSERT_EQ(r.code, 0) << tail(r.out) << tail(r.err);
     EXPECT_TRUE(fs::exists(work / "ckpt-super3/step_0000002/model.safetensors"));
     EXPECT_EQ(trained_steps(work, "super3-sft"), (std::vector<int>{1, 2}));
+
+    // The RL image, FROM the same base, runs GRPO starting from the checkpoint the SFT image wrote,
+    // on a few of the tasks scripts/setup.sh makes (plugins/stage_rl/corpus/make_tasks.sh).
+    r = run({nemokit_binary(), "build", "nano3-rl"}, env());
+    ASSERT_EQ(r.code, 0) << tail(r.err);
+    fs::path rl_sqsh = cache_ / "containers" / "nano3-rl.sqsh";
+    ASSERT_TRUE(fs::exists(rl_sqsh));
+    fs::create_directories(work / "tasks");
+    std::string inputs;
+    for (const char* kind : {"arithmetic", "unscramble", "definitions", "capitals"}) {
+        fs::path from = rl_tasks_dir() / (std::string(kind) + ".jsonl");
+        ASSERT_TRUE(fs::exists(from)) << "run scripts/setup.sh: it writes " << from;
+        head(from, work / "tasks" / (std::string(kind) + ".jsonl"), 40);
+        inputs += std::string(inputs.empty() ? "" : ", ") + "\"/work/tasks/" + kind + ".jsonl\"";
+    }
+    write_file(work / "rl.toml",
+               "defaults = [\"tiny\"]\n"
+               "[model]\ninit_from = \"/work/ckpt\"\n"
+               "[data]\ninputs = [" + inputs + "]\nsplit = \"80,10,10\"\noutput = \"/work/rl-data\"\n"
+               "[grpo]\nnum_prompts_per_step = 2\nnum_generations_per_prompt = 3\nmax_new_tokens = 6\n"
+               "[train]\nmax_steps = 2\neval_interval = 2\nsave_interval = 2\nmicro_batch_size = 4\nlog_interval = 1\n"
+               "[eval]\nmax_tasks = 4\nmax_new_tokens = 6\n"
+               "[checkpoint]\ndir = \"/work/rl-ckpt\"\n");
+    r = exec(rl_sqsh, work, {"nemokit", "run", "nano3", "rl", "-c", "/work/rl.toml"});
+    ASSERT_EQ(r.code, 0) << tail(r.out) << tail(r.err);
+    EXPECT_TRUE(fs::exists(work / "rl-ckpt/step_0000002/model.safetensors"));
+    EXPECT_EQ(trained_steps(work, "nano3-rl"), (std::vector<int>{1, 2}));
 }
 
 }  // namespace
