@@ -79,7 +79,11 @@ TEST(EnvMultipleChoice, ChosenLetter) {
   EXPECT_EQ(score("multiple_choice", t, "Answer: (B) Rome"), 1);
   EXPECT_EQ(score("multiple_choice", t, "I think it is B."), 1);
   EXPECT_EQ(score("multiple_choice", t, "Answer: rome"), 1);  // the choice's text
-  EXPECT_EQ(score("multiple_choice", t, "A or maybe C"), 0);  // the last letter, C
+  EXPECT_EQ(score("multiple_choice", t, "A or maybe C"), 0);  // several choices, none marked
+  EXPECT_EQ(score("multiple_choice", t, "A or maybe B"), 0);  // hedging is not paid, even with B last
+  EXPECT_EQ(score("multiple_choice", t, "B<think>no, A</think>"), 0);
+  EXPECT_EQ(score("multiple_choice", t, "B, so B."), 1);      // one choice named twice
+  EXPECT_EQ(score("multiple_choice", t, "A or maybe B\nAnswer: B"), 1);  // the marked answer decides
   EXPECT_EQ(score("multiple_choice", t, "Answer: E"), 0);     // not a choice
   EXPECT_EQ(score("multiple_choice", t, "Before B?"), 1);     // "Before" is no letter
   EXPECT_EQ(score("multiple_choice", t, "\\boxed{A}"), 0);

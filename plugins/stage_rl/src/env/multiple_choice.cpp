@@ -1,8 +1,9 @@
 // multiple_choice: the task gives "choices" (a list of texts, lettered A, B, ...) and the
 // "expected_answer" letter. The chosen letter: in the marked answer (answer_text.hpp), its first
 // capital letter that stands alone ("B", "(B)", "B.", "**B**") and names a choice, or else the
-// choice whose text the marked answer is (any case); with no marked answer, the last such letter
-// in the whole response.
+// choice whose text the marked answer is (any case); with no marked answer, the one choice letter
+// the whole response names. A response naming several different choices without marking one
+// scores 0: taking the first or the last would let a policy hedge ("B ... A") and be paid for it.
 #include "env/answer_text.hpp"
 #include "env/builtins.hpp"
 
@@ -57,7 +58,9 @@ class MultipleChoice : public NamedEnvironment {
     } else {
       std::string letters = standalone_letters(response, choices.size());
       if (letters.empty()) return {0, "no choice letter in the response"};
-      chosen = letters.back();
+      if (letters.find_first_not_of(letters.front()) != std::string::npos)
+        return {0, "names several choices (" + letters + ") without marking one as the answer"};
+      chosen = letters.front();
     }
     if (chosen != expected[0]) return {0, std::string("chose ") + chosen + " (expected " + expected + ")"};
     return {1, "correct: " + expected};
