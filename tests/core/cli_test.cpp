@@ -24,7 +24,7 @@ TEST(Cli, DryRunPrintsResolvedConfigWithOverride) {
 
 TEST(Cli, DryRunChangesNothing) {
   fs::path dir = nemokit::test::temp_folder("dry");
-  auto r = run_cli("run omni3 rl vision -c tiny -d", "", dir.string());
+  auto r = run_cli("run super3 rl swe1 -c tiny -d", "", dir.string());
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(fs::is_empty(dir));
 }
@@ -42,23 +42,23 @@ TEST(Cli, RunAndBatchTogetherIsAnError) {
   EXPECT_NE(r.err.find("--run and --batch"), std::string::npos) << r.err;
 }
 
-TEST(Cli, UnimplementedStageSaysSoAndFailsButKeepsItsJobFolder) {
-  fs::path jobs = nemokit::test::temp_folder("jobs-unimpl");
-  auto r = run_cli("run omni3 rl mpo -c tiny train.max_steps=3", "NEMOKIT_JOB_ROOT=" + jobs.string());
+TEST(Cli, FailedStageKeepsItsJobFolder) {
+  fs::path jobs = nemokit::test::temp_folder("jobs-failed");
+  auto r = run_cli("run nano3 sft -c tiny train.max_steps=3 model.init_from=/nonexistent/model", "NEMOKIT_JOB_ROOT=" + jobs.string());
   EXPECT_NE(r.rc, 0);
-  EXPECT_NE(r.err.find("not implemented"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("model.init_from"), std::string::npos) << r.err;
   ASSERT_EQ(std::distance(fs::directory_iterator(jobs), fs::directory_iterator()), 1);
   fs::path job = fs::directory_iterator(jobs)->path();
   EXPECT_NE(nemokit::test::slurp(job / "config.toml").find("max_steps = 3"), std::string::npos);
   auto meta = nlohmann::json::parse(nemokit::test::slurp(job / "job.json"));
   EXPECT_EQ(meta["state"], "FAILED");
-  EXPECT_EQ(meta["family"], "omni3");
+  EXPECT_EQ(meta["family"], "nano3");
 }
 
 TEST(Cli, SubstagesAndUnknownsAreExplained) {
-  auto r = run_cli("run omni3 rl -d");
+  auto r = run_cli("run super3 rl -d");
   EXPECT_EQ(r.rc, 2);
-  EXPECT_NE(r.err.find("needs a substage: one of mpo, text, vision"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("needs a substage: one of rlvr, swe1, swe2, rlhf"), std::string::npos) << r.err;
   r = run_cli("run nano4 sft -d");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("no plugin serves \"nano4 sft\""), std::string::npos) << r.err;
@@ -73,10 +73,10 @@ TEST(Cli, SubstagesAndUnknownsAreExplained) {
 TEST(Cli, RecipesShowEveryTripleWithPluginImageAndConfigs) {
   auto r = run_cli("recipes");
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* t : {"nano3 pretrain", "super3 pretrain", "nano3 sft", "nano3 rl", "super3 sft", "super3 rl", "omni3 sft", "omni3 rl mpo", "omni3 rl text",
-                        "omni3 rl vision"})
+  for (const char* t : {"nano3 pretrain", "super3 pretrain", "nano3 sft", "nano3 rl", "super3 sft", "super3 rl rlvr", "super3 rl swe1",
+                        "super3 rl swe2", "super3 rl rlhf"})
     EXPECT_NE(r.out.find(t), std::string::npos) << t;
-  EXPECT_NE(r.out.find("stage_rl        omni3-rl        default, tiny"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stage_rl        nano3-rl        default, tiny"), std::string::npos) << r.out;
 }
 
 TEST(Cli, HelpHasPanelsAndVersionIsInstant) {
@@ -92,8 +92,8 @@ TEST(Cli, HelpHasPanelsAndVersionIsInstant) {
 }
 
 TEST(Cli, CompletionOffersStagesAndImages) {
-  auto r = run_cli("__complete run omni3 rl");
-  EXPECT_EQ(r.out, "mpo\ntext\nvision\n");
+  auto r = run_cli("__complete run super3 rl");
+  EXPECT_EQ(r.out, "rlhf\nrlvr\nswe1\nswe2\n");  // sorted
   r = run_cli("__complete build");
   EXPECT_NE(r.out.find("omni3-sft\n"), std::string::npos) << r.out;
   r = run_cli("__complete");

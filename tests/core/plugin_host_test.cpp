@@ -32,8 +32,7 @@ TEST(PluginHost, InTreePluginsRegisterEveryRecipeTriple) {
   for (const char* name : {"stage_pretrain", "stage_sft", "stage_rl", "builder_oci"}) EXPECT_NE(r.plugin(name), nullptr) << name;
   for (auto [f, s, sub] : std::vector<std::tuple<const char*, const char*, const char*>>{
            {"nano3", "pretrain", ""}, {"super3", "pretrain", ""}, {"nano3", "sft", ""}, {"nano3", "rl", ""}, {"super3", "sft", ""}, {"super3", "rl", "rlvr"},
-           {"super3", "rl", "swe1"}, {"super3", "rl", "swe2"}, {"super3", "rl", "rlhf"},
-           {"omni3", "sft", ""}, {"omni3", "rl", "mpo"}, {"omni3", "rl", "text"}, {"omni3", "rl", "vision"}}) {
+           {"super3", "rl", "swe1"}, {"super3", "rl", "swe2"}, {"super3", "rl", "rlhf"}}) {
     const auto& e = r.stage(f, s, sub);
     EXPECT_FALSE(e.image.empty()) << e.triple();
     EXPECT_TRUE(e.configs.count("tiny")) << e.triple();
@@ -131,5 +130,5 @@ TEST(PluginHost, PluginsCommandListsAndReportsProblems) {
   EXPECT_NE(bad.err.find("ABI major 2"), std::string::npos) << bad.err;
   auto info = run_cli("plugins info stage_rl");
   EXPECT_EQ(info.rc, 0);
-  EXPECT_NE(info.out.find("omni3 rl vision"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("super3 rl rlhf"), std::string::npos) << info.out;
 }

@@ -31,7 +31,7 @@ const Rows kOverrides = {
 const Rows kExamples = {
     {"nemokit run nano3 pretrain -c tiny", "train the tiny model here, on real text"},
     {"nemokit run nano3 sft -c tiny -d train.lr=1e-4", "show the resolved config and plan"},
-    {"nemokit run omni3 rl vision --run MY-CLUSTER", "run attached on a Slurm profile"},
+    {"nemokit run super3 rl rlvr --run MY-CLUSTER", "run attached on a Slurm profile"},
     {"nemokit build omni3-sft", "build the stage image into build_cache_dir"},
     {"nemokit recipes", "every family/stage the plugins serve"},
 };

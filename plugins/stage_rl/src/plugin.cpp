@@ -1,7 +1,7 @@
 // Reinforcement learning: GRPO for nano3 (`rl`) and super3 (`rl rlvr`) over the verifiable
 // environments, super3 `rl rlhf` (a reward model, then GRPO against it); data prep of the task
 // splits; super3 `rl swe1`/`rl swe2` (GRPO over the code-execution environment; swe2's episodes
-// use the sandbox's tools, src/swe). omni3's mpo/text/vision say what they still lack.
+// use the sandbox's tools, src/swe).
 #include <nemokit/plugin.hpp>
 
 #include "env/environment.hpp"
@@ -20,19 +20,9 @@ nemokit::rl::StageLog log_of(const nemokit::sdk::Host& host) {
   return {[host](const std::string& l) { host.info(l); }, [host](const std::string& l) { host.warn(l); }};
 }
 
-// The (family, substage) pairs this build trains; the others are refused up front, naming what
-// they need, rather than running GRPO with the wrong environment or data.
-void require_grpo_stage(const nemokit::sdk::StageCall& call) {
-  if (call.family == "omni3")
-    throw std::invalid_argument("omni3 rl " + call.substage +
-                                " is not implemented in this version (MPO and the image and audio encoders are missing); "
-                                "nano3 rl and super3 rl rlvr are");
-}
-
 class RlStage : public nemokit::sdk::Plugin {
  public:
   int run(const nemokit::sdk::StageCall& call) override {
-    require_grpo_stage(call);
     json config = json::parse(call.config_json);
     auto envs = nemokit::rl::EnvironmentSet::load(config.contains("environments") ? config["environments"] : json::object());
     if (call.family == "super3" && call.substage == "rlhf") return nemokit::rl::run_rlhf(config, call.job_dir, envs, log_of(call.host));
@@ -44,7 +34,6 @@ class RlStage : public nemokit::sdk::Plugin {
     return nemokit::rl::run_grpo(config, call.job_dir, reward_of, log_of(call.host));
   }
   int data_prep(const nemokit::sdk::StageCall& call) override {
-    require_grpo_stage(call);
     auto out = nemokit::rl::prepare_rl_data(json::parse(call.config_json), call.job_dir, log_of(call.host));
     call.host.info("data artifact: " + (out / "metadata.json").string());
     return 0;
