@@ -35,15 +35,7 @@ PretrainOptions PretrainOptions::from_config(const json& config) {
     throw std::invalid_argument("train.global_batch_size: must be a multiple of train.micro_batch_size (" +
                                 std::to_string(o.micro_batch_size) + ")");
 
-  if (config.contains("checkpoint")) {
-    rt::TableReader c(config["checkpoint"], "checkpoint");
-    std::string dir;
-    c.string("dir", dir);
-    if (!dir.empty()) o.checkpoint_dir = expand_home(dir);
-    c.boolean("resume", o.resume);
-    c.integer("keep", o.keep_checkpoints, 1);
-    c.no_unknown_keys();
-  }
+  rt::read_checkpoint_table(config, o.checkpoint_dir, o.resume, o.keep_checkpoints);
   return o;
 }
 

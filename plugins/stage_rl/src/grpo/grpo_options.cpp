@@ -76,15 +76,7 @@ GrpoOptions GrpoOptions::from_config(const json& config) {
     e.no_unknown_keys();
     if (o.eval_temperature < 0) e.fail("temperature", "must not be negative");
   }
-  if (config.contains("checkpoint")) {
-    rt::TableReader c(config["checkpoint"], "checkpoint");
-    std::string dir;
-    c.string("dir", dir);
-    if (!dir.empty()) o.checkpoint_dir = rt::expand_home(dir);
-    c.boolean("resume", o.resume);
-    c.integer("keep", o.keep_checkpoints, 1);
-    c.no_unknown_keys();
-  }
+  rt::read_checkpoint_table(config, o.checkpoint_dir, o.resume, o.keep_checkpoints);
   return o;
 }
 

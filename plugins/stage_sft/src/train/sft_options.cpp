@@ -56,15 +56,7 @@ SftOptions SftOptions::from_config(const json& config) {
     if (o.lora_dropout < 0 || o.lora_dropout >= 1) l.fail("dropout", "must be in [0, 1)");
     if (o.lora && o.lora_targets.empty()) l.fail("targets", "name at least one linear layer (e.g. \"q_proj\")");
   }
-  if (config.contains("checkpoint")) {
-    rt::TableReader c(config["checkpoint"], "checkpoint");
-    std::string dir;
-    c.string("dir", dir);
-    if (!dir.empty()) o.checkpoint_dir = rt::expand_home(dir);
-    c.boolean("resume", o.resume);
-    c.integer("keep", o.keep_checkpoints, 1);
-    c.no_unknown_keys();
-  }
+  rt::read_checkpoint_table(config, o.checkpoint_dir, o.resume, o.keep_checkpoints);
   return o;
 }
 

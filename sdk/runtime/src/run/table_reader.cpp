@@ -1,5 +1,7 @@
 #include "nemokit/runtime/run/table_reader.hpp"
 
+#include "nemokit/runtime/run/paths.hpp"
+
 #include <stdexcept>
 
 namespace nemokit::rt {
@@ -66,6 +68,17 @@ void TableReader::strings(const char* key, std::vector<std::string>& out) {
 void TableReader::no_unknown_keys() const {
   for (const auto& [k, _] : table_.items())
     if (!seen_.count(k)) throw std::invalid_argument(prefix_ + "." + k + ": unknown key");
+}
+
+void read_checkpoint_table(const json& config, std::filesystem::path& dir, bool& resume, int64_t& keep) {
+  if (!config.contains("checkpoint")) return;
+  TableReader c(config["checkpoint"], "checkpoint");
+  std::string d;
+  c.string("dir", d);
+  if (!d.empty()) dir = expand_home(d);
+  c.boolean("resume", resume);
+  c.integer("keep", keep, 1);
+  c.no_unknown_keys();
 }
 
 }  // namespace nemokit::rt

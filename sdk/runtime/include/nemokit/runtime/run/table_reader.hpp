@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,5 +34,9 @@ class TableReader {
   std::string prefix_;
   std::set<std::string> seen_;
 };
+
+// The [checkpoint] table every training stage shares: dir (with ~ expanded), resume, keep (>= 1).
+// Absent table or keys leave the outputs as they are.
+void read_checkpoint_table(const nlohmann::json& config, std::filesystem::path& dir, bool& resume, int64_t& keep);
 
 }  // namespace nemokit::rt
