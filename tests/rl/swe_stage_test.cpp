@@ -3,6 +3,7 @@
 // by `nemokit model init` with a tokenizer trained on the tasks, a few GRPO steps whose rewards
 // come from running the tests in the sandbox (root; skipped otherwise).
 #include "run_cli.hpp"
+#include "tiny_chat_model.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -53,21 +54,9 @@ class SweStage : public ::testing::Test {
     base = nemokit::test::temp_folder("swe-stage");
     ASSERT_TRUE(fs::exists(tasks_dir() / "swe1.jsonl")) << "run scripts/setup.sh: it writes " << tasks_dir();
     for (const char* f : {"swe1", "swe2"}) sample_lines(tasks_dir() / (std::string(f) + ".jsonl"), base / (std::string(f) + ".jsonl"), 40, 15);
-    auto tok = run_cli("tokenizer train --vocab-size 500 --out '" + (base / "tokenizer.json").string() +
-                       "' --special '<|endoftext|>' --special '<|im_start|>' --special '<|im_end|>' --special '<think>'"
-                       " --special '</think>' --special '<tool_call>' --special '</tool_call>' --special '<tool_response>'"
-                       " --special '</tool_response>' '" + (base / "swe1.jsonl").string() + "' '" + (base / "swe2.jsonl").string() + "'");
-    ASSERT_EQ(tok.rc, 0) << tok.err;
-    json cfg = {{"hybrid_override_pattern", "ME*-"}, {"hidden_size", 32}, {"vocab_size", 500}, {"mamba_num_heads", 4},
-                {"mamba_head_dim", 16}, {"ssm_state_size", 8}, {"n_groups", 2}, {"conv_kernel", 4}, {"chunk_size", 16},
-                {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 8}, {"intermediate_size", 64},
-                {"n_routed_experts", 4}, {"num_experts_per_tok", 2}, {"moe_intermediate_size", 16},
-                {"moe_shared_expert_intermediate_size", 32}, {"tie_word_embeddings", true}};
-    std::ofstream(base / "model-config.json") << cfg.dump();
     model = base / "sft-model";
-    auto init = run_cli("model init --config '" + (base / "model-config.json").string() + "' --out '" + model.string() + "' --seed 5");
-    ASSERT_EQ(init.rc, 0) << init.err;
-    fs::copy_file(base / "tokenizer.json", model / "tokenizer.json");
+    nemokit::test::make_tiny_chat_model(base, {base / "swe1.jsonl", base / "swe2.jsonl"},
+                                        nemokit::test::tiny_chat_model_config(500), 5, model);
   }
 
   void SetUp() override {

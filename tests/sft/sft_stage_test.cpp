@@ -2,6 +2,7 @@
 // (the ones scripts/setup.sh makes from Debian's packages), a base model made by `nemokit model
 // init` with a tokenizer trained by `nemokit tokenizer train`, a few steps each.
 #include "run_cli.hpp"
+#include "tiny_chat_model.hpp"
 
 #include "nemokit/runtime/safetensors.hpp"
 
@@ -59,22 +60,14 @@ class SftStage : public ::testing::Test {
     head(chats_dir() / "train.jsonl", chats / "train.jsonl", 600);
     head(chats_dir() / "val.jsonl", chats / "val.jsonl", 60);
     head(chats_dir() / "eval.jsonl", chats / "eval.jsonl", 400);
-    // A tokenizer with the chat markers as special tokens, trained on the chats themselves.
-    auto tok = run_cli("tokenizer train --vocab-size 600 --out '" + (base / "tokenizer.json").string() +
-                       "' --special '<|endoftext|>' --special '<|im_start|>' --special '<|im_end|>' --special '<think>'"
-                       " --special '</think>' --special '<tool_call>' --special '</tool_call>' --special '<tool_response>'"
-                       " --special '</tool_response>' '" + (chats / "train.jsonl").string() + "'");
-    ASSERT_EQ(tok.rc, 0) << tok.err;
     json cfg = {{"hybrid_override_pattern", "ME*-"}, {"hidden_size", 48}, {"vocab_size", 600}, {"mamba_num_heads", 4},
                 {"mamba_head_dim", 24}, {"ssm_state_size", 8}, {"n_groups", 2}, {"conv_kernel", 4}, {"chunk_size", 16},
                 {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 12}, {"intermediate_size", 96},
                 {"n_routed_experts", 4}, {"num_experts_per_tok", 2}, {"moe_intermediate_size", 32},
                 {"moe_shared_expert_intermediate_size", 48}, {"tie_word_embeddings", true}};
-    std::ofstream(base / "model-config.json") << cfg.dump();
     model = base / "base-model";
-    auto init = run_cli("model init --config '" + (base / "model-config.json").string() + "' --out '" + model.string() + "' --seed 3");
-    ASSERT_EQ(init.rc, 0) << init.err;
-    fs::copy_file(base / "tokenizer.json", model / "tokenizer.json");
+    // The tokenizer is trained on the chats themselves.
+    nemokit::test::make_tiny_chat_model(base, {chats / "train.jsonl"}, cfg, 3, model);
   }
 
   // A config over the shipped tiny one: this folder's model, chats and outputs, small steps.
