@@ -12,7 +12,7 @@ packages=(
   # libraries the product links
   libboost-dev libboost-filesystem-dev libarchive-dev libsquashfs-dev zlib1g-dev
   libzstd-dev liblz4-dev liblzma-dev nlohmann-json3-dev libtomlplusplus-dev
-  libopenblas-dev libpcre2-dev libcurl4-openssl-dev
+  libopenblas-dev libpcre2-dev libcurl4-openssl-dev libpng-dev libjpeg-dev
   # tests
   libgtest-dev libgmock-dev googletest python3
   # real peers the tests and benchmarks check against
