@@ -222,3 +222,38 @@ TEST(runtime_kernels, AttentionAcrossSeveralCausalBlocks) {
   expect_grad_matches("blocked attention dk", kk.data(), kk.size(), dk.data(), loss, 1e-2f, 3e-3, 80);
   expect_grad_matches("blocked attention dv", v.data(), v.size(), dv.data(), loss, 1e-2f, 3e-3, 80);
 }
+
+TEST(runtime_kernels, BidirectionalAttentionSeesTheWholeDocument) {
+  // Encoders: every position attends to every position of its document, before and after it,
+  // across more than one query block.
+  std::mt19937 gen(9);
+  const int64_t B = 2, T = 70, nh = 2, nkv = 1, hd = 4;
+  k::AttentionShape s{B, T, nh, nkv, hd, /*causal=*/false};
+  std::vector<int32_t> doc(B * T, 0);
+  for (int64_t t = 40; t < T; ++t) doc[T + t] = 1;  // second row: two documents
+  auto q = random_vector(B * T * nh * hd, gen), kk = random_vector(B * T * nkv * hd, gen),
+       v = random_vector(B * T * nkv * hd, gen), r = random_vector(B * T * nh * hd, gen);
+  std::vector<float> out(q.size()), probs(B * nh * T * T), dq(q.size(), 0), dk(kk.size(), 0), dv(v.size(), 0);
+  auto loss = [&] {
+    k::attention_forward(s, q.data(), kk.data(), v.data(), doc.data(), out.data(), probs.data());
+    return weighted_sum(out.data(), r);
+  };
+  loss();
+  // Row 0 of the first sequence attends to all 70 positions; row 10 of the second only to 0..39.
+  double sum0 = 0;
+  for (int64_t j = 0; j < T; ++j) {
+    EXPECT_GT(probs[j], 0.0f) << j;
+    sum0 += probs[j];
+  }
+  EXPECT_NEAR(sum0, 1.0, 1e-5);
+  const float* p1 = probs.data() + (1 * nh + 0) * T * T + 10 * T;
+  for (int64_t j = 0; j < T; ++j) {
+    if (j < 40) EXPECT_GT(p1[j], 0.0f) << j;
+    else EXPECT_EQ(p1[j], 0.0f) << j;
+  }
+  k::attention_backward(s, q.data(), kk.data(), v.data(), doc.data(), probs.data(), r.data(), dq.data(), dk.data(),
+                        dv.data());
+  expect_grad_matches("bidirectional attention dq", q.data(), q.size(), dq.data(), loss, 1e-2f, 3e-3, 80);
+  expect_grad_matches("bidirectional attention dk", kk.data(), kk.size(), dk.data(), loss, 1e-2f, 3e-3, 80);
+  expect_grad_matches("bidirectional attention dv", v.data(), v.size(), dv.data(), loss, 1e-2f, 3e-3, 80);
+}

@@ -1,4 +1,5 @@
-// Causal grouped-query attention without rotary embedding, as Nemotron-H uses it. Scores and
+// Grouped-query attention without rotary embedding: causal as Nemotron-H uses it, or
+// bidirectional (AttentionShape::causal = false) for the vision and audio encoders. Scores and
 // their gradients are small matrix products per (batch, head) (OpenBLAS, single-threaded
 // inside the runtime's tasks); the softmax probabilities are kept for the backward pass.
 #include <cblas.h>
@@ -33,27 +34,27 @@ void attention_forward(const AttentionShape& s, const float* q, const float* k, 
       float* p = probs + (b * nh + h) * T * T;
       // Causal: query block [q0, q1) only needs keys [0, q1).
       for (int64_t q0 = 0; q0 < T; q0 += kQueryBlock) {
-        const int64_t q1 = std::min(T, q0 + kQueryBlock);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(q1 - q0), int(q1), int(hd), scale, qb + q0 * qs, int(qs),
-                    kb, int(ks), 0.0f, p + q0 * T, int(T));
+        const int64_t q1 = std::min(T, q0 + kQueryBlock), keys = s.causal ? q1 : T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(q1 - q0), int(keys), int(hd), scale, qb + q0 * qs,
+                    int(qs), kb, int(ks), 0.0f, p + q0 * T, int(T));
         for (int64_t t = q0; t < q1; ++t) {
           float* row = p + t * T;
-          const int64_t r = b * T + t;
+          const int64_t r = b * T + t, seen = s.causal ? t + 1 : T;
           float mx = -INFINITY;
-          for (int64_t j = 0; j <= t; ++j)
+          for (int64_t j = 0; j < seen; ++j)
             if (same_doc(doc, b * T + j, r)) mx = std::max(mx, row[j]);
-          for (int64_t j = 0; j <= t; ++j) row[j] = exp_fast(row[j] - mx);
-          for (int64_t j = t + 1; j < T; ++j) row[j] = 0.0f;
+          for (int64_t j = 0; j < seen; ++j) row[j] = exp_fast(row[j] - mx);
+          for (int64_t j = seen; j < T; ++j) row[j] = 0.0f;
           if (doc)
-            for (int64_t j = 0; j <= t; ++j)
+            for (int64_t j = 0; j < seen; ++j)
               if (doc[b * T + j] != doc[r]) row[j] = 0.0f;
           float sum = 0;
-          for (int64_t j = 0; j <= t; ++j) sum += row[j];
+          for (int64_t j = 0; j < seen; ++j) sum += row[j];
           const float inv = 1.0f / sum;
-          for (int64_t j = 0; j <= t; ++j) row[j] *= inv;
+          for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(q1 - q0), int(hd), int(q1), 1.0f, p + q0 * T, int(T),
-                    vb, int(ks), 0.0f, out + (b * T + q0) * qs + h * hd, int(qs));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(q1 - q0), int(hd), int(keys), 1.0f, p + q0 * T,
+                    int(T), vb, int(ks), 0.0f, out + (b * T + q0) * qs + h * hd, int(qs));
       }
     }
   });
@@ -82,27 +83,28 @@ void attention_backward(const AttentionShape& s, const float* q, const float* k,
         const float* qb = q + b * T * qs + h * hd;
         const float* dob = dout + b * T * qs + h * hd;
         for (int64_t q0 = 0; q0 < T; q0 += kQueryBlock) {
-          const int64_t q1 = std::min(T, q0 + kQueryBlock), m = q1 - q0;
+          const int64_t q1 = std::min(T, q0 + kQueryBlock), m = q1 - q0, keys = s.causal ? q1 : T;
           const float* pb = p + q0 * T;
           float* db = dS.data() + q0 * T;
           // dV += P^T dO ; dP = dO V^T
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(q1), int(hd), int(m), 1.0f, pb, int(T),
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(keys), int(hd), int(m), 1.0f, pb, int(T),
                       dob + q0 * qs, int(qs), 1.0f, dvb, int(ks));
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(q1), int(hd), 1.0f, dob + q0 * qs, int(qs), vb,
-                      int(ks), 0.0f, db, int(T));
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(keys), int(hd), 1.0f, dob + q0 * qs, int(qs),
+                      vb, int(ks), 0.0f, db, int(T));
           // dS = P o (dP - rowsum(P o dP)) * scale
           for (int64_t t = q0; t < q1; ++t) {
             const float* pr = p + t * T;
             float* dr = dS.data() + t * T;
+            const int64_t seen = s.causal ? t + 1 : T;
             float dot = 0;
-            for (int64_t j = 0; j <= t; ++j) dot += pr[j] * dr[j];
-            for (int64_t j = 0; j <= t; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
-            for (int64_t j = t + 1; j < q1; ++j) dr[j] = 0.0f;
+            for (int64_t j = 0; j < seen; ++j) dot += pr[j] * dr[j];
+            for (int64_t j = 0; j < seen; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
+            for (int64_t j = seen; j < keys; ++j) dr[j] = 0.0f;
           }
           // dQ += dS K ; dK += dS^T Q
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(hd), int(q1), 1.0f, db, int(T), kb, int(ks),
-                      1.0f, dq + (b * T + q0) * qs + h * hd, int(qs));
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(q1), int(hd), int(m), 1.0f, db, int(T),
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(hd), int(keys), 1.0f, db, int(T), kb,
+                      int(ks), 1.0f, dq + (b * T + q0) * qs + h * hd, int(qs));
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(keys), int(hd), int(m), 1.0f, db, int(T),
                       qb + q0 * qs, int(qs), 1.0f, dkb, int(ks));
         }
       }

@@ -1,5 +1,5 @@
-// Causal GQA self-attention of Nemotron-H: q/k/v projections, no rotary embedding, softmax
-// at scale head_dim^-0.5, o_proj.
+// GQA self-attention of Nemotron-H: q/k/v projections, no rotary embedding, softmax at scale
+// head_dim^-0.5, o_proj. Causal in the language model; bidirectional in the encoders.
 #include <cmath>
 #include <vector>
 
@@ -12,12 +12,13 @@ namespace k = kernels;
 
 class AttentionMixer : public Mixer {
  public:
-  AttentionMixer(const NemotronHConfig& c, int layer, const ParamFactory& add)
+  AttentionMixer(const NemotronHConfig& c, const std::string& prefix, int layer, bool causal, const ParamFactory& add)
       : d_(c.hidden_size), nh_(c.num_attention_heads), nkv_(c.num_key_value_heads), hd_(c.head_dim), layer_(layer),
-        q_(add(prefix(layer) + "q_proj.weight", {nh_ * hd_, d_}, true)),
-        k_(add(prefix(layer) + "k_proj.weight", {nkv_ * hd_, d_}, true)),
-        v_(add(prefix(layer) + "v_proj.weight", {nkv_ * hd_, d_}, true)),
-        o_(add(prefix(layer) + "o_proj.weight", {d_, nh_ * hd_}, true)) {}
+        causal_(causal),
+        q_(add(prefix + "q_proj.weight", {nh_ * hd_, d_}, true)),
+        k_(add(prefix + "k_proj.weight", {nkv_ * hd_, d_}, true)),
+        v_(add(prefix + "v_proj.weight", {nkv_ * hd_, d_}, true)),
+        o_(add(prefix + "o_proj.weight", {d_, nh_ * hd_}, true)) {}
 
   void init(Rng& rng, const NemotronHConfig& c) override {
     for (Linear* p : {&q_, &k_, &v_, &o_}) fill_normal(p->weight()->value, rng, c.initializer_range);
@@ -30,7 +31,7 @@ class AttentionMixer : public Mixer {
     q_.forward(q.data(), x, rs.rows, rs.lora);
     k_.forward(kk.data(), x, rs.rows, rs.lora);
     v_.forward(v.data(), x, rs.rows, rs.lora);
-    k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_};
+    k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_, causal_};
     k::attention_forward(s, q.data(), kk.data(), v.data(), rs.doc, att.data(), probs.data());
     o_.forward(y, att.data(), rs.rows, rs.lora);
   }
@@ -41,7 +42,7 @@ class AttentionMixer : public Mixer {
     datt.assign(rs.rows * qd, 0.0f), dq.assign(rs.rows * qd, 0.0f), dk.assign(rs.rows * kd, 0.0f);
     dv.assign(rs.rows * kd, 0.0f);
     o_.backward(datt.data(), dy, att.data(), rs.rows);
-    k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_};
+    k::AttentionShape s{rs.batch, rs.seq, nh_, nkv_, hd_, causal_};
     k::attention_backward(s, q.data(), kk.data(), v.data(), rs.doc, probs.data(), datt.data(), dq.data(),
                           dk.data(), dv.data());
     q_.backward(dx, dq.data(), x, rs.rows);
@@ -97,16 +98,21 @@ class AttentionMixer : public Mixer {
   }
 
  private:
-  static std::string prefix(int layer) { return "backbone.layers." + std::to_string(layer) + ".mixer."; }
   int64_t d_, nh_, nkv_, hd_;
-  int layer_;
+  int layer_;  // the SequenceCache slot of step()
+  bool causal_;
   Linear q_, k_, v_, o_;
   std::vector<float> q, kk, v, att, probs;
   std::vector<float> scratch_[4];  // backward scratch, kept between steps
 };
 
 std::unique_ptr<Mixer> make_attention(const NemotronHConfig& c, int layer, const ParamFactory& add) {
-  return std::make_unique<AttentionMixer>(c, layer, add);
+  return std::make_unique<AttentionMixer>(c, "backbone.layers." + std::to_string(layer) + ".mixer.", layer, true, add);
+}
+
+std::unique_ptr<Mixer> make_bidirectional_attention(const NemotronHConfig& c, const std::string& prefix,
+                                                    const ParamFactory& add) {
+  return std::make_unique<AttentionMixer>(c, prefix, -1, false, add);
 }
 
 }  // namespace nemokit::rt::detail

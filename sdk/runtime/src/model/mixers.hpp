@@ -44,6 +44,9 @@ class Mixer {
 
 std::unique_ptr<Mixer> make_mamba2(const NemotronHConfig& c, int layer, const ParamFactory& add);
 std::unique_ptr<Mixer> make_attention(const NemotronHConfig& c, int layer, const ParamFactory& add);
+// Encoder self-attention: every position sees its whole document; no decoding step.
+std::unique_ptr<Mixer> make_bidirectional_attention(const NemotronHConfig& c, const std::string& prefix,
+                                                    const ParamFactory& add);
 std::unique_ptr<Mixer> make_mlp(const NemotronHConfig& c, const std::string& prefix, int64_t inner,
                                 const ParamFactory& add);
 std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, int layer, const ParamFactory& add);

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "encoder.hpp"
 #include "mixers.hpp"
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/model.hpp"
@@ -62,6 +63,18 @@ void Batch::validate(int64_t vocab) const {
   if (!pad.empty() && pad.size() != n) throw std::invalid_argument("batch: pad size differs from batch*seq");
   if (!loss_weights.empty() && loss_weights.size() != n)
     throw std::invalid_argument("batch: loss_weights size differs from batch*seq");
+  std::vector<bool> taken(media.empty() ? 0 : n, false);
+  for (size_t m = 0; m < media.size(); ++m) {
+    for (size_t o = 0; o < m; ++o)
+      if (media[o].modality == media[m].modality)
+        throw std::invalid_argument(std::string("batch: more than one ") + modality_name(media[m].modality) + " input");
+    for (int64_t pos : media[m].positions) {
+      if (pos < 0 || pos >= int64_t(n) || taken[pos])
+        throw std::invalid_argument("batch: media position " + std::to_string(pos) +
+                                    (pos < 0 || pos >= int64_t(n) ? " is outside the batch" : " is taken twice"));
+      taken[pos] = true;
+    }
+  }
   for (size_t i = 0; i < n; ++i) {
     if (input_ids[i] < 0 || input_ids[i] >= vocab)
       throw std::invalid_argument("batch: input id " + std::to_string(input_ids[i]) + " at position " + std::to_string(i) +
@@ -95,6 +108,11 @@ NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
   lm_head_ = c.tie_word_embeddings ? embedding_ : add_param("lm_head.weight", {c.vocab_size, c.hidden_size}, true);
   for (auto& p : params_)
     if (p.buffer) p.grad = Tensor();
+  for (Modality m : {Modality::vision, Modality::audio}) {
+    const std::string key = std::string(modality_name(m)) + "_config";
+    if (c.extra.contains(key))
+      encoders_.push_back(std::make_unique<detail::Encoder>(EncoderConfig::from_json(c.extra[key], m, "model config: " + key), add));
+  }
 }
 
 NemotronH::~NemotronH() = default;
@@ -119,6 +137,7 @@ void NemotronH::init_weights(uint64_t seed) {
   }
   detail::fill_value(norm_f_->value, 1.0f);
   if (lm_head_ != embedding_) detail::fill_normal(lm_head_->value, rng, c.initializer_range);
+  for (auto& e : encoders_) e->init(rng);  // after the language model's: its draws stay the same
 }
 
 std::vector<Parameter*> NemotronH::parameters() {
@@ -187,6 +206,7 @@ void NemotronH::backbone_forward(const Batch& batch, const LossOptions& opts, bo
   residual_.resize(L + 1);
   residual_[0].resize(R * d);
   k::embedding_forward(residual_[0].data(), batch_.input_ids.data(), embedding_->value.f32(), R, V, d);
+  media_forward(training);
   std::vector<float>& mixed = scratch_[0];
   mixed.resize(R * d);
   for (size_t l = 0; l < L; ++l) {
@@ -218,6 +238,7 @@ void NemotronH::backbone_backward(const float* grad_final) {
     k::rmsnorm_backward(dh.data(), b.norm->trainable ? b.norm->grad.f32() : nullptr, dn.data(), residual_[l].data(),
                         b.norm->value.f32(), b.rstd.data(), R, d, d);
   }
+  media_backward(dh);
   if (embedding_->trainable) k::embedding_backward(embedding_->grad.f32(), dh.data(), batch_.input_ids.data(), R, d);
 }
 
@@ -308,6 +329,12 @@ void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vecto
 
 void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
                             std::vector<float>& logits, const std::vector<int64_t>& want) {
+  decode_step(tokens, caches, logits, want, {});
+}
+
+void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
+                            std::vector<float>& logits, const std::vector<int64_t>& want,
+                            const std::vector<const float*>& embeddings) {
   const auto& c = config_;
   const int64_t n = int64_t(tokens.size()), d = c.hidden_size, V = c.vocab_size;
   if (caches.size() != tokens.size()) throw std::invalid_argument("decode_step: one cache per token required");
@@ -316,6 +343,11 @@ void NemotronH::decode_step(const std::vector<int32_t>& tokens, const std::vecto
       throw std::invalid_argument("decode_step: logit rows must be ascending row indices");
   std::vector<float> h(n * d), normed(n * d), rstd(n), mixed(n * d);
   k::embedding_forward(h.data(), tokens.data(), embedding_->value.f32(), n, V, d);
+  if (!embeddings.empty()) {
+    if (int64_t(embeddings.size()) != n) throw std::invalid_argument("decode_step: one embedding entry per token required");
+    for (int64_t i = 0; i < n; ++i)
+      if (embeddings[i]) std::memcpy(h.data() + i * d, embeddings[i], sizeof(float) * d);
+  }
   for (auto& b : blocks_) {
     k::rmsnorm_forward(normed.data(), rstd.data(), h.data(), b->norm->value.f32(), n, d, d, c.layer_norm_epsilon);
     b->mixer->step(normed.data(), mixed.data(), n, caches);

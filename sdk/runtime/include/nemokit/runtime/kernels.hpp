@@ -100,9 +100,10 @@ struct SsdGrads {
 void ssd_backward(const SsdShape& s, const SsdInputs& in, const float* chunk_states, const float* dy,
                   const SsdGrads& g);
 
-// ---- causal grouped-query attention (no rotary), scale = 1/sqrt(head_dim) ----
+// ---- grouped-query attention (no rotary), scale = 1/sqrt(head_dim); causal unless told ----
 struct AttentionShape {
   int64_t batch, seq, heads, kv_heads, head_dim;
+  bool causal = true;  // false: every position sees the whole sequence (encoders)
 };
 // q [rows, heads*hd], k/v [rows, kv_heads*hd] -> out [rows, heads*hd]; probs [batch, heads, seq, seq]
 void attention_forward(const AttentionShape& s, const float* q, const float* k, const float* v,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nemokit/runtime/config.hpp"
+#include "nemokit/runtime/encoder.hpp"
 #include "nemokit/runtime/lora.hpp"
 #include "nemokit/runtime/tensor.hpp"
 
@@ -34,6 +35,9 @@ struct Batch {
   // optional: weight of each position's loss. When given, the loss is sum_t w_t * ce_t and
   // LossOptions::mean is not applied (the weights carry the normalization, e.g. per sample).
   std::vector<float> loss_weights;
+  // Omni models: at most one input per modality; its encoder's tokens replace the embeddings
+  // at its positions (whose input ids are the placeholder token and get no gradient).
+  std::vector<MediaInput> media;
 
   // Marks document starts from per-row cumulative offsets (cu_seqlens, starting at 0 and
   // ending at seq), so attention, the conv window and the SSM state reset at each start.
@@ -65,6 +69,7 @@ struct SequenceCache {
 
 namespace detail {
 class Block;
+class Encoder;
 class Linear;
 struct RunShape;
 }
@@ -114,6 +119,22 @@ class NemotronH {
   // a sequence still reading its prompt needs no LM head, the largest product of a small model.
   void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
                    std::vector<float>& logits, const std::vector<int64_t>& want);
+  // The same with `embeddings[i]` ([hidden], or null) replacing row i's token embedding: an
+  // encoder token at a placeholder of the prompt.
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
+                   std::vector<float>& logits, const std::vector<int64_t>& want,
+                   const std::vector<const float*>& embeddings);
+
+  // Omni models (encoder.hpp): a vision or audio encoder with its projector, parameters
+  // <modality>_model.* and <modality>_projector.* after the language model's, initialized from
+  // `seed`. Its config goes into config().extra as "<modality>_config", so checkpoints rebuild it:
+  // a config that carries one gets the encoder at construction. Not after add_lora.
+  void add_encoder(EncoderConfig config, uint64_t seed);
+  bool has_encoder(Modality m) const;
+  const EncoderConfig& encoder_config(Modality m) const;
+  // The encoder's tokens [n, hidden] for `input` without keeping anything for backward
+  // (generation puts them into the prompt with decode_step's `embeddings`).
+  std::vector<float> encode(const MediaInput& input);
 
   // LoRA (lora.hpp): adapters <module>.lora_A.weight [rank, in] (kaiming-uniform, as PEFT)
   // and <module>.lora_B.weight [out, rank] (zeros) on every projection a target matches,
@@ -144,6 +165,10 @@ class NemotronH {
   Parameter* norm_f_ = nullptr;
   Parameter* lm_head_ = nullptr;  // == embedding_ when tied
   std::vector<std::unique_ptr<detail::Block>> blocks_;
+  std::vector<std::unique_ptr<detail::Encoder>> encoders_;
+  detail::Encoder* encoder_for(Modality m) const;  // null when absent
+  void media_forward(bool training);               // encoder tokens into residual_[0]
+  void media_backward(std::vector<float>& grad_embedded);  // takes the gradient at media positions
   std::optional<LoraConfig> lora_;
   size_t base_params_ = 0;                // parameters before the adapters
   std::vector<bool> trainable_before_lora_;
