@@ -19,6 +19,8 @@ packages=(
   squashfs-tools squashfs-tools-ng buildah debootstrap slurm-wlm slurm-client munge hyperfine docker-registry apache2-utils openssl
   # real training text (public domain, permissive or GPL; see plugins/stage_*/corpus/README.md)
   bible-kjv bible-kjv-text fortunes fortunes-min wamerican wordnet-base miscfiles
+  # real multimodal SFT data: images (MIT) and spoken words (see plugins/stage_sft/corpus/README.md)
+  dataset-fashion-mnist espeak-ng
   # packaging
   dpkg-dev file
 )

@@ -11,6 +11,9 @@ fi
 if [ -x plugins/stage_sft/corpus/make_chats.sh ]; then
   bash plugins/stage_sft/corpus/make_chats.sh
 fi
+if [ -x plugins/stage_sft/corpus/make_omni_chats.sh ]; then
+  bash plugins/stage_sft/corpus/make_omni_chats.sh
+fi
 if [ -x plugins/stage_rl/corpus/make_tasks.sh ]; then
   bash plugins/stage_rl/corpus/make_tasks.sh
 fi
