@@ -34,9 +34,10 @@ Image read_image(const std::filesystem::path& file);
 
 // Bilinear resampling with align_corners=false and no antialiasing: output pixel (x, y) samples
 // the source at ((x + 0.5) * in_w / w - 0.5, (y + 0.5) * in_h / h - 0.5), clamped to the image,
-// as torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False) and
-// OpenCV's INTER_LINEAR do; the result is rounded to the nearest integer. Downscaling therefore
-// reads only the 2x2 neighbourhood (PIL's BILINEAR filter widens its support and averages).
+// as torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False) does
+// in float32; the result is rounded to the nearest integer (halves away from zero). Downscaling
+// therefore reads only the 2x2 neighbourhood (PIL's BILINEAR filter widens its support and
+// averages, so the two agree only when enlarging).
 Image resize_bilinear(const Image& image, int width, int height);
 
 struct TileOptions {
