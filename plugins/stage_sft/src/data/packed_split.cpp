@@ -40,6 +40,13 @@ void PackedSplit::write(const fs::path& dir) const {
   rt::write_npy(dir / "seq_start_id.npy", rt::NpyType::I32, {int64_t(seq_start_id.size())}, seq_start_id.data());
   rt::write_npy(dir / "seq_start_ptr.npy", rt::NpyType::I64, {P + 1}, seq_start_ptr.data());
   rt::write_npy(dir / "pack_length.npy", rt::NpyType::I32, {P}, pack_length.data());
+  if (media.empty()) return;
+  rt::write_npy(dir / "media.npy", rt::NpyType::I64, {media_items(), kMediaColumns}, media.data());
+  if (tile_size > 0)
+    rt::write_npy(dir / "tiles.npy", rt::NpyType::U8, {int64_t(tiles.size()) / (3 * tile_size * tile_size), 3, tile_size, tile_size},
+                  tiles.data());
+  if (mel_bins > 0)
+    rt::write_npy(dir / "audio.npy", rt::NpyType::F32, {int64_t(audio.size()) / mel_bins, mel_bins}, audio.data());
 }
 
 PackedSplit PackedSplit::read(const fs::path& dir) {
@@ -73,6 +80,33 @@ PackedSplit PackedSplit::read(const fs::path& dir) {
     for (int64_t i = b + 1; i < e; ++i)
       if (s.seq_start_id[size_t(i)] <= s.seq_start_id[size_t(i) - 1] || s.seq_start_id[size_t(i)] >= n)
         inconsistent("seq_start_id.npy", "pack " + std::to_string(p) + " has unordered or out-of-range starts");
+  }
+  if (!fs::exists(dir / "media.npy")) return s;
+  rt::NpyArray media = load(dir / "media.npy", rt::NpyType::I64, 2);
+  if (media.shape[1] != kMediaColumns) inconsistent("media.npy", "expected " + std::to_string(kMediaColumns) + " columns");
+  s.media = take<int64_t>(media);
+  int64_t tiles = 0, frames = 0;
+  if (fs::exists(dir / "tiles.npy")) {
+    rt::NpyArray t = load(dir / "tiles.npy", rt::NpyType::U8, 4);
+    if (t.shape[1] != 3 || t.shape[2] != t.shape[3]) inconsistent("tiles.npy", "expected [tiles, 3, size, size]");
+    s.tile_size = t.shape[2], tiles = t.shape[0];
+    s.tiles = take<uint8_t>(t);
+  }
+  if (fs::exists(dir / "audio.npy")) {
+    rt::NpyArray a = load(dir / "audio.npy", rt::NpyType::F32, 2);
+    s.mel_bins = a.shape[1], frames = a.shape[0];
+    s.audio = take<float>(a);
+  }
+  for (int64_t i = 0; i < s.media_items(); ++i) {
+    const int64_t* m = s.media_item(i);
+    const int64_t pack = m[0], pos = m[1], kind = m[2], first = m[3], count = m[4], positions = m[5];
+    const std::string at = "item " + std::to_string(i);
+    if (pack < 0 || pack >= P || (i > 0 && pack < s.media_item(i - 1)[0])) inconsistent("media.npy", at + ": bad or unsorted pack");
+    if (kind != 0 && kind != 1) inconsistent("media.npy", at + ": modality must be 0 or 1");
+    const int64_t have = kind == 0 ? tiles : frames;
+    if (count < 1 || first < 0 || first + count > have) inconsistent("media.npy", at + ": tiles/frames out of range");
+    if (positions < 1 || pos < 0 || pos + positions > s.pack_length[size_t(pack)])
+      inconsistent("media.npy", at + ": positions outside the pack");
   }
   return s;
 }

@@ -9,6 +9,11 @@
 //                                               seq_start_id[seq_start_ptr[p]:seq_start_ptr[p+1]]
 //   pack_length.npy   int32 [packs]             end of the pack's last document; positions from
 //                                               there to pack_size are padding (pad_id, mask 0)
+// omni3 data adds its media (absent for text-only data):
+//   media.npy         int64 [items, 6]          pack, first position, modality (0 vision,
+//                                               1 audio), first tile/frame, tiles/frames, positions
+//   tiles.npy         uint8 [tiles, 3, S, S]    RGB image and video tiles
+//   audio.npy         float32 [frames, mels]    log-mel frames, normalized per clip and mel bin
 
 #include <cstdint>
 #include <filesystem>
@@ -23,6 +28,14 @@ struct PackedSplit {
   std::vector<int32_t> seq_start_id;  // documents
   std::vector<int64_t> seq_start_ptr; // packs + 1
   std::vector<int32_t> pack_length;   // packs
+  std::vector<int64_t> media;         // items * kMediaColumns, sorted by pack
+  std::vector<uint8_t> tiles;         // tiles * 3 * tile_size^2
+  std::vector<float> audio;           // frames * mel_bins
+  int64_t tile_size = 0, mel_bins = 0;
+  static constexpr int64_t kMediaColumns = 6;
+
+  int64_t media_items() const { return int64_t(media.size()) / kMediaColumns; }
+  const int64_t* media_item(int64_t i) const { return media.data() + i * kMediaColumns; }
 
   int64_t packs() const { return int64_t(seq_start_ptr.empty() ? 0 : seq_start_ptr.size() - 1); }
   // Start positions of pack p's documents, then the end of its last document.

@@ -2,6 +2,7 @@
 
 #include "chat/chat_template.hpp"
 #include "data/packed_split.hpp"
+#include "omni/media_items.hpp"
 #include "prep/tokenize_chat.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
@@ -32,6 +33,8 @@ struct Record {
   Split split = kTrain;
   // filled in parallel
   TokenizedChat tokens;
+  std::vector<MediaItem> media;       // omni3: images, videos, clips
+  std::vector<int64_t> media_at;      // each item's first position in `tokens`
   std::string error, reason;  // a bad record: the message and its category
 };
 
@@ -68,7 +71,7 @@ void read_records(Source& src, size_t index, double valid_fraction, uint64_t see
   }
 }
 
-void process(Record& r, const rt::Tokenizer& tok, const SftPrepConfig& c) {
+void process(Record& r, const rt::Tokenizer& tok, const SftPrepConfig& c, const fs::path& base) {
   nlohmann::ordered_json record;  // the template keeps the record's key order (tool arguments)
   try {
     record = nlohmann::ordered_json::parse(r.line);
@@ -84,6 +87,16 @@ void process(Record& r, const rt::Tokenizer& tok, const SftPrepConfig& c) {
     return;
   }
   r.tokens = tokenize_chat(tok, segments);
+  if (c.media.enabled() || record.contains("images") || record.contains("videos") || record.contains("audios")) {
+    try {
+      r.media = load_media(record, base, c.media, r.origin);
+      r.media_at = expand_placeholders(r.tokens, r.media, tok, r.origin);
+    } catch (const std::invalid_argument& e) {
+      r.error = e.what(), r.reason = "bad media";
+      r.tokens = {}, r.media.clear();
+      return;
+    }
+  }
   size_t trained = 0;
   for (uint8_t t : r.tokens.trained) trained += t;
   if (trained == 0) {
@@ -93,7 +106,7 @@ void process(Record& r, const rt::Tokenizer& tok, const SftPrepConfig& c) {
               std::to_string(c.pack_size) + " (raise pack_size, or set data.skip_bad_records = true)";
     r.reason = "longer than pack_size";
   }
-  if (!r.error.empty()) r.tokens = {};
+  if (!r.error.empty()) r.tokens = {}, r.media.clear();
   r.line.clear();
   r.line.shrink_to_fit();
 }
@@ -108,6 +121,8 @@ PackedSplit pack_split(const std::vector<const Record*>& docs, const SftPrepConf
   auto packs = pack_documents(lengths, c.pack_size, c.packer, c.seed);
   PackedSplit s;
   s.pack_size = c.pack_size;
+  if (c.media.vision) s.tile_size = c.media.vision->image_size;
+  if (c.media.audio) s.mel_bins = c.media.audio->num_mel_bins;
   s.input_ids.assign(packs.size() * size_t(c.pack_size), pad_id);
   s.loss_mask.assign(packs.size() * size_t(c.pack_size), 0);
   s.seq_start_ptr.push_back(0);
@@ -123,6 +138,16 @@ PackedSplit pack_split(const std::vector<const Record*>& docs, const SftPrepConf
       // Shifted: position i is trained when token i+1 (its target) is an assistant token.
       for (int64_t i = 0; i + 1 < L; ++i) mask[i] = t.trained[size_t(i) + 1];
       for (int64_t i = 0; i < L; ++i) st.trained_tokens += mask[i];
+      const Record& r = *docs[size_t(d)];
+      for (size_t j = 0; j < r.media.size(); ++j) {
+        const MediaItem& m = r.media[j];
+        const bool vision = m.modality == rt::Modality::vision;
+        const int64_t first = vision ? int64_t(s.tiles.size()) / (3 * s.tile_size * s.tile_size)
+                                     : int64_t(s.audio.size()) / s.mel_bins;
+        s.media.insert(s.media.end(), {int64_t(p), pos + r.media_at[j], vision ? 0 : 1, first, m.count, m.tokens});
+        if (vision) s.tiles.insert(s.tiles.end(), m.tiles.begin(), m.tiles.end());
+        else s.audio.insert(s.audio.end(), m.frames.begin(), m.frames.end());
+      }
       pos += L;
     }
     s.seq_start_ptr.push_back(int64_t(s.seq_start_id.size()));
@@ -139,7 +164,9 @@ PackedSplit pack_split(const std::vector<const Record*>& docs, const SftPrepConf
 
 void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, const fs::path& out_dir, std::ostream& log) {
   const auto start = std::chrono::steady_clock::now();
-  const rt::Tokenizer tok = rt::Tokenizer::load(tokenizer_file);
+  // omni3 data: <image>, <video> and <audio> join the tokenizer (the model grows to match).
+  const rt::Tokenizer tok = c.media.enabled() ? with_media_tokens(rt::Tokenizer::load(tokenizer_file))
+                                              : rt::Tokenizer::load(tokenizer_file);
   require_chat_tokens(tok, tokenizer_file);
   int32_t pad_id = 0;
   for (const char* name : {"<|endoftext|>", "<|im_end|>"})
@@ -157,7 +184,7 @@ void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, c
   if (records.empty()) throw std::invalid_argument("data.inputs: the files hold no records");
 
   rt::parallel_for(int64_t(records.size()), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) process(records[size_t(i)], tok, c);
+    for (int64_t i = b; i < e; ++i) process(records[size_t(i)], tok, c, sources[records[size_t(i)].source].path.parent_path());
   });
 
   std::map<std::string, int64_t> skipped;
@@ -189,14 +216,16 @@ void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, c
     PackedSplit packed = pack_split(split_docs[s], c, pad_id, stats[s]);
     if (packed.packs() == 0) continue;
     packed.write(tmp / names[s]);
-    for (const char* f : {"input_ids.npy", "loss_mask.npy", "seq_start_id.npy", "seq_start_ptr.npy", "pack_length.npy"})
-      content.update(rt::sha256_file(tmp / names[s] / f));
+    for (const char* f : {"input_ids.npy", "loss_mask.npy", "seq_start_id.npy", "seq_start_ptr.npy", "pack_length.npy",
+                          "media.npy", "tiles.npy", "audio.npy"})
+      if (fs::exists(tmp / names[s] / f)) content.update(rt::sha256_file(tmp / names[s] / f));
     const SplitStats& st = stats[s];
     splits[names[s]] = {{"path", names[s]}, {"documents", st.documents}, {"packs", st.packs}, {"tokens", st.tokens},
                         {"trained_tokens", st.trained_tokens}, {"padding_tokens", st.padding},
                         {"packing_efficiency", st.packs ? double(st.tokens) / double(st.packs * c.pack_size) : 0.0}};
   }
-  fs::copy_file(tokenizer_file, tmp / "tokenizer.json", fs::copy_options::overwrite_existing);
+  if (c.media.enabled()) tok.save(tmp / "tokenizer.json");
+  else fs::copy_file(tokenizer_file, tmp / "tokenizer.json", fs::copy_options::overwrite_existing);
 
   json source_meta = json::array();
   for (const Source& s : sources)
@@ -220,10 +249,11 @@ void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, c
       {"pad_id", pad_id},
       {"splits", splits},
       {"skipped_records", skipped},
-      {"tokenizer", {{"path", "tokenizer.json"}, {"source", tokenizer_file.string()}, {"sha256", rt::sha256_file(tokenizer_file)},
+      {"tokenizer", {{"path", "tokenizer.json"}, {"source", tokenizer_file.string()}, {"sha256", rt::sha256_file(tmp / "tokenizer.json")},
                      {"vocab_size", tok.vocab_size()}}},
       {"source_datasets", source_meta},
       {"content_digest", "sha256:" + content.finish_hex()},
+      {"media", c.media.enabled() ? c.media.to_json() : json(nullptr)},
       {"config", config},
       {"tracking", {{"used_artifacts", json::array()}}},
   };

@@ -36,7 +36,15 @@ SftPrepConfig SftPrepConfig::from_json(const nlohmann::json& data) {
   t.string("name", c.name);
   t.string("output", output);
   if (!output.empty()) c.output = rt::expand_home(output);
+  t.get("media");  // MediaOptions reads it, with the [model] encoders (from_config)
   t.no_unknown_keys();
+  return c;
+}
+
+SftPrepConfig SftPrepConfig::from_config(const nlohmann::json& config) {
+  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
+  SftPrepConfig c = from_json(config["data"]);
+  c.media = MediaOptions::from_config(config);
   return c;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The [data] table of an SFT config (see plugins/stage_sft/README.md for every key).
 
+#include "omni/media_options.hpp"
 #include "prep/packing.hpp"
 
 #include <nlohmann/json.hpp>
@@ -25,9 +26,12 @@ struct SftPrepConfig {
   std::filesystem::path tokenizer;                // empty: the init model's tokenizer
   std::string name = "sft-data";
   std::filesystem::path output;                   // empty: the caller's default
+  MediaOptions media;                             // omni3: from [model.vision/audio], [data.media]
 
   // Throws std::invalid_argument naming the key ("data.pack_size: must be at least 16").
   static SftPrepConfig from_json(const nlohmann::json& data);
+  // The whole stage config: [data] and, for omni3, the media options.
+  static SftPrepConfig from_config(const nlohmann::json& config);
 };
 
 }  // namespace nemokit::sft

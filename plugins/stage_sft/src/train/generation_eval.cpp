@@ -1,6 +1,7 @@
 #include "train/generation_eval.hpp"
 
 #include "chat/chat_template.hpp"
+#include "omni/media_batch.hpp"
 #include "prep/tokenize_chat.hpp"
 
 #include "nemokit/runtime/generate.hpp"
@@ -38,7 +39,7 @@ std::string answer_text(const std::string& generated) {
 }
 
 std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, const rt::Tokenizer& tok, bool enable_thinking,
-                                            int64_t max_examples) {
+                                            int64_t max_examples, const MediaOptions* media) {
   std::ifstream in(file);
   if (!in) throw std::invalid_argument("eval.file: cannot open " + file.string());
   std::vector<EvalExample> all;
@@ -66,7 +67,15 @@ std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, c
     ex.prefix = match == "prefix";
     nlohmann::ordered_json conversation = {{"messages", r.contains("messages") ? r["messages"] : nlohmann::ordered_json()}};
     auto segments = render_chat(conversation, RenderOptions{enable_thinking, true}, where);
-    ex.prompt = tokenize_chat(tok, segments).ids;
+    TokenizedChat chat = tokenize_chat(tok, segments);
+    if (r.contains("images") || r.contains("videos") || r.contains("audios")) {
+      if (!media) throw std::invalid_argument(where + ": a record with media, but the model has no encoders");
+      std::vector<MediaItem> items = load_media(r, file.parent_path(), *media, where);
+      std::vector<int64_t> at = expand_placeholders(chat, items, tok, where);
+      ex.media = media_inputs(items, at, media->vision ? media->vision->image_size : 0,
+                              media->audio ? media->audio->num_mel_bins : 0);
+    }
+    ex.prompt = std::move(chat.ids);
     all.push_back(std::move(ex));
   }
   if (max_examples <= 0 || int64_t(all.size()) <= max_examples) return all;
@@ -89,12 +98,29 @@ EvalReport run_generation_eval(rt::NemotronH& model, const rt::Tokenizer& tok, c
   so.temperature = 0.0f;  // greedy
   if (auto end = tok.token_to_id("<|im_end|>")) so.stop_tokens.push_back(*end);
   std::vector<std::vector<int32_t>> prompts;
-  for (const auto& ex : examples) prompts.push_back(ex.prompt);
-  auto outputs = rt::generate(model, prompts, so);
+  std::vector<rt::PromptEmbeddings> embeds(examples.size());
+  bool any_media = false;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    prompts.push_back(examples[i].prompt);
+    for (const rt::MediaInput& in : examples[i].media) {
+      std::vector<float> tokens = model.encode(in);
+      embeds[i].positions.insert(embeds[i].positions.end(), in.positions.begin(), in.positions.end());
+      embeds[i].values.insert(embeds[i].values.end(), tokens.begin(), tokens.end());
+      any_media = true;
+    }
+  }
+  auto outputs = any_media ? rt::generate(model, prompts, so, embeds) : rt::generate(model, prompts, so);
   for (size_t i = 0; i < examples.size(); ++i) {
     EvalAnswer a;
     a.example = &examples[i];
-    a.answer = answer_text(tok.decode(outputs[i]));
+    // A model may have more rows than its tokenizer has ids (a padded vocab): such an id ends
+    // the answer as text the tokenizer cannot write, which is never an expected answer.
+    std::vector<int32_t> known;
+    for (int32_t id : outputs[i]) {
+      if (!tok.id_to_token(id)) break;
+      known.push_back(id);
+    }
+    a.answer = answer_text(tok.decode(known));
     a.correct = examples[i].prefix ? a.answer.rfind(examples[i].expected, 0) == 0 : a.answer == examples[i].expected;
     auto& c = report.per_kind[examples[i].kind];
     c.first += a.correct;

@@ -6,6 +6,8 @@
 // The prompt is rendered with the chat template's generation prompt; the answer is what the model
 // writes up to <|im_end|>, without a reasoning block, trimmed.
 
+#include "omni/media_options.hpp"
+
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 
@@ -23,6 +25,7 @@ struct EvalExample {
   std::string kind, expected;
   bool prefix = false;
   std::vector<int32_t> prompt;
+  std::vector<rt::MediaInput> media;  // omni3: encoder inputs at the prompt's placeholders
 };
 
 struct EvalAnswer {
@@ -39,9 +42,9 @@ struct EvalReport {
 };
 
 // Reads up to max_examples records (spread over the file's kinds in file order); errors name the
-// file and line.
+// file and line. Records with images, videos or audio (omni3) need `media`.
 std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, const rt::Tokenizer& tok, bool enable_thinking,
-                                            int64_t max_examples);
+                                            int64_t max_examples, const MediaOptions* media = nullptr);
 
 EvalReport run_generation_eval(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<EvalExample>& examples,
                                int64_t max_new_tokens);

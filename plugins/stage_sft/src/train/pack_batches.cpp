@@ -1,5 +1,7 @@
 #include "train/pack_batches.hpp"
 
+#include "omni/media_batch.hpp"
+
 #include "nemokit/runtime/rng.hpp"
 
 #include <numeric>
@@ -68,6 +70,7 @@ rt::Batch make_pack_batch(const PackedSplit& split, const std::vector<int64_t>& 
       b.pad[at] = 1;
     }
   }
+  add_pack_media(b, split, packs);
   return b;
 }
 

@@ -2,6 +2,7 @@
 
 #include "data/packed_split.hpp"
 #include "model/init_model.hpp"
+#include "omni/omni_model.hpp"
 #include "prep/sft_data_prep.hpp"
 #include "train/generation_eval.hpp"
 #include "train/pack_batches.hpp"
@@ -29,8 +30,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 SftPrepConfig prep_config_of(const json& config, const fs::path& job_dir) {
-  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
-  SftPrepConfig c = SftPrepConfig::from_json(config["data"]);
+  SftPrepConfig c = SftPrepConfig::from_config(config);
   if (c.output.empty()) c.output = job_dir / "data";
   return c;
 }
@@ -44,8 +44,10 @@ json read_metadata(const fs::path& dir) {
   }
 }
 
-// The prepared data, made now if absent; its ids must come from the model's tokenizer.
-fs::path ensure_data(const json& config, const fs::path& job_dir, const InitModel& init, const StageLog& host) {
+// The prepared data, made now if absent; its ids must come from the model's tokenizer `tok`
+// (omni3: the one with the media tokens, which data prep adds the same way).
+fs::path ensure_data(const json& config, const fs::path& job_dir, const InitModel& init, const rt::Tokenizer& tok,
+                     const StageLog& host) {
   SftPrepConfig c = prep_config_of(config, job_dir);
   if (!fs::exists(c.output / "metadata.json")) {
     host.info("no prepared SFT data in " + c.output.string() + ": preparing it now (nemokit data prep)");
@@ -54,9 +56,7 @@ fs::path ensure_data(const json& config, const fs::path& job_dir, const InitMode
   json meta = read_metadata(c.output);
   if (meta.value("type", "") != "SFTDataArtifact")
     throw std::invalid_argument("data.output: " + c.output.string() + " holds no SFT data (metadata type \"" + meta.value("type", "") + "\")");
-  const std::string model_tok = rt::sha256_file(init.tokenizer);
-  const std::string data_tok = rt::sha256_file(c.output / "tokenizer.json");
-  if (model_tok != data_tok)
+  if (tok.to_json() != rt::Tokenizer::load(c.output / "tokenizer.json").to_json())
     throw std::invalid_argument("data.output: " + c.output.string() + " was prepared with another tokenizer than the model's (" +
                                 init.tokenizer.string() + "); prepare it again (remove the folder, or set data.output elsewhere)");
   return c.output;
@@ -87,6 +87,23 @@ void add_lora(rt::NemotronH& model, const SftOptions& o) {
   model.add_lora(lc);
 }
 
+// train.train_only, train.frozen, then train.trained: parameter-name prefixes; each must name
+// some parameter.
+void apply_freezing(rt::NemotronH& model, const SftOptions& o) {
+  if (!o.train_only.empty()) model.set_frozen("", true);
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+      {"train_only", &o.train_only}, {"frozen", &o.frozen}, {"trained", &o.trained}};
+  for (const auto& [key, list] : lists)
+    for (const std::string& prefix : *list) {
+      bool any = false;
+      for (rt::Parameter* p : model.parameters()) any |= p->name.rfind(prefix, 0) == 0;
+      if (!any)
+        throw std::invalid_argument(std::string("train.") + key + ": \"" + prefix +
+                                    "\" is the prefix of no parameter (e.g. \"backbone.\", \"vision_model.\", \"vision_projector.\")");
+      model.set_frozen(prefix, list == &o.frozen);
+    }
+}
+
 }  // namespace
 
 fs::path prepare_sft_data(const json& config, const fs::path& job_dir, const StageLog& host) {
@@ -105,20 +122,26 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   SftOptions o = SftOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
   InitModel init = resolve_init_model(config, job_dir);
-  fs::path data_dir = ensure_data(config, job_dir, init, host);
+  const MediaOptions media = MediaOptions::from_config(config);
+  rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
+  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
+  if (int added = prepare_omni_model(model, tok, media, o.seed))
+    host.info("omni model: " + std::to_string(added) + " encoder(s) added to " + init.dir.string() + ", vocab " +
+              std::to_string(model->config().vocab_size) + " with the media tokens");
+  if (tok.vocab_size() > model->config().vocab_size)
+    throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
+                                " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
+  fs::path data_dir = ensure_data(config, job_dir, init, tok, host);
   const PackedSplit train = PackedSplit::read(data_dir / "train");
   PackedSplit val;
   if (fs::exists(data_dir / "validation")) val = PackedSplit::read(data_dir / "validation");
   const bool enable_thinking = config["data"].value("enable_thinking", true);
-  rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
   std::vector<EvalExample> examples;
-  if (!o.eval_file.empty()) examples = load_eval_examples(o.eval_file, tok, enable_thinking, o.eval_max_examples);
+  if (!o.eval_file.empty())
+    examples = load_eval_examples(o.eval_file, tok, enable_thinking, o.eval_max_examples, media.enabled() ? &media : nullptr);
 
-  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
-  if (tok.vocab_size() > model->config().vocab_size)
-    throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
-                                " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
   if (o.lora) add_lora(*model, o);
+  apply_freezing(*model, o);
   int64_t trainable = 0, total = 0;
   for (rt::Parameter* p : model->parameters()) {
     if (p->buffer) continue;

@@ -30,6 +30,9 @@ SftOptions SftOptions::from_config(const json& config) {
   t.integer("log_interval", o.log_interval, 1);
   t.number("moe_bias_update_rate", o.moe_bias_update_rate);
   t.number("moe_aux_loss_coeff", o.moe_aux_loss_coeff);
+  t.strings("train_only", o.train_only);
+  t.strings("frozen", o.frozen);
+  t.strings("trained", o.trained);
   t.no_unknown_keys();
   if (o.max_steps == 0) t.fail("max_steps", "required");
   if (o.global_batch_size % o.micro_batch_size != 0)

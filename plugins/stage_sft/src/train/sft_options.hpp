@@ -31,6 +31,10 @@ struct SftOptions {
   LossNormalization loss_normalization = LossNormalization::Token;
   int64_t eval_interval = 0, eval_steps = 0, save_interval = 0, log_interval = 1;
   double moe_bias_update_rate = 0.0, moe_aux_loss_coeff = 0.0;
+  // Parameter-name prefixes, applied after LoRA (which freezes all but its adapters) in this
+  // order: train_only (everything else frozen: omni3's image_text trains "vision_projector."),
+  // frozen, then trained (e.g. a projector beside LoRA adapters).
+  std::vector<std::string> train_only, frozen, trained;
 
   // [eval]: greedy generation checks
   std::filesystem::path eval_file;  // JSONL of {kind, messages, expected, match}; empty: none

@@ -62,8 +62,30 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingOptions& o, R
 
 std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
                                            const SamplingOptions& o) {
-  const int64_t V = model.config().vocab_size;
+  return generate(model, prompts, o, {});
+}
+
+std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
+                                           const SamplingOptions& o, const std::vector<PromptEmbeddings>& embeddings) {
+  const int64_t V = model.config().vocab_size, d = model.config().hidden_size;
   const size_t n = prompts.size();
+  // embedding row of each prompt position (null: the token's own)
+  std::vector<std::vector<const float*>> at(embeddings.empty() ? 0 : n);
+  if (!embeddings.empty()) {
+    if (embeddings.size() != n) throw std::invalid_argument("generate: one PromptEmbeddings per prompt required");
+    for (size_t i = 0; i < n; ++i) {
+      const PromptEmbeddings& e = embeddings[i];
+      if (e.values.size() != e.positions.size() * size_t(d))
+        throw std::invalid_argument("generate: prompt " + std::to_string(i) + ": embeddings are not [positions, hidden]");
+      at[i].assign(prompts[i].size(), nullptr);
+      for (size_t j = 0; j < e.positions.size(); ++j) {
+        if (e.positions[j] < 0 || e.positions[j] >= int64_t(prompts[i].size()))
+          throw std::invalid_argument("generate: prompt " + std::to_string(i) + ": embedding position " +
+                                      std::to_string(e.positions[j]) + " is outside the prompt");
+        at[i][e.positions[j]] = e.values.data() + j * d;
+      }
+    }
+  }
   std::vector<SequenceCache> caches;
   std::vector<Rng> rngs;
   for (size_t i = 0; i < n; ++i) {
@@ -76,23 +98,25 @@ std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<s
   std::vector<bool> done(n, o.max_new_tokens <= 0);
   std::vector<float> logits;
   std::vector<int32_t> tokens, drawn;
+  std::vector<const float*> embeds;
   std::vector<SequenceCache*> active;
   std::vector<size_t> which, sampled;
   std::vector<int64_t> want;  // rows of this step that draw a token (past their prompt)
   // Prompts are fed one position per step together with the sequences already generating,
   // so ragged prompts share every step.
   for (int64_t t = 0;; ++t) {
-    tokens.clear(), active.clear(), which.clear(), want.clear(), sampled.clear();
+    tokens.clear(), active.clear(), which.clear(), want.clear(), sampled.clear(), embeds.clear();
     for (size_t i = 0; i < n; ++i) {
       if (done[i]) continue;
       int64_t len = int64_t(prompts[i].size());
       if (t + 1 >= len) want.push_back(int64_t(which.size())), sampled.push_back(i);
       tokens.push_back(t < len ? prompts[i][t] : next[i]);
+      if (!at.empty()) embeds.push_back(t < len ? at[i][t] : nullptr);
       active.push_back(&caches[i]);
       which.push_back(i);
     }
     if (active.empty()) break;
-    model.decode_step(tokens, active, logits, want);
+    model.decode_step(tokens, active, logits, want, embeds);
     // Each sequence draws from its own generator, so the draws may run in any order.
     drawn.resize(sampled.size());
     parallel_for(int64_t(sampled.size()), [&](int64_t a, int64_t b) {

@@ -26,4 +26,15 @@ int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& 
 std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
                                            const SamplingOptions& options);
 
+// Encoder tokens in a prompt (an omni model's image or audio at its placeholders): the rows of
+// `values` [positions.size(), hidden] replace the token embeddings at those prompt positions.
+struct PromptEmbeddings {
+  std::vector<int64_t> positions;
+  std::vector<float> values;
+};
+// The same, with embeddings[i] for prompt i (may be empty, or hold no positions).
+std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
+                                           const SamplingOptions& options,
+                                           const std::vector<PromptEmbeddings>& embeddings);
+
 }  // namespace nemokit::rt
