@@ -141,3 +141,59 @@ TEST(EnvSet, ConfigErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(message({{"plugins", {"/nonexistent/x.so"}}}).find("/nonexistent/x.so"), std::string::npos);
 }
+
+TEST(EnvExactMatch, AnswerTextEqualsExpectedOrAlias) {
+  json t = {{"expected_answer", "Sneaker"}};
+  EXPECT_EQ(score("exact_match", t, "Sneaker"), 1);
+  EXPECT_EQ(score("exact_match", t, "  sneaker.\n"), 1);      // case, whitespace, one period
+  EXPECT_EQ(score("exact_match", t, "SNEAKER"), 1);
+  EXPECT_EQ(score("exact_match", t, "Sneaker.."), 0);         // only one period is dropped
+  EXPECT_EQ(score("exact_match", t, "Sneakers"), 0);
+  EXPECT_EQ(score("exact_match", t, "A sneaker"), 0);         // the whole answer, not a part of it
+  EXPECT_EQ(score("exact_match", t, "It looks like a shoe.\nAnswer: Sneaker"), 1);
+  EXPECT_EQ(score("exact_match", t, "\\boxed{sneaker.}"), 1);
+  EXPECT_EQ(score("exact_match", t, "Answer: Sneaker\nAnswer: Sandal"), 0);  // the last marked answer
+  EXPECT_EQ(score("exact_match", t, "<think>\nA shoe with laces: Sandal? No.\n</think>\nSneaker"), 1);
+  EXPECT_EQ(score("exact_match", t, "<think>Sneaker</think>\nSandal"), 0);    // reasoning is not the answer
+  EXPECT_EQ(score("exact_match", t, "<think>Sneaker"), 0);                    // never closed: no answer
+  EXPECT_EQ(score("exact_match", t, "Sneaker<think>no</think>"), 0);
+  EXPECT_EQ(score("exact_match", t, ""), 0);
+  EXPECT_EQ(score("exact_match", t, " \n "), 0);
+  EXPECT_EQ(score("exact_match", t, "Answer: "), 0);
+  EXPECT_EQ(score("exact_match", {{"expected_answer", "T-shirt/top"}}, "t-shirt/TOP"), 1);
+  EXPECT_EQ(score("exact_match", {{"expected_answer", 7}}, "7."), 1);
+  EXPECT_EQ(score("exact_match", {{"expected_answer", "7"}}, "07"), 0);  // text, not numbers
+
+  json a = {{"expected_answer", "T-shirt/top"}, {"aliases", {"T-shirt", "top."}}};
+  EXPECT_EQ(score("exact_match", a, "t-shirt"), 1);
+  EXPECT_EQ(score("exact_match", a, "Top"), 1);
+  EXPECT_EQ(score("exact_match", a, "Answer: T-shirt/top"), 1);
+  EXPECT_EQ(score("exact_match", a, "shirt"), 0);
+  EXPECT_EQ(score("exact_match", {{"expected_answer", "x"}, {"aliases", json::array()}}, "X"), 1);
+
+  EXPECT_EQ(envs().get("exact_match").score(t, "sneaker").reason, "correct: Sneaker");
+  EXPECT_EQ(envs().get("exact_match").score(a, "top").reason, "correct: top. (an alias of T-shirt/top)");
+  EXPECT_EQ(envs().get("exact_match").score(t, "Answer: Sandal").reason, "wrong answer Sandal (expected Sneaker)");
+  EXPECT_EQ(envs().get("exact_match").score(t, "").reason, "no answer in the response (expected Sneaker)");
+  std::string nul("Sneak\0" "er", 8);
+  EXPECT_EQ(score("exact_match", t, nul), 0);
+}
+
+TEST(EnvExactMatch, UnreadableTasksNameTheKey) {
+  auto message = [](const json& task) {
+    try {
+      envs().get("exact_match").score(task, "Sneaker");
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message({{"aliases", {"Sneaker"}}}), "task: \"expected_answer\" is missing");
+  EXPECT_EQ(message(json::object()), "task: \"expected_answer\" is missing");
+  EXPECT_NE(message({{"expected_answer", {"Sneaker"}}}).find("\"expected_answer\" must be a string"), std::string::npos);
+  EXPECT_NE(message({{"expected_answer", " . "}}).find("\"expected_answer\""), std::string::npos);
+  EXPECT_NE(message({{"expected_answer", "Sneaker"}, {"aliases", "Shoe"}}).find("\"aliases\""), std::string::npos);
+  EXPECT_NE(message({{"expected_answer", "Sneaker"}, {"aliases", {1.5}}}).find("\"aliases\""), std::string::npos);
+  auto set = EnvironmentSet::load(json::object());
+  EXPECT_EQ(set.score({{"environment", "exact_match"}, {"expected_answer", "Bag"}}, "bag").reason, "correct: Bag");
+}

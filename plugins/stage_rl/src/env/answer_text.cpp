@@ -55,6 +55,13 @@ std::optional<std::string> last_boxed(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view without_reasoning(std::string_view response) {
+  const size_t open = response.find_first_not_of(" \n");
+  if (open == std::string_view::npos || response.substr(open, 7) != "<think>") return response;
+  const size_t close = response.find("</think>", open + 7);
+  return close == std::string_view::npos ? std::string_view() : response.substr(close + 8);
+}
+
 std::optional<std::string> marked_answer(std::string_view response) {
   if (auto b = last_boxed(response)) return b;
   std::optional<std::string> found;

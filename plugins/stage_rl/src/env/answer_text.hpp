@@ -13,6 +13,10 @@ namespace nemokit::rl {
 
 std::optional<std::string> marked_answer(std::string_view response);
 
+// The response after a leading <think>...</think> reasoning block (only spaces and newlines
+// before it); empty when that block is never closed; the response itself when it has none.
+std::string_view without_reasoning(std::string_view response);
+
 // The content of the last \boxed{...} with balanced braces, or nullopt.
 std::optional<std::string> last_boxed(std::string_view text);
 // How many \boxed{ openings the text has.

@@ -12,6 +12,7 @@ std::unique_ptr<Environment> make_unscramble(const nlohmann::json& settings);
 std::unique_ptr<Environment> make_multiple_choice(const nlohmann::json& settings);
 std::unique_ptr<Environment> make_answer_format(const nlohmann::json& settings);
 std::unique_ptr<Environment> make_code_execution(const nlohmann::json& settings);
+std::unique_ptr<Environment> make_exact_match(const nlohmann::json& settings);
 
 // A base that keeps the name, for environments that need nothing else from it.
 class NamedEnvironment : public Environment {

@@ -47,6 +47,7 @@ EnvironmentSet EnvironmentSet::load(const json& config_in) {
   set.add(make_multiple_choice(settings_of("multiple_choice")), "built-in");
   set.add(make_answer_format(settings_of("answer_format")), "built-in");
   set.add(make_code_execution(settings_of("code_execution")), "built-in");
+  set.add(make_exact_match(settings_of("exact_match")), "built-in");
   for (const auto& path : environment_plugin_files(config.value("plugins", json()))) {
     EnvironmentPluginFile f = inspect_environment_plugin(path);
     // Clashes are found from the manifests, before any plugin code runs.
