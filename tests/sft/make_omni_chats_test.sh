@@ -4,9 +4,10 @@
 # zlib, CRCs checked) and WAV (16-bit PCM mono) exists and reads; Fashion-MNIST images and labels
 # equal the IDX files' (read here independently), digits equal scikit-learn's CSV upscaled,
 # every video shows its answer's digit moving its answer's way; spoken words are what espeak-ng
-# says for them; no eval or val image, frame or word (or homophone) is in train; a rerun is a
-# no-op, lost files come back, two fresh runs give the same bytes, and bad source files are
-# named. Exits 77 (skipped) when the source packages are not installed.
+# says for them; no eval or val image, frame or word (or homophone) is in train; the RL tasks
+# (rl-vision.jsonl) have their counts, shapes, readable images and right answers, and their
+# Fashion-MNIST images are none of the chats'; a rerun is a no-op, lost files come back, two
+# fresh runs give the same bytes, and bad source files are named. Exits 77 (skipped) when the source packages are not installed.
 set -euo pipefail
 src="${1:?usage: make_omni_chats_test.sh SOURCE_DIR}"
 script="$src/plugins/stage_sft/corpus/make_omni_chats.sh"
@@ -30,7 +31,7 @@ fi
 out="$("$script" "$work/a")" || fail "make_omni_chats.sh failed"
 echo "$out"
 "$script" "$work/b" > /dev/null || fail "second fresh run failed"
-tree_hash() { (cd "$1" && find train.jsonl val.jsonl eval.jsonl images audio video -type f -print0 | sort -z \
+tree_hash() { (cd "$1" && find train.jsonl val.jsonl eval.jsonl rl-vision.jsonl images audio video -type f -print0 | sort -z \
                | xargs -0 sha256sum | sha256sum); }
 [ "$(tree_hash "$work/a")" = "$(tree_hash "$work/b")" ] || fail "two fresh runs differ"
 digits="/$digits_in_deb"
@@ -204,13 +205,65 @@ assert all(len(ws) == 1 for ws in by_sound.values()), [ws for ws in by_sound.val
 for rel, word in [c for c in wav_checks if c[0].endswith("_a.wav")][:6]:
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "175", "-w", f"{scratch}/again.wav", "--", word], check=True)
     assert open(f"{scratch}/again.wav", "rb").read() == open(os.path.join(root, rel), "rb").read(), f"{rel} is not '{word}'"
+
+# The RL tasks: the chats' questions (the digit sum's own), images that read, answers from the
+# sources; Fashion-MNIST images that no chat shows, digits from the chats' train split.
+SUM_PROMPT = "<image><image>\nWhat is the sum of these two digits? Answer with the number only."
+TASKS = {"fashion": (PROMPTS["fashion"], "exact_match", 1), "digits": (PROMPTS["digits"], "exact_match", 1),
+         "digit_sum": (SUM_PROMPT, "arithmetic", 2)}
+chat_pixels = pixels["train"] | pixels["val"] | pixels["eval"]
+rl = load("rl-vision.jsonl")
+rl_counts, rl_fashion, rl_digits, rl_answers = collections.Counter(), set(), set(), {}
+for i, r in enumerate(rl, 1):
+    where = f"rl-vision:{i}"
+    assert list(r) == ["prompt", "images", "expected_answer", "environment", "task"], f"{where}: keys {list(r)}"
+    t = r["task"]
+    assert t in TASKS, f"{where}: task {t!r}"
+    rl_counts[t] += 1
+    prompt, env, n_images = TASKS[t]
+    assert r["prompt"] == [{"role": "user", "content": prompt}], f"{where}: {r['prompt']}"
+    assert r["environment"] == env and len(r["images"]) == n_images, where
+    rl_answers[tuple(r["images"])] = r["expected_answer"]
+    labels = []
+    for rel in r["images"]:
+        w, h, px = read_png(rel)
+        assert (w, h) == (28, 28), f"{where}: {rel} {w}x{h}"
+        digest = hashlib.sha256(px).digest()
+        name = os.path.basename(rel)[:-4]
+        if t == "fashion":
+            assert name.startswith("rl_fm_"), f"{where}: {rel}"
+            n = int(name[len("rl_fm_"):])
+            assert px == tr_img[n * 784:(n + 1) * 784], f"{where}: {rel} is not Fashion-MNIST image {n}"
+            labels.append(CLASSES[tr_lab[n]])
+            assert digest not in chat_pixels, f"{where}: {rel} is an image the chats show"
+            assert digest not in rl_fashion, f"{where}: {rel} repeats an RL image"
+            rl_fashion.add(digest)
+        else:
+            assert name.startswith("dg_"), f"{where}: {rel}"
+            n = int(name[len("dg_"):])
+            assert px == upscale(digits[n][0], 28), f"{where}: {rel} is not digit {n}"
+            labels.append(digits[n][1])
+            assert digest in pixels["train"] and digest not in pixels["val"] | pixels["eval"], f"{where}: {rel} is held out"
+            if t == "digits": rl_digits.add(n)
+    want = labels[0] if t == "fashion" else str(sum(labels))
+    assert r["expected_answer"] == want, f"{where}: {r['images']} answered {r['expected_answer']!r}, the sources say {want!r}"
+print("rl-vision counts:", dict(sorted(rl_counts.items())))
+assert rl_counts == {"fashion": 2000, "digits": 300, "digit_sum": 300}, rl_counts
+assert len(rl_digits) == 300, f"{len(rl_digits)} different digits asked"
+assert len({r["task"] for r in rl[:50]}) == 3, "rl-vision is not shuffled"
+assert len({r["expected_answer"] for r in rl if r["task"] == "digit_sum"}) >= 15, "digit sums cover too few values"
+# Known items: Fashion-MNIST's training labels as published (the RL images are train images
+# 6,200..8,199, after the chats' 6,200), load_digits' row 1 (a 1), 619 (a 3) and 1366 (a 0).
+assert rl_answers[("images/rl_fm_006200.png",)] == "Trouser" and rl_answers[("images/rl_fm_006202.png",)] == "T-shirt/top"
+assert rl_answers[("images/rl_fm_008199.png",)] == "Bag", rl_answers[("images/rl_fm_008199.png",)]
+assert rl_answers[("images/dg_0619.png",)] == "3" and rl_answers[("images/dg_0001.png", "images/dg_1366.png")] == "1"
 print("json and media checks passed")
 EOF
 
 # Idempotent and clean: a rerun does nothing; no staging folder is left; lost files come back.
 "$script" "$work/a" | grep -q "up to date" || fail "rerun was not a no-op"
 ls -a "$work/a" | grep -q '^\.staging' && fail "staging folder left behind"
-rm "$work/a/val.jsonl"
+rm "$work/a/val.jsonl" "$work/a/rl-vision.jsonl"
 rm -r "$work/a/video"
 "$script" "$work/a" > /dev/null
 [ "$(tree_hash "$work/a")" = "$(tree_hash "$work/b")" ] || fail "the rebuilt output differs"

@@ -2,9 +2,11 @@
 // images ("What is in this image?"), scikit-learn's 8x8 digits ("Which digit is this?"), common
 // words spoken by espeak-ng ("What word is spoken?") and short videos of a digit drifting across
 // the frame ("Which digit moves across the frame, and which way?").
+// It also writes the omni3 vision RL tasks: the same questions on Fashion-MNIST images the chats
+// never show, on train digits, and the sum of two digits.
 // Usage: make_omni_chats FASHION_MNIST_DIR DIGITS_CSV_GZ DICT_FILE WORDNET_DIR OUT_DIR
-// Writes OUT_DIR/{train,val,eval}.jsonl with images/, audio/ and video/ beside them and prints a
-// one-line summary. Splits are hashes of the content (image bytes, words) and every other choice
+// Writes OUT_DIR/{train,val,eval}.jsonl and rl-vision.jsonl with images/, audio/ and video/
+// beside them and prints a one-line summary. Splits are hashes of the content (image bytes, words) and every other choice
 // comes from seeded splitmix64, so the same inputs give the same files.
 #include "omni_media.hpp"
 #include "omni_sources.hpp"
@@ -36,8 +38,11 @@ constexpr size_t kWordCandidates = 420, kWords = 300, kMinWordLen = 3, kMaxWordL
 constexpr size_t kVideosTrain = 400, kVideosVal = 20, kVideosEval = 100;
 constexpr int kVideoFrames = 8, kVideoSize = 32, kVideoDigit = 16, kVideoFps = 4;
 constexpr int kStillSize = 28;  // digits are shown at Fashion-MNIST's size
+// RL tasks: kFashionRl training images after those the chats use (none equal to a chat image),
+// kDigitsRl train digits, kDigitSumsRl pairs of train digits.
+constexpr size_t kFashionRl = 2000, kDigitsRl = 300, kDigitSumsRl = 300;
 constexpr uint64_t kSaltDigits = 0x0a1e0001, kSaltWords = 0x0a1e0002, kSaltVideo = 0x0a1e0003,
-                   kSaltShuffle = 0x0a1e0004;
+                   kSaltShuffle = 0x0a1e0004, kSaltRl = 0x0a1e0005;
 
 const char* const kFashionClasses[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -45,6 +50,7 @@ const char* const kImagePrompt = "<image>\nWhat is in this image?";
 const char* const kDigitPrompt = "<image>\nWhich digit is this?";
 const char* const kSpeechPrompt = "<audio>\nWhat word is spoken?";
 const char* const kVideoPrompt = "<video>\nWhich digit moves across the frame, and which way?";
+const char* const kDigitSumPrompt = "<image><image>\nWhat is the sum of these two digits? Answer with the number only.";
 // Two readings of every train word for variety; val and eval use the first.
 const omni::SpeechClip kVoices[2] = {{"", "en-us", 175, ""}, {"", "en-us+f3", 140, ""}};
 
@@ -87,8 +93,26 @@ std::string eval_line(const Record& r) {
 
 std::string image_media(const std::string& rel) { return "\"images\":[" + quote(rel) + "]"; }
 
+// One RL task: the prompt as a user turn, its images, and what scores the answer.
+struct RlTask {
+  std::string task;         // fashion, digits, digit_sum
+  std::string prompt;
+  std::vector<std::string> images;
+  std::string answer;
+  std::string environment;  // exact_match, arithmetic
+};
+
+std::string rl_line(const RlTask& t) {
+  std::string images;
+  for (const auto& rel : t.images) images += (images.empty() ? "" : ",") + quote(rel);
+  return "{\"prompt\":[{\"role\":\"user\",\"content\":" + quote(t.prompt) + "}],\"images\":[" + images +
+         "],\"expected_answer\":" + quote(t.answer) + ",\"environment\":" + quote(t.environment) +
+         ",\"task\":" + quote(t.task) + "}";
+}
+
 struct Split {
   std::vector<Record> train, val, eval;
+  std::vector<RlTask> rl;
 };
 
 enum class Part { train, val, eval };
@@ -138,6 +162,17 @@ void add_fashion(const std::string& dir, const fs::path& out, Split& split) {
     (k < kFashionTrain ? split.train : split.val)
         .push_back({"fashion", kImagePrompt, kFashionClasses[train.labels[i]], image_media(rel)});
   }
+  // RL: the training images after those, skipping any equal to a chat image or to each other.
+  size_t taken = 0;
+  for (size_t i = usable.empty() ? 0 : usable.back() + 1; i < size_t(train.count) && taken < kFashionRl; ++i) {
+    std::vector<uint8_t> img = pixels(train, i);
+    if (held.count(img) || !seen.insert(img).second) continue;
+    const std::string rel = "images/" + numbered("rl_fm_", i, 6) + ".png";
+    omni::write_gray_png((out / rel).string(), 28, 28, img);
+    split.rl.push_back({"fashion", kImagePrompt, {rel}, kFashionClasses[train.labels[i]], "exact_match"});
+    ++taken;
+  }
+  if (taken < kFashionRl) throw std::runtime_error(dir + ": too few Fashion-MNIST images for the RL tasks");
 }
 
 // --- digits ----------------------------------------------------------------------------------------
@@ -154,12 +189,35 @@ std::vector<uint8_t> digit_image(const omni::Digit& d, int size) {
 
 uint64_t digit_hash(const omni::Digit& d) { return omni::splitmix64(omni::fnv1a64(d.pixels.data(), 64) ^ kSaltDigits); }
 
+std::string digit_file(size_t i) { return "images/" + numbered("dg_", i, 4) + ".png"; }
+
 void add_digits(const std::vector<omni::Digit>& digits, const fs::path& out, Split& split) {
   for (size_t i = 0; i < digits.size(); ++i) {
-    const std::string rel = "images/" + numbered("dg_", i, 4) + ".png";
+    const std::string rel = digit_file(i);
     omni::write_gray_png((out / rel).string(), kStillSize, kStillSize, digit_image(digits[i], kStillSize));
     records(split, part_of(digit_hash(digits[i])))
         .push_back({"digits", kDigitPrompt, std::to_string(digits[i].label), image_media(rel)});
+  }
+}
+
+// RL: the chats' train digit images (add_digits writes them), asked alone and summed in pairs.
+// The RL data prep holds out its own val and test tasks.
+void add_digit_tasks(const std::vector<omni::Digit>& digits, Split& split) {
+  std::vector<size_t> pool;
+  for (size_t i = 0; i < digits.size(); ++i)
+    if (part_of(digit_hash(digits[i])) == Part::train) pool.push_back(i);
+  if (pool.size() < kDigitsRl) throw std::runtime_error("too few train digits for the RL tasks");
+  // kDigitsRl different digits: the pool in seeded order.
+  std::vector<size_t> order = pool;
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[omni::splitmix64(kSaltRl + i) % i]);
+  for (size_t k = 0; k < kDigitsRl; ++k)
+    split.rl.push_back({"digits", kDigitPrompt, {digit_file(order[k])}, std::to_string(digits[order[k]].label), "exact_match"});
+  uint64_t state = kSaltRl + 1;
+  auto next = [&] { return omni::splitmix64(state++); };
+  for (size_t k = 0; k < kDigitSumsRl; ++k) {
+    const size_t a = pool[next() % pool.size()], b = pool[next() % pool.size()];
+    split.rl.push_back({"digit_sum", kDigitSumPrompt, {digit_file(a), digit_file(b)},
+                        std::to_string(digits[a].label + digits[b].label), "arithmetic"});
   }
 }
 
@@ -230,15 +288,16 @@ void add_speech(const std::string& dict, const std::string& wordnet, const fs::p
   omni::speak(clips, int(std::max(2u, std::thread::hardware_concurrency())));
 }
 
-void shuffle(std::vector<Record>& v, uint64_t seed) {
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[omni::splitmix64(seed + i) % i]);
-}
-
 void write_lines(const fs::path& path, const std::vector<Record>& rows, bool eval) {
   std::ofstream out(path, std::ios::binary);
   for (const Record& r : rows) out << (eval ? eval_line(r) : chat_line(r)) << '\n';
   out.flush();
   if (!out) throw std::runtime_error(path.string() + ": cannot write");
+}
+
+template <class Row>
+void shuffle(std::vector<Row>& v, uint64_t seed) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[omni::splitmix64(seed + i) % i]);
 }
 
 std::string counts(const std::vector<Record>& rows) {
@@ -248,6 +307,13 @@ std::string counts(const std::vector<Record>& rows) {
   for (const char* k : {"fashion", "digits", "speech", "video"})
     s += std::string(k == std::string("fashion") ? "" : ", ") + k + " " + std::to_string(n[k]);
   return s + ")";
+}
+
+std::string rl_counts(const std::vector<RlTask>& rows) {
+  std::map<std::string, size_t> n;
+  for (const RlTask& t : rows) ++n[t.task];
+  return std::to_string(rows.size()) + " (fashion " + std::to_string(n["fashion"]) + ", digits " +
+         std::to_string(n["digits"]) + ", digit_sum " + std::to_string(n["digit_sum"]) + ")";
 }
 
 }  // namespace
@@ -274,6 +340,7 @@ int main(int argc, char** argv) {
       add_fashion(argv[1], out, split);
       const std::vector<omni::Digit> digits = omni::read_digits_csv_gz(argv[2]);
       add_digits(digits, out, split);
+      add_digit_tasks(digits, split);
       add_videos(digits, out, split);
     }
     if (speech_error) std::rethrow_exception(speech_error);
@@ -284,8 +351,15 @@ int main(int argc, char** argv) {
     write_lines(out / "train.jsonl", split.train, false);
     write_lines(out / "val.jsonl", split.val, false);
     write_lines(out / "eval.jsonl", split.eval, true);
+    shuffle(split.rl, kSaltShuffle + 2);
+    {
+      std::ofstream rl(out / "rl-vision.jsonl", std::ios::binary);
+      for (const RlTask& t : split.rl) rl << rl_line(t) << '\n';
+      rl.flush();
+      if (!rl) throw std::runtime_error((out / "rl-vision.jsonl").string() + ": cannot write");
+    }
     std::cout << "train " << counts(split.train) << ", val " << counts(split.val) << ", eval " << counts(split.eval)
-              << '\n';
+              << ", rl-vision " << rl_counts(split.rl) << '\n';
   } catch (const std::exception& e) {
     std::cerr << "make_omni_chats: " << e.what() << '\n';
     return 1;

@@ -7,6 +7,8 @@
 #                a digit drifting across the frame
 #   val.jsonl    the same kinds on held-out items, for validation loss
 #   eval.jsonl   generation checks: {"kind", "messages" (user turn), media, "expected"}
+#   rl-vision.jsonl  omni3 vision RL tasks: {"prompt", "images", "expected_answer", "environment",
+#                "task"}: Fashion-MNIST images no chat shows, train digits, sums of two digits
 #   images/ audio/ video/<id>/frame_NN.png   the media; paths in the JSONL are relative to it
 # Usage: make_omni_chats.sh [OUT_DIR]   (default ${XDG_CACHE_HOME:-~/.cache}/nemokit/omni-chats)
 # Idempotent: a stamp keyed on this script, the generator's sources, the source data and
@@ -71,7 +73,7 @@ tool_key="$(cat "${sources[@]}" | sha256sum | cut -c1-16)"
 key="$( (cat "$0" "${sources[@]}" "$fashion"/*-ubyte.gz "$digits" "$dict" "$wordnet"/index.{noun,verb,adj,adv};
          espeak-ng --version) | sha256sum | cut -c1-16)"
 stamp="$out/.made"
-files=(train.jsonl val.jsonl eval.jsonl)
+files=(train.jsonl val.jsonl eval.jsonl rl-vision.jsonl)
 dirs=(images audio video)
 
 up_to_date=1
