@@ -7,3 +7,9 @@ nemokit_add_test(rl_stage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/rl_stage_test.c
 target_include_directories(rl_stage_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/core)
 target_link_libraries(rl_stage_test PRIVATE nlohmann_json::nlohmann_json)
 add_dependencies(rl_stage_test nemokit stage_rl)
+
+# omni3's RL sub-stages through `nemokit pipe omni3` (sft -> mpo -> text -> vision).
+nemokit_add_test(rl_omni_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/omni_rl_test.cpp LIBS nemokit_runtime LABELS rl)
+target_include_directories(rl_omni_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/core)
+target_link_libraries(rl_omni_test PRIVATE nlohmann_json::nlohmann_json)
+add_dependencies(rl_omni_test nemokit stage_rl stage_sft)

@@ -1,11 +1,15 @@
 // Reinforcement learning: GRPO for nano3 (`rl`) and super3 (`rl rlvr`) over the verifiable
 // environments, super3 `rl rlhf` (a reward model, then GRPO against it); data prep of the task
 // splits; super3 `rl swe1`/`rl swe2` (GRPO over the code-execution environment; swe2's episodes
-// use the sandbox's tools, src/swe).
+// use the sandbox's tools, src/swe); omni3 `rl mpo` (preference pairs from the SFT model's own
+// answers, MPO against the frozen starting model, src/omni), `rl text` and `rl vision` (GRPO,
+// the vision tasks' images through the model's encoder).
 #include <nemokit/plugin.hpp>
 
 #include "env/environment.hpp"
 #include "grpo/grpo_loop.hpp"
+#include "omni/mpo_loop.hpp"
+#include "omni/mpo_pairs.hpp"
 #include "swe/swe_stage.hpp"
 #include "rlhf/rlhf_stage.hpp"
 
@@ -31,10 +35,21 @@ class RlStage : public nemokit::sdk::Plugin {
     };
     if (call.family == "super3" && call.substage == "swe2")  // multi-turn episodes with the sandbox's tools
       return nemokit::rl::swe::run_swe2(config, call.job_dir, envs, reward_of, log_of(call.host));
+    if (call.family == "omni3" && call.substage == "mpo") return nemokit::rl::run_mpo(config, call.job_dir, reward_of, log_of(call.host));
     return nemokit::rl::run_grpo(config, call.job_dir, reward_of, log_of(call.host));
   }
   int data_prep(const nemokit::sdk::StageCall& call) override {
-    auto out = nemokit::rl::prepare_rl_data(json::parse(call.config_json), call.job_dir, log_of(call.host));
+    json config = json::parse(call.config_json);
+    if (call.family == "omni3" && call.substage == "mpo") {  // pairs from the model's own answers
+      auto envs = nemokit::rl::EnvironmentSet::load(config.contains("environments") ? config["environments"] : json::object());
+      nemokit::rl::RewardFn reward_of = [&envs](const json& task, const std::string& response) {
+        return envs.score(task, response);
+      };
+      auto out = nemokit::rl::prepare_mpo_data(config, call.job_dir, reward_of, log_of(call.host));
+      call.host.info("data artifact: " + (out / "metadata.json").string());
+      return 0;
+    }
+    auto out = nemokit::rl::prepare_rl_data(config, call.job_dir, log_of(call.host));
     call.host.info("data artifact: " + (out / "metadata.json").string());
     return 0;
   }

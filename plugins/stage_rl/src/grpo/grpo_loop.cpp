@@ -2,6 +2,7 @@
 
 #include "grpo/grpo_options.hpp"
 #include "model/init_model.hpp"
+#include "omni/media_items.hpp"
 #include "prep/rl_data_prep.hpp"
 #include "train/pack_batches.hpp"
 
@@ -124,9 +125,23 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   if (tok.vocab_size() > model->config().vocab_size)
     throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
                                 " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
+  for (const std::string& prefix : o.frozen) {
+    bool any = false;
+    for (rt::Parameter* p : model->parameters()) any |= p->name.rfind(prefix, 0) == 0;
+    if (!any) throw std::invalid_argument("train.frozen: \"" + prefix + "\" is the prefix of no parameter of " + init.dir.string());
+    model->set_frozen(prefix, true);
+  }
   // The reference policy of the KL term: the starting model, frozen.
   std::unique_ptr<rt::NemotronH> reference;
   if (o.surrogate.kl_beta > 0) reference = rt::load_pretrained(init.dir.string());
+
+  // omni3 tasks: their images, videos and audio (copied into the data folder by data prep) go
+  // through the model's own encoders; tile and audio settings from [data.media].
+  const sft::MediaOptions media = sft::MediaOptions::for_model(config, *model);
+  const fs::path data_dir = fs::path(manifest["train"].get<std::string>()).parent_path();
+  auto media_of = [&](const json& task, std::vector<int32_t>& ids, const std::string& where) {
+    return sft::prompt_media(ids, task, data_dir, media, tok, where);
+  };
 
   std::vector<int32_t> stop_tokens;
   std::vector<std::string> stop_strings;
@@ -166,9 +181,12 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
             " samples; checkpoints in " + o.checkpoint_dir.string());
 
   std::vector<std::vector<int32_t>> val_prompts;
+  std::vector<std::vector<rt::MediaInput>> val_media;
   std::vector<const json*> val_tasks;
   for (size_t i = 0; i < val.size(); ++i) {
-    val_prompts.push_back(prompt_of(val[i], manifest["val"].get<std::string>() + " task " + std::to_string(i + 1)));
+    const std::string where = manifest["val"].get<std::string>() + " task " + std::to_string(i + 1);
+    val_prompts.push_back(prompt_of(val[i], where));
+    val_media.push_back(media_of(val[i], val_prompts.back(), where));
     val_tasks.push_back(&val[i]);
   }
   auto evaluate = [&](int64_t step) {
@@ -181,6 +199,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     ro.sampling.seed = o.seed ^ 0xe7a1ull;  // the same draws at every evaluation
     ro.sampling.stop_tokens = stop_tokens;
     ro.stop_strings = stop_strings;
+    ro.media = &val_media;
     RolloutResult r = rollout_of(*model, tok, val_tasks, val_prompts, ro, reward_of);
     json by_env = rewards_by_kind(val_tasks, r.samples);
     json m = {{"step", step}, {"val_reward", by_env}};
@@ -234,8 +253,12 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     const std::vector<int64_t> picked = sampler.next(o.num_prompts_per_step);
     const std::vector<const json*> tasks = pointers(train, picked);
     std::vector<std::vector<int32_t>> prompts;
-    for (size_t i = 0; i < tasks.size(); ++i)
-      prompts.push_back(prompt_of(*tasks[i], manifest["train"].get<std::string>() + " task " + std::to_string(picked[i] + 1)));
+    std::vector<std::vector<rt::MediaInput>> prompt_media;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const std::string where = manifest["train"].get<std::string>() + " task " + std::to_string(picked[i] + 1);
+      prompts.push_back(prompt_of(*tasks[i], where));
+      prompt_media.push_back(media_of(*tasks[i], prompts.back(), where));
+    }
     RolloutOptions ro;
     ro.generations = G;
     ro.sampling.max_new_tokens = o.max_new_tokens;
@@ -246,6 +269,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     ro.sampling.seed = rt::Rng(o.seed ^ (0x51ed270b27e1ull * uint64_t(step + 1))).next_u64();
     ro.sampling.stop_tokens = stop_tokens;
     ro.stop_strings = stop_strings;
+    ro.media = &prompt_media;
     RolloutResult r = rollout_of(*model, tok, tasks, prompts, ro, reward_of);
 
     std::vector<double> rewards;

@@ -61,6 +61,7 @@ GrpoOptions GrpoOptions::from_config(const json& config) {
   t.integer("eval_interval", o.eval_interval, 0);
   t.integer("save_interval", o.save_interval, 0);
   t.integer("log_interval", o.log_interval, 1);
+  t.strings("frozen", o.frozen);
   t.no_unknown_keys();
   if (o.max_steps == 0) t.fail("max_steps", "required");
   if (o.global_batch_size > 0 && o.rollouts_per_step() % o.global_batch_size != 0)

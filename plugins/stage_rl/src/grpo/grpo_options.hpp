@@ -39,6 +39,8 @@ struct GrpoOptions {
     return o;
   }();
   double moe_bias_update_rate = 0.0;
+  // Parameter-name prefixes that stay as they are (omni3: the encoders), e.g. "vision_model."
+  std::vector<std::string> frozen;
   uint64_t seed = 1234;
   int64_t eval_interval = 0, save_interval = 0, log_interval = 1;
 

@@ -1,5 +1,7 @@
 #include "grpo/policy.hpp"
 
+#include "omni/media_batch.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -28,6 +30,7 @@ rt::Batch make_sample_batch(const std::vector<const Sample*>& samples) {
     // position P-1+k predicts response token k
     for (size_t k = 0; k < s.response.size(); ++k)
       if (trained_at(s, k)) b.targets[r * b.seq + P - 1 + k] = s.response[k];
+    sft::append_media(b.media, s.media, int64_t(r) * b.seq);
   }
   return b;
 }

@@ -18,6 +18,7 @@ struct Sample {
   int64_t task = 0;                 // index of its task in the step's tasks
   std::vector<int32_t> prompt;      // rendered prompt ids
   std::vector<int32_t> response;    // sampled ids, a stop token included when one ended it
+  std::vector<rt::MediaInput> media;  // omni3: encoder inputs at the prompt's placeholders
   // Per response token: 1 = the model's own, 0 = not the policy's (a tool turn's output in a
   // multi-turn episode): no loss target, no part of the objective. Empty: all the model's.
   std::vector<uint8_t> trained;

@@ -25,10 +25,22 @@ std::vector<int32_t> render_prompt(const json& task, const rt::Tokenizer& tok, b
   }
 }
 
+std::string response_text(const rt::Tokenizer& tok, std::span<const int32_t> ids) {
+  std::string out;
+  size_t from = 0;
+  for (size_t i = 0; i <= ids.size(); ++i) {
+    if (i < ids.size() && tok.id_to_token(ids[i])) continue;
+    out += tok.decode(ids.subspan(from, i - from));
+    if (i < ids.size()) out += "\xEF\xBF\xBD";  // U+FFFD for an id the tokenizer does not have
+    from = i + 1;
+  }
+  return out;
+}
+
 size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops) {
   if (stops.empty()) return response.size();
   auto holds = [&](size_t n) {
-    const std::string text = tok.decode(std::span<const int32_t>(response.data(), n));
+    const std::string text = response_text(tok, std::span<const int32_t>(response.data(), n));
     for (const auto& s : stops)
       if (!s.empty() && text.find(s) != std::string::npos) return true;
     return false;
@@ -51,17 +63,33 @@ RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std:
   std::vector<std::vector<int32_t>> batch;
   for (const auto& p : prompts)
     for (int64_t g = 0; g < o.generations; ++g) batch.push_back(p);
-  std::vector<std::vector<int32_t>> out = rt::generate(model, batch, o.sampling);
+  // Encoder tokens of each prompt, once, for its G sequences.
+  const bool media = o.media && !o.media->empty();
+  std::vector<rt::PromptEmbeddings> embeds;
+  if (media) {
+    if (o.media->size() != prompts.size()) throw std::invalid_argument("rollout: one media list per prompt required");
+    for (const auto& inputs : *o.media) {
+      rt::PromptEmbeddings e;
+      for (const rt::MediaInput& in : inputs) {
+        std::vector<float> tokens = model.encode(in);
+        e.positions.insert(e.positions.end(), in.positions.begin(), in.positions.end());
+        e.values.insert(e.values.end(), tokens.begin(), tokens.end());
+      }
+      for (int64_t g = 0; g < o.generations; ++g) embeds.push_back(e);
+    }
+  }
+  std::vector<std::vector<int32_t>> out = media ? rt::generate(model, batch, o.sampling, embeds) : rt::generate(model, batch, o.sampling);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (size_t j = 0; j < out.size(); ++j) {
     r.generated_tokens += int64_t(out[j].size());
     Sample s;
     s.task = int64_t(j) / o.generations;
     s.prompt = batch[j];
+    if (media) s.media = (*o.media)[size_t(s.task)];
     s.response = std::move(out[j]);
     s.response.resize(stop_cut(tok, s.response, o.stop_strings));
     const json& task = *tasks[size_t(s.task)];
-    const std::string text = sft::answer_text(tok.decode(s.response));
+    const std::string text = sft::answer_text(response_text(tok, s.response));
     Reward reward = reward_of(task, text);
     s.reward = reward.value;
     r.texts.push_back(text);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ std::vector<int32_t> render_prompt(const nlohmann::json& task, const rt::Tokeniz
 
 struct RolloutOptions {
   int64_t generations = 1;  // G samples per task
+  // omni3: each prompt's encoder inputs (prompt positions); null or empty: text only
+  const std::vector<std::vector<rt::MediaInput>>* media = nullptr;
   rt::SamplingOptions sampling;
   std::vector<std::string> stop_strings;  // besides the stop tokens; the response ends after one
 };
@@ -51,6 +54,9 @@ RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std:
 // multi-turn episode loop (swe/multi_turn.hpp).
 using RolloutFn = std::function<RolloutResult(rt::NemotronH&, const rt::Tokenizer&, const std::vector<const nlohmann::json*>&,
                                               const std::vector<std::vector<int32_t>>&, const RolloutOptions&, const RewardFn&)>;
+
+// The text of generated ids; an id the tokenizer lacks (a model's padded vocab rows) is U+FFFD.
+std::string response_text(const rt::Tokenizer& tok, std::span<const int32_t> ids);
 
 // The shortest prefix of `response` whose text holds one of `stops` (all of it when none does).
 size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops);

@@ -1,5 +1,7 @@
 #include "prep/rl_data_prep.hpp"
 
+#include "omni/media_items.hpp"
+
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/run/paths.hpp"
 #include "nemokit/runtime/run/table_reader.hpp"
@@ -118,6 +120,7 @@ json run_rl_data_prep(const RlPrepConfig& c, const fs::path& out_dir, std::ostre
   const int64_t total = c.split[0] + c.split[1] + c.split[2];
   std::map<std::string, int64_t> counts[3];
   int64_t records[3] = {0, 0, 0};
+  int64_t media_files = 0;
   json sources = json::array();
   for (const fs::path& file : c.inputs) {
     std::ifstream in(file);
@@ -137,7 +140,20 @@ json run_rl_data_prep(const RlPrepConfig& c, const fs::path& out_dir, std::ostre
       check_task(r, where);
       const int64_t bucket = int64_t(fnv1a64(line, c.seed) % uint64_t(total));
       const int s = bucket < c.split[0] ? 0 : bucket < c.split[0] + c.split[1] ? 1 : 2;
-      outs[s] << line << '\n';
+      // omni3 tasks: their images, videos and audio come along into OUT/media (named by their
+      // digest), so the splits are self-contained; a path may not leave its file's folder.
+      std::vector<json*> media = sft::media_paths(r);
+      for (json* p : media) {
+        const fs::path from = sft::resolve_media_path(file.parent_path(), p->get<std::string>(), where);
+        const std::string name = "media/" + rt::sha256_file(from).substr(0, 24) + from.extension().string();
+        if (!fs::exists(tmp / name)) {
+          fs::create_directories(tmp / "media");
+          fs::copy_file(from, tmp / name);
+        }
+        *p = name;
+        ++media_files;
+      }
+      outs[s] << (media.empty() ? line : r.dump()) << '\n';
       ++counts[s][r["environment"].is_string() ? r["environment"].get<std::string>() : r["environment"].dump()];
       ++records[s];
       ++kept;
@@ -167,6 +183,7 @@ json run_rl_data_prep(const RlPrepConfig& c, const fs::path& out_dir, std::ostre
       {"format", "jsonl"},
       {"manifest", "manifest.json"},
       {"splits", splits},
+      {"media_references", media_files},
       {"source_datasets", sources},
       {"content_digest", "sha256:" + content.finish_hex()},
       {"config", config},

@@ -4,7 +4,9 @@
 //
 // A record is one task: {"prompt": [messages] | "text", "expected_answer": ..., "environment":
 // "name" | [names] | {name: weight}, ...any fields the environment reads}. Each record's split is decided by a hash of its
-// bytes and the seed, so adding records never moves the others between splits.
+// bytes and the seed, so adding records never moves the others between splits. omni3 tasks carry
+// "images" / "videos" / "audios" as the SFT chats do (paths relative to their file's folder);
+// the files are copied into OUT/media and the paths rewritten to point there.
 
 #include <nlohmann/json.hpp>
 

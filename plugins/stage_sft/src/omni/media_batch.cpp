@@ -80,4 +80,37 @@ std::vector<rt::MediaInput> media_inputs(const std::vector<MediaItem>& items, co
   return out;
 }
 
+void append_media(std::vector<rt::MediaInput>& batch, const std::vector<rt::MediaInput>& sequence, int64_t offset) {
+  for (const rt::MediaInput& in : sequence) {
+    auto it = std::find_if(batch.begin(), batch.end(), [&](const rt::MediaInput& m) { return m.modality == in.modality; });
+    if (it == batch.end()) {
+      batch.push_back(in);
+      for (int64_t& p : batch.back().positions) p += offset;
+      continue;
+    }
+    rt::MediaInput& to = *it;
+    for (int64_t p : in.positions) to.positions.push_back(p + offset);
+    if (in.modality == rt::Modality::vision) {
+      to.data.insert(to.data.end(), in.data.begin(), in.data.end());
+      to.items += in.items;
+      continue;
+    }
+    // audio: both sides padded to the longer clip length
+    const int64_t M = in.length > 0 ? int64_t(in.data.size()) / (in.items * in.length) : 0;
+    const int64_t L = std::max(to.length, in.length);
+    auto repad = [&](const rt::MediaInput& m) {
+      std::vector<float> out(m.items * L * M, 0.0f);
+      for (int64_t i = 0; i < m.items; ++i)
+        std::copy_n(m.data.begin() + i * m.length * M, m.length * M, out.begin() + i * L * M);
+      return out;
+    };
+    std::vector<float> data = repad(to), more = repad(in);
+    data.insert(data.end(), more.begin(), more.end());
+    to.data = std::move(data);
+    to.length = L;
+    to.items += in.items;
+    to.valid.insert(to.valid.end(), in.valid.begin(), in.valid.end());
+  }
+}
+
 }  // namespace nemokit::sft

@@ -20,4 +20,9 @@ void add_pack_media(rt::Batch& batch, const PackedSplit& split, const std::vecto
 std::vector<rt::MediaInput> media_inputs(const std::vector<MediaItem>& items, const std::vector<int64_t>& positions,
                                          int64_t tile_size, int64_t mel_bins);
 
+// Appends one sequence's encoder inputs (positions within it) to a batch's, the positions moved
+// by `offset` (row * seq): tiles join the vision input, clips the audio input (re-padded to
+// the longest clip).
+void append_media(std::vector<rt::MediaInput>& batch, const std::vector<rt::MediaInput>& sequence, int64_t offset);
+
 }  // namespace nemokit::sft

@@ -1,5 +1,7 @@
 #include "omni/media_items.hpp"
 
+#include "omni/media_batch.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -21,10 +23,7 @@ rt::Tokenizer with_media_tokens(const rt::Tokenizer& tok) {
   return added ? rt::Tokenizer::from_json(j.dump(), "tokenizer with media tokens") : tok;
 }
 
-namespace {
-
-// `rel` inside `base`, or an error: no absolute paths, no way out through "..".
-fs::path inside(const fs::path& base, const std::string& rel, const std::string& where) {
+fs::path resolve_media_path(const fs::path& base, const std::string& rel, const std::string& where) {
   fs::path p(rel);
   if (rel.empty() || p.is_absolute())
     throw std::invalid_argument(where + ": media path \"" + rel + "\" must be relative to the data file's folder");
@@ -35,6 +34,26 @@ fs::path inside(const fs::path& base, const std::string& rel, const std::string&
     throw std::invalid_argument(where + ": media path \"" + rel + "\" leaves the data file's folder");
   if (!fs::is_regular_file(full)) throw std::invalid_argument(where + ": media file " + full.string() + " does not exist");
   return full;
+}
+
+std::vector<json*> media_paths(json& record) {
+  std::vector<json*> out;
+  for (const char* key : {"images", "audios"})
+    if (record.contains(key) && record[key].is_array())
+      for (auto& p : record[key])
+        if (p.is_string()) out.push_back(&p);
+  if (record.contains("videos") && record["videos"].is_array())
+    for (auto& v : record["videos"])
+      if (v.is_object() && v.contains("frames") && v["frames"].is_array())
+        for (auto& p : v["frames"])
+          if (p.is_string()) out.push_back(&p);
+  return out;
+}
+
+namespace {
+
+fs::path inside(const fs::path& base, const std::string& rel, const std::string& where) {
+  return resolve_media_path(base, rel, where);
 }
 
 std::vector<uint8_t> to_bytes(const rt::media::Tiles& t, const rt::media::TileOptions& o) {
@@ -140,6 +159,17 @@ std::vector<MediaItem> load_media(const ordered_json& record, const fs::path& ba
     throw std::invalid_argument(where + ": " + e.what());
   }
   return items;
+}
+
+std::vector<rt::MediaInput> prompt_media(std::vector<int32_t>& ids, const json& record, const fs::path& base,
+                                         const MediaOptions& options, const rt::Tokenizer& tok, const std::string& where) {
+  if (!record.contains("images") && !record.contains("videos") && !record.contains("audios")) return {};
+  const ordered_json r = ordered_json::parse(record.dump());
+  std::vector<MediaItem> items = load_media(r, base, options, where);
+  TokenizedChat chat{ids, std::vector<uint8_t>(ids.size(), 0)};
+  std::vector<int64_t> at = expand_placeholders(chat, items, tok, where);
+  ids = std::move(chat.ids);
+  return media_inputs(items, at, options.vision ? options.vision->image_size : 0, options.audio ? options.audio->num_mel_bins : 0);
 }
 
 std::vector<int64_t> expand_placeholders(TokenizedChat& chat, const std::vector<MediaItem>& items, const rt::Tokenizer& tok,

@@ -43,6 +43,19 @@ rt::Tokenizer with_media_tokens(const rt::Tokenizer& tok);
 std::vector<MediaItem> load_media(const nlohmann::ordered_json& record, const std::filesystem::path& base,
                                   const MediaOptions& options, const std::string& where);
 
+// `rel` (a record's media path) as a file inside `base`: relative, not leaving it (symbolic links
+// resolved), existing. Throws std::invalid_argument naming `where`.
+std::filesystem::path resolve_media_path(const std::filesystem::path& base, const std::string& rel, const std::string& where);
+
+// Every media path of a record ("images", "audios", "videos"[].frames), for rewriting in place.
+std::vector<nlohmann::json*> media_paths(nlohmann::json& record);
+
+// The record's media as encoder inputs at its prompt's placeholders: `ids` (a rendered prompt)
+// gets its placeholders expanded. No media: `ids` unchanged, no inputs.
+std::vector<rt::MediaInput> prompt_media(std::vector<int32_t>& ids, const nlohmann::json& record,
+                                         const std::filesystem::path& base, const MediaOptions& options,
+                                         const rt::Tokenizer& tok, const std::string& where);
+
 // Replaces the k-th placeholder of each kind by items' tokens copies of its id (loss flag 0) and
 // returns each item's first position. The placeholders must match the items one to one.
 std::vector<int64_t> expand_placeholders(TokenizedChat& chat, const std::vector<MediaItem>& items,

@@ -60,6 +60,20 @@ MediaOptions MediaOptions::from_config(const json& config) {
   return o;
 }
 
+MediaOptions MediaOptions::for_model(const json& config, const rt::NemotronH& model) {
+  MediaOptions o = from_config(config);
+  o.vision.reset(), o.audio.reset();
+  if (model.has_encoder(rt::Modality::vision)) {
+    o.vision = model.encoder_config(rt::Modality::vision);
+    o.tiles.tile_size = int(o.vision->image_size);
+  }
+  if (model.has_encoder(rt::Modality::audio)) {
+    o.audio = model.encoder_config(rt::Modality::audio);
+    o.mel.n_mels = int(o.audio->num_mel_bins);
+  }
+  return o;
+}
+
 json MediaOptions::to_json() const {
   json j = json::object();
   if (vision) j["vision"] = vision->to_json();

@@ -7,6 +7,7 @@
 // placeholders from the encoders' token counts.
 
 #include "nemokit/runtime/encoder.hpp"
+#include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/media/audio.hpp"
 #include "nemokit/runtime/media/image.hpp"
 
@@ -25,6 +26,8 @@ struct MediaOptions {
   bool enabled() const { return vision || audio; }
   // Throws std::invalid_argument naming the key.
   static MediaOptions from_config(const nlohmann::json& config);
+  // [data.media] with the encoders `model` has (a trained omni model's, whatever the config says).
+  static MediaOptions for_model(const nlohmann::json& config, const rt::NemotronH& model);
   nlohmann::json to_json() const;  // recorded in the data artifact's metadata
 };
 

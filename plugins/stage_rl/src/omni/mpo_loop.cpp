@@ -1,0 +1,277 @@
+#include "omni/mpo_loop.hpp"
+
+#include "model/init_model.hpp"
+#include "mpo/mpo_math.hpp"
+#include "mpo/running_reward_mean.hpp"
+#include "omni/media_items.hpp"
+#include "omni/mpo_pairs.hpp"
+#include "prep/rl_data_prep.hpp"
+#include "train/pack_batches.hpp"
+
+#include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/optimizer_options.hpp"
+#include "nemokit/runtime/run/stop_signal.hpp"
+#include "nemokit/runtime/run/table_reader.hpp"
+#include "nemokit/runtime/trainer.hpp"
+
+#include <chrono>
+#include <fstream>
+
+namespace nemokit::rl {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct MpoRunOptions {
+  MpoOptions loss;
+  int64_t max_steps = 0, pairs_per_step = 8, micro_batch_size = 8;
+  rt::OptimizerOptions optim = [] {
+    rt::OptimizerOptions o;
+    o.lr = 2e-6, o.min_lr = 2e-6, o.schedule = "constant", o.weight_decay = 0.0;
+    return o;
+  }();
+  std::vector<std::string> frozen;
+  uint64_t seed = 1234;
+  int64_t eval_interval = 0, save_interval = 0, log_interval = 1, eval_max_pairs = 200;
+  fs::path checkpoint_dir;
+  bool resume = true;
+  int64_t keep_checkpoints = 2;
+
+  static MpoRunOptions from_config(const json& config) {
+    MpoRunOptions o;
+    if (config.contains("mpo")) {
+      rt::TableReader m(config["mpo"], "mpo");
+      m.number("beta", o.loss.beta);
+      m.number("sigmoid_weight", o.loss.sigmoid_weight);
+      m.number("bco_weight", o.loss.bco_weight);
+      m.number("sft_weight", o.loss.sft_weight);
+      m.number("label_smoothing", o.loss.label_smoothing);
+      m.no_unknown_keys();
+    }
+    o.loss.validate();
+    if (!config.contains("train")) throw std::invalid_argument("train: the table is missing");
+    rt::TableReader t(config["train"], "train");
+    t.integer("max_steps", o.max_steps, 1);
+    t.integer("pairs_per_step", o.pairs_per_step, 1);
+    t.integer("micro_batch_size", o.micro_batch_size, 1);
+    o.optim.read(t);
+    t.strings("frozen", o.frozen);
+    int64_t seed = int64_t(o.seed);
+    t.integer("seed", seed, 0);
+    o.seed = uint64_t(seed);
+    t.integer("eval_interval", o.eval_interval, 0);
+    t.integer("save_interval", o.save_interval, 0);
+    t.integer("log_interval", o.log_interval, 1);
+    t.no_unknown_keys();
+    if (o.max_steps == 0) t.fail("max_steps", "required");
+    if (config.contains("eval")) {
+      rt::TableReader e(config["eval"], "eval");
+      e.integer("max_pairs", o.eval_max_pairs, 0);
+      e.no_unknown_keys();
+    }
+    rt::read_checkpoint_table(config, o.checkpoint_dir, o.resume, o.keep_checkpoints);
+    return o;
+  }
+};
+
+// A pair as two samples (chosen, rejected) over the same prompt and media.
+struct PairSamples {
+  Sample chosen, rejected;
+  double ref_c = 0, ref_r = 0;
+};
+
+std::vector<PairSamples> load_pairs(const fs::path& file, const rt::Tokenizer& tok, const sft::MediaOptions& media,
+                                    int64_t max_pairs) {
+  std::vector<PairSamples> out;
+  const std::vector<json> records = read_tasks(file);
+  const int32_t end = tok.token_to_id("<|im_end|>").value_or(-1);
+  for (size_t i = 0; i < records.size() && (max_pairs <= 0 || int64_t(out.size()) < max_pairs); ++i) {
+    const json& r = records[i];
+    const std::string where = file.string() + ":" + std::to_string(i + 1);
+    for (const char* key : {"chosen", "rejected"})
+      if (!r.contains(key) || !r[key].is_string() || r[key].get<std::string>().empty())
+        throw std::invalid_argument(where + ": \"" + key + "\" must be a non-empty answer text");
+    PairSamples p;
+    p.chosen.prompt = render_prompt(r, tok, false, where);
+    p.chosen.media = sft::prompt_media(p.chosen.prompt, r, file.parent_path(), media, tok, where);
+    p.rejected.prompt = p.chosen.prompt;
+    p.rejected.media = p.chosen.media;
+    p.chosen.response = tok.encode(r["chosen"].get<std::string>());
+    p.rejected.response = tok.encode(r["rejected"].get<std::string>());
+    if (end >= 0) p.chosen.response.push_back(end), p.rejected.response.push_back(end);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+double sum_of(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return s;
+}
+
+// Summed answer log-probs of both sides of `pairs` under `model`.
+void score_pairs(rt::NemotronH& model, const std::vector<PairSamples*>& pairs, int64_t micro, std::vector<double>& lp_c,
+                 std::vector<double>& lp_r) {
+  std::vector<const Sample*> all;
+  for (PairSamples* p : pairs) all.push_back(&p->chosen), all.push_back(&p->rejected);
+  TokenScores s = score_samples(model, all, micro, false);
+  lp_c.clear(), lp_r.clear();
+  for (size_t i = 0; i < pairs.size(); ++i) lp_c.push_back(sum_of(s.lp[2 * i])), lp_r.push_back(sum_of(s.lp[2 * i + 1]));
+}
+
+std::vector<PreferencePair> preference_pairs(const std::vector<PairSamples*>& pairs, const std::vector<double>& lp_c,
+                                             const std::vector<double>& lp_r) {
+  std::vector<PreferencePair> out;
+  for (size_t i = 0; i < pairs.size(); ++i)
+    out.push_back({lp_c[i], lp_r[i], pairs[i]->ref_c, pairs[i]->ref_r, int64_t(pairs[i]->chosen.response.size())});
+  return out;
+}
+
+}  // namespace
+
+int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host) {
+  MpoRunOptions o = MpoRunOptions::from_config(config);
+  if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  const sft::InitModel init = sft::resolve_init_model(config, job_dir);
+  RlPrepConfig c = RlPrepConfig::from_json(config.at("data"));
+  if (c.output.empty()) c.output = job_dir / "data";
+  if (!fs::exists(c.output / "metadata.json")) {
+    host.info("no MPO pairs in " + c.output.string() + ": making them now (nemokit data prep)");
+    prepare_mpo_data(config, job_dir, reward_of, host);
+  }
+  const json manifest = json::parse(std::ifstream(c.output / "manifest.json"));
+
+  rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
+  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
+  std::unique_ptr<rt::NemotronH> reference = rt::load_pretrained(init.dir.string());
+  for (const std::string& prefix : o.frozen) {
+    bool any = false;
+    for (rt::Parameter* p : model->parameters()) any |= p->name.rfind(prefix, 0) == 0;
+    if (!any) throw std::invalid_argument("train.frozen: \"" + prefix + "\" is the prefix of no parameter of " + init.dir.string());
+    model->set_frozen(prefix, true);
+  }
+  const sft::MediaOptions media = sft::MediaOptions::for_model(config, *model);
+  std::vector<PairSamples> train = load_pairs(manifest.at("train").get<std::string>(), tok, media, 0);
+  std::vector<PairSamples> val = load_pairs(manifest.at("val").get<std::string>(), tok, media, o.eval_max_pairs);
+  if (train.empty()) throw std::invalid_argument(manifest["train"].get<std::string>() + ": no pairs");
+  // The reference's log-probs never change: once, up front.
+  for (auto* set : {&train, &val}) {
+    std::vector<PairSamples*> all;
+    for (auto& p : *set) all.push_back(&p);
+    std::vector<double> rc, rr;
+    score_pairs(*reference, all, o.micro_batch_size, rc, rr);
+    for (size_t i = 0; i < all.size(); ++i) all[i]->ref_c = rc[i], all[i]->ref_r = rr[i];
+  }
+  reference.reset();
+
+  rt::AdamW optimizer(model->parameters(), o.optim.adamw());
+  const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
+  sft::PackSampler sampler(int64_t(train.size()), o.seed);
+  fs::create_directories(o.checkpoint_dir);
+  rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
+  rt::TrainerState state;
+  RunningRewardMean delta;
+  bool resumed = false;
+  if (o.resume)
+    if (auto last = ckpts.latest()) {
+      state = rt::load_training_checkpoint(last->string(), *model, optimizer);
+      sampler.restore(state.data_position);
+      if (state.extra.contains("bco_delta")) delta = RunningRewardMean::from_json(state.extra["bco_delta"]);
+      resumed = true;
+      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+    }
+  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+
+  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
+  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  rt::StopSignal stop;
+  host.info("MPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
+            std::to_string(val.size()) + " held-out pairs, " + std::to_string(o.max_steps) + " steps of " +
+            std::to_string(o.pairs_per_step) + " pairs; checkpoints in " + o.checkpoint_dir.string());
+
+  auto evaluate = [&](int64_t step) {
+    if (val.empty()) return;
+    std::vector<PairSamples*> all;
+    for (auto& p : val) all.push_back(&p);
+    std::vector<double> lc, lr;
+    score_pairs(*model, all, o.micro_batch_size, lc, lr);
+    double margin = 0, logp_margin = 0, right = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      const double m = (lc[i] - all[i]->ref_c) - (lr[i] - all[i]->ref_r);
+      margin += m, logp_margin += lc[i] - lr[i], right += lc[i] > lr[i];
+    }
+    const double n = double(all.size());
+    metrics.write({{"step", step}, {"val_reward_margin", o.loss.beta * margin / n}, {"val_logp_margin", logp_margin / n},
+                   {"val_preference_accuracy", right / n}});
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "step %lld: held-out chosen-rejected log-prob margin %.3f | prefers chosen %.3f | reward margin %.4f",
+                  (long long)step, logp_margin / n, right / n, o.loss.beta * margin / n);
+    progress.note(buf);
+  };
+  auto save = [&](int64_t step) {
+    state.step = step;
+    state.data_position = sampler.position();
+    state.extra["bco_delta"] = delta.to_json();
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state);
+    ckpts.mark_latest(step);
+    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+  };
+  if (!resumed && state.step == 0) evaluate(0);
+
+  double ema = 0;
+  for (int64_t step = state.step; step < o.max_steps; ++step) {
+    const auto t0 = Clock::now();
+    std::vector<PairSamples*> batch;
+    for (int64_t i : sampler.next(o.pairs_per_step)) batch.push_back(&train[size_t(i)]);
+    std::vector<double> lc, lr;
+    score_pairs(*model, batch, o.micro_batch_size, lc, lr);
+    const MpoBatch mb = mpo_batch(preference_pairs(batch, lc, lr), o.loss, delta);
+    // lp = -sum of the answer's token cross-entropies: a token's loss weight is -dL/dlp.
+    model->zero_grad();
+    for (size_t b = 0; b < batch.size(); b += size_t(std::max<int64_t>(1, o.micro_batch_size / 2))) {
+      std::vector<const Sample*> part;
+      std::vector<double> weight;
+      for (size_t i = b; i < std::min(batch.size(), b + size_t(std::max<int64_t>(1, o.micro_batch_size / 2))); ++i) {
+        part.push_back(&batch[i]->chosen), weight.push_back(-mb.grad_chosen[i]);
+        part.push_back(&batch[i]->rejected), weight.push_back(-mb.grad_rejected[i]);
+      }
+      rt::Batch rb = make_sample_batch(part);
+      rb.loss_weights.assign(rb.input_ids.size(), 0.0f);
+      for (size_t r = 0; r < part.size(); ++r)
+        for (size_t k = 0; k < part[r]->response.size(); ++k)
+          rb.loss_weights[r * rb.seq + part[r]->prompt.size() - 1 + k] = float(weight[r]);
+      model->forward_backward(rb, rt::LossOptions{}, /*backward=*/true);
+    }
+    auto params = model->parameters();
+    const double grad_norm = rt::clip_grad_norm(params, o.optim.grad_clip);
+    const float lr_now = sched.lr(step);
+    optimizer.step(lr_now);
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
+    const MpoTerms& t = mb.mean;
+    metrics.write({{"step", step + 1}, {"loss", t.loss}, {"sigmoid_loss", t.sigmoid_loss}, {"bco_loss", t.bco_loss},
+                   {"sft_loss", t.sft_loss}, {"reward_margin", t.margin}, {"reward_accuracy", t.accuracy},
+                   {"chosen_reward", t.chosen_reward}, {"rejected_reward", t.rejected_reward}, {"bco_delta", mb.delta},
+                   {"grad_norm", grad_norm}, {"lr", lr_now}, {"step_seconds", secs}});
+    progress.update(step + 1, float(t.loss), 0.0, ema);
+    const bool last = step + 1 == o.max_steps;
+    if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
+    if (stop.requested() && !last) {
+      progress.finish();
+      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                "; checkpoint saved, run again to resume");
+      return rt::kExitStoppedResumable;
+    }
+  }
+  progress.finish();
+  return 0;
+}
+
+}  // namespace nemokit::rl
