@@ -3,18 +3,26 @@
 // CUDA runtime, whose RUN installs the .deb and its Depends from Debian's mirror; then `nemokit
 // build nano3-sft` FROM that base by its tag, and `nemokit exec` running `nemokit run nano3 sft`
 // inside the image on a tiny model and a few chats in a mounted folder; then `nemokit build
-// nano3-rl` and GRPO inside it from the checkpoint the SFT run left there.
+// nano3-rl` and GRPO inside it from the checkpoint the SFT run left there; and `nemokit build
+// omni3-sft` FROM the same base, running `nemokit run omni3 sft` on a few of the omni chats.
 // Needs root (overlayfs, namespaces, loop mounts) and Debian's mirror; skipped without root.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "build_test_support.hpp"
 #include "nemokit/oci/image.hpp"
+#include "nemokit/runtime/sha256.hpp"
+#include "omni_chats.hpp"
+#include "tiny_chat_model.hpp"
 
 using namespace buildtest;
 
@@ -61,17 +69,111 @@ std::vector<int> trained_steps(const fs::path& work, const std::string& recipe) 
     return steps;
 }
 
+// Package -> its Status line in the dpkg database of the image SQSH.
+std::map<std::string, std::string> dpkg_status(const fs::path& sqsh) {
+    SquashfsMount mount(sqsh);
+    std::istringstream in(read_file(mount.root() / "var/lib/dpkg/status"));
+    std::map<std::string, std::string> status;
+    std::string package;
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("Package: ", 0) == 0) package = line.substr(9);
+        if (line.rfind("Status: ", 0) == 0) status[package] = line.substr(8);
+    }
+    return status;
+}
+
+// The package names in a Depends field ("a (>= 1), b | c" -> a, b, c).
+std::vector<std::string> package_names(const std::string& depends) {
+    std::vector<std::string> names;
+    std::string name;
+    bool in_name = true;
+    for (char c : depends + ",") {
+        if (c == ',' || c == '|') {
+            if (!name.empty()) names.push_back(name);
+            name.clear();
+            in_name = true;
+        } else if (c == ' ' || c == '(' || c == '\n') {
+            if (!name.empty()) in_name = false;
+        } else if (in_name) {
+            name += c;
+        }
+    }
+    return names;
+}
+
+// An exclusive flock on a file, held while the object lives.
+struct FileLock {
+    explicit FileLock(const fs::path& p) : fd(open(p.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644)) { flock(fd, LOCK_EX); }
+    ~FileLock() { close(fd); }
+    int fd;
+};
+
 class StageImage : public ::testing::Test {
 protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "builds and nemokit exec need root (mounts and namespaces)";
-        ASSERT_TRUE(fs::exists(chats_dir() / "train.jsonl")) << "run scripts/setup.sh: it writes " << chats_dir();
         base_ = test_base_dir();
-        dir_ = scratch_dir("stage-image");
-        cache_ = dir_ / "cache";
+        shared_ = fs::path(NEMOKIT_BINARY_DIR) / "tests" / "build" / "work" / "stage-image";
+        cache_ = shared_ / "cache";
+        fs::create_directories(shared_);
     }
 
     std::vector<std::string> env() { return {"NEMOKIT_BUILD_CACHE_DIR=" + cache_.string()}; }
+
+    // `nemokit build IMAGE` FROM nemokit-base in the build cache the tests share (ctest runs each
+    // test in its own process, side by side with -j, so this holds a lock). The base is made once
+    // in a process from this build's .deb: cpack's (as packaging/ documents it) with its times
+    // fixed (SOURCE_DATE_EPOCH), so one build makes the same bytes every time and a test after the
+    // first finds the base's steps in the builder's layer cache (apt runs once). A different .deb
+    // starts from an empty cache.
+    void build_stage_image(const std::string& image, fs::path* sqsh) {
+        FileLock lock(shared_ / "lock");
+        if (!base_made_) ASSERT_NO_FATAL_FAILURE(build_base());
+        base_made_ = true;
+
+        // The stage image, FROM nemokit-base found by its tag in the build cache. It adds no layer of
+        // its own: it is the base's layers with the stage's config.
+        Result r = run({nemokit_binary(), "build", image}, env());
+        ASSERT_EQ(r.code, 0) << tail(r.err);
+        *sqsh = cache_ / "containers" / (image + ".sqsh");
+        ASSERT_TRUE(fs::exists(*sqsh));
+        auto built = nemokit::oci::open_image("oci:" + (cache_ / "oci" / image).string() + ":" + image);
+        auto base = nemokit::oci::open_image("oci:" + (cache_ / "oci/nemokit-base").string() + ":nemokit-base");
+        EXPECT_EQ(built.config["rootfs"]["diff_ids"], base.config["rootfs"]["diff_ids"]);
+    }
+
+    void build_base() {
+        fs::path debs = shared_ / "deb";
+        fs::remove_all(debs);
+        Result r = run({NEMOKIT_CPACK_COMMAND, "-G", "DEB", "--config", std::string(NEMOKIT_BINARY_DIR) + "/CPackConfig.cmake",
+                        "-B", debs.string()},
+                       {"SOURCE_DATE_EPOCH=1700000000"});
+        ASSERT_EQ(r.code, 0) << r.out << r.err;
+        fs::path deb;
+        for (const auto& e : fs::directory_iterator(debs))
+            if (e.path().extension() == ".deb") deb = e.path();
+        ASSERT_FALSE(deb.empty()) << "cpack wrote no .deb into " << debs << "\n" << r.out;
+        // The package must not name the CUDA libraries it opens at run time: they come from the CUDA
+        // base image (or are absent on a CPU machine), never from Debian.
+        Result fields = run({"dpkg-deb", "--field", deb.string(), "Depends"});
+        ASSERT_EQ(fields.code, 0) << fields.err;
+        depends_ = fields.out;
+        EXPECT_EQ(depends_.find("cuda"), std::string::npos) << depends_;
+        EXPECT_EQ(depends_.find("nccl"), std::string::npos) << depends_;
+
+        const std::string digest = nemokit::rt::Sha256::digest_of(read_file(deb));
+        if (!fs::exists(shared_ / "deb.sha256") || read_file(shared_ / "deb.sha256") != digest) {
+            fs::remove_all(cache_);
+            write_file(shared_ / "deb.sha256", digest);
+        }
+        // The base: Dockerfile.base over Debian 12 instead of the CUDA runtime. Its RUN fetches the
+        // package's dependencies from Debian's mirror through the sandbox's shared network.
+        r = run({nemokit_binary(), "build", "-f", std::string(NEMOKIT_SOURCE_DIR) + "/containers/Dockerfile.base", "--context",
+                 debs.string(), "--tag", "nemokit-base", "--build-arg", "CUDA_BASE=docker-archive:" + (base_ / "base.tar").string(),
+                 "--build-arg", "NEMOKIT_DEB=" + deb.filename().string()},
+                env());
+        ASSERT_EQ(r.code, 0) << tail(r.err);
+    }
 
     // `nemokit exec IMAGE --mount WORK:/work --env ... -- ARGS...`
     Result exec(const fs::path& sqsh, const fs::path& work, std::vector<std::string> args) {
@@ -82,49 +184,37 @@ protected:
         return run(argv, env());
     }
 
-    fs::path base_, dir_, cache_;
+    // A tiny chat model in WORK/base-model, made by the image's own nemokit: a tokenizer of `vocab`
+    // entries trained on TEXT (a path inside the image) with the chat template's markers as special
+    // tokens, and `nemokit model init` (tests/core/tiny_chat_model.hpp's config).
+    void make_model(const fs::path& sqsh, const fs::path& work, int vocab, const std::string& text) {
+        Result r = exec(sqsh, work,
+                        {"nemokit", "tokenizer", "train", "--vocab-size", std::to_string(vocab), "--out", "/work/tokenizer.json",
+                         "--special", "<|endoftext|>", "--special", "<|im_start|>", "--special", "<|im_end|>", "--special",
+                         "<think>", "--special", "</think>", "--special", "<tool_call>", "--special", "</tool_call>",
+                         "--special", "<tool_response>", "--special", "</tool_response>", text});
+        ASSERT_EQ(r.code, 0) << r.err;
+        write_file(work / "model-config.json", nemokit::test::tiny_chat_model_config(vocab).dump());
+        r = exec(sqsh, work, {"nemokit", "model", "init", "--config", "/work/model-config.json", "--out", "/work/base-model", "--seed", "3"});
+        ASSERT_EQ(r.code, 0) << r.err;
+        fs::copy_file(work / "tokenizer.json", work / "base-model/tokenizer.json");
+    }
+
+    fs::path base_, shared_, cache_;
+    static inline bool base_made_ = false;
+    static inline std::string depends_;  // the .deb's Depends field
 };
 
 TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
-    // This build's package, made the way packaging/ documents it.
-    fs::path debs = dir_ / "deb";
-    Result r = run({NEMOKIT_CPACK_COMMAND, "-G", "DEB", "--config", std::string(NEMOKIT_BINARY_DIR) + "/CPackConfig.cmake",
-                    "-B", debs.string()});
-    ASSERT_EQ(r.code, 0) << r.out << r.err;
-    fs::path deb;
-    for (const auto& e : fs::directory_iterator(debs))
-        if (e.path().extension() == ".deb") deb = e.path();
-    ASSERT_FALSE(deb.empty()) << "cpack wrote no .deb into " << debs << "\n" << r.out;
-    // The package must not name the CUDA libraries it opens at run time: they come from the CUDA
-    // base image (or are absent on a CPU machine), never from Debian.
-    Result fields = run({"dpkg-deb", "--field", deb.string(), "Depends"});
-    ASSERT_EQ(fields.code, 0) << fields.err;
-    EXPECT_EQ(fields.out.find("cuda"), std::string::npos) << fields.out;
-    EXPECT_EQ(fields.out.find("nccl"), std::string::npos) << fields.out;
-
-    // The base: Dockerfile.base over Debian 12 instead of the CUDA runtime. Its RUN fetches the
-    // package's dependencies from Debian's mirror through the sandbox's shared network.
-    r = run({nemokit_binary(), "build", "-f", std::string(NEMOKIT_SOURCE_DIR) + "/containers/Dockerfile.base", "--context",
-             debs.string(), "--tag", "nemokit-base", "--build-arg", "CUDA_BASE=docker-archive:" + (base_ / "base.tar").string(),
-             "--build-arg", "NEMOKIT_DEB=" + deb.filename().string()},
-            env());
-    ASSERT_EQ(r.code, 0) << tail(r.err);
-    EXPECT_NE(r.err.find("Setting up nemokit"), std::string::npos) << tail(r.err);
-
-    // The stage image, FROM nemokit-base found by its tag in the build cache.
-    r = run({nemokit_binary(), "build", "nano3-sft"}, env());
-    ASSERT_EQ(r.code, 0) << tail(r.err);
-    fs::path sqsh = cache_ / "containers" / "nano3-sft.sqsh";
-    ASSERT_TRUE(fs::exists(sqsh));
-    auto image = nemokit::oci::open_image("oci:" + (cache_ / "oci/nano3-sft").string() + ":nano3-sft");
-    auto base = nemokit::oci::open_image("oci:" + (cache_ / "oci/nemokit-base").string() + ":nemokit-base");
-    // The stage image adds no layer of its own: it is the base's layers with the stage's config.
-    EXPECT_EQ(image.config["rootfs"]["diff_ids"], base.config["rootfs"]["diff_ids"]);
+    ASSERT_TRUE(fs::exists(chats_dir() / "train.jsonl")) << "run scripts/setup.sh: it writes " << chats_dir();
+    fs::path sqsh;
+    ASSERT_NO_FATAL_FAILURE(build_stage_image("nano3-sft", &sqsh));
+    // The base's RUN installed the package.
+    EXPECT_EQ(dpkg_status(sqsh)["nemokit"], "install ok installed");
 
     // The image's nemokit is this build's, and it finds the package's plugins where it installed
     // them (recipes read their manifests; the SFT runs below load stage_sft's code).
-    fs::path work = dir_ / "work";
-    fs::create_directories(work);
+    fs::path work = scratch_dir("stage-image/nano3");
     Result version = exec(sqsh, work, {"nemokit", "--version"});
     ASSERT_EQ(version.code, 0) << version.err;
     EXPECT_EQ(version.out, run({nemokit_binary(), "--version"}).out);
@@ -144,22 +234,7 @@ TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
     head(chats_dir() / "train.jsonl", work / "chats/train.jsonl", 300);
     head(chats_dir() / "val.jsonl", work / "chats/val.jsonl", 30);
     head(chats_dir() / "eval.jsonl", work / "chats/eval.jsonl", 40);
-    r = exec(sqsh, work,
-             {"nemokit", "tokenizer", "train", "--vocab-size", "500", "--out", "/work/tokenizer.json", "--special",
-              "<|endoftext|>", "--special", "<|im_start|>", "--special", "<|im_end|>", "--special", "<think>", "--special",
-              "</think>", "--special", "<tool_call>", "--special", "</tool_call>", "--special", "<tool_response>",
-              "--special", "</tool_response>", "/work/chats/train.jsonl"});
-    ASSERT_EQ(r.code, 0) << r.err;
-    nlohmann::json cfg = {{"hybrid_override_pattern", "ME*-"}, {"hidden_size", 32}, {"vocab_size", 500},
-                          {"mamba_num_heads", 4}, {"mamba_head_dim", 16}, {"ssm_state_size", 8}, {"n_groups", 2},
-                          {"conv_kernel", 4}, {"chunk_size", 16}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                          {"head_dim", 8}, {"intermediate_size", 64}, {"n_routed_experts", 4},
-                          {"num_experts_per_tok", 2}, {"moe_intermediate_size", 16},
-                          {"moe_shared_expert_intermediate_size", 32}, {"tie_word_embeddings", true}};
-    write_file(work / "model-config.json", cfg.dump());
-    r = exec(sqsh, work, {"nemokit", "model", "init", "--config", "/work/model-config.json", "--out", "/work/base-model", "--seed", "3"});
-    ASSERT_EQ(r.code, 0) << r.err;
-    fs::copy_file(work / "tokenizer.json", work / "base-model/tokenizer.json");
+    ASSERT_NO_FATAL_FAILURE(make_model(sqsh, work, 500, "/work/chats/train.jsonl"));
 
     // A config over the stage's shipped tiny one (read from the plugin inside the image): the
     // mounted folder's model, chats and outputs, a few steps.
@@ -172,7 +247,7 @@ TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
                "eval_interval = 2\neval_steps = 2\nsave_interval = 2\nlog_interval = 1\n"
                "[eval]\nfile = \"/work/chats/eval.jsonl\"\nmax_examples = 4\nmax_new_tokens = 8\n"
                "[checkpoint]\ndir = \"/work/ckpt\"\n");
-    r = exec(sqsh, work, {"nemokit", "run", "nano3", "sft", "-c", "/work/sft.toml"});
+    Result r = exec(sqsh, work, {"nemokit", "run", "nano3", "sft", "-c", "/work/sft.toml"});
     ASSERT_EQ(r.code, 0) << tail(r.out) << tail(r.err);
 
     // What the run left on the host side of the mount.
@@ -190,10 +265,8 @@ TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
 
     // The RL image, FROM the same base, runs GRPO starting from the checkpoint the SFT image wrote,
     // on a few of the tasks scripts/setup.sh makes (plugins/stage_rl/corpus/make_tasks.sh).
-    r = run({nemokit_binary(), "build", "nano3-rl"}, env());
-    ASSERT_EQ(r.code, 0) << tail(r.err);
-    fs::path rl_sqsh = cache_ / "containers" / "nano3-rl.sqsh";
-    ASSERT_TRUE(fs::exists(rl_sqsh));
+    fs::path rl_sqsh;
+    ASSERT_NO_FATAL_FAILURE(build_stage_image("nano3-rl", &rl_sqsh));
     fs::create_directories(work / "tasks");
     std::string inputs;
     for (const char* kind : {"arithmetic", "unscramble", "definitions", "capitals"}) {
@@ -214,6 +287,59 @@ TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
     ASSERT_EQ(r.code, 0) << tail(r.out) << tail(r.err);
     EXPECT_TRUE(fs::exists(work / "rl-ckpt/step_0000002/model.safetensors"));
     EXPECT_EQ(trained_steps(work, "nano3-rl"), (std::vector<int>{1, 2}));
+}
+
+TEST_F(StageImage, Omni3SftImageOnTheSameBaseTrainsTheEncoders) {
+    const fs::path chats = nemokit::test::omni_chats_dir();
+    ASSERT_TRUE(fs::exists(chats / "train.jsonl")) << "run scripts/setup.sh: it writes " << chats;
+    fs::path sqsh;
+    ASSERT_NO_FATAL_FAILURE(build_stage_image("omni3-sft", &sqsh));
+    // Images are decoded by libnemokit_runtime through libpng and libjpeg: cpack's shlibdeps names
+    // their packages in the .deb's Depends, and the base's apt installed them into the image.
+    auto status = dpkg_status(sqsh);
+    for (const char* lib : {"libpng", "libjpeg"}) {
+        std::string package;
+        for (const auto& name : package_names(depends_))
+            if (name.rfind(lib, 0) == 0) package = name;
+        EXPECT_FALSE(package.empty()) << lib << " is not in the package's Depends: " << depends_;
+        if (!package.empty()) EXPECT_EQ(status[package], "install ok installed") << package;
+    }
+
+    // A few chats of each kind (images, speech, video) with their files, and a tiny language model
+    // made by the image's own nemokit, in the mounted folder.
+    fs::path work = scratch_dir("stage-image/omni3");
+    fs::create_directories(work / "chats");
+    nemokit::test::take_omni_chats(chats / "train.jsonl", work / "chats", "train.jsonl", 40);
+    nemokit::test::take_omni_chats(chats / "val.jsonl", work / "chats", "val.jsonl", 4);
+    nemokit::test::take_omni_chats(chats / "eval.jsonl", work / "chats", "eval.jsonl", 3);
+    ASSERT_NO_FATAL_FAILURE(make_model(sqsh, work, 600, "/work/chats/train.jsonl"));
+
+    // The stage's shipped tiny config (small encoders trained beside the frozen language model)
+    // over the mounted folder's model, chats and outputs, a few steps, saved at the end.
+    write_file(work / "omni.toml",
+               "defaults = [\"tiny\"]\n"
+               "[model]\ninit_from = \"/work/base-model\"\n"
+               "[data]\ninputs = [\"/work/chats/train.jsonl\"]\nvalidation = [\"/work/chats/val.jsonl\"]\n"
+               "pack_size = 256\noutput = \"/work/data\"\n"
+               "[train]\nmicro_batch_size = 2\nglobal_batch_size = 2\nmax_steps = 4\nwarmup_steps = 1\n"
+               "eval_interval = 4\neval_steps = 1\nsave_interval = 4\nlog_interval = 1\n"
+               "[eval]\nfile = \"/work/chats/eval.jsonl\"\nmax_examples = 4\n"
+               "[checkpoint]\ndir = \"/work/ckpt\"\n");
+    Result r = exec(sqsh, work, {"nemokit", "run", "omni3", "sft", "-c", "/work/omni.toml"});
+    ASSERT_EQ(r.code, 0) << tail(r.out) << tail(r.err);
+    EXPECT_NE((r.out + r.err).find("2 encoder(s) added"), std::string::npos) << tail(r.out) << tail(r.err);
+
+    // What the run left on the host side of the mount: the packed media beside the tokens, a
+    // checkpoint whose config carries the encoders, a loss for every step.
+    for (const char* f : {"tiles.npy", "audio.npy"}) EXPECT_TRUE(fs::exists(work / "data/train" / f)) << f;
+    fs::path ckpt = work / "ckpt/step_0000004";
+    ASSERT_TRUE(fs::exists(ckpt / "config.json"));
+    auto config = nlohmann::json::parse(read_file(ckpt / "config.json"));
+    ASSERT_TRUE(config.contains("vision_config")) << config.dump(1);
+    EXPECT_EQ(config["vision_config"]["patch_size"], 4);
+    EXPECT_EQ(config["audio_config"]["num_mel_bins"], 64);
+    EXPECT_TRUE(fs::exists(ckpt / "model.safetensors"));
+    EXPECT_EQ(trained_steps(work, "omni3-sft"), (std::vector<int>{1, 2, 3, 4}));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // digits as video), a small language model made by `nemokit model init`, a few steps each. The
 // encoders are added to it, trained while it stays frozen (or beside LoRA adapters), checkpointed
 // with it, and exported and imported by `nemokit model`.
+#include "omni_chats.hpp"
 #include "run_cli.hpp"
 #include "tiny_chat_model.hpp"
 
@@ -17,42 +18,11 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using nemokit::test::omni_chats_dir;
 using nemokit::test::run_cli;
 using nemokit::test::slurp;
 
 namespace {
-
-fs::path omni_chats_dir() {
-  if (const char* d = std::getenv("NEMOKIT_OMNI_CHATS_DIR")) return d;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/") / ".cache/nemokit/omni-chats";
-}
-
-// The first `per_kind` records of each kind (by the file a record names) of `from`, with the
-// media files they reference copied beside them.
-void take(const fs::path& from, const fs::path& to_dir, const std::string& name, int per_kind) {
-  std::ifstream in(from);
-  std::ofstream out(to_dir / name);
-  std::map<std::string, int> kinds;
-  for (std::string line; std::getline(in, line);) {
-    json r = json::parse(line);
-    std::vector<std::string> files;
-    for (const char* key : {"images", "audios"})
-      if (r.contains(key))
-        for (const auto& f : r[key]) files.push_back(f.get<std::string>());
-    if (r.contains("videos"))
-      for (const auto& v : r["videos"])
-        for (const auto& f : v["frames"]) files.push_back(f.get<std::string>());
-    if (files.empty()) continue;
-    const std::string kind = files[0].substr(files[0].find('/') + 1, 2);  // fm, dg, w_, v_
-    if (kinds[kind]++ >= per_kind) continue;
-    for (const auto& f : files) {
-      fs::create_directories((to_dir / f).parent_path());
-      fs::copy_file(from.parent_path() / f, to_dir / f, fs::copy_options::skip_existing);
-    }
-    out << line << "\n";
-  }
-}
 
 std::map<std::string, std::vector<float>> tensors_of(const fs::path& dir) {
   std::map<std::string, std::vector<float>> out;
@@ -76,9 +46,9 @@ class OmniSft : public ::testing::Test {
     chats = base / "chats";
     fs::create_directories(chats);
     ASSERT_TRUE(fs::exists(omni_chats_dir() / "train.jsonl")) << "run scripts/setup.sh: it writes " << omni_chats_dir();
-    take(omni_chats_dir() / "train.jsonl", chats, "train.jsonl", 40);
-    take(omni_chats_dir() / "val.jsonl", chats, "val.jsonl", 4);
-    take(omni_chats_dir() / "eval.jsonl", chats, "eval.jsonl", 3);
+    nemokit::test::take_omni_chats(omni_chats_dir() / "train.jsonl", chats, "train.jsonl", 40);
+    nemokit::test::take_omni_chats(omni_chats_dir() / "val.jsonl", chats, "val.jsonl", 4);
+    nemokit::test::take_omni_chats(omni_chats_dir() / "eval.jsonl", chats, "eval.jsonl", 3);
     model = base / "base-model";
     nemokit::test::make_tiny_chat_model(base, {chats / "train.jsonl"}, nemokit::test::tiny_chat_model_config(600), 3, model);
   }
