@@ -93,9 +93,11 @@ std::vector<PairSamples> load_pairs(const fs::path& file, const rt::Tokenizer& t
   for (size_t i = 0; i < records.size() && (max_pairs <= 0 || int64_t(out.size()) < max_pairs); ++i) {
     const json& r = records[i];
     const std::string where = file.string() + ":" + std::to_string(i + 1);
-    for (const char* key : {"chosen", "rejected"})
-      if (!r.contains(key) || !r[key].is_string() || r[key].get<std::string>().empty())
-        throw std::invalid_argument(where + ": \"" + key + "\" must be a non-empty answer text");
+    // A rejected answer may be empty (the model ended its turn at once); a chosen one may not.
+    if (!r.contains("chosen") || !r["chosen"].is_string() || r["chosen"].get<std::string>().empty())
+      throw std::invalid_argument(where + ": \"chosen\" must be a non-empty answer text");
+    if (!r.contains("rejected") || !r["rejected"].is_string())
+      throw std::invalid_argument(where + ": \"rejected\" must be an answer text");
     PairSamples p;
     p.chosen.prompt = render_prompt(r, tok, false, where);
     p.chosen.media = sft::prompt_media(p.chosen.prompt, r, file.parent_path(), media, tok, where);
