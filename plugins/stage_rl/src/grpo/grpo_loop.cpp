@@ -192,7 +192,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   auto evaluate = [&](int64_t step) {
     if (val_tasks.empty()) return;
     RolloutOptions ro;
-    ro.generations = 1;
+    ro.generations = o.eval_generations;
     ro.sampling.max_new_tokens = o.eval_max_new_tokens > 0 ? o.eval_max_new_tokens : o.max_new_tokens;
     ro.sampling.temperature = float(o.eval_temperature);
     ro.sampling.top_p = float(o.top_p);
@@ -213,7 +213,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       json samples = json::array();
       std::map<std::string, int64_t> shown;
       for (size_t i = 0; i < r.samples.size(); ++i) {
-        const json& task = *val_tasks[i];
+        const json& task = *val_tasks[size_t(r.samples[i].task)];
         const std::string env = kind_of(task);
         if (shown[env]++ >= o.eval_samples) continue;
         samples.push_back({{"task", env}, {"prompt", task["prompt"]}, {"answer", r.texts[i]},

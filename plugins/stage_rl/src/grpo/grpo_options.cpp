@@ -74,6 +74,7 @@ GrpoOptions GrpoOptions::from_config(const json& config) {
     e.number("temperature", o.eval_temperature);
     e.integer("max_new_tokens", o.eval_max_new_tokens, 0);
     e.integer("samples", o.eval_samples, 0);
+    e.integer("generations", o.eval_generations, 1);
     e.no_unknown_keys();
     if (o.eval_temperature < 0) e.fail("temperature", "must not be negative");
   }

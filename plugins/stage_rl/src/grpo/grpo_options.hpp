@@ -47,6 +47,7 @@ struct GrpoOptions {
   // [eval]: reward on the val split
   int64_t eval_max_tasks = 200;
   double eval_temperature = 0.0;  // 0: greedy
+  int64_t eval_generations = 1;   // answers per task, their rewards averaged (sampled evaluation)
   int64_t eval_max_new_tokens = 0;  // 0: grpo.max_new_tokens
   int64_t eval_samples = 3;       // answers shown per environment at the end
 
