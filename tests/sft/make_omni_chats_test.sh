@@ -4,7 +4,8 @@
 # zlib, CRCs checked) and WAV (16-bit PCM mono) exists and reads; Fashion-MNIST images and labels
 # equal the IDX files' (read here independently), digits equal scikit-learn's CSV upscaled,
 # every video shows its answer's digit moving its answer's way; spoken words are what espeak-ng
-# says for them; no eval or val image, frame or word (or homophone) is in train; the RL tasks
+# says for them; no eval or val image, frame or word (or homophone) is in train, except the
+# "speech_voice" eval's: train words whose clips are in a voice no train clip has; the RL tasks
 # (rl-vision.jsonl) have their counts, shapes, readable images and right answers, and their
 # Fashion-MNIST images are none of the chats'; a rerun is a no-op, lost files come back, two
 # fresh runs give the same bytes, and bad source files are named. Exits 77 (skipped) when the source packages are not installed.
@@ -47,6 +48,9 @@ PROMPTS = {"fashion": "<image>\nWhat is in this image?", "digits": "<image>\nWhi
            "speech": "<audio>\nWhat word is spoken?",
            "video": "<video>\nWhich digit moves across the frame, and which way?"}
 MEDIA = {"fashion": "images", "digits": "images", "speech": "audios", "video": "videos"}
+# Eval only: train words (not held out) spoken by a voice and at a rate no train clip has.
+PROMPTS["speech_voice"], MEDIA["speech_voice"] = PROMPTS["speech"], "audios"
+TRAIN_VOICES, EVAL_VOICE = [("en-us", "175"), ("en-us+f3", "140")], ("en-us+m7", "120")
 
 def read_png(rel):
     """8-bit gray, non-interlaced PNG -> (width, height, pixel bytes); chunk CRCs checked."""
@@ -108,14 +112,18 @@ train, val, ev = load("train.jsonl"), load("val.jsonl"), load("eval.jsonl")
 
 def kind_of(r):
     user = next(m["content"] for m in r["messages"] if m["role"] == "user")
-    kinds = [k for k, p in PROMPTS.items() if p == user]
+    if "kind" in r:  # eval: the record names it; the prompt must be that kind's
+        assert PROMPTS.get(r["kind"]) == user, f"{r['kind']!r} with prompt {user!r}"
+        return r["kind"]
+    kinds = [k for k, p in PROMPTS.items() if p == user and k != "speech_voice"]
     assert len(kinds) == 1, f"unknown prompt {user!r}"
     return kinds[0]
 
 pixels = collections.defaultdict(set)   # split -> decoded image/frame pixel hashes
 words = collections.defaultdict(set)
 counts = collections.Counter()
-wav_checks = []
+wav_checks, voice_clips = [], []
+train_clips = collections.defaultdict(list)  # train word -> its clips
 for split, rows in (("train", train), ("val", val), ("eval", ev)):
     for i, r in enumerate(rows, 1):
         where = f"{split}:{i}"
@@ -148,11 +156,17 @@ for split, rows in (("train", train), ("val", val), ("eval", ev)):
                 n = int(name.split("_")[1])
                 assert px == upscale(digits[n][0], 28), f"{where}: {rel} is not digit {n}"
                 assert answer == str(digits[n][1]), f"{where}: {rel} labelled {answer}"
-        elif k == "speech":
+        elif k in ("speech", "speech_voice"):
             rel = r["audios"][0]
             check_wav(rel)
-            words[split].add(answer)
-            wav_checks.append((rel, answer))
+            if k == "speech_voice":
+                assert split == "eval" and rel.endswith("_c.wav"), f"{where}: {rel}"
+                voice_clips.append((rel, answer))
+            else:
+                assert rel.endswith("_a.wav" if split != "train" else ("_a.wav", "_b.wav")), f"{where}: {rel}"
+                words[split].add(answer)
+                wav_checks.append((rel, answer))
+                if split == "train": train_clips[answer].append(rel)
         else:
             v = r["videos"][0]
             assert v["fps"] == 4 and len(v["frames"]) == 8, where
@@ -180,6 +194,7 @@ assert 250 <= counts["eval", "digits"] <= 450 and counts["val", "digits"] >= 40,
 assert counts["train", "video"] == 400 and counts["val", "video"] == 20 and counts["eval", "video"] == 100, counts
 assert len(words["train"]) + len(words["val"]) + len(words["eval"]) == 300, {s: len(w) for s, w in words.items()}
 assert counts["train", "speech"] == 2 * len(words["train"]) and len(words["eval"]) >= 40, counts
+assert counts["eval", "speech_voice"] == 60 and len({w for _, w in voice_clips}) == 60, counts
 assert len({kind_of(r) for r in train[:100]}) >= 3, "train is not shuffled"
 # The first Fashion-MNIST test images, by name, as published.
 first = {r["images"][0]: r["expected"] for r in ev if r["kind"] == "fashion"}
@@ -201,10 +216,27 @@ for w, s in zip(listed, sounds):
     by_sound[s.strip()].add(w)
 assert all(len(ws) == 1 for ws in by_sound.values()), [ws for ws in by_sound.values() if len(ws) > 1][:5]
 
-# The spoken words are the answers: espeak-ng says them again, byte for byte.
-for rel, word in [c for c in wav_checks if c[0].endswith("_a.wav")][:6]:
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "175", "-w", f"{scratch}/again.wav", "--", word], check=True)
-    assert open(f"{scratch}/again.wav", "rb").read() == open(os.path.join(root, rel), "rb").read(), f"{rel} is not '{word}'"
+# The spoken words are the answers: espeak-ng says them again, byte for byte, in each clip's voice.
+def says(rel, word, voice):
+    subprocess.run(["espeak-ng", "-v", voice[0], "-s", voice[1], "-w", f"{scratch}/again.wav", "--", word], check=True)
+    return open(f"{scratch}/again.wav", "rb").read() == open(os.path.join(root, rel), "rb").read()
+for suffix, voice in (("_a.wav", TRAIN_VOICES[0]), ("_b.wav", TRAIN_VOICES[1])):
+    for rel, word in [c for c in wav_checks if c[0].endswith(suffix)][:6]:
+        assert says(rel, word, voice), f"{rel} is not '{word}' in {voice}"
+
+# speech_voice: known words, an unheard speaker. Each word is a train word; its clip sits beside
+# the word's train clips (w_NNNN_c beside w_NNNN_a/_b), is none of them nor any train clip, and
+# is espeak-ng's reading in EVAL_VOICE, a voice/rate pair that is not a train one.
+assert EVAL_VOICE not in TRAIN_VOICES
+digest = lambda rel: hashlib.sha256(open(os.path.join(root, rel), "rb").read()).digest()
+train_digests = {digest(rel) for rels in train_clips.values() for rel in rels}
+for i, (rel, word) in enumerate(voice_clips):
+    assert word in words["train"] and word not in words["val"] | words["eval"], f"{rel}: '{word}' is not a train word"
+    assert sorted(train_clips[word]) == [rel[:-len("_c.wav")] + s for s in ("_a.wav", "_b.wav")], (rel, train_clips[word])
+    assert digest(rel) not in train_digests, f"{rel} equals a train clip"
+    if i < 6:
+        assert says(rel, word, EVAL_VOICE), f"{rel} is not '{word}' in {EVAL_VOICE}"
+        assert not any(says(rel, word, v) for v in TRAIN_VOICES), f"{rel} is '{word}' in a train voice"
 
 # The RL tasks: the chats' questions (the digit sum's own), images that read, answers from the
 # sources; Fashion-MNIST images that no chat shows, digits from the chats' train split.

@@ -1,6 +1,7 @@
 // make_omni_chats: the tiny omni3 SFT's multimodal chats, from Debian's packages: Fashion-MNIST
 // images ("What is in this image?"), scikit-learn's 8x8 digits ("Which digit is this?"), common
-// words spoken by espeak-ng ("What word is spoken?") and short videos of a digit drifting across
+// words spoken by espeak-ng ("What word is spoken?": held-out words, and train words in a voice no
+// train clip uses) and short videos of a digit drifting across
 // the frame ("Which digit moves across the frame, and which way?").
 // It also writes the omni3 vision RL tasks: the same questions on Fashion-MNIST images the chats
 // never show, on train digits, and the sum of two digits.
@@ -21,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -34,6 +36,8 @@ constexpr size_t kFashionTrain = 6000, kFashionVal = 200, kFashionEval = 1000;
 constexpr uint64_t kEvalPercent = 20, kValPercent = 25;
 // Words: the most sense-tagged 3..7-letter words, homophones (same espeak-ng phonemes) dropped.
 constexpr size_t kWordCandidates = 420, kWords = 300, kMinWordLen = 3, kMaxWordLen = 7;
+// Eval "speech_voice": kVoiceEvalWords train words (the first by a seeded hash) in kEvalVoice.
+constexpr size_t kVoiceEvalWords = 60;
 // Videos: frames of kVideoSize pixels, a digit scaled to kVideoDigit drifting across.
 constexpr size_t kVideosTrain = 400, kVideosVal = 20, kVideosEval = 100;
 constexpr int kVideoFrames = 8, kVideoSize = 32, kVideoDigit = 16, kVideoFps = 4;
@@ -42,7 +46,8 @@ constexpr int kStillSize = 28;  // digits are shown at Fashion-MNIST's size
 // kDigitsRl train digits, kDigitSumsRl pairs of train digits.
 constexpr size_t kFashionRl = 2000, kDigitsRl = 300, kDigitSumsRl = 300;
 constexpr uint64_t kSaltDigits = 0x0a1e0001, kSaltWords = 0x0a1e0002, kSaltVideo = 0x0a1e0003,
-                   kSaltShuffle = 0x0a1e0004, kSaltRl = 0x0a1e0005;
+                   kSaltShuffle = 0x0a1e0004, kSaltRl = 0x0a1e0005,
+                   kSaltVoiceEval = 0x0a1e0006;
 
 const char* const kFashionClasses[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -51,8 +56,11 @@ const char* const kDigitPrompt = "<image>\nWhich digit is this?";
 const char* const kSpeechPrompt = "<audio>\nWhat word is spoken?";
 const char* const kVideoPrompt = "<video>\nWhich digit moves across the frame, and which way?";
 const char* const kDigitSumPrompt = "<image><image>\nWhat is the sum of these two digits? Answer with the number only.";
-// Two readings of every train word for variety; val and eval use the first.
+// Two readings of every train word for variety; val and the "speech" eval use the first.
 const omni::SpeechClip kVoices[2] = {{"", "en-us", 175, ""}, {"", "en-us+f3", 140, ""}};
+// The "speech_voice" eval's speaker: the same en-us pronunciation (the phonemes train taught) in
+// a voice and at a rate no train clip has (variant m7: other formants and voicing, 120 wpm).
+const omni::SpeechClip kEvalVoice = {"", "en-us+m7", 120, ""};
 
 std::string quote(const std::string& s) {
   std::string out = "\"";
@@ -75,7 +83,7 @@ std::string quote(const std::string& s) {
 }
 
 struct Record {
-  std::string kind;    // fashion, digits, speech, video
+  std::string kind;    // fashion, digits, speech, video; eval also speech_voice
   std::string prompt;  // the user turn
   std::string answer;
   std::string media;   // "images":[...] / "audios":[...] / "videos":[...]
@@ -285,6 +293,24 @@ void add_speech(const std::string& dict, const std::string& wordnet, const fs::p
       records(split, part).push_back({"speech", kSpeechPrompt, words[i], "\"audios\":[" + quote(rel) + "]"});
     }
   }
+  // Eval "speech_voice": known (train) words, an unheard speaker; "speech" above: unheard words.
+  std::vector<std::pair<uint64_t, size_t>> known;
+  for (size_t i = 0; i < words.size(); ++i)
+    if (part_of(omni::hash_of(words[i], kSaltWords)) == Part::train)
+      known.push_back({omni::hash_of(words[i], kSaltVoiceEval), i});
+  if (known.size() < kVoiceEvalWords)
+    throw std::runtime_error("fewer than " + std::to_string(kVoiceEvalWords) + " train words for the speech_voice eval");
+  std::sort(known.begin(), known.end());
+  known.resize(kVoiceEvalWords);
+  std::sort(known.begin(), known.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [hash, i] : known) {
+    omni::SpeechClip c = kEvalVoice;
+    c.word = words[i];
+    const std::string rel = "audio/" + numbered("w_", i, 4) + "_c.wav";
+    c.path = (out / rel).string();
+    clips.push_back(c);
+    split.eval.push_back({"speech_voice", kSpeechPrompt, words[i], "\"audios\":[" + quote(rel) + "]"});
+  }
   omni::speak(clips, int(std::max(2u, std::thread::hardware_concurrency())));
 }
 
@@ -306,6 +332,7 @@ std::string counts(const std::vector<Record>& rows) {
   std::string s = std::to_string(rows.size()) + " (";
   for (const char* k : {"fashion", "digits", "speech", "video"})
     s += std::string(k == std::string("fashion") ? "" : ", ") + k + " " + std::to_string(n[k]);
+  if (n.count("speech_voice")) s += ", speech_voice " + std::to_string(n["speech_voice"]);  // eval only
   return s + ")";
 }
 

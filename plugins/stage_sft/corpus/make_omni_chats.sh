@@ -6,7 +6,8 @@
 #                common words spoken by espeak-ng (wamerican, ranked by wordnet-base) and videos of
 #                a digit drifting across the frame
 #   val.jsonl    the same kinds on held-out items, for validation loss
-#   eval.jsonl   generation checks: {"kind", "messages" (user turn), media, "expected"}
+#   eval.jsonl   generation checks: {"kind", "messages" (user turn), media, "expected"}; speech
+#                twice: "speech" (held-out words) and "speech_voice" (train words, an unheard voice)
 #   rl-vision.jsonl  omni3 vision RL tasks: {"prompt", "images", "expected_answer", "environment",
 #                "task"}: Fashion-MNIST images no chat shows, train digits, sums of two digits
 #   images/ audio/ video/<id>/frame_NN.png   the media; paths in the JSONL are relative to it
