@@ -19,6 +19,8 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -283,8 +285,10 @@ int cmd_data(Context& ctx) {
 }
 
 // Each stage gets the folder of the one before in NEMOKIT_INPUT_JOB. On Slurm the chain is
-// submitted at once, each job waiting for the one before with --dependency=afterok (a failure
-// cancels the rest: kill_invalid_depend); --run then follows the jobs in order.
+// submitted at once, each job waiting for the one before with --dependency=afterok; --run then
+// follows the jobs in order, and when one does not succeed names its logs and cancels the jobs
+// after it (without kill_invalid_depend, which Slurm does not set by default, they would stay
+// pending forever, DependencyNeverSatisfied).
 int cmd_pipe(Context& ctx) {
   auto& w = ctx.args.positionals;
   if (w.size() != 1) throw UserError("usage: nemokit pipe FAMILY [-c CONFIG] [--run PROFILE | --batch PROFILE] [--dry-run]");
@@ -323,9 +327,27 @@ int cmd_pipe(Context& ctx) {
     for (const auto& [_, id] : submitted) std::cout << id << "\n";
     return 0;
   }
-  for (auto& [job, id] : submitted) {
+  for (size_t i = 0; i < submitted.size(); ++i) {
+    auto& [job, id] = submitted[i];
     int rc = follow_slurm_job(job, id);
-    if (rc != 0) return rc;
+    if (rc == 0) continue;
+    const fs::path log = job.logs() / ("slurm-" + id);
+    std::cerr << "nemokit: pipe " << w[0] << " stopped at " << plans[i].stage->triple() << " (Slurm job " << id << ", "
+              << job.meta.value("state", "?") << ", exit code " << rc << "); its logs: " << log.string() << ".err and "
+              << log.string() << ".out\n";
+    for (size_t k = i + 1; k < submitted.size(); ++k) {
+      auto& [later, later_id] = submitted[k];
+      try {
+        slurm_cancel(later_id);
+      } catch (const std::exception&) {  // Slurm may have ended it already (kill_invalid_depend)
+      }
+      SlurmJobState st;
+      for (int n = 0; n < 50 && !(st = slurm_job_state(later_id)).ended(); ++n) usleep(100 * 1000);
+      if (st.ended()) later.set_state(st.state, st.exit_code);
+      std::cerr << "nemokit: " << plans[k].stage->triple() << " (Slurm job " << later_id << ") not run: "
+                << (st.state.empty() ? "cancel requested" : st.state) << "\n";
+    }
+    return rc;
   }
   return 0;
 }
