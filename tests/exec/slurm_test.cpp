@@ -1,10 +1,12 @@
 // The executors against a real Slurm: tests/slurm/cluster.sh's throwaway two-node cluster
-// (started once for the suite by the ctest fixture, or here when this binary runs alone).
+// (slurm_cluster.hpp: started once for the suite by the ctest fixture, or here when this binary
+// runs alone).
 // Profiles use container = "none": pyxis is not in Debian (its srun line is checked by
 // rendering, in script_test.cpp).
 #include "exec/process.hpp"
 #include "exec/slurm_client.hpp"
 #include "nemokit_process.hpp"
+#include "slurm_cluster.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -20,39 +22,7 @@ using namespace test;
 
 namespace {
 
-std::string skip_reason;
-
-class SlurmCluster : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (!on_path("slurmctld") || !on_path("slurmd") || !on_path("sbatch")) {
-      skip_reason = "slurm-wlm is not installed (slurmctld, slurmd or sbatch not found): Slurm tests skipped";
-      return;
-    }
-    base_ = fs::path(NEMOKIT_BINARY_DIR) / "tests" / "exec" / "slurm-cluster";
-    setenv("SLURM_CONF", (base_ / "etc" / "slurm.conf").c_str(), 1);
-    if (fs::exists(base_ / "etc" / "slurm.conf")) {
-      CommandResult ping = run_command({"scontrol", "ping"});
-      if (ping.exit_code == 0 && ping.out.find("UP") != std::string::npos) return;  // the ctest fixture's
-    }
-    CommandResult r = run_command({script(), "start", base_.string()});
-    if (r.exit_code != 0) {
-      skip_reason.clear();
-      FAIL() << "cluster.sh start failed:\n" << r.err;
-    }
-    owned_ = true;
-  }
-  void TearDown() override {
-    if (owned_) run_command({script(), "stop", base_.string()});
-  }
-
- private:
-  static std::string script() { return std::string(NEMOKIT_SOURCE_DIR) + "/tests/slurm/cluster.sh"; }
-  fs::path base_;
-  bool owned_ = false;
-};
-
-const auto* const kCluster = ::testing::AddGlobalTestEnvironment(new SlurmCluster);
+const auto* const kCluster = ::testing::AddGlobalTestEnvironment(new test::SlurmCluster);
 
 const char* kProfiles = R"([t]
 executor = "slurm"
@@ -71,9 +41,6 @@ partition = "cpu"
 nodes = 2
 )";
 
-#define SKIP_WITHOUT_SLURM() \
-  if (!skip_reason.empty()) GTEST_SKIP() << skip_reason
-
 std::map<std::string, std::string> env_for(const fs::path& dir) {
   return {{"NEMOKIT_PLUGIN_PATH", EXEC_TEST_PLUGIN_DIR}, {"NEMOKIT_ENV", (dir / "env.toml").string()}, {"NEMOKIT_JOB_ROOT", ""}};
 }
@@ -87,18 +54,6 @@ fs::path setup_dir(const std::string& name, const std::string& extra_profiles = 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
-}
-
-// Waits until Slurm reports `want` for the job (or a final state when want is "").
-std::string wait_state(const std::string& id, const std::string& want, double seconds) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  SlurmJobState st;
-  while (std::chrono::steady_clock::now() < end) {
-    st = slurm_job_state(id);
-    if (want.empty() ? st.ended() : st.state == want) return st.state;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return st.state;
 }
 
 fs::path job_with_slurm_id(const fs::path& dir, const std::string& id) {
