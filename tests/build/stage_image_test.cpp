@@ -4,7 +4,9 @@
 // build nano3-sft` FROM that base by its tag, and `nemokit exec` running `nemokit run nano3 sft`
 // inside the image on a tiny model and a few chats in a mounted folder; then `nemokit build
 // nano3-rl` and GRPO inside it from the checkpoint the SFT run left there; and `nemokit build
-// omni3-sft` FROM the same base, running `nemokit run omni3 sft` on a few of the omni chats.
+// omni3-sft` FROM the same base, running `nemokit run omni3 sft` on a few of the omni chats, and
+// `nemokit build omni3-rl` running `nemokit run omni3 rl mpo`, `rl text` and `rl vision` in turn
+// from that SFT checkpoint.
 // Needs root (overlayfs, namespaces, loop mounts) and Debian's mirror; skipped without root.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -49,9 +51,9 @@ void head(const fs::path& from, const fs::path& to, int lines) {
 // The last `n` characters: build logs are long, their end says what failed.
 std::string tail(const std::string& s, size_t n = 4000) { return s.size() > n ? s.substr(s.size() - n) : s; }
 
-// The steps with a training loss in the metrics.jsonl of the one job under WORK/jobs whose
-// folder name ends with `recipe` (job folders are TIMESTAMP-FAMILY-STAGE).
-std::vector<int> trained_steps(const fs::path& work, const std::string& recipe) {
+// The metrics.jsonl lines of the one job under WORK/jobs whose folder name ends with `recipe`
+// (job folders are TIMESTAMP-FAMILY-STAGE[-SUBSTAGE]).
+std::vector<nlohmann::json> job_metrics(const fs::path& work, const std::string& recipe) {
     std::vector<fs::path> jobs;
     for (const auto& e : fs::directory_iterator(work / "jobs"))
         if (e.path().filename().string().ends_with("-" + recipe)) jobs.push_back(e.path());
@@ -59,12 +61,18 @@ std::vector<int> trained_steps(const fs::path& work, const std::string& recipe) 
     if (jobs.size() != 1) return {};
     std::ifstream metrics(jobs[0] / "metrics.jsonl");
     EXPECT_TRUE(metrics) << jobs[0] / "metrics.jsonl";
+    std::vector<nlohmann::json> lines;
+    for (std::string line; std::getline(metrics, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+}
+
+// The steps with a training loss in that job's metrics.
+std::vector<int> trained_steps(const fs::path& work, const std::string& recipe) {
     std::vector<int> steps;
-    for (std::string line; std::getline(metrics, line);) {
-        auto m = nlohmann::json::parse(line);
+    for (const auto& m : job_metrics(work, recipe)) {
         if (!m.contains("loss")) continue;
         steps.push_back(m["step"].get<int>());
-        EXPECT_TRUE(std::isfinite(m["loss"].get<double>())) << line;
+        EXPECT_TRUE(std::isfinite(m["loss"].get<double>())) << m.dump();
     }
     return steps;
 }
@@ -175,11 +183,14 @@ protected:
         ASSERT_EQ(r.code, 0) << tail(r.err);
     }
 
-    // `nemokit exec IMAGE --mount WORK:/work --env ... -- ARGS...`
-    Result exec(const fs::path& sqsh, const fs::path& work, std::vector<std::string> args) {
+    // `nemokit exec IMAGE --mount WORK:/work --env ... -- ARGS...`, with the variables of
+    // `extra_env` (NAME=VALUE) set in the container too.
+    Result exec(const fs::path& sqsh, const fs::path& work, std::vector<std::string> args,
+                const std::vector<std::string>& extra_env = {}) {
         std::vector<std::string> argv = {nemokit_binary(), "exec", sqsh.string(), "--mount", work.string() + ":/work",
-                                         "--env", "NEMOKIT_JOB_ROOT=/work/jobs", "--env", "NEMOKIT_NUM_THREADS=2",
-                                         "--"};
+                                         "--env", "NEMOKIT_JOB_ROOT=/work/jobs", "--env", "NEMOKIT_NUM_THREADS=2"};
+        for (const auto& e : extra_env) argv.insert(argv.end(), {"--env", e});
+        argv.push_back("--");
         argv.insert(argv.end(), args.begin(), args.end());
         return run(argv, env());
     }
@@ -289,9 +300,9 @@ TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
     EXPECT_EQ(trained_steps(work, "nano3-rl"), (std::vector<int>{1, 2}));
 }
 
-TEST_F(StageImage, Omni3SftImageOnTheSameBaseTrainsTheEncoders) {
+TEST_F(StageImage, Omni3SftAndRlImagesOnTheSameBaseTrainTheEncodersAndRunTheRlSubStages) {
     const fs::path chats = nemokit::test::omni_chats_dir();
-    ASSERT_TRUE(fs::exists(chats / "train.jsonl")) << "run scripts/setup.sh: it writes " << chats;
+    ASSERT_TRUE(fs::exists(chats / "rl-vision.jsonl")) << "run scripts/setup.sh: it writes " << chats;
     fs::path sqsh;
     ASSERT_NO_FATAL_FAILURE(build_stage_image("omni3-sft", &sqsh));
     // Images are decoded by libnemokit_runtime through libpng and libjpeg: cpack's shlibdeps names
@@ -340,6 +351,59 @@ TEST_F(StageImage, Omni3SftImageOnTheSameBaseTrainsTheEncoders) {
     EXPECT_EQ(config["audio_config"]["num_mel_bins"], 64);
     EXPECT_TRUE(fs::exists(ckpt / "model.safetensors"));
     EXPECT_EQ(trained_steps(work, "omni3-sft"), (std::vector<int>{1, 2, 3, 4}));
+
+    // The omni3 RL image, FROM the same base, runs the three RL sub-stages in order with their
+    // shipped tiny configs, MPO from the checkpoint the SFT image just wrote and each after it from
+    // the one before (the tiny configs chain through NEMOKIT_CHECKPOINT_DIR), two steps each: the
+    // vision tasks (a few of rl-vision.jsonl with their images) beside the chats, a few of each
+    // text task kind (plugins/stage_rl/corpus/make_tasks.sh) in NEMOKIT_RL_TASKS_DIR.
+    fs::path rl_sqsh;
+    ASSERT_NO_FATAL_FAILURE(build_stage_image("omni3-rl", &rl_sqsh));
+    nemokit::test::take_omni_chats(chats / "rl-vision.jsonl", work / "chats", "rl-vision.jsonl", 30);
+    fs::create_directories(work / "tasks");
+    for (const char* kind : {"arithmetic", "unscramble", "definitions", "capitals"}) {
+        fs::path from = rl_tasks_dir() / (std::string(kind) + ".jsonl");
+        ASSERT_TRUE(fs::exists(from)) << "run scripts/setup.sh: it writes " << from;
+        head(from, work / "tasks" / (std::string(kind) + ".jsonl"), 20);
+    }
+    const std::vector<std::string> rl_env = {"NEMOKIT_CHECKPOINT_DIR=/work/rl-ckpt", "NEMOKIT_DATA_DIR=/work/rl-data",
+                                             "NEMOKIT_OMNI_CHATS_DIR=/work/chats", "NEMOKIT_RL_TASKS_DIR=/work/tasks"};
+    const std::vector<std::string> steps = {"train.max_steps=2", "train.eval_interval=2", "train.save_interval=2"};
+    struct SubStage {
+        const char* name;
+        std::string from;  // the checkpoint it starts from, as its log says
+    };
+    for (const SubStage& s : {SubStage{"mpo", "MPO from /work/ckpt"}, SubStage{"text", "GRPO from /work/rl-ckpt/omni3-rl-mpo-tiny"},
+                              SubStage{"vision", "GRPO from /work/rl-ckpt/omni3-rl-text-tiny"}}) {
+        std::vector<std::string> args = {"nemokit", "run", "omni3", "rl", s.name, "-c", "tiny"};
+        if (std::string(s.name) == "mpo") args.push_back("model.init_from=/work/ckpt");
+        args.insert(args.end(), steps.begin(), steps.end());
+        r = exec(rl_sqsh, work, args, rl_env);
+        ASSERT_EQ(r.code, 0) << s.name << "\n" << tail(r.out) << tail(r.err);
+        EXPECT_NE((r.out + r.err).find(s.from), std::string::npos) << s.name << "\n" << tail(r.out) << tail(r.err);
+        const std::string recipe = std::string("omni3-rl-") + s.name;
+        fs::path step = work / "rl-ckpt" / (recipe + "-tiny") / "step_0000002";
+        ASSERT_TRUE(fs::exists(step / "config.json")) << step;
+        EXPECT_TRUE(nlohmann::json::parse(read_file(step / "config.json")).contains("vision_config")) << s.name;
+        EXPECT_TRUE(fs::exists(step / "model.safetensors")) << step;
+        EXPECT_EQ(trained_steps(work, recipe), (std::vector<int>{1, 2})) << s.name;
+    }
+    // MPO: the held-out chosen-minus-rejected margin before training and after step 2.
+    std::vector<int> margins;
+    for (const auto& m : job_metrics(work, "omni3-rl-mpo"))
+        if (m.contains("val_logp_margin")) margins.push_back(m["step"].get<int>());
+    EXPECT_EQ(margins, (std::vector<int>{0, 2}));
+    // vision: a held-out reward per task kind, the images through the encoder, before training
+    // and after step 2.
+    nlohmann::json last;
+    std::vector<int> evals;
+    for (const auto& m : job_metrics(work, "omni3-rl-vision"))
+        if (m.contains("val_reward")) last = m, evals.push_back(m["step"].get<int>());
+    EXPECT_EQ(evals, (std::vector<int>{0, 2}));
+    ASSERT_TRUE(last.contains("val_reward"));
+    int kinds = 0;
+    for (const char* kind : {"fashion", "digits", "digit_sum"}) kinds += last["val_reward"].contains(kind);
+    EXPECT_GE(kinds, 1) << last.dump();
 }
 
 }  // namespace
