@@ -7,6 +7,7 @@
 #include "train/pack_batches.hpp"
 
 #include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/rng.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
@@ -125,12 +126,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   if (tok.vocab_size() > model->config().vocab_size)
     throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
                                 " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
-  for (const std::string& prefix : o.frozen) {
-    bool any = false;
-    for (rt::Parameter* p : model->parameters()) any |= p->name.rfind(prefix, 0) == 0;
-    if (!any) throw std::invalid_argument("train.frozen: \"" + prefix + "\" is the prefix of no parameter of " + init.dir.string());
-    model->set_frozen(prefix, true);
-  }
+  rt::set_frozen_prefixes(*model, o.frozen, true, "train.frozen");
   // The reference policy of the KL term: the starting model, frozen.
   std::unique_ptr<rt::NemotronH> reference;
   if (o.surrogate.kl_beta > 0) reference = rt::load_pretrained(init.dir.string());

@@ -9,6 +9,7 @@
 #include "train/pack_batches.hpp"
 
 #include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
@@ -152,12 +153,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
   std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
   std::unique_ptr<rt::NemotronH> reference = rt::load_pretrained(init.dir.string());
-  for (const std::string& prefix : o.frozen) {
-    bool any = false;
-    for (rt::Parameter* p : model->parameters()) any |= p->name.rfind(prefix, 0) == 0;
-    if (!any) throw std::invalid_argument("train.frozen: \"" + prefix + "\" is the prefix of no parameter of " + init.dir.string());
-    model->set_frozen(prefix, true);
-  }
+  rt::set_frozen_prefixes(*model, o.frozen, true, "train.frozen");
   const sft::MediaOptions media = sft::MediaOptions::for_model(config, *model);
   std::vector<PairSamples> train = load_pairs(manifest.at("train").get<std::string>(), tok, media, 0);
   std::vector<PairSamples> val = load_pairs(manifest.at("val").get<std::string>(), tok, media, o.eval_max_pairs);

@@ -9,6 +9,7 @@
 #include "train/sft_options.hpp"
 
 #include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
@@ -87,21 +88,12 @@ void add_lora(rt::NemotronH& model, const SftOptions& o) {
   model.add_lora(lc);
 }
 
-// train.train_only, train.frozen, then train.trained: parameter-name prefixes; each must name
-// some parameter.
+// train.train_only (all else frozen), train.frozen, then train.trained.
 void apply_freezing(rt::NemotronH& model, const SftOptions& o) {
   if (!o.train_only.empty()) model.set_frozen("", true);
-  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
-      {"train_only", &o.train_only}, {"frozen", &o.frozen}, {"trained", &o.trained}};
-  for (const auto& [key, list] : lists)
-    for (const std::string& prefix : *list) {
-      bool any = false;
-      for (rt::Parameter* p : model.parameters()) any |= p->name.rfind(prefix, 0) == 0;
-      if (!any)
-        throw std::invalid_argument(std::string("train.") + key + ": \"" + prefix +
-                                    "\" is the prefix of no parameter (e.g. \"backbone.\", \"vision_model.\", \"vision_projector.\")");
-      model.set_frozen(prefix, list == &o.frozen);
-    }
+  rt::set_frozen_prefixes(model, o.train_only, false, "train.train_only");
+  rt::set_frozen_prefixes(model, o.frozen, true, "train.frozen");
+  rt::set_frozen_prefixes(model, o.trained, false, "train.trained");
 }
 
 }  // namespace
