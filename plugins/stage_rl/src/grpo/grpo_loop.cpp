@@ -28,13 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-RlPrepConfig prep_config_of(const json& config, const fs::path& job_dir) {
-  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
-  RlPrepConfig c = RlPrepConfig::from_json(config["data"]);
-  if (c.output.empty()) c.output = job_dir / "data";
-  return c;
-}
-
 json read_json_file(const fs::path& file) {
   std::ifstream in(file);
   if (!in) throw std::runtime_error(file.string() + ": cannot open");
@@ -47,7 +40,7 @@ json read_json_file(const fs::path& file) {
 
 // The split files of the prepared data (made now when absent).
 json ensure_data(const json& config, const fs::path& job_dir, const StageLog& host) {
-  RlPrepConfig c = prep_config_of(config, job_dir);
+  RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
   if (!fs::exists(c.output / "metadata.json")) {
     host.info("no prepared RL data in " + c.output.string() + ": preparing it now (nemokit data prep)");
     run_rl_data_prep(c, c.output, std::cerr);
@@ -100,7 +93,7 @@ json rewards_by_kind(const std::vector<const json*>& tasks, const std::vector<Sa
 }  // namespace
 
 fs::path prepare_rl_data(const json& config, const fs::path& job_dir, const StageLog&) {
-  RlPrepConfig c = prep_config_of(config, job_dir);
+  RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
   run_rl_data_prep(c, c.output, std::cerr);
   return c.output;
 }

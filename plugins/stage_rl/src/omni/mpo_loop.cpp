@@ -142,8 +142,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   MpoRunOptions o = MpoRunOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
-  RlPrepConfig c = RlPrepConfig::from_json(config.at("data"));
-  if (c.output.empty()) c.output = job_dir / "data";
+  RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
   if (!fs::exists(c.output / "metadata.json")) {
     host.info("no MPO pairs in " + c.output.string() + ": making them now (nemokit data prep)");
     prepare_mpo_data(config, job_dir, reward_of, host);

@@ -56,9 +56,7 @@ std::string most_frequent(const std::vector<std::string>& texts) {
 }  // namespace
 
 fs::path prepare_mpo_data(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host) {
-  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
-  RlPrepConfig c = RlPrepConfig::from_json(config["data"]);
-  if (c.output.empty()) c.output = job_dir / "data";
+  RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
   const PairOptions po = pair_options(config);
   // The task splits, media copied in, beside the output; the pairs refer to that media.
   fs::path tasks_dir = c.output;

@@ -69,6 +69,13 @@ RlPrepConfig RlPrepConfig::from_json(const json& data) {
   return c;
 }
 
+RlPrepConfig RlPrepConfig::from_config(const json& config, const fs::path& job_dir) {
+  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
+  RlPrepConfig c = from_json(config["data"]);
+  if (c.output.empty()) c.output = job_dir / "data";
+  return c;
+}
+
 void check_task(const json& r, const std::string& where) {
   if (!r.is_object()) throw std::invalid_argument(where + ": a task must be a JSON object");
   if (!r.contains("prompt")) throw std::invalid_argument(where + ": \"prompt\" is missing");

@@ -27,6 +27,8 @@ struct RlPrepConfig {
 
   // Reads the [data] table; errors name the key (data.split, data.inputs, ...).
   static RlPrepConfig from_json(const nlohmann::json& data);
+  // The stage config's [data] table (required), data.output defaulting to JOB/data.
+  static RlPrepConfig from_config(const nlohmann::json& config, const std::filesystem::path& job_dir);
 };
 
 // Checks one record; throws std::invalid_argument "<where>: ..." naming the bad key.

@@ -54,9 +54,7 @@ RlhfOptions read_options(const json& config, const GrpoOptions& grpo) {
 
 // The split files, prepared now when data.output has none (as the GRPO loop does).
 json split_files(const json& config, const fs::path& job_dir, const StageLog& host) {
-  if (!config.contains("data")) throw std::invalid_argument("data: the table is missing");
-  RlPrepConfig c = RlPrepConfig::from_json(config["data"]);
-  if (c.output.empty()) c.output = job_dir / "data";
+  RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
   if (!fs::exists(c.output / "metadata.json")) {
     host.info("no prepared RL data in " + c.output.string() + ": preparing it now (nemokit data prep)");
     run_rl_data_prep(c, c.output, std::cerr);

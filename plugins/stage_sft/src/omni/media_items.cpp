@@ -52,10 +52,6 @@ std::vector<json*> media_paths(json& record) {
 
 namespace {
 
-fs::path inside(const fs::path& base, const std::string& rel, const std::string& where) {
-  return resolve_media_path(base, rel, where);
-}
-
 std::vector<uint8_t> to_bytes(const rt::media::Tiles& t, const rt::media::TileOptions& o) {
   const int64_t S = t.tile_size, plane = S * S;
   std::vector<uint8_t> out(t.pixels.size());
@@ -99,7 +95,7 @@ std::vector<MediaItem> load_media(const ordered_json& record, const fs::path& ba
   try {
     for (const auto& v : images) {
       if (!v.is_string()) throw std::invalid_argument(where + ": \"images\" entries must be paths");
-      const fs::path file = inside(base, v.get<std::string>(), where);
+      const fs::path file = resolve_media_path(base, v.get<std::string>(), where);
       rt::media::Tiles t = rt::media::tile_image(rt::media::read_image(file), o.tiles);
       MediaItem m;
       m.count = t.count;
@@ -113,7 +109,7 @@ std::vector<MediaItem> load_media(const ordered_json& record, const fs::path& ba
       std::vector<fs::path> frames;
       for (const auto& f : v["frames"]) {
         if (!f.is_string()) throw std::invalid_argument(where + ": video frames must be paths");
-        frames.push_back(inside(base, f.get<std::string>(), where));
+        frames.push_back(resolve_media_path(base, f.get<std::string>(), where));
       }
       const double fps = v.contains("fps") && v["fps"].is_number() ? v["fps"].get<double>() : o.video.fps;
       if (fps <= 0) throw std::invalid_argument(where + ": a video's fps must be positive");
@@ -127,7 +123,7 @@ std::vector<MediaItem> load_media(const ordered_json& record, const fs::path& ba
     }
     for (const auto& v : audios) {
       if (!v.is_string()) throw std::invalid_argument(where + ": \"audios\" entries must be paths");
-      const fs::path file = inside(base, v.get<std::string>(), where);
+      const fs::path file = resolve_media_path(base, v.get<std::string>(), where);
       rt::media::Waveform w = rt::media::read_wav(file);
       std::vector<float> samples = rt::media::resample(w.samples, w.sample_rate, o.mel.sample_rate);
       int64_t frames = 0;
