@@ -6,4 +6,10 @@ bash scripts/setup.sh
 # numpy reads our Megatron files back as an independent peer; the check skips without it.
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy 2>/dev/null ||
   echo "test.sh: numpy unavailable, the numpy cross-check will skip"
+# torch and transformers load our checkpoints as a user loads them (AutoModelForCausalLM,
+# AutoTokenizer); those checks skip, saying why, without them. torch from its CPU-only index.
+python3 -c "import torch, transformers, safetensors" 2>/dev/null || {
+  python3 -m pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch &&
+    python3 -m pip install --quiet "transformers>=5" safetensors
+} 2>/dev/null || echo "test.sh: torch/transformers unavailable, the transformers checks will skip"
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 "$@"

@@ -8,9 +8,11 @@ and must reproduce logits, loss and gradients.
     python3 tests/runtime/make_nemotronh_fixture.py            # writes tests/runtime/fixtures/
     python3 tests/runtime/make_nemotronh_fixture.py --check DIR # DIR: a checkpoint nemokit wrote
 
---check loads a nemokit-written checkpoint (config.json + model.safetensors, plus the
-reference.safetensors the C++ test writes beside it) with transformers, requires that every
-weight is used and none is missing, and compares transformers' logits with nemokit's.
+--check loads a nemokit-written checkpoint as a new user would, with AutoModelForCausalLM and
+(when the folder has tokenizer files) AutoTokenizer, requires that every weight is used and none
+is missing, and compares with what nemokit computed, from the reference file the C++ test writes
+(DIR/reference.safetensors, or --reference FILE): logits (1e-4 relative), the mean loss over
+input_ids/targets windows (1e-5 relative) and the ids of a sample text (exactly).
 """
 import argparse
 import os
@@ -19,7 +21,7 @@ import sys
 try:
     import torch
     from safetensors.torch import save_file, load_file
-    from transformers import NemotronHConfig, NemotronHForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer, NemotronHConfig, NemotronHForCausalLM
 except ImportError as e:  # ctest reads 77 as "skipped": the peer is optional
     print(f"skipped: {e} (pip install torch transformers safetensors)")
     sys.exit(77)
@@ -120,23 +122,45 @@ def main():
     print("loss", out.loss.item(), "tensors", len(ref))
 
 
-def check(path):
-    ref = load_file(os.path.join(path, "reference.safetensors"))
-    model, info = NemotronHForCausalLM.from_pretrained(path, output_loading_info=True, attn_implementation="eager")
+def check(path, reference):
+    ref = load_file(reference or os.path.join(path, "reference.safetensors"))
+    model, info = AutoModelForCausalLM.from_pretrained(path, output_loading_info=True, attn_implementation="eager")
     problems = {k: v for k, v in info.items() if v}
     if problems:
         print("loading problems:", problems)
         sys.exit(1)
     model.float().eval()
+    failed = False
     with torch.no_grad():
-        logits = model(input_ids=ref["input_ids"]).logits.reshape(ref["logits"].shape)
-    err = ((logits - ref["logits"]).abs().max() / ref["logits"].abs().max()).item()
-    print(f"transformers loaded {path}: max relative logit difference {err:.3e}")
-    sys.exit(0 if err < 1e-4 else 1)
+        logits = model(input_ids=ref["input_ids"]).logits.float()
+    if "logits" in ref:
+        err = ((logits.reshape(ref["logits"].shape) - ref["logits"]).abs().max() / ref["logits"].abs().max()).item()
+        print(f"transformers loaded {path}: max relative logit difference {err:.3e}")
+        failed |= not err < 1e-4
+    if "loss" in ref:
+        # nemokit's targets: next tokens, -100 where no loss is taken; the mean over the rest.
+        targets = ref["targets"].reshape(-1)
+        keep = targets != -100
+        logp = torch.log_softmax(logits.reshape(targets.numel(), -1).double(), dim=-1)
+        loss = -logp[keep].gather(1, targets[keep].unsqueeze(1)).mean().item()
+        ours = ref["loss"].double().item()
+        rel = abs(loss - ours) / abs(ours)
+        print(f"transformers loss {loss:.9f} over {int(keep.sum())} tokens, nemokit {ours:.9f}: relative difference {rel:.3e}")
+        failed |= not rel < 1e-5
+    if os.path.exists(os.path.join(path, "tokenizer.json")):
+        tok = AutoTokenizer.from_pretrained(path)
+        if "sample_text" in ref:
+            text = bytes(ref["sample_text"].tolist()).decode("utf-8")
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            same = ids == ref["sample_ids"].tolist()
+            print(f"AutoTokenizer ({type(tok).__name__}) gives nemokit's {len(ids)} ids for the sample text: {same}")
+            failed |= not same
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", help="a checkpoint folder written by nemokit")
+    ap.add_argument("--reference", help="what nemokit computed (default: CHECK/reference.safetensors)")
     args = ap.parse_args()
-    check(args.check) if args.check else main()
+    check(args.check, args.reference) if args.check else main()

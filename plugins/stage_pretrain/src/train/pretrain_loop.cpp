@@ -156,7 +156,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = train.position().to_json();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state);
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok);
     ckpts.mark_latest(step);
     progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
   };

@@ -220,7 +220,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = sampler.position();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state);
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
     ckpts.mark_latest(step);
     progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
   };

@@ -215,7 +215,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     state.step = step;
     state.data_position = sampler.position();
     state.extra["bco_delta"] = delta.to_json();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state);
+    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
     ckpts.mark_latest(step);
     progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
   };

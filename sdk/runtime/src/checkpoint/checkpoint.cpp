@@ -22,9 +22,17 @@ std::string shard_name(size_t i, size_t n) {
   return buf;
 }
 
+constexpr const char* kHead = "lm_head.weight";
+constexpr const char* kEmbeddings = "backbone.embeddings.weight";
+
+// transformers' NemotronH never ties its head to the embeddings (tie_word_embeddings or not), so
+// a tied model's folder carries the head as its own tensor, a copy of the embeddings: then
+// from_pretrained finds every weight and computes the logits nemokit computes.
 std::vector<NamedTensor> model_tensors(NemotronH& model, DType dtype = DType::f32) {
+  auto stored = [dtype](const Tensor& t) { return dtype == DType::f32 ? t : t.to(dtype); };
   std::vector<NamedTensor> out;
-  for (Parameter* p : model.parameters()) out.emplace_back(p->name, dtype == DType::f32 ? p->value : p->value.to(dtype));
+  for (Parameter* p : model.parameters()) out.emplace_back(p->name, stored(p->value));
+  if (model.config().tie_word_embeddings) out.emplace_back(kHead, stored(model.find(kEmbeddings)->value));
   return out;
 }
 
@@ -126,26 +134,24 @@ void copy_into(Parameter* p, const Tensor& t, const std::string& file, const std
   std::copy(t.f32(), t.f32() + t.numel(), p->value.f32());
 }
 
-}  // namespace
-
-void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes, DType dtype,
-                     const std::vector<NamedTensor>& extra) {
-  if (dtype != DType::f32 && dtype != DType::bf16)
-    throw std::invalid_argument(dir + ": weights are saved as F32 or BF16, not " + dtype_name(dtype));
-  std::string tmp = begin_dir(dir);
-  write_file_atomic(tmp + "/config.json", config_json(model, dtype).dump(2) + "\n");
-  write_adapter_config(model, tmp);
-  std::vector<NamedTensor> tensors = model_tensors(model, dtype);
-  for (const auto& [name, t] : extra) {
-    if (model.find(name)) throw std::invalid_argument(dir + ": extra tensor '" + name + "' is a model parameter's name");
-    tensors.emplace_back(name, dtype == DType::f32 || t.dtype() != DType::f32 ? t : t.to(dtype));
-  }
-  write_weights(tmp, tensors, max_shard_bytes);
-  replace_dir_atomic(tmp, dir);
+Tensor load_tensor(const WeightSource& src, const std::string& name) {
+  const auto& [file, stored] = src.by_name.at(name);
+  return file->load_f32(stored);
 }
 
-std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, const std::vector<std::string>& extra) {
-  WeightSource src = open_weights(dir);
+bool same_values(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::equal(a.f32(), a.f32() + a.numel(), b.f32());
+}
+
+// A folder whose config ties the head but whose lm_head.weight is not the embeddings: what
+// transformers saves after training a tied config, since it never ties them.
+bool head_trained_apart(const WeightSource& src) {
+  if (!src.by_name.count(kHead) || !src.by_name.count(kEmbeddings)) return false;
+  return !same_values(load_tensor(src, kHead), load_tensor(src, kEmbeddings));
+}
+
+std::vector<NamedTensor> load_from(NemotronH& model, const WeightSource& src, const std::string& dir,
+                                   const std::vector<std::string>& extra) {
   std::set<std::string> used;
   std::vector<NamedTensor> extras;
   for (const std::string& name : extra) {
@@ -186,24 +192,61 @@ std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, 
     }
     throw std::runtime_error(dir + ": tensor '" + p->name + "' is missing from the checkpoint");
   }
+  if (model.config().tie_word_embeddings && src.by_name.count(kHead)) {
+    const auto& [file, stored] = src.by_name.at(kHead);
+    if (!same_values(file->load_f32(stored), model.find(kEmbeddings)->value))
+      throw std::runtime_error(file->path() + ": tensor '" + stored + "' differs from " + kEmbeddings +
+                               ", but this model ties its head to the embeddings");
+    used.insert(kHead);
+  }
   for (const auto& [name, where] : src.by_name)
     if (!used.count(name) && name.rfind("mtp.", 0) != 0)
       throw std::runtime_error(where.first->path() + ": tensor '" + where.second + "' is not a parameter of this model");
   return extras;
 }
 
+}  // namespace
+
+void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes, DType dtype,
+                     const std::vector<NamedTensor>& extra) {
+  if (dtype != DType::f32 && dtype != DType::bf16)
+    throw std::invalid_argument(dir + ": weights are saved as F32 or BF16, not " + dtype_name(dtype));
+  std::string tmp = begin_dir(dir);
+  write_file_atomic(tmp + "/config.json", config_json(model, dtype).dump(2) + "\n");
+  write_adapter_config(model, tmp);
+  std::vector<NamedTensor> tensors = model_tensors(model, dtype);
+  for (const auto& [name, t] : extra) {
+    if (model.find(name)) throw std::invalid_argument(dir + ": extra tensor '" + name + "' is a model parameter's name");
+    tensors.emplace_back(name, dtype == DType::f32 || t.dtype() != DType::f32 ? t : t.to(dtype));
+  }
+  write_weights(tmp, tensors, max_shard_bytes);
+  replace_dir_atomic(tmp, dir);
+}
+
+std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, const std::vector<std::string>& extra) {
+  return load_from(model, open_weights(dir), dir, extra);
+}
+
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
-  auto model = std::make_unique<NemotronH>(NemotronHConfig::load(dir + "/config.json"));
+  NemotronHConfig config = NemotronHConfig::load(dir + "/config.json");
+  WeightSource src = open_weights(dir);
+  // The logits transformers computes from this folder come from its lm_head.weight.
+  if (config.tie_word_embeddings && head_trained_apart(src)) config.tie_word_embeddings = false;
+  auto model = std::make_unique<NemotronH>(config);
   if (auto lora = read_adapter_config(dir)) model->add_lora(*lora);
-  load_weights(*model, dir);
+  load_from(*model, src, dir, {});
   return model;
 }
 
 void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
-                              const TrainerState& state, uint64_t max_shard_bytes) {
+                              const TrainerState& state, const Tokenizer* tokenizer, uint64_t max_shard_bytes) {
   std::string tmp = begin_dir(dir);
   write_file_atomic(tmp + "/config.json", config_json(model, DType::f32).dump(2) + "\n");
   write_adapter_config(model, tmp);
+  if (tokenizer) {
+    tokenizer->save(tmp + "/tokenizer.json");
+    write_file_atomic(tmp + "/tokenizer_config.json", tokenizer_config_json(*tokenizer, model.config()).dump(2) + "\n");
+  }
   write_weights(tmp, model_tensors(model), max_shard_bytes);
   write_safetensors(tmp + "/optimizer.safetensors", optimizer.state_tensors(), {{"format", "pt"}});
   json js = {{"step", state.step},

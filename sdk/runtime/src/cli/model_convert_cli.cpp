@@ -59,12 +59,8 @@ void copy_tokenizer(const fs::path& source, const fs::path& dest, const Nemotron
   for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
     if (fs::exists(*from / name)) fs::copy_file(*from / name, dest / name, fs::copy_options::overwrite_existing);
   if (fs::exists(dest / "tokenizer_config.json")) return;
-  Tokenizer tok = Tokenizer::load(*from / "tokenizer.json");
-  nlohmann::json tc = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"clean_up_tokenization_spaces", false}};
-  for (auto [key, id] : {std::pair{"bos_token", config.bos_token_id}, std::pair{"eos_token", config.eos_token_id},
-                         std::pair{"pad_token", config.pad_token_id}})
-    if (auto t = tok.id_to_token(int32_t(id))) tc[key] = *t;
-  write_file_atomic(dest / "tokenizer_config.json", tc.dump(2) + "\n");
+  const Tokenizer tok = Tokenizer::load(*from / "tokenizer.json");
+  write_file_atomic(dest / "tokenizer_config.json", tokenizer_config_json(tok, config).dump(2) + "\n");
 }
 
 // save_pretrained into OUT.tmp, the tokenizer files beside it, then one rename to OUT.

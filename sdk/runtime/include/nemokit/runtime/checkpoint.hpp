@@ -2,8 +2,11 @@
 // model.safetensors, sharded as model-0000i-of-0000n.safetensors with
 // model.safetensors.index.json above a size. Parameter names are the Hub names
 // (backbone.layers.N.mixer.in_proj.weight, ...); transformers 5 names (model.*, experts
-// stacked into one tensor) are accepted on load. Training checkpoints add the optimizer
-// moments (optimizer.safetensors) and trainer_state.json. Folders appear atomically.
+// stacked into one tensor) are accepted on load. lm_head.weight is always written, for a model
+// that ties it to the embeddings too (transformers' NemotronH never ties them), so every folder
+// loads in transformers with no missing key. Training checkpoints add the optimizer moments
+// (optimizer.safetensors), trainer_state.json and, given the tokenizer, tokenizer.json and
+// tokenizer_config.json (AutoTokenizer's files). Folders appear atomically.
 // A LoRA model's folders carry adapter_config.json (PEFT's format) beside config.json and
 // the adapter tensors (<module>.lora_A.weight, .lora_B.weight) with the base weights.
 #pragma once
@@ -15,6 +18,7 @@
 
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/optim.hpp"
+#include "nemokit/runtime/tokenizer.hpp"
 
 namespace nemokit::rt {
 
@@ -26,10 +30,14 @@ constexpr uint64_t kDefaultShardBytes = 5ull << 30;
 void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shard_bytes = kDefaultShardBytes,
                      DType dtype = DType::f32, const std::vector<NamedTensor>& extra = {});
 // With adapter_config.json in DIR, the model gets its LoRA adapters before the weights load.
+// A config that ties the head whose lm_head.weight differs from the embeddings (what
+// transformers saves once it has trained such a model) loads untied, with that head, so the
+// logits are transformers' logits.
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir);
 // Loads every parameter of `model` from DIR's safetensors; missing, unexpected or misshapen
 // tensors are errors naming the file and the tensor. The tensors named in `extra` (a head's)
 // are returned as float32, in that order, instead of being unexpected; missing ones are errors.
+// A tied model takes an lm_head.weight equal to its embeddings and refuses one that differs.
 std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, const std::vector<std::string>& extra = {});
 
 struct TrainerState {
@@ -39,11 +47,17 @@ struct TrainerState {
   nlohmann::json extra = nlohmann::json::object();
 };
 
+// `tokenizer`: the one the model's ids belong to; its files go into the folder beside the weights.
 void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
-                              const TrainerState& state, uint64_t max_shard_bytes = kDefaultShardBytes);
+                              const TrainerState& state, const Tokenizer* tokenizer = nullptr,
+                              uint64_t max_shard_bytes = kDefaultShardBytes);
 // Restores weights, buffers (router bias), optimizer moments, the LoRA dropout position and
 // returns the trainer state. A LoRA checkpoint needs a model with the same adapters (from
 // load_pretrained(dir)); the optimizer must be built over that model's parameters.
 TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer);
+
+// tokenizer_config.json for AutoTokenizer: the fast tokenizer over tokenizer.json, with the
+// model's bos/eos/pad ids named by their token text.
+nlohmann::json tokenizer_config_json(const Tokenizer& tokenizer, const NemotronHConfig& config);
 
 }  // namespace nemokit::rt
