@@ -1,6 +1,7 @@
 // The SDK used the way a third party uses it: install nemokit into a temporary prefix, build the
 // example plugin as a separate CMake project against that install (find_package(nemokit)), then
-// have the *installed* nemokit list it and run it.
+// have the *installed* nemokit list it and run it. The example enables C++ alone, as a plugin
+// author's project usually does: nemokit_add_plugin must still embed the manifest.
 #include "run_cli.hpp"
 
 #include <gtest/gtest.h>
@@ -29,7 +30,10 @@ TEST(Sdk, OutOfTreePluginBuildsAgainstInstalledSdkAndRuns) {
   // No test plugin may leak into an install.
   EXPECT_FALSE(fs::exists(prefix / "lib/nemokit/plugins/dup_sft.so"));
 
-  ASSERT_EQ(sh("'" + cmake + "' -S '" NEMOKIT_SOURCE_DIR "/sdk/examples/hello_stage' -B '" + build.string() +
+  const std::string example = NEMOKIT_SOURCE_DIR "/sdk/examples/hello_stage";
+  ASSERT_NE(nemokit::test::slurp(example + "/CMakeLists.txt").find("LANGUAGES CXX)"), std::string::npos)
+      << "the example stands for a CXX-only project";
+  ASSERT_EQ(sh("'" + cmake + "' -S '" + example + "' -B '" + build.string() +
                    "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "' -DCMAKE_BUILD_TYPE=Release",
                log),
             0)
@@ -46,6 +50,7 @@ TEST(Sdk, OutOfTreePluginBuildsAgainstInstalledSdkAndRuns) {
   };
   auto [rc1, plugins] = run("plugins");
   EXPECT_EQ(rc1, 0) << plugins;
+  EXPECT_EQ(plugins.find("manifest"), std::string::npos) << plugins;  // e.g. "no embedded manifest"
   EXPECT_NE(plugins.find("hello_stage       1.0.0     1.0   " + build.string() + "/hello_stage.so"), std::string::npos) << plugins;
   EXPECT_NE(plugins.find(prefix.string() + "/lib/nemokit/plugins/stage_sft.so"), std::string::npos) << plugins;
   auto [rc2, recipes] = run("recipes");
