@@ -176,5 +176,10 @@ TEST_F(PretrainStage, BadTrainKeyIsNamed) {
   auto r = run_cli("run nano3 pretrain -c " + cfg.string() + " +train.warmup=3", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("train.warmup: unknown key"), std::string::npos) << r.err;
+  // A misspelt [model] key is refused before any data is prepared, not trained with the default.
+  r = run_cli("run nano3 pretrain -c " + cfg.string() + " +model.hiden_size=32", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("key 'hiden_size': unknown key"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "data" / "metadata.json"));
   fs::remove_all(dir);
 }

@@ -175,3 +175,22 @@ TEST(runtime_model, ConfigErrorsNameTheKey) {
   EXPECT_EQ(round.pattern, "M*E-M");
   EXPECT_EQ(round.moe_shared_expert_intermediate_size, 12);
 }
+
+TEST(runtime_model, RecipeModelTableRefusesKeysNoConfigHas) {
+  // A config.json keeps keys of other tools (round trip); a recipe's [model] table is written by
+  // hand, and a misspelt key must not train a model with the default in its place.
+  nlohmann::json table = tiny_config().to_json();
+  table["hiden_size"] = 64;
+  EXPECT_EQ(NemotronHConfig::from_json(table, "config.json").extra["hiden_size"], 64);
+  try {
+    NemotronHConfig::from_recipe_table(table, "config [model]");
+    FAIL() << "a misspelt key was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("config [model]: key 'hiden_size': unknown key"), std::string::npos) << e.what();
+  }
+  // transformers' own NemotronH keys are config keys, read by this runtime or not.
+  table.erase("hiden_size");
+  table["max_position_embeddings"] = 4096;
+  table["layers_block_type"] = nlohmann::json::array({"mamba", "attention", "moe", "mlp", "mamba"});
+  EXPECT_EQ(NemotronHConfig::from_recipe_table(table, "config [model]").hidden_size, 16);
+}

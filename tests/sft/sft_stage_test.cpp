@@ -245,6 +245,9 @@ TEST_F(SftStage, ConfigErrorsNameTheKey) {
   r = run_cli("run nano3 sft -c '" + cfg.string() + "' model.init_from=\"stage:nano3/pretrain\"", env("errors"));
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("no completed job of nano3/pretrain"), std::string::npos) << r.err;
+  r = run_cli("run nano3 sft -c '" + cfg.string() + "' +model.hidden_size=64", env("errors"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("model.hidden_size: unknown key"), std::string::npos) << r.err;
   r = run_cli("run nano3 sft -c '" + cfg.string() + "' +train.warmup=3", env("errors"));
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("train.warmup: unknown key"), std::string::npos) << r.err;

@@ -116,7 +116,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   PretrainOptions o = PretrainOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
   if (!config.contains("model") || !config["model"].is_object()) throw std::invalid_argument("model: the table is missing");
-  rt::NemotronHConfig mc = rt::NemotronHConfig::from_json(config["model"], "config [model]");
+  rt::NemotronHConfig mc = rt::NemotronHConfig::from_recipe_table(config["model"], "config [model]");
   mc.validate("config [model]");
 
   Data data = ensure_data(config, host);

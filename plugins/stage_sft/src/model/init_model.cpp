@@ -93,6 +93,12 @@ fs::path checkpoint_of_job(const fs::path& job) {
 }
 
 InitModel resolve_init_model(const json& config, const fs::path& job_dir) {
+  // A fine-tuning stage's [model] table says where the model comes from and which encoders
+  // join it ([model.vision], [model.audio]); the architecture is the model folder's config.json.
+  if (config.contains("model") && config["model"].is_object())
+    for (const auto& [key, value] : config["model"].items())
+      if (key != "init_from" && key != "vision" && key != "audio")
+        bad("model." + key, "unknown key (expected init_from, vision or audio; the architecture comes from the model's config.json)");
   InitModel r;
   const char* input_job = std::getenv("NEMOKIT_INPUT_JOB");
   if (input_job && *input_job) {

@@ -23,7 +23,8 @@ struct InitModel {
   std::string origin;               // how it was found, for the log
 };
 
-// Throws std::invalid_argument naming model.init_from (or NEMOKIT_INPUT_JOB) and what is missing.
+// Throws std::invalid_argument naming model.init_from (or NEMOKIT_INPUT_JOB) and what is missing,
+// or a key of [model] other than init_from, vision and audio.
 InitModel resolve_init_model(const nlohmann::json& config, const std::filesystem::path& job_dir);
 
 // The newest complete checkpoint of a finished job folder (its config's checkpoint.dir, else

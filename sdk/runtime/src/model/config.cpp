@@ -60,7 +60,27 @@ const std::set<std::string>& known_keys() {
   return keys;
 }
 
+// Keys of transformers' NemotronHConfig (5.x) that this runtime does not read: a config.json
+// carries them, so a recipe's [model] table, written in the same keys, may too.
+const std::set<std::string>& reference_only_keys() {
+  static const std::set<std::string> keys = {
+      "use_cache", "num_logits_to_keep", "max_position_embeddings", "attention_bias", "attention_dropout",
+      "sliding_window", "mlp_bias", "use_mamba_kernels", "mamba_hidden_act", "time_step_limit", "mamba_proj_bias",
+      "mamba_ssm_cache_dtype", "output_router_logits", "n_shared_experts", "moe_latent_size",
+      "moe_shared_expert_overlap", "n_group", "topk_group", "num_nextn_predict_layers", "mtp_layers_block_type",
+      "use_bias", "residual_in_fp32", "hidden_dropout", "torch_dtype", "dtype"};
+  return keys;
+}
+
 }  // namespace
+
+NemotronHConfig NemotronHConfig::from_recipe_table(const json& table, const std::string& source) {
+  if (table.is_object())
+    for (auto it = table.begin(); it != table.end(); ++it)
+      if (!known_keys().count(it.key()) && !reference_only_keys().count(it.key()))
+        fail(source, it.key(), "unknown key (not a key of a NemotronH config.json)");
+  return from_json(table, source);
+}
 
 NemotronHConfig NemotronHConfig::from_json(const json& j, const std::string& source) {
   if (!j.is_object()) throw std::runtime_error(source + ": expected a JSON object");

@@ -46,6 +46,9 @@ struct NemotronHConfig {
 
   // `source` names the file in error messages. Throws std::runtime_error naming the key.
   static NemotronHConfig from_json(const nlohmann::json& j, const std::string& source);
+  // A recipe's [model] table: as from_json, but a key no NemotronH config.json has is an error
+  // naming it (a misspelt key would otherwise train another model than the one written).
+  static NemotronHConfig from_recipe_table(const nlohmann::json& table, const std::string& source);
   static NemotronHConfig load(const std::string& path);
   nlohmann::json to_json() const;
   void validate(const std::string& source) const;
