@@ -6,7 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "../../plugins/builder_oci/src/registry/credentials.hpp"
+#include "nemokit/build/builder.hpp"
 #include "nemokit/build/context.hpp"
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/registry.hpp"
@@ -102,6 +105,47 @@ TEST(BuildParser, SyntaxErrorsNameLineAndColumn) {
               "Dockerfile:2:7: SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]");
     EXPECT_EQ(error_of("FROM scratch\nWORKDIR\n"), "Dockerfile:2:1: WORKDIR needs at least one argument");
     EXPECT_EQ(error_of("# escape=x\nFROM scratch\n"), "Dockerfile:1:10: invalid escape character 'x' (use \\ or `)");
+    EXPECT_EQ(error_of("#  ESCAPE = x \nFROM scratch\n"), "Dockerfile:1:13: invalid escape character 'x' (use \\ or `)");
+}
+
+// Directive lines and heredoc names of any length are read without recursion (50-60 KB ones once
+// overflowed the stack inside std::regex).
+TEST(BuildParser, LongDirectivesAndHeredocNames) {
+    std::string long_value(60000, 'x');
+    auto df = parse_dockerfile("# syntax=" + long_value + "\nFROM scratch\n", "D");
+    EXPECT_EQ(df.instructions.size(), 1u);
+    EXPECT_EQ(error_of("# escape=" + long_value + "\nFROM scratch\n").substr(0, 43),
+              "Dockerfile:1:10: invalid escape character '");
+    std::string name(50000, 'E');
+    auto h = parse_dockerfile("FROM scratch\nRUN <<" + name + "\necho\n" + name + "\n", "D");
+    ASSERT_EQ(h.instructions.at(1).heredocs.size(), 1u);
+    EXPECT_EQ(h.instructions[1].heredocs[0].name, name);
+    EXPECT_TRUE(h.instructions[1].heredoc_only);
+    std::string spaces(50000, ' ');
+    auto two = parse_dockerfile("FROM scratch\nRUN cat <<'A'" + spaces + "<<-B >x\nA\nB\n", "D");
+    EXPECT_EQ(two.instructions.at(1).heredocs.size(), 2u);
+}
+
+TEST(BuildParser, HeredocOpeners) {
+    auto df = parse_dockerfile(
+        "FROM scratch\n"
+        "RUN cat <<<here <<\"Q\" <<'U <<-T\n"
+        "q\n"
+        "Q\n"
+        "\tt\n"
+        "\tT\n"
+        "RUN <<EOF  \n"
+        "EOF\n",
+        "D");
+    const auto& hs = df.instructions.at(1).heredocs;
+    ASSERT_EQ(hs.size(), 2u);  // "<<<here" is a here-string, "<<'U" has no closing quote
+    EXPECT_EQ(hs[0].name, "Q");
+    EXPECT_FALSE(hs[0].expand);
+    EXPECT_EQ(hs[1].name, "T");
+    EXPECT_TRUE(hs[1].strip_tabs);
+    EXPECT_EQ(hs[1].content, "t\n");
+    EXPECT_FALSE(df.instructions[1].heredoc_only);
+    EXPECT_TRUE(df.instructions.at(2).heredoc_only);
 }
 
 TEST(BuildWords, QuotesAndExpansion) {
@@ -137,6 +181,50 @@ TEST(BuildIgnore, DockerignorePatterns) {
     EXPECT_FALSE(r.excluded("docs/keep.md"));
     EXPECT_FALSE(r.excluded("src/main.c"));
     EXPECT_TRUE(r.has_exceptions());
+}
+
+TEST(BuildIgnore, ClassesEscapesAndSingleCharacters) {
+    auto r = IgnoreRules::parse("f?.txt\n[a-c]x\n[!0-9]y\nlit\\*\n**\n!keep/**/z\n", ".dockerignore");
+    EXPECT_TRUE(r.excluded("keep/a/b"));  // "**" matches everything
+    auto q = IgnoreRules::parse("f?.txt\n[a-c]x\n[!0-9]y\nlit\\*\n", ".dockerignore");
+    EXPECT_TRUE(q.excluded("f1.txt"));
+    EXPECT_FALSE(q.excluded("f12.txt"));
+    EXPECT_FALSE(q.excluded("f/.txt"));  // '?' does not match '/'
+    EXPECT_TRUE(q.excluded("bx"));
+    EXPECT_FALSE(q.excluded("dx"));
+    EXPECT_TRUE(q.excluded("zy"));
+    EXPECT_FALSE(q.excluded("5y"));
+    EXPECT_TRUE(q.excluded("lit*"));
+    EXPECT_FALSE(q.excluded("lit1"));
+    auto dirs = IgnoreRules::parse("a/**/b\n", ".dockerignore");
+    EXPECT_TRUE(dirs.excluded("a/b"));
+    EXPECT_TRUE(dirs.excluded("a/x/y/b"));
+    EXPECT_FALSE(dirs.excluded("a/xb"));
+    try {
+        IgnoreRules::parse("ok\n[abc\n", ".dockerignore");
+        ADD_FAILURE() << "an unterminated class was accepted";
+    } catch (const BuildError& e) {
+        EXPECT_EQ(std::string(e.what()), ".dockerignore:2: pattern '[abc': unterminated '['");
+    }
+}
+
+// Patterns and paths of any length are matched without recursion (a 100 KB pattern once
+// overflowed the stack inside std::regex).
+TEST(BuildIgnore, LongPatternsAndPaths) {
+    std::string huge(100000, 'a');
+    auto r = IgnoreRules::parse("*" + huge + "*\n" + huge + "/**/x\n", ".dockerignore");
+    EXPECT_FALSE(r.excluded("b" + std::string(4000, 'a') + "c"));
+    EXPECT_FALSE(r.excluded("src/main.c"));
+    // Paths are at most PATH_MAX (4096) long.
+    std::string name(1500, 'a');
+    auto q = IgnoreRules::parse("*" + name + "*\n" + name + "/**/x\n", ".dockerignore");
+    EXPECT_TRUE(q.excluded("b" + name + "c"));
+    EXPECT_FALSE(q.excluded("b" + name.substr(1) + "c"));
+    EXPECT_TRUE(q.excluded(name + "/d/" + name + "/x"));
+    std::string deep;
+    for (int i = 0; i < 2000; ++i) deep += "d/";
+    EXPECT_FALSE(q.excluded(deep + "y"));
+    EXPECT_TRUE(q.excluded("b" + name + "c/" + deep + "y"));  // a parent matches
 }
 
 TEST(BuildPaths, ResolveInRootNeverLeavesTheRoot) {
@@ -212,4 +300,23 @@ TEST(BuildIgnore, ExpandSourceSkipsIgnoredFilesEvenWithExceptions) {
     EXPECT_THROW(expand_source(root, "../etc/passwd", &rules, at), BuildError);
     EXPECT_THROW(expand_source(root, "nothing*", &rules, at), BuildError);
     fs::remove_all(root);
+}
+
+// Tags of any length are checked without recursion (std::regex once overflowed the stack on long
+// arguments).
+TEST(BuildRequest, TagsAreCheckedAtAnyLength) {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::temp_directory_path() / ("nemokit-request-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    auto request = [&](const std::string& tag) {
+        nlohmann::json j = {{"tag", tag}, {"dockerfile_text", "FROM scratch\n"}, {"build_cache_dir", dir.string()},
+                            {"context", dir.string()}};
+        return parse_build_request(j.dump(), dir);
+    };
+    std::string long_tag = "a" + std::string(100000, '.');
+    EXPECT_EQ(request(long_tag).tag, long_tag);
+    EXPECT_EQ(request("Omni3-sft_1.0").tag, "Omni3-sft_1.0");
+    for (std::string bad : {std::string(""), std::string("-a"), std::string(".a"), "a" + std::string(100000, 'b') + "/"})
+        EXPECT_THROW(request(bad), BuildError) << bad.substr(0, 20);
+    fs::remove_all(dir);
 }

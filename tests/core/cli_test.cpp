@@ -107,4 +107,26 @@ TEST(Cli, ArgsParserRecognisesOverrides) {
   EXPECT_FALSE(looks_like_override("--x=1"));
   EXPECT_FALSE(looks_like_override("path/to=1"));
   EXPECT_FALSE(looks_like_override("nano3"));
+  EXPECT_FALSE(looks_like_override("a..b=1"));
+  EXPECT_FALSE(looks_like_override("a.=1"));
+  EXPECT_FALSE(looks_like_override("1a=1"));
+  EXPECT_FALSE(looks_like_override("+=1"));
+  EXPECT_TRUE(looks_like_override("_a.1="));
+}
+
+// Arguments of any length are classified without recursion (a 30 KB word once overflowed the
+// stack inside std::regex and crashed every command).
+TEST(Cli, LongArgumentsNeitherCrashNorHang) {
+  using nemokit::cli::looks_like_override;
+  std::string name(1 << 20, 'a');
+  EXPECT_FALSE(looks_like_override(name));
+  EXPECT_TRUE(looks_like_override(name + "=" + name));
+  EXPECT_TRUE(looks_like_override("a." + name + "=1"));
+  EXPECT_FALSE(looks_like_override(name + "/=1"));
+  auto r = run_cli("run nano3 pretrain " + std::string(60000, 'x'));
+  EXPECT_LT(r.rc, 128) << r.err;
+  EXPECT_NE(r.rc, 0);
+  r = run_cli("run nano3 pretrain -d -c tiny train.x" + std::string(60000, 'y') + "=1");
+  EXPECT_LT(r.rc, 128) << r.err;
+  EXPECT_NE(r.err.find("train.x"), std::string::npos) << r.err.substr(0, 300);
 }

@@ -2,7 +2,7 @@
 
 #include "util/error.hpp"
 
-#include <regex>
+#include <cctype>
 
 namespace nemokit::cli {
 
@@ -17,9 +17,29 @@ std::vector<std::string> ParsedArgs::values(const std::string& o) const {
   return it == options.end() ? std::vector<std::string>{} : it->second;
 }
 
+// `[+]name(.part)*=value`: a name starts with a letter or '_', each dotted part is a non-empty
+// run of letters, digits, '_' and '-'. Matched by hand: arguments can be arbitrarily long and
+// std::regex recurses once per character.
 bool looks_like_override(const std::string& word) {
-  static const std::regex re(R"(^\+?[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*=.*$)", std::regex::optimize);
-  return !word.empty() && word[0] != '-' && std::regex_match(word, re);
+  size_t eq = word.find('=');
+  if (eq == std::string::npos) return false;
+  size_t start = !word.empty() && word[0] == '+' ? 1 : 0;
+  if (start == eq) return false;
+  auto first = static_cast<unsigned char>(word[start]);
+  if (!std::isalpha(first) && first != '_') return false;
+  bool part_empty = true;
+  for (size_t i = start; i < eq; ++i) {
+    auto c = static_cast<unsigned char>(word[i]);
+    if (c == '.') {
+      if (part_empty) return false;
+      part_empty = true;
+    } else if (std::isalnum(c) || c == '_' || c == '-') {
+      part_empty = false;
+    } else {
+      return false;
+    }
+  }
+  return !part_empty;
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -14,7 +15,6 @@
 #include <functional>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -433,23 +433,36 @@ private:
         fail(ins.where, k + " is not supported");
     }
 
-    // Go duration syntax as Docker takes it: "30s", "1m30s", "500ms", "2h".
+    // Go duration syntax as Docker takes it: "30s", "1m30s", "500ms", "1.5h": numbers, each with a unit.
+    // Read by hand: a flag can be arbitrarily long and std::regex recurses once per character.
     int64_t duration_ns(const Flag& f) {
-        static const std::regex part(R"((\d+(?:\.\d+)?)(ns|us|ms|s|m|h))");
         static const std::map<std::string, double> unit = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6},
                                                            {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-        double total = 0;
-        size_t pos = 0;
-        std::smatch m;
-        std::string v = f.value;
-        while (pos < v.size()) {
-            std::string rest = v.substr(pos);
-            if (!std::regex_search(rest, m, part) || m.position(0) != 0)
-                fail(f.where, "--" + f.name + "=" + f.value + ": expected a duration such as 30s or 1m30s");
-            total += std::stod(m[1].str()) * unit.at(m[2].str());
-            pos += size_t(m.length(0));
-        }
+        const std::string& v = f.value;
         if (v.empty()) fail(f.where, "--" + f.name + " needs a duration");
+        auto bad = [&](const std::string& why) { fail(f.where, "--" + f.name + "=" + v + ": " + why); };
+        auto digits_from = [&](size_t p) {
+            while (p < v.size() && std::isdigit(static_cast<unsigned char>(v[p]))) ++p;
+            return p;
+        };
+        double total = 0;
+        for (size_t pos = 0; pos < v.size();) {
+            size_t number_end = digits_from(pos);
+            if (number_end == pos) bad("expected a duration such as 30s or 1m30s");
+            if (number_end < v.size() && v[number_end] == '.') {
+                size_t fraction_end = digits_from(number_end + 1);
+                if (fraction_end == number_end + 1) bad("expected a duration such as 30s or 1m30s");
+                number_end = fraction_end;
+            }
+            size_t unit_end = number_end;
+            while (unit_end < v.size() && std::isalpha(static_cast<unsigned char>(v[unit_end]))) ++unit_end;
+            auto u = unit.find(v.substr(number_end, unit_end - number_end));
+            if (u == unit.end()) bad("expected a duration such as 30s or 1m30s");
+            total += std::strtod(v.substr(pos, number_end - pos).c_str(), nullptr) * u->second;
+            pos = unit_end;
+        }
+        // Docker keeps durations as int64 nanoseconds (about 292 years).
+        if (!(total < 9.2e18)) bad("duration too long");
         return int64_t(total);
     }
 
@@ -475,9 +488,7 @@ private:
             argv = ins.json_args;
             if (argv.empty()) fail(ins.args_where, "RUN [] has no command");
         } else if (!ins.heredocs.empty()) {
-            std::string trimmed = ins.args;
-            static const std::regex only_heredoc(R"(^<<-?(["']?)[A-Za-z_][A-Za-z0-9_]*\1\s*$)");
-            if (std::regex_match(trimmed, only_heredoc)) {
+            if (ins.heredoc_only) {
                 argv = shell_command(s, ins.heredocs[0].content);
             } else {
                 std::string script = ins.args + "\n";

@@ -1,6 +1,7 @@
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +25,10 @@ BuildRequest parse_build_request(const std::string& json_text, const std::filesy
     };
     BuildRequest r;
     r.tag = str("tag").value_or("");
-    static const std::regex tag_re("[A-Za-z0-9][A-Za-z0-9._-]*");
-    if (!std::regex_match(r.tag, tag_re))
+    auto tag_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
+    bool good_tag = !r.tag.empty() && std::isalnum(static_cast<unsigned char>(r.tag[0])) &&
+                    std::all_of(r.tag.begin(), r.tag.end(), tag_char);
+    if (!good_tag)
         throw BuildError("--tag '" + r.tag + "': use letters, digits, '.', '_' and '-' (it names containers/" + r.tag + ".sqsh)");
     if (auto path = str("dockerfile_path")) {
         std::ifstream in(*path);

@@ -17,44 +17,6 @@
 namespace nemokit::build {
 namespace fs = std::filesystem;
 
-std::regex pattern_regex(const std::string& pattern) {
-    std::string re = "^";
-    for (size_t i = 0; i < pattern.size(); ++i) {
-        char c = pattern[i];
-        if (c == '*') {
-            if (i + 1 < pattern.size() && pattern[i + 1] == '*') {
-                ++i;
-                if (i + 1 < pattern.size() && pattern[i + 1] == '/') {
-                    ++i;
-                    re += "(.*/)?";
-                } else {
-                    re += ".*";
-                }
-            } else {
-                re += "[^/]*";
-            }
-        } else if (c == '?') {
-            re += "[^/]";
-        } else if (c == '[') {
-            size_t e = pattern.find(']', i + 1);
-            if (e == std::string::npos) throw BuildError("pattern '" + pattern + "': unterminated '['");
-            std::string cls = pattern.substr(i + 1, e - i - 1);
-            if (!cls.empty() && cls[0] == '!') cls[0] = '^';
-            re += "[" + cls + "]";
-            i = e;
-        } else if (c == '\\' && i + 1 < pattern.size()) {
-            re += "\\";
-            re += pattern[++i];
-        } else if (std::strchr(".+()|{}^$", c)) {
-            re += "\\";
-            re += c;
-        } else {
-            re += c;
-        }
-    }
-    return std::regex(re + "$");
-}
-
 IgnoreRules IgnoreRules::parse(const std::string& text, const std::string& file) {
     IgnoreRules rules;
     std::stringstream ss(text);
@@ -67,20 +29,18 @@ IgnoreRules IgnoreRules::parse(const std::string& text, const std::string& file)
         line.erase(0, line.find_first_not_of(" \t"));
         line.erase(line.find_last_not_of(" \t") + 1);
         if (line.empty()) continue;
-        Rule r;
-        if (line[0] == '!') {
-            r.exception = true;
+        bool exception = line[0] == '!';
+        if (exception) {
             line.erase(0, 1);
             rules.has_exceptions_ = true;
         }
         std::string clean;
         if (!clean_relative(line, clean)) clean = line;  // "../x" can never match a context path
         try {
-            r.re = pattern_regex(clean);
-        } catch (const std::exception& e) {
+            rules.rules_.push_back(Rule{PathPattern(clean), exception});
+        } catch (const BuildError& e) {
             throw BuildError(file + ":" + std::to_string(lineno) + ": " + e.what());
         }
-        rules.rules_.push_back(std::move(r));
     }
     return rules;
 }
@@ -97,10 +57,7 @@ IgnoreRules IgnoreRules::load(const fs::path& context) {
 bool IgnoreRules::excluded(const std::string& rel) const {
     bool out = false;
     for (auto& r : rules_) {
-        bool match = std::regex_match(rel, r.re);
-        for (size_t p = rel.find('/'); !match && p != std::string::npos; p = rel.find('/', p + 1))
-            match = std::regex_match(rel.substr(0, p), r.re);
-        if (match) out = !r.exception;
+        if (r.pattern.matches_itself_or_a_parent(rel)) out = !r.exception;
     }
     return out;
 }

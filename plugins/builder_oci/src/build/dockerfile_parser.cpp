@@ -2,7 +2,7 @@
 // escape character, heredocs, the JSON ("exec") form and leading --flags.
 #include <algorithm>
 #include <cctype>
-#include <regex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +46,65 @@ bool blank(const std::string& s) { return s.find_first_not_of(" \t\r") == std::s
 bool comment(const std::string& s) {
     size_t p = s.find_first_not_of(" \t");
     return p != std::string::npos && s[p] == '#';
+}
+
+// "# name = value" (name: a letter, then letters and digits; lowercased), the value trimmed and
+// non-empty, with the column where it starts. Matched by hand: a line can be arbitrarily long
+// and std::regex recurses once per character.
+struct Directive {
+    std::string name, value;
+    size_t value_at = 0;
+};
+
+std::optional<Directive> directive(const std::string& line) {
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; };
+    auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+    auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+    if (line.empty() || line[0] != '#') return std::nullopt;
+    size_t i = 1;
+    while (i < line.size() && space(line[i])) ++i;
+    if (i == line.size() || !alpha(line[i])) return std::nullopt;
+    Directive d;
+    while (i < line.size() && alnum(line[i])) d.name += char(std::tolower(static_cast<unsigned char>(line[i++])));
+    while (i < line.size() && space(line[i])) ++i;
+    if (i == line.size() || line[i] != '=') return std::nullopt;
+    ++i;
+    while (i < line.size() && space(line[i])) ++i;
+    size_t end = line.size();
+    while (end > i && space(line[end - 1])) --end;
+    if (end == i) return std::nullopt;
+    d.value = line.substr(i, end - i);
+    d.value_at = i;
+    return d;
+}
+
+// A heredoc opener at `at` in an instruction's arguments: "<<" then an optional "-" (strip
+// tabs), then a word, bare or in matching quotes (no expansion); `end` is just past it.
+struct HeredocOpener {
+    Heredoc heredoc;
+    size_t end = 0;
+};
+
+std::optional<HeredocOpener> heredoc_opener(const std::string& text, size_t at) {
+    auto word_start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; };
+    auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    size_t i = at + 2;
+    HeredocOpener o;
+    o.heredoc.strip_tabs = i < text.size() && text[i] == '-';
+    if (o.heredoc.strip_tabs) ++i;
+    char quote = i < text.size() && (text[i] == '"' || text[i] == '\'') ? text[i] : 0;
+    if (quote) ++i;
+    o.heredoc.expand = quote == 0;
+    if (i == text.size() || !word_start(text[i])) return std::nullopt;
+    size_t name_at = i;
+    while (i < text.size() && word_char(text[i])) ++i;
+    o.heredoc.name = text.substr(name_at, i - name_at);
+    if (quote) {
+        if (i == text.size() || text[i] != quote) return std::nullopt;
+        ++i;
+    }
+    o.end = i;
+    return o;
 }
 
 // A logical line: text joined across continuations, with the source position
@@ -103,21 +162,18 @@ private:
 
     // Directives are comments of the form "# name=value" before anything else.
     void read_directives(Dockerfile&) {
-        static const std::regex re(R"(^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$)");
         bool seen_escape = false;
         while (next_ < lines_.size()) {
-            std::smatch m;
-            if (!std::regex_match(lines_[next_], m, re)) break;
-            std::string name = m[1].str();
-            for (auto& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
-            if (name == "escape") {
+            auto d = directive(lines_[next_]);
+            if (!d) break;
+            if (d->name == "escape") {
                 if (seen_escape) fail(loc(int(next_) + 1, 1), "the escape directive is given twice");
-                std::string v = m[2].str();
-                if (v != "\\" && v != "`")
-                    fail(loc(int(next_) + 1, int(m.position(2)) + 1), "invalid escape character '" + v + "' (use \\ or `)");
-                escape_ = v[0];
+                if (d->value != "\\" && d->value != "`")
+                    fail(loc(int(next_) + 1, int(d->value_at) + 1),
+                         "invalid escape character '" + d->value + "' (use \\ or `)");
+                escape_ = d->value[0];
                 seen_escape = true;
-            } else if (name != "syntax" && name != "check") {
+            } else if (d->name != "syntax" && d->name != "check") {
                 break;  // an ordinary comment ends the directives
             }
             ++next_;
@@ -150,17 +206,16 @@ private:
     }
 
     void read_heredocs(Instruction& ins, const Logical& lg, size_t args_start) {
-        static const std::regex re(R"(<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2)");
         std::string text = lg.text.substr(args_start);
-        for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
-            const std::smatch& m = *it;
-            // "<<" inside a shell string or after "<" (here-strings) is not a heredoc.
-            size_t at = size_t(m.position(0));
-            if (at > 0 && text[at - 1] == '<') continue;
-            Heredoc h;
-            h.strip_tabs = m[1].length() > 0;
-            h.expand = m[2].length() == 0;
-            h.name = m[3].str();
+        for (size_t at = text.find("<<"); at != std::string::npos; at = text.find("<<", at + 1)) {
+            auto opener = heredoc_opener(text, at);
+            if (!opener) continue;
+            // "<<" after "<" (a here-string, "<<<") is not a heredoc.
+            if (at > 0 && text[at - 1] == '<') {
+                at = opener->end - 1;
+                continue;
+            }
+            Heredoc h = opener->heredoc;
             auto [sl, sc] = lg.pos[args_start + at];
             bool closed = false;
             while (next_ < lines_.size()) {
@@ -175,6 +230,8 @@ private:
             }
             if (!closed) fail(loc(sl, sc), "heredoc <<" + h.name + " is not terminated (no line '" + h.name + "')");
             ins.heredocs.push_back(std::move(h));
+            ins.heredoc_only = at == 0 && text.find_first_not_of(" \t\r\f\v", opener->end) == std::string::npos;
+            at = opener->end - 1;
         }
     }
 

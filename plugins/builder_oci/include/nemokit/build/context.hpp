@@ -2,11 +2,11 @@
 // The build context: .dockerignore rules, COPY/ADD source wildcards, and the
 // content digest of what a COPY takes (its layer cache key).
 #include <filesystem>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "nemokit/build/dockerfile.hpp"
+#include "nemokit/build/path_pattern.hpp"
 
 namespace nemokit::build {
 
@@ -25,15 +25,12 @@ public:
 
 private:
     struct Rule {
-        std::regex re;
+        PathPattern pattern;
         bool exception = false;
     };
     std::vector<Rule> rules_;
     bool has_exceptions_ = false;
 };
-
-// Docker's pattern language (filepath.Match plus "**") as a regex on paths.
-std::regex pattern_regex(const std::string& pattern);
 
 // Expands one COPY/ADD source inside `root` (wildcards in any component), in
 // byte order; each result is a cleaned relative path with symlinks on the way

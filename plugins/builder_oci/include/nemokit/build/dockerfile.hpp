@@ -46,6 +46,7 @@ struct Instruction {
     bool json_form = false;          // args was a JSON array of strings
     std::vector<std::string> json_args;
     std::vector<Heredoc> heredocs;
+    bool heredoc_only = false;       // args are one heredoc opener alone (RUN <<EOF): it is the script
 
     const Flag* flag(const std::string& name) const;
 };
