@@ -115,6 +115,31 @@ TEST(oci_safety, CorruptBlobIsNamed) {
     EXPECT_FALSE(fs::exists(work / "x.sqsh"));
 }
 
+// A layer blob too short to be a tar, with a correct digest: the reading thread had already started
+// when the reader gave up, and destroying it joinable aborted the process. An empty blob is an
+// empty layer.
+TEST(oci_safety, TinyLayerBlobIsNamed) {
+    for (std::string tar : {std::string("x"), std::string(511, '\0'), std::string()}) {
+        fs::path work = scratch_dir("tiny" + std::to_string(tar.size()));
+        std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "gzip"}, {tar, "none"}};
+        fs::path layout = write_oci_layout(work / "oci", layers, default_config(layers));
+        std::string message;
+        try {
+            oci::convert_image("oci:" + layout.string(), work / "x.sqsh", quiet_options());
+        } catch (const oci::Error& e) {
+            message = e.what();
+        }
+        if (tar.empty()) {
+            EXPECT_EQ(message, "");
+            EXPECT_TRUE(fs::exists(work / "x.sqsh"));
+            continue;
+        }
+        EXPECT_NE(message.find("layer 2/2"), std::string::npos) << tar.size() << " bytes: " << message;
+        EXPECT_NE(message.find(sha256(tar).substr(7)), std::string::npos) << message;
+        EXPECT_FALSE(fs::exists(work / "x.sqsh"));
+    }
+}
+
 TEST(oci_safety, DiffIdMismatchIsNamed) {
     fs::path work = scratch_dir("diffid");
     std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "zstd"}};

@@ -51,15 +51,22 @@ struct StoredSource {
 
 LayerReader::LayerReader(const Layer& layer, std::string label) : layer_(layer), label_(std::move(label)) {
     producer_ = std::thread([this] { produce(); });
-    tar_ = archive_read_new();
-    archive_read_support_format_tar(tar_);
-    archive_read_support_format_gnutar(tar_);
-    archive_read_support_format_empty(tar_);
-    if (archive_read_open(tar_, this, nullptr, &LayerReader::tar_read_cb, nullptr) != ARCHIVE_OK)
-        fail(tar_, "not a tar stream");
+    try {
+        tar_ = archive_read_new();
+        archive_read_support_format_tar(tar_);
+        archive_read_support_format_gnutar(tar_);
+        archive_read_support_format_empty(tar_);
+        if (archive_read_open(tar_, this, nullptr, &LayerReader::tar_read_cb, nullptr) != ARCHIVE_OK)
+            fail(tar_, "not a tar stream");
+    } catch (...) {
+        stop();  // no destructor runs after a constructor throws; a joinable thread would abort
+        throw;
+    }
 }
 
-LayerReader::~LayerReader() {
+LayerReader::~LayerReader() { stop(); }
+
+void LayerReader::stop() {
     {
         std::lock_guard<std::mutex> lock(pipe_.mutex);
         pipe_.cancelled = true;
@@ -67,6 +74,7 @@ LayerReader::~LayerReader() {
     pipe_.changed.notify_all();
     if (producer_.joinable()) producer_.join();
     if (tar_) archive_read_free(tar_);
+    tar_ = nullptr;
 }
 
 void LayerReader::produce() {

@@ -61,6 +61,7 @@ private:
     };
 
     void produce();  // the reading thread
+    void stop();     // cancels and joins the reading thread, frees the tar reader
     static long tar_read_cb(archive*, void* self, const void** buf);
     [[noreturn]] void fail(archive* a, const std::string& what);
     void finish_and_verify();
