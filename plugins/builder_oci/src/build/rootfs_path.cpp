@@ -45,46 +45,83 @@ bool clean_relative(const std::string& path, std::string& out) {
     return true;
 }
 
-fs::path resolve_in_root(const fs::path& root, const std::string& path, bool follow_last) {
-    std::deque<std::string> todo = components(path);
-    std::vector<std::string> done;
-    int links = 0;
-    auto host = [&]() {
-        fs::path p = root;
-        for (auto& d : done) p /= d;
-        return p;
-    };
-    while (!todo.empty()) {
-        std::string c = todo.front();
-        todo.pop_front();
-        if (c == "..") {
-            if (!done.empty()) done.pop_back();
-            continue;
+namespace {
+
+// Resolves a path inside root one component at a time, following symlinks as the container
+// would. It keeps the host path of what is resolved so far, so each component costs one lstat
+// whatever the depth (re-resolving every prefix from the root made `mkdir -p` of a deep path
+// cubic in its depth).
+class InRootWalk {
+public:
+    InRootWalk(const fs::path& root, const std::string& whole) : root_(root), whole_(whole) { reset(); }
+
+    // Resolves `component` below what is resolved so far; a symlink it names (or finds on the
+    // way) is followed, except one that comes last when `follow_last` is false.
+    void step(std::string component, bool follow_last) {
+        todo_.push_back(std::move(component));
+        while (!todo_.empty()) {
+            std::string c = std::move(todo_.front());
+            todo_.pop_front();
+            if (c == "..") {
+                if (!ends_.empty()) {
+                    ends_.pop_back();
+                    host_.resize(ends_.empty() ? root_length_ : ends_.back());
+                }
+                continue;
+            }
+            std::string candidate = host_ + (host_.ends_with('/') ? "" : "/") + c;
+            struct stat st;
+            bool last = todo_.empty();
+            if (lstat(candidate.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && (!last || follow_last)) {
+                if (++links_ > 255) throw BuildError(whole_ + ": too many levels of symbolic links");
+                std::vector<char> buf(static_cast<size_t>(st.st_size) + 1 + 4096);
+                ssize_t n = readlink(candidate.c_str(), buf.data(), buf.size() - 1);
+                if (n < 0) throw BuildError(candidate + ": readlink: " + std::strerror(errno));
+                std::string target(buf.data(), size_t(n));
+                auto parts = components(target);
+                if (!target.empty() && target[0] == '/') reset();
+                for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo_.push_front(*it);
+                continue;
+            }
+            host_ = std::move(candidate);
+            ends_.push_back(host_.size());
         }
-        fs::path candidate = host() / c;
-        struct stat st;
-        bool last = todo.empty();
-        if (lstat(candidate.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && (!last || follow_last)) {
-            if (++links > 255) throw BuildError(path + ": too many levels of symbolic links");
-            std::vector<char> buf(static_cast<size_t>(st.st_size) + 1 + 4096);
-            ssize_t n = readlink(candidate.c_str(), buf.data(), buf.size() - 1);
-            if (n < 0) throw BuildError(candidate.string() + ": readlink: " + std::strerror(errno));
-            std::string target(buf.data(), size_t(n));
-            auto parts = components(target);
-            if (!target.empty() && target[0] == '/') done.clear();
-            for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_front(*it);
-            continue;
-        }
-        done.push_back(c);
     }
-    return host();
+
+    fs::path host() const { return ends_.empty() ? root_ : fs::path(host_); }
+
+private:
+    void reset() {
+        host_ = root_.string();
+        root_length_ = host_.size();
+        ends_.clear();
+    }
+
+    fs::path root_;
+    std::string whole_;            // the path being resolved, for messages
+    std::string host_;             // root, then each resolved component
+    size_t root_length_ = 0;
+    std::vector<size_t> ends_;     // host_'s length after each resolved component
+    std::deque<std::string> todo_;
+    int links_ = 0;
+};
+
+}  // namespace
+
+fs::path resolve_in_root(const fs::path& root, const std::string& path, bool follow_last) {
+    InRootWalk walk(root, path);
+    auto parts = components(path);
+    for (size_t i = 0; i < parts.size(); ++i) walk.step(parts[i], follow_last || i + 1 < parts.size());
+    return walk.host();
 }
 
 fs::path mkdir_in_root(const fs::path& root, const std::string& path, unsigned uid, unsigned gid) {
+    InRootWalk walk(root, path);
     std::string sofar;
     for (auto& c : components(path)) {
         sofar += "/" + c;
-        fs::path p = resolve_in_root(root, sofar, true);
+        walk.step(c, true);
+        fs::path p = walk.host();
         struct stat st;
         if (lstat(p.c_str(), &st) == 0) {
             if (!S_ISDIR(st.st_mode)) throw BuildError(sofar + " exists and is not a folder");
@@ -94,7 +131,7 @@ fs::path mkdir_in_root(const fs::path& root, const std::string& path, unsigned u
             throw BuildError("mkdir " + sofar + ": " + std::strerror(errno));
         if (chown(p.c_str(), uid, gid) != 0) throw BuildError("chown " + sofar + ": " + std::strerror(errno));
     }
-    return resolve_in_root(root, path, true);
+    return walk.host();
 }
 
 }  // namespace nemokit::build
