@@ -197,3 +197,16 @@ TEST(EnvExactMatch, UnreadableTasksNameTheKey) {
   auto set = EnvironmentSet::load(json::object());
   EXPECT_EQ(set.score({{"environment", "exact_match"}, {"expected_answer", "Bag"}}, "bag").reason, "correct: Bag");
 }
+
+// Reasons quote answers cut to a length; the cut falls between UTF-8 characters, so a reason
+// (written to metrics.jsonl and the terminal) is always valid UTF-8.
+TEST(EnvAnswerText, ExcerptCutsBetweenUtf8Characters) {
+  using nemokit::rl::excerpt;
+  const std::string euro = "\xE2\x82\xAC";
+  EXPECT_EQ(excerpt("ab" + euro + "cd", 3), "ab...");
+  EXPECT_EQ(excerpt("ab" + euro + "cd", 4), "ab...");
+  EXPECT_EQ(excerpt("ab" + euro + "cd", 5), "ab" + euro + "...");
+  EXPECT_EQ(excerpt("ab" + euro, 5), "ab" + euro);
+  EXPECT_EQ(excerpt(euro + euro, 1), "...");
+  EXPECT_EQ(excerpt("a\tb", 60), "a?b");
+}

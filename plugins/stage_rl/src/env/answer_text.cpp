@@ -1,5 +1,6 @@
 #include "env/answer_text.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <vector>
 
@@ -24,8 +25,12 @@ std::string trim(std::string_view s) {
 }
 
 std::string excerpt(std::string_view s, size_t n) {
+  // A cut never splits a UTF-8 character: back up over continuation bytes (10xxxxxx).
+  size_t end = std::min(s.size(), n);
+  if (end < s.size())
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
   std::string out;
-  for (size_t i = 0; i < s.size() && i < n; ++i) {
+  for (size_t i = 0; i < end; ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
   }

@@ -29,7 +29,8 @@ std::optional<std::string> last_number(std::string_view text);
 std::optional<std::string> normalize_integer(std::string_view text);
 
 std::string trim(std::string_view s);
-// For reasons: at most `n` bytes, control characters shown as '?', "..." when cut.
+// For reasons: at most `n` bytes, cut between UTF-8 characters, control characters shown as '?',
+// "..." when cut.
 std::string excerpt(std::string_view s, size_t n = 60);
 
 }  // namespace nemokit::rl
