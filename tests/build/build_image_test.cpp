@@ -239,6 +239,35 @@ TEST_F(BuildImage, FailuresNameTheLine) {
     r = build(dir / "ctx/Dockerfile.user", dir / "ctx", cache, "fails");
     EXPECT_NE(r.err.find("unable to find user nosuchuser"), std::string::npos) << r.err;
 
+    // Found by mutating inputs: each once failed with a library's raw message (stoul, substr,
+    // nlohmann's UTF-8 check after the whole build) instead of the line.
+    std::string all_errors;
+    write_file(dir / "ctx/Dockerfile.uid", "FROM scratch\nCOPY file.txt /\nUSER 99999999999999999999\nCOPY file.txt /b\n");
+    r = build(dir / "ctx/Dockerfile.uid", dir / "ctx", cache, "fails");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("Dockerfile.uid:3:6: USER 99999999999999999999: user id 99999999999999999999 is out of range"),
+              std::string::npos)
+        << r.err;
+    all_errors += r.err;
+    write_file(dir / "ctx/Dockerfile.backslash", "FROM scratch\nCOPY file.txt /\n\\");
+    r = build(dir / "ctx/Dockerfile.backslash", dir / "ctx", cache, "fails");
+    EXPECT_NE(r.err.find("Dockerfile.backslash:3:1: line continuation '\\' with no instruction after it"),
+              std::string::npos)
+        << r.err;
+    all_errors += r.err;
+    write_file(dir / "ctx/Dockerfile.utf8", "FROM scratch\nCOPY file.txt /\nVOLUME [\"/d\xff\"]\n");
+    r = build(dir / "ctx/Dockerfile.utf8", dir / "ctx", cache, "fails");
+    EXPECT_NE(r.err.find("Dockerfile.utf8:3:12: invalid UTF-8"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("[stage-0"), std::string::npos) << "fails before any step: " << r.err;
+    all_errors += r.err;
+    write_file(dir / "ctx/Dockerfile.health", "FROM scratch\nCOPY file.txt /\nHEALTHCHECK CMD [\"/bin/x\", 1]\n");
+    r = build(dir / "ctx/Dockerfile.health", dir / "ctx", cache, "fails");
+    EXPECT_NE(r.err.find("Dockerfile.health:3:17: HEALTHCHECK: a JSON array must hold only strings, not 1"),
+              std::string::npos)
+        << r.err;
+    all_errors += r.err;
+    for (const std::string& raw : {"basic_string", "stoul", "json.exception", "std::"})
+        EXPECT_EQ(all_errors.find(raw), std::string::npos) << all_errors;
 }
 
 // COPY to a destination 1,000 folders deep took 72 s (every level re-resolved from the root);

@@ -14,6 +14,7 @@
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/registry.hpp"
 #include "nemokit/build/rootfs_path.hpp"
+#include "nemokit/build/user_db.hpp"
 #include "nemokit/build/words.hpp"
 
 using namespace nemokit::build;
@@ -106,6 +107,48 @@ TEST(BuildParser, SyntaxErrorsNameLineAndColumn) {
     EXPECT_EQ(error_of("FROM scratch\nWORKDIR\n"), "Dockerfile:2:1: WORKDIR needs at least one argument");
     EXPECT_EQ(error_of("# escape=x\nFROM scratch\n"), "Dockerfile:1:10: invalid escape character 'x' (use \\ or `)");
     EXPECT_EQ(error_of("#  ESCAPE = x \nFROM scratch\n"), "Dockerfile:1:13: invalid escape character 'x' (use \\ or `)");
+}
+
+// Image configs and history are JSON (UTF-8): bytes that are not UTF-8 once failed only after
+// the whole build, with nlohmann's message and no line.
+TEST(BuildParser, TextThatIsNotUtf8NamesItsLineAndColumn) {
+    EXPECT_EQ(error_of("FROM scratch\nVOLUME [\"/d\xff\"]\n"),
+              "Dockerfile:2:12: invalid UTF-8 (byte 0xFF); a Dockerfile must be UTF-8");
+    EXPECT_EQ(error_of("FROM scratch\nLABEL a=\xc3\n"), "Dockerfile:2:9: invalid UTF-8 (byte 0xC3); a Dockerfile must be UTF-8");
+    EXPECT_EQ(error_of("FROM scratch\nLABEL a=\xc0\xaf\n"), "Dockerfile:2:9: invalid UTF-8 (byte 0xC0); a Dockerfile must be UTF-8");
+    EXPECT_EQ(error_of("FROM scratch\nLABEL a=\xed\xa0\x80\n"),  // a UTF-16 surrogate
+              "Dockerfile:2:9: invalid UTF-8 (byte 0xED); a Dockerfile must be UTF-8");
+    auto df = parse_dockerfile("FROM scratch\nLABEL a=\"\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82\"\n", "D");
+    EXPECT_EQ(df.instructions.size(), 2u);
+}
+
+// Docker's JSON form: an array of strings; a JSON array of anything else is an error at its line,
+// text that is not JSON is the shell form. HEALTHCHECK CMD reads its command the same way.
+TEST(BuildParser, JsonFormIsCheckedAtItsLine) {
+    EXPECT_EQ(error_of("FROM scratch\nVOLUME [\"/data\", 1]\n"),
+              "Dockerfile:2:8: VOLUME: a JSON array must hold only strings, not 1");
+    EXPECT_EQ(error_of("FROM scratch\nHEALTHCHECK --retries=2 CMD [\"a\", {}]\n"),
+              "Dockerfile:2:29: HEALTHCHECK: a JSON array must hold only strings, not {}");
+    auto df = parse_dockerfile(
+        "FROM scratch\nHEALTHCHECK CMD [\"/bin/check\", \"-q\"]\nHEALTHCHECK cmd [\"/bin/x\",\nVOLUME [\"/a\"\n"
+        "LABEL x=[1]\nHEALTHCHECK NONE\n",
+        "D");
+    EXPECT_TRUE(df.instructions.at(1).json_form);
+    EXPECT_EQ(df.instructions[1].json_args, (std::vector<std::string>{"/bin/check", "-q"}));
+    EXPECT_FALSE(df.instructions.at(2).json_form);  // not JSON: the shell form
+    EXPECT_FALSE(df.instructions.at(3).json_form);
+    EXPECT_FALSE(df.instructions.at(4).json_form);  // LABEL never takes the JSON form
+    EXPECT_FALSE(df.instructions.at(5).json_form);
+}
+
+TEST(BuildParser, ContinuationAtTheEndOfTheFileNamesItsLine) {
+    EXPECT_EQ(error_of("FROM scratch\n\\"), "Dockerfile:2:1: line continuation '\\' with no instruction after it");
+    EXPECT_EQ(error_of("FROM scratch\n  \\\n\n"), "Dockerfile:2:1: line continuation '\\' with no instruction after it");
+    EXPECT_EQ(error_of("# escape=`\nFROM scratch\n`\n"), "Dockerfile:3:1: line continuation '`' with no instruction after it");
+    // An instruction whose last line continues into the end of the file is still whole.
+    auto df = parse_dockerfile("FROM scratch\nRUN echo hi \\", "D");
+    ASSERT_EQ(df.instructions.size(), 2u);
+    EXPECT_EQ(df.instructions[1].args, "echo hi");
 }
 
 // Directive lines and heredoc names of any length are read without recursion (50-60 KB ones once
@@ -279,6 +322,32 @@ TEST(BuildPaths, DeepPathsResolveLevelByLevel) {
     EXPECT_TRUE(fs::is_directory(made));
     EXPECT_EQ(made.string(), root.string() + deep);
     EXPECT_EQ(resolve_in_root(root, deep + "/../e", true).string(), root.string() + deep.substr(2) + "/e");
+    fs::remove_all(root);
+}
+
+TEST(BuildUsers, IdsOutOfRangeOrMalformedNameTheirSource) {
+    namespace fs = std::filesystem;
+    fs::path root = fs::temp_directory_path() / ("nemokit-users-" + std::to_string(getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "etc");
+    { std::ofstream(root / "etc/passwd") << "root:x:0:0:root:/root:/bin/sh\nbad:x:12x:0::/:/bin/sh\n"; }
+    { std::ofstream(root / "etc/group") << "root:x:0:\nwide:x:99999999999:\n"; }
+    auto error = [&](const std::string& spec) -> std::string {
+        try {
+            resolve_user(root, spec);
+        } catch (const BuildError& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_EQ(resolve_user(root, "4294967294").uid, 4294967294u);
+    EXPECT_EQ(error("99999999999999999999"), "user id 99999999999999999999 is out of range (at most 4294967294)");
+    EXPECT_EQ(error("4294967295"), "user id 4294967295 is out of range (at most 4294967294)");
+    EXPECT_EQ(error("root:99999999999999999999"), "group id 99999999999999999999 is out of range (at most 4294967294)");
+    EXPECT_EQ(error("bad"), "/etc/passwd: the entry for 'bad' has id '12x', not a number up to 4294967294");
+    EXPECT_EQ(error("root:wide"), "/etc/group: the entry for 'wide' has id '99999999999', not a number up to 4294967294");
+    EXPECT_NO_THROW(check_user_spec("app:1000"));
+    EXPECT_THROW(check_user_spec("1:99999999999999999999"), BuildError);
     fs::remove_all(root);
 }
 

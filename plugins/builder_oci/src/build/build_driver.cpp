@@ -350,7 +350,13 @@ private:
             return;
         }
         if (k == "USER") {
-            cfg(s)["User"] = process_word(ins.args, vars, words(), ins.args_where);
+            std::string user = process_word(ins.args, vars, words(), ins.args_where);
+            try {
+                check_user_spec(user);
+            } catch (const BuildError& e) {
+                fail(ins.args_where, "USER " + user + ": " + e.what());
+            }
+            cfg(s)["User"] = user;
             history(s, "USER " + ins.args, true);
             return;
         }
@@ -397,8 +403,8 @@ private:
                 rest = rest.substr(4);
                 rest.erase(0, rest.find_first_not_of(" \t"));
                 json test;
-                if (!rest.empty() && rest[0] == '[') {
-                    test = json::parse(rest);
+                if (ins.json_form) {
+                    test = ins.json_args;
                     test.insert(test.begin(), "CMD");
                 } else {
                     test = {"CMD-SHELL", rest};
@@ -409,8 +415,8 @@ private:
                         {"interval", "Interval"}, {"timeout", "Timeout"}, {"start-period", "StartPeriod"},
                         {"start-interval", "StartInterval"}};
                     if (f.name == "retries") {
-                        if (f.value.empty() || f.value.find_first_not_of("0123456789") != std::string::npos)
-                            fail(f.where, "--retries=" + f.value + ": expected a whole number");
+                        if (f.value.empty() || f.value.size() > 9 || f.value.find_first_not_of("0123456789") != std::string::npos)
+                            fail(f.where, "--retries=" + f.value + ": expected a whole number below a billion");
                         hc["Retries"] = std::stoi(f.value);
                     } else if (auto it = keys.find(f.name); it != keys.end()) {
                         hc[it->second] = duration_ns(f);

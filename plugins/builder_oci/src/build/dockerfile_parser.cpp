@@ -29,6 +29,11 @@ bool known_keyword(const std::string& k) {
     return std::any_of(std::begin(kKnown), std::end(kKnown), [&](const char* s) { return k == s; });
 }
 
+// The instructions whose arguments Docker reads as a JSON array when they are one.
+bool takes_json_form(const std::string& k) {
+    return k == "RUN" || k == "CMD" || k == "ENTRYPOINT" || k == "SHELL" || k == "VOLUME" || k == "COPY" || k == "ADD";
+}
+
 bool takes_heredocs(const std::string& k) { return k == "RUN" || k == "COPY" || k == "ADD"; }
 
 std::string upper(std::string s) {
@@ -41,11 +46,40 @@ std::string rtrim(const std::string& s) {
     return e == std::string::npos ? "" : s.substr(0, e + 1);
 }
 
+std::string hex(unsigned char b) {
+    const char* digits = "0123456789ABCDEF";
+    return {digits[b >> 4], digits[b & 15]};
+}
+
 bool blank(const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; }
 
 bool comment(const std::string& s) {
     size_t p = s.find_first_not_of(" \t");
     return p != std::string::npos && s[p] == '#';
+}
+
+// Where `s` stops being UTF-8 (an invalid, overlong, surrogate or cut sequence), or npos. The
+// image config and history are JSON, which must be UTF-8.
+size_t invalid_utf8_at(const std::string& s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        auto b = static_cast<unsigned char>(s[i]);
+        if (b < 0x80) {
+            ++i;
+            continue;
+        }
+        size_t more = (b >> 5) == 0x6 ? 1 : (b >> 4) == 0xE ? 2 : (b >> 3) == 0x1E ? 3 : 0;  // continuation bytes
+        if (more == 0 || b < 0xC2 || b > 0xF4 || i + more >= s.size()) return i;
+        // The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF.
+        auto b1 = static_cast<unsigned char>(s[i + 1]);
+        unsigned lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
+        unsigned hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
+        if (b1 < lo || b1 > hi) return i;
+        for (size_t k = 2; k <= more; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+        i += more + 1;
+    }
+    return std::string::npos;
 }
 
 // "# name = value" (name: a letter, then letters and digits; lowercased), the value trimmed and
@@ -138,6 +172,10 @@ public:
     }
 
     Dockerfile run() {
+        for (size_t i = 0; i < lines_.size(); ++i)
+            if (size_t at = invalid_utf8_at(lines_[i]); at != std::string::npos)
+                fail(loc(int(i) + 1, int(at) + 1),
+                     "invalid UTF-8 (byte 0x" + hex(static_cast<unsigned char>(lines_[i][at])) + "); a Dockerfile must be UTF-8");
         Dockerfile df;
         df.path = path_;
         read_directives(df);
@@ -205,6 +243,19 @@ private:
         return lg;
     }
 
+    // The JSON ("exec") form as Docker reads it: a JSON array of strings; a JSON array holding
+    // anything else is an error; text that is not a JSON array is the shell form.
+    void read_json_form(Instruction& ins, const std::string& text, std::pair<int, int> at) {
+        if (text.empty() || text[0] != '[') return;
+        nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+        if (!j.is_array()) return;
+        for (auto& v : j)
+            if (!v.is_string())
+                fail(loc(at.first, at.second), ins.keyword + ": a JSON array must hold only strings, not " + v.dump());
+        ins.json_form = true;
+        for (auto& v : j) ins.json_args.push_back(v.get<std::string>());
+    }
+
     void read_heredocs(Instruction& ins, const Logical& lg, size_t args_start) {
         std::string text = lg.text.substr(args_start);
         for (size_t at = text.find("<<"); at != std::string::npos; at = text.find("<<", at + 1)) {
@@ -236,9 +287,13 @@ private:
     }
 
     Instruction instruction() {
+        int first_line = int(next_) + 1;
         Logical lg = join();
         const std::string& t = lg.text;
         size_t k0 = t.find_first_not_of(" \t");
+        // Only an escape character and blank lines after it, up to the end of the file.
+        if (k0 == std::string::npos)
+            fail(loc(first_line, 1), std::string("line continuation '") + escape_ + "' with no instruction after it");
         size_t k1 = t.find_first_of(" \t", k0);
         if (k1 == std::string::npos) k1 = t.size();
         Instruction ins;
@@ -273,16 +328,13 @@ private:
         if (ins.args.empty() && ins.keyword != "RUN")
             fail(ins.where, ins.keyword + " needs at least one argument");
 
-        if (!ins.args.empty() && ins.args[0] == '[') {
-            try {
-                auto j = nlohmann::json::parse(ins.args);
-                if (j.is_array() && std::all_of(j.begin(), j.end(), [](auto& v) { return v.is_string(); })) {
-                    ins.json_form = true;
-                    for (auto& v : j) ins.json_args.push_back(v.get<std::string>());
-                }
-            } catch (const nlohmann::json::exception&) {
-                // Not JSON: the shell form, as Docker treats it.
-            }
+        if (ins.keyword == "HEALTHCHECK") {
+            // The command after CMD has the two forms of CMD itself.
+            size_t c = ins.args.find_first_not_of(" \t", 3);
+            if (upper(ins.args.substr(0, 4)) == "CMD " && c != std::string::npos)
+                read_json_form(ins, ins.args.substr(c), lg.pos[p + c]);
+        } else if (takes_json_form(ins.keyword)) {
+            read_json_form(ins, ins.args, p == std::string::npos ? std::pair<int, int>{} : lg.pos[p]);
         }
         if (ins.keyword == "SHELL" && !ins.json_form)
             fail(ins.args_where, "SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]");

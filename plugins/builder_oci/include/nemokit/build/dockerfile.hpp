@@ -43,7 +43,7 @@ struct Instruction {
     std::string args;                // the text after the flags
     Location where;                  // the keyword
     Location args_where;             // the first character of args
-    bool json_form = false;          // args was a JSON array of strings
+    bool json_form = false;          // args (HEALTHCHECK: what follows CMD) was a JSON array of strings
     std::vector<std::string> json_args;
     std::vector<Heredoc> heredocs;
     bool heredoc_only = false;       // args are one heredoc opener alone (RUN <<EOF): it is the script

@@ -20,4 +20,8 @@ struct ResolvedUser {
 // Throws BuildError naming the user or group that does not exist.
 ResolvedUser resolve_user(const std::filesystem::path& root, const std::string& spec);
 
+// What USER can check before the image's files are known: a numeric user or group is a valid
+// id. Throws BuildError naming the id.
+void check_user_spec(const std::string& spec);
+
 }  // namespace nemokit::build
