@@ -140,6 +140,25 @@ TEST(oci_safety, TinyLayerBlobIsNamed) {
     }
 }
 
+// An image config value of the wrong type once surfaced as nlohmann's type_error.302.
+TEST(oci_safety, ConfigValueOfTheWrongTypeIsNamed) {
+    fs::path work = scratch_dir("workdir");
+    std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "gzip"}};
+    auto config = default_config(layers);
+    config["config"]["WorkingDir"] = 5;
+    fs::path layout = write_oci_layout(work / "oci", layers, config);
+    try {
+        oci::convert_image("oci:" + layout.string(), work / "x.sqsh", quiet_options());
+        FAIL() << "a numeric WorkingDir was accepted";
+    } catch (const oci::Error& e) {
+        std::string msg = e.what();
+        EXPECT_NE(msg.find(layout.string()), std::string::npos) << msg;
+        EXPECT_NE(msg.find("image config: config.WorkingDir is not a string"), std::string::npos) << msg;
+        EXPECT_EQ(msg.find("json.exception"), std::string::npos) << msg;
+    }
+    EXPECT_FALSE(fs::exists(work / "x.sqsh"));
+}
+
 TEST(oci_safety, DiffIdMismatchIsNamed) {
     fs::path work = scratch_dir("diffid");
     std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "zstd"}};

@@ -61,6 +61,26 @@ std::vector<std::string> diff_ids_of(const json& config, const std::string& what
     return ids;
 }
 
+// The runtime settings ("config" of the image config) that readers take as typed values: a
+// value of another type is refused here, by key, rather than as a JSON library error wherever
+// it is first read (an enroot rc file, a build FROM this image).
+void check_runtime_config(const json& config, const std::string& what) {
+    if (!config.contains("config") || config["config"].is_null()) return;
+    const json& c = config["config"];
+    if (!c.is_object()) throw Error(what + ": config is not an object");
+    auto wrong = [&](const char* key, const char* want) { throw Error(what + ": config." + key + " is not " + want); };
+    for (const char* key : {"User", "WorkingDir", "StopSignal"})
+        if (c.contains(key) && !c[key].is_null() && !c[key].is_string()) wrong(key, "a string");
+    for (const char* key : {"Env", "Entrypoint", "Cmd", "Shell"}) {
+        if (!c.contains(key) || c[key].is_null()) continue;
+        if (!c[key].is_array()) wrong(key, "a list of strings");
+        for (auto& v : c[key])
+            if (!v.is_string()) wrong(key, "a list of strings");
+    }
+    for (const char* key : {"Volumes", "ExposedPorts", "Labels"})
+        if (c.contains(key) && !c[key].is_null() && !c[key].is_object()) wrong(key, "an object");
+}
+
 bool platform_matches(const json& desc) {
     if (!desc.contains("platform")) return false;
     auto& p = desc["platform"];
@@ -145,6 +165,7 @@ Image open_oci(std::shared_ptr<BlobStore> store, const std::string& tag, const s
         throw Error(what + ": manifest " + mdesc.value("digest", "") + " lacks config or layers");
     img.config_digest = manifest["config"].value("digest", "");
     img.config = read_verified_json(*store, manifest["config"], what + ": config");
+    check_runtime_config(img.config, what + ": image config");
     auto diff_ids = diff_ids_of(img.config, what + ":" + blob_path(img.config_digest, what));
     if (diff_ids.size() != manifest["layers"].size())
         throw Error(what + ": manifest lists " + std::to_string(manifest["layers"].size()) +
@@ -208,6 +229,7 @@ Image open_docker(std::shared_ptr<BlobStore> store, const std::string& tag, cons
             throw Error(what + ":" + config_path + ": content does not match its digest name");
     }
     img.config = parse_json(config_text, what + ":" + config_path);
+    check_runtime_config(img.config, what + ":" + config_path);
     auto diff_ids = diff_ids_of(img.config, what + ":" + config_path);
     const json& layers = (*entry)["Layers"];
     if (diff_ids.size() != layers.size())
