@@ -80,6 +80,19 @@ TEST_F(tokenizer_errors, BadVocabAndMerges) {
   EXPECT_HAS(broken([](Json& d) { d["model"]["merges"] = "a b"; }), "key 'model.merges'");
 }
 
+// Tables are indexed by id: an id in the billions is refused by key instead of allocating them.
+TEST_F(tokenizer_errors, HugeIdsNameTheKey) {
+  const auto vocab = broken([](Json& d) { d["model"]["vocab"]["zz"] = 2000000000; });
+  EXPECT_HAS(vocab, "key 'model.vocab.zz': token id 2000000000 out of range");
+  EXPECT_HAS(broken([](Json& d) { d["added_tokens"][0]["id"] = 2000000000; }), "key 'added_tokens[0].id'");
+  // Ids past the vocab but within the limit are holes, as Hugging Face allows.
+  Json doc = base;
+  doc["added_tokens"][0]["id"] = 300000;
+  const auto path = dir / "sparse.json";
+  write_file(path, doc.dump());
+  EXPECT_EQ(Tokenizer::load(path).vocab_size(), 300001);
+}
+
 TEST_F(tokenizer_errors, UnsupportedPipelineParts) {
   EXPECT_HAS(broken([](Json& d) { d["normalizer"] = {{"type", "NFC"}}; }), "key 'normalizer.type'");
   EXPECT_HAS(broken([](Json& d) { d["decoder"] = {{"type", "WordPiece"}}; }), "key 'decoder.type'");

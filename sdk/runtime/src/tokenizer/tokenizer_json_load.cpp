@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -44,10 +43,14 @@ class Loader {
     if (!v->is_string()) fail(key + "." + name, "expected a string, got " + v->dump());
     return v->get<std::string>();
   }
+  // Tables are indexed by id, so an id sizes them: the largest vocabularies in use have a few
+  // hundred thousand tokens, and one stray id in the billions must not allocate gigabytes.
+  static constexpr int64_t kIdLimit = int64_t(1) << 22;
   int32_t to_id(const Json& v, const std::string& key) const {
     if (!v.is_number_integer()) fail(key, "expected a token id (integer), got " + v.dump());
     const auto id = v.get<int64_t>();
-    if (id < 0 || id > INT32_MAX - 1) fail(key, "token id " + std::to_string(id) + " out of range");
+    if (id < 0 || id >= kIdLimit)
+      fail(key, "token id " + v.dump() + " out of range (0 to " + std::to_string(kIdLimit - 1) + ")");
     return int32_t(id);
   }
 
