@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "grad_check.hpp"
+#include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "tiny_model.hpp"
 
 using namespace nemokit::rt;
 using namespace nemokit::rt::testing;
+namespace fs = std::filesystem;
 
 TEST(runtime_model, EveryParameterGradientMatchesFiniteDifferences) {
   NemotronH model(tiny_config());
@@ -174,6 +178,34 @@ TEST(runtime_model, ConfigErrorsNameTheKey) {
   auto round = NemotronHConfig::from_json(tiny_config().to_json(), "x");
   EXPECT_EQ(round.pattern, "M*E-M");
   EXPECT_EQ(round.moe_shared_expert_intermediate_size, 12);
+}
+
+// Sizes are checked before the model is built: 4,000,012 experts used to end in std::bad_alloc
+// while the model was made, before its checkpoint was even looked at.
+TEST(runtime_model, ConfigTooBigForMemoryNamesTheKey) {
+  nlohmann::json j = tiny_config().to_json();
+  j["n_routed_experts"] = 4000012;
+  j["moe_intermediate_size"] = 1 << 20;
+  const fs::path dir = fs::path(NEMOKIT_BINARY_DIR) / "runtime_model_test" / "huge_config";
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << j.dump();
+  try {
+    load_pretrained(dir.string());
+    FAIL() << "a config far beyond memory was accepted";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find((dir / "config.json").string() + ": key 'n_routed_experts': 4000012 makes a model of"),
+              std::string::npos) << msg;
+    EXPECT_NE(msg.find("more than this machine's"), std::string::npos) << msg;
+  }
+  nlohmann::json wide = tiny_config().to_json();
+  wide["vocab_size"] = int64_t(1) << 40;
+  try {
+    NemotronHConfig::from_json(wide, "cfg.json");
+    FAIL() << "a vocabulary far beyond memory was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cfg.json: key 'vocab_size'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(runtime_model, RecipeModelTableRefusesKeysNoConfigHas) {

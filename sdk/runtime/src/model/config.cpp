@@ -1,8 +1,13 @@
 #include "nemokit/runtime/config.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <stdexcept>
+#include <vector>
 
 namespace nemokit::rt {
 namespace {
@@ -70,6 +75,62 @@ const std::set<std::string>& reference_only_keys() {
       "moe_shared_expert_overlap", "n_group", "topk_group", "num_nextn_predict_layers", "mtp_layers_block_type",
       "use_bias", "residual_in_fp32", "hidden_dropout", "torch_dtype", "dtype"};
   return keys;
+}
+
+// One kind of weight the config sizes, with the key that sizes it.
+struct WeightPart {
+  const char* key;
+  int64_t value;
+  const char* what;
+  long double parameters;
+};
+
+// The model's big matrices by kind, counted in long double so absurd sizes cannot overflow.
+std::vector<WeightPart> weight_parts(const NemotronHConfig& c) {
+  const long double h = c.hidden_size;
+  auto layers = [&](char kind) { return (long double)std::count(c.pattern.begin(), c.pattern.end(), kind); };
+  const long double d_inner = (long double)c.mamba_num_heads * c.mamba_head_dim;
+  const long double conv_dim = d_inner + 2.0L * c.n_groups * c.ssm_state_size;
+  const long double in_proj = d_inner + conv_dim + c.mamba_num_heads;
+  const long double q = (long double)c.num_attention_heads * c.head_dim;
+  const long double kv = 2.0L * c.num_key_value_heads * c.head_dim;
+  const long double expert = 2.0L * h * c.moe_intermediate_size + h;  // up, down, router row
+  return {
+      {"vocab_size", c.vocab_size, "embeddings", (c.tie_word_embeddings ? 1 : 2) * (long double)c.vocab_size * h},
+      {"mamba_num_heads", c.mamba_num_heads, "Mamba2 mixers",
+       layers('M') * (h * in_proj + conv_dim * c.conv_kernel + d_inner * h)},
+      {"num_attention_heads", c.num_attention_heads, "attention", layers('*') * (h * (q + kv) + q * h)},
+      {"intermediate_size", c.intermediate_size, "MLPs", layers('-') * 2.0L * h * c.intermediate_size},
+      {"n_routed_experts", c.n_routed_experts, "routed experts", layers('E') * c.n_routed_experts * expert},
+      {"moe_shared_expert_intermediate_size", c.moe_shared_expert_intermediate_size, "shared experts",
+       layers('E') * 2.0L * h * c.moe_shared_expert_intermediate_size},
+  };
+}
+
+long double machine_memory_bytes() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? (long double)pages * page : 0;
+}
+
+// A model is built from these sizes before any checkpoint is read: weights and gradients that
+// cannot fit in this machine's memory are refused here, naming the key of the largest part,
+// rather than ending in std::bad_alloc (or the OOM killer) while the model is made.
+void check_fits_in_memory(const NemotronHConfig& c, const std::string& source) {
+  const long double memory = machine_memory_bytes();
+  if (memory <= 0) return;
+  auto parts = weight_parts(c);
+  long double total = 0;
+  for (const auto& p : parts) total += p.parameters;
+  const long double bytes = total * 8;  // float32 weight + float32 gradient
+  if (bytes <= memory) return;
+  const auto& big = *std::max_element(parts.begin(), parts.end(),
+                                      [](const WeightPart& a, const WeightPart& b) { return a.parameters < b.parameters; });
+  char msg[320];
+  std::snprintf(msg, sizeof msg,
+                "%lld makes a model of %.3Lg parameters (%.3Lg in %s), %.3Lg GB as float32 weights and gradients, "
+                "more than this machine's %.3Lg GB of memory",
+                (long long)big.value, total, big.parameters, big.what, bytes / 1e9L, memory / 1e9L);
+  fail(source, big.key, msg);
 }
 
 }  // namespace
@@ -178,6 +239,7 @@ void NemotronHConfig::validate(const std::string& source) const {
     if (extra.contains("moe_latent_size") && !extra["moe_latent_size"].is_null())
       fail(source, "moe_latent_size", "latent MoE projections are not supported");
   }
+  check_fits_in_memory(*this, source);
 }
 
 json NemotronHConfig::to_json() const {
