@@ -229,6 +229,7 @@ std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, 
 
 std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
   NemotronHConfig config = NemotronHConfig::load(dir + "/config.json");
+  config.check_fits_in_memory(dir + "/config.json");
   WeightSource src = open_weights(dir);
   // The logits transformers computes from this folder come from its lm_head.weight.
   if (config.tie_word_embeddings && head_trained_apart(src)) config.tie_word_embeddings = false;

@@ -115,7 +115,7 @@ long double machine_memory_bytes() {
 // A model is built from these sizes before any checkpoint is read: weights and gradients that
 // cannot fit in this machine's memory are refused here, naming the key of the largest part,
 // rather than ending in std::bad_alloc (or the OOM killer) while the model is made.
-void check_fits_in_memory(const NemotronHConfig& c, const std::string& source) {
+void fits_in_memory_or_throw(const NemotronHConfig& c, const std::string& source) {
   const long double memory = machine_memory_bytes();
   if (memory <= 0) return;
   auto parts = weight_parts(c);
@@ -239,8 +239,9 @@ void NemotronHConfig::validate(const std::string& source) const {
     if (extra.contains("moe_latent_size") && !extra["moe_latent_size"].is_null())
       fail(source, "moe_latent_size", "latent MoE projections are not supported");
   }
-  check_fits_in_memory(*this, source);
 }
+
+void NemotronHConfig::check_fits_in_memory(const std::string& source) const { fits_in_memory_or_throw(*this, source); }
 
 json NemotronHConfig::to_json() const {
   json j = extra;

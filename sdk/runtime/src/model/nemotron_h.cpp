@@ -87,6 +87,7 @@ void Batch::validate(int64_t vocab) const {
 
 NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
   config_.validate("model config");
+  config_.check_fits_in_memory("model config");
   const auto& c = config_;
   embedding_ = add_param("backbone.embeddings.weight", {c.vocab_size, c.hidden_size}, true);
   detail::ParamFactory add = [this](const std::string& n, std::vector<int64_t> s, bool decay) {

@@ -52,6 +52,10 @@ struct NemotronHConfig {
   static NemotronHConfig load(const std::string& path);
   nlohmann::json to_json() const;
   void validate(const std::string& source) const;
+  // Throws, naming the key of the largest part, when the float32 weights and gradients would not
+  // fit in this machine's memory. Checked where a model is built, not where a config is read: a
+  // login node plans and submits jobs for models far larger than itself.
+  void check_fits_in_memory(const std::string& source) const;
 };
 
 }  // namespace nemokit::rt
