@@ -102,9 +102,9 @@ for split, rows in (("train", train), ("val", val)):
 
 # The RL answer formats: answers are right, and no RL val/test item (split as
 # plugins/stage_rl/src/prep/rl_data_prep.cpp does: a seeded FNV-1a of the line, seed 1234,
-# weights 98,1,1) or anagram of a held-out word is taught.
+# weights 70,25,5 as the tiny RL configs) or anagram of a held-out word is taught.
 M = (1 << 64) - 1
-def prep_split(line, seed=1234, weights=(98, 1, 1)):
+def prep_split(line, seed=1234, weights=(70, 25, 5)):
     h = 0xcbf29ce484222325 ^ ((seed * 0x9e3779b97f4a7c15) & M)
     for b in line.encode():
         h = ((h ^ b) * 0x100000001b3) & M
@@ -126,7 +126,7 @@ for name in ("arithmetic", "unscramble", "definitions", "capitals"):
             for w in (t.get("word"), t["expected_answer"] if name == "unscramble" else None):
                 if w:
                     rl_held_letters.add("".join(sorted(w)))
-assert 40 <= rl_splits[1] + rl_splits[2] <= 150, rl_splits
+assert 1100 <= rl_splits[1] + rl_splits[2] <= 1500, rl_splits
 dictionary = set(open("/usr/share/dict/american-english", encoding="utf-8").read().split())
 formats = ("arithmetic", "unscramble", "define_choice", "capital_choice")
 for split, rows in (("train", train), ("val", val)):
@@ -154,7 +154,7 @@ for split, rows in (("train", train), ("val", val)):
             else:
                 assert train_capital[m.group(4)] == f"The capital of {m.group(4)} is {chosen}.", f"train:{i}: {q} -> {a}"
 assert counts["train", "arithmetic"] >= 1000 and counts["train", "unscramble"] >= 1000, counts
-assert counts["train", "define_choice"] >= 500 and counts["train", "capital_choice"] >= 300, counts
+assert counts["train", "define_choice"] >= 500 and counts["train", "capital_choice"] >= 200, counts
 taught_prompts = {r["messages"][-2]["content"] for r in train}
 
 held_out = {w for r in val for k, w in [kind(r["messages"])] if w}

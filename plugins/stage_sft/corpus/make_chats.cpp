@@ -30,10 +30,11 @@ constexpr std::size_t kMaxEvalCapitals = 100;
 constexpr std::size_t kCapitalRepeats = 2;
 // Riddles longer than this would not fit one 512-token pack with room to spare.
 constexpr std::size_t kMaxRiddleChars = 700;
-// RL answer formats: eval checks per kind, train chats per kind (arithmetic twice over).
+// RL answer formats: eval checks per kind, train chats per kind (arithmetic 8 times over:
+// the tiny model needs that many to answer unseen sums, which the RL stage then improves).
 constexpr std::size_t kMaxEvalFormat = 50;
 constexpr std::size_t kMaxTrainUnscramble = 1500, kMaxTrainDefineChoice = 1000;
-constexpr std::size_t kArithmeticRepeats = 2;
+constexpr std::size_t kArithmeticRepeats = 8;
 constexpr std::size_t kMinUnscramble = 3, kMaxUnscramble = 6;
 // Salts keep the independent hash decisions independent of each other.
 constexpr std::uint64_t kSaltSubsample = 0x5eed0001, kSaltSystem = 0x5eed0002,
