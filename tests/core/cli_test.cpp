@@ -2,6 +2,7 @@
 #include "cli/args.hpp"
 #include "run_cli.hpp"
 #include "util/error.hpp"
+#include "util/suggest.hpp"
 
 #include <gtest/gtest.h>
 
@@ -68,6 +69,64 @@ TEST(Cli, SubstagesAndUnknownsAreExplained) {
   r = run_cli("build --frob x");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("unknown option --frob"), std::string::npos) << r.err;
+}
+
+TEST(Cli, NearestNamesAreCloseOnlyAndNearestFirst) {
+  using nemokit::closest_names;
+  std::vector<std::string> commands = {"run", "data", "build", "pipe", "recipes", "profiles", "plugins"};
+  EXPECT_EQ(closest_names("recipies", commands), (std::vector<std::string>{"recipes"}));
+  EXPECT_EQ(closest_names("rnu", commands), (std::vector<std::string>{"run"}));     // two letters swapped
+  EXPECT_EQ(closest_names("PIPE", commands), (std::vector<std::string>{"pipe"}));   // case ignored
+  EXPECT_EQ(closest_names("plugin", commands), (std::vector<std::string>{"plugins"}));
+  EXPECT_TRUE(closest_names("frobnicate", commands).empty());
+  EXPECT_TRUE(closest_names("x", {"ab", "cd"}).empty());  // a short word is not near every short word
+  EXPECT_EQ(closest_names("swe3", {"rlvr", "swe1", "swe2", "rlhf"}), (std::vector<std::string>{"swe1", "swe2"}));
+  EXPECT_EQ(closest_names("train.lrr", {"train.steps", "train.lr", "train.lrr2"}), (std::vector<std::string>{"train.lr", "train.lrr2"}));
+  EXPECT_EQ(nemokit::did_you_mean("swe3", {"swe1", "swe2"}), "; did you mean 'swe1' or 'swe2'?");
+  EXPECT_EQ(nemokit::did_you_mean("zzz", {"swe1"}), "");
+}
+
+TEST(Cli, MisspeltCommandGetsASuggestion) {
+  auto r = run_cli("recipies");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown command \"recipies\" (see nemokit --help); did you mean 'recipes'?"), std::string::npos) << r.err;
+  r = run_cli("build --contxt x");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("did you mean '--context'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MisspeltFamilyGetsASuggestion) {
+  auto r = run_cli("run nano4 sft -d");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no plugin serves \"nano4 sft\" (known: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'nano3 sft'?"), std::string::npos) << r.err;
+  r = run_cli("pipe supr3 -d");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("did you mean 'super3'?"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MisspeltStageAndSubstageGetASuggestion) {
+  auto r = run_cli("run nano3 stf -d");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no plugin serves \"nano3 stf\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'nano3 sft'?"), std::string::npos) << r.err;
+  r = run_cli("run super3 rl swe3 -d");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("did you mean 'super3 rl swe1' or 'super3 rl swe2'?"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MisspeltKeyAndConfigGetASuggestion) {
+  auto r = run_cli("run nano3 sft -c tiny --dry-run train.lrr=1e-4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no key \"train.lrr\" in the config (write +train.lrr=1e-4 to add one); did you mean 'train.lr'"),
+            std::string::npos) << r.err;
+  r = run_cli("run nano3 sft -c tiny --dry-run trian.lr=1e-4");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("did you mean 'train.lr'"), std::string::npos) << r.err;
+  r = run_cli("run nano3 sft -c tinny --dry-run");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("it ships: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'tiny'?"), std::string::npos) << r.err;
 }
 
 TEST(Cli, RecipesShowEveryTripleWithPluginImageAndConfigs) {

@@ -135,6 +135,18 @@ TEST(Profiles, CommandListsResolvedValuesAndHidesSecrets) {
   EXPECT_FALSE(is_secret_name("HF_HOME"));
 }
 
+TEST(Profiles, MisspeltProfileGetsASuggestion) {
+  fs::path dir = test::temp_folder("prof-typo");
+  write(dir / "env.toml", kEnvToml);
+  auto r = test::run_cli("run nano3 sft -c tiny --dry-run --run lcoal", "", dir.string());
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no profile \"lcoal\" (profiles: base, big, local); did you mean 'local'?"), std::string::npos) << r.err;
+  write(dir / "env.toml", "[local]\nexecuter = \"local\"\n");
+  r = test::run_cli("profiles", "", dir.string());
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("unknown key \"executer\"; did you mean 'executor'?"), std::string::npos) << r.err;
+}
+
 // Commands that plugins serve get the selected profile's build_cache_dir: `image ls` lists
 // that folder's containers, not the default cache.
 TEST(Profiles, PluginCommandsSeeTheProfileBuildCacheDir) {

@@ -1,6 +1,7 @@
 #include "cli/args.hpp"
 
 #include "util/error.hpp"
+#include "util/suggest.hpp"
 
 #include <cctype>
 
@@ -45,6 +46,26 @@ bool looks_like_override(const std::string& word) {
 namespace {
 const std::map<std::string, std::string> kGlobalValueOpts = {
     {"-c", "config"}, {"--config", "config"}, {"-r", "run"}, {"--run", "run"}, {"-b", "batch"}, {"--batch", "batch"}};
+
+// The commands a user may type; the hidden "__" ones are for nemokit itself and never suggested.
+std::vector<std::string> visible_commands(const std::vector<CommandSpec>& commands) {
+  std::vector<std::string> names;
+  for (const auto& c : commands)
+    if (!c.name.starts_with("__")) names.push_back(c.name);
+  return names;
+}
+
+// The long options a command takes, global ones included. Short ones are left out: every
+// one-letter option is one edit from every other, so suggesting them would only be noise.
+std::vector<std::string> long_options(const CommandSpec* spec) {
+  std::vector<std::string> names = {"--config", "--run", "--batch", "--dry-run", "--help", "--version"};
+  if (spec) {
+    for (const auto& [o, _] : spec->value_opts) names.push_back(o);
+    for (const auto& [o, _] : spec->flags) names.push_back(o);
+  }
+  std::erase_if(names, [](const std::string& o) { return !o.starts_with("--"); });
+  return names;
+}
 }
 
 ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<CommandSpec>& commands) {
@@ -92,12 +113,13 @@ ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<Co
         continue;
       }
       throw UserError("unknown option " + name + (spec ? " for `nemokit " + spec->name + "`" : "") +
-                      " (see nemokit " + (spec ? spec->name + " " : "") + "--help)");
+                      " (see nemokit " + (spec ? spec->name + " " : "") + "--help)" +
+                      (name.starts_with("--") ? did_you_mean(name, long_options(spec)) : ""));
     }
     if (!spec) {
       for (const auto& c : commands)
         if (c.name == w) spec = &c;
-      if (!spec) throw UserError("unknown command \"" + w + "\" (see nemokit --help)");
+      if (!spec) throw UserError("unknown command \"" + w + "\" (see nemokit --help)" + did_you_mean(w, visible_commands(commands)));
       a.command = w;
       continue;
     }

@@ -16,6 +16,7 @@
 #include "exec/task_env.hpp"
 #include "util/error.hpp"
 #include "util/read_file.hpp"
+#include "util/suggest.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
 
@@ -230,7 +231,12 @@ std::vector<const StageEntry*> family_chain(Context& ctx, const std::string& fam
   std::vector<const StageEntry*> chain;
   for (const auto& s : ctx.registry().stages())
     if (s.family == family && s.in_pipe) chain.push_back(&s);
-  if (chain.empty()) throw UserError("no plugin serves family \"" + family + "\" (see `nemokit recipes`)");
+  if (chain.empty()) {
+    std::vector<std::string> families;
+    for (const auto& s : ctx.registry().stages())
+      if (s.in_pipe) families.push_back(s.family);
+    throw UserError("no plugin serves family \"" + family + "\" (see `nemokit recipes`)" + did_you_mean(family, families));
+  }
   auto rank = [](const StageEntry* s) { return s->stage == "pretrain" ? 0 : s->stage == "sft" ? 1 : s->stage == "rl" ? 2 : 3; };
   std::stable_sort(chain.begin(), chain.end(), [&](auto* a, auto* b) { return rank(a) < rank(b); });
   return chain;

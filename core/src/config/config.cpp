@@ -2,6 +2,7 @@
 
 #include "util/error.hpp"
 #include "util/read_file.hpp"
+#include "util/suggest.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -26,6 +27,22 @@ toml::table parse_toml(const std::string& text, const std::string& origin) {
     throw UserError(origin + ":" + std::to_string(e.source().begin.line) + ":" + std::to_string(e.source().begin.column) +
                     ": " + std::string(e.description()));
   }
+}
+
+// Every key of the config as an override spells it (train, train.lr, ...), for suggesting the one
+// a misspelt override meant.
+void collect_key_paths(const toml::table& t, const std::string& prefix, std::vector<std::string>& out) {
+  for (auto&& [k, v] : t) {
+    std::string path = prefix + std::string(k.str());
+    out.push_back(path);
+    if (v.is_table()) collect_key_paths(*v.as_table(), path + ".", out);
+  }
+}
+
+std::vector<std::string> key_paths(const toml::table& config) {
+  std::vector<std::string> out;
+  collect_key_paths(config, "", out);
+  return out;
 }
 
 // dst <- src, tables merged key by key, anything else replaced. Nodes are moved, never copied:
@@ -72,9 +89,14 @@ struct Loader {
     auto it = stage.configs.find(ref);
     if (it == stage.configs.end()) {
       std::string names;
-      for (const auto& [n, _] : stage.configs) names += (names.empty() ? "" : ", ") + n;
+      std::vector<std::string> shipped;
+      for (const auto& [n, _] : stage.configs) {
+        names += (names.empty() ? "" : ", ") + n;
+        shipped.push_back(n);
+      }
       throw UserError("config \"" + ref + "\" is not one that " + stage.triple() + " ships (" +
-                      (names.empty() ? "it ships none" : "it ships: " + names) + "); give a path to use your own file");
+                      (names.empty() ? "it ships none" : "it ships: " + names) + "); give a path to use your own file" +
+                      did_you_mean(ref, shipped));
     }
     auto text = stage.plugin->resource(it->second);
     if (!text) throw UserError(stage.plugin->path.string() + ": resource " + it->second + " is missing");
@@ -164,7 +186,9 @@ void apply_overrides(toml::table& config, const std::vector<std::string>& overri
       path += (path.empty() ? "" : ".") + parts[i];
       toml::node* n = t->get(parts[i]);
       if (!n) {
-        if (!add) throw UserError("override \"" + ov + "\": no key \"" + path + "\" in the config (write +" + key + "=... to add one)");
+        if (!add)
+          throw UserError("override \"" + ov + "\": no key \"" + path + "\" in the config (write +" + key + "=... to add one)" +
+                          did_you_mean(key, key_paths(config)));
         t->insert_or_assign(parts[i], toml::table{});
         n = t->get(parts[i]);
       }
@@ -174,7 +198,9 @@ void apply_overrides(toml::table& config, const std::vector<std::string>& overri
     const std::string& leaf = parts.back();
     toml::node* old = t->get(leaf);
     if (!old) {
-      if (!add) throw UserError("override \"" + ov + "\": no key \"" + key + "\" in the config (write +" + key + "=" + text + " to add one)");
+      if (!add)
+        throw UserError("override \"" + ov + "\": no key \"" + key + "\" in the config (write +" + key + "=" + text + " to add one)" +
+                        did_you_mean(key, key_paths(config)));
       if (auto v = parse_value(text)) t->insert_or_assign(leaf, *v->get("v"));
       else t->insert_or_assign(leaf, text);
       continue;

@@ -2,6 +2,7 @@
 
 #include "plugins/elf_sections.hpp"
 #include "util/error.hpp"
+#include "util/suggest.hpp"
 
 #include <nemokit/resources.hpp>
 
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -250,6 +252,40 @@ void PluginRegistry::add(std::unique_ptr<PluginFile> p) {
   plugins_.push_back(std::move(p));
 }
 
+namespace {
+
+// The first of the three words that matches nothing known is the misspelt one: its nearest
+// neighbours among the families, the family's stages or the stage's substages, each shown as the
+// whole corrected name ("nano4 sft" -> 'nano3 sft').
+std::string suggest_stage(const std::vector<StageEntry>& stages, const std::string& family, const std::string& stage,
+                          const std::string& substage) {
+  auto has = [&](auto match) { return std::any_of(stages.begin(), stages.end(), match); };
+  std::string tail = substage.empty() ? "" : " " + substage;
+  std::vector<std::string> names;
+  std::string typed;
+  std::function<std::string(const std::string&)> whole;
+  if (!has([&](const StageEntry& s) { return s.family == family; })) {
+    for (const StageEntry& s : stages) names.push_back(s.family);
+    typed = family;
+    whole = [&](const std::string& f) { return f + " " + stage + tail; };
+  } else if (!has([&](const StageEntry& s) { return s.family == family && s.stage == stage; })) {
+    for (const StageEntry& s : stages)
+      if (s.family == family) names.push_back(s.stage);
+    typed = stage;
+    whole = [&](const std::string& st) { return family + " " + st + tail; };
+  } else {
+    for (const StageEntry& s : stages)
+      if (s.family == family && s.stage == stage && !s.substage.empty()) names.push_back(s.substage);
+    typed = substage;
+    whole = [&](const std::string& sub) { return family + " " + stage + " " + sub; };
+  }
+  std::vector<std::string> near = closest_names(typed, names);
+  for (std::string& n : near) n = whole(n);
+  return did_you_mean(near);
+}
+
+}  // namespace
+
 const StageEntry& PluginRegistry::stage(const std::string& family, const std::string& stage,
                                         const std::string& substage) const {
   std::string key = family + " " + stage + (substage.empty() ? "" : " " + substage);
@@ -268,7 +304,7 @@ const StageEntry& PluginRegistry::stage(const std::string& family, const std::st
   std::string known;
   for (const StageEntry& s : stages_) known += (known.empty() ? "" : ", ") + s.triple();
   throw UserError("no plugin serves \"" + key + "\" (known: " + (known.empty() ? "none" : known) +
-                  "; see `nemokit recipes`)");
+                  "; see `nemokit recipes`)" + suggest_stage(stages_, family, stage, substage));
 }
 
 const ImageEntry* PluginRegistry::image(const std::string& name) const {

@@ -3,6 +3,7 @@
 #include "config/config.hpp"
 #include "util/error.hpp"
 #include "util/read_file.hpp"
+#include "util/suggest.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -114,8 +115,12 @@ ProfileSet ProfileSet::load(const fs::path& file) {
       throw UserError(where(file, v) + ": \"" + name + "\" must be a [profile] table (top-level keys are not allowed)");
     for (auto&& [key, val] : *v.as_table()) {
       auto it = known_keys().find(std::string(key.str()));
-      if (it == known_keys().end())
-        throw UserError(where(file, val) + ": profile \"" + name + "\": unknown key \"" + std::string(key.str()) + "\"");
+      if (it == known_keys().end()) {
+        std::vector<std::string> keys;
+        for (const auto& [known, _] : known_keys()) keys.push_back(known);
+        throw UserError(where(file, val) + ": profile \"" + name + "\": unknown key \"" + std::string(key.str()) + "\"" +
+                        did_you_mean(std::string(key.str()), keys));
+      }
       if (!has_kind(val, it->second))
         throw UserError(where(file, val) + ": profile \"" + name + "\": key \"" + std::string(key.str()) + "\" must be " +
                         kind_name(it->second));
@@ -167,7 +172,8 @@ const Profile& ProfileSet::get(const std::string& name) const {
     throw UserError("profile \"" + name + "\": no env.toml found (set NEMOKIT_ENV, put env.toml in this folder or above, or in ~/.config/nemokit/)");
   std::string known;
   for (const auto& n : names()) known += (known.empty() ? "" : ", ") + n;
-  throw UserError(file_.string() + ": no profile \"" + name + "\" (profiles: " + (known.empty() ? "none" : known) + ")");
+  throw UserError(file_.string() + ": no profile \"" + name + "\" (profiles: " + (known.empty() ? "none" : known) + ")" +
+                  did_you_mean(name, names()));
 }
 
 std::optional<std::string> Profile::str(const char* key) const {
