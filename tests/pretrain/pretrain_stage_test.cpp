@@ -1,6 +1,7 @@
 // `nemokit data prep` and `nemokit run` of the pretraining stage, as a user runs them, on real
 // text (the King James Bible extracted from Debian's bible-kjv by the setup), with a model small
 // enough to train a few steps in seconds.
+#include "bible_slice.hpp"
 #include "run_cli.hpp"
 
 #include <gtest/gtest.h>
@@ -22,23 +23,9 @@ using nemokit::test::slurp;
 
 namespace {
 
-fs::path corpus_file() {
-  const char* home = std::getenv("HOME");
-  fs::path kjv = fs::path(std::getenv("NEMOKIT_CORPUS_DIR") ? std::getenv("NEMOKIT_CORPUS_DIR")
-                                                            : std::string(home ? home : "/") + "/.cache/nemokit/corpus") /
-                 "kjv-bible.txt";
-  return kjv;
-}
-
 // A user config on top of the shipped `tiny`: a smaller model and a quarter of the Bible.
 fs::path write_config(const fs::path& dir) {
-  fs::path text = dir / "genesis-to-ruth.txt";
-  {
-    std::ifstream in(corpus_file());
-    std::ofstream out(text);
-    std::string line;
-    for (int i = 0; i < 12000 && std::getline(in, line); ++i) out << line << "\n";
-  }
+  const fs::path text = nemokit::test::write_bible_slice(dir);
   fs::path cfg = dir / "small.toml";
   std::ofstream(cfg) << "defaults = [\"tiny\"]\n"
                         "[model]\nhidden_size = 64\nmamba_num_heads = 4\nmamba_head_dim = 32\nssm_state_size = 16\n"
@@ -78,7 +65,8 @@ std::map<int64_t, std::string> losses(const std::vector<json>& metrics) {
 class PretrainStage : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(corpus_file())) GTEST_FAIL() << corpus_file() << " missing: run scripts/setup.sh (it extracts the corpus)";
+    if (!fs::exists(nemokit::test::kjv_bible()))
+      GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh (it extracts the corpus)";
   }
 };
 

@@ -3,6 +3,7 @@
 // and AutoTokenizer, with no missing key, and gives the validation loss nemokit logged on the
 // same windows. The run is short (4 steps on a slice of the Bible, the tiny config's own
 // 4096-id tokenizer trained on it) so the test stays quick.
+#include "bible_slice.hpp"
 #include "run_cli.hpp"
 
 #include <gtest/gtest.h>
@@ -30,20 +31,8 @@ namespace {
 constexpr int64_t kSeq = 128, kRows = 8, kEvalSteps = 2, kSteps = 4;  // the tiny config's windows
 constexpr uint64_t kSeed = 1234;
 
-fs::path corpus_file() {
-  const char* dir = std::getenv("NEMOKIT_CORPUS_DIR");
-  const char* home = std::getenv("HOME");
-  return fs::path(dir ? dir : std::string(home ? home : "/") + "/.cache/nemokit/corpus") / "kjv-bible.txt";
-}
-
 fs::path write_config(const fs::path& dir) {
-  fs::path text = dir / "genesis-to-ruth.txt";
-  {
-    std::ifstream in(corpus_file());
-    std::ofstream out(text);
-    std::string line;
-    for (int i = 0; i < 12000 && std::getline(in, line); ++i) out << line << "\n";
-  }
+  const fs::path text = nemokit::test::write_bible_slice(dir);
   fs::path cfg = dir / "tiny-short.toml";
   std::ofstream(cfg) << "defaults = [\"tiny\"]\n"
                         "[train]\nmax_steps = " << kSteps << "\neval_interval = " << kSteps << "\neval_steps = " << kEvalSteps
@@ -72,7 +61,8 @@ rt::Tensor ids_tensor(const std::vector<int32_t>& ids, std::vector<int64_t> shap
 }  // namespace
 
 TEST(PretrainTransformers, TinyRunsLastCheckpointGivesTheValidationLossInTransformers) {
-  if (!fs::exists(corpus_file())) GTEST_FAIL() << corpus_file() << " missing: run scripts/setup.sh (it extracts the corpus)";
+  if (!fs::exists(nemokit::test::kjv_bible()))
+    GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh (it extracts the corpus)";
   fs::path dir = nemokit::test::temp_folder("pt-transformers");
   auto r = run_cli("run nano3 pretrain -c " + write_config(dir).string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   ASSERT_EQ(r.rc, 0) << r.err;
