@@ -50,4 +50,14 @@ TEST(tokenizer_roundtrip, DecodeRejectsUnknownIds) {
   EXPECT_THROW(t.decode(negative), std::out_of_range);
 }
 
+TEST(tokenizer_roundtrip, GeneratedIdsBeyondTheTokenizerBecomeReplacementCharacters) {
+  const Tokenizer t = Tokenizer::load(fixture("ours_trained.json"));
+  const std::vector<int32_t> hi = t.encode("hi");
+  std::vector<int32_t> ids = hi;
+  ids.push_back(t.vocab_size() + 7);  // a padded model row
+  ids.insert(ids.end(), hi.begin(), hi.end());
+  EXPECT_EQ(t.decode_generated(ids), "hi\xEF\xBF\xBDhi");
+  EXPECT_EQ(t.decode_generated(hi), t.decode(hi));
+}
+
 }  // namespace

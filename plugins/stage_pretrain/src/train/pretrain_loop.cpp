@@ -211,7 +211,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     so.seed = o.seed;
     if (auto eod = tok.token_to_id("<|endoftext|>")) so.stop_tokens.push_back(*eod);
     auto out = rt::generate(model, {tok.encode(o.sample_prompt)}, so);
-    std::string text = o.sample_prompt + tok.decode(out[0], /*skip_special=*/true);
+    std::string text = o.sample_prompt + tok.decode_generated(out[0], /*skip_special=*/true);
     host.info("sample: " + text);
     metrics.write({{"step", state.step > o.max_steps ? state.step : o.max_steps}, {"sample", text}});
   }

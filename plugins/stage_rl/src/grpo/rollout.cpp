@@ -25,22 +25,10 @@ std::vector<int32_t> render_prompt(const json& task, const rt::Tokenizer& tok, b
   }
 }
 
-std::string response_text(const rt::Tokenizer& tok, std::span<const int32_t> ids) {
-  std::string out;
-  size_t from = 0;
-  for (size_t i = 0; i <= ids.size(); ++i) {
-    if (i < ids.size() && tok.id_to_token(ids[i])) continue;
-    out += tok.decode(ids.subspan(from, i - from));
-    if (i < ids.size()) out += "\xEF\xBF\xBD";  // U+FFFD for an id the tokenizer does not have
-    from = i + 1;
-  }
-  return out;
-}
-
 size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops) {
   if (stops.empty()) return response.size();
   auto holds = [&](size_t n) {
-    const std::string text = response_text(tok, std::span<const int32_t>(response.data(), n));
+    const std::string text = tok.decode_generated(std::span<const int32_t>(response.data(), n));
     for (const auto& s : stops)
       if (!s.empty() && text.find(s) != std::string::npos) return true;
     return false;
@@ -89,7 +77,7 @@ RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std:
     s.response = std::move(out[j]);
     s.response.resize(stop_cut(tok, s.response, o.stop_strings));
     const json& task = *tasks[size_t(s.task)];
-    const std::string text = sft::answer_text(response_text(tok, s.response));
+    const std::string text = sft::answer_text(tok.decode_generated(s.response));
     Reward reward = reward_of(task, text);
     s.reward = reward.value;
     r.texts.push_back(text);

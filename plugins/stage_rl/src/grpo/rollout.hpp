@@ -55,9 +55,6 @@ RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std:
 using RolloutFn = std::function<RolloutResult(rt::NemotronH&, const rt::Tokenizer&, const std::vector<const nlohmann::json*>&,
                                               const std::vector<std::vector<int32_t>>&, const RolloutOptions&, const RewardFn&)>;
 
-// The text of generated ids; an id the tokenizer lacks (a model's padded vocab rows) is U+FFFD.
-std::string response_text(const rt::Tokenizer& tok, std::span<const int32_t> ids);
-
 // The shortest prefix of `response` whose text holds one of `stops` (all of it when none does).
 size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, const std::vector<std::string>& stops);
 

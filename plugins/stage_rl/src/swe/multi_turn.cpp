@@ -126,7 +126,7 @@ MultiTurnResult multi_turn_rollout(const GenerateFn& generate, const rt::Tokeniz
       s.response.insert(s.response.end(), ids.begin(), ids.end());
       s.trained.insert(s.trained.end(), ids.size(), 1);
       e.context.insert(e.context.end(), ids.begin(), ids.end());
-      e.last_turn = response_text(tok, ids);
+      e.last_turn = tok.decode_generated(ids);
       ++out.episodes[j].turns;
       e.call = find_tool_call(e.last_turn);
       e.closed = e.last_turn.ends_with("<|im_end|>");

@@ -65,7 +65,7 @@ int cmd_generate(const std::vector<std::string>& args) {
                        std::to_string(model->config().vocab_size) + ")");
   auto out = generate(*model, {prompt}, s)[0];
   if (tok) {
-    std::cout << tok->decode(out) << "\n";
+    std::cout << tok->decode_generated(out) << "\n";
   } else {
     for (size_t i = 0; i < out.size(); ++i) std::cout << (i ? " " : "") << out[i];
     std::cout << "\n";

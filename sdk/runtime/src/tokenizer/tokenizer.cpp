@@ -125,11 +125,21 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const { return decod
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
   const Impl& im = *impl_;
-  std::string out;
-  for (int32_t id : ids) {
+  for (int32_t id : ids)
     if (id < 0 || id >= im.vocab_size || im.id_kind[id] == 0)
       throw std::out_of_range("token id " + std::to_string(id) + " is not in the vocab of " +
                               im.origin);
+  return decode_generated(ids, skip_special);
+}
+
+std::string Tokenizer::decode_generated(std::span<const int32_t> ids, bool skip_special) const {
+  const Impl& im = *impl_;
+  std::string out;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= im.vocab_size || im.id_kind[id] == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      continue;
+    }
     if (skip_special && im.id_kind[id] == 3) continue;
     out += im.id_bytes[id];
   }

@@ -40,6 +40,10 @@ class Tokenizer {
   // skip_special is set. Throws std::out_of_range for an id outside the vocab.
   std::string decode(std::span<const int32_t> ids) const;
   std::string decode(std::span<const int32_t> ids, bool skip_special) const;
+  // Text for ids a model generated: as decode, but an id the tokenizer lacks (a model's vocab is
+  // often padded past its tokenizer's) is written as U+FFFD instead of throwing, so a sample or
+  // an answer never ends a run.
+  std::string decode_generated(std::span<const int32_t> ids, bool skip_special = false) const;
 
   // Number of ids (the largest id + 1, added tokens included).
   int32_t vocab_size() const;
