@@ -1,5 +1,5 @@
 // Dockerfile syntax, word expansion, .dockerignore patterns, image references
-// and the credentials file: pure functions, checked against what Docker's
+// the credentials file and registry auth challenges: pure functions, checked against what Docker's
 // documentation says each construct means.
 #include <gtest/gtest.h>
 
@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../../plugins/builder_oci/src/registry/auth_challenge.hpp"
 #include "../../plugins/builder_oci/src/registry/credentials.hpp"
 #include "nemokit/build/builder.hpp"
 #include "nemokit/build/context.hpp"
@@ -382,6 +383,26 @@ TEST(BuildRegistry, CredentialsFile) {
     EXPECT_EQ(find_credentials(f, "localhost:6000")->login, "carol");
     EXPECT_FALSE(find_credentials(f, "example.com"));
     fs::remove(f);
+}
+
+TEST(BuildRegistry, AuthChallengeParams) {
+    auto p = auth_challenge_params(
+        R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/debian:pull")");
+    EXPECT_EQ(p.size(), 3u);
+    EXPECT_EQ(p["realm"], "https://auth.docker.io/token");
+    EXPECT_EQ(p["service"], "registry.docker.io");
+    EXPECT_EQ(p["scope"], "repository:library/debian:pull");
+    // Spaces after commas, a bare word and an unterminated value end cleanly.
+    p = auth_challenge_params(R"(Bearer error=invalid, realm="r", service="s", scope="x)");
+    EXPECT_EQ(p.size(), 2u);
+    EXPECT_EQ(p["realm"], "r");
+    EXPECT_EQ(p["service"], "s");
+    // A hostile header of megabytes is parsed in one pass (a backtracking matcher overflowed the
+    // stack on such input).
+    std::string huge = "Bearer realm=\"" + std::string(4 << 20, 'a') + "\"," + std::string(1 << 20, 'k') + "=\"";
+    p = auth_challenge_params(huge);
+    EXPECT_EQ(p.size(), 1u);
+    EXPECT_EQ(p["realm"].size(), size_t(4 << 20));
 }
 
 TEST(BuildIgnore, ExpandSourceSkipsIgnoredFilesEvenWithExceptions) {

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auth_challenge.hpp"
 #include "credentials.hpp"
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/registry.hpp"
@@ -84,15 +85,6 @@ size_t on_header(char* data, size_t size, size_t n, void* p) {
         (*headers)[name] = value;
     }
     return size * n;
-}
-
-// key="value" pairs of a WWW-Authenticate challenge.
-std::map<std::string, std::string> challenge_params(const std::string& header) {
-    std::map<std::string, std::string> out;
-    static const std::regex re(R"re(([A-Za-z]+)="([^"]*)")re");
-    for (auto it = std::sregex_iterator(header.begin(), header.end(), re); it != std::sregex_iterator(); ++it)
-        out[(*it)[1].str()] = (*it)[2].str();
-    return out;
 }
 
 std::string url_escape(const std::string& s) {
@@ -196,7 +188,7 @@ private:
             return;
         }
         if (scheme != "bearer") throw BuildError(ref_.registry + ": unsupported authentication '" + challenge + "'");
-        auto p = challenge_params(challenge);
+        auto p = auth_challenge_params(challenge);
         if (p["realm"].empty()) throw BuildError(ref_.registry + ": bearer challenge without a realm");
         std::string url = p["realm"] + "?service=" + url_escape(p["service"]);
         url += "&scope=" + url_escape(p.count("scope") ? p["scope"] : "repository:" + ref_.repository + ":pull");
