@@ -10,6 +10,7 @@
 #include "nemokit/runtime/generate.hpp"
 #include "nemokit/runtime/model_cli.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
+#include "scratch_path.hpp"
 #include "tiny_model.hpp"
 
 using namespace nemokit::rt;
@@ -17,11 +18,7 @@ using namespace nemokit::rt::testing;
 namespace fs = std::filesystem;
 
 namespace {
-std::string scratch(const std::string& name) {
-  std::string dir = std::string(NEMOKIT_BINARY_DIR) + "/runtime_generate_test";
-  fs::create_directories(dir);
-  return dir + "/" + name;
-}
+std::string scratch(const std::string& name) { return scratch_path("runtime_generate_test", name); }
 }  // namespace
 
 TEST(runtime_generate, GreedyDecodingFollowsFullForwardArgmax) {

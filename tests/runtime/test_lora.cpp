@@ -12,6 +12,7 @@
 #include "nemokit/runtime/optim.hpp"
 #include "nemokit/runtime/rng.hpp"
 #include "nemokit/runtime/trainer.hpp"
+#include "scratch_path.hpp"
 #include "tiny_model.hpp"
 
 using namespace nemokit::rt;
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  std::string dir = std::string(NEMOKIT_BINARY_DIR) + "/runtime_lora_test";
-  fs::create_directories(dir);
-  return dir + "/" + name;
-}
+std::string scratch(const std::string& name) { return scratch_path("runtime_lora_test", name); }
 
 const std::vector<std::string> kAllProjections = {"in_proj", "out_proj", "q_proj", "k_proj",
                                                   "v_proj",  "o_proj",   "up_proj", "down_proj"};

@@ -15,6 +15,7 @@
 #include "nemokit/runtime/safetensors.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "nemokit/runtime/trainer.hpp"
+#include "scratch_path.hpp"
 #include "tiny_model.hpp"
 
 using namespace nemokit::rt;
@@ -26,11 +27,7 @@ namespace {
 
 const std::string kFixtures = std::string(NEMOKIT_SOURCE_DIR) + "/tests/runtime/fixtures";
 
-std::string scratch(const std::string& name) {
-  std::string dir = std::string(NEMOKIT_BINARY_DIR) + "/runtime_model_convert_test";
-  fs::create_directories(dir);
-  return dir + "/" + name;
-}
+std::string scratch(const std::string& name) { return scratch_path("runtime_model_convert_test", name); }
 
 json read_json(const std::string& path) {
   std::ifstream in(path);

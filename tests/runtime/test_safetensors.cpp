@@ -7,6 +7,7 @@
 
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/safetensors.hpp"
+#include "scratch_path.hpp"
 #include "tiny_model.hpp"
 
 using namespace nemokit::rt;
@@ -15,9 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string scratch(const std::string& name) {
-  std::string dir = std::string(NEMOKIT_BINARY_DIR) + "/runtime_safetensors_test";
-  fs::create_directories(dir);
-  return dir + "/" + name;
+  return nemokit::rt::testing::scratch_path("runtime_safetensors_test", name);
 }
 
 // A file with a hand-written header and `data_bytes` zero bytes of data.

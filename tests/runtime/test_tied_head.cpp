@@ -9,6 +9,7 @@
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/safetensors.hpp"
 #include "nemokit/runtime/trainer.hpp"
+#include "scratch_path.hpp"
 #include "tiny_model.hpp"
 
 using namespace nemokit::rt;
@@ -21,10 +22,9 @@ namespace {
 const std::string kFixtures = std::string(NEMOKIT_SOURCE_DIR) + "/tests/runtime/fixtures";
 
 std::string scratch(const std::string& name) {
-  std::string dir = std::string(NEMOKIT_BINARY_DIR) + "/runtime_tied_head_test";
-  fs::create_directories(dir);
-  fs::remove_all(dir + "/" + name);
-  return dir + "/" + name;
+  const std::string path = scratch_path("runtime_tied_head_test", name);
+  fs::remove_all(path);
+  return path;
 }
 
 json read_json(const std::string& path) {
