@@ -112,27 +112,6 @@ long double machine_memory_bytes() {
   return pages > 0 && page > 0 ? (long double)pages * page : 0;
 }
 
-// A model is built from these sizes before any checkpoint is read: weights and gradients that
-// cannot fit in this machine's memory are refused here, naming the key of the largest part,
-// rather than ending in std::bad_alloc (or the OOM killer) while the model is made.
-void fits_in_memory_or_throw(const NemotronHConfig& c, const std::string& source) {
-  const long double memory = machine_memory_bytes();
-  if (memory <= 0) return;
-  auto parts = weight_parts(c);
-  long double total = 0;
-  for (const auto& p : parts) total += p.parameters;
-  const long double bytes = total * 8;  // float32 weight + float32 gradient
-  if (bytes <= memory) return;
-  const auto& big = *std::max_element(parts.begin(), parts.end(),
-                                      [](const WeightPart& a, const WeightPart& b) { return a.parameters < b.parameters; });
-  char msg[320];
-  std::snprintf(msg, sizeof msg,
-                "%lld makes a model of %.3Lg parameters (%.3Lg in %s), %.3Lg GB as float32 weights and gradients, "
-                "more than this machine's %.3Lg GB of memory",
-                (long long)big.value, total, big.parameters, big.what, bytes / 1e9L, memory / 1e9L);
-  fail(source, big.key, msg);
-}
-
 }  // namespace
 
 NemotronHConfig NemotronHConfig::from_recipe_table(const json& table, const std::string& source) {
@@ -241,7 +220,26 @@ void NemotronHConfig::validate(const std::string& source) const {
   }
 }
 
-void NemotronHConfig::check_fits_in_memory(const std::string& source) const { fits_in_memory_or_throw(*this, source); }
+// A model is built from these sizes before any checkpoint is read: weights and gradients that
+// cannot fit in this machine's memory are refused here, naming the key of the largest part,
+// rather than ending in std::bad_alloc (or the OOM killer) while the model is made.
+void NemotronHConfig::check_fits_in_memory(const std::string& source) const {
+  const long double memory = machine_memory_bytes();
+  if (memory <= 0) return;
+  auto parts = weight_parts(*this);
+  long double total = 0;
+  for (const auto& p : parts) total += p.parameters;
+  const long double bytes = total * 8;  // float32 weight + float32 gradient
+  if (bytes <= memory) return;
+  const auto& big = *std::max_element(parts.begin(), parts.end(),
+                                      [](const WeightPart& a, const WeightPart& b) { return a.parameters < b.parameters; });
+  char msg[320];
+  std::snprintf(msg, sizeof msg,
+                "%lld makes a model of %.3Lg parameters (%.3Lg in %s), %.3Lg GB as float32 weights and gradients, "
+                "more than this machine's %.3Lg GB of memory",
+                (long long)big.value, total, big.parameters, big.what, bytes / 1e9L, memory / 1e9L);
+  fail(source, big.key, msg);
+}
 
 json NemotronHConfig::to_json() const {
   json j = extra;
