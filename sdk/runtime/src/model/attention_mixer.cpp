@@ -110,6 +110,10 @@ std::unique_ptr<Mixer> make_attention(const NemotronHConfig& c, int layer, const
   return std::make_unique<AttentionMixer>(c, "backbone.layers." + std::to_string(layer) + ".mixer.", layer, true, add);
 }
 
+std::unique_ptr<Mixer> make_mtp_attention(const NemotronHConfig& c, const std::string& prefix, const ParamFactory& add) {
+  return std::make_unique<AttentionMixer>(c, prefix, -1, true, add);
+}
+
 std::unique_ptr<Mixer> make_bidirectional_attention(const NemotronHConfig& c, const std::string& prefix,
                                                     const ParamFactory& add) {
   return std::make_unique<AttentionMixer>(c, prefix, -1, false, add);

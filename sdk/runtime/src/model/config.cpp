@@ -60,7 +60,8 @@ const std::set<std::string>& known_keys() {
       "time_step_max", "time_step_floor", "use_conv_bias", "num_attention_heads", "num_key_value_heads",
       "head_dim", "intermediate_size", "mlp_hidden_act", "n_routed_experts", "num_experts_per_tok",
       "moe_intermediate_size", "moe_shared_expert_intermediate_size", "routed_scaling_factor",
-      "norm_topk_prob", "bos_token_id", "eos_token_id", "pad_token_id", "num_hidden_layers", "model_type",
+      "norm_topk_prob", "moe_latent_size", "num_nextn_predict_layers", "mtp_hybrid_override_pattern",
+      "mtp_layers_block_type", "bos_token_id", "eos_token_id", "pad_token_id", "num_hidden_layers", "model_type",
       "architectures"};
   return keys;
 }
@@ -71,9 +72,8 @@ const std::set<std::string>& reference_only_keys() {
   static const std::set<std::string> keys = {
       "use_cache", "num_logits_to_keep", "max_position_embeddings", "attention_bias", "attention_dropout",
       "sliding_window", "mlp_bias", "use_mamba_kernels", "mamba_hidden_act", "time_step_limit", "mamba_proj_bias",
-      "mamba_ssm_cache_dtype", "output_router_logits", "n_shared_experts", "moe_latent_size",
-      "moe_shared_expert_overlap", "n_group", "topk_group", "num_nextn_predict_layers", "mtp_layers_block_type",
-      "use_bias", "residual_in_fp32", "hidden_dropout", "torch_dtype", "dtype"};
+      "mamba_ssm_cache_dtype", "output_router_logits", "n_shared_experts",
+      "moe_shared_expert_overlap", "n_group", "topk_group", "use_bias", "residual_in_fp32", "hidden_dropout", "torch_dtype", "dtype"};
   return keys;
 }
 
@@ -94,7 +94,21 @@ std::vector<WeightPart> weight_parts(const NemotronHConfig& c) {
   const long double in_proj = d_inner + conv_dim + c.mamba_num_heads;
   const long double q = (long double)c.num_attention_heads * c.head_dim;
   const long double kv = 2.0L * c.num_key_value_heads * c.head_dim;
-  const long double expert = 2.0L * h * c.moe_intermediate_size + h;  // up, down, router row
+  // LatentMoE experts read and write the latent width; the router row stays at hidden.
+  const long double latent = c.moe_latent_size > 0 ? c.moe_latent_size : h;
+  const long double expert = 2.0L * latent * c.moe_intermediate_size + h;  // up, down, router row
+  const long double latent_proj = c.moe_latent_size > 0 ? 2.0L * h * latent : 0;
+  // Each MTP depth: enorm/hnorm, eh_proj [h, 2h], final_layernorm and its own layers.
+  auto layer_weights = [&](char kind) -> long double {
+    switch (kind) {
+      case '*': return h * (q + kv) + q * h;
+      case '-': return 2.0L * h * c.intermediate_size;
+      case 'E': return c.n_routed_experts * expert + latent_proj + 2.0L * h * c.moe_shared_expert_intermediate_size;
+      default: return 0;
+    }
+  };
+  long double mtp_depth = 2.0L * h * h + 3.0L * h;
+  for (char kind : c.mtp_pattern) mtp_depth += layer_weights(kind) + h;
   return {
       {"vocab_size", c.vocab_size, "embeddings", (c.tie_word_embeddings ? 1 : 2) * (long double)c.vocab_size * h},
       {"mamba_num_heads", c.mamba_num_heads, "Mamba2 mixers",
@@ -102,6 +116,9 @@ std::vector<WeightPart> weight_parts(const NemotronHConfig& c) {
       {"num_attention_heads", c.num_attention_heads, "attention", layers('*') * (h * (q + kv) + q * h)},
       {"intermediate_size", c.intermediate_size, "MLPs", layers('-') * 2.0L * h * c.intermediate_size},
       {"n_routed_experts", c.n_routed_experts, "routed experts", layers('E') * c.n_routed_experts * expert},
+      {"moe_latent_size", c.moe_latent_size, "latent projections", layers('E') * latent_proj},
+      {"num_nextn_predict_layers", c.num_nextn_predict_layers, "multi-token prediction layers",
+       (long double)c.num_nextn_predict_layers * mtp_depth},
       {"moe_shared_expert_intermediate_size", c.moe_shared_expert_intermediate_size, "shared experts",
        layers('E') * 2.0L * h * c.moe_shared_expert_intermediate_size},
   };
@@ -156,6 +173,13 @@ NemotronHConfig NemotronHConfig::from_json(const json& j, const std::string& sou
   read(j, source, "moe_shared_expert_intermediate_size", c.moe_shared_expert_intermediate_size);
   read(j, source, "routed_scaling_factor", c.routed_scaling_factor);
   read(j, source, "norm_topk_prob", c.norm_topk_prob);
+  read(j, source, "moe_latent_size", c.moe_latent_size);
+  read(j, source, "num_nextn_predict_layers", c.num_nextn_predict_layers);
+  if (j.contains("mtp_hybrid_override_pattern")) read(j, source, "mtp_hybrid_override_pattern", c.mtp_pattern);
+  else if (j.contains("mtp_layers_block_type") && !j["mtp_layers_block_type"].is_null())
+    c.mtp_pattern = pattern_from_layer_types(j["mtp_layers_block_type"], source, "mtp_layers_block_type");
+  // transformers' default when a config asks for MTP layers without naming them
+  if (c.num_nextn_predict_layers > 0 && c.mtp_pattern.empty()) c.mtp_pattern = "*E";
   read(j, source, "bos_token_id", c.bos_token_id);
   read(j, source, "eos_token_id", c.eos_token_id);
   read(j, source, "pad_token_id", c.pad_token_id);
@@ -190,6 +214,15 @@ void NemotronHConfig::validate(const std::string& source) const {
   need("hidden_size", hidden_size > 0, "must be positive");
   need("vocab_size", vocab_size > 0, "must be positive");
   need("layer_norm_epsilon", layer_norm_epsilon > 0, "must be positive");
+  need("num_nextn_predict_layers", num_nextn_predict_layers >= 0, "must not be negative");
+  // The MTP layers are built from the same mixers and keys as the main stack; no public MTP
+  // layer has a Mamba mixer (and one would need a decoding cache slot it never uses).
+  const std::string mtp = num_nextn_predict_layers > 0 ? mtp_pattern : "";
+  if (num_nextn_predict_layers > 0) need("mtp_hybrid_override_pattern", !mtp.empty(), "missing or empty");
+  for (char ch : mtp)
+    need("mtp_hybrid_override_pattern", std::string("*-E").find(ch) != std::string::npos,
+         std::string("unknown MTP layer letter '") + ch + "' (use *, - or E)");
+  const std::string all = pattern + mtp;
   if (pattern.find('M') != std::string::npos) {
     need("mamba_num_heads", mamba_num_heads > 0, "must be positive");
     need("mamba_head_dim", mamba_head_dim > 0, "must be positive");
@@ -199,24 +232,23 @@ void NemotronHConfig::validate(const std::string& source) const {
     need("chunk_size", chunk_size > 0, "must be positive");
     need("time_step_min", time_step_min >= 0, "must not be negative");
   }
-  if (pattern.find('*') != std::string::npos) {
+  if (all.find('*') != std::string::npos) {
     need("num_attention_heads", num_attention_heads > 0, "must be positive");
     need("num_key_value_heads", num_key_value_heads > 0 && num_attention_heads % num_key_value_heads == 0,
          "must divide num_attention_heads");
     need("head_dim", head_dim > 0, "must be positive");
   }
-  if (pattern.find('-') != std::string::npos) need("intermediate_size", intermediate_size > 0, "must be positive");
-  if (pattern.find('-') != std::string::npos || pattern.find('E') != std::string::npos)
+  if (all.find('-') != std::string::npos) need("intermediate_size", intermediate_size > 0, "must be positive");
+  if (all.find('-') != std::string::npos || all.find('E') != std::string::npos)
     need("mlp_hidden_act", mlp_hidden_act == "relu2", "only relu2 is supported");
-  if (pattern.find('E') != std::string::npos) {
+  need("moe_latent_size", moe_latent_size >= 0, "must be positive (or null for no latent projection)");
+  if (all.find('E') != std::string::npos) {
     need("n_routed_experts", n_routed_experts >= 2, "must be at least 2");
     need("num_experts_per_tok", num_experts_per_tok > 0 && num_experts_per_tok <= n_routed_experts,
          "must be between 1 and n_routed_experts");
     need("moe_intermediate_size", moe_intermediate_size > 0, "must be positive");
     need("moe_shared_expert_intermediate_size", moe_shared_expert_intermediate_size >= 0, "must not be negative");
     if (extra.contains("n_group") && extra["n_group"] != 1) fail(source, "n_group", "only 1 is supported");
-    if (extra.contains("moe_latent_size") && !extra["moe_latent_size"].is_null())
-      fail(source, "moe_latent_size", "latent MoE projections are not supported");
   }
 }
 
@@ -279,6 +311,10 @@ json NemotronHConfig::to_json() const {
   j["moe_shared_expert_intermediate_size"] = moe_shared_expert_intermediate_size;
   j["routed_scaling_factor"] = routed_scaling_factor;
   j["norm_topk_prob"] = norm_topk_prob;
+  j["moe_latent_size"] = moe_latent_size > 0 ? json(moe_latent_size) : json(nullptr);
+  j["num_nextn_predict_layers"] = num_nextn_predict_layers;
+  // The Hub configs' spelling; transformers 5 turns it into mtp_layers_block_type on load.
+  if (num_nextn_predict_layers > 0) j["mtp_hybrid_override_pattern"] = mtp_pattern;
   j["n_group"] = 1;
   j["topk_group"] = 1;
   j["bos_token_id"] = bos_token_id;

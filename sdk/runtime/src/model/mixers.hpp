@@ -49,7 +49,21 @@ std::unique_ptr<Mixer> make_bidirectional_attention(const NemotronHConfig& c, co
                                                     const ParamFactory& add);
 std::unique_ptr<Mixer> make_mlp(const NemotronHConfig& c, const std::string& prefix, int64_t inner,
                                 const ParamFactory& add);
-std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, int layer, const ParamFactory& add);
+// `prefix` ends in "mixer.": backbone.layers.N.mixer. or, in an MTP layer, mtp.layers.N.mixer.
+std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, const std::string& prefix, const ParamFactory& add);
+// Causal attention of an MTP layer: trained with the model, never decoded (no cache slot).
+std::unique_ptr<Mixer> make_mtp_attention(const NemotronHConfig& c, const std::string& prefix,
+                                          const ParamFactory& add);
+
+// A pre-norm residual block: h + mixer(rmsnorm(h)), with the norm's activations of the last
+// forward.
+class Block {
+ public:
+  Block(Parameter* norm, std::unique_ptr<Mixer> mixer) : norm(norm), mixer(std::move(mixer)) {}
+  Parameter* norm;
+  std::unique_ptr<Mixer> mixer;
+  std::vector<float> normed, rstd;
+};
 
 // Router statistics of an MoE mixer (null for other mixers).
 struct MoeStats {

@@ -1,6 +1,11 @@
 // Mixture of experts as Nemotron-H routes it: sigmoid scores, top-k chosen by score +
 // e_score_correction_bias (the bias steers selection only), selected scores normalized and
 // multiplied by routed_scaling_factor, squared-ReLU experts, plus a shared expert.
+// LatentMoE (moe_latent_size, Nemotron 3 Super; transformers' NemotronHMoE, TensorRT-LLM's
+// NemotronHMOE): the router and the shared expert read x at hidden width, while the routed
+// experts work on fc1_latent_proj(x) in the latent width; their weighted sum goes back
+// through fc2_latent_proj. fc2 is linear, so summing in latent space and projecting once is
+// the same as projecting each expert's output.
 // Tokens are dispatched per expert in token order and combined serially, so results do not
 // depend on the thread count.
 #include <algorithm>
@@ -18,18 +23,26 @@ namespace k = kernels;
 
 class MoeMixer : public Mixer {
  public:
-  MoeMixer(const NemotronHConfig& c, int layer, const ParamFactory& add)
-      : d_(c.hidden_size), E_(c.n_routed_experts), topk_(c.num_experts_per_tok), scale_(c.routed_scaling_factor),
-        norm_topk_(c.norm_topk_prob), counts_(c.n_routed_experts, 0) {
-    std::string p = "backbone.layers." + std::to_string(layer) + ".mixer.";
+  MoeMixer(const NemotronHConfig& c, const std::string& p, const ParamFactory& add)
+      : d_(c.hidden_size), dl_(c.moe_latent_size > 0 ? c.moe_latent_size : c.hidden_size), E_(c.n_routed_experts),
+        topk_(c.num_experts_per_tok), scale_(c.routed_scaling_factor), norm_topk_(c.norm_topk_prob),
+        counts_(c.n_routed_experts, 0) {
     gate_ = add(p + "gate.weight", {E_, d_}, true);
     bias_ = add(p + "gate.e_score_correction_bias", {E_}, false);
     bias_->buffer = true;
     bias_->trainable = false;
+    NemotronHConfig expert_shape = c;  // experts are MLPs of the latent width
+    expert_shape.hidden_size = dl_;
     for (int64_t e = 0; e < E_; ++e)
-      experts_.push_back(make_mlp(c, p + "experts." + std::to_string(e) + ".", c.moe_intermediate_size, add));
+      experts_.push_back(
+          make_mlp(expert_shape, p + "experts." + std::to_string(e) + ".", c.moe_intermediate_size, add));
     if (c.moe_shared_expert_intermediate_size > 0)
       shared_ = make_mlp(c, p + "shared_experts.", c.moe_shared_expert_intermediate_size, add);
+    // Created after the experts and shared expert, as transformers registers them.
+    if (c.moe_latent_size > 0) {
+      fc1_ = std::make_unique<Linear>(add(p + "fc1_latent_proj.weight", {dl_, d_}, true));
+      fc2_ = std::make_unique<Linear>(add(p + "fc2_latent_proj.weight", {d_, dl_}, true));
+    }
   }
 
   void init(Rng& rng, const NemotronHConfig& c) override {
@@ -37,27 +50,38 @@ class MoeMixer : public Mixer {
     fill_value(bias_->value, 0.0f);
     for (auto& e : experts_) e->init(rng, c);
     if (shared_) shared_->init(rng, c);
+    if (fc1_) fill_normal(fc1_->weight()->value, rng, c.initializer_range);
+    if (fc2_) fill_normal(fc2_->weight()->value, rng, c.initializer_range);
   }
 
   void forward(const RunShape& rs, const float* x, float* y) override {
     const int64_t R = rs.rows;
     route(x, R);
-    std::memset(y, 0, sizeof(float) * R * d_);
+    // The experts' input and their weighted sum: x and y themselves without a latent space.
+    const float* xe = x;
+    float* z = y;
+    if (fc1_) {
+      latent_in_.resize(R * dl_), latent_sum_.resize(R * dl_);
+      fc1_->forward(latent_in_.data(), x, R, rs.lora);
+      xe = latent_in_.data(), z = latent_sum_.data();
+    }
+    std::memset(z, 0, sizeof(float) * R * dl_);
     for (int64_t e = 0; e < E_; ++e) {
       auto& ex = dispatch_[e];
       if (ex.rows.empty()) continue;
       const int64_t n = int64_t(ex.rows.size());
-      ex.input.resize(n * d_), ex.output.resize(n * d_);
-      for (int64_t i = 0; i < n; ++i) std::memcpy(&ex.input[i * d_], x + ex.rows[i] * d_, sizeof(float) * d_);
+      ex.input.resize(n * dl_), ex.output.resize(n * dl_);
+      for (int64_t i = 0; i < n; ++i) std::memcpy(&ex.input[i * dl_], xe + ex.rows[i] * dl_, sizeof(float) * dl_);
       RunShape sub;
       sub.batch = 1, sub.seq = n, sub.rows = n, sub.training = rs.training, sub.lora = rs.lora;
       experts_[e]->forward(sub, ex.input.data(), ex.output.data());
       for (int64_t i = 0; i < n; ++i) {
         float w = weights_[ex.rows[i] * topk_ + ex.slots[i]];
-        float* yr = y + ex.rows[i] * d_;
-        for (int64_t c = 0; c < d_; ++c) yr[c] += w * ex.output[i * d_ + c];
+        float* zr = z + ex.rows[i] * dl_;
+        for (int64_t c = 0; c < dl_; ++c) zr[c] += w * ex.output[i * dl_ + c];
       }
     }
+    if (fc2_) fc2_->forward(y, latent_sum_.data(), R, rs.lora);
     if (shared_) {
       shared_out_.resize(R * d_);
       shared_->forward(rs, x, shared_out_.data());
@@ -75,19 +99,27 @@ class MoeMixer : public Mixer {
   void backward(const RunShape& rs, const float* x, const float* dy, float* dx) override {
     const int64_t R = rs.rows;
     if (shared_) shared_->backward(rs, x, dy, dx);
+    // dz: the gradient of the experts' weighted sum; dxe: of the experts' input.
+    const float* dz = dy;
+    float* dxe = dx;
+    if (fc2_) {
+      dlatent_sum_.assign(R * dl_, 0.0f), dlatent_in_.assign(R * dl_, 0.0f);
+      fc2_->backward(dlatent_sum_.data(), dy, latent_sum_.data(), R);
+      dz = dlatent_sum_.data(), dxe = dlatent_in_.data();
+    }
     std::vector<float> dweights(R * topk_, 0.0f);
     for (int64_t e = 0; e < E_; ++e) {
       auto& ex = dispatch_[e];
       if (ex.rows.empty()) continue;
       const int64_t n = int64_t(ex.rows.size());
-      std::vector<float> dout(n * d_), dinput(n * d_, 0.0f);
+      std::vector<float> dout(n * dl_), dinput(n * dl_, 0.0f);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t r = ex.rows[i];
         float w = weights_[r * topk_ + ex.slots[i]];
         float dw = 0;
-        for (int64_t c = 0; c < d_; ++c) {
-          dout[i * d_ + c] = w * dy[r * d_ + c];
-          dw += dy[r * d_ + c] * ex.output[i * d_ + c];
+        for (int64_t c = 0; c < dl_; ++c) {
+          dout[i * dl_ + c] = w * dz[r * dl_ + c];
+          dw += dz[r * dl_ + c] * ex.output[i * dl_ + c];
         }
         dweights[r * topk_ + ex.slots[i]] = dw;
       }
@@ -95,10 +127,11 @@ class MoeMixer : public Mixer {
       sub.batch = 1, sub.seq = n, sub.rows = n;
       experts_[e]->backward(sub, ex.input.data(), dout.data(), dinput.data());
       for (int64_t i = 0; i < n; ++i) {
-        float* dxr = dx + ex.rows[i] * d_;
-        for (int64_t c = 0; c < d_; ++c) dxr[c] += dinput[i * d_ + c];
+        float* dxr = dxe + ex.rows[i] * dl_;
+        for (int64_t c = 0; c < dl_; ++c) dxr[c] += dinput[i * dl_ + c];
       }
     }
+    if (fc1_) fc1_->backward(dx, dlatent_in_.data(), x, R);
     // Through the weight normalization and the sigmoid to the router logits.
     std::vector<float> dlogits(R * E_, 0.0f);
     for (int64_t r = 0; r < R; ++r) {
@@ -130,6 +163,8 @@ class MoeMixer : public Mixer {
   void linears(std::vector<Linear*>& out) override {
     for (auto& e : experts_) e->linears(out);
     if (shared_) shared_->linears(out);
+    if (fc1_) out.push_back(fc1_.get());
+    if (fc2_) out.push_back(fc2_.get());
   }
   std::vector<int64_t>& counts() { return counts_; }
   Parameter* bias() { return bias_; }
@@ -208,12 +243,14 @@ class MoeMixer : public Mixer {
     }
   }
 
-  int64_t d_, E_, topk_;
+  int64_t d_, dl_, E_, topk_;  // dl_: the experts' width (moe_latent_size, else hidden)
   float scale_;
   bool norm_topk_;
   Parameter *gate_, *bias_;
   std::vector<std::unique_ptr<Mixer>> experts_;
   std::unique_ptr<Mixer> shared_;
+  std::unique_ptr<Linear> fc1_, fc2_;  // latent projections (LatentMoE only)
+  std::vector<float> latent_in_, latent_sum_, dlatent_in_, dlatent_sum_;
   std::vector<float> scores_, weights_, shared_out_;
   std::vector<int32_t> topk_idx_;
   std::vector<Dispatch> dispatch_;
@@ -223,8 +260,8 @@ class MoeMixer : public Mixer {
   float aux_ = 0;
 };
 
-std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, int layer, const ParamFactory& add) {
-  return std::make_unique<MoeMixer>(c, layer, add);
+std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, const std::string& prefix, const ParamFactory& add) {
+  return std::make_unique<MoeMixer>(c, prefix, add);
 }
 
 MoeStats moe_stats(Mixer& mixer) {

@@ -4,6 +4,7 @@
 
 #include "encoder.hpp"
 #include "mixers.hpp"
+#include "mtp.hpp"
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/parallel.hpp"
@@ -25,15 +26,6 @@ void fill_value(Tensor& t, float v) {
   float* p = t.f32();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = v;
 }
-
-// A pre-norm residual block: h + mixer(rmsnorm(h)).
-class Block {
- public:
-  Block(Parameter* norm, std::unique_ptr<Mixer> mixer) : norm(norm), mixer(std::move(mixer)) {}
-  Parameter* norm;
-  std::unique_ptr<Mixer> mixer;
-  std::vector<float> normed, rstd;
-};
 
 }  // namespace detail
 
@@ -101,12 +93,13 @@ NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
       case 'M': mixer = detail::make_mamba2(c, l, add); break;
       case '*': mixer = detail::make_attention(c, l, add); break;
       case '-': mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add); break;
-      case 'E': mixer = detail::make_moe(c, l, add); break;
+      case 'E': mixer = detail::make_moe(c, prefix + "mixer.", add); break;
     }
     blocks_.push_back(std::make_unique<detail::Block>(norm, std::move(mixer)));
   }
   norm_f_ = add_param("backbone.norm_f.weight", {c.hidden_size}, false);
   lm_head_ = c.tie_word_embeddings ? embedding_ : add_param("lm_head.weight", {c.vocab_size, c.hidden_size}, true);
+  if (c.num_nextn_predict_layers > 0) mtp_ = std::make_unique<detail::Mtp>(c, add);
   for (auto& p : params_)
     if (p.buffer) p.grad = Tensor();
   for (Modality m : {Modality::vision, Modality::audio}) {
@@ -138,6 +131,7 @@ void NemotronH::init_weights(uint64_t seed) {
   }
   detail::fill_value(norm_f_->value, 1.0f);
   if (lm_head_ != embedding_) detail::fill_normal(lm_head_->value, rng, c.initializer_range);
+  if (mtp_) mtp_->init(rng, c);
   for (auto& e : encoders_) e->init(rng);  // after the language model's: its draws stay the same
 }
 
@@ -269,13 +263,15 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   result.loss_sum = k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(),
                                      backward ? dlogits.data() : nullptr, norm * opts.grad_scale,
                                      weighted ? batch_.loss_weights.data() : nullptr);
-  for (auto& b : blocks_) result.aux_loss += b->mixer->aux_loss();
   double objective = result.loss_sum * norm;
   if (weighted) {
     objective = 0;
     for (int64_t r = 0; r < R; ++r) objective += double(batch_.loss_weights[r]) * token_losses_[r];
   }
-  result.loss = float(objective) + result.aux_loss;
+  // MTP depths run after the main head: they read its input, final_normed_.
+  if (mtp_) result.mtp_loss = mtp_->forward(run_shape(), batch_, final_normed_.data(), embedding_, lm_head_, opts, backward);
+  for (auto* b : all_blocks()) result.aux_loss += b->mixer->aux_loss();
+  result.loss = float(objective + result.aux_loss + result.mtp_loss);
   if (!backward) return result;
 
   // Backward through the head, then the final norm, blocks and embedding.
@@ -283,12 +279,21 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   dfinal.assign(R * d, 0.0f);
   k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(),
                      final_normed_.data(), lm_head_->value.f32(), R, d, V);
+  if (mtp_) mtp_->backward(run_shape(), embedding_, dfinal.data());
   backbone_backward(dfinal.data());
   return result;
 }
 
+std::vector<detail::Block*> NemotronH::all_blocks() const {
+  std::vector<detail::Block*> out;
+  for (auto& b : blocks_) out.push_back(b.get());
+  if (mtp_)
+    for (auto* b : mtp_->blocks()) out.push_back(b);
+  return out;
+}
+
 void NemotronH::update_expert_bias(float rate) {
-  for (auto& b : blocks_) {
+  for (auto* b : all_blocks()) {
     auto stats = detail::moe_stats(*b->mixer);
     if (!stats.counts) continue;
     auto& counts = *stats.counts;
@@ -306,7 +311,7 @@ void NemotronH::update_expert_bias(float rate) {
 
 std::vector<std::vector<int64_t>> NemotronH::expert_load() const {
   std::vector<std::vector<int64_t>> out;
-  for (auto& b : blocks_) {
+  for (auto* b : all_blocks()) {
     auto stats = detail::moe_stats(*b->mixer);
     if (stats.counts) out.push_back(*stats.counts);
   }

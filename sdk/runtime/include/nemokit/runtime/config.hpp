@@ -33,6 +33,16 @@ struct NemotronHConfig {
   int64_t moe_shared_expert_intermediate_size = 0;
   float routed_scaling_factor = 1.0f;
   bool norm_topk_prob = true;
+  // LatentMoE (Nemotron 3 Super): the routed experts work in this width, between
+  // fc1_latent_proj (hidden -> latent) and fc2_latent_proj (latent -> hidden); the router and
+  // the shared expert stay at hidden_size. 0: no latent projection (config.json null).
+  int64_t moe_latent_size = 0;
+
+  // Multi-token prediction: num_nextn_predict_layers depths, each a stack of mtp_pattern
+  // layers (mtp_hybrid_override_pattern, or transformers' mtp_layers_block_type) that
+  // predicts one token further ahead. Weights under mtp.layers.*, as the public checkpoints.
+  int64_t num_nextn_predict_layers = 0;
+  std::string mtp_pattern;
 
   int64_t bos_token_id = 1, eos_token_id = 2, pad_token_id = 0;
 

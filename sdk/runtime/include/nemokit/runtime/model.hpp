@@ -1,6 +1,7 @@
 // The Nemotron-H hybrid language model on the CPU: embedding, a stack of pre-norm residual
 // blocks whose mixer is Mamba2 (M), attention (*), a squared-ReLU MLP (-) or a mixture of
-// experts (E), the final norm and the LM head. Forward and backward in float32.
+// experts (E, optionally LatentMoE), the final norm and the LM head, plus Nemotron 3 Super's
+// multi-token prediction layers in training. Forward and backward in float32.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -49,13 +50,17 @@ struct LossOptions {
   bool mean = true;              // mean over counted tokens; false: sum
   float grad_scale = 1.0f;       // multiplies every gradient (gradient accumulation)
   float moe_aux_loss_coeff = 0;  // Switch-style load-balance loss (0 = off)
+  // Weight of the multi-token prediction loss (models with num_nextn_predict_layers): the
+  // mean of the depths' losses times this, Megatron's mtp_loss_scaling_factor (default 0.1).
+  float mtp_loss_scale = 0.1f;
 };
 
 struct StepResult {
   double loss_sum = 0;  // summed token cross-entropy
   int64_t tokens = 0;   // tokens counted in the loss
-  float loss = 0;       // reported loss: mean or sum per LossOptions, plus aux
+  float loss = 0;       // reported loss: mean or sum per LossOptions, plus aux and MTP
   float aux_loss = 0;
+  double mtp_loss = 0;  // the scaled multi-token prediction loss (0 without MTP layers)
 };
 
 // Incremental decoding state of one sequence, one entry per layer.
@@ -71,6 +76,7 @@ namespace detail {
 class Block;
 class Encoder;
 class Linear;
+class Mtp;
 struct RunShape;
 }
 
@@ -165,6 +171,8 @@ class NemotronH {
   Parameter* norm_f_ = nullptr;
   Parameter* lm_head_ = nullptr;  // == embedding_ when tied
   std::vector<std::unique_ptr<detail::Block>> blocks_;
+  std::unique_ptr<detail::Mtp> mtp_;  // multi-token prediction layers (mtp.layers.*), if any
+  std::vector<detail::Block*> all_blocks() const;  // the main stack's layers, then the MTP layers
   std::vector<std::unique_ptr<detail::Encoder>> encoders_;
   detail::Encoder* encoder_for(Modality m) const;  // null when absent
   void media_forward(bool training);               // encoder tokens into residual_[0]
