@@ -154,6 +154,10 @@ for split, rows in (("train", train), ("val", val)):
             else:
                 assert train_capital[m.group(4)] == f"The capital of {m.group(4)} is {chosen}.", f"train:{i}: {q} -> {a}"
 assert counts["train", "arithmetic"] >= 1000 and counts["train", "unscramble"] >= 1000, counts
+# The drills past the RL range are there: every sum of two numbers to 99 that the RL tasks lack.
+drills = {r["messages"][0]["content"] for r in train if kind(r["messages"])[0] == "arithmetic"
+          and max(int(n) for n in ARITH.match(r["messages"][0]["content"]).group(1, 3)) > 20}
+assert sum(1 for q in drills if " + " in q) == 100 * 100 - 21 * 21, len(drills)
 assert counts["train", "define_choice"] >= 500 and counts["train", "capital_choice"] >= 200, counts
 taught_prompts = {r["messages"][-2]["content"] for r in train}
 
@@ -161,7 +165,7 @@ held_out = {w for r in val for k, w in [kind(r["messages"])] if w}
 print("counts:", dict(sorted(counts.items())))
 leaked = held_out & train_words
 assert not leaked, f"held-out words in train prompts: {sorted(leaked)[:10]}"
-assert 20000 <= len(train) <= 40000, f"train has {len(train)} conversations"
+assert 30000 <= len(train) <= 60000, f"train has {len(train)} conversations"
 assert 500 <= len(held_out) <= 3000, f"{len(held_out)} held-out words"
 assert counts["train", "define"] > 10000 and counts["train", "use"] > 5000
 assert counts["train", "capital"] >= 6 * 150 and counts["train", "riddle"] >= 50

@@ -9,6 +9,9 @@ namespace {
 
 // The tiny model answers in a few tokens: keep words short and numbers small.
 constexpr int kMaxAddend = 20, kMaxFactor = 12;
+// The SFT drills go past those ranges (arithmetic_drills): two-digit sums and differences, and
+// products with one factor past the times table.
+constexpr int kMaxDrillAddend = 99, kMaxDrillFactor = 20;
 constexpr std::size_t kMinWordLength = 3, kMaxWordLength = 6;
 constexpr std::size_t kMaxUnscramble = 1500, kMaxDefinitions = 1500;
 // A definition longer than this would dominate a short prompt.
@@ -47,16 +50,18 @@ std::vector<std::string> with_distractors(const std::string& answer, const std::
   return choices;
 }
 
+Json arithmetic_record(int a, char op, int b, int value) {
+  std::string expr = std::to_string(a) + " " + op + " " + std::to_string(b);
+  Json r = record("What is " + expr + "? Answer with the number only.", std::to_string(value), "arithmetic", "arithmetic");
+  r["expression"] = expr;
+  return r;
+}
+
 }  // namespace
 
 std::vector<Json> arithmetic() {
   std::vector<Json> out;
-  auto add = [&](int a, char op, int b, int value) {
-    std::string expr = std::to_string(a) + " " + op + " " + std::to_string(b);
-    Json r = record("What is " + expr + "? Answer with the number only.", std::to_string(value), "arithmetic", "arithmetic");
-    r["expression"] = expr;
-    out.push_back(std::move(r));
-  };
+  auto add = [&](int a, char op, int b, int value) { out.push_back(arithmetic_record(a, op, b, value)); };
   for (int a = 0; a <= kMaxAddend; ++a)
     for (int b = 0; b <= kMaxAddend; ++b) {
       add(a, '+', b, a + b);
@@ -64,6 +69,21 @@ std::vector<Json> arithmetic() {
     }
   for (int a = 0; a <= kMaxFactor; ++a)
     for (int b = 0; b <= kMaxFactor; ++b) add(a, '*', b, a * b);
+  return out;
+}
+
+std::vector<Json> arithmetic_drills() {
+  std::vector<Json> out;
+  auto add = [&](int a, char op, int b, int value) { out.push_back(arithmetic_record(a, op, b, value)); };
+  for (int a = 0; a <= kMaxDrillAddend; ++a)
+    for (int b = 0; b <= kMaxDrillAddend; ++b) {
+      if (a <= kMaxAddend && b <= kMaxAddend) continue;  // arithmetic()'s own range
+      add(a, '+', b, a + b);
+      if (a >= b) add(a, '-', b, a - b);
+    }
+  for (int a = 0; a <= kMaxDrillFactor; ++a)
+    for (int b = 0; b <= kMaxDrillFactor; ++b)
+      if ((a <= kMaxFactor) != (b <= kMaxFactor)) add(a, '*', b, a * b);
   return out;
 }
 

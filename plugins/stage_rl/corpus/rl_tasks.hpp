@@ -18,6 +18,10 @@ using Json = nlohmann::ordered_json;
 // Records of the form {"prompt": [{"role": "user", "content": ...}], "expected_answer": ...,
 // "environment": ..., "task": ..., <fields the environment reads>}, in file order.
 std::vector<Json> arithmetic();
+// The same prompt on sums and differences up to 99 + 99 and products up to 20 x 12 that
+// arithmetic() does not hold: SFT drills the operations on these so that the tiny model answers
+// sums it was never shown by skill rather than recall (the RL stage then has a skill to sharpen).
+std::vector<Json> arithmetic_drills();
 std::vector<Json> unscramble(const std::vector<chats::WordEntry>& words);
 std::vector<Json> definitions(const std::vector<chats::WordEntry>& words);
 std::vector<Json> capitals(const std::vector<chats::Country>& countries);

@@ -30,8 +30,8 @@ constexpr std::size_t kMaxEvalCapitals = 100;
 constexpr std::size_t kCapitalRepeats = 2;
 // Riddles longer than this would not fit one 512-token pack with room to spare.
 constexpr std::size_t kMaxRiddleChars = 700;
-// RL answer formats: eval checks per kind, train chats per kind (arithmetic 8 times over:
-// the tiny model needs that many to answer unseen sums, which the RL stage then improves).
+// RL answer formats: eval checks per kind, train chats per kind (the RL train split's arithmetic
+// 8 times over, beside one pass of drills outside the RL range, rltasks::arithmetic_drills).
 constexpr std::size_t kMaxEvalFormat = 50;
 constexpr std::size_t kMaxTrainUnscramble = 1500, kMaxTrainDefineChoice = 1000;
 constexpr std::size_t kArithmeticRepeats = 8;
@@ -248,6 +248,11 @@ int run(int argc, char** argv) {
   const std::size_t eval_before_formats = eval.size();
   counts["train arithmetic"] =
       format_chats(rl_arithmetic, held, "arithmetic", nullptr, SIZE_MAX, kArithmeticRepeats, train, eval);
+  // Drills never hold an RL task (their ranges are disjoint), so held-out sums stay unseen.
+  for (const auto& t : rltasks::arithmetic_drills()) {
+    train.push_back(chat("", {{prompt_of(t), t["expected_answer"].get<std::string>()}}));
+    ++counts["train arithmetic drills"];
+  }
   counts["train define_choice"] =
       format_chats(rl_definitions, held, "define_choice", "word", kMaxTrainDefineChoice, 1, train, eval);
   counts["train capital_choice"] = format_chats(rl_capitals, held, "capital_choice", nullptr, SIZE_MAX, 1, train, eval);
@@ -285,7 +290,7 @@ int run(int argc, char** argv) {
   std::size_t eval_define = std::min(pick.size(), kMaxEvalDefinitions);
   std::cout << "train " << train.size() << " (define " << counts["train define"] << ", use "
             << counts["train use"] << ", capital " << counts["train capital"] << ", riddle "
-            << counts["train riddle"] << ", arithmetic " << counts["train arithmetic"] << ", unscramble "
+            << counts["train riddle"] << ", arithmetic " << counts["train arithmetic"] << ", arithmetic drills " << counts["train arithmetic drills"] << ", unscramble "
             << counts["train unscramble"] << ", define_choice " << counts["train define_choice"]
             << ", capital_choice " << counts["train capital_choice"] << "); val " << val.size() << " (define "
             << counts["val define"] << ", use " << counts["val use"] << ", riddle "

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Writes the tiny SFT config's chat data as JSONL, derived from Debian packages only:
 #   train.jsonl  {"messages": [...]} conversations: word definitions and usage (wordnet-base,
-#                filtered by wamerican), riddles (fortunes-min), country capitals (miscfiles)
+#                filtered by wamerican), riddles (fortunes-min), country capitals (miscfiles),
+#                the RL tasks' answer formats (arithmetic, unscrambling, definition and capital
+#                multiple choice) on items the RL data prep keeps in its train split, and
+#                arithmetic drills outside the RL tasks' range (sums to 99 + 99)
 #   val.jsonl    the same kinds for the held-out words (~3%, chosen by a hash of the word)
-#                and the RL tasks' answer formats (arithmetic, unscrambling, definition and capital
-#                multiple choice) on items the RL data prep keeps in its train split
 #   eval.jsonl   generation checks: held-out definitions' heads, capitals seen in training, and
 #                answer-format items kept out of train.jsonl
 # Usage: make_chats.sh [OUT_DIR]   (default ${XDG_CACHE_HOME:-~/.cache}/nemokit/sft-chats)
