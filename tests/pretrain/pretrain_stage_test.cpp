@@ -4,6 +4,8 @@
 #include "bible_slice.hpp"
 #include "run_cli.hpp"
 
+#include "nemokit/runtime/safetensors.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -14,12 +16,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <thread>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -77,9 +80,9 @@ TEST_F(PretrainStage, DataPrepWritesMegatronShardsBlendAndArtifact) {
   fs::path cfg = write_config(dir);
   auto r = run_cli("data prep nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   ASSERT_EQ(r.rc, 0) << r.err;
-  auto blend = json::parse(slurp(dir / "data" / "blend.json"));
+  auto blend = json::parse(read_file(dir / "data" / "blend.json"));
   for (const char* split : {"train", "valid", "test"}) ASSERT_GE(blend[split].size(), 2u) << split;
-  auto meta = json::parse(slurp(dir / "data" / "metadata.json"));
+  auto meta = json::parse(read_file(dir / "data" / "metadata.json"));
   EXPECT_EQ(meta["type"], "PretrainBlendsArtifact");
   EXPECT_GT(meta["total_tokens"].get<int64_t>(), 100000);
   EXPECT_TRUE(fs::exists(dir / "data" / "tokenizer.json"));
@@ -109,21 +112,13 @@ TEST_F(PretrainStage, TrainsWritesMetricsAndResumesExactlyAfterSigkill) {
   EXPECT_TRUE(fs::exists(dir / "ckpt-full" / "step_0000008" / "config.json"));
 
   // Interrupted: start the same run, SIGKILL it once the step-4 checkpoint is in place, rerun.
-  std::string cmd = "NEMOKIT_JOB_ROOT='" + (dir / "jobs-killed").string() + "' exec '" +
-                    nemokit::test::nemokit_binary().string() + "' run nano3 pretrain -c '" + cfg.string() +
-                    "' train.max_steps=8 >/dev/null 2>&1";
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
+  nemokit::test::Process killed(nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=8"}),
+                                {{}, {{"NEMOKIT_JOB_ROOT", (dir / "jobs-killed").string()}}, ""});
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && slurp(dir / "ckpt" / "latest") != "step_0000004\n")
+  while (std::chrono::steady_clock::now() < deadline && read_file(dir / "ckpt" / "latest") != "step_0000004\n")
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  ::kill(killed.pid(), SIGKILL);
+  ASSERT_EQ(killed.wait(60).exit_code, 128 + SIGKILL) << "the run finished before it could be killed";
   auto again = run_cli("run nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs-killed").string());
   ASSERT_EQ(again.rc, 0) << again.err;
   EXPECT_NE(again.out.find("resumed from"), std::string::npos) << again.out;
@@ -135,25 +130,19 @@ TEST_F(PretrainStage, TrainsWritesMetricsAndResumesExactlyAfterSigkill) {
 TEST_F(PretrainStage, SigtermCheckpointsAndExitsResumable) {
   fs::path dir = nemokit::test::temp_folder("pt-term");
   fs::path cfg = write_config(dir);
-  std::string cmd = "NEMOKIT_JOB_ROOT='" + (dir / "jobs").string() + "' exec '" + nemokit::test::nemokit_binary().string() +
-                    "' run nano3 pretrain -c '" + cfg.string() + "' train.max_steps=1000 train.save_interval=1000 >/dev/null 2>&1";
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
+  nemokit::test::Process run(
+      nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=1000", "train.save_interval=1000"}),
+      {{}, {{"NEMOKIT_JOB_ROOT", (dir / "jobs").string()}}, ""});
   // Wait for training to start (the first metrics line), then ask it to stop.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
     if (fs::exists(dir / "jobs") && !metrics_of(dir / "jobs").empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 75);
-  std::string latest = slurp(dir / "ckpt" / "latest");
+  ::kill(run.pid(), SIGTERM);
+  nemokit::test::RunResult r = run.wait(300);
+  EXPECT_EQ(r.exit_code, 75) << r.err;
+  std::string latest = read_file(dir / "ckpt" / "latest");
   EXPECT_TRUE(latest.starts_with("step_")) << latest;
   fs::remove_all(dir);
 }
@@ -169,5 +158,52 @@ TEST_F(PretrainStage, BadTrainKeyIsNamed) {
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("key 'hiden_size': unknown key"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "data" / "metadata.json"));
+  fs::remove_all(dir);
+}
+
+// super3's tiny recipe trains Nemotron 3 Super's layers: LatentMoE and one MTP layer, whose
+// weights the checkpoint keeps under the public names; the training loss (MTP loss included)
+// falls.
+TEST_F(PretrainStage, Super3TrainsLatentMoeAndMtp) {
+  fs::path dir = nemokit::test::temp_folder("pt-super3");
+  fs::path cfg = write_config(dir);  // defaults = ["tiny"]: super3's tiny under `run super3`
+  auto r = run_cli("run super3 pretrain -c " + cfg.string() + " model.moe_latent_size=16 train.sample_tokens=0",
+                   "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto loss = metrics_of(dir / "jobs");
+  std::vector<double> train;
+  for (const auto& m : loss)
+    if (m.contains("loss")) train.push_back(m["loss"].get<double>());
+  ASSERT_EQ(train.size(), 8u);
+  EXPECT_LT(train.back(), train.front() - 0.2) << "loss did not fall: " << train.front() << " -> " << train.back();
+  auto weights = nemokit::rt::SafetensorsFile::open((dir / "ckpt" / "step_0000008" / "model.safetensors").string());
+  std::set<std::string> names;
+  for (const auto& e : weights.entries()) names.insert(e.name);
+  for (const char* name : {"backbone.layers.1.mixer.fc1_latent_proj.weight", "backbone.layers.1.mixer.fc2_latent_proj.weight",
+                           "mtp.layers.0.eh_proj.weight", "mtp.layers.1.mixer.fc1_latent_proj.weight",
+                           "mtp.layers.1.final_layernorm.weight"})
+    EXPECT_TRUE(names.count(name)) << name;
+  auto config = json::parse(read_file(dir / "ckpt" / "step_0000008" / "config.json"));
+  EXPECT_EQ(config["moe_latent_size"], 16);
+  EXPECT_EQ(config["num_nextn_predict_layers"], 1);
+  fs::remove_all(dir);
+}
+
+// --dry-run checks the model a recipe defines: super3's default passes; a bad value is refused,
+// naming the key, before any job folder exists.
+TEST(PretrainStageConfig, DryRunValidatesTheModel) {
+  fs::path dir = nemokit::test::temp_folder("pt-dry");
+  const std::string env = "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string();
+  auto ok = run_cli("run super3 pretrain --dry-run", env);
+  ASSERT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_NE(ok.out.find("moe_latent_size = 1024"), std::string::npos) << ok.out;
+  auto bad = run_cli("run super3 pretrain --dry-run model.mtp_hybrid_override_pattern=M*", env);
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("[model]: key 'mtp_hybrid_override_pattern': unknown MTP layer letter 'M'"), std::string::npos)
+      << bad.err;
+  bad = run_cli("run super3 pretrain model.moe_latent_size=-2", env);
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("key 'moe_latent_size'"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(dir / "jobs"));
   fs::remove_all(dir);
 }

@@ -4,6 +4,7 @@
 // and each Slurm task runs: the stage of one job folder, in this process.
 #include "cli/context.hpp"
 #include "config/config.hpp"
+#include "config/model_table.hpp"
 #include "exec/job.hpp"
 #include "exec/job_shape.hpp"
 #include "exec/local_ranks.hpp"
@@ -45,6 +46,7 @@ StagePlan resolve_stage(Context& ctx, const StageEntry& stage) {
   p.config = load_stage_config(stage, p.config_ref);
   apply_overrides(p.config.table, ctx.args.overrides);
   interpolate_env(p.config.table, p.config.chain.back());
+  check_model_table(p.config.table, "config " + p.config.chain.back());
   return p;
 }
 
