@@ -187,7 +187,10 @@ TEST_F(PretrainStage, Super3TrainsLatentMoeAndMtp) {
   auto loss = metrics_of(dir / "jobs");
   std::vector<double> train;
   for (const auto& m : loss)
-    if (m.contains("loss")) train.push_back(m["loss"].get<double>());
+    if (m.contains("loss")) {
+      train.push_back(m["loss"].get<double>());
+      EXPECT_GT(m.value("mtp_loss", 0.0), 0.0) << m.dump();  // the MTP layer's part of the loss
+    }
   ASSERT_EQ(train.size(), 8u);
   EXPECT_LT(train.back(), train.front() - 0.2) << "loss did not fall: " << train.front() << " -> " << train.back();
   auto weights = nemokit::rt::SafetensorsFile::open((dir / "ckpt" / "step_0000008" / "model.safetensors").string());

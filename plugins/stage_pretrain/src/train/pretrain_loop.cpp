@@ -165,6 +165,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   to.max_grad_norm = o.optim.grad_clip;
   to.expert_bias_rate = 0;  // applied below, after the load statistics are read
   to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
+  to.mtp_loss_scale = float(o.mtp_loss_scaling_factor);
   double ema_step_seconds = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
@@ -182,6 +183,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     json m = {{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm},
               {"tokens_per_s", tps}, {"tflops", fpt * tps / 1e12}, {"expert_imbalance", imbalance}};
     if (o.peak_tflops > 0) m["mfu"] = fpt * tps / 1e12 / o.peak_tflops;
+    if (model.config().num_nextn_predict_layers > 0) m["mtp_loss"] = s.mtp_loss;  // the part of "loss" MTP adds
     metrics.write(m);
     progress.update(step + 1, s.loss, tps, ema_step_seconds);
 

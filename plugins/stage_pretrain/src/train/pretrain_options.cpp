@@ -25,12 +25,14 @@ PretrainOptions PretrainOptions::from_config(const json& config) {
   t.integer("log_interval", o.log_interval, 1);
   t.number("moe_bias_update_rate", o.moe_bias_update_rate);
   t.number("moe_aux_loss_coeff", o.moe_aux_loss_coeff);
+  t.number("mtp_loss_scaling_factor", o.mtp_loss_scaling_factor);
   t.string("sample_prompt", o.sample_prompt);
   t.integer("sample_tokens", o.sample_tokens, 0);
   t.number("peak_tflops", o.peak_tflops);
   t.no_unknown_keys();
   if (o.seq_length == 0) throw std::invalid_argument("train.seq_length: required");
   if (o.max_steps == 0) throw std::invalid_argument("train.max_steps: required");
+  if (o.mtp_loss_scaling_factor < 0) throw std::invalid_argument("train.mtp_loss_scaling_factor: must not be negative");
   if (o.global_batch_size % o.micro_batch_size != 0)
     throw std::invalid_argument("train.global_batch_size: must be a multiple of train.micro_batch_size (" +
                                 std::to_string(o.micro_batch_size) + ")");

@@ -26,6 +26,7 @@ struct PretrainOptions {
   uint64_t seed = 1234;
   int64_t eval_interval = 0, eval_steps = 0, save_interval = 0, log_interval = 1;
   double moe_bias_update_rate = 1e-3, moe_aux_loss_coeff = 0.0;
+  double mtp_loss_scaling_factor = 0.1;  // MTP loss weight (models with MTP layers), Megatron's name
   std::string sample_prompt;       // text generated from at the end (empty: none)
   int64_t sample_tokens = 48;
   double peak_tflops = 0;          // for MFU; 0 = unknown device peak, MFU not reported

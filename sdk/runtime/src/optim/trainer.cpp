@@ -13,9 +13,11 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
   LossOptions loss_opts;
   loss_opts.grad_scale = 1.0f / float(micro_batches.size());
   loss_opts.moe_aux_loss_coeff = options.moe_aux_loss_coeff;
+  loss_opts.mtp_loss_scale = options.mtp_loss_scale;
   for (const Batch& b : micro_batches) {
     StepResult r = model.forward_backward(b, loss_opts, true);
     stats.loss += r.loss / float(micro_batches.size());
+    stats.mtp_loss += r.mtp_loss / double(micro_batches.size());
     stats.tokens += r.tokens;
   }
   auto params = model.parameters();

@@ -12,10 +12,12 @@ struct TrainOptions {
   double max_grad_norm = 1.0;     // 0 = no clipping
   float expert_bias_rate = 1e-3f; // 0 = no bias update
   float moe_aux_loss_coeff = 0.0f;
+  float mtp_loss_scale = 0.1f;    // LossOptions::mtp_loss_scale
 };
 
 struct TrainStepStats {
   float loss = 0;          // mean of the micro-batch losses
+  double mtp_loss = 0;     // the part of `loss` from multi-token prediction layers
   double grad_norm = 0;    // before clipping
   float lr = 0;
   int64_t tokens = 0;
