@@ -4,15 +4,6 @@
 
 namespace nemokit {
 
-std::string shell_quote(std::string_view value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
-}
-
 std::string sbatch_quote(std::string_view value, std::string_view key) {
   std::string out = "\"";
   for (unsigned char c : value) {

@@ -3,11 +3,12 @@
 #include <string>
 #include <string_view>
 
+#include "nemokit/runtime/shell_quote.hpp"
+
 namespace nemokit {
 
-// `value` as one bash word that expands to exactly itself: single quotes, with each ' written as
-// '\''. Nothing inside ($(), backticks, newlines, globs) is interpreted.
-std::string shell_quote(std::string_view value);
+// `value` as one bash word that expands to exactly itself (nemokit/runtime/shell_quote.hpp).
+using rt::shell_quote;
 
 // `value` as the argument of an #SBATCH line. sbatch reads those lines itself (no shell), splits
 // on blanks and honours "..." and backslash escapes, and a newline would end the line and start

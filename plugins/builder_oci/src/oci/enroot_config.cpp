@@ -1,19 +1,12 @@
 #include "nemokit/oci/enroot_config.hpp"
 
 #include "nemokit/oci/error.hpp"
+#include "nemokit/runtime/shell_quote.hpp"
 
 namespace nemokit::oci {
 
 using nlohmann::json;
-
-std::string shell_quote(const std::string& word) {
-    std::string out = "'";
-    for (char c : word) {
-        if (c == '\'') out += "'\\''";
-        else out += c;
-    }
-    return out + "'";
-}
+using rt::shell_quote;
 
 namespace {
 

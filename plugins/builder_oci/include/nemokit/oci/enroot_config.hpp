@@ -24,7 +24,4 @@ struct EnrootFiles {
 
 EnrootFiles enroot_files(const nlohmann::json& image_config);
 
-// Quotes one word for sh the way bash's ${var@Q} does for printable text.
-std::string shell_quote(const std::string& word);
-
 }  // namespace nemokit::oci
