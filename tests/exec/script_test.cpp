@@ -14,6 +14,8 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
+
 namespace nemokit {
 namespace fs = std::filesystem;
 using test::fresh_dir;
@@ -210,6 +212,27 @@ container_image = "/images/stage.sqsh"
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
   EXPECT_EQ(s.find("--container-image"), std::string::npos);
   EXPECT_NE(s.find(shell_quote(self_executable().string()) + " \\\n    'build' \\\n    'nano3-sft'"), std::string::npos) << s;
+}
+
+// The one rule for the build cache folder, which the core (plans, build requests) and the builder
+// plugin (`nemokit image`, `nemokit exec`) both follow: the profile's, else the environment's,
+// else ~/.cache/nemokit; "~" in a profile's value is the home folder; always absolute.
+TEST(exec_build_cache_dir, profile_then_environment_then_home) {
+  fs::path dir = fresh_dir("build_cache_dir");
+  ProfileSet set = load_profiles(dir, "[rel]\nbuild_cache_dir = \"cache\"\n[home]\nbuild_cache_dir = \"~/images\"\n[none]\nnodes = 1\n");
+  const char* home = std::getenv("HOME");
+  ASSERT_NE(home, nullptr);
+  const char* given = std::getenv("NEMOKIT_BUILD_CACHE_DIR");
+  const std::string saved = given ? given : "";
+  EXPECT_EQ(build_cache_dir_for(&set.get("rel")), fs::absolute("cache"));
+  EXPECT_EQ(build_cache_dir_for(&set.get("home")), fs::path(home) / "images");
+  ::setenv("NEMOKIT_BUILD_CACHE_DIR", "env-cache", 1);
+  EXPECT_EQ(build_cache_dir_for(&set.get("none")), fs::absolute("env-cache"));
+  EXPECT_EQ(build_cache_dir_for(nullptr), fs::absolute("env-cache"));
+  EXPECT_EQ(build_cache_dir_for(&set.get("rel")), fs::absolute("cache"));
+  ::unsetenv("NEMOKIT_BUILD_CACHE_DIR");
+  EXPECT_EQ(build_cache_dir_for(nullptr), fs::path(home) / ".cache" / "nemokit");
+  if (given) ::setenv("NEMOKIT_BUILD_CACHE_DIR", saved.c_str(), 1);
 }
 
 }  // namespace nemokit

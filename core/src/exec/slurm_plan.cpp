@@ -3,17 +3,16 @@
 #include "exec/process.hpp"
 #include "util/error.hpp"
 
+#include "nemokit/runtime/run/paths.hpp"
+
 #include <cstdlib>
 
 namespace nemokit {
 namespace fs = std::filesystem;
 
 fs::path build_cache_dir_for(const Profile* profile) {
-  if (profile)
-    if (auto d = profile->str("build_cache_dir"); d && !d->empty()) return fs::absolute(*d);
-  if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return fs::absolute(env);
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/tmp") / ".cache" / "nemokit";
+  const auto configured = profile ? profile->str("build_cache_dir") : std::nullopt;
+  return rt::build_cache_dir(configured.value_or(""));
 }
 
 namespace {

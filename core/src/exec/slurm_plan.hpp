@@ -33,7 +33,7 @@ struct SlurmJobPlan {
 // Throws UserError naming the profile key for a value it cannot use.
 SlurmJobPlan plan_slurm_job(const SlurmJobRequest& req);
 
-// build_cache_dir: the profile's, else $NEMOKIT_BUILD_CACHE_DIR, else ~/.cache/nemokit; absolute.
+// build_cache_dir: the profile's, by the one rule of rt::build_cache_dir (run/paths.hpp).
 std::filesystem::path build_cache_dir_for(const Profile* profile);
 
 }  // namespace nemokit

@@ -11,19 +11,16 @@
 #include "nemokit/build/builder.hpp"
 #include "nemokit/build/exec_command.hpp"
 #include "nemokit/oci/image_cli.hpp"
+#include "nemokit/runtime/run/paths.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
 // Build requests carry build_cache_dir; commands read it from the environment,
-// where the core puts a selected profile's (`nemokit -r P image ls`), else
-// ~/.cache/nemokit as the core falls back.
-fs::path command_cache_dir() {
-    if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return env;
-    const char* home = std::getenv("HOME");
-    return fs::path(home ? home : "/tmp") / ".cache" / "nemokit";
-}
+// where the core puts a selected profile's (`nemokit -r P image ls`), by the
+// rule the core follows too.
+fs::path command_cache_dir() { return nemokit::rt::build_cache_dir(); }
 
 // Stage images build from the installed container files:
 // <prefix>/share/nemokit/containers, found from <prefix>/lib/nemokit/plugins/<this>.so.

@@ -12,4 +12,11 @@ std::filesystem::path expand_home(const std::string& path) {
   return path;
 }
 
+std::filesystem::path build_cache_dir(const std::string& configured) {
+  if (!configured.empty()) return std::filesystem::absolute(expand_home(configured));
+  if (const char* env = std::getenv("NEMOKIT_BUILD_CACHE_DIR"); env && *env) return std::filesystem::absolute(env);
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home ? home : "/tmp") / ".cache" / "nemokit";
+}
+
 }  // namespace nemokit::rt
