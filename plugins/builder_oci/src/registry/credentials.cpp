@@ -5,12 +5,13 @@
 #include <sstream>
 #include <vector>
 
+#include "nemokit/runtime/run/paths.hpp"
+
 namespace nemokit::build {
 
 std::filesystem::path default_credentials_file() {
     if (const char* c = std::getenv("ENROOT_CONFIG_PATH"); c && *c) return std::filesystem::path(c) / ".credentials";
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home ? home : "/") / ".config" / "enroot" / ".credentials";
+    return rt::expand_home("~/.config/enroot/.credentials");
 }
 
 std::optional<Credentials> find_credentials(const std::filesystem::path& file, const std::string& host) {
