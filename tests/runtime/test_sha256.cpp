@@ -51,3 +51,16 @@ TEST(runtime_sha256, HexFormsAndFiles) {
     EXPECT_NE(std::string(e.what()).find((dir / "missing").string()), std::string::npos) << e.what();
   }
 }
+
+TEST(runtime_sha256, DigestForm) {
+  EXPECT_TRUE(is_sha256_digest(Sha256::digest_of("abc")));
+  const std::string hex(64, 'a');
+  EXPECT_TRUE(is_sha256_digest("sha256:" + hex));
+  EXPECT_FALSE(is_sha256_digest(hex));                              // no algorithm
+  EXPECT_FALSE(is_sha256_digest("sha512:" + hex));
+  EXPECT_FALSE(is_sha256_digest("sha256:" + hex.substr(1)));        // 63 digits
+  EXPECT_FALSE(is_sha256_digest("sha256:" + hex + "a"));            // 65 digits
+  EXPECT_FALSE(is_sha256_digest("sha256:" + std::string(64, 'A')));  // OCI digests are lowercase
+  EXPECT_FALSE(is_sha256_digest("sha256:../" + hex.substr(3)));      // never a path
+  EXPECT_FALSE(is_sha256_digest(""));
+}

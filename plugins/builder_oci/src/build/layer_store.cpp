@@ -35,9 +35,7 @@ namespace {
 [[noreturn]] void sys_fail(const std::string& what) { throw BuildError(what + ": " + std::strerror(errno)); }
 
 std::string hex_of(const std::string& digest, const std::string& what) {
-    if (digest.size() != 71 || digest.compare(0, 7, "sha256:") != 0 ||
-        digest.find_first_not_of("0123456789abcdef", 7) != std::string::npos)
-        throw BuildError(what + ": unsupported digest '" + digest + "'");
+    if (!rt::is_sha256_digest(digest)) throw BuildError(what + ": unsupported digest '" + digest + "'");
     return digest.substr(7);
 }
 

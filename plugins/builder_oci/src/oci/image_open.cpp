@@ -1,7 +1,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <regex>
 
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image.hpp"
@@ -30,8 +29,7 @@ json parse_json(const std::string& text, const std::string& what) {
 // "sha256:<64 hex>" -> "blobs/sha256/<hex>"; anything else is refused so a
 // digest can never name a path outside blobs/.
 std::string blob_path(const std::string& digest, const std::string& what) {
-    static const std::regex re("sha256:[0-9a-f]{64}");
-    if (!std::regex_match(digest, re)) throw Error(what + ": unsupported or malformed digest '" + digest + "'");
+    if (!rt::is_sha256_digest(digest)) throw Error(what + ": unsupported or malformed digest '" + digest + "'");
     return "blobs/sha256/" + digest.substr(7);
 }
 
@@ -223,9 +221,8 @@ Image open_docker(std::shared_ptr<BlobStore> store, const std::string& tag, cons
     // and the new one (blobs/sha256/<hex>).
     std::string base = config_path.substr(config_path.rfind('/') + 1);
     if (base.size() >= 64) {
-        std::string hex = base.substr(0, 64);
-        if (std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(c); }) &&
-            "sha256:" + hex != img.config_digest)
+        std::string named = "sha256:" + base.substr(0, 64);
+        if (rt::is_sha256_digest(named) && named != img.config_digest)
             throw Error(what + ":" + config_path + ": content does not match its digest name");
     }
     img.config = parse_json(config_text, what + ":" + config_path);
@@ -243,9 +240,8 @@ Image open_docker(std::shared_ptr<BlobStore> store, const std::string& tag, cons
         Layer layer;
         layer.blob = *range;
         layer.diff_id = diff_ids[i];
-        static const std::regex blob_re("blobs/sha256/([0-9a-f]{64})");
-        std::smatch m;
-        if (std::regex_match(path, m, blob_re)) layer.digest = "sha256:" + m[1].str();
+        if (path.starts_with("blobs/sha256/") && rt::is_sha256_digest("sha256:" + path.substr(13)))
+            layer.digest = "sha256:" + path.substr(13);
         if (sources.contains(diff_ids[i])) {
             auto& s = sources[diff_ids[i]];
             layer.media_type = s.value("mediaType", "");

@@ -13,7 +13,6 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -236,8 +235,7 @@ bool is_index(const std::string& mt) {
 }
 
 void check_digest(const std::string& digest, const std::string& what) {
-    static const std::regex re("sha256:[0-9a-f]{64}");
-    if (!std::regex_match(digest, re)) throw BuildError(what + ": unsupported digest '" + digest + "'");
+    if (!rt::is_sha256_digest(digest)) throw BuildError(what + ": unsupported digest '" + digest + "'");
 }
 
 class Puller {

@@ -2,6 +2,7 @@
 
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/registry.hpp"
+#include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
 
@@ -15,7 +16,7 @@ ImageReference parse_reference(const std::string& text) {
     if (auto at = rest.find('@'); at != std::string::npos) {
         r.reference = rest.substr(at + 1);
         rest = rest.substr(0, at);
-        if (r.reference.rfind("sha256:", 0) != 0 || r.reference.size() != 71)
+        if (!rt::is_sha256_digest(r.reference))
             throw BuildError("image reference " + text + ": unsupported digest");
     }
     size_t slash = rest.find('/');

@@ -308,7 +308,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
       {"splits", split_meta},
       {"tokenizer", tokenizer_meta},
       {"source_datasets", source_meta},
-      {"content_digest", "sha256:" + content.finish_hex()},
+      {"content_digest", content.finish_digest()},
       {"config", data_config},
       {"tracking", {{"used_artifacts", nlohmann::json::array()}}},
   };

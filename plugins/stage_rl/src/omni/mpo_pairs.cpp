@@ -142,7 +142,7 @@ fs::path prepare_mpo_data(const json& config, const fs::path& job_dir, const Rew
                          {"splits", splits},
                          {"model", init.dir.string()},
                          {"tasks", tasks_dir.string()},
-                         {"content_digest", "sha256:" + content.finish_hex()},
+                         {"content_digest", content.finish_digest()},
                          {"pairs", all_pairs}};
   rt::write_file_atomic(tmp / "manifest.json", manifest.dump(2) + "\n");
   rt::write_file_atomic(tmp / "metadata.json", metadata.dump(2) + "\n");

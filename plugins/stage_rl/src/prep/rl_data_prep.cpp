@@ -192,7 +192,7 @@ json run_rl_data_prep(const RlPrepConfig& c, const fs::path& out_dir, std::ostre
       {"splits", splits},
       {"media_references", media_files},
       {"source_datasets", sources},
-      {"content_digest", "sha256:" + content.finish_hex()},
+      {"content_digest", content.finish_digest()},
       {"config", config},
       {"tracking", {{"used_artifacts", json::array()}}},
   };

@@ -252,7 +252,7 @@ void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, c
       {"tokenizer", {{"path", "tokenizer.json"}, {"source", tokenizer_file.string()}, {"sha256", rt::sha256_file(tmp / "tokenizer.json")},
                      {"vocab_size", tok.vocab_size()}}},
       {"source_datasets", source_meta},
-      {"content_digest", "sha256:" + content.finish_hex()},
+      {"content_digest", content.finish_digest()},
       {"media", c.media.enabled() ? c.media.to_json() : json(nullptr)},
       {"config", config},
       {"tracking", {{"used_artifacts", json::array()}}},

@@ -199,4 +199,11 @@ std::string sha256_file(const std::filesystem::path& path) {
   return h.finish_hex();
 }
 
+bool is_sha256_digest(std::string_view text) {
+  if (text.size() != 71 || !text.starts_with("sha256:")) return false;
+  for (char c : text.substr(7))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 }  // namespace nemokit::rt

@@ -36,4 +36,8 @@ class Sha256 {
 // Hex digest ("<64 hex>") of a whole file; throws std::runtime_error naming the file.
 std::string sha256_file(const std::filesystem::path& path);
 
+// True for "sha256:" followed by 64 lowercase hex digits: the one digest form nemokit accepts
+// (OCI blobs and references, artifact content digests). Such a digest is safe in a path.
+bool is_sha256_digest(std::string_view text);
+
 }  // namespace nemokit::rt
