@@ -14,6 +14,7 @@
 
 #include "megatron_format_reader.hpp"
 #include "nemokit/runtime/data/gpt_dataset.hpp"
+#include "nemokit/runtime/run/paths.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "prep/data_prep.hpp"
 #include "prep/prep_config.hpp"
@@ -314,4 +315,20 @@ TEST(DataPrepConfig, TinyConfigDataTableIsValid) {
   EXPECT_EQ(c.seq_length, 128);
   EXPECT_EQ(c.split, (std::vector<double>{98, 1, 1}));
   EXPECT_EQ(c.text_split, nemokit::pretrain::TextSplit::Paragraph);
+}
+
+TEST(DataPrepConfig, OutputOnlyTableServesTrainingButNotPreparation) {
+  // super3's configs train on data prepared elsewhere: [data] holds only `output`. Training reads
+  // it with the same parser data prep uses; preparing from it says what is missing.
+  const json data = {{"output", "~/prepared"}};
+  const auto c = nemokit::pretrain::parse_prep_config(data);
+  ASSERT_TRUE(c.output.has_value());
+  EXPECT_EQ(*c.output, nemokit::rt::expand_home("~/prepared"));
+  EXPECT_EQ(c.table, data);
+  EXPECT_TRUE(c.inputs.empty());
+  std::string log;
+  EXPECT_EQ(prep(data, fresh_dir("prep_output_only") / "out", &log), 2);
+  EXPECT_NE(log.find("data.inputs: missing"), std::string::npos) << log;
+  EXPECT_THROW(nemokit::pretrain::data_table(json::object()), std::invalid_argument);
+  EXPECT_EQ(nemokit::pretrain::data_table(json{{"data", data}}), data);
 }

@@ -22,13 +22,10 @@ class PretrainStage : public nemokit::sdk::Plugin {
 
   // Writes the data artifact to data.output (the folder `run` reads), else into the job folder.
   int data_prep(const nemokit::sdk::StageCall& call) override {
-    json config = json::parse(call.config_json);
-    if (!config.contains("data") || !config["data"].is_object()) throw std::invalid_argument("data: the table is missing");
-    const json& data = config["data"];
-    std::filesystem::path out = data.contains("output") && data["output"].is_string()
-                                    ? nemokit::pretrain::expand_home(data["output"].get<std::string>())
-                                    : call.job_dir / "data";
-    int rc = nemokit::pretrain::run_pretrain_data_prep(data, out, std::cerr);
+    const json config = json::parse(call.config_json);
+    std::filesystem::path out;
+    int rc = nemokit::pretrain::run_pretrain_data_prep(nemokit::pretrain::data_table(config), call.job_dir / "data",
+                                                       std::cerr, &out);
     if (rc == 0) call.host.info("data artifact: " + (out / "metadata.json").string());
     return rc;
   }

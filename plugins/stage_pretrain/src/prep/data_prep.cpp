@@ -193,14 +193,12 @@ rt::Tokenizer obtain_tokenizer(const PrepConfig& config, const std::vector<Sourc
   return tok;
 }
 
-int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std::ostream& log) {
-  const PrepConfig config = parse_prep_config(data_config);
-  fs::path out_dir = out_dir_arg;
-  if (out_dir.empty()) {
-    if (!config.output) throw std::invalid_argument("data.output: missing, and no output folder was given");
-    out_dir = *config.output;
-  }
+void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream& log, fs::path* written) {
+  check_preparable(config);
+  fs::path out_dir = config.output.value_or(default_out);
+  if (out_dir.empty()) throw std::invalid_argument("data.output: missing, and no output folder was given");
   out_dir = fs::absolute(out_dir).lexically_normal();
+  if (written) *written = out_dir;
   fs::create_directories(out_dir);
 
   std::vector<SourceStats> sources;
@@ -309,7 +307,7 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
       {"tokenizer", tokenizer_meta},
       {"source_datasets", source_meta},
       {"content_digest", content.finish_digest()},
-      {"config", data_config},
+      {"config", config.table},
       {"tracking", {{"used_artifacts", nlohmann::json::array()}}},
   };
   // Written last: its presence says the artifact is complete.
@@ -322,14 +320,15 @@ int prepare(const nlohmann::json& data_config, const fs::path& out_dir_arg, std:
       << " s on " << threads << " threads (" << std::setprecision(0)
       << (secs > 0 ? static_cast<double>(total_tokens) / secs : 0.0) << " tokens/s)\n";
   log << "data prep: wrote " << (out_dir / "metadata.json").string() << "\n";
-  return 0;
 }
 
-}  // namespace
-
-int run_pretrain_data_prep(const nlohmann::json& data_config, const fs::path& out_dir, std::ostream& log) {
+// Runs `step` as `nemokit data prep` reports it: 0, else 2 after a config error (the message
+// names the key), 1 after any other failure.
+template <class Step>
+int reported(std::ostream& log, Step&& step) {
   try {
-    return prepare(data_config, out_dir, log);
+    step();
+    return 0;
   } catch (const std::invalid_argument& e) {
     log << "data prep: config error: " << e.what() << "\n";
     return 2;
@@ -337,6 +336,17 @@ int run_pretrain_data_prep(const nlohmann::json& data_config, const fs::path& ou
     log << "data prep: error: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int run_pretrain_data_prep(const PrepConfig& config, const fs::path& default_out, std::ostream& log, fs::path* written) {
+  return reported(log, [&] { prepare(config, default_out, log, written); });
+}
+
+int run_pretrain_data_prep(const nlohmann::json& data_config, const fs::path& default_out, std::ostream& log,
+                           fs::path* written) {
+  return reported(log, [&] { prepare(parse_prep_config(data_config), default_out, log, written); });
 }
 
 }  // namespace nemokit::pretrain

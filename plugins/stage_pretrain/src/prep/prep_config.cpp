@@ -77,15 +77,17 @@ PrepConfig parse_prep_config(const nlohmann::json& data) {
     if (!known.count(key)) bad_key(key, "unknown key (see plugins/stage_pretrain/README-data.md)");
 
   PrepConfig c;
-  if (!data.contains("inputs")) bad_key("inputs", "missing: list the text/JSONL files or folders to prepare");
-  const auto& inputs = data.at("inputs");
-  if (inputs.is_string()) {
-    c.inputs.push_back(expand_home(inputs.get<std::string>()));
-  } else if (inputs.is_array() && !inputs.empty()) {
-    for (size_t i = 0; i < inputs.size(); ++i)
-      c.inputs.push_back(expand_home(get_string(inputs[i], "inputs[" + std::to_string(i) + "]")));
-  } else {
-    bad_key("inputs", "must be a path or a non-empty array of paths");
+  c.table = data;
+  if (data.contains("inputs")) {
+    const auto& inputs = data.at("inputs");
+    if (inputs.is_string()) {
+      c.inputs.push_back(expand_home(inputs.get<std::string>()));
+    } else if (inputs.is_array() && !inputs.empty()) {
+      for (size_t i = 0; i < inputs.size(); ++i)
+        c.inputs.push_back(expand_home(get_string(inputs[i], "inputs[" + std::to_string(i) + "]")));
+    } else {
+      bad_key("inputs", "must be a path or a non-empty array of paths");
+    }
   }
 
   if (data.contains("text_split")) {
@@ -101,9 +103,6 @@ PrepConfig parse_prep_config(const nlohmann::json& data) {
   }
 
   const bool has_tok = data.contains("tokenizer"), has_train = data.contains("train_tokenizer");
-  if (has_tok == has_train)
-    bad_key(has_tok ? "train_tokenizer" : "tokenizer",
-            "give exactly one of data.tokenizer (a tokenizer.json) and data.train_tokenizer ({vocab_size = N})");
   if (has_tok) c.tokenizer = expand_home(get_string(data.at("tokenizer"), "tokenizer"));
   if (has_train) {
     const auto& t = data.at("train_tokenizer");
@@ -149,6 +148,19 @@ PrepConfig parse_prep_config(const nlohmann::json& data) {
   }
   if (data.contains("output")) c.output = expand_home(get_string(data.at("output"), "output"));
   return c;
+}
+
+const nlohmann::json& data_table(const nlohmann::json& stage_config) {
+  if (!stage_config.contains("data") || !stage_config["data"].is_object())
+    throw std::invalid_argument("data: the table is missing");
+  return stage_config["data"];
+}
+
+void check_preparable(const PrepConfig& c) {
+  if (c.inputs.empty()) bad_key("inputs", "missing: list the text/JSONL files or folders to prepare");
+  if (c.tokenizer.has_value() == c.train_tokenizer.has_value())
+    bad_key(c.tokenizer ? "train_tokenizer" : "tokenizer",
+            "give exactly one of data.tokenizer (a tokenizer.json) and data.train_tokenizer ({vocab_size = N})");
 }
 
 }  // namespace nemokit::pretrain

@@ -35,10 +35,21 @@ struct PrepConfig {
   int threads = 0;                                      // 0 = all cores
   std::string name = "pretrain-data";
   std::optional<std::filesystem::path> output;
+  nlohmann::json table;                                 // the [data] table as written (artifact metadata)
 };
 
-// Throws std::invalid_argument naming the key ("data.split") for a missing, unknown or mistyped
-// key. Relative paths stay relative (the caller resolves them against its working folder).
+// The one reader of the [data] table, for data prep and for training alike. Throws
+// std::invalid_argument naming the key ("data.split") for an unknown or mistyped key. A table
+// with only `output` (data prepared elsewhere) is valid; what preparing needs besides is checked
+// by check_preparable. "~" is expanded; other relative paths stay relative (the caller resolves
+// them against its working folder).
 PrepConfig parse_prep_config(const nlohmann::json& data);
+
+// The [data] table of a stage config (as JSON); throws std::invalid_argument when it is missing.
+const nlohmann::json& data_table(const nlohmann::json& stage_config);
+
+// Throws std::invalid_argument naming the key when `c` lacks what preparing data needs: inputs,
+// and exactly one of tokenizer and train_tokenizer.
+void check_preparable(const PrepConfig& c);
 
 }  // namespace nemokit::pretrain

@@ -78,21 +78,18 @@ struct Data {
 };
 
 Data ensure_data(const json& config, const sdk::Host& host) {
-  if (!config.contains("data") || !config["data"].is_object()) throw std::invalid_argument("data: the table is missing");
-  json data = config["data"];
-  if (!data.contains("output") || !data["output"].is_string())
-    throw std::invalid_argument("data.output: the prepared data's folder is required to train");
+  const PrepConfig prep = parse_prep_config(data_table(config));
+  if (!prep.output) throw std::invalid_argument("data.output: the prepared data's folder is required to train");
   Data d;
-  d.dir = expand_home(data["output"].get<std::string>());
+  d.dir = *prep.output;
   d.blend = d.dir / "blend.json";
   if (!fs::exists(d.dir / "metadata.json")) {
     host.info("no prepared data in " + d.dir.string() + ": preparing it now (nemokit data prep)");
-    int rc = run_pretrain_data_prep(data, d.dir, std::cerr);
+    int rc = run_pretrain_data_prep(prep, d.dir, std::cerr);
     if (rc == 2) throw std::invalid_argument("data prep: the [data] table is not valid (see above)");
     if (rc != 0) throw std::runtime_error("data prep failed (see above)");
   }
-  if (data.contains("tokenizer") && data["tokenizer"].is_string()) d.tokenizer = expand_home(data["tokenizer"].get<std::string>());
-  else d.tokenizer = d.dir / "tokenizer.json";
+  d.tokenizer = prep.tokenizer.value_or(d.dir / "tokenizer.json");
   return d;
 }
 

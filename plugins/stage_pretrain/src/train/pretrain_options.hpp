@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "nemokit/runtime/run/optimizer_options.hpp"
-#include "nemokit/runtime/run/paths.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -39,7 +38,5 @@ struct PretrainOptions {
   static PretrainOptions from_config(const nlohmann::json& config);
   int64_t accumulation_steps() const { return global_batch_size / micro_batch_size; }
 };
-
-using rt::expand_home;
 
 }  // namespace nemokit::pretrain
