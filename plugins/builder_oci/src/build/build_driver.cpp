@@ -36,6 +36,7 @@
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image.hpp"
+#include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
@@ -303,11 +304,7 @@ private:
         if (layer)
             rec["layer"] = {{"diff_id", layer->diff_id}, {"digest", layer->digest}, {"mediaType", layer->media_type},
                             {"size", layer->size}};
-        {
-            std::ofstream out(record.string() + ".tmp");
-            out << rec.dump();
-        }
-        fs::rename(record.string() + ".tmp", record);
+        rt::write_file_atomic(record, rec.dump());
         add_layer(s, layer, created_by, created);
         s.chain = key;
         ++out_.steps_run;
@@ -715,12 +712,7 @@ private:
             throw BuildError(std::string("writing ") + dest.string() + ": " + e.what());
         }
         for (auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
-        if (stat(dest.c_str(), &st) == 0) {
-            std::ofstream out(record.string() + ".tmp");
-            out << stamp(st).dump();
-            out.close();
-            fs::rename(record.string() + ".tmp", record);
-        }
+        if (stat(dest.c_str(), &st) == 0) rt::write_file_atomic(record, stamp(st).dump());
         std::cerr << "wrote " << dest.string() << " (" << r.output_bytes << " bytes, " << r.layers << " layers)\n";
     }
 

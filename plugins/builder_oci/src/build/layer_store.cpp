@@ -206,21 +206,18 @@ LayerRef LayerStore::import(const oci::Layer& layer, const std::string& label) {
                 if (write(out, buf.data(), k) != ssize_t(k)) sys_fail("writing " + tmp.string());
                 off += k;
             }
-            fsync(out);
             close(out);
             ref.digest = h.finish_digest();
             if (layer.digest && *layer.digest != ref.digest)
                 throw BuildError(label + ": blob digest " + ref.digest + " does not match " + *layer.digest);
-            fs::rename(tmp, blob_path(ref.digest));
+            rt::commit_temp_file(tmp, blob_path(ref.digest));
             fs::remove_all(tmp.parent_path());
         }
         close(in);
     }
     auto remember = [&] {
-        std::ofstream out(record.string() + ".tmp");
-        out << nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump();
-        out.close();
-        fs::rename(record.string() + ".tmp", record);
+        rt::write_file_atomic(record,
+                              nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump());
     };
     if (fs::is_directory(layer_dir(ref))) {
         remember();
@@ -245,8 +242,7 @@ std::optional<LayerRef> LayerStore::commit(const fs::path& upper) {
         fs::remove(tmp_blob);
         return std::nullopt;
     }
-    fs::rename(tmp_blob, blob_path(ref.digest));
-    rt::fsync_path(blob_path(ref.digest).parent_path());
+    rt::commit_temp_file(tmp_blob, blob_path(ref.digest));
     if (!fs::exists(layer_dir(ref))) fs::rename(upper, layer_dir(ref));
     return ref;
 }

@@ -204,10 +204,7 @@ void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, c
   if (split_docs[kValid].empty())
     log << "data prep: no validation records (set data.validation or data.valid_fraction > 0 for validation loss)\n";
 
-  fs::path tmp = out_dir;
-  tmp += ".tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  const fs::path tmp = rt::fresh_temp_dir(out_dir);
   SplitStats stats[2];
   const char* names[2] = {"train", "validation"};
   json splits = json::object();
