@@ -1,6 +1,5 @@
 #include "exec/local_ranks.hpp"
 
-#include "exec/output_tee.hpp"
 #include "exec/signal_pipe.hpp"
 #include "exec/process.hpp"
 
@@ -17,6 +16,8 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+
+#include "nemokit/runtime/fd_io.hpp"
 
 extern char** environ;
 
@@ -42,12 +43,12 @@ void emit_lines(int fd, std::string& partial, const char* data, size_t n, const 
   size_t start = 0;
   for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
     std::string line = prefix + partial.substr(start, nl + 1 - start);
-    write_all(fd, line.data(), line.size());
+    rt::write_all(fd, line.data(), line.size());
   }
   partial.erase(0, start);
   if (flush_all && !partial.empty()) {
     std::string line = prefix + partial + "\n";
-    write_all(fd, line.data(), line.size());
+    rt::write_all(fd, line.data(), line.size());
     partial.clear();
   }
 }
@@ -192,7 +193,7 @@ int run_local_ranks(const LocalRanks& spec) {
       std::string prefix = spec.nproc > 1 ? "[" + std::to_string(r.rank) + "] " : "";
       std::string& partial = is_out ? r.out_partial : r.err_partial;
       if (n > 0) {
-        write_all(r.log_fd, buf, static_cast<size_t>(n));
+        rt::write_all(r.log_fd, buf, static_cast<size_t>(n));
         emit_lines(is_out ? 1 : 2, partial, buf, static_cast<size_t>(n), prefix, false);
       } else if (n == 0 || errno != EINTR) {
         emit_lines(is_out ? 1 : 2, partial, "", 0, prefix, true);
@@ -224,7 +225,7 @@ int run_local_ranks(const LocalRanks& spec) {
         if (!stopping) {
           std::string msg = "nemokit: rank " + std::to_string(r.rank) + " exited with code " + std::to_string(r.exit_code) +
                             "; stopping the other ranks\n";
-          write_all(2, msg.data(), msg.size());
+          rt::write_all(2, msg.data(), msg.size());
           begin_stop(SIGTERM);
         }
       }

@@ -1,9 +1,9 @@
 #include "exec/log_tail.hpp"
 
-#include "exec/output_tee.hpp"
-
 #include <fcntl.h>
 #include <unistd.h>
+
+#include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit {
 
@@ -15,7 +15,7 @@ size_t LogTail::pump() {
   for (;;) {
     ssize_t n = ::pread(fd, buf, sizeof buf, offset_);
     if (n <= 0) break;
-    write_all(fd_, buf, static_cast<size_t>(n));
+    rt::write_all(fd_, buf, static_cast<size_t>(n));
     offset_ += n;
     copied += static_cast<size_t>(n);
   }

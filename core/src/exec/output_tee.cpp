@@ -11,19 +11,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace nemokit {
+#include "nemokit/runtime/fd_io.hpp"
 
-void write_all(int fd, const char* data, size_t len) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // a closed terminal must not stop the stage
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-}
+namespace nemokit {
 
 OutputTee::OutputTee(const std::filesystem::path& log_file) {
   log_fd_ = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -56,8 +46,9 @@ OutputTee::OutputTee(const std::filesystem::path& log_file) {
         if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
         if (n > 0) {
-          write_all(targets[i], buf, static_cast<size_t>(n));
-          write_all(log_fd_, buf, static_cast<size_t>(n));
+          // Failures are ignored: a closed terminal must not stop the stage.
+          rt::write_all(targets[i], buf, static_cast<size_t>(n));
+          rt::write_all(log_fd_, buf, static_cast<size_t>(n));
         } else if (n == 0 || errno != EINTR) {
           fds[i].fd = -1;
           --open_fds;

@@ -21,7 +21,4 @@ class OutputTee {
   std::thread pump_;
 };
 
-// Writes all of `len` bytes to fd, retrying short writes and EINTR.
-void write_all(int fd, const char* data, size_t len);
-
 }  // namespace nemokit

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "nemokit/build/dockerfile.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::build {
 
@@ -38,8 +39,7 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
             message = "failed";
         }
         if (!message.empty()) {
-            ssize_t unused = write(err_pipe[1], message.data(), message.size());
-            (void)unused;
+            rt::write_all(err_pipe[1], message);
         }
         _exit(message.empty() ? 0 : 1);
     }

@@ -14,6 +14,7 @@
 
 #include "nemokit/build/rootfs_path.hpp"
 #include "nemokit/build/user_db.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -212,7 +213,7 @@ void copy_into_root(const fs::path& dest_root, const std::vector<CopySource>& so
             fs::path target = dest_is_dir ? dir / s.rel : resolve_in_root(dest_root, dest, true);
             c.make_room(target);
             int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-            if (fd < 0 || write(fd, s.content.data(), s.content.size()) != ssize_t(s.content.size()))
+            if (fd < 0 || !rt::write_all(fd, s.content))
                 c.fail(target.string() + ": " + std::strerror(errno));
             close(fd);
             struct stat fake {};

@@ -25,6 +25,7 @@
 #include "nemokit/oci/blob_store.hpp"
 #include "nemokit/oci/layer_reader.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
@@ -203,7 +204,7 @@ LayerRef LayerStore::import(const oci::Layer& layer, const std::string& label) {
                 size_t k = size_t(std::min<uint64_t>(buf.size(), layer.blob.size - off));
                 oci::read_exact_at(in, layer.blob.offset + off, buf.data(), k, layer.blob.name);
                 h.update(buf.data(), k);
-                if (write(out, buf.data(), k) != ssize_t(k)) sys_fail("writing " + tmp.string());
+                if (!rt::write_all(out, buf.data(), k)) sys_fail("writing " + tmp.string());
                 off += k;
             }
             close(out);

@@ -18,6 +18,7 @@
 
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/layer_store.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
@@ -64,14 +65,7 @@ private:
         auto* self = static_cast<ZstdSink*>(self_ptr);
         self->blob_hash.update(buf, n);
         self->blob_size += n;
-        size_t off = 0;
-        while (off < n) {
-            ssize_t w = ::write(self->fd_, static_cast<const char*>(buf) + off, n - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) return -1;
-            off += size_t(w);
-        }
-        return la_ssize_t(n);
+        return rt::write_all(self->fd_, buf, n) ? la_ssize_t(n) : -1;
     }
     int fd_;
     struct archive* a_;

@@ -20,6 +20,7 @@
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/rootfs_path.hpp"
 #include "nemokit/build/user_db.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::build {
 namespace fs = std::filesystem;
@@ -28,15 +29,7 @@ namespace {
 
 [[noreturn]] void sys_fail(const std::string& what) { throw BuildError(what + ": " + std::strerror(errno)); }
 
-void write_all(int fd, const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-        ssize_t n = write(fd, s.data() + off, s.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        off += size_t(n);
-    }
-}
+using rt::write_all;  // failures ignored: the build's own stderr or info pipe gone
 
 int wait_exit_code(pid_t pid) {
     int status = 0;

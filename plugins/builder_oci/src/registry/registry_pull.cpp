@@ -21,6 +21,7 @@
 #include "nemokit/build/dockerfile.hpp"
 #include "nemokit/build/registry.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::build {
@@ -54,15 +55,9 @@ size_t on_body(char* data, size_t size, size_t n, void* p) {
     size_t len = size * n;
     if (s->hash) s->hash->update(data, len);
     if (s->fd >= 0) {
-        size_t off = 0;
-        while (off < len) {
-            ssize_t w = write(s->fd, data + off, len - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                s->failed = true;
-                return 0;
-            }
-            off += size_t(w);
+        if (!rt::write_all(s->fd, data, len)) {
+            s->failed = true;
+            return 0;
         }
     } else if (s->text) {
         if (s->text->size() + len > s->limit) return 0;

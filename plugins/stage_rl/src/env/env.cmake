@@ -8,4 +8,4 @@ set_target_properties(stage_rl_env PROPERTIES POSITION_INDEPENDENT_CODE ON
 target_include_directories(stage_rl_env
   PUBLIC ${CMAKE_CURRENT_LIST_DIR}/..
   PRIVATE ${PROJECT_SOURCE_DIR}/core/src)
-target_link_libraries(stage_rl_env PUBLIC nemokit::sdk nlohmann_json::nlohmann_json PRIVATE nemokit_oci Threads::Threads)
+target_link_libraries(stage_rl_env PUBLIC nemokit::sdk nlohmann_json::nlohmann_json PRIVATE nemokit_oci nemokit::runtime Threads::Threads)

@@ -56,19 +56,6 @@ fs::path temp_path_beside(const fs::path& final_path) {
   return tmp;
 }
 
-void write_all(int fd, const void* bytes, size_t size, const fs::path& path) {
-  const auto* p = static_cast<const char*>(bytes);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw sys_error(path, "write failed");
-    }
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
 void commit_temp_file(const fs::path& tmp, const fs::path& final_path) {
   fsync_path(tmp);
   rename_into_place(tmp, final_path);

@@ -5,6 +5,7 @@
 #include "env/code/sandbox_init.hpp"
 #include "nemokit/build/exec_command.hpp"
 #include "nemokit/build/mounts.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -52,17 +53,11 @@ void write_repo(const fs::path& dir, const Files& files, uint32_t uid) {
     }
     int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f.executable ? 0755 : 0644);
     if (fd < 0) sys_fail("creating " + p.string());
-    size_t off = 0;
-    while (off < f.content.size()) {
-      ssize_t n = write(fd, f.content.data() + off, f.content.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        sys_fail("writing " + p.string() + " (the repository is larger than the sandbox's disk limit?)");
-      }
-      off += static_cast<size_t>(n);
+    if (!rt::write_all(fd, f.content)) {
+      int err = errno;
+      close(fd);
+      errno = err;
+      sys_fail("writing " + p.string() + " (the repository is larger than the sandbox's disk limit?)");
     }
     if (fchown(fd, uid, uid) != 0) sys_fail("chown " + p.string());
     close(fd);

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string_view>
 
+#include "nemokit/runtime/fd_io.hpp"  // write_all
+
 namespace nemokit::rt {
 
 // Writes `bytes` to `path` atomically: a temporary beside it, fsync, rename, fsync of the
@@ -16,9 +18,6 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 
 // A unique temporary path in the folder of `final_path` ("<name>.tmp-<pid>-<n>").
 std::filesystem::path temp_path_beside(const std::filesystem::path& final_path);
-
-// Writes all of `size` bytes to fd, retrying short writes and EINTR; throws naming `path`.
-void write_all(int fd, const void* bytes, size_t size, const std::filesystem::path& path);
 
 // fsyncs `tmp` (already written and closed), renames it to `final_path` and fsyncs the folder.
 void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& final_path);
