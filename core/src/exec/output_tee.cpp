@@ -1,7 +1,6 @@
 #include "exec/output_tee.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,28 +32,12 @@ OutputTee::OutputTee(const std::filesystem::path& log_file) {
   out_read_ = out_pipe[0];
   err_read_ = err_pipe[0];
   pump_ = std::thread([this] {
-    pollfd fds[2] = {{out_read_, POLLIN, 0}, {err_read_, POLLIN, 0}};
-    int targets[2] = {saved_out_, saved_err_};
-    int open_fds = 2;
-    char buf[8192];
-    while (open_fds > 0) {
-      if (poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) {
-          // Failures are ignored: a closed terminal must not stop the stage.
-          rt::write_all(targets[i], buf, static_cast<size_t>(n));
-          rt::write_all(log_fd_, buf, static_cast<size_t>(n));
-        } else if (n == 0 || errno != EINTR) {
-          fds[i].fd = -1;
-          --open_fds;
-        }
-      }
-    }
+    const int sources[2] = {out_read_, err_read_}, targets[2] = {saved_out_, saved_err_};
+    rt::pump_until_eof(sources, [&](size_t i, const char* data, size_t n) {
+      // Failures are ignored: a closed terminal must not stop the stage.
+      rt::write_all(targets[i], data, n);
+      rt::write_all(log_fd_, data, n);
+    });
   });
 }
 

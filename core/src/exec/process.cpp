@@ -1,7 +1,6 @@
 #include "exec/process.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+
+#include "nemokit/runtime/fd_io.hpp"
 
 extern char** environ;
 
@@ -53,27 +54,11 @@ CommandResult run_command(const std::vector<std::string>& argv) {
     throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(rc));
   }
   CommandResult r;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  const int sources[2] = {out_pipe[0], err_pipe[0]};
   std::string* sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  char buf[8192];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
+  rt::pump_until_eof(sources, [&](size_t i, const char* data, size_t n) { sinks[i]->append(data, n); });
+  close(out_pipe[0]);
+  close(err_pipe[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   r.exit_code = exit_code_of_wait_status(status);

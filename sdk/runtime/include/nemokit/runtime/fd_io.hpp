@@ -1,8 +1,11 @@
 #pragma once
-// Writing to file descriptors: the one write loop that the core, the plugins and the tests share.
+// Writing to and draining file descriptors: the one write loop and the one pipe pump that the
+// core, the plugins and the tests share.
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <string_view>
 
 namespace nemokit::rt {
@@ -15,5 +18,11 @@ inline bool write_all(int fd, std::string_view text) noexcept { return write_all
 
 // The same, throwing std::runtime_error "<path>: write failed: <reason>" when a write fails.
 void write_all(int fd, const void* bytes, size_t size, const std::filesystem::path& path);
+
+// Reads every descriptor of `fds` until each reaches end of file (or a read error), handing
+// each chunk to `sink(index into fds, data, size)` as it arrives; poll() waits on all of them,
+// so a full pipe never blocks another. The descriptors stay open.
+using PumpSink = std::function<void(size_t index, const char* data, size_t size)>;
+void pump_until_eof(std::span<const int> fds, const PumpSink& sink);
 
 }  // namespace nemokit::rt
