@@ -9,6 +9,8 @@ function(nemokit_add_test name)
   cmake_parse_arguments(T "" "RESOURCE_LOCK" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main ${T_LIBS})
+  # tests/support: the shared test helpers (#include "support/process.hpp", ...).
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     NEMOKIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     NEMOKIT_BINARY_DIR="${PROJECT_BINARY_DIR}")

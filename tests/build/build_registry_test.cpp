@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +22,7 @@
 
 #include "build_test_support.hpp"
 #include "nemokit/runtime/sha256.hpp"
+#include "support/process.hpp"
 
 using namespace buildtest;
 using nlohmann::json;
@@ -193,14 +195,8 @@ public:
             cfg += "auth:\n  htpasswd:\n    realm: nemokit-test\n    path: " + (dir / "htpasswd").string() + "\n";
         }
         write_file(dir / "config.yml", cfg);
-        pid_ = fork();
-        if (pid_ == 0) {
-            int null = open("/dev/null", O_WRONLY);
-            dup2(null, 1);
-            dup2(null, 2);
-            execlp("docker-registry", "docker-registry", "serve", (dir / "config.yml").c_str(), nullptr);
-            _exit(127);
-        }
+        server_ = std::make_unique<nemokit::test::Process>(
+            std::vector<std::string>{"docker-registry", "serve", (dir / "config.yml").string()});
         // Ready when /v2/ answers.
         for (int i = 0; i < 100; ++i) {
             Pusher p(base(), "");
@@ -211,15 +207,15 @@ public:
         ADD_FAILURE() << "docker-registry did not start";
     }
     ~Registry() {
-        kill(pid_, SIGTERM);
-        waitpid(pid_, nullptr, 0);
+        kill(server_->pid(), SIGTERM);
+        server_->wait(30);
     }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string base() const { return "http://" + host(); }
 
 private:
     int port_;
-    pid_t pid_ = -1;
+    std::unique_ptr<nemokit::test::Process> server_;
 };
 
 std::string base64(const std::string& in, bool url) {

@@ -1,7 +1,6 @@
 #include "build_test_support.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,58 +12,18 @@
 #include <stdexcept>
 
 #include "nemokit/runtime/sha256.hpp"
+#include "support/process.hpp"
 
-extern char** environ;
 
 namespace buildtest {
 
 Result run(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& stdin_text) {
-    int out[2], err[2], in[2];
-    if (pipe(out) || pipe(err) || pipe(in)) throw std::runtime_error("pipe");
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        for (int fd : {out[0], out[1], err[0], err[1], in[0], in[1]}) close(fd);
-        for (auto& e : env) putenv(strdup(e.c_str()));
-        std::vector<char*> av;
-        for (auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
-        av.push_back(nullptr);
-        execvp(av[0], av.data());
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    close(in[0]);
-    if (!stdin_text.empty() && write(in[1], stdin_text.data(), stdin_text.size()) < 0) {
-    }
-    close(in[1]);
-    Result r;
-    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-    int open_fds = 2;
-    char buf[65536];
-    while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) break;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-            ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_fds;
-            } else {
-                (i == 0 ? r.out : r.err).append(buf, size_t(n));
-            }
-        }
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return r;
+    nemokit::test::RunOptions opt;
+    for (const auto& e : env) opt.env[e.substr(0, e.find('='))] = e.find('=') == std::string::npos ? "" : e.substr(e.find('=') + 1);
+    opt.stdin_text = stdin_text;
+    nemokit::test::RunResult r = nemokit::test::run(argv, opt);
+    return {r.exit_code, r.out, r.err};
 }
-
-std::string nemokit_binary() { return std::string(NEMOKIT_BINARY_DIR) + "/bin/nemokit"; }
 
 fs::path scratch_dir(const std::string& name) {
     fs::path p = fs::path(NEMOKIT_BINARY_DIR) / "tests" / "build" / "work" / name;
@@ -123,18 +82,6 @@ SquashfsMount::SquashfsMount(const fs::path& image) {
 SquashfsMount::~SquashfsMount() {
     run({"umount", dir_.string()});
     rmdir(dir_.c_str());
-}
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write_file(const fs::path& p, const std::string& content) {
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
 }
 
 }  // namespace buildtest

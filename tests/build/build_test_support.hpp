@@ -6,9 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
+#include "support/nemokit_binary.hpp"
+
 namespace buildtest {
 
 namespace fs = std::filesystem;
+using nemokit::test::nemokit_binary;
+using nemokit::test::read_file;
+using nemokit::test::write_file;
 
 struct Result {
     int code = -1;
@@ -16,10 +22,8 @@ struct Result {
     std::string err;  // stderr
 };
 
-// Runs argv with extra environment entries (K=V); output captured.
+// Runs argv with extra environment entries (K=V); output captured (tests/support/process.hpp).
 Result run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}, const std::string& stdin_text = "");
-
-std::string nemokit_binary();
 
 // A fresh folder under the build tree for one test.
 fs::path scratch_dir(const std::string& name);
@@ -42,8 +46,5 @@ public:
 private:
     fs::path dir_;
 };
-
-std::string read_file(const fs::path& p);
-void write_file(const fs::path& p, const std::string& content);
 
 }  // namespace buildtest

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 namespace fs = std::filesystem;
 using nemokit::test::run_cli;
@@ -50,8 +53,8 @@ TEST(Cli, FailedStageKeepsItsJobFolder) {
   EXPECT_NE(r.err.find("model.init_from"), std::string::npos) << r.err;
   ASSERT_EQ(std::distance(fs::directory_iterator(jobs), fs::directory_iterator()), 1);
   fs::path job = fs::directory_iterator(jobs)->path();
-  EXPECT_NE(nemokit::test::slurp(job / "config.toml").find("max_steps = 3"), std::string::npos);
-  auto meta = nlohmann::json::parse(nemokit::test::slurp(job / "job.json"));
+  EXPECT_NE(nemokit::test::read_file(job / "config.toml").find("max_steps = 3"), std::string::npos);
+  auto meta = nlohmann::json::parse(nemokit::test::read_file(job / "job.json"));
   EXPECT_EQ(meta["state"], "FAILED");
   EXPECT_EQ(meta["family"], "nano3");
 }

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 namespace fs = std::filesystem;
 
@@ -22,7 +25,7 @@ TEST(Sdk, OutOfTreePluginBuildsAgainstInstalledSdkAndRuns) {
   fs::path prefix = tmp / "prefix", build = tmp / "example-build", log = tmp / "log.txt";
   const std::string cmake = NEMOKIT_CMAKE_COMMAND;
   ASSERT_EQ(sh("'" + cmake + "' --install '" NEMOKIT_BINARY_DIR "' --prefix '" + prefix.string() + "'", log), 0)
-      << nemokit::test::slurp(log);
+      << nemokit::test::read_file(log);
   for (const char* f : {"bin/nemokit", "include/nemokit/plugin.h", "include/nemokit/plugin.hpp",
                         "lib/cmake/nemokit/nemokitConfig.cmake", "lib/cmake/nemokit/nemokitConfigVersion.cmake",
                         "lib/nemokit/plugins/stage_sft.so", "share/bash-completion/completions/nemokit"})
@@ -31,14 +34,14 @@ TEST(Sdk, OutOfTreePluginBuildsAgainstInstalledSdkAndRuns) {
   EXPECT_FALSE(fs::exists(prefix / "lib/nemokit/plugins/dup_sft.so"));
 
   const std::string example = NEMOKIT_SOURCE_DIR "/sdk/examples/hello_stage";
-  ASSERT_NE(nemokit::test::slurp(example + "/CMakeLists.txt").find("LANGUAGES CXX)"), std::string::npos)
+  ASSERT_NE(nemokit::test::read_file(example + "/CMakeLists.txt").find("LANGUAGES CXX)"), std::string::npos)
       << "the example stands for a CXX-only project";
   ASSERT_EQ(sh("'" + cmake + "' -S '" + example + "' -B '" + build.string() +
                    "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "' -DCMAKE_BUILD_TYPE=Release",
                log),
             0)
-      << nemokit::test::slurp(log);
-  ASSERT_EQ(sh("'" + cmake + "' --build '" + build.string() + "'", log), 0) << nemokit::test::slurp(log);
+      << nemokit::test::read_file(log);
+  ASSERT_EQ(sh("'" + cmake + "' --build '" + build.string() + "'", log), 0) << nemokit::test::read_file(log);
   ASSERT_TRUE(fs::exists(build / "hello_stage.so"));
 
   const std::string installed = "'" + (prefix / "bin/nemokit").string() + "'";
@@ -46,7 +49,7 @@ TEST(Sdk, OutOfTreePluginBuildsAgainstInstalledSdkAndRuns) {
   auto run = [&](const std::string& args) {
     fs::path out = tmp / "out.txt";
     int st = std::system(("env " + env + " " + installed + " " + args + " >'" + out.string() + "' 2>&1").c_str());
-    return std::make_pair(WIFEXITED(st) ? WEXITSTATUS(st) : 128, nemokit::test::slurp(out));
+    return std::make_pair(WIFEXITED(st) ? WEXITSTATUS(st) : 128, nemokit::test::read_file(out));
   };
   auto [rc1, plugins] = run("plugins");
   EXPECT_EQ(rc1, 0) << plugins;
@@ -58,7 +61,7 @@ TEST(Sdk, OutOfTreePluginBuildsAgainstInstalledSdkAndRuns) {
   auto [rc3, out] = run("run example hello -c tiny hello.repeat=3");
   EXPECT_EQ(rc3, 0) << out;
   fs::path job = *fs::directory_iterator(tmp / "jobs");
-  EXPECT_EQ(nemokit::test::slurp(job / "greeting.txt"),
+  EXPECT_EQ(nemokit::test::read_file(job / "greeting.txt"),
             "hello from an out-of-tree plugin\nhello from an out-of-tree plugin\nhello from an out-of-tree plugin\n");
   fs::remove_all(tmp);
 }

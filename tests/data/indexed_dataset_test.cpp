@@ -8,6 +8,9 @@
 
 #include "megatron_format_reader.hpp"
 #include "nemokit/runtime/data/indexed_dataset.hpp"
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 namespace fs = std::filesystem;
 using nemokit::rt::IndexedDataset;
@@ -152,7 +155,7 @@ TEST(DataIndexedDataset, DamagedFilesGiveErrorsNamingTheFile) {
   const auto dir = fresh_dir("damaged");
   const auto prefix = dir / "s";
   write_docs(prefix, TokenDType::UInt16, {{1, 2, 3}, {4, 5}});
-  const std::string good_idx = nemokit_test::slurp(prefix.string() + ".idx");
+  const std::string good_idx = read_file(prefix.string() + ".idx");
   auto put = [&](const std::string& bytes) {
     std::ofstream(prefix.string() + ".idx", std::ios::binary | std::ios::trunc) << bytes;
   };

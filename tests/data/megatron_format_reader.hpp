@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
+
 namespace nemokit_test {
 
 struct MegatronIndex {
@@ -22,12 +24,6 @@ struct MegatronIndex {
   std::vector<std::vector<int64_t>> sequences;  // decoded tokens of each sequence
 };
 
-inline std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + p.string());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 inline uint64_t le_bytes(const std::string& s, size_t at, int n) {
   if (at + static_cast<size_t>(n) > s.size()) throw std::runtime_error("read past end");
   uint64_t v = 0;
@@ -36,8 +32,8 @@ inline uint64_t le_bytes(const std::string& s, size_t at, int n) {
 }
 
 inline MegatronIndex read_megatron(const std::filesystem::path& prefix) {
-  const std::string idx = slurp(prefix.string() + ".idx");
-  const std::string bin = slurp(prefix.string() + ".bin");
+  const std::string idx = nemokit::test::read_file(prefix.string() + ".idx");
+  const std::string bin = nemokit::test::read_file(prefix.string() + ".bin");
   MegatronIndex m;
   if (idx.compare(0, 9, std::string("MMIDIDX\0\0", 9)) != 0) throw std::runtime_error("magic");
   size_t at = 9;

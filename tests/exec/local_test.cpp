@@ -23,13 +23,13 @@ fs::path only_job(const fs::path& dir) {
   return jobs.empty() ? fs::path() : jobs[0];
 }
 
-nlohmann::json job_json(const fs::path& job) { return nlohmann::json::parse(slurp(job / "job.json")); }
+nlohmann::json job_json(const fs::path& job) { return nlohmann::json::parse(read_file(job / "job.json")); }
 
 // Processes whose command line mentions `needle` (the ranks of a job name its folder).
 int processes_mentioning(const std::string& needle) {
   int n = 0;
   for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string cmd = slurp(e.path() / "cmdline");
+    std::string cmd = read_file(e.path() / "cmdline");
     if (cmd.find(needle) != std::string::npos) ++n;
   }
   return n;
@@ -39,15 +39,15 @@ int processes_mentioning(const std::string& needle) {
 
 TEST(exec_local, one_rank_runs_in_process_and_logs_to_the_job_folder) {
   fs::path dir = fresh_dir("local_one");
-  write_text(dir / "env.toml", "");
+  write_file(dir / "env.toml", "");
   RunResult r = run_nemokit({"run", "exectest", "echo", "echo.lines=[\"first line\", \"second line\"]"}, dir, test_env(dir));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("exectest rank /"), std::string::npos) << r.out;  // no RANK: in this process
   EXPECT_NE(r.out.find("second line"), std::string::npos);
   fs::path job = only_job(dir);
-  EXPECT_NE(slurp(job / "logs" / "rank-0.log").find("second line"), std::string::npos);
-  EXPECT_NE(slurp(job / "config.toml").find("first line"), std::string::npos);
-  EXPECT_NE(slurp(job / "plan.txt").find("1 rank, in this process"), std::string::npos);
+  EXPECT_NE(read_file(job / "logs" / "rank-0.log").find("second line"), std::string::npos);
+  EXPECT_NE(read_file(job / "config.toml").find("first line"), std::string::npos);
+  EXPECT_NE(read_file(job / "plan.txt").find("1 rank, in this process"), std::string::npos);
   nlohmann::json j = job_json(job);
   EXPECT_EQ(j["state"], "COMPLETED");
   EXPECT_EQ(j["exit_code"], 0);
@@ -64,13 +64,13 @@ TEST(exec_local, one_rank_runs_in_process_and_logs_to_the_job_folder) {
 
 TEST(exec_local, several_ranks_get_their_own_rank_and_logs) {
   fs::path dir = fresh_dir("local_two");
-  write_text(dir / "env.toml", "");
+  write_file(dir / "env.toml", "");
   RunResult r = run_nemokit({"run", "exectest", "echo", "+run.nproc_per_node=2"}, dir, test_env(dir));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("[0] exectest rank 0/2 local 0 master 127.0.0.1:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[1] exectest rank 1/2 local 1 master 127.0.0.1:"), std::string::npos) << r.out;
   fs::path job = only_job(dir);
-  EXPECT_NE(slurp(job / "logs" / "rank-1.log").find("exectest rank 1/2"), std::string::npos);
+  EXPECT_NE(read_file(job / "logs" / "rank-1.log").find("exectest rank 1/2"), std::string::npos);
   EXPECT_TRUE(fs::exists(job / "echo-rank-0.txt"));
   EXPECT_TRUE(fs::exists(job / "echo-rank-1.txt"));
   EXPECT_EQ(job_json(job)["state"], "COMPLETED");
@@ -78,7 +78,7 @@ TEST(exec_local, several_ranks_get_their_own_rank_and_logs) {
 
 TEST(exec_local, exit_code_of_a_failing_stage_is_returned) {
   fs::path dir = fresh_dir("local_fail");
-  write_text(dir / "env.toml", "[two]\nnproc_per_node = 2\n");
+  write_file(dir / "env.toml", "[two]\nnproc_per_node = 2\n");
   RunResult one = run_nemokit({"run", "exectest", "echo", "echo.exit_code=7"}, dir, test_env(dir));
   EXPECT_EQ(one.exit_code, 7) << one.err;
   RunResult two = run_nemokit({"run", "exectest", "echo", "echo.exit_code=5", "--run", "two"}, dir, test_env(dir));
@@ -88,8 +88,8 @@ TEST(exec_local, exit_code_of_a_failing_stage_is_returned) {
 
 TEST(exec_local, sigint_stops_every_rank) {
   fs::path dir = fresh_dir("local_sigint");
-  write_text(dir / "env.toml", "");
-  Process p({"run", "exectest", "echo", "+run.nproc_per_node=2", "echo.sleep_ms=60000"}, dir, test_env(dir));
+  write_file(dir / "env.toml", "");
+  Process p(nemokit_argv({"run", "exectest", "echo", "+run.nproc_per_node=2", "echo.sleep_ms=60000"}), {dir, test_env(dir)});
   ASSERT_TRUE(p.wait_for_output([](const std::string& s) {
     return s.find("rank 0/2") != std::string::npos && s.find("rank 1/2") != std::string::npos;
   }, 30)) << p.err_so_far();
@@ -106,8 +106,8 @@ TEST(exec_local, sigint_stops_every_rank) {
 
 TEST(exec_local, logs_follow_a_running_job_and_jobs_sees_a_killed_one) {
   fs::path dir = fresh_dir("local_follow");
-  write_text(dir / "env.toml", "");
-  Process run({"run", "exectest", "echo", "+run.nproc_per_node=2", "echo.sleep_ms=1500"}, dir, test_env(dir));
+  write_file(dir / "env.toml", "");
+  Process run(nemokit_argv({"run", "exectest", "echo", "+run.nproc_per_node=2", "echo.sleep_ms=1500"}), {dir, test_env(dir)});
   ASSERT_TRUE(run.wait_for_output([](const std::string& s) { return s.find("job folder") != std::string::npos; }, 20));
   fs::path job = only_job(dir);
   RunResult follow = run_nemokit({"logs", job.filename().string(), "-f"}, dir, test_env(dir), 30);
@@ -118,8 +118,8 @@ TEST(exec_local, logs_follow_a_running_job_and_jobs_sees_a_killed_one) {
 
   // A nemokit killed outright cannot record its end: `jobs` finds its process gone.
   fs::path dir2 = fresh_dir("local_killed");
-  write_text(dir2 / "env.toml", "");
-  Process doomed({"run", "exectest", "echo", "echo.sleep_ms=60000"}, dir2, test_env(dir2));
+  write_file(dir2 / "env.toml", "");
+  Process doomed(nemokit_argv({"run", "exectest", "echo", "echo.sleep_ms=60000"}), {dir2, test_env(dir2)});
   ASSERT_TRUE(doomed.wait_for_output([](const std::string& s) { return s.find("exectest rank") != std::string::npos; }, 20));
   kill(doomed.pid(), SIGKILL);
   doomed.wait(10);
@@ -130,7 +130,7 @@ TEST(exec_local, logs_follow_a_running_job_and_jobs_sees_a_killed_one) {
 
 TEST(exec_local, pipe_runs_the_family_in_order_and_hands_each_stage_the_one_before) {
   fs::path dir = fresh_dir("local_pipe");
-  write_text(dir / "env.toml", "");
+  write_file(dir / "env.toml", "");
   RunResult r = run_nemokit({"pipe", "exectest"}, dir, test_env(dir), 60);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("# pipe exectest: exectest checkpoint -> exectest echo"), std::string::npos) << r.out;
@@ -144,7 +144,7 @@ TEST(exec_local, pipe_runs_the_family_in_order_and_hands_each_stage_the_one_befo
 
 TEST(exec_dry_run, two_node_eight_gpu_profile_shows_sbatch_and_pyxis_lines) {
   fs::path dir = fresh_dir("dry_run");
-  write_text(dir / "env.toml", R"([big]
+  write_file(dir / "env.toml", R"([big]
 executor = "slurm"
 account = "llm"
 partition = "batch"

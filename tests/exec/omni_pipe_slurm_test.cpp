@@ -75,7 +75,7 @@ std::vector<Submitted> submitted(const std::string& err) {
   return out;
 }
 
-json job_json(const fs::path& job) { return json::parse(slurp(job / "job.json")); }
+json job_json(const fs::path& job) { return json::parse(read_file(job / "job.json")); }
 
 // Each job after the first waits for the one before (afterok) and starts from its folder.
 void expect_chained(const std::vector<Submitted>& jobs) {
@@ -83,7 +83,7 @@ void expect_chained(const std::vector<Submitted>& jobs) {
     EXPECT_EQ(jobs[i].stage, kStages[i]);
     const json j = job_json(jobs[i].job);
     EXPECT_EQ(j["slurm_job_id"], jobs[i].id);
-    const std::string script = slurp(jobs[i].job / "sbatch.sh");
+    const std::string script = read_file(jobs[i].job / "sbatch.sh");
     EXPECT_NE(script.find("export NEMOKIT_NUM_THREADS='2'"), std::string::npos) << script;
     if (i == 0) {
       EXPECT_FALSE(j.contains("after")) << j.dump();
@@ -117,7 +117,7 @@ TEST(exec_slurm_omni, pipe_runs_sft_mpo_text_and_vision_as_four_jobs_chained_wit
     EXPECT_EQ(wait_state(jobs[i].id, "", 10), "COMPLETED") << jobs[i].stage;
     const fs::path step = base / "ckpt" / kCheckpoints[i] / "step_0000002";
     ASSERT_TRUE(fs::exists(step / "config.json")) << step << "\n" << r.err;
-    EXPECT_TRUE(json::parse(slurp(step / "config.json")).contains("vision_config")) << kCheckpoints[i];
+    EXPECT_TRUE(json::parse(read_file(step / "config.json")).contains("vision_config")) << kCheckpoints[i];
   }
   // Each RL stage started from the checkpoint of the job before it (its logs, streamed by --run).
   const std::string all = r.out + r.err;
@@ -147,7 +147,7 @@ TEST(exec_slurm_omni, a_failed_mpo_job_stops_the_chain_and_names_its_log) {
   EXPECT_EQ(mpo["exit_code"], 1) << mpo.dump();
   const fs::path mpo_err = jobs[1].job / "logs" / ("slurm-" + jobs[1].id + ".err");
   const std::string reason = "data.inputs: cannot open " + (base / "chats" / "rl-vision.jsonl").string();
-  EXPECT_NE(slurp(mpo_err).find("nemokit run omni3 rl mpo: " + reason), std::string::npos) << slurp(mpo_err);
+  EXPECT_NE(read_file(mpo_err).find("nemokit run omni3 rl mpo: " + reason), std::string::npos) << read_file(mpo_err);
   EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;  // streamed by --run
   EXPECT_NE(r.err.find("pipe omni3 stopped at omni3 rl mpo (Slurm job " + jobs[1].id + ", FAILED, exit code 1); its logs: " +
                        mpo_err.string()),

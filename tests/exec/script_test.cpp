@@ -19,7 +19,7 @@
 namespace nemokit {
 namespace fs = std::filesystem;
 using test::fresh_dir;
-using test::write_text;
+using test::write_file;
 
 namespace {
 
@@ -28,7 +28,7 @@ const std::vector<std::string> kNasty = {
     "\\backslash\\", "*", "'; touch MARK; '", "", "ends with \\", "tab\there", "!event", "semi;colon|pipe&amp"};
 
 ProfileSet load_profiles(const fs::path& dir, const std::string& text) {
-  write_text(dir / "env.toml", text);
+  write_file(dir / "env.toml", text);
   return ProfileSet::load(dir / "env.toml");
 }
 
@@ -152,7 +152,7 @@ setup_lines = ["module load cuda"]
   EXPECT_EQ(plan.secrets.at("WANDB_API_KEY"), "sk-secret-value");
   EXPECT_NE(render_secrets_file(plan.secrets).find("export WANDB_API_KEY='sk-secret-value'"), std::string::npos);
   // The script is valid bash.
-  write_text(dir / "s.sh", s);
+  write_file(dir / "s.sh", s);
   EXPECT_EQ(run_command({"bash", "-n", (dir / "s.sh").string()}).exit_code, 0);
 }
 

@@ -47,7 +47,7 @@ std::map<std::string, std::string> env_for(const fs::path& dir) {
 
 fs::path setup_dir(const std::string& name, const std::string& extra_profiles = "") {
   fs::path dir = fresh_dir(name);
-  write_text(dir / "env.toml", std::string(kProfiles) + extra_profiles);
+  write_file(dir / "env.toml", std::string(kProfiles) + extra_profiles);
   return dir;
 }
 
@@ -58,7 +58,7 @@ std::string trim(std::string s) {
 
 fs::path job_with_slurm_id(const fs::path& dir, const std::string& id) {
   for (const auto& e : fs::directory_iterator(dir / ".nemokit" / "jobs")) {
-    auto j = nlohmann::json::parse(slurp(e.path() / "job.json"));
+    auto j = nlohmann::json::parse(read_file(e.path() / "job.json"));
     if (j.value("slurm_job_id", "") == id) return e.path();
   }
   return {};
@@ -114,7 +114,7 @@ TEST(exec_slurm, batch_returns_at_once_and_jobs_shows_it_finish) {
   }
   EXPECT_TRUE(finished);
   fs::path job = job_with_slurm_id(dir, id);
-  EXPECT_NE(slurp(job / "logs" / ("slurm-" + id + ".out")).find("hello from the echo stage"), std::string::npos);
+  EXPECT_NE(read_file(job / "logs" / ("slurm-" + id + ".out")).find("hello from the echo stage"), std::string::npos);
   RunResult logs = run_nemokit({"logs", id}, dir, env_for(dir));
   EXPECT_NE(logs.out.find("hello from the echo stage"), std::string::npos);
 }
@@ -150,7 +150,7 @@ TEST(exec_slurm, cancel_ends_a_running_job) {
 TEST(exec_slurm, ctrl_c_cancels_the_followed_job) {
   SKIP_WITHOUT_SLURM();
   fs::path dir = setup_dir("slurm_ctrl_c");
-  Process p({"run", "exectest", "echo", "echo.sleep_ms=60000", "--run", "t"}, dir, env_for(dir));
+  Process p(nemokit_argv({"run", "exectest", "echo", "echo.sleep_ms=60000", "--run", "t"}), {dir, env_for(dir)});
   ASSERT_TRUE(p.wait_for_output([](const std::string& s) { return s.find("exectest rank 0/1") != std::string::npos; }, 30))
       << p.err_so_far();
   kill(p.pid(), SIGINT);
@@ -182,8 +182,8 @@ TEST(exec_slurm, injection_strings_run_nothing) {
   struct stat st {};
   ASSERT_EQ(stat((job / "secrets.env").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(slurp(job / "sbatch.sh").find("pw"), std::string::npos);
-  EXPECT_EQ(slurp(job / "logs" / ("slurm-" + id[1].str() + ".out")).find("pw"), std::string::npos);
+  EXPECT_EQ(read_file(job / "sbatch.sh").find("pw"), std::string::npos);
+  EXPECT_EQ(read_file(job / "logs" / ("slurm-" + id[1].str() + ".out")).find("pw"), std::string::npos);
   // A newline would end an #SBATCH line: refused before anything is submitted.
   RunResult nl = run_nemokit({"run", "exectest", "echo", "+run.job_name=x\ntouch " + m + "/f", "--run", "t"}, dir, env_for(dir));
   EXPECT_EQ(nl.exit_code, 2);
@@ -200,16 +200,16 @@ TEST(exec_slurm, signalled_job_checkpoints_requeues_and_resumes) {
   std::string id = trim(r.out);
   fs::path job = job_with_slurm_id(dir, id);
   fs::path out = job / "logs" / ("slurm-" + id + ".out");
-  for (int i = 0; i < 100 && slurp(out).find("started at step 0") == std::string::npos; ++i)
+  for (int i = 0; i < 100 && read_file(out).find("started at step 0") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  ASSERT_NE(slurp(out).find("started at step 0"), std::string::npos);
+  ASSERT_NE(read_file(out).find("started at step 0"), std::string::npos);
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   // What Slurm does signal_seconds before the time limit (--signal=B:USR1@N): USR1 to the batch shell.
   slurm_cancel(id, "USR1", true);
-  Process follow({"logs", id, "-f"}, dir, env_for(dir));
+  Process follow(nemokit_argv({"logs", id, "-f"}), {dir, env_for(dir)});
   RunResult f = follow.wait(60);
   EXPECT_EQ(f.exit_code, 0);
-  std::string log = slurp(out);
+  std::string log = read_file(out);
   std::smatch ck, rs;
   ASSERT_TRUE(std::regex_search(log, ck, std::regex("checkpointed at step (\\d+)"))) << log;
   ASSERT_TRUE(std::regex_search(log, rs, std::regex("resumed at step (\\d+) \\(restart 1\\)"))) << log;
@@ -248,10 +248,10 @@ TEST(exec_slurm, pipe_chains_the_family_with_afterok) {
   for (auto it = std::sregex_iterator(r.err.begin(), r.err.end(), re); it != std::sregex_iterator(); ++it) ids.push_back((*it)[1]);
   ASSERT_EQ(ids.size(), 2u) << r.err;
   fs::path first = job_with_slurm_id(dir, ids[0]), second = job_with_slurm_id(dir, ids[1]);
-  auto j = nlohmann::json::parse(slurp(second / "job.json"));
+  auto j = nlohmann::json::parse(read_file(second / "job.json"));
   EXPECT_EQ(j["after"], ids[0]);
   EXPECT_EQ(j["input_job"], first.string());
-  EXPECT_NE(slurp(second / "sbatch.sh").find("NEMOKIT_INPUT_JOB='" + first.string() + "'"), std::string::npos);
+  EXPECT_NE(read_file(second / "sbatch.sh").find("NEMOKIT_INPUT_JOB='" + first.string() + "'"), std::string::npos);
   EXPECT_NE(r.out.find("finished 20 steps"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("input " + first.string()), std::string::npos) << r.out;  // the second stage saw the first's folder
 }

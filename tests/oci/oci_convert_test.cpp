@@ -9,6 +9,9 @@
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
 #include "oci_test_support.hpp"
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 using namespace ocitest;
 namespace oci = nemokit::oci;
@@ -37,10 +40,6 @@ void expect_trees_equal(const Tree& expected, const Tree& got) {
         if (!expected.count(path)) ADD_FAILURE() << "unexpected in image: " << describe(path, s);
 }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 }  // namespace
 
@@ -82,11 +81,11 @@ TEST(oci_convert, EnrootFilesAreWhereEnrootReadsThem) {
     auto result = oci::convert_image("oci:" + layout.string(), out, quiet_options());
     EXPECT_TRUE(result.warnings.empty());
     Mounted m(out);
-    EXPECT_EQ(slurp(m.path() / "etc/environment"), "PATH=/usr/bin:/bin\nLANG=C.UTF-8\n");
-    EXPECT_EQ(slurp(m.path() / "etc/fstab"), "${ENROOT_ROOTFS}/data /data none x-create=dir,bind,rw,nosuid,nodev\n");
-    std::string rc = slurp(m.path() / "etc/rc");
+    EXPECT_EQ(read_file(m.path() / "etc/environment"), "PATH=/usr/bin:/bin\nLANG=C.UTF-8\n");
+    EXPECT_EQ(read_file(m.path() / "etc/fstab"), "${ENROOT_ROOTFS}/data /data none x-create=dir,bind,rw,nosuid,nodev\n");
+    std::string rc = read_file(m.path() / "etc/rc");
     EXPECT_NE(rc.find("exec '/bin/echo' 'it'\\''s' 'hello world'"), std::string::npos) << rc;
-    EXPECT_NE(slurp(m.path() / "etc/rc.local").find("sourced by /etc/rc"), std::string::npos);
+    EXPECT_NE(read_file(m.path() / "etc/rc.local").find("sourced by /etc/rc"), std::string::npos);
     EXPECT_TRUE(fs::is_directory(m.path() / "work/dir"));  // WorkingDir is created as enroot does
     // The script is valid sh.
     EXPECT_EQ(std::system(("sh -n '" + (m.path() / "etc/rc").string() + "'").c_str()), 0);
@@ -238,7 +237,7 @@ TEST(oci_convert, SparseFilesKeepTheirHolesAsZeros) {
     }
     std::string cmd = "tar -C '" + src.string() + "' --sparse -cf '" + (work / "layer.tar").string() + "' disk.img";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
-    std::vector<LayerBlob> layers = {{slurp(work / "layer.tar"), "gzip"}};
+    std::vector<LayerBlob> layers = {{read_file(work / "layer.tar"), "gzip"}};
     fs::path layout = write_oci_layout(work / "oci", layers, default_config(layers));
     oci::ConvertOptions o = quiet_options();
     o.write_enroot_files = false;

@@ -9,6 +9,10 @@
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image_cli.hpp"
 #include "oci_test_support.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
+
+using nemokit::test::read_file;
 
 using namespace ocitest;
 namespace oci = nemokit::oci;
@@ -21,10 +25,6 @@ oci::ConvertOptions quiet_options() {
     return o;
 }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 std::vector<LayerBlob> sample_layers(const std::string& compression) {
     return {{tar_of_paths("/", {"usr/share/doc/bash", "usr/share/doc/tar"}), compression},
@@ -46,19 +46,19 @@ TEST(oci_formats, DockerArchiveAndOciLayoutGiveTheSameBytes) {
     oci::convert_image("oci-archive:" + (work / "oci.tar").string(), work / "c.sqsh", quiet_options());
     oci::convert_image((work / "docker.tar").string(), work / "d.sqsh", quiet_options());  // detected
     oci::convert_image("oci:" + layout.string(), work / "e.sqsh", quiet_options());        // a second run
-    std::string a = slurp(work / "a.sqsh");
+    std::string a = read_file(work / "a.sqsh");
     ASSERT_GT(a.size(), 4096u);
-    EXPECT_TRUE(a == slurp(work / "b.sqsh"));
-    EXPECT_TRUE(a == slurp(work / "c.sqsh"));
-    EXPECT_TRUE(a == slurp(work / "d.sqsh"));
-    EXPECT_TRUE(a == slurp(work / "e.sqsh"));
+    EXPECT_TRUE(a == read_file(work / "b.sqsh"));
+    EXPECT_TRUE(a == read_file(work / "c.sqsh"));
+    EXPECT_TRUE(a == read_file(work / "d.sqsh"));
+    EXPECT_TRUE(a == read_file(work / "e.sqsh"));
     // Compressed layers hold the same tars, so the image is the same too. (The same tars, not
     // a second `tar` of the host files: its pax headers carry atimes that reading changes.)
     auto gz_layers = layers;
     for (auto& l : gz_layers) l.compression = "gzip";
     fs::path gz = write_oci_layout(work / "oci-gz", gz_layers, config, "v1");
     oci::convert_image("oci:" + gz.string(), work / "f.sqsh", quiet_options());
-    EXPECT_TRUE(a == slurp(work / "f.sqsh"));
+    EXPECT_TRUE(a == read_file(work / "f.sqsh"));
 }
 
 // Docker 25+ writes `docker save` with the layers and config under blobs/sha256
@@ -87,7 +87,7 @@ TEST(oci_formats, DockerSaveNewLayout) {
     ASSERT_EQ(image.layers.size(), 2u);
     EXPECT_TRUE(image.layers[0].digest.has_value());  // known from the blob path, so checked too
     oci::convert_image(image, work / "b.sqsh", quiet_options());
-    EXPECT_TRUE(slurp(work / "a.sqsh") == slurp(work / "b.sqsh"));
+    EXPECT_TRUE(read_file(work / "a.sqsh") == read_file(work / "b.sqsh"));
 }
 
 TEST(oci_formats, PicksTagOrPlatformAndExplainsAmbiguity) {
@@ -99,8 +99,8 @@ TEST(oci_formats, PicksTagOrPlatformAndExplainsAmbiguity) {
     fs::path other = write_oci_layout(work / "other", other_layers, default_config(other_layers), "v2");
     for (auto& e : fs::directory_iterator(other / "blobs/sha256"))
         fs::copy_file(e.path(), layout / "blobs/sha256" / e.path().filename(), fs::copy_options::skip_existing);
-    auto index = nlohmann::json::parse(slurp(layout / "index.json"));
-    index["manifests"].push_back(nlohmann::json::parse(slurp(other / "index.json"))["manifests"][0]);
+    auto index = nlohmann::json::parse(read_file(layout / "index.json"));
+    index["manifests"].push_back(nlohmann::json::parse(read_file(other / "index.json"))["manifests"][0]);
     { std::ofstream(layout / "index.json") << index.dump(); }
 
     EXPECT_EQ(oci::open_image("oci:" + layout.string() + ":v2").layers.size(), 1u);
@@ -192,18 +192,11 @@ TEST(oci_formats, BuildahImageWithWhiteouts) {
     oci::convert_image("oci:" + (work / "oci").string() + ":v1", work / "a.sqsh", quiet_options());
     oci::convert_image("oci-archive:" + (work / "oci.tar").string(), work / "b.sqsh", quiet_options());
     oci::convert_image("docker-archive:" + (work / "docker.tar").string(), work / "c.sqsh", quiet_options());
-    std::string a = slurp(work / "a.sqsh");
-    EXPECT_TRUE(a == slurp(work / "b.sqsh"));
-    EXPECT_TRUE(a == slurp(work / "c.sqsh"));
+    std::string a = read_file(work / "a.sqsh");
+    EXPECT_TRUE(a == read_file(work / "b.sqsh"));
+    EXPECT_TRUE(a == read_file(work / "c.sqsh"));
 
-    std::string listing;
-    {
-        FILE* p = ::popen(("unsquashfs -lls -d / '" + (work / "a.sqsh").string() + "' 2>/dev/null").c_str(), "r");
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) listing.append(buf, n);
-        ::pclose(p);
-    }
+    const std::string listing = nemokit::test::run({"unsquashfs", "-lls", "-d", "/", (work / "a.sqsh").string()}).out;
     EXPECT_NE(listing.find("/data/b"), std::string::npos) << listing;
     EXPECT_NE(listing.find("/data/c"), std::string::npos) << listing;
     EXPECT_NE(listing.find("/keep/k"), std::string::npos) << listing;

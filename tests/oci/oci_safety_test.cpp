@@ -11,6 +11,9 @@
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
 #include "oci_test_support.hpp"
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 using namespace ocitest;
 namespace oci = nemokit::oci;
@@ -23,10 +26,6 @@ oci::ConvertOptions quiet_options() {
     return o;
 }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 // Converts layers (bottom first) over an existing destination and returns the
 // error message; checks the old file survived and nothing partial was left.
@@ -44,7 +43,7 @@ std::string conversion_error(const std::string& name, const std::vector<std::str
     } catch (const oci::Error& e) {
         message = e.what();
     }
-    EXPECT_EQ(slurp(out), "previous image");
+    EXPECT_EQ(read_file(out), "previous image");
     size_t files = 0;
     for (auto& e : fs::directory_iterator(out.parent_path())) (void)e, ++files;
     EXPECT_EQ(files, 1u) << "a partial file was left next to " << out;
@@ -178,9 +177,9 @@ TEST(oci_safety, WrongDescriptorSizeIsNamed) {
     std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "gzip"}};
     fs::path layout = write_oci_layout(work / "oci", layers, default_config(layers));
     // Rewrite the manifest with a wrong layer size (and fix the index to match).
-    auto index = nlohmann::json::parse(slurp(layout / "index.json"));
+    auto index = nlohmann::json::parse(read_file(layout / "index.json"));
     std::string mdigest = index["manifests"][0]["digest"];
-    auto manifest = nlohmann::json::parse(slurp(layout / "blobs/sha256" / mdigest.substr(7)));
+    auto manifest = nlohmann::json::parse(read_file(layout / "blobs/sha256" / mdigest.substr(7)));
     manifest["layers"][0]["size"] = manifest["layers"][0]["size"].get<uint64_t>() + 1;
     std::string m = manifest.dump();
     std::string nd = sha256(m);
@@ -200,10 +199,10 @@ TEST(oci_safety, TamperedManifestIsNamed) {
     fs::path work = scratch_dir("manifest");
     std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "gzip"}};
     fs::path layout = write_oci_layout(work / "oci", layers, default_config(layers));
-    auto index = nlohmann::json::parse(slurp(layout / "index.json"));
+    auto index = nlohmann::json::parse(read_file(layout / "index.json"));
     std::string mdigest = index["manifests"][0]["digest"];
     fs::path mpath = layout / "blobs/sha256" / mdigest.substr(7);
-    std::string m = slurp(mpath);
+    std::string m = read_file(mpath);
     m[m.size() - 1] = ' ';
     { std::ofstream(mpath) << m; }
     try {
@@ -259,7 +258,7 @@ TEST(oci_safety, InterruptLeavesOldFileAndNoPartial) {
     ::waitpid(child, &status, 0);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 42) << "the conversion was not interrupted";
-    EXPECT_EQ(slurp(out), "previous image");
+    EXPECT_EQ(read_file(out), "previous image");
     size_t files = 0;
     for (auto& e : fs::directory_iterator(out.parent_path())) (void)e, ++files;
     EXPECT_EQ(files, 1u);

@@ -14,6 +14,8 @@
 #include <stdexcept>
 
 #include "nemokit/runtime/sha256.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
 
 namespace ocitest {
 
@@ -54,29 +56,8 @@ void check(int r, archive* a, const char* what) {
     if (r < ARCHIVE_WARN) throw std::runtime_error(std::string(what) + ": " + archive_error_string(a));
 }
 
-std::string run_capture(const std::string& cmd) {
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) throw std::runtime_error("popen " + cmd);
-    std::string out;
-    char buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    if (::pclose(p) != 0) throw std::runtime_error("command failed: " + cmd);
-    return out;
-}
-
-void write_file(const fs::path& p, const std::string& data) {
-    std::ofstream f(p, std::ios::binary);
-    f.write(data.data(), std::streamsize(data.size()));
-    if (!f) throw std::runtime_error("cannot write " + p.string());
-}
-
-std::string read_file(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+using nemokit::test::read_file;
+using nemokit::test::write_file;
 
 }  // namespace
 
@@ -131,9 +112,11 @@ std::string make_tar(const std::vector<TarEntry>& entries) {
 }
 
 std::string tar_of_paths(const fs::path& root, const std::vector<std::string>& paths) {
-    std::string cmd = "tar -C '" + root.string() + "' --numeric-owner --xattrs --xattrs-include='*' -cf -";
-    for (auto& p : paths) cmd += " '" + p + "'";
-    return run_capture(cmd);
+    std::vector<std::string> argv = {"tar", "-C", root.string(), "--numeric-owner", "--xattrs", "--xattrs-include=*", "-cf", "-"};
+    argv.insert(argv.end(), paths.begin(), paths.end());
+    nemokit::test::RunResult r = nemokit::test::run(argv);
+    if (r.exit_code != 0) throw std::runtime_error("tar failed: " + r.err);
+    return r.out;
 }
 
 std::string compress(const std::string& tar, const std::string& how) {
@@ -295,10 +278,10 @@ Mounted::Mounted(const fs::path& image) {
     char tmpl[] = "/tmp/oci-test-mnt-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
     dir_ = tmpl;
-    std::string cmd = "mount -t squashfs -o loop,ro '" + image.string() + "' '" + dir_.string() + "'";
-    if (std::system(cmd.c_str()) != 0) {
+    nemokit::test::RunResult r = nemokit::test::run({"mount", "-t", "squashfs", "-o", "loop,ro", image.string(), dir_.string()});
+    if (r.exit_code != 0) {
         ::rmdir(dir_.c_str());
-        throw std::runtime_error("failed: " + cmd);
+        throw std::runtime_error("mount " + image.string() + ": " + r.err);
     }
 }
 

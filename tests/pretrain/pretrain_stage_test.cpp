@@ -22,7 +22,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -80,9 +80,9 @@ TEST_F(PretrainStage, DataPrepWritesMegatronShardsBlendAndArtifact) {
   fs::path cfg = write_config(dir);
   auto r = run_cli("data prep nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   ASSERT_EQ(r.rc, 0) << r.err;
-  auto blend = json::parse(slurp(dir / "data" / "blend.json"));
+  auto blend = json::parse(read_file(dir / "data" / "blend.json"));
   for (const char* split : {"train", "valid", "test"}) ASSERT_GE(blend[split].size(), 2u) << split;
-  auto meta = json::parse(slurp(dir / "data" / "metadata.json"));
+  auto meta = json::parse(read_file(dir / "data" / "metadata.json"));
   EXPECT_EQ(meta["type"], "PretrainBlendsArtifact");
   EXPECT_GT(meta["total_tokens"].get<int64_t>(), 100000);
   EXPECT_TRUE(fs::exists(dir / "data" / "tokenizer.json"));
@@ -112,21 +112,13 @@ TEST_F(PretrainStage, TrainsWritesMetricsAndResumesExactlyAfterSigkill) {
   EXPECT_TRUE(fs::exists(dir / "ckpt-full" / "step_0000008" / "config.json"));
 
   // Interrupted: start the same run, SIGKILL it once the step-4 checkpoint is in place, rerun.
-  std::string cmd = "NEMOKIT_JOB_ROOT='" + (dir / "jobs-killed").string() + "' exec '" +
-                    nemokit::test::nemokit_binary().string() + "' run nano3 pretrain -c '" + cfg.string() +
-                    "' train.max_steps=8 >/dev/null 2>&1";
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
+  nemokit::test::Process killed(nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=8"}),
+                                {{}, {{"NEMOKIT_JOB_ROOT", (dir / "jobs-killed").string()}}, ""});
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && slurp(dir / "ckpt" / "latest") != "step_0000004\n")
+  while (std::chrono::steady_clock::now() < deadline && read_file(dir / "ckpt" / "latest") != "step_0000004\n")
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  ::kill(killed.pid(), SIGKILL);
+  ASSERT_EQ(killed.wait(60).exit_code, 128 + SIGKILL) << "the run finished before it could be killed";
   auto again = run_cli("run nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs-killed").string());
   ASSERT_EQ(again.rc, 0) << again.err;
   EXPECT_NE(again.out.find("resumed from"), std::string::npos) << again.out;
@@ -138,25 +130,19 @@ TEST_F(PretrainStage, TrainsWritesMetricsAndResumesExactlyAfterSigkill) {
 TEST_F(PretrainStage, SigtermCheckpointsAndExitsResumable) {
   fs::path dir = nemokit::test::temp_folder("pt-term");
   fs::path cfg = write_config(dir);
-  std::string cmd = "NEMOKIT_JOB_ROOT='" + (dir / "jobs").string() + "' exec '" + nemokit::test::nemokit_binary().string() +
-                    "' run nano3 pretrain -c '" + cfg.string() + "' train.max_steps=1000 train.save_interval=1000 >/dev/null 2>&1";
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-    _exit(127);
-  }
+  nemokit::test::Process run(
+      nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=1000", "train.save_interval=1000"}),
+      {{}, {{"NEMOKIT_JOB_ROOT", (dir / "jobs").string()}}, ""});
   // Wait for training to start (the first metrics line), then ask it to stop.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
     if (fs::exists(dir / "jobs") && !metrics_of(dir / "jobs").empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 75);
-  std::string latest = slurp(dir / "ckpt" / "latest");
+  ::kill(run.pid(), SIGTERM);
+  nemokit::test::RunResult r = run.wait(300);
+  EXPECT_EQ(r.exit_code, 75) << r.err;
+  std::string latest = read_file(dir / "ckpt" / "latest");
   EXPECT_TRUE(latest.starts_with("step_")) << latest;
   fs::remove_all(dir);
 }
@@ -200,7 +186,7 @@ TEST_F(PretrainStage, Super3TrainsLatentMoeAndMtp) {
                            "mtp.layers.0.eh_proj.weight", "mtp.layers.1.mixer.fc1_latent_proj.weight",
                            "mtp.layers.1.final_layernorm.weight"})
     EXPECT_TRUE(names.count(name)) << name;
-  auto config = json::parse(slurp(dir / "ckpt" / "step_0000008" / "config.json"));
+  auto config = json::parse(read_file(dir / "ckpt" / "step_0000008" / "config.json"));
   EXPECT_EQ(config["moe_latent_size"], 16);
   EXPECT_EQ(config["num_nextn_predict_layers"], 1);
   fs::remove_all(dir);

@@ -23,7 +23,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 namespace rt = nemokit::rt;
 
 namespace {
@@ -118,7 +118,7 @@ TEST(PretrainTransformers, TinyRunsLastCheckpointGivesTheValidationLossInTransfo
                           ckpt.string() + "' --reference '" + reference.string() + "' >'" + log.string() + "' 2>&1";
   const int st = std::system(cmd.c_str());
   const int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  const std::string out = slurp(log);
+  const std::string out = read_file(log);
   if (rc == 77) GTEST_SKIP() << out;
   EXPECT_EQ(rc, 0) << out;
   std::istringstream lines(out);

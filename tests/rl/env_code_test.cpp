@@ -12,6 +12,9 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 namespace fs = std::filesystem;
 using nemokit::rl::EnvironmentSet;
@@ -28,12 +31,6 @@ json settings() {
             {"output_bytes", 4096}, {"disk_mb", 64}, {"uid_base", kUidBase}}}};
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Processes whose uid lies in the sandboxes' range.
 int sandbox_processes() {
@@ -110,7 +107,7 @@ class CodeEnv : public ::testing::Test {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_LT(secs, max_seconds) << r.reason;
     EXPECT_FALSE(r.reason.empty());
-    EXPECT_EQ(slurp(canary_), "untouched\n");
+    EXPECT_EQ(read_file(canary_), "untouched\n");
     std::vector<std::string> entries;
     for (const auto& e : fs::directory_iterator(canary_dir_)) entries.push_back(e.path().filename());
     EXPECT_EQ(entries, std::vector<std::string>{"canary"});
@@ -162,7 +159,7 @@ TEST_F(CodeEnv, CRepositoryFromAFolder) {
   Reward unfixed = set_->score(task, "--- a/test.c\n+++ b/test.c\n@@ -1 +1 @@\n-#include <stdio.h>\n+#include <stdio.h>\n");
   EXPECT_EQ(unfixed.value, 0);
   EXPECT_NE(unfixed.reason.find("add(2,3) wrong"), std::string::npos) << unfixed.reason;
-  EXPECT_EQ(slurp(repo / "src/add.c"), "int add(int a, int b) {\n  return a - b;\n}\n");  // the task's folder is untouched
+  EXPECT_EQ(read_file(repo / "src/add.c"), "int add(int a, int b) {\n  return a - b;\n}\n");  // the task's folder is untouched
 }
 
 TEST_F(CodeEnv, ToolSessionKeepsStateAndIsConfined) {

@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 namespace fs = std::filesystem;
 using nemokit::rl::EnvironmentSet;
@@ -38,15 +41,15 @@ TEST(EnvPlugin, OutOfTreeEnvironmentBuildsAgainstInstalledSdkAndScores) {
                      component,
                  log),
               0)
-        << nemokit::test::slurp(log);
+        << nemokit::test::read_file(log);
   ASSERT_TRUE(fs::exists(prefix / "include/nemokit/reward.h"));
   ASSERT_TRUE(fs::exists(prefix / "include/nemokit/reward.hpp"));
   ASSERT_EQ(sh("'" + cmake + "' -S '" NEMOKIT_SOURCE_DIR "/sdk/examples/hello_reward' -B '" + build.string() +
                    "' -DCMAKE_PREFIX_PATH='" + prefix.string() + "' -DCMAKE_BUILD_TYPE=Release",
                log),
             0)
-      << nemokit::test::slurp(log);
-  ASSERT_EQ(sh("'" + cmake + "' --build '" + build.string() + "'", log), 0) << nemokit::test::slurp(log);
+      << nemokit::test::read_file(log);
+  ASSERT_EQ(sh("'" + cmake + "' --build '" + build.string() + "'", log), 0) << nemokit::test::read_file(log);
   fs::path so = build / "hello_reward.so";
   ASSERT_TRUE(fs::exists(so));
 

@@ -14,7 +14,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -75,10 +75,10 @@ TEST_F(OmniRl, PipeRunsSftMpoTextAndVisionEachFromTheJobBefore) {
   for (const char* c : {"omni3-sft-tiny", "omni3-rl-mpo-tiny", "omni3-rl-text-tiny", "omni3-rl-vision-tiny"}) {
     const fs::path step = base / "ckpt" / c / "step_0000002";
     ASSERT_TRUE(fs::exists(step / "config.json")) << step;
-    EXPECT_TRUE(json::parse(slurp(step / "config.json")).contains("vision_config")) << c;
+    EXPECT_TRUE(json::parse(read_file(step / "config.json")).contains("vision_config")) << c;
   }
   // MPO: pairs from the SFT model's answers, the held-out margin before and after
-  json pairs = json::parse(slurp(base / "data" / "omni3-mpo-tiny" / "metadata.json"));
+  json pairs = json::parse(read_file(base / "data" / "omni3-mpo-tiny" / "metadata.json"));
   EXPECT_GT(pairs["splits"]["train"]["records"].get<int64_t>(), 0);
   int margins = 0;
   for (const json& m : metrics_of(mpo)) margins += m.contains("val_logp_margin");

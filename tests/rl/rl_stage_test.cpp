@@ -14,7 +14,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -93,7 +93,7 @@ TEST_F(RlStage, DataPrepWritesSeededSplitsWithManifestAndMetadata) {
   auto r = run_cli("data prep nano3 rl -c '" + cfg.string() + "'", env("prep"));
   ASSERT_EQ(r.rc, 0) << r.err;
   fs::path data = base / "prep" / "data";
-  json meta = json::parse(slurp(data / "metadata.json"));
+  json meta = json::parse(read_file(data / "metadata.json"));
   EXPECT_EQ(meta["type"], "SplitJsonlDataArtifact");
   const int64_t train = meta["splits"]["train"]["records"], val = meta["splits"]["val"]["records"],
                 test = meta["splits"]["test"]["records"];
@@ -104,7 +104,7 @@ TEST_F(RlStage, DataPrepWritesSeededSplitsWithManifestAndMetadata) {
   EXPECT_GT(test, 0);
   EXPECT_EQ(meta["source_datasets"].size(), 4u);
   EXPECT_EQ(meta["splits"]["train"]["environments"].size(), 3u);  // arithmetic, unscramble, multiple_choice
-  json manifest = json::parse(slurp(data / "manifest.json"));
+  json manifest = json::parse(read_file(data / "manifest.json"));
   std::set<std::string> seen;
   for (const char* split : {"train", "val", "test"}) {
     ASSERT_TRUE(fs::exists(manifest[split].get<std::string>())) << split;
@@ -113,9 +113,9 @@ TEST_F(RlStage, DataPrepWritesSeededSplitsWithManifestAndMetadata) {
   }
   EXPECT_EQ(int64_t(seen.size()), total);
   // The same records land in the same splits on a second run.
-  const std::string before = slurp(data / "val.jsonl");
+  const std::string before = read_file(data / "val.jsonl");
   ASSERT_EQ(run_cli("data prep nano3 rl -c '" + cfg.string() + "'", env("prep")).rc, 0);
-  EXPECT_EQ(slurp(data / "val.jsonl"), before);
+  EXPECT_EQ(read_file(data / "val.jsonl"), before);
 }
 
 TEST_F(RlStage, BadTasksNameTheFileAndLine) {
@@ -136,7 +136,7 @@ TEST_F(RlStage, GrpoStepsWriteMetricsCheckpointAndResumeExactly) {
   ASSERT_EQ(a.rc, 0) << a.out << a.err;
   auto ma = metrics_of(last_job(base / "straight" / "jobs"));
   // evaluation at 0, steps 1..4, evaluations at 2 and 4
-  ASSERT_EQ(ma.size(), 7u) << slurp(last_job(base / "straight" / "jobs") / "metrics.jsonl");
+  ASSERT_EQ(ma.size(), 7u) << read_file(last_job(base / "straight" / "jobs") / "metrics.jsonl");
   EXPECT_EQ(ma[0]["step"], 0);
   EXPECT_TRUE(ma[0]["val_reward"].contains("all"));
   const json& s1 = ma[1];

@@ -13,7 +13,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -96,7 +96,7 @@ TEST(RlhfStage, TrainsARewardModelThenRunsGrpoAgainstIt) {
   // The rewards are the reward model's scores: real-valued, with spread inside groups.
   EXPECT_LT(s1["flat_groups"].get<double>(), 1.0) << s1.dump();
   const fs::path rm = base / "ckpt" / "reward_model";
-  EXPECT_NE(slurp(rm / "config.json").find("NemotronHForSequenceClassification"), std::string::npos);
+  EXPECT_NE(read_file(rm / "config.json").find("NemotronHForSequenceClassification"), std::string::npos);
   EXPECT_TRUE(fs::exists(base / "ckpt" / "step_0000002" / "model.safetensors"));
 
   // Again, two steps further: the saved reward model is used, not retrained; GRPO resumes.

@@ -15,7 +15,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -87,13 +87,13 @@ TEST_F(SweStage, DataPrepSplitsTheRepositoriesWithAManifest) {
   fs::path cfg = config("prep", "swe1");
   auto r = run_cli("data prep super3 rl swe1 -c '" + cfg.string() + "'", env("prep"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  json meta = json::parse(slurp(base / "prep" / "data" / "metadata.json"));
+  json meta = json::parse(read_file(base / "prep" / "data" / "metadata.json"));
   EXPECT_EQ(meta["type"], "SplitJsonlDataArtifact");
   int64_t total = 0;
   for (const char* s : {"train", "val", "test"}) total += meta["splits"][s]["records"].get<int64_t>();
   EXPECT_EQ(total, 40);
   EXPECT_EQ(meta["splits"]["train"]["environments"], json({{"code_execution", meta["splits"]["train"]["records"]}}));
-  json manifest = json::parse(slurp(base / "prep" / "data" / "manifest.json"));
+  json manifest = json::parse(read_file(base / "prep" / "data" / "manifest.json"));
   std::ifstream in(manifest["train"].get<std::string>());
   std::string line;
   ASSERT_TRUE(std::getline(in, line));

@@ -11,6 +11,9 @@
 #include <string>
 
 #include "nemokit/runtime/atomic_file.hpp"
+#include "support/files.hpp"
+
+using nemokit::test::read_file;
 
 using namespace nemokit::rt;
 namespace fs = std::filesystem;
@@ -24,12 +27,6 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 size_t entries(const fs::path& dir) {
   size_t n = 0;
@@ -49,13 +46,13 @@ TEST(runtime_atomic_file, WritesReplacesAndLeavesNoTemporary) {
   const fs::path dir = fresh_dir("write");
   const fs::path file = dir / "sub" / "folder" / "a.json";  // parents are created
   write_file_atomic(file, "first");
-  EXPECT_EQ(slurp(file), "first");
+  EXPECT_EQ(read_file(file), "first");
   EXPECT_EQ(mode_of(file), 0644u);
   const std::string big(3 << 20, 'x');
   write_file_atomic(file, big);
-  EXPECT_EQ(slurp(file), big);
+  EXPECT_EQ(read_file(file), big);
   write_file_atomic(file, "");
-  EXPECT_EQ(slurp(file), "");
+  EXPECT_EQ(read_file(file), "");
   EXPECT_EQ(entries(file.parent_path()), 1u);
 }
 
@@ -91,7 +88,7 @@ TEST(runtime_atomic_file, TempFileCommit) {
   EXPECT_NE(tmp, temp_path_beside(final_path));
   std::ofstream(tmp, std::ios::binary) << "payload";
   commit_temp_file(tmp, final_path);
-  EXPECT_EQ(slurp(final_path), "payload");
+  EXPECT_EQ(read_file(final_path), "payload");
   EXPECT_FALSE(fs::exists(tmp));
   fsync_path(final_path);
   fsync_path(dir);
@@ -107,14 +104,14 @@ TEST(runtime_atomic_file, AtomicOutputAppearsOnlyOnCommit) {
     EXPECT_EQ(out.temp_path().parent_path(), dir);
     std::ofstream(out.temp_path(), std::ios::binary) << "abandoned";
   }
-  EXPECT_EQ(slurp(dest), "old");
+  EXPECT_EQ(read_file(dest), "old");
   EXPECT_EQ(entries(dir), 1u);
   {
     AtomicOutput out(dest);
     std::ofstream(out.temp_path(), std::ios::binary) << "new";
     out.commit();
   }
-  EXPECT_EQ(slurp(dest), "new");
+  EXPECT_EQ(read_file(dest), "new");
   EXPECT_EQ(mode_of(dest), 0644u);
   EXPECT_EQ(entries(dir), 1u);
   EXPECT_THROW(AtomicOutput(dir / "no" / "such" / "folder"), std::runtime_error);
@@ -126,11 +123,11 @@ TEST(runtime_atomic_file, ReplaceDirSwapsWholeFolders) {
   fs::create_directories(tmp);
   write_file_atomic(tmp / "a", "1");
   replace_dir_atomic(tmp, final_dir);
-  EXPECT_EQ(slurp(final_dir / "a"), "1");
+  EXPECT_EQ(read_file(final_dir / "a"), "1");
   fs::create_directories(tmp);
   write_file_atomic(tmp / "b", "2");
   replace_dir_atomic(tmp, final_dir);
   EXPECT_FALSE(fs::exists(final_dir / "a"));
-  EXPECT_EQ(slurp(final_dir / "b"), "2");
+  EXPECT_EQ(read_file(final_dir / "b"), "2");
   EXPECT_FALSE(fs::exists(tmp));
 }

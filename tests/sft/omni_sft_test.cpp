@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::omni_chats_dir;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -77,7 +77,7 @@ TEST_F(OmniSft, EncodersTrainWhileTheLanguageModelStaysBitIdentical) {
   auto r = run_cli("run omni3 sft -c '" + cfg.string() + "'", env("tiny"));
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE((r.out + r.err).find("2 encoder(s) added"), std::string::npos) << r.out << r.err;
-  json meta = json::parse(slurp(base / "tiny" / "data" / "metadata.json"));
+  json meta = json::parse(read_file(base / "tiny" / "data" / "metadata.json"));
   EXPECT_EQ(meta["media"]["vision"]["image_size"], 32);
   for (const char* f : {"media.npy", "tiles.npy", "audio.npy"}) EXPECT_TRUE(fs::exists(base / "tiny" / "data" / "train" / f)) << f;
 
@@ -91,11 +91,11 @@ TEST_F(OmniSft, EncodersTrainWhileTheLanguageModelStaysBitIdentical) {
   for (const char* kind : {"fashion", "digits", "speech", "video"}) EXPECT_TRUE(last_eval["exact_match"].contains(kind)) << kind;
 
   fs::path ckpt = base / "tiny" / "ckpt";
-  json config = json::parse(slurp(ckpt / "step_0000004" / "config.json"));
+  json config = json::parse(read_file(ckpt / "step_0000004" / "config.json"));
   EXPECT_EQ(config["vision_config"]["patch_size"], 4);
   EXPECT_EQ(config["audio_config"]["num_mel_bins"], 64);
   // <image>, <video> and <audio> joined the tokenizer; the model's rows cover them
-  const json tok = json::parse(slurp(ckpt / "tokenizer.json"));
+  const json tok = json::parse(read_file(ckpt / "tokenizer.json"));
   int32_t top = 0;
   for (const auto& a : tok["added_tokens"]) top = std::max(top, a["id"].get<int32_t>());
   EXPECT_EQ(tok["added_tokens"].back()["content"], "<audio>");

@@ -16,7 +16,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using nemokit::test::run_cli;
-using nemokit::test::slurp;
+using nemokit::test::read_file;
 
 namespace {
 
@@ -94,7 +94,7 @@ TEST_F(SftStage, DataPrepWritesPackedSplitsThatNumpyAndTheStageRead) {
   auto r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'", env("prep"));
   ASSERT_EQ(r.rc, 0) << r.err;
   fs::path data = base / "prep" / "data";
-  json meta = json::parse(slurp(data / "metadata.json"));
+  json meta = json::parse(read_file(data / "metadata.json"));
   EXPECT_EQ(meta["type"], "SFTDataArtifact");
   EXPECT_EQ(meta["pack_size"], 256);
   EXPECT_EQ(meta["packer"], "first_fit_shuffle");
@@ -136,14 +136,14 @@ TEST_F(SftStage, BadRecordsNameTheFileAndLineOrAreCountedWhenSkipped) {
 
   r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'" + over + " data.skip_bad_records=true", env("bad"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  json meta = json::parse(slurp(base / "bad" / "data" / "metadata.json"));
+  json meta = json::parse(read_file(base / "bad" / "data" / "metadata.json"));
   EXPECT_EQ(meta["skipped_records"]["malformed conversation"], 2) << meta["skipped_records"].dump();
   EXPECT_EQ(meta["splits"]["train"]["documents"], 22);
 
   // A pack smaller than a record.
   r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'" + over + " data.skip_bad_records=true data.pack_size=64", env("bad"));
   ASSERT_EQ(r.rc, 0) << r.err;
-  meta = json::parse(slurp(base / "bad" / "data" / "metadata.json"));
+  meta = json::parse(read_file(base / "bad" / "data" / "metadata.json"));
   EXPECT_GT(meta["skipped_records"]["longer than pack_size"].get<int64_t>(), 0);
   r = run_cli("data prep nano3 sft -c '" + cfg.string() + "' data.pack_size=16", env("bad"));
   EXPECT_NE(r.rc, 0);

@@ -9,25 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
+
 namespace tokenizer_test {
+
+using nemokit::test::read_file;
+using nemokit::test::write_file;
 
 // The fixtures were written by tests/tokenizer/make_fixtures.py (Hugging Face `tokenizers` 0.23
 // on KJV + fortunes text); they are committed so these tests need no Python.
 inline std::filesystem::path fixture(const std::string& name) {
   return std::filesystem::path(NEMOKIT_SOURCE_DIR) / "tests/tokenizer/fixtures" / name;
-}
-
-inline std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  EXPECT_TRUE(in) << "cannot open " << p;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
 }
 
 // Lines split on '\n' only (the fixtures hold \r, U+2028 and friends inside lines on purpose).
