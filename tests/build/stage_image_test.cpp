@@ -25,21 +25,15 @@
 #include "nemokit/runtime/sha256.hpp"
 #include "omni_chats.hpp"
 #include "tiny_chat_model.hpp"
+#include "support/setup_data.hpp"
 
 using namespace buildtest;
 
 namespace {
 
-fs::path chats_dir() {
-    if (const char* d = std::getenv("NEMOKIT_SFT_CHATS_DIR")) return d;
-    const char* home = std::getenv("HOME");
-    return fs::path(home ? home : "/") / ".cache/nemokit/sft-chats";
-}
+fs::path chats_dir() { return nemokit::test::setup_data_dir("NEMOKIT_SFT_CHATS_DIR", "sft-chats"); }
 
-fs::path rl_tasks_dir() {
-    const char* home = std::getenv("HOME");
-    return fs::path(home ? home : "/") / ".cache/nemokit/rl-tasks";
-}
+fs::path rl_tasks_dir() { return nemokit::test::setup_data_dir("NEMOKIT_RL_TASKS_DIR", "rl-tasks"); }
 
 void head(const fs::path& from, const fs::path& to, int lines) {
     std::ifstream in(from);

@@ -10,14 +10,11 @@
 #include <map>
 #include <string>
 #include <vector>
+#include "support/setup_data.hpp"
 
 namespace nemokit::test {
 
-inline std::filesystem::path omni_chats_dir() {
-  if (const char* d = std::getenv("NEMOKIT_OMNI_CHATS_DIR")) return d;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/") / ".cache/nemokit/omni-chats";
-}
+inline std::filesystem::path omni_chats_dir() { return setup_data_dir("NEMOKIT_OMNI_CHATS_DIR", "omni-chats"); }
 
 // The first `per_kind` records of each kind (by the file a record names) of `from`, written to
 // TO_DIR/NAME, with the media files they reference copied beside them.

@@ -7,14 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include "support/setup_data.hpp"
 
 namespace nemokit::test {
 
-inline std::filesystem::path kjv_bible() {
-  const char* dir = std::getenv("NEMOKIT_CORPUS_DIR");
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(dir ? dir : std::string(home ? home : "/") + "/.cache/nemokit/corpus") / "kjv-bible.txt";
-}
+inline std::filesystem::path kjv_bible() { return setup_data_dir("NEMOKIT_CORPUS_DIR", "corpus") / "kjv-bible.txt"; }
 
 // Genesis to Ruth (the first 12,000 lines) as DIR/genesis-to-ruth.txt; returns its path.
 inline std::filesystem::path write_bible_slice(const std::filesystem::path& dir) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include "support/setup_data.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -20,11 +21,7 @@ namespace {
 
 const char* const kTaskFiles[] = {"arithmetic", "unscramble", "definitions", "capitals"};
 
-fs::path tasks_dir() {
-  if (const char* d = std::getenv("NEMOKIT_RL_TASKS_DIR")) return d;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/") / ".cache/nemokit/rl-tasks";
-}
+fs::path tasks_dir() { return nemokit::test::setup_data_dir("NEMOKIT_RL_TASKS_DIR", "rl-tasks"); }
 
 int64_t head(const fs::path& from, const fs::path& to, int lines, int every) {
   std::ifstream in(from);

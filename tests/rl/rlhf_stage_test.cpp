@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include "support/setup_data.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -17,11 +18,7 @@ using nemokit::test::read_file;
 
 namespace {
 
-fs::path tasks_dir() {
-  if (const char* d = std::getenv("NEMOKIT_RL_TASKS_DIR")) return d;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/") / ".cache/nemokit/rl-tasks";
-}
+fs::path tasks_dir() { return nemokit::test::setup_data_dir("NEMOKIT_RL_TASKS_DIR", "rl-tasks"); }
 
 std::vector<json> metrics_of(const fs::path& jobs) {
   std::vector<fs::path> all;

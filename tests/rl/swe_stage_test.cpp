@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include "support/setup_data.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -19,11 +20,7 @@ using nemokit::test::read_file;
 
 namespace {
 
-fs::path tasks_dir() {
-  if (const char* d = std::getenv("NEMOKIT_RL_TASKS_DIR")) return d;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/") / ".cache/nemokit/rl-tasks";
-}
+fs::path tasks_dir() { return nemokit::test::setup_data_dir("NEMOKIT_RL_TASKS_DIR", "rl-tasks"); }
 
 // Every `every`-th line of `from`, up to `lines` of them (spread over the bug families).
 void sample_lines(const fs::path& from, const fs::path& to, int lines, int every) {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include "support/setup_data.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -20,11 +21,7 @@ using nemokit::test::read_file;
 
 namespace {
 
-fs::path chats_dir() {
-  if (const char* d = std::getenv("NEMOKIT_SFT_CHATS_DIR")) return d;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/") / ".cache/nemokit/sft-chats";
-}
+fs::path chats_dir() { return nemokit::test::setup_data_dir("NEMOKIT_SFT_CHATS_DIR", "sft-chats"); }
 
 void head(const fs::path& from, const fs::path& to, int lines) {
   std::ifstream in(from);
