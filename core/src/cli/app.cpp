@@ -15,17 +15,17 @@ namespace {
 std::vector<CommandSpec> builtin_commands() {
   return {
       {"run", "Run a stage here or on a cluster: FAMILY STAGE [SUBSTAGE]", "run FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
-       {}, {}, false, true},
+       {}, {}, false, true, "crbd"},
       {"data", "Prepare a stage's data: data prep FAMILY STAGE [SUBSTAGE]", "data prep FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
-       {}, {}, false, true},
+       {}, {}, false, true, "crbd"},
       {"build", "Build a stage's container image (or any Dockerfile) into build_cache_dir",
        "build IMAGE | build -f DOCKERFILE [--context DIR] --tag NAME [OPTIONS]",
        {{"-f", "a Dockerfile of your own"}, {"--file", "a Dockerfile of your own"},
         {"--context", "build context (default: the Dockerfile's folder)"}, {"--tag", "image name"},
         {"--build-arg", "K=V for ARG"}, {"--target", "build up to this stage"}, {"--output", "oci-archive:FILE or docker-archive:FILE"}},
-       {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false},
+       {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false, "rbd"},
       {"pipe", "Run a family's stages as a chain, each consuming the one before", "pipe FAMILY [OPTIONS] [key=value]...",
-       {}, {}, false, true},
+       {}, {}, false, true, "crbd"},
       {"model", "Models: generate, init, export, import, lora-merge, adapter-export", "model SUBCOMMAND [ARGS]...",
        {}, {}, true, false},
       {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false},
@@ -38,7 +38,7 @@ std::vector<CommandSpec> builtin_commands() {
        {}, {{"-f", "follow the logs until the job ends"}, {"--follow", "follow the logs until the job ends"}}, false, false},
       {"cancel", "Cancel a job (scancel for Slurm jobs, SIGTERM to a local run)", "cancel JOB", {}, {}, false, false},
       {"probe", "Submit a tiny job with a profile's shape: one line per task (rank, host, GPUs); with GPUs, NCCL all-reduce bandwidth",
-       "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false},
+       "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false, "rbd"},
       {"__task", "", "__task JOB_DIR", {}, {}, true, false},
       {"__probe", "", "__probe", {}, {}, true, false},
   };
@@ -67,7 +67,7 @@ int run_app(const std::vector<std::string>& args) {
         if (p->ok())
           for (const auto& c : p->manifest.value("commands", nlohmann::json::array()))
             commands.push_back({c.get<std::string>(), "(" + p->name + ") " + p->manifest.value("command_help", nlohmann::json::object()).value(c.get<std::string>(), ""),
-                                c.get<std::string>() + " [ARGS]...", {}, {}, true, false});
+                                c.get<std::string>() + " [ARGS]...", {}, {}, true, false, "rb"});
     }
     ParsedArgs args = parse_args(argv, commands);
     if (args.version) {

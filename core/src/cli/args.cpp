@@ -58,7 +58,9 @@ std::vector<std::string> visible_commands(const std::vector<CommandSpec>& comman
 // The long options a command takes, global ones included. Short ones are left out: every
 // one-letter option is one edit from every other, so suggesting them would only be noise.
 std::vector<std::string> long_options(const CommandSpec* spec) {
-  std::vector<std::string> names = {"--config", "--run", "--batch", "--dry-run", "--help", "--version"};
+  std::vector<std::string> names = {"--help", "--version"};
+  for (const auto& [g, name] : {std::pair{'c', "--config"}, {'r', "--run"}, {'b', "--batch"}, {'d', "--dry-run"}})
+    if (!spec || spec->takes(g)) names.push_back(name);
   if (spec) {
     for (const auto& [o, _] : spec->value_opts) names.push_back(o);
     for (const auto& [o, _] : spec->flags) names.push_back(o);
@@ -131,6 +133,17 @@ ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<Co
     a.positionals.push_back(w);
   }
   if (a.run_profile && a.batch_profile) throw UserError("--run and --batch cannot be used together: pick attached (--run) or detached (--batch)");
+  // A global option the command would ignore is an error, not silence (its help lists the ones
+  // it takes). With --help the help is shown instead.
+  if (spec && !a.help) {
+    const std::pair<char, bool> given[] = {{'c', a.config.has_value()}, {'r', a.run_profile.has_value()},
+                                           {'b', a.batch_profile.has_value()}, {'d', a.dry_run}};
+    for (const auto& [g, set] : given)
+      if (set && !spec->takes(g)) {
+        const char* name = g == 'c' ? "--config" : g == 'r' ? "--run" : g == 'b' ? "--batch" : "--dry-run";
+        throw UserError("`nemokit " + spec->name + "` takes no " + name + " (see nemokit " + spec->name + " --help)");
+      }
+  }
   return a;
 }
 

@@ -17,6 +17,11 @@ struct CommandSpec {
   std::map<std::string, std::string> flags;       // option -> help; no value (--no-cache)
   bool raw = false;                  // hand every word after the name to the command untouched
   bool overrides = false;            // accepts key.sub=value overrides
+  // The global options it takes besides --help and --version, by letter: c (--config), r (--run),
+  // b (--batch), d (--dry-run). Its help lists only these; any other is an error. A raw command
+  // parses its own words, so this only covers the options written before its name.
+  std::string globals;
+  bool takes(char global) const { return globals.find(global) != std::string::npos; }
 };
 
 struct ParsedArgs {

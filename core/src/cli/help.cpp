@@ -13,14 +13,22 @@ std::string repeat(const char* s, size_t n) {
   return out;
 }
 
-const Rows kGlobalOptions = {
-    {"-c, --config NAME|PATH", "a config the stage ships (tiny, default) or your TOML file"},
-    {"-r, --run PROFILE", "run attached on an env.toml profile: stream logs, return its exit code"},
-    {"-b, --batch PROFILE", "submit detached on an env.toml profile and print the job id"},
-    {"-d, --dry-run", "print the resolved config and the execution plan; change nothing"},
-    {"-h, --help", "show help (also after a command)"},
-    {"--version", "print the version"},
+// Each with the letter a command's CommandSpec::globals names it by ('*': every command).
+const std::vector<std::pair<char, std::pair<std::string, std::string>>> kGlobalOptions = {
+    {'c', {"-c, --config NAME|PATH", "a config the stage ships (tiny, default) or your TOML file"}},
+    {'r', {"-r, --run PROFILE", "run attached on an env.toml profile: stream logs, return its exit code"}},
+    {'b', {"-b, --batch PROFILE", "submit detached on an env.toml profile and print the job id"}},
+    {'d', {"-d, --dry-run", "print the resolved config and the execution plan; change nothing"}},
+    {'*', {"-h, --help", "show help (after a command: its usage and the options it takes)"}},
+    {'*', {"--version", "print the version"}},
 };
+
+Rows global_rows(const CommandSpec* spec) {
+  Rows rows;
+  for (const auto& [g, row] : kGlobalOptions)
+    if (g == '*' || !spec || spec->takes(g)) rows.push_back(row);
+  return rows;
+}
 
 const Rows kOverrides = {
     {"key.sub=value", "set a config key; the value must fit the type already there"},
@@ -68,7 +76,7 @@ void print_main_help(std::ostream& out, const std::vector<CommandSpec>& commands
   for (const auto& c : commands)
     if (!c.summary.empty()) cmds.emplace_back(c.name, c.summary);
   print_panel(out, "Commands", cmds);
-  print_panel(out, "Global options", kGlobalOptions);
+  print_panel(out, "Global options", global_rows(nullptr));
   print_panel(out, "Overrides", kOverrides);
   print_panel(out, "Examples", kExamples);
 }
@@ -81,7 +89,7 @@ void print_command_help(std::ostream& out, const CommandSpec& spec) {
     for (const auto& [f, help] : spec.flags) rows.emplace_back(f, help);
     print_panel(out, "Options", rows);
   }
-  print_panel(out, "Global options", kGlobalOptions);
+  print_panel(out, "Global options", global_rows(&spec));
   if (spec.overrides) print_panel(out, "Overrides", kOverrides);
 }
 

@@ -203,7 +203,7 @@ int exec_command(const std::vector<std::string>& args, const fs::path& build_cac
         a = parse(args, build_cache_dir);
     } catch (const Usage& e) {
         if (*e.what()) std::cerr << "nemokit exec: " << e.what() << "\n";
-        std::cerr << kUsage;
+        (*e.what() ? std::cerr : std::cout) << kUsage;  // asked for (--help): the usage is the output
         return *e.what() ? 2 : 0;
     }
     if (geteuid() != 0) throw BuildError("nemokit exec needs root (loop mount and namespaces)");

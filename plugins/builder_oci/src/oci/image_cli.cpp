@@ -164,6 +164,12 @@ int image_command(const std::vector<std::string>& args, const std::filesystem::p
             (args.empty() ? std::cerr : std::cout) << kUsage;
             return args.empty() ? 2 : 0;
         }
+        // `image SUB --help` (or -h), unless it is the value of an option.
+        for (size_t i = 1; i < args.size(); ++i)
+            if ((args[i] == "--help" || args[i] == "-h") && args[i - 1].rfind("--", 0) != 0) {
+                std::cout << kUsage;
+                return 0;
+            }
         if (args[0] == "convert") return run_convert(args);
         if (args[0] == "inspect") return run_inspect(args);
         if (args[0] == "ls") return run_ls(args, build_cache_dir);

@@ -1,5 +1,6 @@
 #include "nemokit/runtime/model_cli.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 #include <optional>
@@ -86,14 +87,54 @@ int cmd_init(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Each subcommand's usage line and what it does; `nemokit model --help` prints them all,
+// `nemokit model SUB --help` its own.
+struct Usage {
+  const char* name;
+  const char* usage;
+};
+constexpr Usage kUsages[] = {
+    {"generate",
+     "generate MODEL_DIR (--prompt-ids \"1 2 3\" | --prompt TEXT --tokenizer T.json)\n"
+     "          [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop-ids \"2 3\"]\n"
+     "      continue a prompt with a model folder (defaults: 32 tokens, temperature 1, stop at the EOS id)"},
+    {"init", "init --config config.json --out DIR [--seed S]\n      a model folder with freshly initialised weights"},
+    {"export",
+     "export CKPT_DIR --out DIR [--dtype bf16|fp32]\n"
+     "      a Hugging Face folder (default bf16; LoRA merged; tokenizer files beside it; no optimizer state)"},
+    {"import", "import HF_DIR --out DIR\n      a Hugging Face NemotronH folder (bf16 or fp32) into the training layout (fp32)"},
+    {"lora-merge", "lora-merge CKPT_DIR --out DIR\n      a LoRA checkpoint merged into a full fp32 model folder"},
+    {"adapter-export",
+     "adapter-export CKPT_DIR --out DIR\n      a LoRA checkpoint as a PEFT adapter (adapter_config.json, adapter_model.safetensors)"},
+};
+
+void print_usage(std::ostream& out, const std::string& only = "") {
+  bool first = true;
+  for (const auto& u : kUsages) {
+    if (!only.empty() && only != u.name) continue;
+    out << (first ? "usage: nemokit model " : "       nemokit model ") << u.usage << "\n";
+    first = false;
+  }
+}
+
+bool is_help(const std::string& w) { return w == "--help" || w == "-h" || w == "help"; }
+
 }  // namespace
 
 int model_command(const std::vector<std::string>& args) {
   const char* expected = "generate, init, export, import, lora-merge, adapter-export";
-  if (args.empty()) {
-    std::cerr << "nemokit model: expected a subcommand (" << expected << ")\n";
-    return 2;
+  if (args.empty() || is_help(args[0])) {
+    if (args.empty()) std::cerr << "nemokit model: expected a subcommand (" << expected << ")\n";
+    print_usage(args.empty() ? std::cerr : std::cout);
+    return args.empty() ? 2 : 0;
   }
+  // --help or -h anywhere after the subcommand, except as the value of an option (--prompt -h).
+  for (size_t i = 1; i < args.size(); ++i)
+    if ((args[i] == "--help" || args[i] == "-h") && !args[i - 1].starts_with("--") &&
+        std::any_of(std::begin(kUsages), std::end(kUsages), [&](const Usage& u) { return args[0] == u.name; })) {
+      print_usage(std::cout, args[0]);
+      return 0;
+    }
   try {
     if (args[0] == "generate") return cmd_generate(args);
     if (args[0] == "init") return cmd_init(args);
@@ -104,7 +145,7 @@ int model_command(const std::vector<std::string>& args) {
     std::cerr << "nemokit model: unknown subcommand " << args[0] << " (expected: " << expected << ")\n";
     return 2;
   } catch (const UsageError& e) {
-    std::cerr << "nemokit model " << args[0] << ": " << e.what() << "\n";
+    std::cerr << "nemokit model " << args[0] << ": " << e.what() << " (see `nemokit model " << args[0] << " --help`)\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "nemokit model " << args[0] << ": " << e.what() << "\n";

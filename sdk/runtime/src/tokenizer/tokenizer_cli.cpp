@@ -180,6 +180,12 @@ int tokenizer_command(const std::vector<std::string>& args) {
     (args.empty() ? std::cerr : std::cout) << kUsage;
     return args.empty() ? 2 : 0;
   }
+  // `tokenizer SUB --help` (or -h), unless it is the value of an option (--special -h).
+  for (size_t i = 1; i < args.size(); ++i)
+    if ((args[i] == "--help" || args[i] == "-h") && !args[i - 1].starts_with("--")) {
+      std::cout << kUsage;
+      return 0;
+    }
   try {
     if (args[0] == "train") return run_train(args);
     if (args[0] == "encode") return run_encode(args);
