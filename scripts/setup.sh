@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets nemokit up on a fresh Debian 12 machine: every Debian dependency, the real training text
-# from Debian's packages, and the build (build/). Safe to run again; later runs only rebuild.
+# from Debian's packages, and the product's build (build/: the nemokit program and its plugins;
+# the tests build in scripts/test.sh). Safe to run again; later runs only rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +24,5 @@ fi
 
 build_type=${NEMOKIT_BUILD_TYPE:-RelWithDebInfo}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
-cmake --build build -j"$(nproc)"
-echo "setup: built build/bin/nemokit"
+cmake --build build -j"$(nproc)" --target nemokit_product
+echo "setup: built build/bin/nemokit and its plugins"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test command: sets up (idempotent) and runs the whole suite with ctest (GoogleTest).
+# The test command: sets up (idempotent), builds the tests (setup.sh builds the product only) and
+# runs the whole suite with ctest (GoogleTest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+cmake --build build -j"$(nproc)"
 # numpy reads our Megatron files back as an independent peer; the check skips without it.
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy 2>/dev/null ||
   echo "test.sh: numpy unavailable, the numpy cross-check will skip"
