@@ -8,6 +8,7 @@
 #include "swe/multi_turn.hpp"
 #include "swe/tool_protocol.hpp"
 
+#include "support/files.hpp"
 #include "tiny_model.hpp"
 
 #include <gtest/gtest.h>
@@ -288,9 +289,7 @@ TEST_F(Episodes, HostileCommandsLeaveTheHostUnchanged) {
                           tu);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(secs, 60);  // the wall limit (4 s) ends the sleep and the fork bomb
-  std::ifstream in(canary);
-  std::string content((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_EQ(content, "untouched\n");
+  EXPECT_EQ(nemokit::test::read_file(canary), "untouched\n");
   EXPECT_FALSE(fs::exists("/etc/nemokit-swe-pwned"));
   EXPECT_EQ(sandbox_processes(), 0);
   for (size_t j = 0; j < r.episodes.size(); ++j) {

@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <thread>
 #include <string>
 #include <vector>
 
 #include "nemokit/runtime/dist.hpp"
+#include "support/files.hpp"
 
 namespace rt = nemokit::rt;
 using namespace std::chrono_literals;
@@ -113,8 +113,7 @@ TEST(NcclProbe, GivesAFigureOrSaysWhyNot) {
 // The CUDA path is a module opened on first use: a process that links the runtime (as nemokit
 // does) maps no CUDA library until it asks for one.
 TEST(NcclProbe, TheRuntimeMapsNoCudaLibraryUntilAsked) {
-  std::ifstream maps("/proc/self/maps");
-  std::string all((std::istreambuf_iterator<char>(maps)), {});
+  const std::string all = nemokit::test::read_file("/proc/self/maps");
   EXPECT_NE(all.find("libnemokit_runtime.so"), std::string::npos);
   for (const char* lib : {"libcudart", "libcublas", "libnccl", "libnemokit_runtime_cuda"})
     EXPECT_EQ(all.find(lib), std::string::npos) << lib << " is mapped at start";
