@@ -71,17 +71,4 @@ std::map<std::string, std::string> tree_listing(const fs::path& root) {
     return out;
 }
 
-SquashfsMount::SquashfsMount(const fs::path& image) {
-    char tmpl[] = "/tmp/nemokit-sqsh-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    dir_ = tmpl;
-    Result r = run({"mount", "-t", "squashfs", "-o", "loop,ro", image.string(), dir_.string()});
-    if (r.code != 0) throw std::runtime_error("mount " + image.string() + ": " + r.err);
-}
-
-SquashfsMount::~SquashfsMount() {
-    run({"umount", dir_.string()});
-    rmdir(dir_.c_str());
-}
-
 }  // namespace buildtest

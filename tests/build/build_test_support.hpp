@@ -8,6 +8,7 @@
 
 #include "support/files.hpp"
 #include "support/nemokit_binary.hpp"
+#include "support/squashfs_mount.hpp"
 
 namespace buildtest {
 
@@ -37,14 +38,6 @@ fs::path test_base_dir();
 std::map<std::string, std::string> tree_listing(const fs::path& root);
 
 // Mounts a squashfs read-only for the life of the object (needs root).
-class SquashfsMount {
-public:
-    explicit SquashfsMount(const fs::path& image);
-    ~SquashfsMount();
-    const fs::path& root() const { return dir_; }
-
-private:
-    fs::path dir_;
-};
+using nemokit::test::SquashfsMount;
 
 }  // namespace buildtest

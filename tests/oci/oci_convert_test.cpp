@@ -59,15 +59,15 @@ TEST(oci_convert, RealFilesThreeLayersMatchTheSourceTree) {
     auto result = oci::convert_image("oci:" + layout.string() + ":v1", out, quiet_options());
     EXPECT_EQ(result.layers, 3u);
 
-    Mounted m(out);
+    SquashfsMount m(out);
     std::vector<std::string> all = lower;
     all.insert(all.end(), middle.begin(), middle.end());
     all.insert(all.end(), upper.begin(), upper.end());
     Tree expected = scan("/", all);
-    Tree got = scan(m.path(), all);
+    Tree got = scan(m.root(), all);
     expect_trees_equal(expected, got);
     // Parent folders that tar recorded keep their metadata too.
-    EXPECT_EQ(scan(m.path(), {"usr/share/doc/bash"})["usr/share/doc/bash"],
+    EXPECT_EQ(scan(m.root(), {"usr/share/doc/bash"})["usr/share/doc/bash"],
               scan("/", {"usr/share/doc/bash"})["usr/share/doc/bash"]);
 }
 
@@ -80,15 +80,15 @@ TEST(oci_convert, EnrootFilesAreWhereEnrootReadsThem) {
     fs::path out = work / "image.sqsh";
     auto result = oci::convert_image("oci:" + layout.string(), out, quiet_options());
     EXPECT_TRUE(result.warnings.empty());
-    Mounted m(out);
-    EXPECT_EQ(read_file(m.path() / "etc/environment"), "PATH=/usr/bin:/bin\nLANG=C.UTF-8\n");
-    EXPECT_EQ(read_file(m.path() / "etc/fstab"), "${ENROOT_ROOTFS}/data /data none x-create=dir,bind,rw,nosuid,nodev\n");
-    std::string rc = read_file(m.path() / "etc/rc");
+    SquashfsMount m(out);
+    EXPECT_EQ(read_file(m.root() / "etc/environment"), "PATH=/usr/bin:/bin\nLANG=C.UTF-8\n");
+    EXPECT_EQ(read_file(m.root() / "etc/fstab"), "${ENROOT_ROOTFS}/data /data none x-create=dir,bind,rw,nosuid,nodev\n");
+    std::string rc = read_file(m.root() / "etc/rc");
     EXPECT_NE(rc.find("exec '/bin/echo' 'it'\\''s' 'hello world'"), std::string::npos) << rc;
-    EXPECT_NE(read_file(m.path() / "etc/rc.local").find("sourced by /etc/rc"), std::string::npos);
-    EXPECT_TRUE(fs::is_directory(m.path() / "work/dir"));  // WorkingDir is created as enroot does
+    EXPECT_NE(read_file(m.root() / "etc/rc.local").find("sourced by /etc/rc"), std::string::npos);
+    EXPECT_TRUE(fs::is_directory(m.root() / "work/dir"));  // WorkingDir is created as enroot does
     // The script is valid sh.
-    EXPECT_EQ(std::system(("sh -n '" + (m.path() / "etc/rc").string() + "'").c_str()), 0);
+    EXPECT_EQ(std::system(("sh -n '" + (m.root() / "etc/rc").string() + "'").c_str()), 0);
 }
 
 TEST(oci_convert, MissingShellIsReported) {
@@ -117,8 +117,8 @@ TEST(oci_convert, WhiteoutsOpaqueFoldersAndReplacements) {
     o.write_enroot_files = false;
     oci::convert_image("oci:" + layout.string(), out, o);
 
-    Mounted m(out);
-    Tree got = scan(m.path());
+    SquashfsMount m(out);
+    Tree got = scan(m.root());
     std::vector<std::string> want = {"a", "a/y", "b", "b/q", "d", "e", "e/inside", "f", "g"};
     std::vector<std::string> paths;
     for (auto& [p, _] : got) paths.push_back(p);
@@ -169,8 +169,8 @@ TEST(oci_convert, SpecialFilesModesOwnersXattrsAndHardLinks) {
     o.write_enroot_files = false;
     oci::convert_image("oci:" + layout.string(), out, o);
 
-    Mounted m(out);
-    Tree got = scan(m.path());
+    SquashfsMount m(out);
+    Tree got = scan(m.root());
     EXPECT_EQ(got["bin/su"].mode, 04755u);
     EXPECT_EQ(got["bin/wall"].mode, 02755u);
     EXPECT_EQ(got["tmp"].mode, 01777u);
@@ -189,8 +189,8 @@ TEST(oci_convert, SpecialFilesModesOwnersXattrsAndHardLinks) {
     EXPECT_EQ(got["bin/python3"].nlink, 2u);
     EXPECT_EQ(got["bin/python3"].content_hash, sha256("py"));
     struct stat a, b;
-    ASSERT_EQ(::lstat((m.path() / "bin/python3").c_str(), &a), 0);
-    ASSERT_EQ(::lstat((m.path() / "bin/python3.11").c_str(), &b), 0);
+    ASSERT_EQ(::lstat((m.root() / "bin/python3").c_str(), &a), 0);
+    ASSERT_EQ(::lstat((m.root() / "bin/python3.11").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino);
     // A link to a file of the layer below.
     EXPECT_EQ(got["bin/libc-link"].content_hash, sha256("libc data"));
@@ -212,8 +212,8 @@ TEST(oci_convert, FixedMtimeAndCompressorOptions) {
         if (comp == "zstd") o.squashfs.level = 19;
         fs::path out = work / (comp + ".sqsh");
         oci::convert_image("oci:" + layout.string(), out, o);
-        Mounted m(out);
-        Tree got = scan(m.path());
+        SquashfsMount m(out);
+        Tree got = scan(m.root());
         Tree want = scan("/", {"usr/share/doc/bash"});
         for (auto& [path, s] : got) EXPECT_EQ(s.mtime, 1600000000) << comp << " " << path;
         for (auto& [path, s] : want) EXPECT_EQ(got[path].content_hash, s.content_hash) << comp << " " << path;
@@ -242,7 +242,7 @@ TEST(oci_convert, SparseFilesKeepTheirHolesAsZeros) {
     oci::ConvertOptions o = quiet_options();
     o.write_enroot_files = false;
     oci::convert_image("oci:" + layout.string(), work / "image.sqsh", o);
-    Mounted m(work / "image.sqsh");
-    EXPECT_EQ(fs::file_size(m.path() / "disk.img"), size_t(9 << 20));
-    EXPECT_EQ(scan(m.path())["disk.img"].content_hash, scan(src)["disk.img"].content_hash);
+    SquashfsMount m(work / "image.sqsh");
+    EXPECT_EQ(fs::file_size(m.root() / "disk.img"), size_t(9 << 20));
+    EXPECT_EQ(scan(m.root())["disk.img"].content_hash, scan(src)["disk.img"].content_hash);
 }

@@ -274,30 +274,6 @@ std::string describe(const std::string& path, const Seen& s) {
     return o.str();
 }
 
-Mounted::Mounted(const fs::path& image) {
-    char tmpl[] = "/tmp/oci-test-mnt-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    dir_ = tmpl;
-    nemokit::test::RunResult r = nemokit::test::run({"mount", "-t", "squashfs", "-o", "loop,ro", image.string(), dir_.string()});
-    if (r.exit_code != 0) {
-        ::rmdir(dir_.c_str());
-        throw std::runtime_error("mount " + image.string() + ": " + r.err);
-    }
-}
-
-Mounted::~Mounted() {
-    // Something scanning /tmp can hold the mount busy for a moment; retry, then
-    // detach lazily so no mount outlives the test.
-    for (int attempt = 0; attempt < 20; ++attempt) {
-        if (::umount2(dir_.c_str(), 0) == 0) {
-            ::rmdir(dir_.c_str());
-            return;
-        }
-        ::usleep(100 * 1000);
-    }
-    if (::umount2(dir_.c_str(), MNT_DETACH) == 0) ::rmdir(dir_.c_str());
-}
-
 bool running_as_root() { return ::geteuid() == 0; }
 
 namespace {

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/squashfs_mount.hpp"
+
 namespace ocitest {
 
 namespace fs = std::filesystem;
@@ -77,15 +79,7 @@ Tree scan(const fs::path& root, const std::vector<std::string>& only = {});
 std::string describe(const std::string& path, const Seen& s);
 
 // A squashfs file mounted read-only through the kernel for the scope's life.
-class Mounted {
-public:
-    explicit Mounted(const fs::path& image);
-    ~Mounted();
-    const fs::path& path() const { return dir_; }
-
-private:
-    fs::path dir_;
-};
+using nemokit::test::SquashfsMount;
 
 bool running_as_root();
 
