@@ -14,6 +14,7 @@
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -74,6 +75,14 @@ std::string kind_of(const json& task) {
   if (k != task.end() && k->is_string()) return k->get<std::string>();
   const json& e = task.at("environment");
   return e.is_string() ? e.get<std::string>() : e.dump();
+}
+
+// The question a sample answered, for the end-of-run samples: a prompt is a string or messages.
+std::string last_user_text(const json& prompt) {
+  if (prompt.is_string()) return prompt.get<std::string>();
+  if (!prompt.is_array() || prompt.empty()) return "";
+  const json& content = prompt.back().value("content", json());
+  return content.is_string() ? content.get<std::string>() : content.dump();
 }
 
 // Mean rewards per kind (and "all") as {kind: mean}.
@@ -209,7 +218,9 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
                            {"reward", r.samples[i].reward}, {"reason", r.reasons[i]}});
         char buf[32];
         std::snprintf(buf, sizeof buf, "%.2f", r.samples[i].reward);
-        progress.note("  [" + env + "] " + r.texts[i] + "  (reward " + buf + ": " + r.reasons[i] + ")");
+        std::string question = last_user_text(task["prompt"]);
+        std::replace(question.begin(), question.end(), '\n', ' ');
+        progress.note("  [" + env + "] " + question + " -> " + r.texts[i] + "  (reward " + buf + ": " + r.reasons[i] + ")");
       }
       m["samples"] = samples;
     }
