@@ -169,6 +169,7 @@ JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
 }
 
 int execute_local(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, fs::path* job_out = nullptr) {
+  if (verb == "run") check_model_fits_here(p.config.table, "config " + p.config.chain.back());
   JobShape shape = shape_for(ctx, t, p);
   JobDir job = make_job(t, verb, p);
   if (job_out) *job_out = job.path;
@@ -312,6 +313,8 @@ int cmd_pipe(Context& ctx) {
   }
   Target t = target_of(ctx);
   if (!t.slurm) {
+    // Every stage's model must fit here before the first one starts.
+    for (const auto& p : plans) check_model_fits_here(p.config.table, "config " + p.config.chain.back());
     std::string input;
     for (const auto& p : plans) {
       if (!input.empty()) setenv("NEMOKIT_INPUT_JOB", input.c_str(), 1);

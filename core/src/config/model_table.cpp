@@ -7,15 +7,36 @@
 
 namespace nemokit {
 
-void check_model_table(const toml::table& config, const std::string& where) {
+namespace {
+
+// The [model] table when it defines a layer stack; without one, [model] points at a checkpoint.
+const toml::table* architecture_table(const toml::table& config) {
   const toml::table* model = config["model"].as_table();
-  if (!model) return;
-  // The keys that define a layer stack; without one, [model] points at a checkpoint.
+  if (!model) return nullptr;
   if (!model->contains("hybrid_override_pattern") && !model->contains("layers_block_type") &&
       !model->contains("layer_types"))
-    return;
+    return nullptr;
+  return model;
+}
+
+}  // namespace
+
+void check_model_table(const toml::table& config, const std::string& where) {
+  const toml::table* model = architecture_table(config);
+  if (!model) return;
   try {
     rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]");
+  } catch (const std::runtime_error& e) {
+    throw UserError(e.what());
+  }
+}
+
+void check_model_fits_here(const toml::table& config, const std::string& where) {
+  const toml::table* model = architecture_table(config);
+  if (!model) return;
+  try {
+    rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]")
+        .check_fits_in_memory(where + " [model]");
   } catch (const std::runtime_error& e) {
     throw UserError(e.what());
   }

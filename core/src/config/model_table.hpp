@@ -13,4 +13,9 @@ namespace nemokit {
 // Throws UserError. `where` names the config in messages.
 void check_model_table(const toml::table& config, const std::string& where);
 
+// For a run on this machine: the same architecture must also fit this machine's memory
+// (NemotronHConfig::check_fits_in_memory), refused before the job folder exists. Plans for a
+// cluster skip it: a login node submits models far larger than itself.
+void check_model_fits_here(const toml::table& config, const std::string& where);
+
 }  // namespace nemokit
