@@ -212,6 +212,12 @@ container_image = "/images/stage.sqsh"
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
   EXPECT_EQ(s.find("--container-image"), std::string::npos);
   EXPECT_NE(s.find(shell_quote(self_executable().string()) + " \\\n    'build' \\\n    'nano3-sft'"), std::string::npos) << s;
+  // The node builds into the profile's cache folder (here the default, as the profile names none).
+  EXPECT_EQ(plan.script.env.at("NEMOKIT_BUILD_CACHE_DIR"), build_cache_dir_for(&set.get("c")).string());
+  ProfileSet cached = load_profiles(dir, "[c]\nexecutor = \"slurm\"\nbuild_cache_dir = \"/shared/cache\"\n");
+  SlurmJobPlan to_cache = plan_build_job(cached.get("c"), dir / "J", "nano3-sft", {"build", "nano3-sft"});
+  EXPECT_NE(render_sbatch_script(to_cache.script).find("NEMOKIT_BUILD_CACHE_DIR='/shared/cache'"), std::string::npos)
+      << render_sbatch_script(to_cache.script);
 }
 
 // The one rule for the build cache folder, which the core (plans, build requests) and the builder

@@ -2,6 +2,7 @@
 // exec, ...) and the runtime's model and tokenizer tools.
 #include "cli/context.hpp"
 #include "exec/job.hpp"
+#include "exec/sbatch_script.hpp"
 #include "exec/slurm_follow.hpp"
 #include "exec/slurm_plan.hpp"
 #include "exec/slurm_submit.hpp"
@@ -39,9 +40,15 @@ static int submit_build(Context& ctx, const Profile& prof) {
   if (ctx.args.positionals.size() != 1 || ctx.args.value("-f") || ctx.args.value("--file"))
     throw UserError("build --run/--batch takes a stage image name (build -f runs here only)");
   const std::string& image = ctx.args.positionals[0];
-  JobDir job = JobDir::create(job_root_for(&prof), "build", image, "");
   std::vector<std::string> args = {"build", image};
   if (ctx.args.flag("--no-cache")) args.push_back("--no-cache");
+  if (ctx.args.dry_run) {  // the script it would submit, as `run --dry-run` prints it
+    const fs::path job = job_root_for(&prof) / ("<time>-build-" + image);
+    std::cout << "# plan: Slurm, sbatch --parsable " << (job / "sbatch.sh").string() << "\n"
+              << render_sbatch_script(plan_build_job(prof, job, image, args).script);
+    return 0;
+  }
+  JobDir job = JobDir::create(job_root_for(&prof), "build", image, "");
   std::string id = submit_slurm_job(job, plan_build_job(prof, job.path, image, args));
   std::cerr << "nemokit: submitted build of " << image << " as Slurm job " << id << ", job folder " << job.path.string() << "\n";
   if (ctx.args.batch_profile) {
@@ -97,11 +104,11 @@ int cmd_build(Context& ctx) {
   if (auto o = ctx.args.value("--output")) req["output"] = *o;
   const PluginFile* builder = reg.builder();
   if (!builder) throw std::runtime_error("no builder plugin found (is builder_oci on the plugin path?)");
+  if (const Profile* prof = ctx.selected_profile(); prof && prof->executor() == "slurm") return submit_build(ctx, *prof);
   if (ctx.args.dry_run) {
     std::cout << "# build plan (builder " << builder->name << ")\n" << req.dump(2) << "\n";
     return 0;
   }
-  if (const Profile* prof = ctx.selected_profile(); prof && prof->executor() == "slurm") return submit_build(ctx, *prof);
   std::string request = req.dump();
   nemokit_call_v1 call{};
   call.kind = NEMOKIT_CALL_BUILD;

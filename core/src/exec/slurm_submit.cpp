@@ -1,4 +1,5 @@
 #include "exec/slurm_submit.hpp"
+#include "exec/slurm_plan.hpp"
 
 #include "exec/process.hpp"
 #include "exec/slurm_client.hpp"
@@ -45,6 +46,9 @@ SlurmJobPlan plan_build_job(const Profile& profile, const std::filesystem::path&
     plan.script.use_container = false;
     plan.script.task_argv.front() = self_executable().string();
   }
+  // The node's nemokit has no profile: the profile's cache folder reaches it through the
+  // environment, so the image lands where the profile's stages will look for it.
+  plan.script.env["NEMOKIT_BUILD_CACHE_DIR"] = build_cache_dir_for(&profile).string();
   return plan;
 }
 
