@@ -169,7 +169,6 @@ JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
 }
 
 int execute_local(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, fs::path* job_out = nullptr) {
-  if (verb == "run") check_model_fits_here(p.config.table, "config " + p.config.chain.back());
   JobShape shape = shape_for(ctx, t, p);
   JobDir job = make_job(t, verb, p);
   if (job_out) *job_out = job.path;
@@ -216,7 +215,10 @@ std::string submit(Context& ctx, const Target& t, const std::string& verb, const
 int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   if (ctx.args.dry_run) return print_dry_run(ctx, verb, p);
   Target t = target_of(ctx);
-  if (!t.slurm) return execute_local(ctx, t, verb, p);
+  if (!t.slurm) {
+    if (verb == "run") check_model_fits_here(p.config.table, "config " + p.config.chain.back());
+    return execute_local(ctx, t, verb, p);
+  }
   require_sbatch(t);
   JobDir job = make_job(t, verb, p);
   std::string id = submit(ctx, t, verb, p, job, "", "");

@@ -5,38 +5,34 @@
 
 #include "nemokit/runtime/config.hpp"
 
+#include <optional>
+
 namespace nemokit {
 
 namespace {
 
-// The [model] table when it defines a layer stack; without one, [model] points at a checkpoint.
-const toml::table* architecture_table(const toml::table& config) {
+// The recipe's architecture, or nothing when [model] names a checkpoint instead (no layer stack).
+std::optional<rt::NemotronHConfig> recipe_model(const toml::table& config, const std::string& where) {
   const toml::table* model = config["model"].as_table();
-  if (!model) return nullptr;
-  if (!model->contains("hybrid_override_pattern") && !model->contains("layers_block_type") &&
-      !model->contains("layer_types"))
-    return nullptr;
-  return model;
-}
-
-}  // namespace
-
-void check_model_table(const toml::table& config, const std::string& where) {
-  const toml::table* model = architecture_table(config);
-  if (!model) return;
+  if (!model || (!model->contains("hybrid_override_pattern") && !model->contains("layers_block_type") &&
+                 !model->contains("layer_types")))
+    return std::nullopt;
   try {
-    rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]");
+    return rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]");
   } catch (const std::runtime_error& e) {
     throw UserError(e.what());
   }
 }
 
+}  // namespace
+
+void check_model_table(const toml::table& config, const std::string& where) { recipe_model(config, where); }
+
 void check_model_fits_here(const toml::table& config, const std::string& where) {
-  const toml::table* model = architecture_table(config);
+  const auto model = recipe_model(config, where);
   if (!model) return;
   try {
-    rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]")
-        .check_fits_in_memory(where + " [model]");
+    model->check_fits_in_memory(where + " [model]");
   } catch (const std::runtime_error& e) {
     throw UserError(e.what());
   }
