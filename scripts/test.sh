@@ -14,4 +14,10 @@ python3 -c "import torch, transformers, safetensors" 2>/dev/null || {
   python3 -m pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch &&
     python3 -m pip install --quiet "transformers>=5" safetensors
 } 2>/dev/null || echo "test.sh: torch/transformers unavailable, the transformers checks will skip"
+# The build tests unpack a Debian base and write squashfs images (about 2 GB at their peak): say
+# so up front when the disk is short, rather than leaving "No space left on device" mid-suite.
+free_kb=$(df -Pk build | awk 'NR == 2 {print $4}')
+if [ "${free_kb:-0}" -lt $((3 * 1024 * 1024)) ]; then
+  echo "test.sh: only $((free_kb / 1024)) MB free under $(pwd)/build; the suite needs about 3 GB, the build tests will fail without it" >&2
+fi
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 "$@"

@@ -13,6 +13,7 @@
 
 #include "nemokit/runtime/sha256.hpp"
 #include "support/process.hpp"
+#include "support/remove_when_passed.hpp"
 
 
 namespace buildtest {
@@ -29,6 +30,7 @@ fs::path scratch_dir(const std::string& name) {
     fs::path p = fs::path(NEMOKIT_BINARY_DIR) / "tests" / "build" / "work" / name;
     fs::remove_all(p);
     fs::create_directories(p);
+    nemokit::test::remove_when_passed(p);
     return p;
 }
 

@@ -25,6 +25,7 @@
 #include "nemokit/runtime/sha256.hpp"
 #include "omni_chats.hpp"
 #include "tiny_chat_model.hpp"
+#include "support/remove_when_passed.hpp"
 #include "support/setup_data.hpp"
 
 using namespace buildtest;
@@ -139,6 +140,8 @@ protected:
         ASSERT_EQ(r.code, 0) << tail(r.err);
         *sqsh = cache_ / "containers" / (image + ".sqsh");
         ASSERT_TRUE(fs::exists(*sqsh));
+        // 250 MB each; the next test's build writes it again from the layer cache.
+        nemokit::test::remove_when_passed(*sqsh);
         auto built = nemokit::oci::open_image("oci:" + (cache_ / "oci" / image).string() + ":" + image);
         auto base = nemokit::oci::open_image("oci:" + (cache_ / "oci/nemokit-base").string() + ":nemokit-base");
         EXPECT_EQ(built.config["rootfs"]["diff_ids"], base.config["rootfs"]["diff_ids"]);
@@ -155,6 +158,7 @@ protected:
         for (const auto& e : fs::directory_iterator(debs))
             if (e.path().extension() == ".deb") deb = e.path();
         ASSERT_FALSE(deb.empty()) << "cpack wrote no .deb into " << debs << "\n" << r.out;
+        fs::remove_all(debs / "_CPack_Packages");  // cpack's staging tree: 300 MB the build never reads
         // The package must not name the CUDA libraries it opens at run time: they come from the CUDA
         // base image (or are absent on a CPU machine), never from Debian.
         Result fields = run({"dpkg-deb", "--field", deb.string(), "Depends"});

@@ -9,6 +9,7 @@
 #include "support/files.hpp"
 #include "support/nemokit_binary.hpp"
 #include "support/process.hpp"
+#include "support/remove_when_passed.hpp"
 
 namespace nemokit::test {
 
@@ -17,11 +18,12 @@ struct CliResult {
   std::string out, err;
 };
 
-// A fresh folder under the test's temporary area, removed by the caller's fixture if wanted.
+// A fresh folder under the temporary area for one test, removed when the test passes.
 inline std::filesystem::path temp_folder(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("nemokit-test-" + std::to_string(::getpid()) + "-" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  remove_when_passed(dir);
   return dir;
 }
 

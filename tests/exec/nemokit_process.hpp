@@ -7,6 +7,7 @@
 
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/remove_when_passed.hpp"
 
 namespace nemokit::test {
 
@@ -15,6 +16,7 @@ inline std::filesystem::path fresh_dir(const std::string& name) {
   auto d = std::filesystem::path(NEMOKIT_BINARY_DIR) / "tests" / "exec" / "work" / name;
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
+  remove_when_passed(d);
   return d;
 }
 
