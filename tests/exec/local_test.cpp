@@ -168,4 +168,36 @@ env_vars = {HF_TOKEN = "hf_do_not_print"}
   EXPECT_FALSE(fs::exists(dir / ".nemokit"));  // a dry run changes nothing
 }
 
+// The recipes set the executor's keys as run.env.KEY on the command line (nodes, nproc_per_node,
+// partition, time, container_image, mounts): each reaches the sbatch script, over the profile.
+TEST(exec_dry_run, recipe_run_env_overrides_reach_the_sbatch_script) {
+  fs::path dir = fresh_dir("dry_run_recipe");
+  write_file(dir / "env.toml", R"([big]
+executor = "slurm"
+partition = "batch"
+nodes = 2
+gpus_per_node = 8
+mounts = ["/lustre:/lustre"]
+)");
+  RunResult r = run_nemokit({"run", "exectest", "echo", "--dry-run", "--run", "big", "run.env.nodes=4", "run.env.nproc_per_node=2",
+                             "run.env.partition=interactive", "run.env.time=01:30:00",
+                             "run.env.container_image=nvcr.io/nvidia/nemo:25.11", "run.env.mounts=[\"/data:/data\"]"},
+                            dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"#SBATCH --nodes=4", "#SBATCH --ntasks-per-node=2", "#SBATCH --partition=\"interactive\"",
+                        "#SBATCH --time=\"01:30:00\"", "--container-image='nvcr.io/nvidia/nemo:25.11'",
+                        "--container-mounts='/data:/data,"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  EXPECT_EQ(r.out.find("/lustre:/lustre"), std::string::npos) << r.out;
+
+  // A misspelt execution key is refused with the closest one, in either spelling.
+  r = run_nemokit({"run", "exectest", "echo", "--dry-run", "--run", "big", "run.env.partiton=x"}, dir, test_env(dir));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("run.partiton is not an execution key; did you mean 'partition'?"), std::string::npos) << r.err;
+  r = run_nemokit({"run", "exectest", "echo", "--dry-run", "+run.nodez=3"}, dir, test_env(dir));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("config key run.nodez: not an execution key"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'nodes'?"), std::string::npos) << r.err;
+}
+
 }  // namespace nemokit

@@ -2,6 +2,8 @@
 
 #include "cli/context.hpp"
 #include "cli/help.hpp"
+#include "cli/recipe_shapes.hpp"
+#include "cli/stage_help.hpp"
 #include "util/error.hpp"
 
 #include <algorithm>
@@ -50,7 +52,7 @@ int run_app(const std::vector<std::string>& args) {
   // The stage images' ENTRYPOINT is nemokit, so `enroot start IMAGE nemokit run ...` (and `nemokit
   // exec`, or pyxis with the entrypoint on) runs `nemokit nemokit run ...`: a leading word naming
   // the program itself is dropped, as Docker entrypoint scripts do, so both spellings work.
-  const std::vector<std::string> argv(args.begin() + (!args.empty() && args.front() == "nemokit"), args.end());
+  std::vector<std::string> argv(args.begin() + (!args.empty() && args.front() == "nemokit"), args.end());
   std::vector<CommandSpec> commands = builtin_commands();
   try {
     // Plugin commands are only looked up when the first word is not a built-in one, so that
@@ -68,6 +70,9 @@ int run_app(const std::vector<std::string>& args) {
           for (const auto& c : p->manifest.value("commands", nlohmann::json::array()))
             commands.push_back({c.get<std::string>(), "(" + p->name + ") " + p->manifest.value("command_help", nlohmann::json::object()).value(c.get<std::string>(), ""),
                                 c.get<std::string>() + " [ARGS]...", {}, {}, true, false, "rb"});
+      std::vector<std::string> names;
+      for (const auto& c : commands) names.push_back(c.name);
+      argv = from_recipe_shape(argv, *reg, names);
     }
     ParsedArgs args = parse_args(argv, commands);
     if (args.version) {
@@ -84,6 +89,10 @@ int run_app(const std::vector<std::string>& args) {
     }
     if (args.help && !spec->raw) {
       print_command_help(std::cout, *spec);
+      if (spec->name == "run" || spec->name == "data") {
+        Context ctx(std::move(args));
+        print_stage_help(std::cout, ctx);
+      }
       return 0;
     }
     Context ctx(std::move(args));

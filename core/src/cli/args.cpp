@@ -43,6 +43,13 @@ bool looks_like_override(const std::string& word) {
   return !part_empty;
 }
 
+std::string recipe_override(const std::string& word) {
+  // The recipes set the executor's keys as run.env.KEY (nemo_runspec); ours are [run] KEY.
+  const size_t start = word.starts_with("+") ? 1 : 0;
+  if (word.compare(start, 8, "run.env.") != 0) return word;
+  return word.substr(0, start) + "run." + word.substr(start + 8);
+}
+
 namespace {
 const std::map<std::string, std::string> kGlobalValueOpts = {
     {"-c", "config"}, {"--config", "config"}, {"-r", "run"}, {"--run", "run"}, {"-b", "batch"}, {"--batch", "batch"}};
@@ -127,7 +134,7 @@ ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<Co
     }
     if (looks_like_override(w)) {
       if (!spec->overrides) throw UserError("`nemokit " + spec->name + "` takes no overrides (got \"" + w + "\")");
-      a.overrides.push_back(w);
+      a.overrides.push_back(recipe_override(w));
       continue;
     }
     a.positionals.push_back(w);

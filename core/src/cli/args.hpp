@@ -44,4 +44,8 @@ ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<Co
 
 bool looks_like_override(const std::string& word);
 
+// An override in the recipes' spelling made ours: `run.env.nodes=4` (and `+run.env...`) is
+// `run.nodes=4`; any other word is returned unchanged.
+std::string recipe_override(const std::string& word);
+
 }  // namespace nemokit::cli

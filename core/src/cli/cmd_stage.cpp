@@ -47,6 +47,7 @@ StagePlan resolve_stage(Context& ctx, const StageEntry& stage) {
   apply_overrides(p.config.table, ctx.args.overrides);
   interpolate_env(p.config.table, p.config.chain.back());
   check_model_table(p.config.table, "config " + p.config.chain.back());
+  check_config_tables(stage, p.config.table, "config " + p.config.chain.back());
   return p;
 }
 

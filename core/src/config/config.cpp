@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include "exec/job_shape.hpp"
 #include "util/error.hpp"
 #include "util/read_file.hpp"
 #include "util/suggest.hpp"
@@ -167,6 +168,18 @@ ResolvedConfig load_stage_config(const StageEntry& stage, const std::string& ref
   return rc;
 }
 
+void check_config_tables(const StageEntry& stage, const toml::table& config, const std::string& where) {
+  if (stage.tables.empty()) return;
+  for (const auto& [key, value] : config) {
+    const std::string name(key.str());
+    if (!value.is_table() || std::ranges::count(stage.tables, name)) continue;
+    std::string list;
+    for (const auto& t : stage.tables) list += (list.empty() ? "[" : ", [") + t + "]";
+    throw UserError(where + ": table [" + name + "] (" + at(value.source()) + ") is not read by " + stage.triple() +
+                    ", which reads " + list + did_you_mean(name, stage.tables));
+  }
+}
+
 void apply_overrides(toml::table& config, const std::vector<std::string>& overrides) {
   for (const std::string& ov : overrides) {
     bool add = ov.starts_with("+");
@@ -186,7 +199,7 @@ void apply_overrides(toml::table& config, const std::vector<std::string>& overri
       path += (path.empty() ? "" : ".") + parts[i];
       toml::node* n = t->get(parts[i]);
       if (!n) {
-        if (!add)
+        if (!add && !(i == 0 && parts[0] == "run" && parts.size() == 2))
           throw UserError("override \"" + ov + "\": no key \"" + path + "\" in the config (write +" + key + "=... to add one)" +
                           did_you_mean(key, key_paths(config)));
         t->insert_or_assign(parts[i], toml::table{});
@@ -197,8 +210,14 @@ void apply_overrides(toml::table& config, const std::vector<std::string>& overri
     }
     const std::string& leaf = parts.back();
     toml::node* old = t->get(leaf);
+    // Every execution key may be set on any stage (run.partition=batch): the stage configs only
+    // carry the few their recipe sets. Others under run are refused by check_run_table.
+    const bool execution_key = parts.size() == 2 && parts[0] == "run" &&
+                               std::ranges::count(execution_keys(), leaf) > 0;
+    if (!old && !add && parts.size() == 2 && parts[0] == "run" && !execution_key)
+      throw UserError("override \"" + ov + "\": run." + leaf + " is not an execution key" + did_you_mean(leaf, execution_keys()));
     if (!old) {
-      if (!add)
+      if (!add && !execution_key)
         throw UserError("override \"" + ov + "\": no key \"" + key + "\" in the config (write +" + key + "=" + text + " to add one)" +
                         did_you_mean(key, key_paths(config)));
       if (auto v = parse_value(text)) t->insert_or_assign(leaf, *v->get("v"));

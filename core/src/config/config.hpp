@@ -24,8 +24,14 @@ struct ResolvedConfig {
 ResolvedConfig load_stage_config(const StageEntry& stage, const std::string& ref);
 
 // Applies `key.sub=value` (existing keys only, value checked against the type already there) and
-// `+key.sub=value` (adds a key). Throws UserError naming the override and the key.
+// `+key.sub=value` (adds a key). An execution key (run.partition, ...: execution_keys()) may be
+// set without the + on any stage. Throws UserError naming the override and the key.
 void apply_overrides(toml::table& config, const std::vector<std::string>& overrides);
+
+// Throws UserError for a top-level table the stage does not read (StageEntry::tables, from its
+// manifest), naming it, the tables the stage reads and the closest: `+evl.max_tasks=5` or a
+// user config's misspelt [trian] would otherwise be carried along and never used.
+void check_config_tables(const StageEntry& stage, const toml::table& config, const std::string& where);
 
 // Replaces `${env:NAME,default}` in every string value; an unset variable without a default is
 // an error naming the key. `where` names the file for messages.

@@ -1,6 +1,7 @@
 #include "exec/job_shape.hpp"
 
 #include "util/error.hpp"
+#include "util/suggest.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -37,6 +38,22 @@ std::optional<std::string> config_str(const toml::table* run, const char* key) {
   return n->value<std::string>();
 }
 
+std::optional<std::vector<std::string>> config_strings(const toml::table* run, const char* key) {
+  if (!run) return std::nullopt;
+  const toml::node* n = run->get(key);
+  if (!n) return std::nullopt;
+  std::vector<std::string> out;
+  if (auto one = n->value<std::string>()) return std::vector<std::string>{*one};
+  const toml::array* a = n->as_array();
+  if (!a) throw UserError(std::string("config key run.") + key + " must be a string or an array of strings");
+  for (const auto& item : *a) {
+    auto v = item.value<std::string>();
+    if (!v) throw UserError(std::string("config key run.") + key + " must be an array of strings");
+    out.push_back(*v);
+  }
+  return out;
+}
+
 std::optional<bool> config_bool(const toml::table* run, const char* key) {
   if (!run) return std::nullopt;
   const toml::node* n = run->get(key);
@@ -62,6 +79,26 @@ int checked(std::optional<int64_t> v, const char* key, int fallback, int minimum
 }
 
 }  // namespace
+
+const std::vector<std::string>& execution_keys() {
+  static const std::vector<std::string> keys = {
+      "nodes", "ntasks_per_node", "nproc_per_node", "gpus_per_node", "cpus_per_task", "time", "mem", "account",
+      "partition", "exclusive", "job_name", "signal_seconds", "container_image", "mounts"};
+  return keys;
+}
+
+void check_run_table(const toml::table& config) {
+  const toml::table* run = run_table(config);
+  if (!run) return;
+  const auto& known = execution_keys();
+  for (const auto& [key, value] : *run) {
+    const std::string k(key.str());
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string known_list;
+    for (const auto& n : known) known_list += (known_list.empty() ? "" : ", ") + n;
+    throw UserError("config key run." + k + ": not an execution key (they are: " + known_list + ")" + did_you_mean(k, known));
+  }
+}
 
 std::set<std::string> overridden_run_keys(const std::vector<std::string>& overrides) {
   std::set<std::string> keys;
@@ -91,9 +128,14 @@ int local_rank_count(const Profile* profile, const toml::table& config, const st
 
 JobShape resolve_job_shape(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
                            bool detached, const std::string& default_job_name) {
+  check_run_table(config);
   const toml::table* run = run_table(config);
   auto p_int = [&](const char* k) { return profile ? profile->integer(k) : std::nullopt; };
   auto p_str = [&](const char* k) { return profile ? profile->str(k) : std::nullopt; };
+  auto p_strings = [&](const char* k) {
+    return profile && !profile->strings(k).empty() ? std::optional(profile->strings(k)) : std::nullopt;
+  };
+  auto c_strings = [&](const char* k) { return config_strings(run, k); };
   auto p_bool = [&](const char* k) { return profile ? profile->boolean(k) : std::nullopt; };
   auto c_int = [&](const char* k) { return config_int(run, k); };
   auto c_str = [&](const char* k) { return config_str(run, k); };
@@ -118,6 +160,8 @@ JobShape resolve_job_shape(const Profile* profile, const toml::table& config, co
   if (!part) part = pick<std::string>("partition", overridden, p_str, c_str);
   s.partition = part.value_or("");
   s.job_name = pick<std::string>("job_name", overridden, none_str, c_str).value_or(default_job_name);
+  s.container_image = pick<std::string>("container_image", overridden, p_str, c_str).value_or("");
+  s.mounts = pick<std::vector<std::string>>("mounts", overridden, p_strings, c_strings).value_or(std::vector<std::string>{});
   return s;
 }
 

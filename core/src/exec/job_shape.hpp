@@ -6,6 +6,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 namespace nemokit {
 
@@ -18,6 +19,11 @@ struct JobShape {
   int signal_seconds = 120; // SIGUSR1 this long before the time limit, to checkpoint and requeue
   bool exclusive = false;
   std::string time, mem, account, partition, job_name;
+  // The recipes name the container in the stage config ([run] container_image, mounts); a
+  // profile's or the command line's value wins as for the other keys. Empty: the profile's or
+  // the stage image's.
+  std::string container_image;
+  std::vector<std::string> mounts;
 
   int world_size() const { return nodes * tasks_per_node; }
 };
@@ -28,7 +34,7 @@ struct JobShape {
 // else one per GPU (at least one). The partition is run_partition for attached runs (--run),
 // batch_partition for detached ones (--batch), partition otherwise. `config` is the whole
 // resolved stage config (may be empty). Throws UserError naming the key for a wrong type or a
-// value below 1 (0 for GPUs).
+// value below 1 (0 for GPUs), and for an unknown [run] key (check_run_table).
 JobShape resolve_job_shape(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
                            bool detached, const std::string& default_job_name);
 
@@ -38,6 +44,14 @@ JobShape resolve_job_shape(const Profile* profile, const toml::table& config, co
 // still runs on a smaller machine); at least 1. nodes is ignored: a local run is one machine.
 int local_rank_count(const Profile* profile, const toml::table& config, const std::set<std::string>& overridden,
                      int visible_gpus);
+
+// The keys a stage config's [run] table may hold (nodes, ntasks_per_node, partition, time,
+// container_image, ...): what resolve_job_shape reads.
+const std::vector<std::string>& execution_keys();
+
+// Throws UserError for a [run] key that is not an execution key, naming it and the closest
+// ones: a misspelt `run.partiton` would otherwise be carried along and never used.
+void check_run_table(const toml::table& config);
 
 // The `run.*` keys that overrides on the command line set ("run.nodes=2" -> "nodes").
 std::set<std::string> overridden_run_keys(const std::vector<std::string>& overrides);

@@ -49,13 +49,15 @@ SlurmJobPlan plan_slurm_job(const SlurmJobRequest& req) {
   std::string container = prof ? prof->str("container").value_or("pyxis") : "pyxis";
   if (container != "pyxis" && container != "none")
     throw UserError(where + ": key \"container\" must be \"pyxis\" or \"none\" (got \"" + container + "\")");
-  auto profile_image = prof ? prof->str("container_image") : std::nullopt;
-  s.use_container = container == "pyxis" && (profile_image || !req.image.empty());
+  // container_image and mounts as the job shape resolved them: the command line's, else the
+  // profile's, else the stage config's [run] table.
+  const std::string& named_image = req.shape.container_image;
+  s.use_container = container == "pyxis" && (!named_image.empty() || !req.image.empty());
   if (s.use_container) {
-    std::string image = profile_image ? *profile_image
-                                      : (build_cache_dir_for(prof) / "containers" / (req.image + ".sqsh")).string();
+    std::string image = !named_image.empty() ? named_image
+                                             : (build_cache_dir_for(prof) / "containers" / (req.image + ".sqsh")).string();
     s.container.image = image_argument(image);
-    if (prof) s.container.mounts = prof->strings("mounts");
+    s.container.mounts = req.shape.mounts;
     fs::path root = req.job_dir.parent_path();
     s.container.mounts.push_back(root.string() + ":" + root.string());
     s.container.workdir = req.job_dir.string();

@@ -26,8 +26,8 @@ struct SlurmJobPlan {
 };
 
 // Turns a profile into the script's parts: container = "pyxis" (the default) runs tasks in
-// container_image, else ${build_cache_dir}/containers/<image>.sqsh made absolute, with the
-// profile's mounts plus the job root, the job folder as workdir and `nemokit` from the image;
+// the shape's container_image (command line, profile or config [run]), else
+// ${build_cache_dir}/containers/<image>.sqsh made absolute, with the shape's mounts plus the job root, the job folder as workdir and `nemokit` from the image;
 // container = "none" runs this nemokit binary on the nodes. env_vars whose names hold KEY,
 // TOKEN, SECRET, PASSWORD, PASSWD or CREDENTIAL go to `secrets`, never into the script.
 // Throws UserError naming the profile key for a value it cannot use.

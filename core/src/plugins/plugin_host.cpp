@@ -89,6 +89,11 @@ void read_manifest(PluginFile& p) {
                                      " that the plugin does not ship");
         }
       }
+      if (s.contains("tables")) {
+        bool names = s["tables"].is_array();
+        for (const auto& t : names ? s["tables"] : json::array()) names = names && t.is_string();
+        if (!names) throw std::runtime_error("manifest: " + where + "\"tables\" must be an array of names");
+      }
     }
   }
   if (m.contains("images")) {
@@ -213,6 +218,7 @@ void PluginRegistry::add(std::unique_ptr<PluginFile> p) {
     e.image = s.value("image", "");
     e.description = s.value("description", "");
     if (s.contains("pipe") && s["pipe"].is_boolean()) e.in_pipe = s["pipe"].get<bool>();
+    for (const auto& t : s.value("tables", json::array())) e.tables.push_back(t.get<std::string>());
     const json configs = s.value("configs", json::object());
     for (const auto& [name, res] : configs.items()) e.configs[name] = res.get<std::string>();
     e.plugin = pf;

@@ -35,6 +35,9 @@ struct StageEntry {
   std::string description;
   std::map<std::string, std::string> configs;  // config name -> resource name
   bool in_pipe = true;                   // manifest "pipe": false keeps it out of `nemokit pipe`
+  // manifest "tables": the config tables the stage reads ([model], [train], ...); a config with
+  // any other is refused (check_config_tables). Empty: not declared, nothing checked.
+  std::vector<std::string> tables;
   const PluginFile* plugin = nullptr;
 
   std::string triple() const { return family + " " + stage + (substage.empty() ? "" : " " + substage); }
