@@ -11,7 +11,7 @@ packages=(
   build-essential cmake pkg-config ninja-build git ca-certificates
   # libraries the product links
   libboost-dev libboost-filesystem-dev libarchive-dev libsquashfs-dev zlib1g-dev
-  libzstd-dev liblz4-dev liblzma-dev nlohmann-json3-dev libtomlplusplus-dev
+  libzstd-dev liblz4-dev liblzma-dev nlohmann-json3-dev libtomlplusplus-dev libyaml-cpp-dev
   libopenblas-dev libpcre2-dev libcurl4-openssl-dev libpng-dev libjpeg-dev
   # tests
   libgtest-dev libgmock-dev googletest python3

@@ -96,3 +96,67 @@ TEST(RecipeCli, StageHelpListsConfigsProfilesAndKeys) {
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(bad.err.find("did you mean 'nano3 sft'?"), std::string::npos) << bad.err;
 }
+
+// A recipe's YAML config gives the same resolved config as the TOML one, and its errors name the
+// YAML file's own lines.
+TEST(RecipeCli, YamlConfigsLoadLikeTomlAndNameTheirLines) {
+  auto dir = nemokit::test::temp_folder("yaml");
+  nemokit::test::write_file(dir / "mine.yaml", R"(# as the recipes write them
+defaults:
+  - tiny
+  - _self_
+
+train:
+  lr: 3.0e-4
+  max_steps: 7
+  frozen: [vision_model., "audio_model."]
+  schedule: 'cosine'
+data:
+  name: ${oc.env:NEMOKIT_TEST_NAME,from-yaml}
+  pack_size: 256
+run: {nodes: 2, time: "01:00:00"}
+)");
+  nemokit::test::write_file(dir / "mine.toml", R"(# the same in TOML
+defaults = ["tiny"]
+
+[train]
+lr = 3.0e-4
+max_steps = 7
+frozen = ["vision_model.", "audio_model."]
+schedule = "cosine"
+[data]
+name = "${env:NEMOKIT_TEST_NAME,from-yaml}"
+pack_size = 256
+[run]
+nodes = 2
+time = "01:00:00"
+)");
+  auto yaml = run_cli("run nano3 sft -d -c " + (dir / "mine.yaml").string());
+  auto toml = run_cli("run nano3 sft -d -c " + (dir / "mine.toml").string());
+  ASSERT_EQ(yaml.rc, 0) << yaml.err;
+  ASSERT_EQ(toml.rc, 0) << toml.err;
+  auto body = [](const std::string& out) { return out.substr(out.find("\n\n")); };  // past the "# config:" chain
+  EXPECT_EQ(body(yaml.out), body(toml.out));
+  EXPECT_NE(yaml.out.find("name = \"from-yaml\""), std::string::npos) << yaml.out;
+  EXPECT_NE(yaml.out.find("pack_size = 256"), std::string::npos) << yaml.out;
+  auto named = run_cli("run nano3 sft -d -c " + (dir / "mine.yaml").string(), "NEMOKIT_TEST_NAME=mine");
+  EXPECT_NE(named.out.find("name = \"mine\""), std::string::npos) << named.out;
+
+  // An override of the wrong type names the YAML line the key came from.
+  auto r = run_cli("run nano3 sft -d -c " + (dir / "mine.yaml").string() + " train.max_steps=lots");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("train.max_steps is an integer (" + (dir / "mine.yaml").string() + ":8)"), std::string::npos) << r.err;
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"defaults: [tiny]\ntrain:\n  lr: [1, 2\n", "bad.yaml:4:1: end of sequence flow not found"},
+      {"defaults: [tiny]\ntrain:\n  lr:\n", "bad.yaml:3: train.lr: a null value"},
+      {"- a\n- b\n", "bad.yaml:1: a config must be a mapping"},
+      {"defaults: [tiny]\ndata:\n  name: ${oc.envv:X}\n", "bad.yaml:3: data.name: unknown interpolation ${oc.envv:X}"},
+  };
+  for (const auto& [text, error] : bad) {
+    nemokit::test::write_file(dir / "bad.yaml", text);
+    r = run_cli("run nano3 sft -d -c " + (dir / "bad.yaml").string());
+    EXPECT_EQ(r.rc, 2) << text;
+    EXPECT_NE(r.err.find(error), std::string::npos) << text << "\n" << r.err;
+  }
+}

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include "config/yaml_config.hpp"
 #include "exec/job_shape.hpp"
 #include "util/error.hpp"
 #include "util/read_file.hpp"
@@ -72,7 +73,7 @@ struct Loader {
   };
 
   std::tuple<std::string, std::string, Base> fetch(const std::string& ref, const Base& base) {
-    bool is_path = ref.find('/') != std::string::npos || ref.ends_with(".toml");
+    bool is_path = ref.find('/') != std::string::npos || ref.ends_with(".toml") || is_yaml_name(ref);
     if (is_path && base.in_plugin) {
       fs::path res = (base.dir / ref).lexically_normal();
       if (res.empty() || *res.begin() == "..")
@@ -113,7 +114,7 @@ struct Loader {
       throw UserError("config inheritance cycle: " + cycle + origin);
     }
     stack.push_back(origin);
-    toml::table own = parse_toml(text, origin);
+    toml::table own = parse_toml(is_yaml_name(origin) ? yaml_to_toml_text(text, origin) : text, origin);
     toml::table result;
     if (toml::node* d = own.get("defaults")) {
       std::vector<std::string> parents;
@@ -122,7 +123,9 @@ struct Loader {
       } else if (d->is_array()) {
         for (const toml::node& e : *d->as_array()) {
           if (!e.is_string()) throw UserError(at(e.source()) + ": defaults: every entry must be a config name or path");
-          parents.push_back(*e.value<std::string>());
+          // `_self_` (Hydra's marker for where this file's own keys go) is where they go anyway:
+          // after every parent.
+          if (*e.value<std::string>() != "_self_") parents.push_back(*e.value<std::string>());
         }
       } else {
         throw UserError(at(d->source()) + ": defaults must be a list of config names or paths");
@@ -259,16 +262,28 @@ void apply_overrides(toml::table& config, const std::vector<std::string>& overri
 }
 
 namespace {
+// ${env:NAME,default} and the recipes' ${oc.env:NAME,default} are replaced; ${art:...} is left for
+// the artifact references (resolve_artifact_refs); any other ${...} is an error, never a literal.
 std::string interpolate_string(const std::string& s, const std::string& key, const std::string& where) {
   std::string out;
   size_t pos = 0;
   while (true) {
-    size_t start = s.find("${env:", pos);
+    size_t start = s.find("${", pos);
     if (start == std::string::npos) break;
     size_t end = s.find('}', start);
-    if (end == std::string::npos) throw UserError(where + ": " + key + ": unterminated ${env:...} in \"" + s + "\"");
+    if (end == std::string::npos) throw UserError(where + ": " + key + ": unterminated ${...} in \"" + s + "\"");
     out += s.substr(pos, start - pos);
-    std::string inner = s.substr(start + 6, end - start - 6);
+    std::string inner = s.substr(start + 2, end - start - 2);
+    pos = end + 1;
+    if (inner.starts_with("art:")) {
+      out += "${" + inner + "}";
+      continue;
+    }
+    const size_t prefix = inner.starts_with("env:") ? 4 : inner.starts_with("oc.env:") ? 7 : 0;
+    if (prefix == 0)
+      throw UserError(where + ": " + key + ": unknown interpolation ${" + inner + "} in \"" + s +
+                      "\" (known: ${env:NAME,default}, ${oc.env:NAME,default}, ${art:NAME,FIELD})");
+    inner.erase(0, prefix);
     size_t comma = inner.find(',');
     std::string name = inner.substr(0, comma);
     if (name.empty()) throw UserError(where + ": " + key + ": empty variable name in \"" + s + "\"");
@@ -276,7 +291,6 @@ std::string interpolate_string(const std::string& s, const std::string& key, con
     if (v) out += v;
     else if (comma != std::string::npos) out += inner.substr(comma + 1);
     else throw UserError(where + ": " + key + ": environment variable " + name + " is not set and has no default (write ${env:" + name + ",default})");
-    pos = end + 1;
   }
   return out + s.substr(pos);
 }
@@ -287,7 +301,7 @@ void interpolate_node(toml::node& n, const std::string& key, const std::string& 
   } else if (auto* a = n.as_array()) {
     for (size_t i = 0; i < a->size(); ++i) interpolate_node((*a)[i], key + "[" + std::to_string(i) + "]", where);
   } else if (auto* s = n.as_string()) {
-    if (s->get().find("${env:") != std::string::npos) {
+    if (s->get().find("${") != std::string::npos) {
       std::string w = n.source().path ? at(n.source()) : where;
       s->get() = interpolate_string(s->get(), key, w);
     }

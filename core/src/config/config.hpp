@@ -18,7 +18,8 @@ struct ResolvedConfig {
   std::vector<std::string> chain;  // where each layer came from, base first
 };
 
-// `ref` is a config name the stage ships (`tiny`) or a user's file (has a `/` or ends in .toml).
+// `ref` is a config name the stage ships (`tiny`) or a user's file (has a `/` or ends in .toml,
+// .yaml or .yml; YAML files as yaml_config.hpp reads them).
 // `defaults = ["name" | "path.toml", ...]` in a config inherits from those, in order, with cycles
 // detected. Throws UserError naming the file, line and key.
 ResolvedConfig load_stage_config(const StageEntry& stage, const std::string& ref);
@@ -33,8 +34,9 @@ void apply_overrides(toml::table& config, const std::vector<std::string>& overri
 // user config's misspelt [trian] would otherwise be carried along and never used.
 void check_config_tables(const StageEntry& stage, const toml::table& config, const std::string& where);
 
-// Replaces `${env:NAME,default}` in every string value; an unset variable without a default is
-// an error naming the key. `where` names the file for messages.
+// Replaces `${env:NAME,default}` (and the recipes' `${oc.env:NAME,default}`) in every string value;
+// an unset variable without a default, or any other `${...}` but `${art:...}`, is an error naming
+// the key. `where` names the file for messages.
 void interpolate_env(toml::table& config, const std::string& where);
 
 nlohmann::json toml_to_json(const toml::table& t);
