@@ -161,6 +161,11 @@ TEST_F(SftStage, TrainsEvaluatesCheckpointsAndResumesExactly) {
   auto b2 = run_cli("run nano3 sft -c '" + split.string() + "' train.max_steps=6 train.schedule=constant", env("split"));
   ASSERT_EQ(b2.rc, 0) << b2.err;
   EXPECT_NE(b2.out.find("resumed from"), std::string::npos) << b2.out;
+  // Once more: nothing to do, and the run says so and where its model is.
+  auto b3 = run_cli("run nano3 sft -c '" + split.string() + "' train.max_steps=6 train.schedule=constant", env("split"));
+  ASSERT_EQ(b3.rc, 0) << b3.err;
+  EXPECT_NE(b3.out.find("training is already complete at step 6: the model is in " + (base / "split" / "ckpt" / "step_0000006").string()),
+            std::string::npos) << b3.out;
 
   std::map<int64_t, std::string> straight_loss, split_loss;
   auto m = metrics_of(last_job(base / "straight" / "jobs"));

@@ -237,7 +237,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   };
 
   if (!resumed && state.step == 0) evaluate(0);
-  if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+  if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   UpdateOptions uo;
   uo.surrogate = o.surrogate;

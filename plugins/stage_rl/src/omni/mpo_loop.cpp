@@ -220,6 +220,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
   };
   if (!resumed && state.step == 0) evaluate(0);
+  if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   double ema = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {

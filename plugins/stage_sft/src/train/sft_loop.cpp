@@ -210,7 +210,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   };
 
   if (!resumed && state.step == 0 && (val.packs() > 0 || !examples.empty())) evaluate(0);
-  if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+  if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   rt::TrainOptions to;
   to.max_grad_norm = o.optim.grad_clip;

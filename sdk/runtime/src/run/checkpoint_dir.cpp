@@ -38,4 +38,9 @@ void CheckpointDir::mark_latest(int64_t step) {
     if (steps[i] != dir) fs::remove_all(steps[i]);
 }
 
+std::string CheckpointDir::complete_message(int64_t step) const {
+  return "training is already complete at step " + std::to_string(step) + ": the model is in " + for_step(step).string() +
+         " (raise train.max_steps to train on, or point checkpoint.dir elsewhere to start over)";
+}
+
 }  // namespace nemokit::rt

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace nemokit::rt {
 
@@ -16,6 +17,10 @@ class CheckpointDir {
   std::filesystem::path for_step(int64_t step) const;
   std::optional<std::filesystem::path> latest() const;  // nullopt when none is complete
   void mark_latest(int64_t step);                       // atomically, then prunes old ones
+  // What a rerun of a finished run says: "training is already complete at step N: the model is
+  // in ROOT/step_N (raise train.max_steps to train on, or point checkpoint.dir elsewhere to start
+  // over)".
+  std::string complete_message(int64_t step) const;
 
  private:
   std::filesystem::path root_;
