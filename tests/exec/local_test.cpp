@@ -168,6 +168,44 @@ env_vars = {HF_TOKEN = "hf_do_not_print"}
   EXPECT_FALSE(fs::exists(dir / ".nemokit"));  // a dry run changes nothing
 }
 
+// --stage makes the job folder with its config and plan, starts nothing, and prints the line that
+// runs it; that line then runs the stage. With a Slurm profile it writes the sbatch script and
+// submits nothing (no Slurm needed on this machine).
+TEST(exec_local, stage_makes_the_job_folder_and_starts_nothing) {
+  fs::path dir = fresh_dir("local_stage");
+  write_file(dir / "env.toml", R"([big]
+executor = "slurm"
+nodes = 2
+gpus_per_node = 8
+partition = "batch"
+)");
+  RunResult r = run_nemokit({"run", "exectest", "echo", "--stage"}, dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::path job = only_job(dir);
+  ASSERT_FALSE(job.empty());
+  EXPECT_EQ(job_json(job)["state"], "STAGED");
+  EXPECT_TRUE(fs::exists(job / "config.toml"));
+  EXPECT_TRUE(fs::exists(job / "plan.txt"));
+  EXPECT_FALSE(fs::exists(job / "echo-rank-0.txt"));  // the stage did not run
+  EXPECT_NE(r.out.find("staged exectest echo in " + job.string() + " (nothing started)"), std::string::npos) << r.out;
+  const std::string line = "nemokit __task " + job.string();
+  ASSERT_NE(r.out.find("run it here:\n" + line + "\n"), std::string::npos) << r.out;
+  RunResult ran = run_nemokit({"__task", job.string()}, dir, test_env(dir));
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_NE(ran.out.find("exectest rank"), std::string::npos) << ran.out;
+
+  fs::remove_all(job);
+  r = run_nemokit({"run", "exectest", "echo", "--stage", "--run", "big"}, dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  job = only_job(dir);
+  EXPECT_EQ(job_json(job)["state"], "STAGED");
+  EXPECT_NE(read_file(job / "sbatch.sh").find("#SBATCH --nodes=2"), std::string::npos);
+  EXPECT_FALSE(job_json(job).contains("slurm_job_id"));
+  EXPECT_NE(r.out.find("submit it:        sbatch " + (job / "sbatch.sh").string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("salloc --nodes=2 --ntasks-per-node=8 --gpus-per-node=8 --partition=batch, then bash"), std::string::npos)
+      << r.out;
+}
+
 // The recipes set the executor's keys as run.env.KEY on the command line (nodes, nproc_per_node,
 // partition, time, container_image, mounts): each reaches the sbatch script, over the profile.
 TEST(exec_dry_run, recipe_run_env_overrides_reach_the_sbatch_script) {

@@ -17,9 +17,9 @@ namespace {
 std::vector<CommandSpec> builtin_commands() {
   return {
       {"run", "Run a stage here or on a cluster: FAMILY STAGE [SUBSTAGE]", "run FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
-       {}, {}, false, true, "crbd"},
+       {}, {}, false, true, "crbds"},
       {"data", "Prepare a stage's data: data prep FAMILY STAGE [SUBSTAGE]", "data prep FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
-       {}, {}, false, true, "crbd"},
+       {}, {}, false, true, "crbds"},
       {"build", "Build a stage's container image (or any Dockerfile) into build_cache_dir",
        "build IMAGE | build -f DOCKERFILE [--context DIR] --tag NAME [OPTIONS]",
        {{"-f", "a Dockerfile of your own"}, {"--file", "a Dockerfile of your own"},

@@ -66,7 +66,7 @@ std::vector<std::string> visible_commands(const std::vector<CommandSpec>& comman
 // one-letter option is one edit from every other, so suggesting them would only be noise.
 std::vector<std::string> long_options(const CommandSpec* spec) {
   std::vector<std::string> names = {"--help", "--version"};
-  for (const auto& [g, name] : {std::pair{'c', "--config"}, {'r', "--run"}, {'b', "--batch"}, {'d', "--dry-run"}})
+  for (const auto& [g, name] : {std::pair{'c', "--config"}, {'r', "--run"}, {'b', "--batch"}, {'d', "--dry-run"}, {'s', "--stage"}})
     if (!spec || spec->takes(g)) names.push_back(name);
   if (spec) {
     for (const auto& [o, _] : spec->value_opts) names.push_back(o);
@@ -110,6 +110,7 @@ ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<Co
       continue;
     }
     if (w == "-d" || w == "--dry-run") { a.dry_run = true; continue; }
+    if (w == "--stage") { a.stage = true; continue; }
     if (w == "-h" || w == "--help") { a.help = true; continue; }
     if (w == "--version" || (w == "-V" && !spec)) { a.version = true; continue; }
     if (w.starts_with("-") && w.size() > 1) {
@@ -144,10 +145,10 @@ ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<Co
   // it takes). With --help the help is shown instead.
   if (spec && !a.help) {
     const std::pair<char, bool> given[] = {{'c', a.config.has_value()}, {'r', a.run_profile.has_value()},
-                                           {'b', a.batch_profile.has_value()}, {'d', a.dry_run}};
+                                           {'b', a.batch_profile.has_value()}, {'d', a.dry_run}, {'s', a.stage}};
     for (const auto& [g, set] : given)
       if (set && !spec->takes(g)) {
-        const char* name = g == 'c' ? "--config" : g == 'r' ? "--run" : g == 'b' ? "--batch" : "--dry-run";
+        const char* name = g == 'c' ? "--config" : g == 'r' ? "--run" : g == 'b' ? "--batch" : g == 's' ? "--stage" : "--dry-run";
         throw UserError("`nemokit " + spec->name + "` takes no " + name + " (see nemokit " + spec->name + " --help)");
       }
   }

@@ -18,7 +18,7 @@ struct CommandSpec {
   bool raw = false;                  // hand every word after the name to the command untouched
   bool overrides = false;            // accepts key.sub=value overrides
   // The global options it takes besides --help and --version, by letter: c (--config), r (--run),
-  // b (--batch), d (--dry-run). Its help lists only these; any other is an error. A raw command
+  // b (--batch), d (--dry-run), s (--stage). Its help lists only these; any other is an error. A raw command
   // parses its own words, so this only covers the options written before its name.
   std::string globals;
   bool takes(char global) const { return globals.find(global) != std::string::npos; }
@@ -31,7 +31,7 @@ struct ParsedArgs {
   std::vector<std::string> raw;               // raw commands: the words after the name
   std::vector<std::string> overrides;         // key.sub=value and +key=value, in order
   std::optional<std::string> config, run_profile, batch_profile;
-  bool dry_run = false, help = false, version = false;
+  bool dry_run = false, help = false, version = false, stage = false;
 
   bool flag(const std::string& f) const { return options.count(f) > 0; }
   std::optional<std::string> value(const std::string& o) const;

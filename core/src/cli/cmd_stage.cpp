@@ -213,8 +213,34 @@ std::string submit(Context& ctx, const Target& t, const std::string& verb, const
   return id;
 }
 
+// --stage: the job folder a run would use, with its resolved config and its plan (the sbatch
+// script, for a Slurm profile), and nothing started: for running the stage by hand, under a
+// debugger or inside an interactive allocation, as the recipes' --stage does.
+int stage_only(Context& ctx, const std::string& verb, const StagePlan& p) {
+  Target t = target_of(ctx);
+  JobShape shape = shape_for(ctx, t, p);
+  JobDir job = make_job(t, verb, p);
+  std::cout << "staged " << p.stage->triple() << " in " << job.path.string() << " (nothing started)\n";
+  if (t.slurm) {
+    write_slurm_job_files(job, slurm_plan_for(t, verb, p, job.path, shape));
+    job.set_state("STAGED", -1);
+    const std::string script = (job.path / "sbatch.sh").string();
+    std::cout << "submit it:        sbatch " << script << "\n"
+              << "or, interactively: salloc --nodes=" << shape.nodes << " --ntasks-per-node=" << shape.tasks_per_node
+              << (shape.gpus_per_node ? " --gpus-per-node=" + std::to_string(shape.gpus_per_node) : "")
+              << (shape.partition.empty() ? "" : " --partition=" + shape.partition) << ", then bash " << script << "\n";
+    return 0;
+  }
+  const std::string plan = local_plan_text(verb, p, job.path, shape);
+  rt::write_file_atomic(job.path / "plan.txt", plan);
+  job.set_state("STAGED", -1);
+  std::cout << "run it here:\n" << plan.substr(plan.find("\n", plan.rfind("# job folder")) + 1);
+  return 0;
+}
+
 int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   if (ctx.args.dry_run) return print_dry_run(ctx, verb, p);
+  if (ctx.args.stage) return stage_only(ctx, verb, p);
   Target t = target_of(ctx);
   if (!t.slurm) {
     if (verb == "run") check_model_fits_here(p.config.table, "config " + p.config.chain.back());

@@ -19,6 +19,7 @@ const std::vector<std::pair<char, std::pair<std::string, std::string>>> kGlobalO
     {'r', {"-r, --run PROFILE", "run attached on an env.toml profile: stream logs, return its exit code"}},
     {'b', {"-b, --batch PROFILE", "submit detached on an env.toml profile and print the job id"}},
     {'d', {"-d, --dry-run", "print the resolved config and the execution plan; change nothing"}},
+    {'s', {"--stage", "make the job folder (config, plan or sbatch script) and start nothing: run it by hand"}},
     {'*', {"-h, --help", "show help (after a command: its usage and the options it takes)"}},
     {'*', {"--version", "print the version"}},
 };

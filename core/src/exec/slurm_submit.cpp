@@ -8,12 +8,16 @@
 
 namespace nemokit {
 
+void write_slurm_job_files(const JobDir& job, const SlurmJobPlan& plan) {
+  std::string script_text = render_sbatch_script(plan.script);
+  if (!plan.secrets.empty()) rt::write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
+  rt::write_file_atomic(job.path / "sbatch.sh", script_text, 0755);
+}
+
 std::string submit_slurm_job(JobDir& job, const SlurmJobPlan& plan, const std::string& after) {
   std::string id;
   try {
-    std::string script_text = render_sbatch_script(plan.script);
-    if (!plan.secrets.empty()) rt::write_file_atomic(job.path / "secrets.env", render_secrets_file(plan.secrets), 0600);
-    rt::write_file_atomic(job.path / "sbatch.sh", script_text, 0755);
+    write_slurm_job_files(job, plan);
     std::vector<std::string> extra;
     if (!after.empty()) extra.push_back("--dependency=afterok:" + after);
     id = sbatch_submit(job.path / "sbatch.sh", extra);

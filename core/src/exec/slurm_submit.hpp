@@ -14,6 +14,10 @@ namespace nemokit {
 // refused submission leaves the job NOT_SUBMITTED and throws.
 std::string submit_slurm_job(JobDir& job, const SlurmJobPlan& plan, const std::string& after = "");
 
+// Writes <job>/sbatch.sh (0755) and, with secrets, <job>/secrets.env (0600), atomically; submits
+// nothing (`nemokit run --stage`).
+void write_slurm_job_files(const JobDir& job, const SlurmJobPlan& plan);
+
 // What `nemokit build IMAGE --run PROFILE` submits: one task on the profile's build_partition
 // (else partition), build_time as the limit (else time), no container (the builder needs the
 // node's namespaces), running this nemokit with `nemokit_args` (e.g. {"build", IMAGE}).
