@@ -158,6 +158,32 @@ TEST(oci_formats, CommandConvertInspectLs) {
     EXPECT_EQ(oci::image_command({"convert", "a", "b", "--level", "99"}, cache), 2);
     EXPECT_EQ(oci::image_command({"frobnicate"}, cache), 2);
     EXPECT_EQ(oci::image_command({"convert", (work / "missing").string(), (work / "y.sqsh").string()}, cache), 1);
+
+    // Every name `image ls` lists can be inspected: x.sqsh came from image convert, so there is
+    // only the squashfs to describe; an image the builder made has its OCI layout under oci/NAME.
+    auto inspect = [&](const std::string& name, int* rc) {
+        testing::internal::CaptureStdout();
+        *rc = oci::image_command({"inspect", name}, cache);
+        std::fflush(stdout);
+        return testing::internal::GetCapturedStdout();
+    };
+    int rc = -1;
+    std::string out = inspect("x", &rc);
+    EXPECT_EQ(rc, 0);
+    EXPECT_NE(out.find("squashfs: " + (cache / "containers/x.sqsh").string() + " ("), std::string::npos) << out;
+    EXPECT_NE(out.find("gzip, 64 K blocks"), std::string::npos) << out;
+    EXPECT_NE(out.find("no OCI layout"), std::string::npos) << out;
+    fs::create_directories(cache / "oci");
+    fs::copy(layout, cache / "oci" / "x", fs::copy_options::recursive);
+    nlohmann::json index = nlohmann::json::parse(read_file(cache / "oci/x/index.json"));
+    index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "x";
+    { std::ofstream(cache / "oci/x/index.json") << index.dump(); }
+    out = inspect("x", &rc);
+    EXPECT_EQ(rc, 0);
+    EXPECT_NE(out.find("tag:     x"), std::string::npos) << out;
+    EXPECT_NE(out.find("layers:  " + std::to_string(layers.size())), std::string::npos) << out;
+    EXPECT_NE(out.find("squashfs: "), std::string::npos) << out;
+    EXPECT_EQ(oci::image_command({"inspect", "not-built"}, cache), 1);
 }
 
 // A real image made by buildah: the upper layer deletes files, which buildah

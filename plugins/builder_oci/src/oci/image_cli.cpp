@@ -20,9 +20,10 @@ namespace {
 const char* kUsage =
     "usage: nemokit image convert SRC DEST.sqsh [--comp zstd|gzip|xz|lz4] [--level N]\n"
     "                             [--block-size N] [--mtime EPOCH]\n"
-    "       nemokit image inspect SRC\n"
+    "       nemokit image inspect SRC | NAME\n"
     "       nemokit image ls\n"
-    "SRC is oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or a path.\n"
+    "SRC is oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or a path;\n"
+    "NAME is an image of the build cache, as `nemokit image ls` lists it.\n"
     "Defaults: --comp zstd --level 3 --block-size 128K; --mtime sets every time stamp.\n";
 
 struct UsageError : Error {
@@ -102,13 +103,46 @@ int run_convert(const std::vector<std::string>& args) {
     return 0;
 }
 
-int run_inspect(const std::vector<std::string>& args) {
-    if (args.size() != 2) throw UsageError("inspect needs SRC");
-    Image img = open_image(args[1]);
+// The facts of a squashfs image file: its size and what its superblock says.
+void print_squashfs(const std::filesystem::path& f) {
+    std::string comp = "?";
+    unsigned long long inodes = 0, block = 0;
+    if (sqfs_file_t* file = sqfs_open_file(f.c_str(), SQFS_FILE_OPEN_READ_ONLY)) {
+        sqfs_super_t super;
+        if (sqfs_super_read(&super, file) == 0) {
+            const char* name = sqfs_compressor_name_from_id(SQFS_COMPRESSOR(super.compression_id));
+            comp = name ? name : "?";
+            inodes = super.inode_count;
+            block = super.block_size;
+        }
+        sqfs_destroy(file);
+    }
+    std::printf("squashfs: %s (%s, %s, %llu K blocks, %llu inodes)\n", f.c_str(), human(std::filesystem::file_size(f)).c_str(),
+                comp.c_str(), block / 1024, inodes);
+}
+
+int run_inspect(const std::vector<std::string>& args, const std::filesystem::path& cache) {
+    if (args.size() != 2) throw UsageError("inspect needs SRC or NAME");
+    // NAME as `image ls` lists it: the OCI layout the builder keeps beside the squashfs, or, for a
+    // squashfs made elsewhere (image convert), the squashfs alone.
+    const std::string& src = args[1];
+    std::error_code ec;
+    const std::filesystem::path layout = cache / "oci" / src, sqsh = cache / "containers" / (src + ".sqsh");
+    const bool plain_name = src.find(':') == std::string::npos && src.find('/') == std::string::npos &&
+                            !std::filesystem::exists(src, ec);
+    if (plain_name && !std::filesystem::is_directory(layout, ec)) {
+        if (!std::filesystem::is_regular_file(sqsh, ec))
+            throw Error("no image \"" + src + "\" in " + cache.string() + " (nemokit image ls lists them) and no such file");
+        print_squashfs(sqsh);
+        std::printf("no OCI layout in %s: made by image convert, not built here\n", layout.c_str());
+        return 0;
+    }
+    Image img = open_image(plain_name ? "oci:" + layout.string() + ":" + src : src);
     std::printf("source:  %s\nformat:  %s\n", img.source.c_str(), img.format.c_str());
     for (auto& t : img.tags) std::printf("tag:     %s\n", t.c_str());
     std::printf("config:  %s\nplatform: %s/%s\n", img.config_digest.c_str(),
                 img.config.value("os", "?").c_str(), img.config.value("architecture", "?").c_str());
+    if (plain_name && std::filesystem::is_regular_file(sqsh, ec)) print_squashfs(sqsh);
     uint64_t total = 0;
     std::printf("layers:  %zu (bottom first)\n", img.layers.size());
     for (size_t i = 0; i < img.layers.size(); ++i) {
@@ -171,7 +205,7 @@ int image_command(const std::vector<std::string>& args, const std::filesystem::p
                 return 0;
             }
         if (args[0] == "convert") return run_convert(args);
-        if (args[0] == "inspect") return run_inspect(args);
+        if (args[0] == "inspect") return run_inspect(args, build_cache_dir);
         if (args[0] == "ls") return run_ls(args, build_cache_dir);
         throw UsageError("unknown command '" + args[0] + "'");
     } catch (const UsageError& e) {
