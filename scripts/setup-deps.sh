@@ -13,6 +13,9 @@ packages=(
   libboost-dev libboost-filesystem-dev libarchive-dev libsquashfs-dev zlib1g-dev
   libzstd-dev liblz4-dev liblzma-dev nlohmann-json3-dev libtomlplusplus-dev libyaml-cpp-dev
   libopenblas-dev libpcre2-dev libcurl4-openssl-dev libpng-dev libjpeg-dev
+  # collectives between the CPU ranks of a training job (libmpi) and the launcher that starts
+  # several local ranks as one MPI world (mpirun)
+  libopenmpi-dev openmpi-bin
   # tests
   libgtest-dev libgmock-dev googletest python3
   # real peers the tests and benchmarks check against

@@ -188,6 +188,7 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
       ranks.args = {"__task", job.path.string()};
       ranks.nproc = shape.tasks_per_node;
       ranks.log_dir = job.logs();
+      ranks.mpirun = mpi_launcher();  // one MPI world, so that training's collectives reach every rank
       rc = run_local_ranks(ranks);
     }
   } catch (...) {

@@ -14,7 +14,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "nemokit/runtime/fd_io.hpp"
@@ -53,6 +56,68 @@ void emit_lines(int fd, std::string& partial, const char* data, size_t n, const 
   }
 }
 
+// mpirun --tag-output writes "[JOB,R]<stdout>:text"; the rank R and where its text starts, or
+// -1 for mpirun's own lines.
+int tagged_rank(const std::string& line, size_t& text_at) {
+  if (line.size() < 4 || line[0] != '[') return -1;
+  size_t comma = line.find(',');
+  size_t close = line.find("]<");
+  size_t colon = line.find(">:", close == std::string::npos ? 0 : close);
+  if (comma == std::string::npos || close == std::string::npos || colon == std::string::npos || comma > close) return -1;
+  try {
+    int rank = std::stoi(line.substr(comma + 1, close - comma - 1));
+    text_at = colon + 2;
+    return rank;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// The lines of mpirun's output (plus the unfinished rest in `partial`), each back to "[R] text"
+// on `fd` and "text" in rank R's log; mpirun's own lines as they are, into its log.
+void emit_tagged_lines(int fd, std::string& partial, const char* data, size_t n, const std::vector<int>& rank_logs, int launcher_log,
+                       bool flush_all) {
+  partial.append(data, n);
+  if (flush_all && !partial.empty() && partial.back() != '\n') partial += '\n';
+  size_t start = 0;
+  for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+    std::string line = partial.substr(start, nl + 1 - start);
+    size_t text_at = 0;
+    int rank = tagged_rank(line, text_at);
+    if (rank >= 0 && size_t(rank) < rank_logs.size()) {
+      std::string text = line.substr(text_at);
+      std::string shown = "[";
+      shown.append(std::to_string(rank)).append("] ").append(text);
+      rt::write_all(rank_logs[size_t(rank)], text.data(), text.size());
+      rt::write_all(fd, shown.data(), shown.size());
+    } else {
+      rt::write_all(launcher_log, line.data(), line.size());
+      rt::write_all(fd, line.data(), line.size());
+    }
+  }
+  partial.erase(0, start);
+}
+
+// The processes whose parent is `parent`: the ranks mpirun started, read from /proc.
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    size_t close = stat.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    if (rest >> state >> ppid && ppid == parent) out.push_back(pid_t(std::stol(name)));
+  }
+  return out;
+}
+
 std::vector<std::string> rank_environment(const LocalRanks& spec, int rank, int port) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
@@ -63,8 +128,16 @@ std::vector<std::string> rank_environment(const LocalRanks& spec, int rank, int 
       continue;
     env.push_back(kv);
   }
-  env.push_back("RANK=" + std::to_string(rank));
-  env.push_back("LOCAL_RANK=" + std::to_string(rank));
+  if (spec.mpirun.empty()) {
+    env.push_back("RANK=" + std::to_string(rank));
+    env.push_back("LOCAL_RANK=" + std::to_string(rank));
+  } else {
+    // Open MPI refuses root without these (containers and CI run as root), and its single-copy
+    // shared memory (CMA) needs ptrace rights that containers often withhold.
+    env.push_back("OMPI_ALLOW_RUN_AS_ROOT=1");
+    env.push_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+    if (!std::getenv("OMPI_MCA_btl_vader_single_copy_mechanism")) env.push_back("OMPI_MCA_btl_vader_single_copy_mechanism=none");
+  }
   env.push_back("WORLD_SIZE=" + std::to_string(spec.nproc));
   env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(spec.nproc));
   env.push_back("MASTER_ADDR=" + spec.master_addr);
@@ -76,7 +149,7 @@ void start_rank(const LocalRanks& spec, Rank& r, int port) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  std::filesystem::path log = spec.log_dir / ("rank-" + std::to_string(r.rank) + ".log");
+  std::filesystem::path log = spec.log_dir / (spec.mpirun.empty() ? "rank-" + std::to_string(r.rank) + ".log" : std::string("mpirun.log"));
   r.log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (r.log_fd < 0) throw std::runtime_error(log.string() + ": cannot open log: " + std::strerror(errno));
   // Everything the child needs is built before fork: after it only async-signal-safe calls.
@@ -86,6 +159,12 @@ void start_rank(const LocalRanks& spec, Rank& r, int port) {
   envp.push_back(nullptr);
   std::string exe = spec.exe.string();
   std::vector<std::string> args = spec.args;
+  if (!spec.mpirun.empty()) {
+    // --bind-to none: a rank's thread pool needs more than the one core mpirun would pin it to.
+    args = {"-n", std::to_string(spec.nproc), "--oversubscribe", "--bind-to", "none", "--tag-output", exe};
+    args.insert(args.end(), spec.args.begin(), spec.args.end());
+    exe = spec.mpirun.string();
+  }
   argv.push_back(exe.data());
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -139,13 +218,32 @@ int run_local_ranks(const LocalRanks& spec) {
 
   SignalPipe signals({SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD});
 
-  std::vector<Rank> ranks(static_cast<size_t>(spec.nproc));
+  const bool through_mpirun = !spec.mpirun.empty();
+  std::vector<Rank> ranks(static_cast<size_t>(through_mpirun ? 1 : spec.nproc));
+  std::vector<int> rank_logs;  // through mpirun: rank-R.log of each rank, written from its tagged lines
+  if (through_mpirun)
+    for (int i = 0; i < spec.nproc; ++i) {
+      std::filesystem::path log = spec.log_dir / ("rank-" + std::to_string(i) + ".log");
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        for (int open_fd : rank_logs) close(open_fd);
+        throw std::runtime_error(log.string() + ": cannot open log: " + std::strerror(errno));
+      }
+      rank_logs.push_back(fd);
+    }
   int first_failure = 0;
   bool stopping = false;
   auto stop_deadline = std::chrono::steady_clock::time_point::max();
+  // Through mpirun the ranks get the signal themselves, as forked ranks do: mpirun would answer
+  // SIGINT/SIGTERM by ending them its own way (exit code 1, no checkpoint), and it returns the
+  // first failing rank's code (130, 75, ...) when they exit. SIGKILL goes to mpirun as well.
   auto signal_all = [&](int sig) {
-    for (auto& r : ranks)
-      if (r.running) kill(r.pid, sig);
+    for (auto& r : ranks) {
+      if (!r.running) continue;
+      if (through_mpirun)
+        for (pid_t child : children_of(r.pid)) kill(child, sig);
+      if (!through_mpirun || sig == SIGKILL) kill(r.pid, sig);
+    }
   };
   auto begin_stop = [&](int sig) {
     signal_all(sig);
@@ -154,9 +252,9 @@ int run_local_ranks(const LocalRanks& spec) {
   };
 
   try {
-    for (int i = 0; i < spec.nproc; ++i) {
-      ranks[static_cast<size_t>(i)].rank = i;
-      start_rank(spec, ranks[static_cast<size_t>(i)], port);
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      ranks[i].rank = int(i);
+      start_rank(spec, ranks[i], port);
     }
   } catch (...) {
     begin_stop(SIGTERM);
@@ -192,11 +290,16 @@ int run_local_ranks(const LocalRanks& spec) {
       ssize_t n = ::read(fd, buf, sizeof buf);
       std::string prefix = spec.nproc > 1 ? "[" + std::to_string(r.rank) + "] " : "";
       std::string& partial = is_out ? r.out_partial : r.err_partial;
-      if (n > 0) {
+      if (n > 0 && through_mpirun) {
+        emit_tagged_lines(is_out ? 1 : 2, partial, buf, static_cast<size_t>(n), rank_logs, r.log_fd, false);
+      } else if (n > 0) {
         rt::write_all(r.log_fd, buf, static_cast<size_t>(n));
         emit_lines(is_out ? 1 : 2, partial, buf, static_cast<size_t>(n), prefix, false);
       } else if (n == 0 || errno != EINTR) {
-        emit_lines(is_out ? 1 : 2, partial, "", 0, prefix, true);
+        if (through_mpirun)
+          emit_tagged_lines(is_out ? 1 : 2, partial, "", 0, rank_logs, r.log_fd, true);
+        else
+          emit_lines(is_out ? 1 : 2, partial, "", 0, prefix, true);
         close(fd);
         fd = -1;
       }
@@ -223,8 +326,8 @@ int run_local_ranks(const LocalRanks& spec) {
       if (r.exit_code != 0 && first_failure == 0) {
         first_failure = r.exit_code;
         if (!stopping) {
-          std::string msg = "nemokit: rank " + std::to_string(r.rank) + " exited with code " + std::to_string(r.exit_code) +
-                            "; stopping the other ranks\n";
+          std::string who = through_mpirun ? "mpirun" : "rank " + std::to_string(r.rank);
+          std::string msg = "nemokit: " + who + " exited with code " + std::to_string(r.exit_code) + "; stopping the other ranks\n";
           rt::write_all(2, msg.data(), msg.size());
           begin_stop(SIGTERM);
         }
@@ -233,7 +336,23 @@ int run_local_ranks(const LocalRanks& spec) {
   }
   for (auto& r : ranks)
     if (r.log_fd >= 0) close(r.log_fd);
+  for (int fd : rank_logs) close(fd);
   return first_failure;
+}
+
+std::filesystem::path mpi_launcher() {
+  const char* choice = std::getenv("NEMOKIT_LAUNCHER");
+  if (choice && std::string(choice) == "fork") return {};
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::filesystem::path candidate = std::filesystem::path(dirs.substr(start, end - start)) / "mpirun";
+    if (end > start && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
 }
 
 }  // namespace nemokit

@@ -31,6 +31,14 @@ TaskIdentity adopt_task_identity() {
     setenv("LOCAL_WORLD_SIZE", per_node.substr(0, per_node.find_first_not_of("0123456789")).c_str(), 1);
     setenv("NODE_RANK", env_or("SLURM_NODEID", "0").c_str(), 1);
   }
+  // Ranks started by Open MPI's mpirun (the local executor's launcher for several ranks) learn
+  // who they are from it.
+  if (!std::getenv("RANK") && std::getenv("OMPI_COMM_WORLD_RANK")) {
+    setenv("RANK", env_or("OMPI_COMM_WORLD_RANK", "0").c_str(), 1);
+    setenv("LOCAL_RANK", env_or("OMPI_COMM_WORLD_LOCAL_RANK", "0").c_str(), 1);
+    setenv("WORLD_SIZE", env_or("OMPI_COMM_WORLD_SIZE", "1").c_str(), 1);
+    setenv("LOCAL_WORLD_SIZE", env_or("OMPI_COMM_WORLD_LOCAL_SIZE", "1").c_str(), 1);
+  }
   TaskIdentity t;
   t.rank = env_int("RANK", 0);
   t.world_size = env_int("WORLD_SIZE", 1);
