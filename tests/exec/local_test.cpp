@@ -5,6 +5,8 @@
 #include "nemokit_process.hpp"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace nemokit {
@@ -168,6 +170,36 @@ env_vars = {HF_TOKEN = "hf_do_not_print"}
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   EXPECT_EQ(r.out.find("hf_do_not_print"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir / ".nemokit"));  // a dry run changes nothing
+}
+
+// `jobs` keeps its columns aligned whatever the states and ids: STAGED, COMPLETED and a state
+// longer than the rest (NOT_SUBMITTED, as a failed sbatch leaves it).
+TEST(exec_local, jobs_columns_stay_aligned_for_every_state) {
+  fs::path dir = fresh_dir("local_jobs_columns");
+  write_file(dir / "env.toml", "");
+  ASSERT_EQ(run_nemokit({"run", "exectest", "echo"}, dir, test_env(dir)).exit_code, 0);
+  ASSERT_EQ(run_nemokit({"run", "exectest", "echo", "--stage"}, dir, test_env(dir)).exit_code, 0);
+  ASSERT_EQ(run_nemokit({"run", "exectest", "echo", "--stage"}, dir, test_env(dir)).exit_code, 0);
+  std::vector<fs::path> jobs;
+  for (const auto& e : fs::directory_iterator(dir / ".nemokit" / "jobs")) jobs.push_back(e.path());
+  ASSERT_EQ(jobs.size(), 3u);
+  std::sort(jobs.begin(), jobs.end());
+  nlohmann::json j = job_json(jobs[2]);
+  j["state"] = "NOT_SUBMITTED";
+  write_file(jobs[2] / "job.json", j.dump());
+  RunResult r = run_nemokit({"jobs"}, dir, test_env(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; (nl = r.out.find('\n', at)) != std::string::npos; at = nl + 1) lines.push_back(r.out.substr(at, nl - at));
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  const size_t state = lines[0].find("STATE"), exit = lines[0].find("EXIT"), folder = lines[0].find("FOLDER");
+  for (const char* s : {"COMPLETED", "STAGED", "NOT_SUBMITTED"}) {
+    auto line = std::find_if(lines.begin() + 1, lines.end(), [&](const std::string& l) { return l.find(s) != std::string::npos; });
+    ASSERT_NE(line, lines.end()) << s << "\n" << r.out;
+    EXPECT_EQ(line->find(s), state) << r.out;
+    EXPECT_EQ(line->find(dir.string()), folder) << r.out;
+    EXPECT_NE((*line)[exit - 1], '_') << r.out;  // the state ends before the EXIT column
+  }
 }
 
 // --stage makes the job folder with its config and plan, starts nothing, and prints the line that

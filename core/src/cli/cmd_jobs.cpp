@@ -107,8 +107,9 @@ int cmd_jobs(Context& ctx) {
     std::cout << "no jobs under " << default_job_root().string() << "\n";
     return 0;
   }
-  std::cout << std::left << std::setw(44) << "JOB" << std::setw(9) << "EXECUTOR" << std::setw(10) << "SLURM ID"
-            << std::setw(12) << "STATE" << std::setw(6) << "EXIT" << "FOLDER\n";
+  // Every state is refreshed first, then each column is as wide as its widest cell, so that a
+  // state such as NOT_SUBMITTED or OUT_OF_MEMORY, or a long job id, keeps the columns aligned.
+  std::vector<std::vector<std::string>> rows = {{"JOB", "EXECUTOR", "SLURM ID", "STATE", "EXIT", "FOLDER"}};
   for (auto& j : jobs) {
     try {
       refresh_state(j);
@@ -116,9 +117,16 @@ int cmd_jobs(Context& ctx) {
       std::cerr << "nemokit: " << j.id() << ": state not refreshed: " << e.what() << "\n";
     }
     int code = j.meta.value("exit_code", -1);
-    std::cout << std::left << std::setw(44) << j.id() << std::setw(9) << j.meta.value("executor", "local") << std::setw(10)
-              << (j.slurm_job_id().empty() ? "-" : j.slurm_job_id()) << std::setw(12) << j.meta.value("state", "?")
-              << std::setw(6) << (code < 0 ? "-" : std::to_string(code)) << j.path.string() << "\n";
+    rows.push_back({j.id(), j.meta.value("executor", "local"), j.slurm_job_id().empty() ? "-" : j.slurm_job_id(),
+                    j.meta.value("state", "?"), code < 0 ? "-" : std::to_string(code), j.path.string()});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t c = 0; c + 1 < r.size(); ++c) line += r[c] + std::string(width[c] - r[c].size() + 2, ' ');
+    std::cout << line << r.back() << "\n";
   }
   return 0;
 }
