@@ -86,6 +86,41 @@ class SftStage : public ::testing::Test {
   std::string env(const std::string& name) { return "NEMOKIT_JOB_ROOT='" + (base / name / "jobs").string() + "' NEMOKIT_NUM_THREADS=2"; }
 };
 
+// A checkpoint is resumed only by the run it belongs to: a config that now names other data, or
+// another model, is refused with the difference named, and nothing is trained.
+TEST_F(SftStage, ResumeRefusesOtherDataOrAnotherModel) {
+  fs::path cfg = config("resume-check");
+  ASSERT_EQ(run_cli("run nano3 sft -c '" + cfg.string() + "' train.max_steps=2", env("resume-check")).rc, 0);
+  const fs::path ckpt = base / "resume-check" / "ckpt" / "step_0000002";
+  ASSERT_TRUE(fs::exists(ckpt / "trainer_state.json"));
+
+  const fs::path other = base / "resume-check" / "other-data";
+  auto r = run_cli("run nano3 sft -c '" + cfg.string() + "' train.max_steps=4 data.output='" + other.string() + "'", env("resume-check"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("resuming from " + ckpt.string() + ": it was trained on " + (base / "resume-check" / "data").string() +
+                       ", the config names " + other.string()),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("checkpoint.resume = false"), std::string::npos) << r.err;
+
+  // The same tensors under another config (a different norm epsilon): another model all the same.
+  const fs::path model2 = base / "resume-check" / "model2";
+  fs::copy(model, model2, fs::copy_options::recursive);
+  json mc = json::parse(read_file(model2 / "config.json"));
+  mc["layer_norm_epsilon"] = 1e-3;
+  std::ofstream(model2 / "config.json") << mc.dump(2);
+  r = run_cli("run nano3 sft -c '" + cfg.string() + "' train.max_steps=4 model.init_from='" + model2.string() + "'", env("resume-check"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("resuming from " + ckpt.string() + ": the checkpoint holds another model than the config's (layer_norm_epsilon: "),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" in the checkpoint, 0.00100000"), std::string::npos) << r.err;  // float32, as stored
+  EXPECT_FALSE(fs::exists(base / "resume-check" / "ckpt" / "step_0000004"));
+
+  // The run's own config still resumes.
+  r = run_cli("run nano3 sft -c '" + cfg.string() + "' train.max_steps=4", env("resume-check"));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("resumed from " + ckpt.string()), std::string::npos) << r.out;
+}
+
 TEST_F(SftStage, DataPrepWritesPackedSplitsThatNumpyAndTheStageRead) {
   fs::path cfg = config("prep");
   auto r = run_cli("data prep nano3 sft -c '" + cfg.string() + "'", env("prep"));

@@ -10,6 +10,7 @@
 #include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/rng.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
@@ -159,16 +160,19 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   fs::create_directories(o.checkpoint_dir);
   rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
   rt::TrainerState state;
+  const json data_now = rt::describe_data(data_dir);
   bool resumed = false;
   if (o.resume) {
     if (auto last = ckpts.latest()) {
       state = rt::load_training_checkpoint(last->string(), *model, optimizer);
+      rt::check_same_data(state.data_source, data_now, last->string());
       sampler.restore(state.data_position);
       resumed = true;
       host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
   }
   if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   rt::MetricsLog metrics(job_dir / "metrics.jsonl");
   rt::LiveProgress progress(o.max_steps, o.log_interval);

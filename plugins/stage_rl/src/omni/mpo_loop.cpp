@@ -11,6 +11,7 @@
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/optimizer_options.hpp"
@@ -173,17 +174,20 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   fs::create_directories(o.checkpoint_dir);
   rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
   rt::TrainerState state;
+  const json data_now = rt::describe_data(c.output);
   RunningRewardMean delta;
   bool resumed = false;
   if (o.resume)
     if (auto last = ckpts.latest()) {
       state = rt::load_training_checkpoint(last->string(), *model, optimizer);
+      rt::check_same_data(state.data_source, data_now, last->string());
       sampler.restore(state.data_position);
       if (state.extra.contains("bco_delta")) delta = RunningRewardMean::from_json(state.extra["bco_delta"]);
       resumed = true;
       host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
   if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   rt::MetricsLog metrics(job_dir / "metrics.jsonl");
   rt::LiveProgress progress(o.max_steps, o.log_interval);

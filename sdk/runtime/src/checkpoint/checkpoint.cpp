@@ -255,6 +255,7 @@ void save_training_checkpoint(const std::string& dir, NemotronH& model, const Ad
              // a decimal string: JSON numbers lose bits above 2^53 in many readers
              {"rng_state", std::to_string(state.rng_state)},
              {"data_position", state.data_position},
+             {"data_source", state.data_source},
              {"extra", state.extra}};
   if (model.has_lora())  // the dropout masks continue where they stopped
     js["lora"] = {{"seed", std::to_string(model.lora_config().seed)}, {"dropout_counter", model.lora_dropout_counter()}};
@@ -262,7 +263,37 @@ void save_training_checkpoint(const std::string& dir, NemotronH& model, const Ad
   replace_dir_atomic(tmp, dir);
 }
 
+// Refuses to resume a checkpoint of another model: the same tensors could load into a model
+// whose config differs (rope theta, norm eps, the layer pattern with equal shapes) and train on
+// as something it is not; different shapes would fail later with a tensor name and no cause.
+static void check_same_model(const std::string& dir, NemotronH& model) {
+  std::ifstream in(dir + "/config.json");
+  if (!in) return;  // load_weights names what is missing
+  json saved;
+  try {
+    saved = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(dir + "/config.json: invalid JSON: " + e.what());
+  }
+  const json now = config_json(model, DType::f32);
+  std::string diffs;
+  int shown = 0;
+  auto note = [&](const std::string& key, const json& a, const json& b) {
+    if (key == "torch_dtype" || key == "dtype" || shown == 4) return;
+    diffs += (shown++ ? "; " : "") + key + ": " + (a.is_null() ? "absent" : a.dump()) + " in the checkpoint, " +
+             (b.is_null() ? "absent" : b.dump()) + " in the config";
+  };
+  for (const auto& [k, v] : saved.items())
+    if (!now.contains(k) || now[k] != v) note(k, v, now.contains(k) ? now[k] : json());
+  for (const auto& [k, v] : now.items())
+    if (!saved.contains(k)) note(k, json(), v);
+  if (!diffs.empty())
+    throw std::runtime_error("resuming from " + dir + ": the checkpoint holds another model than the config's (" + diffs +
+                             "): point checkpoint.dir elsewhere, or set checkpoint.resume = false, to start over");
+}
+
 TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer) {
+  check_same_model(dir, model);
   const bool lora_dir = fs::exists(dir + "/adapter_config.json");
   if (lora_dir != model.has_lora())
     throw std::runtime_error(dir + "/adapter_config.json: " +
@@ -285,6 +316,7 @@ TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, 
     state.rng_state = std::stoull(js.at("rng_state").get<std::string>());
     state.data_position = js.value("data_position", json::object());
     state.extra = js.value("extra", json::object());
+    state.data_source = js.value("data_source", json::object());
     if (model.has_lora() && js.contains("lora"))
       model.restore_lora_dropout(std::stoull(js["lora"].at("seed").get<std::string>()),
                                  js["lora"].at("dropout_counter").get<uint64_t>());

@@ -45,6 +45,9 @@ struct TrainerState {
   uint64_t rng_state = 0;                // the run's Rng state (sampling, shuffling)
   nlohmann::json data_position = nlohmann::json::object();  // where the data loader resumes
   nlohmann::json extra = nlohmann::json::object();
+  // The prepared data the run trains on (run/resume_check.hpp's describe_data); a resume checks
+  // the config's data against it.
+  nlohmann::json data_source = nlohmann::json::object();
 };
 
 // `tokenizer`: the one the model's ids belong to; its files go into the folder beside the weights.
@@ -53,7 +56,9 @@ void save_training_checkpoint(const std::string& dir, NemotronH& model, const Ad
                               uint64_t max_shard_bytes = kDefaultShardBytes);
 // Restores weights, buffers (router bias), optimizer moments, the LoRA dropout position and
 // returns the trainer state. A LoRA checkpoint needs a model with the same adapters (from
-// load_pretrained(dir)); the optimizer must be built over that model's parameters.
+// load_pretrained(dir)); the optimizer must be built over that model's parameters. A checkpoint
+// of another model than `model` (its config.json differs: the config's [model] or init_from
+// changed since) is refused before any weight is read, naming the keys that differ.
 TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer);
 
 // tokenizer_config.json for AutoTokenizer: the fast tokenizer over tokenizer.json, with the

@@ -3,7 +3,6 @@
 #pragma once
 #include <vector>
 
-#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/optim.hpp"
 
@@ -14,19 +13,14 @@ struct TrainOptions {
   float expert_bias_rate = 1e-3f; // 0 = no bias update
   float moe_aux_loss_coeff = 0.0f;
   float mtp_loss_scale = 0.1f;    // LossOptions::mtp_loss_scale
-  // Data parallel: this rank's micro-batches are its slice of `global_micro_batches` (all ranks
-  // together); gradients, losses and router counts are summed over `comm` before clipping, so
-  // every rank steps with the gradient of the whole global batch. nullptr: one rank.
-  Communicator* comm = nullptr;
-  int64_t global_micro_batches = 0;  // 0: micro_batches.size() x comm->size()
 };
 
 struct TrainStepStats {
-  float loss = 0;          // mean of the micro-batch losses (over all ranks)
+  float loss = 0;          // mean of the micro-batch losses
   double mtp_loss = 0;     // the part of `loss` from multi-token prediction layers
   double grad_norm = 0;    // before clipping
   float lr = 0;
-  int64_t tokens = 0;      // over all ranks
+  int64_t tokens = 0;
 };
 
 // Zeroes the gradients, runs every micro-batch forward+backward with gradients scaled by
