@@ -40,7 +40,8 @@ std::chrono::milliseconds comm_timeout_from_env(std::chrono::milliseconds fallba
 }
 
 std::unique_ptr<Communicator> open_communicator(const CommOptions& options) {
-  int world = env_int("WORLD_SIZE", 1);
+  // The executors set WORLD_SIZE; a program started by mpirun directly has Open MPI's own.
+  int world = env_int("WORLD_SIZE", env_int("OMPI_COMM_WORLD_SIZE", 1));
   if (world < 1) throw std::runtime_error("WORLD_SIZE=" + std::to_string(world) + ": expected at least 1");
   if (world == 1) return single_rank_communicator();
   if (!started_by_mpi_launcher())
