@@ -96,6 +96,26 @@ TEST(exec_slurm, run_streams_the_output_and_returns_the_exit_code) {
   EXPECT_NE(real.err.find("FAILED"), std::string::npos) << real.err;
 }
 
+// A profile that runs stages in their image (pyxis) whose image was never built is refused
+// before anything is submitted, with the build command: the job would otherwise wait in the queue
+// and fail on the node. A pipe checks every stage's image before its first submission.
+TEST(exec_slurm, a_stage_image_not_built_is_refused_before_submission) {
+  SKIP_WITHOUT_SLURM();
+  fs::path dir = setup_dir("slurm_no_image");
+  write_file(dir / "env.toml", std::string(kProfiles) + "\n[img]\nextends = \"t\"\ncontainer = \"pyxis\"\nbuild_cache_dir = \"" +
+                                   (dir / "cache").string() + "\"\n");
+  RunResult r = run_nemokit({"run", "exectest", "echo", "--run", "img"}, dir, env_for(dir));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("exectest echo runs in " + (dir / "cache" / "containers" / "exectest.sqsh").string() +
+                       ", which is not built: nemokit build exectest --run img"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / ".nemokit" / "jobs"));  // no job folder, nothing submitted
+  r = run_nemokit({"pipe", "exectest", "--run", "img"}, dir, env_for(dir));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("which is not built"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / ".nemokit" / "jobs"));
+}
+
 TEST(exec_slurm, batch_returns_at_once_and_jobs_shows_it_finish) {
   SKIP_WITHOUT_SLURM();
   fs::path dir = setup_dir("slurm_batch");

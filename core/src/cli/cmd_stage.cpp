@@ -239,6 +239,20 @@ int stage_only(Context& ctx, const std::string& verb, const StagePlan& p) {
   return 0;
 }
 
+// On Slurm, a stage image the plan names as a file must be built before anything is submitted:
+// otherwise the job waits its turn in the queue and then fails on the node.
+void require_images(Context& ctx, const Target& t, const std::vector<const StagePlan*>& plans) {
+  for (const StagePlan* p : plans) {
+    const fs::path job = job_root_for(t.profile) / ("<time>-" + job_suffix(*p->stage));
+    const SlurmJobPlan plan = slurm_plan_for(t, "run", *p, job, shape_for(ctx, t, *p));
+    const std::string& image = plan.script.container.image;
+    if (plan.script.use_container && image.starts_with("/") && !fs::exists(image))
+      throw UserError(t.profile->file.string() + " [" + t.profile->name + "]: " + p->stage->triple() + " runs in " + image +
+                      ", which is not built: nemokit build " + p->stage->image + " --run " + t.profile->name +
+                      " (or name an image: container_image in the profile, or run.container_image=...)");
+  }
+}
+
 int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   if (ctx.args.dry_run) return print_dry_run(ctx, verb, p);
   if (ctx.args.stage) return stage_only(ctx, verb, p);
@@ -248,6 +262,7 @@ int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
     return execute_local(ctx, t, verb, p);
   }
   require_sbatch(t);
+  require_images(ctx, t, {&p});
   JobDir job = make_job(t, verb, p);
   std::string id = submit(ctx, t, verb, p, job, "", "");
   if (t.detached) {
@@ -356,6 +371,9 @@ int cmd_pipe(Context& ctx) {
     return 0;
   }
   require_sbatch(t);
+  std::vector<const StagePlan*> all;
+  for (const auto& p : plans) all.push_back(&p);
+  require_images(ctx, t, all);
   std::vector<std::pair<JobDir, std::string>> submitted;
   std::string after, input;
   for (const auto& p : plans) {
