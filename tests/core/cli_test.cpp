@@ -138,7 +138,12 @@ TEST(Cli, RecipesShowEveryTripleWithPluginImageAndConfigs) {
   for (const char* t : {"nano3 pretrain", "super3 pretrain", "nano3 sft", "nano3 rl", "super3 sft", "super3 rl rlvr", "super3 rl swe1",
                         "super3 rl swe2", "super3 rl rlhf"})
     EXPECT_NE(r.out.find(t), std::string::npos) << t;
-  EXPECT_NE(r.out.find("stage_rl        nano3-rl        default, tiny"), std::string::npos) << r.out;
+  // CAN: every stage prepares data and runs; these ship their image; nano3 rl is no link of the
+  // nano3 pipe (pretrain -> sft), omni3's RL sub-stages are.
+  EXPECT_NE(r.out.find("nano3 rl                stage_rl        nano3-rl        data prep, run, image         default, tiny"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("omni3 rl vision         stage_rl        omni3-rl        data prep, run, image, pipe   default, tiny"),
+            std::string::npos) << r.out;
 }
 
 TEST(Cli, HelpHasPanelsAndVersionIsInstant) {

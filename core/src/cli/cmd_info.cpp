@@ -1,7 +1,6 @@
 // `nemokit plugins`, `nemokit recipes`, `nemokit profiles` and the completion helper: all read
 // plugins from their files only, never running plugin code.
 #include "cli/context.hpp"
-#include "cli/job_lookup.hpp"
 #include "cli/help.hpp"
 #include "config/config.hpp"
 #include "util/error.hpp"
@@ -79,11 +78,18 @@ int cmd_plugins(Context& ctx) {
 
 int cmd_recipes(Context& ctx) {
   const PluginRegistry& reg = ctx.registry();
-  std::cout << std::left << std::setw(24) << "RECIPE" << std::setw(16) << "PLUGIN" << std::setw(16) << "IMAGE" << "CONFIGS\n";
+  // CAN: what the stage offers, each from what its plugin declares: data prep and run (every
+  // stage), image (its image has a Dockerfile in some plugin; `nemokit build IMAGE`), pipe (it is
+  // a link of `nemokit pipe FAMILY`).
+  std::cout << std::left << std::setw(24) << "RECIPE" << std::setw(16) << "PLUGIN" << std::setw(16) << "IMAGE" << std::setw(30)
+            << "CAN" << "CONFIGS\n";
   for (const StageEntry* sp : ordered_stages(reg)) {
     const StageEntry& s = *sp;
+    std::vector<std::string> can = {"data prep", "run"};
+    if (!s.image.empty() && reg.image(s.image)) can.push_back("image");
+    if (s.in_pipe) can.push_back("pipe");
     std::cout << std::setw(24) << s.triple() << std::setw(16) << s.plugin->name << std::setw(16)
-              << (s.image.empty() ? "-" : s.image) << join(config_names(s)) << "\n";
+              << (s.image.empty() ? "-" : s.image) << std::setw(30) << join(can) << join(config_names(s)) << "\n";
   }
   for (const auto& pr : reg.problems()) std::cerr << "nemokit: plugin problem: " << pr << "\n";
   return 0;
@@ -119,12 +125,9 @@ int cmd_complete(Context& ctx) {
   std::string cmd = w.empty() ? "" : w[0];
   if (w.empty()) {
     out = {"run", "data", "build", "pipe", "model", "tokenizer", "plugins", "recipes", "profiles"};
-    for (const char* c : {"jobs", "logs", "cancel", "report"}) out.push_back(c);
     for (const auto& p : reg.plugins())
       if (p->ok())
         for (const auto& c : p->manifest.value("commands", nlohmann::json::array())) out.push_back(c.get<std::string>());
-  } else if ((cmd == "report" || cmd == "logs" || cmd == "cancel") && w.size() == 1) {
-    for (const auto& j : list_jobs(job_roots(ctx))) out.push_back(j.id());
   } else if (cmd == "data" && w.size() == 1) {
     out = {"prep"};
   } else if (cmd == "run" || cmd == "pipe" || cmd == "data") {
