@@ -8,7 +8,7 @@ _nemokit() {
       local profiles
       profiles=$(nemokit profiles 2>/dev/null | sed -n 's/^\[\([^]]*\)\].*/\1/p')
       COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
-    -c|--config|-f|--file|--context)
+    -c|--config|-f|--file|--context|--out)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   if [[ "$cur" == -* ]]; then
@@ -18,7 +18,7 @@ _nemokit() {
   local words=() i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag) ((i++)) ;;
+      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag|--out) ((i++)) ;;
       -*|*=*) ;;
       *) words+=("${COMP_WORDS[i]}") ;;
     esac

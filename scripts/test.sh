@@ -14,6 +14,10 @@ python3 -c "import torch, transformers, safetensors" 2>/dev/null || {
   python3 -m pip install --quiet --index-url https://download.pytorch.org/whl/cpu torch &&
     python3 -m pip install --quiet "transformers>=5" safetensors
 } 2>/dev/null || echo "test.sh: torch/transformers unavailable, the transformers checks will skip"
+# tensorboard's own reader loads our event files (tests/report/check_tfevents.py; about 10 s to
+# install); that check skips, saying why, without it.
+python3 -c "import tensorboard" 2>/dev/null || python3 -m pip install --quiet tensorboard 2>/dev/null ||
+  echo "test.sh: tensorboard unavailable, the TensorBoard check will skip"
 # The build tests unpack a Debian base and write squashfs images (about 2 GB at their peak): say
 # so up front when the disk is short, rather than leaving "No space left on device" mid-suite.
 free_kb=$(df -Pk build | awk 'NR == 2 {print $4}')

@@ -39,6 +39,8 @@ std::vector<CommandSpec> builtin_commands() {
       {"logs", "A job's logs; -f follows them until the job ends", "logs JOB [-f]",
        {}, {{"-f", "follow the logs until the job ends"}, {"--follow", "follow the logs until the job ends"}}, false, false},
       {"cancel", "Cancel a job (scancel for Slurm jobs, SIGTERM to a local run)", "cancel JOB", {}, {}, false, false},
+      {"report", "A job's HTML report: SVG plots of loss, learning rate, grad norm, reward, throughput; its config",
+       "report JOB [--out FILE]", {{"--out", "where to write the page (default: report.html in the job folder)"}}, {}, false, false},
       {"probe", "Submit a tiny job with a profile's shape: one line per task (rank, host, GPUs); with GPUs, NCCL all-reduce bandwidth",
        "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false, "rbd"},
       {"__task", "", "__task JOB_DIR", {}, {}, true, false},
@@ -110,6 +112,7 @@ int run_app(const std::vector<std::string>& args) {
     if (cmd == "jobs") return cmd_jobs(ctx);
     if (cmd == "logs") return cmd_logs(ctx);
     if (cmd == "cancel") return cmd_cancel(ctx);
+    if (cmd == "report") return cmd_report(ctx);
     if (cmd == "probe") return cmd_probe(ctx);
     if (cmd == "__task") return cmd_task(ctx);
     if (cmd == "__probe") return cmd_probe_task(ctx);

@@ -1,6 +1,7 @@
 // `nemokit plugins`, `nemokit recipes`, `nemokit profiles` and the completion helper: all read
 // plugins from their files only, never running plugin code.
 #include "cli/context.hpp"
+#include "cli/job_lookup.hpp"
 #include "cli/help.hpp"
 #include "config/config.hpp"
 #include "util/error.hpp"
@@ -125,9 +126,12 @@ int cmd_complete(Context& ctx) {
   std::string cmd = w.empty() ? "" : w[0];
   if (w.empty()) {
     out = {"run", "data", "build", "pipe", "model", "tokenizer", "plugins", "recipes", "profiles"};
+    for (const char* c : {"jobs", "logs", "cancel", "report"}) out.push_back(c);
     for (const auto& p : reg.plugins())
       if (p->ok())
         for (const auto& c : p->manifest.value("commands", nlohmann::json::array())) out.push_back(c.get<std::string>());
+  } else if ((cmd == "report" || cmd == "logs" || cmd == "cancel") && w.size() == 1) {
+    for (const auto& j : list_jobs(job_roots(ctx))) out.push_back(j.id());
   } else if (cmd == "data" && w.size() == 1) {
     out = {"prep"};
   } else if (cmd == "run" || cmd == "pipe" || cmd == "data") {

@@ -1,6 +1,7 @@
 // `nemokit jobs`, `logs`, `cancel` and `probe`: the job folders and what Slurm says about them,
 // and a tiny job with a profile's shape that shows where each task lands.
 #include "cli/context.hpp"
+#include "cli/job_lookup.hpp"
 #include "exec/job.hpp"
 #include "exec/job_shape.hpp"
 #include "exec/local_ranks.hpp"
@@ -26,9 +27,6 @@
 namespace nemokit::cli {
 namespace fs = std::filesystem;
 
-namespace {
-
-// The default job root and every profile's job_root: where `jobs` looks.
 std::vector<fs::path> job_roots(Context& ctx) {
   std::vector<fs::path> roots = {default_job_root()};
   try {
@@ -40,6 +38,16 @@ std::vector<fs::path> job_roots(Context& ctx) {
   }
   return roots;
 }
+
+JobDir job_from_args(Context& ctx, const char* usage) {
+  if (ctx.args.positionals.size() != 1) throw UserError(std::string("usage: nemokit ") + usage);
+  const std::string& ref = ctx.args.positionals[0];
+  auto j = find_job(job_roots(ctx), ref);
+  if (!j) throw UserError("no job \"" + ref + "\" (see `nemokit jobs`; a job is named by its folder, its id or its Slurm id)");
+  return *j;
+}
+
+namespace {
 
 bool is_final(const std::string& state) {
   SlurmJobState s;
@@ -73,14 +81,6 @@ void refresh_state(JobDir& j) {
   } else if (state == "RUNNING" && j.meta.value("host", "") == this_host() && !local_job_alive(j)) {
     j.set_state("ABORTED", -1);  // its nemokit was killed before it could record the end
   }
-}
-
-JobDir job_from_args(Context& ctx, const char* usage) {
-  if (ctx.args.positionals.size() != 1) throw UserError(std::string("usage: nemokit ") + usage);
-  const std::string& ref = ctx.args.positionals[0];
-  auto j = find_job(job_roots(ctx), ref);
-  if (!j) throw UserError("no job \"" + ref + "\" (see `nemokit jobs`; a job is named by its folder, its id or its Slurm id)");
-  return *j;
 }
 
 std::vector<std::pair<fs::path, int>> log_files(const JobDir& j) {

@@ -15,6 +15,7 @@
 #include "exec/slurm_plan.hpp"
 #include "exec/slurm_submit.hpp"
 #include "exec/task_env.hpp"
+#include "profiles/wandb_section.hpp"
 #include "util/error.hpp"
 #include "util/read_file.hpp"
 #include "util/suggest.hpp"
@@ -169,7 +170,13 @@ JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
   return job;
 }
 
+// env.toml's [wandb], read before a run starts so that a bad section stops it at once.
+std::optional<WandbSection> wandb_of(Context& ctx) {
+  return ctx.profiles().file().empty() ? std::nullopt : read_wandb_section(ctx.profiles().file());
+}
+
 int execute_local(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, fs::path* job_out = nullptr) {
+  const std::optional<WandbSection> wandb = verb == "run" ? wandb_of(ctx) : std::nullopt;
   JobShape shape = shape_for(ctx, t, p);
   JobDir job = make_job(t, verb, p);
   if (job_out) *job_out = job.path;
@@ -196,6 +203,7 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
     throw;
   }
   job.set_state(rc == 0 ? "COMPLETED" : "FAILED", rc);
+  if (verb == "run") std::cerr << run_logs_note(wandb, job.path);
   return rc;
 }
 
@@ -265,6 +273,7 @@ int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   require_images(ctx, t, {&p});
   JobDir job = make_job(t, verb, p);
   std::string id = submit(ctx, t, verb, p, job, "", "");
+  if (verb == "run") std::cerr << run_logs_note(wandb_of(ctx), job.path);
   if (t.detached) {
     std::cout << id << "\n";
     return 0;
@@ -379,6 +388,7 @@ int cmd_pipe(Context& ctx) {
   for (const auto& p : plans) {
     JobDir job = make_job(t, "run", p);
     after = submit(ctx, t, "run", p, job, after, input);
+    std::cerr << run_logs_note(wandb_of(ctx), job.path);
     input = job.path.string();
     submitted.emplace_back(job, after);
   }

@@ -49,6 +49,7 @@ int cmd_plugin_command(Context& ctx, const PluginFile& provider);  // a command 
 int cmd_jobs(Context& ctx);       // jobs: the job folders with their live state
 int cmd_logs(Context& ctx);       // logs JOB [-f]
 int cmd_cancel(Context& ctx);     // cancel JOB
+int cmd_report(Context& ctx);     // report JOB [--out FILE]: the job's HTML page with SVG plots
 int cmd_probe(Context& ctx);      // probe [--run|--batch PROFILE]: one line per task of the profile's shape
 int cmd_task(Context& ctx);       // __task JOB_DIR: one rank of a job (hidden)
 int cmd_probe_task(Context& ctx); // __probe: one probe task (hidden)
