@@ -1,14 +1,21 @@
 # bash completion for nemokit: commands, families/stages/substages and images come from the
-# installed plugins (`nemokit __complete` reads their manifests without running them).
+# installed plugins (`nemokit __complete` reads their manifests without running them); artifact
+# references (NAME:latest, NAME:vN) from the artifact store.
 _nemokit() {
-  local cur=${COMP_WORDS[COMP_CWORD]}
-  local prev=${COMP_WORDS[COMP_CWORD-1]}
+  local cur prev
+  # Artifact references hold ':', which bash splits words at: take the words without that split.
+  if declare -F _get_comp_words_by_ref >/dev/null; then
+    _get_comp_words_by_ref -n : cur prev
+  else
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+  fi
   case "$prev" in
     -r|--run|-b|--batch)
       local profiles
       profiles=$(nemokit profiles 2>/dev/null | sed -n 's/^\[\([^]]*\)\].*/\1/p')
       COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
-    -c|--config|-f|--file|--context|--out)
+    -c|--config|-f|--file|--context|--out|--svg)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   if [[ "$cur" == -* ]]; then
@@ -24,5 +31,6 @@ _nemokit() {
     esac
   done
   COMPREPLY=($(compgen -W "$(nemokit __complete "${words[@]}" 2>/dev/null)" -- "$cur"))
+  if declare -F __ltrim_colon_completions >/dev/null; then __ltrim_colon_completions "$cur"; fi
 }
 complete -F _nemokit nemokit

@@ -31,6 +31,8 @@ std::vector<CommandSpec> builtin_commands() {
       {"model", "Models: generate, init, export, import, lora-merge, adapter-export", "model SUBCOMMAND [ARGS]...",
        {}, {}, true, false},
       {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false},
+      {"artifacts", "The artifact store: list, show NAME[:VERSION], lineage NAME[:VERSION] [--svg FILE]",
+       "artifacts list | show NAME[:VERSION] | lineage NAME[:VERSION] [--svg FILE]", {}, {}, true, false},
       {"plugins", "List the plugins found and check them without running their code", "plugins [info NAME]", {}, {}, false, false},
       {"recipes", "Every family/stage/substage with its plugin, image and configs", "recipes", {}, {}, false, false},
       {"profiles", "The env.toml profiles with their resolved values", "profiles", {}, {}, false, false},
@@ -108,6 +110,7 @@ int run_app(const std::vector<std::string>& args) {
     if (cmd == "profiles") return cmd_profiles(ctx);
     if (cmd == "model") return cmd_model(ctx);
     if (cmd == "tokenizer") return cmd_tokenizer(ctx);
+    if (cmd == "artifacts") return cmd_artifacts(ctx);
     if (cmd == "__complete") return cmd_complete(ctx);
     if (cmd == "jobs") return cmd_jobs(ctx);
     if (cmd == "logs") return cmd_logs(ctx);

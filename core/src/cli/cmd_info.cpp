@@ -125,7 +125,7 @@ int cmd_complete(Context& ctx) {
   // w holds the words before the one being completed, without "nemokit".
   std::string cmd = w.empty() ? "" : w[0];
   if (w.empty()) {
-    out = {"run", "data", "build", "pipe", "model", "tokenizer", "plugins", "recipes", "profiles"};
+    out = {"run", "data", "build", "pipe", "model", "tokenizer", "artifacts", "plugins", "recipes", "profiles"};
     for (const char* c : {"jobs", "logs", "cancel", "report"}) out.push_back(c);
     for (const auto& p : reg.plugins())
       if (p->ok())
@@ -146,6 +146,15 @@ int cmd_complete(Context& ctx) {
     for (const auto& im : reg.images()) out.push_back(im.name);
   } else if (cmd == "plugins" && w.size() == 1) {
     out = {"info"};
+  } else if (cmd == "artifacts" && w.size() == 1) {
+    out = {"lineage", "list", "show"};
+  } else if (cmd == "artifacts" && w.size() == 2 && w[1] != "list") {
+    // NAME:latest and each NAME:vN of the store
+    rt::artifacts::Store store = ctx.artifact_store();
+    for (const auto& n : store.names()) {
+      out.push_back(n + ":latest");
+      for (int64_t v : store.versions(n)) out.push_back(n + ":v" + std::to_string(v));
+    }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -2,6 +2,7 @@
 // print the plan (--dry-run), run it here (one rank in this process, or one process per GPU), or
 // submit it to Slurm (--run follows the job, --batch returns its id). `__task` is what each rank
 // and each Slurm task runs: the stage of one job folder, in this process.
+#include "artifacts/artifact_refs.hpp"
 #include "cli/context.hpp"
 #include "config/config.hpp"
 #include "config/model_table.hpp"
@@ -37,9 +38,12 @@ struct StagePlan {
   const StageEntry* stage = nullptr;
   ResolvedConfig config;
   std::string config_ref;
+  std::vector<ArtifactUse> artifacts;  // the artifact references of the config, resolved
+  std::string artifacts_root;          // the store they resolve in, which the job's tasks publish to
 };
 
-StagePlan resolve_stage(Context& ctx, const StageEntry& stage) {
+// `deferred`: artifact names an earlier stage of the same pipe publishes (see resolve_artifact_refs).
+StagePlan resolve_stage(Context& ctx, const StageEntry& stage, const std::set<std::string>& deferred = {}) {
   StagePlan p;
   p.stage = &stage;
   p.config_ref = ctx.args.config.value_or(stage.configs.count("default") ? "default" : "");
@@ -47,9 +51,26 @@ StagePlan resolve_stage(Context& ctx, const StageEntry& stage) {
   p.config = load_stage_config(stage, p.config_ref);
   apply_overrides(p.config.table, ctx.args.overrides);
   interpolate_env(p.config.table, p.config.chain.back());
+  try {
+    rt::artifacts::Store store = ctx.artifact_store();
+    p.artifacts_root = store.root().string();
+    p.artifacts = resolve_artifact_refs(p.config.table, store, deferred);
+    check_artifact_table(p.config.table);
+  } catch (const UserError& e) {
+    throw UserError("config " + p.config.chain.back() + ": " + e.what());
+  }
   check_model_table(p.config.table, "config " + p.config.chain.back());
   check_config_tables(stage, p.config.table, "config " + p.config.chain.back());
   return p;
+}
+
+// The names a stage publishes when it runs: its model artifact and the data it prepares.
+std::set<std::string> published_names(const StagePlan& p) {
+  rt::artifacts::Producer producer{p.stage->family, p.stage->stage,
+                                   p.stage->substage, "run", toml_to_json(p.config.table), {}, {}};
+  std::set<std::string> names = {rt::artifacts::model_artifact_name(producer)};
+  if (auto n = p.config.table["data"]["name"].value<std::string>()) names.insert(*n);
+  return names;
 }
 
 StagePlan resolve(Context& ctx, const std::vector<std::string>& words, const char* usage) {
@@ -132,6 +153,11 @@ void print_config(Context& ctx, const std::string& verb, const StagePlan& p) {
     for (const auto& o : ctx.args.overrides) std::cout << " " << o;
     std::cout << "\n";
   }
+  for (const auto& a : p.artifacts)
+    std::cout << "# artifact " << a.key << " = \"" << a.written << "\" -> "
+              << (a.ref.empty() ? "published by an earlier stage of this pipe; resolved when the stage starts"
+                                : a.ref + ": " + a.value)
+              << "\n";
   std::cout << "\n" << to_toml_text(p.config.table) << "\n\n";
 }
 
@@ -166,6 +192,12 @@ JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
   job.meta["command"] = verb;
   job.meta["executor"] = t.slurm ? "slurm" : "local";
   if (t.profile) job.meta["profile"] = t.profile->name;
+  job.meta["artifacts_root"] = p.artifacts_root;
+  if (!p.artifacts.empty()) {
+    nlohmann::json uses = nlohmann::json::array();
+    for (const auto& a : p.artifacts) uses.push_back({{"key", a.key}, {"written", a.written}, {"ref", a.ref}, {"value", a.value}});
+    job.meta["artifacts"] = uses;
+  }
   job.save();
   return job;
 }
@@ -314,6 +346,16 @@ int run_task(Context& ctx, const fs::path& job_path) {
   } catch (const toml::parse_error& e) {
     throw UserError(config_file.string() + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
+  // The store the job was submitted with (a Slurm node has no env.toml of its own), and the
+  // references a pipe left for now: what an earlier stage has published by the time this one
+  // starts.
+  if (auto root = job.meta.value("artifacts_root", std::string()); !root.empty()) setenv("NEMOKIT_ARTIFACTS_ROOT", root.c_str(), 1);
+  try {
+    for (const auto& a : resolve_artifact_refs(config, rt::artifacts::Store(rt::artifacts::store_root())))
+      if (a.written != a.value) std::cerr << "nemokit: artifact " << a.key << " = \"" << a.written << "\" -> " << a.ref << ": " << a.value << "\n";
+  } catch (const UserError& e) {
+    throw UserError(config_file.string() + ": " + e.what());
+  }
   std::string config_json = toml_to_json(config).dump();
   std::string job_dir = job.path.string();
   nemokit_call_v1 call{};
@@ -360,7 +402,11 @@ int cmd_pipe(Context& ctx) {
   for (size_t i = 0; i < chain.size(); ++i) std::cout << (i ? " -> " : "") << chain[i]->triple();
   std::cout << "\n";
   std::vector<StagePlan> plans;
-  for (const auto* s : chain) plans.push_back(resolve_stage(ctx, *s));
+  std::set<std::string> published;  // by the stages before: resolved when the stage starts
+  for (const auto* s : chain) {
+    plans.push_back(resolve_stage(ctx, *s, published));
+    for (const auto& n : published_names(plans.back())) published.insert(n);
+  }
   if (ctx.args.dry_run) {
     for (const auto& p : plans) print_dry_run(ctx, "run", p);
     return 0;

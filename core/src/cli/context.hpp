@@ -4,6 +4,8 @@
 #include "plugins/plugin_host.hpp"
 #include "profiles/profiles.hpp"
 
+#include "nemokit/runtime/artifacts.hpp"
+
 #include <iostream>
 #include <optional>
 
@@ -24,6 +26,9 @@ class Context {
     if (!profiles_) profiles_ = ProfileSet::load_default();
     return *profiles_;
   }
+  // The artifact store: $NEMOKIT_ARTIFACTS_ROOT, else env.toml's [artifacts] root, else the
+  // user's cache folder.
+  rt::artifacts::Store artifact_store() { return rt::artifacts::Store::open_default(profiles().artifacts_root()); }
   // The profile named by --run or --batch, if any.
   const Profile* selected_profile() {
     const auto& name = args.run_profile ? args.run_profile : args.batch_profile;
@@ -51,6 +56,7 @@ int cmd_logs(Context& ctx);       // logs JOB [-f]
 int cmd_cancel(Context& ctx);     // cancel JOB
 int cmd_report(Context& ctx);     // report JOB [--out FILE]: the job's HTML page with SVG plots
 int cmd_probe(Context& ctx);      // probe [--run|--batch PROFILE]: one line per task of the profile's shape
+int cmd_artifacts(Context& ctx);  // artifacts list | show REF | lineage REF [--svg FILE]
 int cmd_task(Context& ctx);       // __task JOB_DIR: one rank of a job (hidden)
 int cmd_probe_task(Context& ctx); // __probe: one probe task (hidden)
 // Runs the stage of a job folder in this process (its config.toml, job.json's command); ranks

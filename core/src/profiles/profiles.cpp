@@ -110,6 +110,17 @@ ProfileSet ProfileSet::load(const fs::path& file) {
   std::map<std::string, const toml::table*> raw;
   for (auto&& [k, v] : doc) {
     std::string name(k.str());
+    if (name == "artifacts") {
+      if (!v.is_table()) throw UserError(where(file, v) + ": [artifacts] must be a table (root = \"/path/to/store\")");
+      for (auto&& [key, val] : *v.as_table()) {
+        if (key.str() != "root")
+          throw UserError(where(file, val) + ": [artifacts]: unknown key \"" + std::string(key.str()) + "\" (known: root)");
+        if (!val.is_string()) throw UserError(where(file, val) + ": [artifacts]: key \"root\" must be a string");
+      }
+      interpolate_env(*v.as_table(), file.string() + " [artifacts]");
+      if (auto r = (*v.as_table())["root"].value<std::string>()) set.artifacts_root_ = *r;
+      continue;
+    }
     if (is_reserved_section(name)) continue;
     if (!v.is_table())
       throw UserError(where(file, v) + ": \"" + name + "\" must be a [profile] table (top-level keys are not allowed)");

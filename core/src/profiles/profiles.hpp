@@ -44,8 +44,12 @@ class ProfileSet {
   // Sections of env.toml that are not profiles.
   static bool is_reserved_section(const std::string& name);
 
+  // `[artifacts] root` (${env:...} resolved, "~" not yet expanded); empty when not set.
+  const std::string& artifacts_root() const { return artifacts_root_; }
+
  private:
   std::filesystem::path file_;
+  std::string artifacts_root_;
   std::map<std::string, Profile> profiles_;
 };
 

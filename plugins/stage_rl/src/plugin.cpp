@@ -5,9 +5,11 @@
 // answers, MPO against the frozen starting model, src/omni), `rl text` and `rl vision` (GRPO,
 // the vision tasks' images through the model's encoder).
 #include <nemokit/plugin.hpp>
+#include <nemokit/stage_artifacts.hpp>
 
 #include "env/environment.hpp"
 #include "grpo/grpo_loop.hpp"
+#include "model/init_model.hpp"
 #include "omni/mpo_loop.hpp"
 #include "omni/mpo_pairs.hpp"
 #include "swe/swe_stage.hpp"
@@ -26,8 +28,16 @@ nemokit::rl::StageLog log_of(const nemokit::sdk::Host& host) {
 
 class RlStage : public nemokit::sdk::Plugin {
  public:
+  // A finished run publishes its model, naming its task splits and the model it started from.
   int run(const nemokit::sdk::StageCall& call) override {
-    json config = json::parse(call.config_json);
+    const json config = json::parse(call.config_json);
+    const int rc = train(call, config);
+    if (rc == 0) nemokit::sdk::publish_trained_model(call, config, {nemokit::sft::resolve_init_model(config, call.job_dir).dir});
+    return rc;
+  }
+
+ private:
+  int train(const nemokit::sdk::StageCall& call, const json& config) {
     auto envs = nemokit::rl::EnvironmentSet::load(config.contains("environments") ? config["environments"] : json::object());
     if (call.family == "super3" && call.substage == "rlhf") return nemokit::rl::run_rlhf(config, call.job_dir, envs, log_of(call.host));
     nemokit::rl::RewardFn reward_of = [&envs](const json& task, const std::string& response) {
@@ -38,6 +48,8 @@ class RlStage : public nemokit::sdk::Plugin {
     if (call.family == "omni3" && call.substage == "mpo") return nemokit::rl::run_mpo(config, call.job_dir, reward_of, log_of(call.host));
     return nemokit::rl::run_grpo(config, call.job_dir, reward_of, log_of(call.host));
   }
+
+ public:
   int data_prep(const nemokit::sdk::StageCall& call) override {
     json config = json::parse(call.config_json);
     if (call.family == "omni3" && call.substage == "mpo") {  // pairs from the model's own answers
@@ -46,11 +58,11 @@ class RlStage : public nemokit::sdk::Plugin {
         return envs.score(task, response);
       };
       auto out = nemokit::rl::prepare_mpo_data(config, call.job_dir, reward_of, log_of(call.host));
-      call.host.info("data artifact: " + (out / "metadata.json").string());
+      nemokit::sdk::publish_data(call, config, out);
       return 0;
     }
     auto out = nemokit::rl::prepare_rl_data(config, call.job_dir, log_of(call.host));
-    call.host.info("data artifact: " + (out / "metadata.json").string());
+    nemokit::sdk::publish_data(call, config, out);
     return 0;
   }
 };

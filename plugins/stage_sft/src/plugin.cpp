@@ -1,7 +1,9 @@
 // Supervised fine-tuning (full and LoRA) of nano3 and super3: chat data prep (the Nemotron 3
 // template, answer-only loss masks, packing) and the fine-tuning loop on the shared runtime.
 #include <nemokit/plugin.hpp>
+#include <nemokit/stage_artifacts.hpp>
 
+#include "model/init_model.hpp"
 #include "train/sft_loop.hpp"
 
 #include <nlohmann/json.hpp>
@@ -15,12 +17,17 @@ nemokit::sft::StageLog log_of(const nemokit::sdk::Host& host) {
 
 class SftStage : public nemokit::sdk::Plugin {
  public:
+  // A finished run publishes its model, naming the packed data and the model it started from.
   int run(const nemokit::sdk::StageCall& call) override {
-    return nemokit::sft::run_sft(json::parse(call.config_json), call.job_dir, log_of(call.host));
+    const json config = json::parse(call.config_json);
+    const int rc = nemokit::sft::run_sft(config, call.job_dir, log_of(call.host));
+    if (rc == 0) nemokit::sdk::publish_trained_model(call, config, {nemokit::sft::resolve_init_model(config, call.job_dir).dir});
+    return rc;
   }
   int data_prep(const nemokit::sdk::StageCall& call) override {
-    auto out = nemokit::sft::prepare_sft_data(json::parse(call.config_json), call.job_dir, log_of(call.host));
-    call.host.info("data artifact: " + (out / "metadata.json").string());
+    const json config = json::parse(call.config_json);
+    auto out = nemokit::sft::prepare_sft_data(config, call.job_dir, log_of(call.host));
+    nemokit::sdk::publish_data(call, config, out);
     return 0;
   }
 };
