@@ -93,6 +93,8 @@ std::string svg_line_plot(const LinePlot& p) {
   }
   std::tie(x_lo, x_hi) = span(x_lo, x_hi);
   std::tie(y_lo, y_hi) = span(y_lo, y_hi);
+  const double margin = (y_hi - y_lo) * 0.05;  // the curve's extremes clear the frame, as matplotlib's
+  y_lo -= margin, y_hi += margin;
   auto px = [&](double x) { return b.left + (x - x_lo) / (x_hi - x_lo) * (b.right - b.left); };
   auto py = [&](double y) { return b.bottom - (y - y_lo) / (y_hi - y_lo) * (b.bottom - b.top); };
   s += "<g class=\"x-ticks\" stroke=\"#dddddd\">\n";
