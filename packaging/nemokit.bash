@@ -25,7 +25,7 @@ _nemokit() {
   local words=() i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag|--out) ((i++)) ;;
+      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag|--out|--svg) ((i++)) ;;
       -*|*=*) ;;
       *) words+=("${COMP_WORDS[i]}") ;;
     esac
