@@ -4,11 +4,13 @@
 #include "train/pretrain_options.hpp"
 
 #include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 #include "nemokit/runtime/generate.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 #include "nemokit/runtime/trainer.hpp"
@@ -18,6 +20,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace nemokit::pretrain {
@@ -93,18 +96,20 @@ Data ensure_data(const json& config, const sdk::Host& host) {
   return d;
 }
 
-double evaluate(rt::NemotronH& model, const Data& data, const PretrainOptions& o) {
+// Under data parallel each rank evaluates every dp-th validation batch and the sums meet.
+double evaluate(rt::NemotronH& model, const Data& data, const PretrainOptions& o, rt::Communicator& comm) {
   // The same validation windows every time, so evaluations are comparable along the run.
   auto sampler = rt::open_blended_sampler(rt::read_blend_split(data.blend, "valid"), o.seq_length, o.seed ^ 0x5eed);
-  double loss_sum = 0;
-  int64_t tokens = 0;
+  double sums[2] = {0, 0};  // loss, tokens
   for (int64_t i = 0; i < o.eval_steps; ++i) {
-    rt::Batch b = make_batch(sampler.next_batch(size_t(o.micro_batch_size)), o.micro_batch_size, o.seq_length);
-    rt::StepResult r = model.forward_backward(b, rt::LossOptions{}, /*backward=*/false);
-    loss_sum += r.loss_sum;
-    tokens += r.tokens;
+    std::vector<int32_t> windows = sampler.next_batch(size_t(o.micro_batch_size));
+    if (i % comm.size() != comm.rank()) continue;
+    rt::StepResult r = model.forward_backward(make_batch(windows, o.micro_batch_size, o.seq_length), rt::LossOptions{}, /*backward=*/false);
+    sums[0] += r.loss_sum;
+    sums[1] += double(r.tokens);
   }
-  return tokens ? loss_sum / double(tokens) : 0.0;
+  comm.all_reduce_sum(sums, 2);
+  return sums[1] > 0 ? sums[0] / sums[1] : 0.0;
 }
 
 }  // namespace
@@ -116,7 +121,20 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   rt::NemotronHConfig mc = rt::NemotronHConfig::from_recipe_table(config["model"], "config [model]");
   mc.validate("config [model]");
 
-  Data data = ensure_data(config, host);
+  // Ranks are started by the executor (several through mpirun); data parallel spans them all.
+  rt::CommOptions comm_options;
+  comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
+  std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
+  const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");
+  const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
+
+  // Rank 0 prepares missing data while the others wait, so no two ranks write the same shards.
+  std::optional<Data> prepared;
+  if (writer) prepared = ensure_data(config, host);
+  comm->barrier();
+  if (!writer) prepared = ensure_data(config, host);
+  const Data data = *prepared;
   rt::Tokenizer tok = rt::Tokenizer::load(data.tokenizer);
   if (tok.vocab_size() > mc.vocab_size)
     throw std::invalid_argument("model.vocab_size: " + std::to_string(mc.vocab_size) + " is smaller than the tokenizer's " +
@@ -132,30 +150,45 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
   rt::TrainerState state;
   if (o.resume) {
+    // Every rank restores the same checkpoint (rank 0 wrote it): weights, moments and the
+    // position in the global sample stream, of which each rank then takes its slice.
     if (auto last = ckpts.latest()) {
       state = rt::load_training_checkpoint(last->string(), model, optimizer);
       train.restore(rt::SamplerPosition::from_json(state.data_position, (*last / "trainer_state.json").string()));
-      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+      if (writer) host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
   }
-  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  if (writer && !fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
 
-  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
-  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  std::optional<rt::MetricsLog> metrics;
+  std::optional<rt::LiveProgress> progress;
+  if (writer) {
+    metrics.emplace(job_dir / "metrics.jsonl");
+    progress.emplace(o.max_steps, o.log_interval);
+  }
   rt::StopSignal stop;
   const double fpt = flops_per_token(model, o.seq_length);
   const int64_t accum = o.accumulation_steps();
-  host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameters().size()) + " tensors), " +
-            std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
-            std::to_string(o.seq_length) + " tokens; checkpoints in " + o.checkpoint_dir.string());
-  if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+  if (writer) {
+    host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameters().size()) + " tensors), " +
+              std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
+              std::to_string(o.seq_length) + " tokens" +
+              (par.dp > 1 ? " over " + std::to_string(par.dp) + " data-parallel ranks (" + comm->backend() + ")" : std::string()) +
+              "; checkpoints in " + o.checkpoint_dir.string());
+    if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+  }
 
+  // Rank 0 writes; the others wait for it, so that none exits (and has the launcher end the
+  // job) while the checkpoint is half written.
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = train.position().to_json();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok);
-    ckpts.mark_latest(step);
-    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    if (writer) {
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok);
+      ckpts.mark_latest(step);
+      progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    }
+    comm->barrier();
   };
 
   rt::TrainOptions to;
@@ -163,13 +196,19 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   to.expert_bias_rate = 0;  // applied below, after the load statistics are read
   to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
   to.mtp_loss_scale = float(o.mtp_loss_scaling_factor);
+  to.comm = comm.get();
+  to.global_micro_batches = accum;
   double ema_step_seconds = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
+    // Every rank draws the whole global batch in the same order and keeps its slice: the sample
+    // stream (and its checkpointed position) is the same whatever the number of ranks.
     std::vector<rt::Batch> micro;
-    micro.reserve(size_t(accum));
-    for (int64_t a = 0; a < accum; ++a)
-      micro.push_back(make_batch(train.next_batch(size_t(o.micro_batch_size)), o.micro_batch_size, o.seq_length));
+    micro.reserve(size_t(slice.count));
+    for (int64_t a = 0; a < accum; ++a) {
+      std::vector<int32_t> windows = train.next_batch(size_t(o.micro_batch_size));
+      if (a >= slice.first && a < slice.first + slice.count) micro.push_back(make_batch(windows, o.micro_batch_size, o.seq_length));
+    }
     float lr = sched.lr(step);
     rt::TrainStepStats s = rt::train_step(model, optimizer, lr, micro, to);
     double imbalance = expert_imbalance(model.expert_load());
@@ -181,28 +220,36 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
               {"tokens_per_s", tps}, {"tflops", fpt * tps / 1e12}, {"expert_imbalance", imbalance}};
     if (o.peak_tflops > 0) m["mfu"] = fpt * tps / 1e12 / o.peak_tflops;
     if (model.config().num_nextn_predict_layers > 0) m["mtp_loss"] = s.mtp_loss;  // the part of "loss" MTP adds
-    metrics.write(m);
-    progress.update(step + 1, s.loss, tps, ema_step_seconds);
+    if (writer) {
+      metrics->write(m);
+      progress->update(step + 1, s.loss, tps, ema_step_seconds);
+    }
 
     bool last = step + 1 == o.max_steps;
     if (o.eval_steps > 0 && ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last)) {
-      double val = evaluate(model, data, o);
-      metrics.write({{"step", step + 1}, {"val_loss", val}});
-      char line[128];
-      std::snprintf(line, sizeof line, "step %lld: val_loss %.4f (train loss %.4f)", (long long)(step + 1), val, s.loss);
-      progress.note(line);
+      double val = evaluate(model, data, o, *comm);
+      if (writer) {
+        metrics->write({{"step", step + 1}, {"val_loss", val}});
+        char line[128];
+        std::snprintf(line, sizeof line, "step %lld: val_loss %.4f (train loss %.4f)", (long long)(step + 1), val, s.loss);
+        progress->note(line);
+      }
     }
-    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
-    if (stop.requested() && !last) {
-      progress.finish();
-      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+    // A signal may reach the ranks at different steps; they stop together when any has one.
+    int64_t stop_votes = stop.requested() ? 1 : 0;
+    comm->all_reduce_sum(&stop_votes, 1);
+    const bool stopping = stop_votes > 0;
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
+    if (stopping && !last) {
+      if (progress) progress->finish();
+      if (writer) host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
                 "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }
-  progress.finish();
+  if (progress) progress->finish();
 
-  if (!o.sample_prompt.empty() && o.sample_tokens > 0) {
+  if (writer && !o.sample_prompt.empty() && o.sample_tokens > 0) {
     rt::SamplingOptions so;
     so.max_new_tokens = o.sample_tokens;
     so.temperature = 0.8f;
@@ -212,7 +259,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     auto out = rt::generate(model, {tok.encode(o.sample_prompt)}, so);
     std::string text = o.sample_prompt + tok.decode_generated(out[0], /*skip_special=*/true);
     host.info("sample: " + text);
-    metrics.write({{"step", state.step > o.max_steps ? state.step : o.max_steps}, {"sample", text}});
+    metrics->write({{"step", state.step > o.max_steps ? state.step : o.max_steps}, {"sample", text}});
   }
   return 0;
 }

@@ -318,6 +318,18 @@ std::vector<std::vector<int64_t>> NemotronH::expert_load() const {
   return out;
 }
 
+void NemotronH::set_expert_load(const std::vector<std::vector<int64_t>>& load) {
+  size_t layer = 0;
+  for (auto* b : all_blocks()) {
+    auto stats = detail::moe_stats(*b->mixer);
+    if (!stats.counts) continue;
+    if (layer >= load.size() || load[layer].size() != stats.counts->size())
+      throw std::invalid_argument("set_expert_load: the counts do not match the model's MoE layers");
+    *stats.counts = load[layer++];
+  }
+  if (layer != load.size()) throw std::invalid_argument("set_expert_load: more layers of counts than the model has MoE layers");
+}
+
 SequenceCache NemotronH::new_cache() const {
   SequenceCache cache;
   const size_t L = blocks_.size();

@@ -1,5 +1,8 @@
 #include "nemokit/runtime/trainer.hpp"
 
+#include "nemokit/runtime/grad_sync.hpp"
+
+#include <optional>
 #include <stdexcept>
 
 namespace nemokit::rt {
@@ -7,20 +10,40 @@ namespace nemokit::rt {
 TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const std::vector<Batch>& micro_batches,
                           const TrainOptions& options) {
   if (micro_batches.empty()) throw std::invalid_argument("train_step: no micro-batches");
+  Communicator* comm = options.comm;
+  const int world = comm ? comm->size() : 1;
+  const int64_t global_micro = options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
   TrainStepStats stats;
   stats.lr = lr;
   model.zero_grad();
+  auto params = model.parameters();
   LossOptions loss_opts;
-  loss_opts.grad_scale = 1.0f / float(micro_batches.size());
+  loss_opts.grad_scale = 1.0f / float(global_micro);
   loss_opts.moe_aux_loss_coeff = options.moe_aux_loss_coeff;
   loss_opts.mtp_loss_scale = options.mtp_loss_scale;
+  // With a communicator (one rank or many) the gradients are summed in double (GradientSum), so
+  // the step does not depend on how the micro-batches are spread over the ranks; the losses too.
+  std::optional<GradientSum> grads;
+  if (comm) grads.emplace(params);
+  double sums[3] = {0, 0, 0};  // loss, mtp loss, tokens
   for (const Batch& b : micro_batches) {
     StepResult r = model.forward_backward(b, loss_opts, true);
-    stats.loss += r.loss / float(micro_batches.size());
-    stats.mtp_loss += r.mtp_loss / double(micro_batches.size());
-    stats.tokens += r.tokens;
+    if (grads) grads->add_and_clear();
+    sums[0] += double(r.loss) / double(global_micro);
+    sums[1] += r.mtp_loss / double(global_micro);
+    sums[2] += double(r.tokens);
   }
-  auto params = model.parameters();
+  if (comm) {
+    grads->all_reduce(*comm);
+    grads->store();
+    if (world > 1) {
+      comm->all_reduce_sum(sums, 3);
+      all_reduce_expert_load(model, *comm);
+    }
+  }
+  stats.loss = float(sums[0]);
+  stats.mtp_loss = sums[1];
+  stats.tokens = int64_t(sums[2]);
   stats.grad_norm = clip_grad_norm(params, options.max_grad_norm);
   optimizer.step(lr);
   if (options.expert_bias_rate > 0) model.update_expert_bias(options.expert_bias_rate);

@@ -116,6 +116,8 @@ class NemotronH {
   // since the last call (non-pad tokens of training forwards), then the counts reset.
   void update_expert_bias(float rate);
   std::vector<std::vector<int64_t>> expert_load() const;  // per MoE layer
+  // Replaces the counts (as expert_load() lists them): data parallel puts the sum over ranks.
+  void set_expert_load(const std::vector<std::vector<int64_t>>& load);
 
   SequenceCache new_cache() const;
   // Feeds tokens[i] to sequence caches[i]; logits [n, vocab] for the next token of each.

@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/optim.hpp"
 
@@ -13,14 +14,20 @@ struct TrainOptions {
   float expert_bias_rate = 1e-3f; // 0 = no bias update
   float moe_aux_loss_coeff = 0.0f;
   float mtp_loss_scale = 0.1f;    // LossOptions::mtp_loss_scale
+  // Data parallel: this rank's micro-batches are its slice of `global_micro_batches` (all ranks
+  // together); gradients (summed in double, grad_sync.hpp), losses and router counts are summed
+  // over `comm` before clipping, so every rank steps with the gradient of the whole global batch
+  // and the step does not depend on the number of ranks. nullptr: one rank, float sums.
+  Communicator* comm = nullptr;
+  int64_t global_micro_batches = 0;  // 0: micro_batches.size() x comm->size()
 };
 
 struct TrainStepStats {
-  float loss = 0;          // mean of the micro-batch losses
+  float loss = 0;          // mean of the micro-batch losses (over all ranks)
   double mtp_loss = 0;     // the part of `loss` from multi-token prediction layers
   double grad_norm = 0;    // before clipping
   float lr = 0;
-  int64_t tokens = 0;
+  int64_t tokens = 0;      // over all ranks
 };
 
 // Zeroes the gradients, runs every micro-batch forward+backward with gradients scaled by

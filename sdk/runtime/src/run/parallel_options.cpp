@@ -1,0 +1,36 @@
+#include "nemokit/runtime/run/parallel_options.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "nemokit/runtime/run/table_reader.hpp"
+
+namespace nemokit::rt {
+
+ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size) {
+  ParallelOptions o;
+  o.dp = world_size;
+  if (config.contains("parallel")) {
+    TableReader t(config["parallel"], "parallel");
+    t.integer("dp", o.dp, 1);
+    t.no_unknown_keys();
+  }
+  if (o.dp != world_size)
+    throw std::invalid_argument("parallel.dp: " + std::to_string(o.dp) + ", but the job has " + std::to_string(world_size) +
+                                " rank(s) (WORLD_SIZE); data parallel spans every rank, so set parallel.dp to " +
+                                std::to_string(world_size) + " or start " + std::to_string(o.dp) + " ranks");
+  return o;
+}
+
+DataSlice data_parallel_slice(int64_t global_micro_batches, int64_t dp, int rank, const char* batch_key) {
+  if (dp < 1 || global_micro_batches % dp != 0)
+    throw std::invalid_argument(std::string(batch_key) + ": its " + std::to_string(global_micro_batches) +
+                                " micro-batches per step do not split evenly over parallel.dp = " + std::to_string(dp) +
+                                " ranks (make the global batch a multiple of micro batch x parallel.dp)");
+  DataSlice s;
+  s.count = global_micro_batches / dp;
+  s.first = s.count * rank;
+  return s;
+}
+
+}  // namespace nemokit::rt
