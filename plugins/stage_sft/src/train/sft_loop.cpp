@@ -9,11 +9,13 @@
 #include "train/sft_options.hpp"
 
 #include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/sha256.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
@@ -23,6 +25,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 namespace nemokit::sft {
 namespace fs = std::filesystem;
@@ -124,7 +127,18 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   if (tok.vocab_size() > model->config().vocab_size)
     throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
                                 " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
-  fs::path data_dir = ensure_data(config, job_dir, init, tok, host);
+  // Data parallel over the job's ranks (several start under mpirun): see plugins/stage_pretrain.
+  rt::CommOptions comm_options;
+  comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
+  std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
+  const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");
+  const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
+  // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.
+  fs::path data_dir;
+  if (writer) data_dir = ensure_data(config, job_dir, init, tok, host);
+  comm->barrier();
+  if (!writer) data_dir = ensure_data(config, job_dir, init, tok, host);
   const PackedSplit train = PackedSplit::read(data_dir / "train");
   PackedSplit val;
   if (fs::exists(data_dir / "validation")) val = PackedSplit::read(data_dir / "validation");
@@ -156,20 +170,27 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
       rt::check_same_data(state.data_source, data_now, last->string());
       sampler.restore(state.data_position);
       resumed = true;
-      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+      if (writer) host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
   }
-  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  if (writer && !fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
-  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
-  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  std::optional<rt::MetricsLog> metrics;
+  std::optional<rt::LiveProgress> progress;
+  if (writer) {
+    metrics.emplace(job_dir / "metrics.jsonl");
+    progress.emplace(o.max_steps, o.log_interval);
+  }
   rt::StopSignal stop;
   const int64_t accum = o.accumulation_steps();
-  host.info(std::string(o.lora ? "LoRA" : "full") + " fine-tuning of " + init.dir.string() + " (from " + init.origin + "): " +
+  if (writer)
+    host.info(std::string(o.lora ? "LoRA" : "full") + " fine-tuning of " + init.dir.string() + " (from " + init.origin + "): " +
             std::to_string(trainable) + " of " + std::to_string(total) + " parameters trained; " + std::to_string(train.packs()) +
             " packs of " + std::to_string(train.pack_size) + " tokens, " + std::to_string(o.max_steps) + " steps of " +
-            std::to_string(o.global_batch_size) + " packs; checkpoints in " + o.checkpoint_dir.string());
+            std::to_string(o.global_batch_size) + " packs" +
+            (par.dp > 1 ? " over " + std::to_string(par.dp) + " data-parallel ranks (" + comm->backend() + ")" : std::string()) +
+            "; checkpoints in " + o.checkpoint_dir.string());
 
   auto evaluate = [&](int64_t step) {
     json m = {{"step", step}};
@@ -196,57 +217,73 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
           if (shown[a.example->kind]++ >= o.eval_samples) continue;
           samples.push_back({{"kind", a.example->kind}, {"prompt", tok.decode(a.example->prompt)}, {"answer", a.answer},
                              {"expected", a.example->expected}, {"correct", a.correct}});
-          progress.note("  [" + a.example->kind + "] " + a.answer + (a.correct ? "  (correct)" : "  (expected: " + a.example->expected + ")"));
+          if (writer) progress->note("  [" + a.example->kind + "] " + a.answer + (a.correct ? "  (correct)" : "  (expected: " + a.example->expected + ")"));
         }
         m["samples"] = samples;
       }
     }
-    metrics.write(m);
-    progress.note(line);
+    // Every rank evaluates the same examples (no collective inside); rank 0 reports.
+    if (writer) {
+      metrics->write(m);
+      progress->note(line);
+    }
   };
 
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = sampler.position();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
-    ckpts.mark_latest(step);
-    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    if (writer) {
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
+      ckpts.mark_latest(step);
+      progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    }
+    comm->barrier();  // no rank exits while rank 0 is still writing
   };
 
   if (!resumed && state.step == 0 && (val.packs() > 0 || !examples.empty())) evaluate(0);
-  if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
+  if (writer && state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   rt::TrainOptions to;
   to.max_grad_norm = o.optim.grad_clip;
   to.expert_bias_rate = float(o.moe_bias_update_rate);
   to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
+  to.comm = comm.get();
+  to.global_micro_batches = accum;
   double ema = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
     std::vector<rt::Batch> micro;
     int32_t next_doc = 0;
     for (int64_t a = 0; a < accum; ++a) micro.push_back(make_pack_batch(train, sampler.next(o.micro_batch_size), next_doc));
+    // The loss weights need the whole global batch (token counts); then each rank keeps its slice.
     const int64_t trained_tokens = set_loss_weights(micro, o.loss_normalization);
+    micro = std::vector<rt::Batch>(micro.begin() + slice.first, micro.begin() + slice.first + slice.count);
     const float lr = sched.lr(step);
     rt::TrainStepStats s = rt::train_step(*model, optimizer, lr, micro, to);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
     const double tps = double(o.global_batch_size * train.pack_size) / secs;
-    metrics.write({{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm}, {"tokens_per_s", tps},
-                   {"trained_tokens", trained_tokens}, {"epoch", sampler.epoch()}});
-    progress.update(step + 1, s.loss, tps, ema);
+    if (writer) {
+      metrics->write({{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm}, {"tokens_per_s", tps},
+                      {"trained_tokens", trained_tokens}, {"epoch", sampler.epoch()}});
+      progress->update(step + 1, s.loss, tps, ema);
+    }
 
     const bool last = step + 1 == o.max_steps;
     if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
-    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
-    if (stop.requested() && !last) {
-      progress.finish();
-      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+    // A signal may reach the ranks at different steps; they stop together when any has one.
+    int64_t stop_votes = stop.requested() ? 1 : 0;
+    comm->all_reduce_sum(&stop_votes, 1);
+    const bool stopping = stop_votes > 0;
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
+    if (stopping && !last) {
+      if (progress) progress->finish();
+      if (writer) host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
                 "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }
-  progress.finish();
+  if (progress) progress->finish();
   return 0;
 }
 
