@@ -10,8 +10,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <chrono>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -44,6 +48,24 @@ std::vector<json> metrics_of(const fs::path& jobs_root) {
     for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
   }
   return out;
+}
+
+// The pid of the process whose environment says OMPI_COMM_WORLD_RANK=`rank` and whose command
+// line mentions `needle` (a rank of that job under mpirun), or -1.
+pid_t rank_pid(const std::string& needle, int rank) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmd(e.path() / "cmdline"), env(e.path() / "environ");
+    std::stringstream c, v;
+    c << cmd.rdbuf();
+    v << env.rdbuf();
+    std::string environ_text = v.str();
+    if (c.str().find(needle) != std::string::npos && c.str().find("__task") != std::string::npos &&
+        environ_text.find(std::string("OMPI_COMM_WORLD_RANK=") + std::to_string(rank) + '\0') != std::string::npos)
+      return pid_t(std::stol(name));
+  }
+  return -1;
 }
 
 double relative_error(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), 1e-30); }
@@ -106,4 +128,30 @@ TEST(PretrainDataParallel, ADataParallelSizeThatDisagreesWithTheRanksIsRefusedNa
   auto r = run_cli("run nano3 pretrain -c " + cfg.string() + " +parallel.dp=2", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("parallel.dp: 2, but the job has 1 rank(s)"), std::string::npos) << r.err;
+}
+
+// A rank killed in the middle of training ends the whole job promptly, with the rank named
+// (mpirun reports it; a survivor's collective would time out naming it otherwise), never a hang.
+TEST(PretrainDataParallel, ARankKilledMidTrainingEndsTheJobNamingIt) {
+  if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
+  fs::path dir = nemokit::test::temp_folder("pt-dp-kill");
+  fs::path cfg = write_config(dir);
+  nemokit::test::RunOptions opt;
+  opt.env = {{"NEMOKIT_NUM_THREADS", "1"}, {"NEMOKIT_COMM_TIMEOUT_S", "20"}, {"NEMOKIT_JOB_ROOT", (dir / "jobs").string()}};
+  nemokit::test::Process p(nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=100000",
+                                                         "checkpoint.dir=" + (dir / "ckpt").string(), "+run.nproc_per_node=2"}),
+                           opt);
+  ASSERT_TRUE(p.wait_for_output([](const std::string& s) { return s.find("[0] step 3/") != std::string::npos; }, 120)) << p.err_so_far();
+  pid_t victim = rank_pid((dir / "jobs").string(), 1);
+  ASSERT_GT(victim, 0) << "rank 1 not found";
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  nemokit::test::RunResult r = p.wait(60);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_NE(r.exit_code, -2) << "the job hung after rank 1 died";
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(secs, 30);
+  const std::string all = r.out + r.err;
+  EXPECT_TRUE(all.find("rank 1 with PID") != std::string::npos || all.find("rank 1 never arrived") != std::string::npos) << all;
+  EXPECT_EQ(rank_pid((dir / "jobs").string(), 0), -1) << "rank 0 outlived the job";
 }
