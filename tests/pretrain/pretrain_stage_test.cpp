@@ -124,6 +124,12 @@ TEST_F(PretrainStage, TrainsWritesMetricsAndResumesExactlyAfterSigkill) {
   EXPECT_NE(again.out.find("resumed from"), std::string::npos) << again.out;
   auto resumed = losses(metrics_of(dir / "jobs-killed"));
   for (int64_t step = 1; step <= 8; ++step) EXPECT_EQ(resumed[step], ref_loss[step]) << "step " << step;
+
+  // Once more: complete, and it says where the model is.
+  auto done = run_cli("run nano3 pretrain -c " + cfg.string(), "NEMOKIT_JOB_ROOT=" + (dir / "jobs-killed").string());
+  ASSERT_EQ(done.rc, 0) << done.err;
+  EXPECT_NE(done.out.find("training is already complete at step 8: the model is in " + (dir / "ckpt" / "step_0000008").string()),
+            std::string::npos) << done.out;
   fs::remove_all(dir);
 }
 

@@ -8,6 +8,7 @@
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 #include "nemokit/runtime/generate.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
@@ -149,16 +150,19 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   fs::create_directories(o.checkpoint_dir);
   rt::CheckpointDir ckpts(o.checkpoint_dir, o.keep_checkpoints);
   rt::TrainerState state;
+  const json data_now = rt::describe_data(data.dir);
   if (o.resume) {
     // Every rank restores the same checkpoint (rank 0 wrote it): weights, moments and the
     // position in the global sample stream, of which each rank then takes its slice.
     if (auto last = ckpts.latest()) {
       state = rt::load_training_checkpoint(last->string(), model, optimizer);
+      rt::check_same_data(state.data_source, data_now, last->string());
       train.restore(rt::SamplerPosition::from_json(state.data_position, (*last / "trainer_state.json").string()));
       if (writer) host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
   }
   if (writer && !fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   std::optional<rt::MetricsLog> metrics;
   std::optional<rt::LiveProgress> progress;
@@ -175,7 +179,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
               std::to_string(o.seq_length) + " tokens" +
               (par.dp > 1 ? " over " + std::to_string(par.dp) + " data-parallel ranks (" + comm->backend() + ")" : std::string()) +
               "; checkpoints in " + o.checkpoint_dir.string());
-    if (state.step >= o.max_steps) host.info("training is already complete at step " + std::to_string(state.step));
+    if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
   }
 
   // Rank 0 writes; the others wait for it, so that none exits (and has the launcher end the
