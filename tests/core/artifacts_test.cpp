@@ -219,7 +219,8 @@ TEST(Artifacts, ConfigReferencesResolveInDryRunAndMissingOnesNameWhatExists) {
 }
 
 // Data prep and a few training steps of the real pretraining stage: the model's lineage names
-// the data artifact with its digest and the raw text; new text gives new data with another digest.
+// the data artifact with its digest and the raw text; new text gives new data with another digest;
+// then two SFT steps from that model: pretrain -> SFT, back to both kinds of raw files.
 TEST(Artifacts, ModelLineageNamesItsDataAndDigestsFollowTheData) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("art-lineage");
@@ -235,7 +236,9 @@ TEST(Artifacts, ModelLineageNamesItsDataAndDigestsFollowTheData) {
                         "warmup_steps = 1\neval_interval = 0\neval_steps = 1\nsave_interval = 0\nlog_interval = 1\n"
                         "sample_tokens = 0\n"
                         "[data]\ninputs = [\"" + text.string() + "\"]\nname = \"bible-blend\"\n"
-                        "train_tokenizer = { vocab_size = 512, min_frequency = 2, special_tokens = [\"<|endoftext|>\"] }\n"
+                        "train_tokenizer = { vocab_size = 512, min_frequency = 2, special_tokens = [\"<|endoftext|>\", "
+                        "\"<|im_start|>\", \"<|im_end|>\", \"<think>\", \"</think>\", \"<tool_call>\", \"</tool_call>\", "
+                        "\"<tool_response>\", \"</tool_response>\"] }\n"
                         "seq_length = 32\noutput = \"" + (dir / "data").string() + "\"\n"
                         "[artifact]\nname = \"bible-model\"\n";
   const std::string env = env_for(dir);
@@ -281,4 +284,35 @@ TEST(Artifacts, ModelLineageNamesItsDataAndDigestsFollowTheData) {
   // The first model still names the first data.
   lin = run_cli("artifacts lineage bible-model:v1", env);
   EXPECT_NE(lin.out.find("bible-blend:v1  PretrainBlendsArtifact  " + data1.digest()), std::string::npos) << lin.out;
+
+  // SFT from `bible-model:latest` (a reference the config resolves): its model's lineage goes
+  // through the packed chats and the pretrained model down to both kinds of raw files.
+  const fs::path chats = nemokit::test::setup_data_dir("NEMOKIT_SFT_CHATS_DIR", "sft-chats");
+  if (!fs::exists(chats / "train.jsonl")) GTEST_FAIL() << chats << " missing: run scripts/setup.sh";
+  {
+    std::ifstream in(chats / "train.jsonl");
+    std::ofstream out(dir / "chats.jsonl");
+    std::string line;
+    for (int i = 0; i < 800 && std::getline(in, line); ++i) out << line << "\n";
+  }
+  fs::path sft = dir / "sft.toml";
+  std::ofstream(sft) << "defaults = [\"tiny\"]\n[model]\ninit_from = \"bible-model:latest\"\n"
+                        "[data]\ninputs = [\"" << (dir / "chats.jsonl").string() << "\"]\nvalidation = []\nvalid_fraction = 0.05\n"
+                        "name = \"chat-packs\"\noutput = \"" << (dir / "sft-data").string() << "\"\n"
+                        "[train]\nmax_steps = 2\neval_interval = 0\neval_steps = 1\nsave_interval = 0\nlog_interval = 1\n"
+                        "[eval]\nfile = \"\"\n"
+                        "[checkpoint]\ndir = \"" << (dir / "sft-ckpt").string() << "\"\n[artifact]\nname = \"chat-model\"\n";
+  auto sft_run = run_cli("run nano3 sft -c '" + sft.string() + "'", env);
+  ASSERT_EQ(sft_run.rc, 0) << sft_run.out << sft_run.err;
+  art::Artifact chat_model = store.resolve("chat-model");
+  art::Artifact packs = store.resolve("chat-packs");
+  EXPECT_EQ(packs.type(), "SFTDataArtifact");
+  EXPECT_EQ(chat_model.used(), (std::vector<std::string>{"chat-packs:v1", "bible-model:v2"}));
+  lin = run_cli("artifacts lineage chat-model", env);
+  ASSERT_EQ(lin.rc, 0) << lin.err;
+  EXPECT_NE(lin.out.find("├─ chat-packs:v1  SFTDataArtifact  " + packs.digest()), std::string::npos) << lin.out;
+  EXPECT_NE(lin.out.find("raw " + (dir / "chats.jsonl").string()), std::string::npos) << lin.out;
+  EXPECT_NE(lin.out.find("└─ bible-model:v2  ModelArtifact  " + model2.digest()), std::string::npos) << lin.out;
+  EXPECT_NE(lin.out.find("   └─ bible-blend:v2  PretrainBlendsArtifact  " + data2.digest()), std::string::npos) << lin.out;
+  EXPECT_NE(lin.out.find("raw " + text.string()), std::string::npos) << lin.out;
 }
