@@ -1,6 +1,7 @@
 // Recipe configs: built-in names, user files, `defaults` inheritance and cycles, typed overrides,
 // ${env:...} interpolation. Errors must name the file, line or key.
 #include "config/config.hpp"
+#include "config/yaml_config.hpp"
 #include "run_cli.hpp"
 #include "util/error.hpp"
 
@@ -141,4 +142,27 @@ TEST(Config, TomlToJsonKeepsTypes) {
   EXPECT_EQ(j["d"], true);
   EXPECT_EQ(j["e"].size(), 2u);
   EXPECT_EQ(j["f"]["g"], "1979-05-27");
+}
+
+// A YAML scalar's type (integer, float, .inf, ...) is read in one pass: std::regex recursed once
+// per character, and a number of 200,000 digits overflowed the stack (found by
+// tests/fuzz/fuzz_yaml_config).
+TEST(Config, YamlLongNumbersAreTypedWithoutOverflowingTheStack) {
+  const std::string digits(200000, '7');
+  EXPECT_NE(error_of([&] { yaml_to_toml_text("a: " + digits + "\n", "big.yaml"); }).find("big.yaml:1: integer 777"),
+            std::string::npos);
+  EXPECT_EQ(yaml_to_toml_text("b: 0." + std::string(200000, '0') + "1e200000\n", "big.yaml").substr(0, 6), "\"b\" = ");
+  EXPECT_EQ(yaml_to_toml_text("c: " + std::string(200000, '8') + "x\n", "big.yaml").substr(0, 8), "\"c\" = \"8");
+}
+
+TEST(Config, YamlScalarsTakeTheCoreSchemaTypes) {
+  EXPECT_EQ(yaml_to_toml_text("a: 0x1F\nb: 0o17\nc: +12\nd: -3\n", "t.yaml"),
+            "\"a\" = 31\n\"b\" = 15\n\"c\" = 12\n\"d\" = -3\n");
+  EXPECT_EQ(yaml_to_toml_text("a: .5\nb: 1e3\nc: -2.\nd: 1.5E-1\n", "t.yaml"),
+            "\"a\" = 0.5\n\"b\" = 1000.0\n\"c\" = -2.0\n\"d\" = 0.15\n");
+  EXPECT_EQ(yaml_to_toml_text("a: -.inf\nb: +.Inf\nc: .NaN\nd: TRUE\ne: False\n", "t.yaml"),
+            "\"a\" = -inf\n\"b\" = inf\n\"c\" = nan\n\"d\" = true\n\"e\" = false\n");
+  EXPECT_EQ(yaml_to_toml_text("a: 1.2.3\nb: 0x\nc: 1e\nd: -.nan\ne: \"12\"\n", "t.yaml"),
+            "\"a\" = \"1.2.3\"\n\"b\" = \"0x\"\n\"c\" = \"1e\"\n\"d\" = \"-.nan\"\n\"e\" = \"12\"\n");
+  EXPECT_NE(error_of([] { yaml_to_toml_text("a: ~\n", "t.yaml"); }).find("t.yaml:1: a: a null value"), std::string::npos);
 }

@@ -4,15 +4,68 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <regex>
+#include <initializer_list>
+#include <string_view>
 #include <vector>
 
 namespace nemokit {
 
 namespace {
+
+// The YAML 1.2 core schema's scalar forms, matched by hand in one pass: std::regex recurses once
+// per character and overflowed the stack on a long plain scalar (a number of 200,000 digits).
+bool one_of(std::string_view s, std::initializer_list<std::string_view> words) {
+  return std::find(words.begin(), words.end(), s) != words.end();
+}
+
+// Advances `i` over characters `ok` accepts; true when it passed at least one.
+template <class Pred>
+bool skip_run(std::string_view s, size_t& i, Pred ok) {
+  const size_t start = i;
+  while (i < s.size() && ok(s[i])) ++i;
+  return i > start;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+size_t sign_length(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0; }
+
+// [-+]?[0-9]+ | 0x[0-9a-fA-F]+ | 0o[0-7]+
+bool is_int_form(std::string_view s) {
+  size_t i = 2;
+  if (s.starts_with("0x"))
+    return skip_run(s, i, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }) && i == s.size();
+  if (s.starts_with("0o")) return skip_run(s, i, [](char c) { return c >= '0' && c <= '7'; }) && i == s.size();
+  i = sign_length(s);
+  return skip_run(s, i, is_digit) && i == s.size();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float_form(std::string_view s) {
+  size_t i = sign_length(s);
+  if (i < s.size() && s[i] == '.') {
+    if (!skip_run(s, ++i, is_digit)) return false;
+  } else {
+    if (!skip_run(s, i, is_digit)) return false;
+    if (i < s.size() && s[i] == '.') skip_run(s, ++i, is_digit);
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    i += sign_length(s.substr(i));
+    if (!skip_run(s, i, is_digit)) return false;
+  }
+  return i == s.size();
+}
+
+// [-+]?\.(inf|Inf|INF) | \.(nan|NaN|NAN)
+bool is_special_float_form(std::string_view s) {
+  return one_of(s.substr(sign_length(s)), {".inf", ".Inf", ".INF"}) || one_of(s, {".nan", ".NaN", ".NAN"});
+}
 
 struct Emitter {
   std::string origin;
@@ -56,15 +109,10 @@ struct Emitter {
   std::string scalar(const YAML::Node& n) const {
     const std::string& s = n.Scalar();
     if (n.Tag() == "!") return quote(s);  // quoted in the YAML file
-    static const std::regex null_re("~|null|Null|NULL");
-    static const std::regex bool_re("true|True|TRUE|false|False|FALSE");
-    static const std::regex int_re("[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+");
-    static const std::regex float_re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-    static const std::regex special_re("[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)");
-    if (s.empty() || std::regex_match(s, null_re))
+    if (s.empty() || one_of(s, {"~", "null", "Null", "NULL"}))
       fail(n.Mark(), "a null value (TOML has none: leave the key out, or quote \"" + s + "\" for a string)");
-    if (std::regex_match(s, bool_re)) return s[0] == 't' || s[0] == 'T' ? "true" : "false";
-    if (std::regex_match(s, int_re)) {
+    if (one_of(s, {"true", "True", "TRUE", "false", "False", "FALSE"})) return s[0] == 't' || s[0] == 'T' ? "true" : "false";
+    if (is_int_form(s)) {
       long long v = 0;
       const char* b = s.data() + (s[0] == '+');
       int base = 10;
@@ -74,11 +122,11 @@ struct Emitter {
       if (ec != std::errc() || p != s.data() + s.size()) fail(n.Mark(), "integer " + s + " is out of range");
       return std::to_string(v);
     }
-    if (std::regex_match(s, special_re)) {
+    if (is_special_float_form(s)) {
       if (s.find_first_of("iI") == std::string::npos) return "nan";
       return s[0] == '-' ? "-inf" : "inf";
     }
-    if (std::regex_match(s, float_re)) {
+    if (is_float_form(s)) {
       double d = std::strtod(s.c_str(), nullptr);
       char buf[40];
       std::string t(buf, std::to_chars(buf, buf + sizeof buf, d).ptr);
