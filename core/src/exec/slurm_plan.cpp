@@ -49,15 +49,16 @@ SlurmJobPlan plan_slurm_job(const SlurmJobRequest& req) {
   std::string container = prof ? prof->str("container").value_or("pyxis") : "pyxis";
   if (container != "pyxis" && container != "none")
     throw UserError(where + ": key \"container\" must be \"pyxis\" or \"none\" (got \"" + container + "\")");
-  // container_image and mounts as the job shape resolved them: the command line's, else the
-  // profile's, else the stage config's [run] table.
-  const std::string& named_image = req.shape.container_image;
+  // container_image and mounts as the job shape resolved them (the command line's, else the
+  // profile's, else the stage config's [run] table); a shape made by hand falls back to the profile.
+  std::string named_image = req.shape.container_image;
+  if (named_image.empty() && prof) named_image = prof->str("container_image").value_or("");
   s.use_container = container == "pyxis" && (!named_image.empty() || !req.image.empty());
   if (s.use_container) {
     std::string image = !named_image.empty() ? named_image
                                              : (build_cache_dir_for(prof) / "containers" / (req.image + ".sqsh")).string();
     s.container.image = image_argument(image);
-    s.container.mounts = req.shape.mounts;
+    s.container.mounts = !req.shape.mounts.empty() ? req.shape.mounts : prof ? prof->strings("mounts") : std::vector<std::string>{};
     fs::path root = req.job_dir.parent_path();
     s.container.mounts.push_back(root.string() + ":" + root.string());
     s.container.workdir = req.job_dir.string();
