@@ -1,0 +1,23 @@
+// The Dockerfile parser, then the word processing every instruction's arguments go through
+// (quotes, escapes, ${VAR:-default} expansion, KEY=VALUE lists).
+#include "fuzz_support.hpp"
+
+#include "nemokit/build/dockerfile.hpp"
+#include "nemokit/build/words.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  using nemokit::build::BuildError;
+  nemokit::fuzz::expect_only<BuildError>(text, [&] {
+    const auto file = nemokit::build::parse_dockerfile(text, "Dockerfile");
+    const nemokit::build::Vars vars{{"A", "a b"}, {"EMPTY", ""}};
+    for (const auto& ins : file.instructions) {
+      const nemokit::build::WordOptions opt{file.escape, true};
+      nemokit::fuzz::expect_only<BuildError>(text, [&] { nemokit::build::split_words(ins.args, vars, opt, ins.args_where); });
+      nemokit::fuzz::expect_only<BuildError>(text, [&] { nemokit::build::process_word(ins.args, vars, opt, ins.args_where); });
+      nemokit::fuzz::expect_only<BuildError>(
+          text, [&] { nemokit::build::parse_key_values(ins.args, vars, opt, ins.args_where, true); });
+    }
+  });
+  return 0;
+}
