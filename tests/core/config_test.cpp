@@ -166,3 +166,16 @@ TEST(Config, YamlScalarsTakeTheCoreSchemaTypes) {
             "\"a\" = \"1.2.3\"\n\"b\" = \"0x\"\n\"c\" = \"1e\"\n\"d\" = \"-.nan\"\n\"e\" = \"12\"\n");
   EXPECT_NE(error_of([] { yaml_to_toml_text("a: ~\n", "t.yaml"); }).find("t.yaml:1: a: a null value"), std::string::npos);
 }
+
+// yaml-cpp keeps a key given twice; the TOML it became was refused in TOML's words ("cannot
+// redefine existing string '"i"i" '", found by tests/fuzz/fuzz_yaml_config).
+TEST(Config, YamlKeyGivenTwiceIsRefusedNamingBothLines) {
+  EXPECT_NE(error_of([] { yaml_to_toml_text("i: 1\nj: 2\ni: 3\n", "t.yaml"); })
+                .find("t.yaml:3: key \"i\" is given twice in one mapping (first on line 1)"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { yaml_to_toml_text("train:\n  lr: 1\n  lr: 2\n", "t.yaml"); })
+                .find("t.yaml:3: key \"lr\" is given twice in one mapping (first on line 2)"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { yaml_to_toml_text("a: {x: 1, x: 2}\n", "t.yaml"); }).find("t.yaml:1: key \"x\" is given twice"),
+            std::string::npos);
+}

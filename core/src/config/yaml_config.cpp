@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <initializer_list>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -145,6 +146,7 @@ struct Emitter {
         return out + "]";
       }
       case YAML::NodeType::Map: {
+        check_unique_keys(n);
         std::string out = "{";
         bool first = true;
         for (const auto& kv : n) {
@@ -157,6 +159,19 @@ struct Emitter {
     }
   }
 
+  // yaml-cpp keeps a key given twice in one mapping; TOML refuses it, in words about its own text
+  // ("cannot redefine existing string"), so it is refused here naming both lines.
+  void check_unique_keys(const YAML::Node& map) const {
+    std::map<std::string, int> first_line;
+    for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) continue;  // key() refuses it
+      auto [it, fresh] = first_line.emplace(kv.first.Scalar(), kv.first.Mark().line + 1);
+      if (!fresh)
+        fail(kv.first.Mark(), "key \"" + kv.first.Scalar() + "\" is given twice in one mapping (first on line " +
+                                  std::to_string(it->second) + ")");
+    }
+  }
+
   std::string key(const YAML::Node& k) const {
     if (!k.IsScalar()) fail(k.Mark(), "a key must be a plain name, not a list or a mapping");
     if (k.Scalar() == "<<") fail(k.Mark(), "merge keys (<<) are not supported: write the keys out");
@@ -165,6 +180,7 @@ struct Emitter {
 
   // Block mappings become dotted keys, each on its YAML line; anything else is one value.
   void mapping(const YAML::Node& map, const std::string& prefix, const std::string& shown) {
+    check_unique_keys(map);
     for (const auto& kv : map) {
       const std::string path = prefix + key(kv.first), name = shown + kv.first.Scalar();
       const YAML::Node& v = kv.second;
