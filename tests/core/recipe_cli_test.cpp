@@ -85,7 +85,7 @@ TEST(RecipeCli, StageHelpListsConfigsProfilesAndKeys) {
   for (const char* s : {"Usage: nemokit run FAMILY STAGE", "omni3 rl vision: GRPO on image questions",
                         "omni3-rl (nemokit build omni3-rl)", "tiny *", "stage_rl:configs/omni3/vision-tiny.toml",
                         "default ", "my-cluster", "slurm", "Keys of tiny", "grpo.num_prompts_per_step", "int = 8",
-                        "train.lr", "float = 1e-04", "run.*"})
+                        "train.lr", "float = 5e-05", "run.*"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   // The recipe shape and data prep get the same panels.
   auto recipe = run_cli("omni3 rl vision -c tiny --help", "NEMOKIT_ENV=" + (dir / "env.toml").string());
