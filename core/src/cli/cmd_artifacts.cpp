@@ -1,6 +1,7 @@
 // `nemokit artifacts list | show NAME[:VERSION] | lineage NAME[:VERSION] [--svg FILE]`: the
 // artifact store (sdk/runtime's nemokit/runtime/artifacts.hpp) as a user reads it.
 #include "cli/context.hpp"
+#include "report/svg_plot.hpp"
 #include "util/error.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
@@ -166,20 +167,6 @@ void walk(const art::Store& store, const std::string& ref, int depth, std::set<s
   on_path.erase(a->ref());
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // One box per node, a row each, indented by depth, joined to its parent by an elbow line.
 std::string lineage_svg(const std::vector<Node>& nodes) {
   const int row = 54, indent = 36, margin = 16, box_h = 42, char_w = 7;
@@ -204,8 +191,8 @@ std::string lineage_svg(const std::vector<Node>& nodes) {
     parent_at_depth[size_t(n.depth)] = int(i);
     s << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << box_h << "\" rx=\"5\" fill=\""
       << (n.raw ? "#f3f3f3" : n.depth == 0 ? "#dbeafe" : "#e8f5e9") << "\" stroke=\"#333\"/>\n"
-      << "<text x=\"" << x + 8 << "\" y=\"" << y + 17 << "\" font-weight=\"bold\">" << xml_escape(n.title) << "</text>\n"
-      << "<text x=\"" << x + 8 << "\" y=\"" << y + 34 << "\" fill=\"#444\">" << xml_escape(n.detail) << "</text>\n";
+      << "<text x=\"" << x + 8 << "\" y=\"" << y + 17 << "\" font-weight=\"bold\">" << report::xml_escape(n.title) << "</text>\n"
+      << "<text x=\"" << x + 8 << "\" y=\"" << y + 34 << "\" fill=\"#444\">" << report::xml_escape(n.detail) << "</text>\n";
   }
   s << "</svg>\n";
   return s.str();

@@ -14,6 +14,7 @@
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
+#include "nemokit/runtime/json_file.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -30,16 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-json read_json_file(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error(file.string() + ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
-  }
-}
-
 // The split files of the prepared data (made now when absent).
 json ensure_data(const json& config, const fs::path& job_dir, const StageLog& host) {
   RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
@@ -47,11 +38,11 @@ json ensure_data(const json& config, const fs::path& job_dir, const StageLog& ho
     host.info("no prepared RL data in " + c.output.string() + ": preparing it now (nemokit data prep)");
     run_rl_data_prep(c, c.output, std::cerr);
   }
-  json meta = read_json_file(c.output / "metadata.json");
+  json meta = rt::read_json_file(c.output / "metadata.json");
   if (meta.value("type", "") != "SplitJsonlDataArtifact")
     throw std::invalid_argument("data.output: " + c.output.string() + " holds no RL task splits (metadata type \"" +
                                 meta.value("type", "") + "\")");
-  json manifest = read_json_file(c.output / "manifest.json");
+  json manifest = rt::read_json_file(c.output / "manifest.json");
   for (const char* split : {"train", "val"})
     if (!manifest.contains(split) || !manifest[split].is_string())
       throw std::invalid_argument((c.output / "manifest.json").string() + ": \"" + split + "\" must name the split's file");

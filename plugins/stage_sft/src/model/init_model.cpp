@@ -2,6 +2,7 @@
 
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/paths.hpp"
+#include "nemokit/runtime/json_file.hpp"
 
 #include <toml++/toml.h>
 
@@ -26,16 +27,6 @@ std::optional<fs::path> model_folder(const fs::path& p) {
   return std::nullopt;
 }
 
-json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error(file.string() + ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
-  }
-}
-
 // "stage:nano3/pretrain" -> the last COMPLETED job of that stage under `root`.
 fs::path job_of_stage(const std::string& ref, const fs::path& root) {
   std::string spec = ref.substr(6);
@@ -56,7 +47,7 @@ fs::path job_of_stage(const std::string& ref, const fs::path& root) {
     if (!fs::exists(meta_file)) continue;
     json meta;
     try {
-      meta = read_json(meta_file);
+      meta = rt::read_json_file(meta_file);
     } catch (const std::exception&) {
       continue;  // a job folder being written; not a candidate
     }

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/json_file.hpp"
 #include "nemokit/runtime/safetensors.hpp"
 
 namespace nemokit::rt {
@@ -267,14 +268,8 @@ void save_training_checkpoint(const std::string& dir, NemotronH& model, const Ad
 // whose config differs (rope theta, norm eps, the layer pattern with equal shapes) and train on
 // as something it is not; different shapes would fail later with a tensor name and no cause.
 static void check_same_model(const std::string& dir, NemotronH& model) {
-  std::ifstream in(dir + "/config.json");
-  if (!in) return;  // load_weights names what is missing
-  json saved;
-  try {
-    saved = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw std::runtime_error(dir + "/config.json: invalid JSON: " + e.what());
-  }
+  if (!fs::exists(dir + "/config.json")) return;  // load_weights names what is missing
+  const json saved = read_json_file(dir + "/config.json");
   const json now = config_json(model, DType::f32);
   std::string diffs;
   int shown = 0;

@@ -5,6 +5,7 @@
 #include "nemokit/runtime/run/paths.hpp"
 #include "nemokit/runtime/run/utc_time.hpp"
 #include "nemokit/runtime/sha256.hpp"
+#include "nemokit/runtime/json_file.hpp"
 
 #include <fcntl.h>
 #include <cctype>
@@ -29,16 +30,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error(file.string() + ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
-  }
-}
 
 std::optional<int64_t> version_of_folder(const std::string& name) {
   if (name.size() < 2 || name[0] != 'v' || name.size() > 19) return std::nullopt;
@@ -228,7 +219,7 @@ Artifact Store::get(const Ref& ref) const {
     auto vs = versions(ref.name);
     throw NotFound(describe_missing(*this, ref.text(), vs.empty() ? "no such name" : "no such version"));
   }
-  a.metadata = read_json(a.dir / "metadata.json");
+  a.metadata = rt::read_json_file(a.dir / "metadata.json");
   return a;
 }
 
@@ -263,7 +254,7 @@ std::optional<Artifact> Store::find_by_path(const fs::path& path) const {
       std::vector<FileStat> files = list_files(want, exclude);
       json manifest;
       try {
-        manifest = read_json(a.dir / "manifest.json");
+        manifest = rt::read_json_file(a.dir / "manifest.json");
       } catch (const std::exception&) {
         continue;
       }
@@ -396,7 +387,7 @@ std::string describe(const Artifact& a) {
 namespace {
 Artifact publish_folder(const Producer& producer, const fs::path& folder, const std::vector<std::string>& used,
                         const std::string& producer_text) {
-  json m = read_json(folder / "metadata.json");
+  json m = rt::read_json_file(folder / "metadata.json");
   PublishRequest req;
   req.type = m.value("type", "");
   req.name = m.value("name", "");
@@ -427,7 +418,7 @@ std::optional<Artifact> artifact_of_folder(const Producer& producer, const fs::p
   if (auto a = store.find_by_path(folder)) return a;
   if (!publishing_rank()) return std::nullopt;
   if (fs::exists(folder / "metadata.json")) {
-    json m = read_json(folder / "metadata.json");
+    json m = rt::read_json_file(folder / "metadata.json");
     if (m.contains("type") && m.contains("name")) {  // data prepared before the store recorded it
       Artifact a = publish_folder(producer, folder, {}, "(recorded when " + producer.text() + " read it)");
       say(producer, "recorded input " + describe(a));
@@ -491,7 +482,7 @@ std::optional<Artifact> publish_model(const Producer& producer, const TrainedMod
   req.job_dir = producer.job_dir;
   json fields = json::object();
   if (fs::exists(model.model_dir / "trainer_state.json")) {
-    json st = read_json(model.model_dir / "trainer_state.json");
+    json st = rt::read_json_file(model.model_dir / "trainer_state.json");
     if (st.contains("step")) fields["step"] = st["step"];
   }
   if (!fields.contains("step")) {

@@ -1,0 +1,18 @@
+#include "nemokit/runtime/json_file.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+namespace nemokit::rt {
+
+nlohmann::json read_json_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(file.string() + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(file.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace nemokit::rt
