@@ -10,15 +10,16 @@
 
 #include "../../plugins/builder_oci/src/registry/auth_challenge.hpp"
 #include "../../plugins/builder_oci/src/registry/credentials.hpp"
-#include "nemokit/build/builder.hpp"
-#include "nemokit/build/context.hpp"
-#include "nemokit/build/dockerfile.hpp"
-#include "nemokit/build/registry.hpp"
-#include "nemokit/build/rootfs_path.hpp"
-#include "nemokit/build/user_db.hpp"
-#include "nemokit/build/words.hpp"
+#include "nemokit/dockerfile/builder.hpp"
+#include "nemokit/dockerfile/context.hpp"
+#include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/dockerfile/rootfs_path.hpp"
+#include "nemokit/dockerfile/user_db.hpp"
+#include "nemokit/dockerfile/words.hpp"
+#include "nemokit/registry/registry.hpp"
 
-using namespace nemokit::build;
+using namespace nemokit::dockerfile;
+using namespace nemokit::registry;
 
 namespace {
 

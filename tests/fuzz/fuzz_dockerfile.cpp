@@ -2,21 +2,21 @@
 // (quotes, escapes, ${VAR:-default} expansion, KEY=VALUE lists).
 #include "fuzz_support.hpp"
 
-#include "nemokit/build/dockerfile.hpp"
-#include "nemokit/build/words.hpp"
+#include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/dockerfile/words.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  using nemokit::build::BuildError;
+  using nemokit::dockerfile::BuildError;
   nemokit::fuzz::expect_only<BuildError>(text, [&] {
-    const auto file = nemokit::build::parse_dockerfile(text, "Dockerfile");
-    const nemokit::build::Vars vars{{"A", "a b"}, {"EMPTY", ""}};
+    const auto file = nemokit::dockerfile::parse_dockerfile(text, "Dockerfile");
+    const nemokit::dockerfile::Vars vars{{"A", "a b"}, {"EMPTY", ""}};
     for (const auto& ins : file.instructions) {
-      const nemokit::build::WordOptions opt{file.escape, true};
-      nemokit::fuzz::expect_only<BuildError>(text, [&] { nemokit::build::split_words(ins.args, vars, opt, ins.args_where); });
-      nemokit::fuzz::expect_only<BuildError>(text, [&] { nemokit::build::process_word(ins.args, vars, opt, ins.args_where); });
+      const nemokit::dockerfile::WordOptions opt{file.escape, true};
+      nemokit::fuzz::expect_only<BuildError>(text, [&] { nemokit::dockerfile::split_words(ins.args, vars, opt, ins.args_where); });
+      nemokit::fuzz::expect_only<BuildError>(text, [&] { nemokit::dockerfile::process_word(ins.args, vars, opt, ins.args_where); });
       nemokit::fuzz::expect_only<BuildError>(
-          text, [&] { nemokit::build::parse_key_values(ins.args, vars, opt, ins.args_where, true); });
+          text, [&] { nemokit::dockerfile::parse_key_values(ins.args, vars, opt, ins.args_where, true); });
     }
   });
   return 0;

@@ -1,5 +1,5 @@
 // Converting a fuzzed image the way `nemokit image convert` does, into a scratch squashfs: a
-// refusal is an oci::Error (or build::BuildError-free: the OCI reader has one error type).
+// refusal is an oci::Error (or dockerfile::BuildError-free: the OCI reader has one error type).
 #pragma once
 
 #include "fuzz_support.hpp"

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "nemokit/build/builder.hpp"
-#include "nemokit/build/exec_command.hpp"
+#include "nemokit/dockerfile/builder.hpp"
+#include "nemokit/dockerfile/exec_command.hpp"
 #include "nemokit/oci/image_cli.hpp"
 #include "nemokit/runtime/run/paths.hpp"
 
@@ -36,8 +36,8 @@ fs::path installed_context() {
 class OciBuilder : public nemokit::sdk::Plugin {
 public:
     int build(const nemokit::sdk::BuildCall& call) override {
-        auto request = nemokit::build::parse_build_request(call.request_json, installed_context());
-        auto outcome = nemokit::build::run_build(request);
+        auto request = nemokit::dockerfile::parse_build_request(call.request_json, installed_context());
+        auto outcome = nemokit::dockerfile::run_build(request);
         std::cerr << "built " << request.tag << ": " << outcome.steps_run << " steps run, " << outcome.steps_cached
                   << " cached; image " << outcome.manifest_digest << "\n";
         return 0;
@@ -49,7 +49,7 @@ public:
             std::vector<std::string> rest(call.args.begin() + 1, call.args.end());
             return nemokit::oci::image_command(rest, command_cache_dir());
         }
-        if (name == "exec") return nemokit::build::exec_command(call.args, command_cache_dir());
+        if (name == "exec") return nemokit::dockerfile::exec_command(call.args, command_cache_dir());
         throw std::runtime_error("builder_oci has no command `" + name + "`");
     }
 };

@@ -1,6 +1,6 @@
 #include "auth_challenge.hpp"
 
-namespace nemokit::build {
+namespace nemokit::registry {
 
 namespace {
 bool is_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
@@ -28,4 +28,4 @@ std::map<std::string, std::string> auth_challenge_params(std::string_view h) {
     return out;
 }
 
-}  // namespace nemokit::build
+}  // namespace nemokit::registry

@@ -5,10 +5,10 @@
 #include <string>
 #include <string_view>
 
-namespace nemokit::build {
+namespace nemokit::registry {
 
 // key="value" pairs, in one linear pass: the header comes from the network, so no backtracking
 // matcher (std::regex recurses per character and overflows the stack on a long header).
 std::map<std::string, std::string> auth_challenge_params(std::string_view header);
 
-}  // namespace nemokit::build
+}  // namespace nemokit::registry

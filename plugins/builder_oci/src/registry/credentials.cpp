@@ -7,7 +7,7 @@
 
 #include "nemokit/runtime/run/paths.hpp"
 
-namespace nemokit::build {
+namespace nemokit::registry {
 
 std::filesystem::path default_credentials_file() {
     if (const char* c = std::getenv("ENROOT_CONFIG_PATH"); c && *c) return std::filesystem::path(c) / ".credentials";
@@ -41,4 +41,4 @@ std::optional<Credentials> find_credentials(const std::filesystem::path& file, c
     return exact ? exact : by_name;
 }
 
-}  // namespace nemokit::build
+}  // namespace nemokit::registry

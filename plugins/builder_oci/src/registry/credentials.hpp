@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-namespace nemokit::build {
+namespace nemokit::registry {
 
 struct Credentials {
     std::string login, password;
@@ -16,4 +16,4 @@ std::filesystem::path default_credentials_file();
 // The entry for `host` ("host:port" first, then "host").
 std::optional<Credentials> find_credentials(const std::filesystem::path& file, const std::string& host);
 
-}  // namespace nemokit::build
+}  // namespace nemokit::registry

@@ -18,14 +18,15 @@
 
 #include "auth_challenge.hpp"
 #include "credentials.hpp"
-#include "nemokit/build/dockerfile.hpp"
-#include "nemokit/build/registry.hpp"
+#include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/registry/registry.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/fd_io.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
-namespace nemokit::build {
+namespace nemokit::registry {
 namespace fs = std::filesystem;
+using dockerfile::BuildError;  // a failed pull is reported as a failed FROM
 using nlohmann::json;
 
 namespace {
@@ -373,4 +374,4 @@ fs::path pull_image(const ImageReference& ref, const fs::path& build_cache_dir, 
     return Puller(ref, build_cache_dir, options).pull(layout);
 }
 
-}  // namespace nemokit::build
+}  // namespace nemokit::registry

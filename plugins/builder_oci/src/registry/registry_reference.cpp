@@ -1,10 +1,11 @@
 #include <cctype>
 
-#include "nemokit/build/dockerfile.hpp"
-#include "nemokit/build/registry.hpp"
+#include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/registry/registry.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
-namespace nemokit::build {
+namespace nemokit::registry {
+using dockerfile::BuildError;  // a failed pull is reported as a failed FROM
 
 std::string ImageReference::str() const {
     return registry + "/" + repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
@@ -47,4 +48,4 @@ ImageReference parse_reference(const std::string& text) {
     return r;
 }
 
-}  // namespace nemokit::build
+}  // namespace nemokit::registry

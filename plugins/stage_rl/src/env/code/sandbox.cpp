@@ -3,8 +3,8 @@
 #include "env/code/cgroup.hpp"
 #include "env/code/frame.hpp"
 #include "env/code/sandbox_init.hpp"
-#include "nemokit/build/exec_command.hpp"
-#include "nemokit/build/mounts.hpp"
+#include "nemokit/dockerfile/exec_command.hpp"
+#include "nemokit/dockerfile/mounts.hpp"
 #include "nemokit/runtime/fd_io.hpp"
 
 #include <fcntl.h>
@@ -87,7 +87,7 @@ void write_repo(const fs::path& dir, const Files& files, uint32_t uid) {
       if (fs::is_directory(cfg.rootfs)) {
         lower = cfg.rootfs;
       } else {
-        build::LoopDevice loop = build::attach_loop_device(cfg.rootfs);
+        dockerfile::LoopDevice loop = dockerfile::attach_loop_device(cfg.rootfs);
         if (mount(loop.path.c_str(), (base / "lower").c_str(), "squashfs", MS_RDONLY, nullptr) != 0)
           sys_fail("mounting " + cfg.rootfs.string() + " (squashfs)");
         close(loop.fd);
@@ -95,7 +95,7 @@ void write_repo(const fs::path& dir, const Files& files, uint32_t uid) {
       }
     }
     write_repo(base / "upper" / "repo", repo, uid);
-    build::mount_overlay(base / "root", {lower}, base / "upper", base / "work");
+    dockerfile::mount_overlay(base / "root", {lower}, base / "upper", base / "work");
     pid_t init = fork();
     if (init < 0) sys_fail("fork");
     if (init == 0) {

@@ -1,7 +1,7 @@
 #include "env/code/sandbox_init.hpp"
 
 #include "env/code/frame.hpp"
-#include "nemokit/build/mounts.hpp"
+#include "nemokit/dockerfile/mounts.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -166,16 +166,16 @@ void mount_tmp(const fs::path& dir, const char* size) {
 
 void sandbox_init(int sock, const SandboxLimits& limits, uint32_t uid, const fs::path& root) {
   try {
-    build::ContainerMounts m;
+    dockerfile::ContainerMounts m;
     m.new_proc = true;
-    build::mount_container_fs(root, m);
+    dockerfile::mount_container_fs(root, m);
     // The host's temporary folders stay out of sight; the sandbox gets empty ones.
     std::string tmp_size = std::to_string(std::max<uint64_t>(limits.disk_bytes / 4, 1 << 20));
     mount_tmp(root / "tmp", tmp_size.c_str());
     mount_tmp(root / "var/tmp", tmp_size.c_str());
     sethostname("sandbox", 7);
-    build::loopback_up();
-    build::enter_root(root);
+    dockerfile::loopback_up();
+    dockerfile::enter_root(root);
   } catch (const std::exception& e) {
     send_frame(sock, {{"error", std::string("sandbox setup: ") + e.what()}});
     _exit(1);

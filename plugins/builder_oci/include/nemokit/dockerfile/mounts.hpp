@@ -1,0 +1,41 @@
+#pragma once
+// The mounts a container needs, shared by RUN steps and `nemokit exec`. Call
+// these only in a child that has its own (private) mount namespace.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nemokit::dockerfile {
+
+// Mounts overlayfs at `target`: `lowers` top first; read-only when `upper` is
+// empty. Redirects and metacopy stay off so an upper folder is a complete,
+// self-contained layer.
+void mount_overlay(const std::filesystem::path& target, const std::vector<std::filesystem::path>& lowers,
+                   const std::filesystem::path& upper, const std::filesystem::path& work);
+
+struct BindMount {
+    std::filesystem::path source;  // on the host
+    std::string target;            // inside the root
+    bool read_only = false;
+};
+
+struct ContainerMounts {
+    std::filesystem::path resolv_conf;  // host files copied for the container; empty: none
+    std::filesystem::path hosts;
+    std::vector<BindMount> binds;
+    bool new_proc = true;  // the caller is in a new PID namespace
+};
+
+// /proc, a minimal /dev (null zero full random urandom tty, pts, shm), /sys
+// read-only, /etc/resolv.conf and /etc/hosts, then the binds. Mount points the
+// image lacks are created; their paths (relative to root, creation order) are
+// returned so the caller can keep them out of a layer.
+std::vector<std::string> mount_container_fs(const std::filesystem::path& root, const ContainerMounts& m);
+
+// pivot_root into `root` and drop the old root.
+void enter_root(const std::filesystem::path& root);
+
+// Brings up "lo" in a fresh network namespace.
+void loopback_up();
+
+}  // namespace nemokit::dockerfile
