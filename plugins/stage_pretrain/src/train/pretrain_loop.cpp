@@ -8,6 +8,7 @@
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 #include "nemokit/runtime/generate.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "nemokit/runtime/run/heldout_loss.hpp"
 #include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/run/live_progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
@@ -30,21 +31,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// A window of seq+1 tokens is one row: inputs are its first seq tokens, targets the last seq.
-rt::Batch make_batch(const std::vector<int32_t>& windows, int64_t rows, int64_t seq) {
-  rt::Batch b;
-  b.batch = rows;
-  b.seq = seq;
-  b.input_ids.resize(size_t(rows * seq));
-  b.targets.resize(size_t(rows * seq));
-  for (int64_t r = 0; r < rows; ++r) {
-    const int32_t* w = windows.data() + r * (seq + 1);
-    std::copy(w, w + seq, b.input_ids.begin() + r * seq);
-    std::copy(w + 1, w + seq + 1, b.targets.begin() + r * seq);
-  }
-  return b;
-}
 
 // Model FLOPs per trained token (forward + backward), as llm.c counts them: 6 x the parameters a
 // token passes through (routed experts by top-k share, embeddings excluded unless tied into the
@@ -97,20 +83,11 @@ Data ensure_data(const json& config, const sdk::Host& host) {
   return d;
 }
 
-// Under data parallel each rank evaluates every dp-th validation batch and the sums meet.
+// The same validation windows every time, so evaluations are comparable along the run; under
+// data parallel each rank evaluates every dp-th batch and the sums meet.
 double evaluate(rt::NemotronH& model, const Data& data, const PretrainOptions& o, rt::Communicator& comm) {
-  // The same validation windows every time, so evaluations are comparable along the run.
-  auto sampler = rt::open_blended_sampler(rt::read_blend_split(data.blend, "valid"), o.seq_length, o.seed ^ 0x5eed);
-  double sums[2] = {0, 0};  // loss, tokens
-  for (int64_t i = 0; i < o.eval_steps; ++i) {
-    std::vector<int32_t> windows = sampler.next_batch(size_t(o.micro_batch_size));
-    if (i % comm.size() != comm.rank()) continue;
-    rt::StepResult r = model.forward_backward(make_batch(windows, o.micro_batch_size, o.seq_length), rt::LossOptions{}, /*backward=*/false);
-    sums[0] += r.loss_sum;
-    sums[1] += double(r.tokens);
-  }
-  comm.all_reduce_sum(sums, 2);
-  return sums[1] > 0 ? sums[0] / sums[1] : 0.0;
+  return rt::heldout_loss(model, {data.blend, "valid", o.seq_length, o.seed ^ 0x5eed, o.micro_batch_size,
+                                  o.eval_steps * o.micro_batch_size}, &comm).mean();
 }
 
 }  // namespace
@@ -211,7 +188,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     micro.reserve(size_t(slice.count));
     for (int64_t a = 0; a < accum; ++a) {
       std::vector<int32_t> windows = train.next_batch(size_t(o.micro_batch_size));
-      if (a >= slice.first && a < slice.first + slice.count) micro.push_back(make_batch(windows, o.micro_batch_size, o.seq_length));
+      if (a >= slice.first && a < slice.first + slice.count) micro.push_back(rt::window_batch(windows, o.micro_batch_size, o.seq_length));
     }
     float lr = sched.lr(step);
     rt::TrainStepStats s = rt::train_step(model, optimizer, lr, micro, to);

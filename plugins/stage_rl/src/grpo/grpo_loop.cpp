@@ -1,6 +1,7 @@
 #include "grpo/grpo_loop.hpp"
 
 #include "grpo/grpo_options.hpp"
+#include "grpo/task_eval.hpp"
 #include "model/init_model.hpp"
 #include "omni/media_items.hpp"
 #include "prep/rl_data_prep.hpp"
@@ -61,34 +62,12 @@ double mean_of(const std::vector<double>& v) {
   return v.empty() ? 0.0 : s / double(v.size());
 }
 
-// What metrics group a task under: its "task" kind when it names one, else its environment.
-std::string kind_of(const json& task) {
-  auto k = task.find("task");
-  if (k != task.end() && k->is_string()) return k->get<std::string>();
-  const json& e = task.at("environment");
-  return e.is_string() ? e.get<std::string>() : e.dump();
-}
-
 // The question a sample answered, for the end-of-run samples: a prompt is a string or messages.
 std::string last_user_text(const json& prompt) {
   if (prompt.is_string()) return prompt.get<std::string>();
   if (!prompt.is_array() || prompt.empty()) return "";
   const json& content = prompt.back().value("content", json());
   return content.is_string() ? content.get<std::string>() : content.dump();
-}
-
-// Mean rewards per kind (and "all") as {kind: mean}.
-json rewards_by_kind(const std::vector<const json*>& tasks, const std::vector<Sample>& samples) {
-  std::map<std::string, std::pair<double, int64_t>> acc;
-  for (const Sample& s : samples) {
-    for (const std::string& k : {std::string("all"), kind_of(*tasks[size_t(s.task)])}) {
-      acc[k].first += s.reward;
-      acc[k].second += 1;
-    }
-  }
-  json j = json::object();
-  for (const auto& [k, v] : acc) j[k] = v.first / double(v.second);
-  return j;
 }
 
 }  // namespace
@@ -135,11 +114,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
 
   std::vector<int32_t> stop_tokens;
   std::vector<std::string> stop_strings;
-  for (const std::string& s : o.stop_strings) {
-    auto id = tok.token_to_id(s);
-    if (id) stop_tokens.push_back(*id);
-    else stop_strings.push_back(s);  // several tokens: cut after generation
-  }
+  split_stop_strings(tok, o.stop_strings, stop_tokens, stop_strings);
   auto prompt_of = [&](const json& task, const std::string& where) {
     return render_prompt(task, tok, o.enable_thinking, where);
   };
@@ -184,17 +159,15 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   }
   auto evaluate = [&](int64_t step) {
     if (val_tasks.empty()) return;
-    RolloutOptions ro;
-    ro.generations = o.eval_generations;
-    ro.sampling.max_new_tokens = o.eval_max_new_tokens > 0 ? o.eval_max_new_tokens : o.max_new_tokens;
-    ro.sampling.temperature = float(o.eval_temperature);
-    ro.sampling.top_p = float(o.top_p);
-    ro.sampling.seed = o.seed ^ 0xe7a1ull;  // the same draws at every evaluation
-    ro.sampling.stop_tokens = stop_tokens;
-    ro.stop_strings = stop_strings;
-    ro.media = &val_media;
-    RolloutResult r = rollout_of(*model, tok, val_tasks, val_prompts, ro, reward_of);
-    json by_env = rewards_by_kind(val_tasks, r.samples);
+    TaskEvalOptions eo;
+    eo.generations = o.eval_generations;
+    eo.max_new_tokens = o.eval_max_new_tokens > 0 ? o.eval_max_new_tokens : o.max_new_tokens;
+    eo.temperature = o.eval_temperature;
+    eo.top_p = o.top_p;
+    eo.seed = o.seed ^ 0xe7a1ull;  // the same draws at every evaluation
+    eo.stop_strings = o.stop_strings;
+    RolloutResult r = evaluate_tasks(*model, tok, val_tasks, val_prompts, &val_media, eo, reward_of, rollout_of);
+    json by_env = rewards_by_kind(val_tasks, r.samples).means();
     json m = {{"step", step}, {"val_reward", by_env}};
     std::string line = "step " + std::to_string(step) + ": val reward";
     for (const auto& [k, v] : by_env.items()) {
@@ -207,7 +180,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       std::map<std::string, int64_t> shown;
       for (size_t i = 0; i < r.samples.size(); ++i) {
         const json& task = *val_tasks[size_t(r.samples[i].task)];
-        const std::string env = kind_of(task);
+        const std::string env = task_kind(task);
         if (shown[env]++ >= o.eval_samples) continue;
         samples.push_back({{"task", env}, {"prompt", task["prompt"]}, {"answer", r.texts[i]},
                            {"reward", r.samples[i].reward}, {"reason", r.reasons[i]}});
@@ -318,7 +291,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     json m = {{"step", step + 1},
               {"reward_mean", mean},
               {"reward_std", std::sqrt(var / double(std::max<size_t>(1, rewards.size())))},
-              {"reward", rewards_by_kind(tasks, r.samples)},
+              {"reward", rewards_by_kind(tasks, r.samples).means()},
               {"flat_groups", double(flat_groups) / double(tasks.size())},
               {"loss", total.loss / double(updates)},
               {"kl", reference ? total.kl_ref / double(updates) : 0.0},

@@ -19,8 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-const char* const kSplitNames[3] = {"train", "val", "test"};
-
 uint64_t fnv1a64(const std::string& s, uint64_t seed) {
   uint64_t h = 0xcbf29ce484222325ull ^ (seed * 0x9e3779b97f4a7c15ull);
   for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
@@ -32,9 +30,11 @@ uint64_t fnv1a64(const std::string& s, uint64_t seed) {
 
 }  // namespace
 
-RlPrepConfig RlPrepConfig::from_json(const json& data) {
+const char* const kSplitNames[3] = {"train", "val", "test"};
+
+RlPrepConfig RlPrepConfig::from_json(const json& data, const std::string& table) {
   RlPrepConfig c;
-  rt::TableReader t(data, "data");
+  rt::TableReader t(data, table);
   std::vector<std::string> inputs;
   t.strings("inputs", inputs);
   for (const auto& s : inputs) c.inputs.push_back(rt::expand_home(s));
@@ -116,6 +116,30 @@ std::vector<json> read_tasks(const fs::path& file) {
   return out;
 }
 
+void for_each_input_task(const RlPrepConfig& c, const std::function<void(InputTask&)>& visit) {
+  const int64_t total = c.split[0] + c.split[1] + c.split[2];
+  for (const fs::path& file : c.inputs) {
+    std::ifstream in(file);
+    if (!in) throw std::invalid_argument("data.inputs: cannot open " + file.string());
+    InputTask t;
+    t.file = file;
+    for (int64_t n = 1; std::getline(in, t.line); ++n) {
+      if (!t.line.empty() && t.line.back() == '\r') t.line.pop_back();
+      if (t.line.find_first_not_of(" \t") == std::string::npos) continue;
+      t.where = file.string() + ":" + std::to_string(n);
+      try {
+        t.record = json::parse(t.line);
+      } catch (const json::parse_error& e) {
+        throw std::invalid_argument(t.where + ": not valid JSON: " + e.what());
+      }
+      check_task(t.record, t.where);
+      const int64_t bucket = int64_t(fnv1a64(t.line, c.seed) % uint64_t(total));
+      t.split = bucket < c.split[0] ? 0 : bucket < c.split[0] + c.split[1] ? 1 : 2;
+      visit(t);
+    }
+  }
+}
+
 json run_rl_data_prep(const RlPrepConfig& c, const fs::path& out_dir, std::ostream& log) {
   fs::create_directories(out_dir.parent_path());
   const fs::path tmp = rt::fresh_temp_dir(out_dir);
@@ -124,49 +148,32 @@ json run_rl_data_prep(const RlPrepConfig& c, const fs::path& out_dir, std::ostre
     outs[s].open(tmp / (std::string(kSplitNames[s]) + ".jsonl"), std::ios::binary);
     if (!outs[s]) throw std::runtime_error((tmp / kSplitNames[s]).string() + ".jsonl: cannot create");
   }
-  const int64_t total = c.split[0] + c.split[1] + c.split[2];
   std::map<std::string, int64_t> counts[3];
   int64_t records[3] = {0, 0, 0};
   int64_t media_files = 0;
   json sources = json::array();
-  for (const fs::path& file : c.inputs) {
-    std::ifstream in(file);
-    if (!in) throw std::invalid_argument("data.inputs: cannot open " + file.string());
-    std::string line;
-    int64_t kept = 0;
-    for (int64_t n = 1; std::getline(in, line); ++n) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
-      const std::string where = file.string() + ":" + std::to_string(n);
-      json r;
-      try {
-        r = json::parse(line);
-      } catch (const json::parse_error& e) {
-        throw std::invalid_argument(where + ": not valid JSON: " + e.what());
+  std::map<fs::path, int64_t> kept;  // tasks per input file
+  for_each_input_task(c, [&](InputTask& t) {
+    json& r = t.record;
+    // omni3 tasks: their images, videos and audio come along into OUT/media (named by their
+    // digest), so the splits are self-contained; a path may not leave its file's folder.
+    std::vector<json*> media = sft::media_paths(r);
+    for (json* p : media) {
+      const fs::path from = sft::resolve_media_path(t.file.parent_path(), p->get<std::string>(), t.where);
+      const std::string name = "media/" + rt::sha256_file(from).substr(0, 24) + from.extension().string();
+      if (!fs::exists(tmp / name)) {
+        fs::create_directories(tmp / "media");
+        fs::copy_file(from, tmp / name);
       }
-      check_task(r, where);
-      const int64_t bucket = int64_t(fnv1a64(line, c.seed) % uint64_t(total));
-      const int s = bucket < c.split[0] ? 0 : bucket < c.split[0] + c.split[1] ? 1 : 2;
-      // omni3 tasks: their images, videos and audio come along into OUT/media (named by their
-      // digest), so the splits are self-contained; a path may not leave its file's folder.
-      std::vector<json*> media = sft::media_paths(r);
-      for (json* p : media) {
-        const fs::path from = sft::resolve_media_path(file.parent_path(), p->get<std::string>(), where);
-        const std::string name = "media/" + rt::sha256_file(from).substr(0, 24) + from.extension().string();
-        if (!fs::exists(tmp / name)) {
-          fs::create_directories(tmp / "media");
-          fs::copy_file(from, tmp / name);
-        }
-        *p = name;
-        ++media_files;
-      }
-      outs[s] << (media.empty() ? line : r.dump()) << '\n';
-      ++counts[s][r["environment"].is_string() ? r["environment"].get<std::string>() : r["environment"].dump()];
-      ++records[s];
-      ++kept;
+      *p = name;
+      ++media_files;
     }
-    sources.push_back({{"path", file.string()}, {"sha256", rt::sha256_file(file)}, {"records", kept}});
-  }
+    outs[t.split] << (media.empty() ? t.line : r.dump()) << '\n';
+    ++counts[t.split][r["environment"].is_string() ? r["environment"].get<std::string>() : r["environment"].dump()];
+    ++records[t.split];
+    ++kept[t.file];
+  });
+  for (const fs::path& file : c.inputs) sources.push_back({{"path", file.string()}, {"sha256", rt::sha256_file(file)}, {"records", kept[file]}});
   json manifest, splits;
   rt::Sha256 content;
   for (int s = 0; s < 3; ++s) {

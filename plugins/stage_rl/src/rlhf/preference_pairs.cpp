@@ -1,5 +1,7 @@
 #include "rlhf/preference_pairs.hpp"
 
+#include "grpo/task_eval.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -18,13 +20,6 @@ std::string str_field(const json& task, const char* key, const std::string& wher
   auto it = task.find(key);
   if (it == task.end() || !it->is_string()) throw std::invalid_argument(where + ": \"" + key + "\" must be a string");
   return it->get<std::string>();
-}
-
-std::string kind_of(const json& task) {
-  auto k = task.find("task");
-  if (k != task.end() && k->is_string()) return k->get<std::string>();
-  const json& e = task.at("environment");
-  return e.is_string() ? e.get<std::string>() : e.dump();
 }
 
 // Wrong answers to one task, most informative first, before the per-task cap and rotation.
@@ -82,7 +77,7 @@ std::vector<PreferencePair> preference_pairs(const std::vector<json>& tasks, int
     for (const std::string& rejected : wrong) {
       if (taken >= per_task) break;
       if (check && !(check(task, chosen) > check(task, rejected))) continue;  // e.g. letters that spell a word
-      pairs.push_back({&task, chosen, rejected, kind_of(task)});
+      pairs.push_back({&task, chosen, rejected, task_kind(task)});
       ++taken;
     }
   }

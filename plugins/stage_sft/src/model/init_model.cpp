@@ -28,7 +28,7 @@ std::optional<fs::path> model_folder(const fs::path& p) {
 }
 
 // "stage:nano3/pretrain" -> the last COMPLETED job of that stage under `root`.
-fs::path job_of_stage(const std::string& ref, const fs::path& root) {
+fs::path job_of_stage(const std::string& ref, const fs::path& root, const std::string& key) {
   std::string spec = ref.substr(6);
   std::vector<std::string> parts;
   for (size_t b = 0;;) {
@@ -38,7 +38,7 @@ fs::path job_of_stage(const std::string& ref, const fs::path& root) {
     b = e + 1;
   }
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
-    bad("model.init_from", "\"" + ref + "\" should read stage:FAMILY/STAGE[/SUBSTAGE]");
+    bad(key, "\"" + ref + "\" should read stage:FAMILY/STAGE[/SUBSTAGE]");
   if (parts.size() == 2) parts.emplace_back();
   std::optional<std::pair<std::string, fs::path>> best;  // (created_at + name, folder)
   std::error_code ec;
@@ -58,7 +58,7 @@ fs::path job_of_stage(const std::string& ref, const fs::path& root) {
     if (!best || key > best->first) best = std::make_pair(key, e.path());
   }
   if (!best)
-    bad("model.init_from", "no completed job of " + spec + " in " + root.string() + " (run `nemokit run " + parts[0] + " " +
+    bad(key, "no completed job of " + spec + " in " + root.string() + " (run `nemokit run " + parts[0] + " " +
                                parts[1] + (parts[2].empty() ? "" : " " + parts[2]) + "` first)");
   return best->second;
 }
@@ -101,27 +101,35 @@ InitModel resolve_init_model(const json& config, const fs::path& job_dir) {
       init = &config["model"]["init_from"];
     if (!init) bad("model.init_from", "required: the model to fine-tune (a model or checkpoint folder, or stage:FAMILY/STAGE)");
     if (!init->is_string()) bad("model.init_from", "must be a string, got " + std::string(init->type_name()));
-    std::string ref = init->get<std::string>();
-    if (ref.rfind("stage:", 0) == 0) {
-      fs::path root = job_dir.empty() ? fs::current_path() / ".nemokit" / "jobs" : job_dir.parent_path();
-      fs::path job = job_of_stage(ref, root);
-      r.dir = checkpoint_of_job(job);
-      r.origin = ref + " (job " + job.string() + ")";
-    } else {
-      fs::path p = rt::expand_home(ref);
-      if (!fs::exists(p)) bad("model.init_from", p.string() + " does not exist (train or import that model first)");
-      auto m = model_folder(p);
-      if (!m) bad("model.init_from", p.string() + " holds neither config.json nor a `latest` checkpoint");
-      r.dir = *m;
-      r.origin = p.string();
-    }
+    return resolve_model(init->get<std::string>(), "model.init_from", job_dir);
   }
-  for (const fs::path& candidate : {r.dir / "tokenizer.json", r.dir.parent_path() / "tokenizer.json"})
-    if (fs::exists(candidate)) {
-      r.tokenizer = candidate;
-      return r;
-    }
-  throw std::invalid_argument(r.dir.string() + ": no tokenizer.json in the model folder or the folder above it");
+  r.tokenizer = tokenizer_of(r.dir);
+  return r;
+}
+
+fs::path tokenizer_of(const fs::path& model_dir) {
+  for (const fs::path& candidate : {model_dir / "tokenizer.json", model_dir.parent_path() / "tokenizer.json"})
+    if (fs::exists(candidate)) return candidate;
+  throw std::invalid_argument(model_dir.string() + ": no tokenizer.json in the model folder or the folder above it");
+}
+
+InitModel resolve_model(const std::string& ref, const std::string& key, const fs::path& job_dir) {
+  InitModel r;
+  if (ref.rfind("stage:", 0) == 0) {
+    fs::path root = job_dir.empty() ? fs::current_path() / ".nemokit" / "jobs" : job_dir.parent_path();
+    fs::path job = job_of_stage(ref, root, key);
+    r.dir = checkpoint_of_job(job);
+    r.origin = ref + " (job " + job.string() + ")";
+  } else {
+    fs::path p = rt::expand_home(ref);
+    if (!fs::exists(p)) bad(key, p.string() + " does not exist (train or import that model first)");
+    auto m = model_folder(p);
+    if (!m) bad(key, p.string() + " holds neither config.json nor a `latest` checkpoint");
+    r.dir = *m;
+    r.origin = p.string();
+  }
+  r.tokenizer = tokenizer_of(r.dir);
+  return r;
 }
 
 }  // namespace nemokit::sft

@@ -27,6 +27,15 @@ struct InitModel {
 // or a key of [model] other than init_from, vision and audio.
 InitModel resolve_init_model(const nlohmann::json& config, const std::filesystem::path& job_dir);
 
+// One model reference as init_from takes it (a model folder, a checkpoint folder, or
+// "stage:FAMILY/STAGE[/SUBSTAGE]"), with its tokenizer; errors name `key` (the eval stage's
+// model.checkpoints[i] use it too). `job_dir`: the job reading it (stage: refs look beside it).
+InitModel resolve_model(const std::string& ref, const std::string& key, const std::filesystem::path& job_dir);
+
+// The tokenizer.json of a model folder, else of the folder above it (where training runs keep
+// it, beside their step folders). Throws std::invalid_argument naming the folder.
+std::filesystem::path tokenizer_of(const std::filesystem::path& model_dir);
+
 // The newest complete checkpoint of a finished job folder (its config's checkpoint.dir, else
 // JOB/checkpoints).
 std::filesystem::path checkpoint_of_job(const std::filesystem::path& job);

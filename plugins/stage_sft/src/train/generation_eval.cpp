@@ -39,7 +39,7 @@ std::string answer_text(const std::string& generated) {
 }
 
 std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, const rt::Tokenizer& tok, bool enable_thinking,
-                                            int64_t max_examples, const MediaOptions* media) {
+                                            int64_t max_examples, const MediaOptions* media, bool skip_media_records) {
   std::ifstream in(file);
   if (!in) throw std::invalid_argument("eval.file: cannot open " + file.string());
   std::vector<EvalExample> all;
@@ -59,6 +59,8 @@ std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, c
       if (!r.contains(key) || !r[key].is_string()) throw std::invalid_argument(where + ": \"" + key + "\" must be a string");
       return r[key].get<std::string>();
     };
+    const bool has_media = r.contains("images") || r.contains("videos") || r.contains("audios");
+    if (has_media && skip_media_records) continue;
     EvalExample ex;
     ex.kind = text("kind");
     ex.expected = text("expected");
@@ -68,7 +70,7 @@ std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, c
     nlohmann::ordered_json conversation = {{"messages", r.contains("messages") ? r["messages"] : nlohmann::ordered_json()}};
     auto segments = render_chat(conversation, RenderOptions{enable_thinking, true}, where);
     TokenizedChat chat = tokenize_chat(tok, segments);
-    if (r.contains("images") || r.contains("videos") || r.contains("audios")) {
+    if (has_media) {
       if (!media) throw std::invalid_argument(where + ": a record with media, but the model has no encoders");
       std::vector<MediaItem> items = load_media(r, file.parent_path(), *media, where);
       std::vector<int64_t> at = expand_placeholders(chat, items, tok, where);

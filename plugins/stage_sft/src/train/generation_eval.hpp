@@ -42,9 +42,11 @@ struct EvalReport {
 };
 
 // Reads up to max_examples records (spread over the file's kinds in file order); errors name the
-// file and line. Records with images, videos or audio (omni3) need `media`.
+// file and line. Records with images, videos or audio (omni3) need `media`, unless
+// `skip_media_records` leaves them out (a model without encoders, compared beside omni models).
 std::vector<EvalExample> load_eval_examples(const std::filesystem::path& file, const rt::Tokenizer& tok, bool enable_thinking,
-                                            int64_t max_examples, const MediaOptions* media = nullptr);
+                                            int64_t max_examples, const MediaOptions* media = nullptr,
+                                            bool skip_media_records = false);
 
 EvalReport run_generation_eval(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<EvalExample>& examples,
                                int64_t max_new_tokens);

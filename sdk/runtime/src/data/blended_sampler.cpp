@@ -55,6 +55,12 @@ SamplerPosition SamplerPosition::from_json(const nlohmann::json& j, const std::s
   return p;
 }
 
+uint64_t BlendedSampler::samples_per_epoch() const {
+  uint64_t n = 0;
+  for (const auto& c : components_) n += c.dataset->samples_per_epoch();
+  return n;
+}
+
 BlendedSampler::BlendedSampler(std::vector<BlendComponent> components) : components_(std::move(components)) {
   if (components_.empty()) throw std::invalid_argument("blended sampler: no datasets");
   double total = 0;

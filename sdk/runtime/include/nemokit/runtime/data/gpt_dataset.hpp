@@ -91,6 +91,8 @@ class BlendedSampler {
   int64_t seq_length() const { return seq_length_; }
   size_t components() const { return components_.size(); }
   const std::vector<double>& weights() const { return weights_; }  // normalized to sum 1
+  // The components' windows per pass added up: one pass over every dataset of the blend.
+  uint64_t samples_per_epoch() const;
 
   // Fills out (seq_length + 1 tokens) with the next sample; returns its component index.
   size_t next(std::span<int32_t> out);
