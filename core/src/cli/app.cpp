@@ -28,8 +28,10 @@ std::vector<CommandSpec> builtin_commands() {
        {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false, "rbd"},
       {"pipe", "Run a family's stages as a chain, each consuming the one before", "pipe FAMILY [OPTIONS] [key=value]...",
        {}, {}, false, true, "crbd"},
-      {"model", "Models: generate, init, export, import, lora-merge, adapter-export", "model SUBCOMMAND [ARGS]...",
-       {}, {}, true, false},
+      {"eval", "Evaluate models: perplexity, task and chat accuracy (omni3: images, audio); run FAMILY eval",
+       "eval FAMILY [OPTIONS] [key=value]...", {}, {}, false, true, "crbds"},
+      {"model", "Models: generate, init, export, import, lora-merge, adapter-export, eval A [B ...] (side by side)",
+       "model SUBCOMMAND [ARGS]...", {}, {}, true, false},
       {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false},
       {"artifacts", "The artifact store: list, show NAME[:VERSION], lineage NAME[:VERSION] [--svg FILE]",
        "artifacts list | show NAME[:VERSION] | lineage NAME[:VERSION] [--svg FILE]", {}, {}, true, false},
@@ -93,7 +95,8 @@ int run_app(const std::vector<std::string>& args) {
     }
     if (args.help && !spec->raw) {
       print_command_help(std::cout, *spec);
-      if (spec->name == "run" || spec->name == "data") {
+      if (spec->name == "run" || spec->name == "data" || spec->name == "eval") {
+        if (spec->name == "eval" && args.positionals.size() == 1) args.positionals.push_back("eval");
         Context ctx(std::move(args));
         print_stage_help(std::cout, ctx);
       }
@@ -104,6 +107,7 @@ int run_app(const std::vector<std::string>& args) {
     if (cmd == "run") return cmd_run(ctx);
     if (cmd == "data") return cmd_data(ctx);
     if (cmd == "pipe") return cmd_pipe(ctx);
+    if (cmd == "eval") return cmd_eval(ctx);
     if (cmd == "build") return cmd_build(ctx);
     if (cmd == "plugins") return cmd_plugins(ctx);
     if (cmd == "recipes") return cmd_recipes(ctx);

@@ -125,7 +125,7 @@ int cmd_complete(Context& ctx) {
   // w holds the words before the one being completed, without "nemokit".
   std::string cmd = w.empty() ? "" : w[0];
   if (w.empty()) {
-    out = {"run", "data", "build", "pipe", "model", "tokenizer", "artifacts", "plugins", "recipes", "profiles"};
+    out = {"run", "data", "build", "pipe", "eval", "model", "tokenizer", "artifacts", "plugins", "recipes", "profiles"};
     for (const char* c : {"jobs", "logs", "cancel", "report"}) out.push_back(c);
     for (const auto& p : reg.plugins())
       if (p->ok())
@@ -142,6 +142,9 @@ int cmd_complete(Context& ctx) {
       if (cmd == "pipe") parts.resize(1);
       if (args.size() < parts.size() && std::equal(args.begin(), args.end(), parts.begin())) out.push_back(parts[args.size()]);
     }
+  } else if (cmd == "eval" && w.size() == 1) {
+    for (const auto& s : reg.stages())
+      if (s.stage == "eval") out.push_back(s.family);
   } else if (cmd == "build" && w.size() == 1) {
     for (const auto& im : reg.images()) out.push_back(im.name);
   } else if (cmd == "plugins" && w.size() == 1) {

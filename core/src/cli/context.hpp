@@ -47,7 +47,9 @@ int cmd_build(Context& ctx);      // build IMAGE | build -f Dockerfile --tag NAM
 int cmd_plugins(Context& ctx);    // plugins [info NAME]
 int cmd_recipes(Context& ctx);
 int cmd_profiles(Context& ctx);
-int cmd_model(Context& ctx);      // model generate|init|export|import|lora-merge|adapter-export
+int cmd_model(Context& ctx);      // model generate|init|export|import|lora-merge|adapter-export|eval
+int cmd_eval(Context& ctx);       // eval FAMILY: run FAMILY eval
+int cmd_model_eval(const std::vector<std::string>& raw);  // model eval A [B ...]: eval FAMILY with the models named
 int cmd_tokenizer(Context& ctx);
 int cmd_complete(Context& ctx);   // words for the bash completion script
 int cmd_plugin_command(Context& ctx, const PluginFile& provider);  // a command a plugin declares

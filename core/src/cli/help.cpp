@@ -41,6 +41,7 @@ const Rows kExamples = {
     {"nemokit run nano3 pretrain -c tiny", "train the tiny model here, on real text"},
     {"nemokit run nano3 sft -c tiny -d train.lr=1e-4", "show the resolved config and plan"},
     {"nemokit run super3 rl rlvr --run MY-CLUSTER", "run attached on a Slurm profile"},
+    {"nemokit model eval A B -c tiny", "perplexity, task and chat accuracy of two models side by side"},
     {"nemokit build omni3-sft", "build the stage image into build_cache_dir"},
     {"nemokit recipes", "every family/stage the plugins serve"},
 };

@@ -61,6 +61,10 @@ std::vector<std::string> from_recipe_shape(const std::vector<std::string>& argv,
   } else if (next == "pipe" && words[1] == at + 1) {
     out.insert(out.end(), {"pipe", family});
     rest_after(at + 1);
+  } else if (next == "model" && words.size() > 2 && argv[words[2]] == "eval" && words[1] == at + 1 && words[2] == at + 2) {
+    // FAMILY model eval A [B ...]: the family's eval stage with the models named.
+    out.insert(out.end(), {"model", "eval", "--family", family});
+    rest_after(at + 2);
   } else if (next == "build" && words[1] == at + 1) {
     // FAMILY build STAGE [SUBSTAGE]: the stage's image, found in the recipe table.
     if (words.size() < 3) throw UserError("usage: nemokit " + family + " build STAGE [SUBSTAGE] (builds the image the stage runs in)");

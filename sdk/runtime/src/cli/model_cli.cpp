@@ -106,6 +106,10 @@ constexpr Usage kUsages[] = {
     {"lora-merge", "lora-merge CKPT_DIR --out DIR\n      a LoRA checkpoint merged into a full fp32 model folder"},
     {"adapter-export",
      "adapter-export CKPT_DIR --out DIR\n      a LoRA checkpoint as a PEFT adapter (adapter_config.json, adapter_model.safetensors)"},
+    // Served by nemokit's core (the eval stage, plugins/stage_eval), listed here with the rest.
+    {"eval",
+     "eval MODEL [MODEL...] [--family nano3|super3|omni3] [-c CONFIG] [--run PROFILE] [key=value]...\n"
+     "      perplexity, task and chat accuracy of the models side by side (`nemokit eval FAMILY --help`)"},
 };
 
 void print_usage(std::ostream& out, const std::string& only = "") {
