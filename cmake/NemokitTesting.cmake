@@ -20,3 +20,16 @@ function(nemokit_add_test name)
   endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${props})
 endfunction()
+
+# nemokit_use_debian_python(TARGET): TARGET's numpy cross-checks run with Debian's own python3,
+# which sees Debian's python3-numpy (scripts/setup-deps.sh), whatever python3 comes first on PATH
+# (a pyenv one sees only its own packages): NEMOKIT_DEBIAN_PYTHON, empty where there is none, and
+# tests/support/numpy_python.hpp then skips the check saying so.
+find_program(NEMOKIT_DEBIAN_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+function(nemokit_use_debian_python target)
+  set(python "${NEMOKIT_DEBIAN_PYTHON}")
+  if(NOT python)
+    set(python "")
+  endif()
+  target_compile_definitions(${target} PRIVATE NEMOKIT_DEBIAN_PYTHON="${python}")
+endfunction()

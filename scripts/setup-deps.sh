@@ -20,6 +20,9 @@ packages=(
   libgtest-dev libgmock-dev googletest python3
   # real peers the tests and benchmarks check against
   squashfs-tools squashfs-tools-ng buildah debootstrap slurm-wlm slurm-client munge hyperfine docker-registry apache2-utils openssl
+  # numpy reads our Megatron shards and packed SFT data back (run with Debian's python3); the
+  # image test decodes Debian's Adwaita icons against libpng's own reader
+  python3-numpy adwaita-icon-theme
   # real training text (public domain, permissive or GPL; see plugins/stage_*/corpus/README.md)
   bible-kjv bible-kjv-text fortunes fortunes-min wamerican wordnet-base miscfiles
   # real multimodal SFT data: images (MIT) and spoken words (see plugins/stage_sft/corpus/README.md)

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Reads nemokit's Megatron shards with numpy alone, the way megatron.core's indexed_dataset
 does (np.frombuffer on the .idx, np.memmap on the .bin), and compares every sequence with the
-expected token ids. When megatron-core itself is installed (pip install --no-deps megatron-core;
-it needs torch), its IndexedDataset reads every shard too and must give the same ids, and its
-BlendedMegatronDatasetBuilder must build GPTDatasets from blend.json whose samples are windows of
-our documents.
+expected token ids. With --megatron, megatron-core itself (pip install --no-deps megatron-core; it
+needs torch) reads them instead: its IndexedDataset must give the same ids from every shard, and
+its BlendedMegatronDatasetBuilder must build GPTDatasets from blend.json whose samples are windows
+of our documents.
 
-usage: check_idx_numpy.py BLEND_JSON EXPECTED_JSON
+usage: check_idx_numpy.py [--megatron] BLEND_JSON EXPECTED_JSON
 EXPECTED_JSON maps each shard prefix to its list of sequences (lists of ids).
-Exits 0 when every shard matches, 1 with a message naming the shard otherwise.
+Exits 0 when every shard matches, 1 with a message naming the shard otherwise, and 77 (skipped)
+with the reason when --megatron is given and megatron-core cannot be imported.
 """
 import json
 import struct
@@ -50,14 +51,15 @@ def read_shard(prefix):
 
 
 def megatron_reader():
+    """megatron-core's IndexedDataset, or the text of why it cannot be imported."""
     try:
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from megatron.core.datasets.indexed_dataset import IndexedDataset
-        return IndexedDataset
-    except Exception:  # not installed, or torch missing
-        return None
+        return IndexedDataset, None
+    except Exception as e:  # not installed, or torch missing
+        return None, f"{type(e).__name__}: {e}"
 
 
 def megatron_gpt_samples(blend, expected, seq_length=32, count=20):
@@ -109,12 +111,7 @@ def megatron_gpt_samples(blend, expected, seq_length=32, count=20):
     return None
 
 
-def main():
-    blend_path, expected_path = sys.argv[1], sys.argv[2]
-    with open(blend_path) as f:
-        blend = json.load(f)
-    with open(expected_path) as f:
-        expected = json.load(f)
+def check_with_numpy(blend, expected):
     checked = 0
     for split in ("train", "valid", "test"):
         entries = blend[split]
@@ -125,26 +122,41 @@ def main():
                 return 1
             checked += 1
             print(f"{prefix}: {len(seqs)} sequences of {dtype} match")
-    megatron = megatron_reader()
-    if megatron is None:
-        print("megatron-core not installed: its reader was not tried")
-    else:
-        for prefix, seqs in expected.items():
-            ds = megatron(prefix)
-            got = [ds[i].tolist() for i in range(len(ds))]
-            if got != seqs:
-                print(f"check_idx_numpy: {prefix}: megatron-core reads other tokens", file=sys.stderr)
-                return 1
-        print(f"megatron-core IndexedDataset: {len(expected)} shards match")
-        error = megatron_gpt_samples(blend, expected)
-        if error:
-            print(f"check_idx_numpy: {error}", file=sys.stderr)
-            return 1
-        print("megatron-core GPTDataset/BlendedDataset built from blend.json: samples are our windows")
     if checked != len(expected):
         print(f"check_idx_numpy: checked {checked} shards, expected {len(expected)}", file=sys.stderr)
         return 1
     return 0
+
+
+def check_with_megatron(blend, expected):
+    megatron, why = megatron_reader()
+    if megatron is None:
+        print(f"skipped: megatron-core cannot be imported ({why}); pip install --no-deps megatron-core")
+        return 77
+    for prefix, seqs in expected.items():
+        ds = megatron(prefix)
+        got = [ds[i].tolist() for i in range(len(ds))]
+        if got != seqs:
+            print(f"check_idx_numpy: {prefix}: megatron-core reads other tokens", file=sys.stderr)
+            return 1
+    print(f"megatron-core IndexedDataset: {len(expected)} shards match")
+    error = megatron_gpt_samples(blend, expected)
+    if error:
+        print(f"check_idx_numpy: {error}", file=sys.stderr)
+        return 1
+    print("megatron-core GPTDataset/BlendedDataset built from blend.json: samples are our windows")
+    return 0
+
+
+def main():
+    args = sys.argv[1:]
+    use_megatron = args[:1] == ["--megatron"]
+    blend_path, expected_path = args[1:] if use_megatron else args
+    with open(blend_path) as f:
+        blend = json.load(f)
+    with open(expected_path) as f:
+        expected = json.load(f)
+    return check_with_megatron(blend, expected) if use_megatron else check_with_numpy(blend, expected)
 
 
 if __name__ == "__main__":

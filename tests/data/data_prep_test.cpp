@@ -3,6 +3,8 @@
 // document, splits follow the ratio, metadata and blend.json describe the files, reruns are
 // byte-identical, and bad inputs fail with the file, line or key.
 
+#include "support/numpy_python.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -108,7 +110,29 @@ int prep(const json& cfg, const fs::path& out, std::string* log_text = nullptr) 
   return rc;
 }
 
-bool have_numpy() { return std::system("python3 -c 'import numpy' >/dev/null 2>&1") == 0; }
+// Writes the ids our independent reader finds in each shard of the blend, for the Python readers.
+fs::path write_expected_tokens(const fs::path& blend_path, const fs::path& out) {
+  const json blend = read_json(blend_path);
+  json expected = json::object();
+  for (const char* split : {"train", "valid", "test"})
+    for (size_t i = 1; i < blend[split].size(); i += 2) {
+      const std::string prefix = blend[split][i].get<std::string>();
+      expected[prefix] = nemokit_test::read_megatron(prefix).sequences;
+    }
+  std::ofstream(out) << expected.dump();
+  return out;
+}
+
+// Runs check_idx_numpy.py with PYTHON and ARGS; its exit code and what it printed.
+std::pair<int, std::string> check_idx(const std::string& python, const std::string& args, const fs::path& log) {
+  const std::string cmd = "'" + python + "' " + std::string(NEMOKIT_SOURCE_DIR) + "/tests/data/check_idx_numpy.py " + args +
+                          " >'" + log.string() + "' 2>&1";
+  const int st = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, cmd + "\n" + text.str()};
+}
 
 }  // namespace
 
@@ -231,20 +255,23 @@ TEST_F(DataPrep, MetadataAndBlendDescribeTheArtifact) {
 
 TEST_F(DataPrep, NumpyReadsTheShardsToTheSameTokens) {
   ASSERT_EQ(rc_, 0) << *log_;
-  if (!have_numpy()) GTEST_SKIP() << "python3 with numpy not available";
+  if (const std::string why = nemokit::test::numpy_skip_reason(); !why.empty()) GTEST_SKIP() << why;
   // The test hands numpy the ids our independent reader expects, per shard.
-  const json blend = read_json(*out_ / "blend.json");
-  json expected = json::object();
-  for (const char* split : {"train", "valid", "test"})
-    for (size_t i = 1; i < blend[split].size(); i += 2) {
-      const std::string prefix = blend[split][i].get<std::string>();
-      expected[prefix] = nemokit_test::read_megatron(prefix).sequences;
-    }
-  const auto expected_path = *root_ / "expected_tokens.json";
-  std::ofstream(expected_path) << expected.dump();
-  const std::string cmd = "python3 " + std::string(NEMOKIT_SOURCE_DIR) + "/tests/data/check_idx_numpy.py " +
-                          (*out_ / "blend.json").string() + " " + expected_path.string();
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const fs::path expected = write_expected_tokens(*out_ / "blend.json", *root_ / "expected_tokens.json");
+  const auto [rc, out] = check_idx(nemokit::test::numpy_python(), (*out_ / "blend.json").string() + " " + expected.string(),
+                                   *root_ / "numpy.log");
+  EXPECT_EQ(rc, 0) << out;
+}
+
+// megatron-core's own IndexedDataset and GPTDataset builder (PyPI, with torch; scripts/test.sh
+// installs them) read the same shards; where it cannot be imported the test says why as a skip.
+TEST_F(DataPrep, MegatronCoreReadsTheShardsAndBuildsGptSamples) {
+  ASSERT_EQ(rc_, 0) << *log_;
+  const fs::path expected = write_expected_tokens(*out_ / "blend.json", *root_ / "expected_tokens_megatron.json");
+  const auto [rc, out] = check_idx("python3", "--megatron " + (*out_ / "blend.json").string() + " " + expected.string(),
+                                   *root_ / "megatron.log");
+  if (rc == 77) GTEST_SKIP() << out;
+  EXPECT_EQ(rc, 0) << out;
 }
 
 TEST_F(DataPrep, RerunIsByteIdenticalAndDropsStaleShards) {
