@@ -7,7 +7,8 @@ include(GoogleTest)
 
 function(nemokit_add_test name)
   cmake_parse_arguments(T "" "RESOURCE_LOCK" "SOURCES;LIBS;LABELS" ${ARGN})
-  add_executable(${name} ${T_SOURCES})
+  # own_artifact_store.cpp: the test process's own artifact store, never the user's.
+  add_executable(${name} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/support/own_artifact_store.cpp)
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main ${T_LIBS})
   # tests/support: the shared test helpers (#include "support/process.hpp", ...).
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)

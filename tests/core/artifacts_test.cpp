@@ -54,6 +54,20 @@ std::string env_for(const fs::path& dir) {
 
 }  // namespace
 
+// The suite never writes into the user's store: each test process has one of its own under the
+// temporary area (tests/support/own_artifact_store.cpp), which a nemokit it starts without naming
+// a store uses.
+TEST(Artifacts, TestsPublishIntoAStoreOfTheirOwn) {
+  const char* root = std::getenv("NEMOKIT_ARTIFACTS_ROOT");
+  ASSERT_NE(root, nullptr);
+  EXPECT_EQ(fs::path(root).parent_path(), fs::temp_directory_path());
+  EXPECT_EQ(fs::path(root).filename(), "nemokit-test-" + std::to_string(::getpid()) + "-artifacts");
+  EXPECT_TRUE(fs::is_directory(root));
+  auto r = run_cli("artifacts list");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "no artifacts in " + std::string(root) + "\n");
+}
+
 TEST(Artifacts, PublishVersionsLatestAndResolve) {
   fs::path dir = nemokit::test::temp_folder("art-basic");
   std::ofstream(dir / "env.toml") << "";
