@@ -164,7 +164,7 @@ TEST(Report, TinyRunWritesEventsAndItsReportPlotsTheMetrics) {
   const std::string html = read_file(job / "report.html");
   EXPECT_NE(rep.out.find(job.string() + "/report.html"), std::string::npos) << rep.out;
   const std::vector<std::string> plotted = {"loss", "val_loss", "lr", "grad_norm", "tokens_per_s"};
-  EXPECT_EQ(count(html, "<svg"), plotted.size()) << html;
+  EXPECT_EQ(count(html, "<svg"), plotted.size() + 1) << html;  // and the lineage
   for (const auto& name : plotted) {
     std::vector<std::pair<double, double>> data;
     for (const auto& line : metrics)
@@ -176,6 +176,15 @@ TEST(Report, TinyRunWritesEventsAndItsReportPlotsTheMetrics) {
     EXPECT_NE(svg.find("class=\"y-labels\""), std::string::npos);
     expect_affine(data, polyline_points(svg), name);
   }
+  // The lineage: the model the run published, drawn and written as `nemokit artifacts lineage`
+  // has it, down to the text it was trained on.
+  auto lineage = run_cli("artifacts lineage nano3-pretrain-model:v1", env);
+  ASSERT_EQ(lineage.rc, 0) << lineage.err;
+  EXPECT_NE(html.find("<pre class=\"lineage\">" + nemokit::report::xml_escape(lineage.out) + "</pre>"), std::string::npos)
+      << lineage.out << "\n" << html;
+  const std::string drawn = figure_svg(html, "lineage-nano3-pretrain-model-v1");
+  EXPECT_NE(drawn.find("nano3-pretrain-model:v1  ModelArtifact"), std::string::npos) << drawn;
+  EXPECT_NE(drawn.find("raw " + (dir / "genesis-to-ruth.txt").string()), std::string::npos) << drawn;
   // The resolved config is on the page, and the page needs nothing from elsewhere.
   EXPECT_NE(html.find("hybrid_override_pattern = &quot;ME*-ME&quot;"), std::string::npos);
   EXPECT_NE(html.find("max_steps = 6"), std::string::npos);

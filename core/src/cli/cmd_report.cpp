@@ -23,7 +23,10 @@ int cmd_report(Context& ctx) {
   } catch (const UserError& e) {
     std::cerr << "nemokit: warning: env.toml not read (" << e.what() << "); the report names no wandb sync command\n";
   }
-  report::JobReport r = report::render_job_report(job, sync);
+  // The store the job published to, which may not be the one this shell would pick.
+  const std::string recorded = job.meta.value("artifacts_root", std::string());
+  const rt::artifacts::Store store = recorded.empty() ? ctx.artifact_store() : rt::artifacts::Store(recorded);
+  report::JobReport r = report::render_job_report(job, sync, store);
   for (const auto& w : r.warnings) std::cerr << "nemokit: warning: " << w << "\n";
   rt::write_file_atomic(out, r.html);
   std::string plots;

@@ -1,5 +1,6 @@
 #include "report/job_report.hpp"
 
+#include "artifacts/lineage.hpp"
 #include "report/metric_series.hpp"
 #include "report/svg_plot.hpp"
 #include "util/read_file.hpp"
@@ -19,7 +20,7 @@ table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td.num{text-align:right;font-family:monospace}
 .plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;border:1px solid #ddd}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:10px;font-size:12px;overflow-x:auto}
-code{background:#f3f3f3;padding:1px 4px})";
+code{background:#f3f3f3;padding:1px 4px}figure.lineage{border:none;overflow-x:auto})";
 
 std::string row(const std::string& key, const std::string& value) {
   return "<tr><th>" + xml_escape(key) + "</th><td>" + xml_escape(value) + "</td></tr>\n";
@@ -37,16 +38,57 @@ std::string meta_text(const nlohmann::json& meta, const char* key) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
-// The id of a series' figure: letters, digits, '_' and '-' kept, the rest ("/") '-'.
-std::string anchor(const std::string& name) {
-  std::string a = "plot-";
+// The id of a figure: letters, digits, '_' and '-' kept, the rest ("/", ":") '-'.
+std::string anchor(const std::string& prefix, const std::string& name) {
+  std::string a = prefix;
   for (char c : name) a += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ? c : '-';
   return a;
 }
 
+// The lineage section: each artifact the job published (those another of them was made from
+// are drawn inside that one's), else each the job's config named, back to the raw data.
+std::string lineage_section(const JobDir& job, const rt::artifacts::Store& store, std::vector<std::string>& warnings) {
+  std::vector<std::string> roots;
+  std::string lead;
+  try {
+    for (const auto& a : store.published_by(job.path)) roots.push_back(a.ref());
+  } catch (const std::exception& e) {
+    warnings.push_back("artifact store " + store.root().string() + ": " + e.what());
+  }
+  if (roots.empty()) {
+    if (job.meta.contains("artifacts") && job.meta["artifacts"].is_array())
+      for (const auto& u : job.meta["artifacts"])
+        if (u.is_object() && !u.value("ref", "").empty() && !std::ranges::count(roots, u.value("ref", "")))
+          roots.push_back(u.value("ref", ""));
+    const std::string none = "<p>The job published nothing to the artifact store " + xml_escape(store.root().string());
+    if (roots.empty()) return none + " and its config named nothing from it.</p>\n";
+    lead = none + "; what its config took from it:</p>\n";
+  }
+  std::vector<std::pair<std::string, std::vector<LineageNode>>> drawn;
+  for (const auto& ref : roots) {
+    try {
+      drawn.emplace_back(ref, lineage_of(store, ref));
+    } catch (const std::exception& e) {
+      warnings.push_back("lineage of " + ref + ": " + e.what());
+    }
+  }
+  std::string h = lead;
+  for (const auto& [ref, nodes] : drawn) {
+    const bool inside_another = std::ranges::any_of(drawn, [&](const auto& other) {
+      return other.first != ref &&
+             std::ranges::any_of(other.second, [&](const LineageNode& n) { return n.title.starts_with(ref + "  "); });
+    });
+    if (inside_another) continue;
+    h += "<p><code>nemokit artifacts lineage " + xml_escape(ref) + "</code></p>\n<div class=\"lineage\"><figure id=\"" +
+         anchor("lineage-", ref) + "\">\n" + lineage_svg(nodes) + "</figure></div>\n<pre class=\"lineage\">" +
+         xml_escape(lineage_tree_text(nodes)) + "</pre>\n";
+  }
+  return h;
+}
+
 }  // namespace
 
-JobReport render_job_report(const JobDir& job, const std::string& wandb_sync) {
+JobReport render_job_report(const JobDir& job, const std::string& wandb_sync, const rt::artifacts::Store& store) {
   JobReport r;
   const MetricsFile metrics = read_metrics(job.path / "metrics.jsonl");
   r.warnings = metrics.skipped;
@@ -73,7 +115,7 @@ JobReport render_job_report(const JobDir& job, const std::string& wandb_sync) {
       p.title = s->name;
       p.y_label = s->name;
       p.points = s->points;
-      h += "<figure id=\"" + anchor(s->name) + "\">\n" + svg_line_plot(p) + "</figure>\n";
+      h += "<figure id=\"" + anchor("plot-", s->name) + "\">\n" + svg_line_plot(p) + "</figure>\n";
       r.plotted.push_back(s->name);
     }
     h += "</div>\n";
@@ -94,6 +136,8 @@ JobReport render_job_report(const JobDir& job, const std::string& wandb_sync) {
 
   h += "<h2>TensorBoard</h2>\n<p><code>tensorboard --logdir " + xml_escape(job.path.string()) + "</code></p>\n";
   if (!wandb_sync.empty()) h += "<p>To W&amp;B: <code>" + xml_escape(wandb_sync) + "</code></p>\n";
+
+  h += "<h2>Lineage</h2>\n" + lineage_section(job, store, r.warnings);
 
   h += "<h2>Resolved config</h2>\n";
   const fs::path config = job.path / "config.toml";

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -237,35 +238,57 @@ std::vector<Artifact> Store::all() const {
   return out;
 }
 
+namespace {
+// Each readable version of `name`, newest first, until `visit` returns false; a version folder
+// that cannot be read is skipped (it is no one's, and describes nothing).
+void each_version_newest_first(const Store& store, const std::string& name, const std::function<bool(Artifact&)>& visit) {
+  auto vs = store.versions(name);
+  for (auto v = vs.rbegin(); v != vs.rend(); ++v) {
+    Artifact a;
+    try {
+      a = store.get(Ref{name, *v});
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (!visit(a)) return;
+  }
+}
+}  // namespace
+
+std::vector<Artifact> Store::published_by(const fs::path& job_dir, const std::string& name) const {
+  const fs::path want = canonical_or_normal(job_dir);
+  std::vector<Artifact> out;
+  for (const auto& n : name.empty() ? names() : std::vector<std::string>{name})
+    each_version_newest_first(*this, n, [&](Artifact& a) {
+      if (a.metadata.contains("job_dir") && a.metadata["job_dir"].is_string() &&
+          canonical_or_normal(a.metadata["job_dir"].get<std::string>()) == want)
+        out.push_back(std::move(a));
+      return true;
+    });
+  return out;
+}
+
 std::optional<Artifact> Store::find_by_path(const fs::path& path) const {
   const fs::path want = canonical_or_normal(path);
   std::optional<Artifact> best;
-  for (const auto& n : names()) {
-    auto vs = versions(n);
-    for (auto v = vs.rbegin(); v != vs.rend(); ++v) {
-      Artifact a;
-      try {
-        a = get(Ref{n, *v});
-      } catch (const std::exception&) {
-        continue;
-      }
-      if (canonical_or_normal(a.path()) != want) continue;
+  for (const auto& n : names())
+    each_version_newest_first(*this, n, [&](Artifact& a) {
+      if (canonical_or_normal(a.path()) != want) return true;
       std::vector<std::string> exclude = a.metadata.value("digest_excludes", std::vector<std::string>{});
       std::vector<FileStat> files = list_files(want, exclude);
       json manifest;
       try {
         manifest = rt::read_json_file(a.dir / "manifest.json");
       } catch (const std::exception&) {
-        continue;
+        return true;
       }
       bool same = manifest.is_array() && manifest.size() == files.size();
       for (size_t i = 0; same && i < files.size(); ++i)
         same = manifest[i].value("path", "") == files[i].rel && manifest[i].value("size", uint64_t(0)) == files[i].size &&
                manifest[i].value("mtime_ns", int64_t(0)) == files[i].mtime;
       if (same && (!best || best->metadata.value("created_at", "") < a.metadata.value("created_at", ""))) best = a;
-      break;  // older versions of this name describe older contents
-    }
-  }
+      return false;  // older versions of this name describe older contents
+    });
   return best;
 }
 

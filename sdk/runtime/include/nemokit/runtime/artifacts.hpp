@@ -107,6 +107,10 @@ class Store {
   // The newest version whose path is `path` (compared canonically) and whose files are still as
   // published (the same names, sizes and modification times, so nothing is read in full).
   std::optional<Artifact> find_by_path(const std::filesystem::path& path) const;
+  // The versions a job published (its folder, compared canonically), of `name` or, when empty,
+  // of every name; newest version first. How a pipe's stage finds the model of the stage before
+  // it even when another job has published a newer version of the same name since.
+  std::vector<Artifact> published_by(const std::filesystem::path& job_dir, const std::string& name = {}) const;
 
   // Writes a new version; throws std::invalid_argument for a bad name or a missing path, and
   // std::runtime_error naming the folder for a store that cannot be written.
