@@ -23,6 +23,8 @@ packages=(
   # numpy reads our Megatron shards and packed SFT data back (run with Debian's python3); the
   # image test decodes Debian's Adwaita icons against libpng's own reader
   python3-numpy adwaita-icon-theme
+  # a browser that renders `nemokit report`'s page in the tests (headless; 122 MB to fetch)
+  chromium
   # real training text (public domain, permissive or GPL; see plugins/stage_*/corpus/README.md)
   bible-kjv bible-kjv-text fortunes fortunes-min wamerican wordnet-base miscfiles
   # real multimodal SFT data: images (MIT) and spoken words (see plugins/stage_sft/corpus/README.md)
