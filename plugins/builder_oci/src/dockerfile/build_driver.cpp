@@ -447,7 +447,7 @@ private:
             }
         }
         oci::ConvertOptions options;
-        options.progress = isatty(2);
+        options.progress = true;  // a live line on a terminal, plain lines in a log
         oci::ConvertResult r;
         try {
             r = oci::convert_image("oci:" + layout.dir.string() + ":" + req_.tag, dest, options);

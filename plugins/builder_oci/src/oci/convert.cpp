@@ -4,17 +4,19 @@
 #include <archive_entry.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "nemokit/oci/enroot_config.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/layer_reader.hpp"
 #include "nemokit/oci/merged_tree.hpp"
-#include "nemokit/oci/progress.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/progress.hpp"
 
 namespace nemokit::oci {
 namespace {
@@ -108,7 +110,11 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
     rt::AtomicOutput output(dest);
     ConvertResult result;
     result.layers = image.layers.size();
-    Progress progress(options.progress);
+    // The layers' stored (compressed) bytes read, of all of them when every size is known.
+    int64_t stored_total = 0;
+    for (const Layer& l : image.layers) stored_total = l.size && stored_total >= 0 ? stored_total + int64_t(*l.size) : -1;
+    std::optional<rt::Progress> progress;
+    if (options.progress) progress.emplace("read", std::max<int64_t>(0, stored_total), 0, rt::Progress::Unit::bytes);
     MergedTree tree;
     SquashfsWriter writer(output.temp_path(), options.squashfs);
 
@@ -128,9 +134,12 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
             ++opened;
         }
         LayerReader& reader = *readers.front();
-        progress.layer(k + 1, count);
+        const std::string which = "layer " + std::to_string(k + 1) + "/" + std::to_string(count);
+        if (progress) progress->update(int64_t(read_before), which);
         reader.should_stop = [] { return g_stop.load(); };
-        reader.on_progress = [&](uint64_t n) { progress.bytes(read_before + n); };
+        reader.on_progress = [&](uint64_t n) {
+            if (progress) progress->update(int64_t(read_before + n), which);
+        };
         const std::string& label = reader.label();
         int depth = int(k) + 1;
         while (archive_entry* e = reader.next()) {
@@ -177,7 +186,7 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
     SquashfsStats stats = writer.finish(tree, result.warnings);
     if (g_stop.load()) throw Interrupted();
     output.commit();
-    progress.done();
+    if (progress) progress->finish();
     result.output_bytes = stats.bytes_written;
     result.inodes = stats.inodes;
     result.file_bytes = stats.data_bytes_in;

@@ -92,7 +92,7 @@ int run_convert(const std::vector<std::string>& args) {
     } catch (const Error& e) {
         throw UsageError(e.what());
     }
-    options.progress = ::isatty(2);
+    options.progress = true;  // a live line on a terminal, plain lines in a log
     auto start = std::chrono::steady_clock::now();
     ConvertResult r = convert_image(positional[0], positional[1], options);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

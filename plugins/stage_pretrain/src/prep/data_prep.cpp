@@ -16,6 +16,7 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/data/indexed_dataset.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/utc_time.hpp"
 #include "nemokit/runtime/sha256.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
@@ -228,6 +229,10 @@ void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream
   SplitAssigner assign(config.split);
 
   const auto start = std::chrono::steady_clock::now();
+  // Measured in the documents' bytes against the inputs' size (JSONL keys and separators are not
+  // counted, so it ends a little short of the total until the last update says all was read).
+  rt::Progress progress("tokenized", int64_t(input_bytes), 0, rt::Progress::Unit::bytes);
+  int64_t tokenized_bytes = 0;
   BatchReader reader(sources, config);
   Batch current = reader.next();
   while (!current.texts.empty()) {
@@ -241,9 +246,13 @@ void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream
       auto& src = sources[current.source[i]];
       ++src.documents;
       src.tokens += ids[i].size();
+      tokenized_bytes += int64_t(current.texts[i].size());
     }
+    progress.update(tokenized_bytes);
     current = std::move(upcoming);
   }
+  progress.update(int64_t(input_bytes));
+  progress.finish();
   for (auto& s : splits) s->finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

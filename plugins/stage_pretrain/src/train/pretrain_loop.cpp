@@ -10,7 +10,7 @@
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/heldout_loss.hpp"
 #include "nemokit/runtime/run/resume_check.hpp"
-#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
@@ -142,10 +142,10 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   std::optional<rt::MetricsLog> metrics;
-  std::optional<rt::LiveProgress> progress;
+  std::optional<rt::Progress> progress;
   if (writer) {
     metrics.emplace(job_dir / "metrics.jsonl");
-    progress.emplace(o.max_steps, o.log_interval);
+    progress.emplace("step", o.max_steps, o.log_interval);
   }
   rt::StopSignal stop;
   const double fpt = flops_per_token(model, o.seq_length);
@@ -179,7 +179,6 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   to.mtp_loss_scale = float(o.mtp_loss_scaling_factor);
   to.comm = comm.get();
   to.global_micro_batches = accum;
-  double ema_step_seconds = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
     // Every rank draws the whole global batch in the same order and keeps its slice: the sample
@@ -195,7 +194,6 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     double imbalance = expert_imbalance(model.expert_load());
     if (o.moe_bias_update_rate > 0) model.update_expert_bias(float(o.moe_bias_update_rate));
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    ema_step_seconds = step == state.step ? secs : 0.9 * ema_step_seconds + 0.1 * secs;
     double tps = double(o.global_batch_size * o.seq_length) / secs;
     json m = {{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm},
               {"tokens_per_s", tps}, {"tflops", fpt * tps / 1e12}, {"expert_imbalance", imbalance}};
@@ -203,7 +201,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     if (model.config().num_nextn_predict_layers > 0) m["mtp_loss"] = s.mtp_loss;  // the part of "loss" MTP adds
     if (writer) {
       metrics->write(m);
-      progress->update(step + 1, s.loss, tps, ema_step_seconds);
+      progress->update(step + 1, rt::training_detail(s.loss, tps));
     }
 
     bool last = step + 1 == o.max_steps;

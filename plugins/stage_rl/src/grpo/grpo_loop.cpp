@@ -12,7 +12,7 @@
 #include "nemokit/runtime/rng.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/resume_check.hpp"
-#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/json_file.hpp"
@@ -141,7 +141,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   rt::MetricsLog metrics(job_dir / "metrics.jsonl");
-  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  rt::Progress progress("step", o.max_steps, o.log_interval);
   rt::StopSignal stop;
   host.info("GRPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
             std::to_string(val.size()) + " val tasks, " + std::to_string(o.max_steps) + " steps of " +
@@ -215,7 +215,6 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   uo.expert_bias_rate = float(o.moe_bias_update_rate);
   const int64_t G = o.num_generations_per_prompt;
   const int64_t per_update = o.global_batch_size > 0 ? o.global_batch_size : o.rollouts_per_step();
-  double ema = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     const auto t0 = Clock::now();
     const std::vector<int64_t> picked = sampler.next(o.num_prompts_per_step);
@@ -277,7 +276,6 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       }
     }
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
     double var = 0;
     const double mean = mean_of(rewards);
     for (double x : rewards) var += (x - mean) * (x - mean);
@@ -307,7 +305,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
               {"epoch", sampler.epoch()}};
     m.update(r.stats);
     metrics.write(m);
-    progress.update(step + 1, float(total.loss / double(updates)), tps, ema);
+    progress.update(step + 1, rt::training_detail(total.loss / double(updates), tps));
     if ((step + 1) % o.log_interval == 0) {
       char buf[160];
       std::snprintf(buf, sizeof buf, "step %lld: reward %.3f +- %.3f | entropy %.3f | clip %.3f | length %.1f",

@@ -12,7 +12,7 @@
 #include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/resume_check.hpp"
-#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/optimizer_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
@@ -190,7 +190,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   rt::MetricsLog metrics(job_dir / "metrics.jsonl");
-  rt::LiveProgress progress(o.max_steps, o.log_interval);
+  rt::Progress progress("step", o.max_steps, o.log_interval);
   rt::StopSignal stop;
   host.info("MPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
             std::to_string(val.size()) + " held-out pairs, " + std::to_string(o.max_steps) + " steps of " +
@@ -226,7 +226,6 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   if (!resumed && state.step == 0) evaluate(0);
   if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
-  double ema = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     const auto t0 = Clock::now();
     std::vector<PairSamples*> batch;
@@ -255,13 +254,14 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     const float lr_now = sched.lr(step);
     optimizer.step(lr_now);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
     const MpoTerms& t = mb.mean;
     metrics.write({{"step", step + 1}, {"loss", t.loss}, {"sigmoid_loss", t.sigmoid_loss}, {"bco_loss", t.bco_loss},
                    {"sft_loss", t.sft_loss}, {"reward_margin", t.margin}, {"reward_accuracy", t.accuracy},
                    {"chosen_reward", t.chosen_reward}, {"rejected_reward", t.rejected_reward}, {"bco_delta", mb.delta},
                    {"grad_norm", grad_norm}, {"lr", lr_now}, {"step_seconds", secs}});
-    progress.update(step + 1, float(t.loss), 0.0, ema);
+    char loss_text[32];
+    std::snprintf(loss_text, sizeof loss_text, "loss %.4f", t.loss);
+    progress.update(step + 1, loss_text);
     const bool last = step + 1 == o.max_steps;
     if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);

@@ -7,12 +7,14 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/parallel.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/utc_time.hpp"
 #include "nemokit/runtime/sha256.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -183,9 +185,17 @@ void run_sft_data_prep(const SftPrepConfig& c, const fs::path& tokenizer_file, c
     read_records(sources[i], i, c.validation.empty() ? c.valid_fraction : 0.0, c.seed, records);
   if (records.empty()) throw std::invalid_argument("data.inputs: the files hold no records");
 
-  rt::parallel_for(int64_t(records.size()), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) process(records[size_t(i)], tok, c, sources[records[size_t(i)].source].path.parent_path());
-  });
+  // In blocks, every core on each, so that the progress is shown from this thread alone.
+  const int64_t n = int64_t(records.size()), block = 1024;
+  rt::Progress progress("conversation", n, std::max<int64_t>(1, n / 10));
+  for (int64_t first = 0; first < n; first += block) {
+    rt::parallel_for(std::min(block, n - first), [&](int64_t b, int64_t e) {
+      for (int64_t i = first + b; i < first + e; ++i)
+        process(records[size_t(i)], tok, c, sources[records[size_t(i)].source].path.parent_path());
+    });
+    progress.update(std::min(n, first + block));
+  }
+  progress.finish();
 
   std::map<std::string, int64_t> skipped;
   std::vector<const Record*> split_docs[2];

@@ -13,7 +13,7 @@
 #include "nemokit/runtime/run/frozen_prefixes.hpp"
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/resume_check.hpp"
-#include "nemokit/runtime/run/live_progress.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
@@ -177,10 +177,10 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
   std::optional<rt::MetricsLog> metrics;
-  std::optional<rt::LiveProgress> progress;
+  std::optional<rt::Progress> progress;
   if (writer) {
     metrics.emplace(job_dir / "metrics.jsonl");
-    progress.emplace(o.max_steps, o.log_interval);
+    progress.emplace("step", o.max_steps, o.log_interval);
   }
   rt::StopSignal stop;
   const int64_t accum = o.accumulation_steps();
@@ -249,7 +249,6 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
   to.comm = comm.get();
   to.global_micro_batches = accum;
-  double ema = 0;
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
     std::vector<rt::Batch> micro;
@@ -261,12 +260,11 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     const float lr = sched.lr(step);
     rt::TrainStepStats s = rt::train_step(*model, optimizer, lr, micro, to);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    ema = step == state.step ? secs : 0.9 * ema + 0.1 * secs;
     const double tps = double(o.global_batch_size * train.pack_size) / secs;
     if (writer) {
       metrics->write({{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm}, {"tokens_per_s", tps},
                       {"trained_tokens", trained_tokens}, {"epoch", sampler.epoch()}});
-      progress->update(step + 1, s.loss, tps, ema);
+      progress->update(step + 1, rt::training_detail(s.loss, tps));
     }
 
     const bool last = step + 1 == o.max_steps;

@@ -16,7 +16,7 @@ namespace nemokit::oci {
 struct ConvertOptions {
     SquashfsOptions squashfs;
     bool write_enroot_files = true;  // /etc/rc, /etc/environment, /etc/fstab, /etc/rc.local
-    bool progress = false;           // a status line on stderr
+    bool progress = false;           // bytes read, rate and ETA on stderr (rt::Progress)
     bool handle_signals = true;      // SIGINT/SIGTERM abort cleanly (no partial file)
 };
 
