@@ -132,18 +132,70 @@ TEST(exec_local, logs_follow_a_running_job_and_jobs_sees_a_killed_one) {
   EXPECT_EQ(job_json(only_job(dir2))["state"], "ABORTED");
 }
 
-TEST(exec_local, pipe_runs_the_family_in_order_and_hands_each_stage_the_one_before) {
+// The pipe hands each stage the model the stage before published to the artifact store: echo's
+// model.init_from is the checkpoint stage's model artifact, resolved when echo starts to the
+// version that job published (job.json pipe_inputs names it).
+TEST(exec_local, pipe_runs_the_family_in_order_and_hands_each_stage_the_model_the_one_before_published) {
   fs::path dir = fresh_dir("local_pipe");
   write_file(dir / "env.toml", "");
-  RunResult r = run_nemokit({"pipe", "exectest"}, dir, test_env(dir), 60);
+  auto env = test_env(dir);
+  env["NEMOKIT_ARTIFACTS_ROOT"] = (dir / "store").string();
+  RunResult plan = run_nemokit({"pipe", "exectest", "--dry-run"}, dir, env, 60);
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("# artifact model.init_from = \"exectest-checkpoint-model:latest\" -> published by an earlier stage"),
+            std::string::npos)
+      << plan.out;
+  RunResult r = run_nemokit({"pipe", "exectest"}, dir, env, 60);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("# pipe exectest: exectest checkpoint -> exectest echo"), std::string::npos) << r.out;
   std::vector<fs::path> jobs;
   for (const auto& e : fs::directory_iterator(dir / ".nemokit" / "jobs")) jobs.push_back(e.path());
   ASSERT_EQ(jobs.size(), 2u);
   fs::path first = job_json(jobs[0])["stage"] == "checkpoint" ? jobs[0] : jobs[1];
+  fs::path second = first == jobs[0] ? jobs[1] : jobs[0];
   EXPECT_NE(r.out.find("finished 20 steps"), std::string::npos);
-  EXPECT_NE(r.out.find("input " + first.string()), std::string::npos) << r.out;
+  const fs::path model = fs::canonical(first / "checkpoints" / "step_0000020");
+  EXPECT_NE(r.out.find("init_from " + model.string()), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("artifact model.init_from = \"exectest-checkpoint-model:latest\" -> exectest-checkpoint-model:v1: " +
+                       model.string()),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(job_json(second)["pipe_inputs"]["exectest-checkpoint-model"], first.string());
+  EXPECT_EQ(read_file(second / "config.toml").find("step_0000020"), std::string::npos);  // resolved when the stage started
+  // The store's model names its checkpoint folder (no copy of the weights) and the job.
+  nlohmann::json meta = nlohmann::json::parse(read_file(dir / "store" / "exectest-checkpoint-model" / "v1" / "metadata.json"));
+  EXPECT_EQ(meta["type"], "ModelArtifact");
+  EXPECT_EQ(meta["path"], model.string());
+  EXPECT_EQ(meta["step"], 20);
+  EXPECT_EQ(meta["job_dir"], fs::canonical(first).string());
+}
+
+// A stage before that published no model stops the stage after it with the reason: the
+// reference, the job that should have published it, and what the store holds.
+TEST(exec_local, pipe_stage_whose_input_model_was_not_published_fails_naming_the_job) {
+  fs::path dir = fresh_dir("local_pipe_unpublished");
+  write_file(dir / "env.toml", "");
+  auto env = test_env(dir);
+  env["NEMOKIT_ARTIFACTS_ROOT"] = (dir / "store").string();
+  // An older model of the same name is in the store: the pipe's stage must not take it.
+  ASSERT_EQ(run_nemokit({"run", "exectest", "checkpoint", "checkpoint.steps=1"}, dir, env, 60).exit_code, 0);
+  ASSERT_TRUE(fs::exists(dir / "store" / "exectest-checkpoint-model" / "v1" / "metadata.json"));
+  auto unpublished = env;
+  unpublished["EXECTEST_NO_PUBLISH"] = "1";
+  RunResult r = run_nemokit({"pipe", "exectest"}, dir, unpublished, 60);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;  // a reference the store cannot answer, as for a run
+  EXPECT_FALSE(fs::exists(dir / "store" / "exectest-checkpoint-model" / "v2"));
+  const std::string older = nlohmann::json::parse(read_file(dir / "store" / "exectest-checkpoint-model" / "v1" / "metadata.json"))["job_dir"];
+  fs::path first;  // the pipe's checkpoint job (the one that published nothing)
+  for (const auto& e : fs::directory_iterator(dir / ".nemokit" / "jobs"))
+    if (job_json(e.path())["stage"] == "checkpoint" && fs::canonical(e.path()).string() != older) first = e.path();
+  ASSERT_FALSE(first.empty());
+  EXPECT_NE(r.err.find("model.init_from: artifact exectest-checkpoint-model:latest: not published by " + first.string() +
+                       ", the job of this pipe that makes it (see its logs), in the store " + (dir / "store").string() +
+                       " (artifacts there: exectest-checkpoint-model:v1)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("init_from "), std::string::npos) << r.out;  // echo never ran
 }
 
 TEST(exec_dry_run, two_node_eight_gpu_profile_shows_sbatch_and_pyxis_lines) {

@@ -1,7 +1,8 @@
 // `nemokit pipe omni3 -c tiny --run PROFILE` on the throwaway Slurm (slurm_cluster.hpp) with the
 // real stage plugins (the build's own plugin folder): four jobs, omni3 sft -> rl mpo -> rl text ->
-// rl vision, each submitted with --dependency=afterok on the one before and started from its
-// folder (NEMOKIT_INPUT_JOB); then the same pipe with the MPO stage failing for a real reason (its
+// rl vision, each submitted with --dependency=afterok on the one before and started from the
+// model the one before published to the artifact store (model.init_from = "NAME:latest", resolved
+// when the job starts); then the same pipe with the MPO stage failing for a real reason (its
 // tasks file is missing), which stops the chain there. A tiny model made by `nemokit model init`
 // and small subsets of the omni chats and vision tasks, as in tests/rl/omni_rl_test.cpp.
 #include "omni_chats.hpp"
@@ -38,6 +39,7 @@ env_vars = {NEMOKIT_NUM_THREADS = "2"}
 const char* kPipe = "pipe omni3 -c tiny --run t train.max_steps=2 train.eval_interval=2 train.save_interval=2";
 const char* kStages[] = {"omni3 sft", "omni3 rl mpo", "omni3 rl text", "omni3 rl vision"};
 const char* kCheckpoints[] = {"omni3-sft-tiny", "omni3-rl-mpo-tiny", "omni3-rl-text-tiny", "omni3-rl-vision-tiny"};
+const char* kModels[] = {"omni3-sft-model", "omni3-rl-mpo-model", "omni3-rl-text-model", "omni3-rl-vision-model"};
 
 // A folder with env.toml, the chats (with rl-vision.jsonl, MPO's and vision's tasks, or without
 // it) and the tiny model the tiny omni3 SFT starts from (CHECKPOINTS/nano3-sft-tiny).
@@ -56,7 +58,8 @@ void prepare(const fs::path& base, bool with_rl_tasks) {
 // The build's plugins (no NEMOKIT_PLUGIN_PATH), the profiles, and the folders the tiny configs
 // and the job root read; sbatch hands this environment on to the jobs.
 std::string env_of(const fs::path& base) {
-  return "-u NEMOKIT_PLUGIN_PATH -u NEMOKIT_INPUT_JOB NEMOKIT_ENV='" + (base / "env.toml").string() + "' NEMOKIT_JOB_ROOT='" +
+  return "-u NEMOKIT_PLUGIN_PATH NEMOKIT_ARTIFACTS_ROOT='" + (base / "store").string() + "' NEMOKIT_ENV='" +
+         (base / "env.toml").string() + "' NEMOKIT_JOB_ROOT='" +
          (base / "jobs").string() + "' NEMOKIT_DATA_DIR='" + (base / "data").string() + "' NEMOKIT_CHECKPOINT_DIR='" +
          (base / "ckpt").string() + "' NEMOKIT_OMNI_CHATS_DIR='" + (base / "chats").string() + "'";
 }
@@ -77,7 +80,8 @@ std::vector<Submitted> submitted(const std::string& err) {
 
 json job_json(const fs::path& job) { return json::parse(read_file(job / "job.json")); }
 
-// Each job after the first waits for the one before (afterok) and starts from its folder.
+// Each job after the first waits for the one before (afterok) and starts from the model it
+// publishes, which its job.json pins to that job.
 void expect_chained(const std::vector<Submitted>& jobs) {
   for (size_t i = 0; i < jobs.size(); ++i) {
     EXPECT_EQ(jobs[i].stage, kStages[i]);
@@ -87,12 +91,14 @@ void expect_chained(const std::vector<Submitted>& jobs) {
     EXPECT_NE(script.find("export NEMOKIT_NUM_THREADS='2'"), std::string::npos) << script;
     if (i == 0) {
       EXPECT_FALSE(j.contains("after")) << j.dump();
-      EXPECT_EQ(script.find("NEMOKIT_INPUT_JOB"), std::string::npos) << script;
+      EXPECT_FALSE(j.contains("pipe_inputs")) << j.dump();
       continue;
     }
     EXPECT_EQ(j.value("after", ""), jobs[i - 1].id) << jobs[i].stage;
-    EXPECT_EQ(j.value("input_job", ""), jobs[i - 1].job.string()) << jobs[i].stage;
-    EXPECT_NE(script.find("export NEMOKIT_INPUT_JOB='" + jobs[i - 1].job.string() + "'"), std::string::npos) << script;
+    EXPECT_EQ(j["pipe_inputs"].value(kModels[i - 1], ""), jobs[i - 1].job.string()) << j.dump();
+    EXPECT_NE(read_file(jobs[i].job / "config.toml").find("init_from = \"" + std::string(kModels[i - 1]) + ":latest\""),
+              std::string::npos)
+        << jobs[i].stage;
   }
 }
 
@@ -119,11 +125,21 @@ TEST(exec_slurm_omni, pipe_runs_sft_mpo_text_and_vision_as_four_jobs_chained_wit
     ASSERT_TRUE(fs::exists(step / "config.json")) << step << "\n" << r.err;
     EXPECT_TRUE(json::parse(read_file(step / "config.json")).contains("vision_config")) << kCheckpoints[i];
   }
-  // Each RL stage started from the checkpoint of the job before it (its logs, streamed by --run).
+  // Each RL stage started from the model the job before it published (its logs, streamed by
+  // --run), resolved in the store when it started.
   const std::string all = r.out + r.err;
-  EXPECT_NE(all.find("MPO from " + (base / "ckpt" / "omni3-sft-tiny").string()), std::string::npos) << all;
-  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-mpo-tiny").string()), std::string::npos) << all;
-  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-text-tiny").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("MPO from " + (base / "ckpt" / "omni3-sft-tiny" / "step_0000002").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-mpo-tiny" / "step_0000002").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-text-tiny" / "step_0000002").string()), std::string::npos) << all;
+  for (size_t i = 1; i < 4; ++i)
+    EXPECT_NE(all.find("artifact model.init_from = \"" + std::string(kModels[i - 1]) + ":latest\" -> " + kModels[i - 1] + ":v1: " +
+                       (base / "ckpt" / kCheckpoints[i - 1] / "step_0000002").string()),
+              std::string::npos)
+        << all;
+  // The last model's lineage reaches back through every stage to the chats.
+  CliResult lineage = run_cli("artifacts lineage omni3-rl-vision-model", env_of(base), base.string());
+  ASSERT_EQ(lineage.rc, 0) << lineage.err;
+  for (const char* m : kModels) EXPECT_NE(lineage.out.find(std::string(m) + ":v1"), std::string::npos) << lineage.out;
   fs::remove_all(base);
 }
 

@@ -258,10 +258,15 @@ TEST(exec_slurm, time_limit_signal_requeues_and_resumes) {
   EXPECT_NE(r.err.find("time limit near"), std::string::npos) << r.err;
 }
 
-TEST(exec_slurm, pipe_chains_the_family_with_afterok) {
+// The chain hands the model over through the artifact store: the echo job's model.init_from is
+// the checkpoint stage's model artifact, which does not exist when both are submitted and which
+// the echo job resolves when it starts.
+TEST(exec_slurm, pipe_chains_the_family_with_afterok_through_the_artifact_store) {
   SKIP_WITHOUT_SLURM();
   fs::path dir = setup_dir("slurm_pipe");
-  RunResult r = run_nemokit({"pipe", "exectest", "--run", "t"}, dir, env_for(dir));
+  auto env = env_for(dir);
+  env["NEMOKIT_ARTIFACTS_ROOT"] = (dir / "store").string();
+  RunResult r = run_nemokit({"pipe", "exectest", "--run", "t"}, dir, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> ids;
   std::regex re("submitted Slurm job (\\d+)");
@@ -270,10 +275,42 @@ TEST(exec_slurm, pipe_chains_the_family_with_afterok) {
   fs::path first = job_with_slurm_id(dir, ids[0]), second = job_with_slurm_id(dir, ids[1]);
   auto j = nlohmann::json::parse(read_file(second / "job.json"));
   EXPECT_EQ(j["after"], ids[0]);
-  EXPECT_EQ(j["input_job"], first.string());
-  EXPECT_NE(read_file(second / "sbatch.sh").find("NEMOKIT_INPUT_JOB='" + first.string() + "'"), std::string::npos);
+  EXPECT_EQ(j["pipe_inputs"]["exectest-checkpoint-model"], first.string());
+  EXPECT_NE(read_file(second / "config.toml").find("init_from = \"exectest-checkpoint-model:latest\""), std::string::npos);
+  EXPECT_EQ(read_file(second / "sbatch.sh").find("NEMOKIT_INPUT_JOB"), std::string::npos);
   EXPECT_NE(r.out.find("finished 20 steps"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("input " + first.string()), std::string::npos) << r.out;  // the second stage saw the first's folder
+  const fs::path model = fs::canonical(first / "checkpoints" / "step_0000020");
+  EXPECT_NE(r.out.find("init_from " + model.string()), std::string::npos) << r.out;  // the second stage read the first's model
+}
+
+// While the second job of a pipe waits, another job publishes a newer version of the same model
+// name: the second job still starts from the model its own pipe's first job published.
+TEST(exec_slurm, pipe_stage_takes_the_model_its_pipe_made_not_a_newer_one_of_the_same_name) {
+  SKIP_WITHOUT_SLURM();
+  fs::path dir = setup_dir("slurm_pipe_pinned");
+  auto env = env_for(dir);
+  env["NEMOKIT_ARTIFACTS_ROOT"] = (dir / "store").string();
+  RunResult r = run_nemokit({"pipe", "exectest", "--batch", "t"}, dir, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> ids;
+  std::regex re("submitted Slurm job (\\d+)");
+  for (auto it = std::sregex_iterator(r.err.begin(), r.err.end(), re); it != std::sregex_iterator(); ++it) ids.push_back((*it)[1]);
+  ASSERT_EQ(ids.size(), 2u) << r.err;
+  // Held, the echo job cannot start before the other model is published (the checkpoint job
+  // counts for two seconds, so the hold comes first).
+  ASSERT_EQ(run_command({"scontrol", "hold", ids[1]}).exit_code, 0);
+  EXPECT_EQ(wait_state(ids[0], "", 60), "COMPLETED");
+  RunResult other = run_nemokit({"run", "exectest", "checkpoint", "checkpoint.steps=1"}, dir, env, 60);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  ASSERT_TRUE(fs::exists(dir / "store" / "exectest-checkpoint-model" / "v2" / "metadata.json"));
+  ASSERT_EQ(run_command({"scontrol", "release", ids[1]}).exit_code, 0);
+  EXPECT_EQ(wait_state(ids[1], "", 60), "COMPLETED");
+  const fs::path first = job_with_slurm_id(dir, ids[0]), second = job_with_slurm_id(dir, ids[1]);
+  const std::string out = read_file(second / "logs" / ("slurm-" + ids[1] + ".out")),
+                    err = read_file(second / "logs" / ("slurm-" + ids[1] + ".err"));
+  const fs::path model = fs::canonical(first / "checkpoints" / "step_0000020");
+  EXPECT_NE(out.find("init_from " + model.string()), std::string::npos) << out << err;
+  EXPECT_NE(err.find("-> exectest-checkpoint-model:v1: " + model.string()), std::string::npos) << err;
 }
 
 }  // namespace nemokit

@@ -53,7 +53,8 @@ class OmniRl : public ::testing::Test {
 
   std::string env() {
     return "NEMOKIT_JOB_ROOT='" + (base / "jobs").string() + "' NEMOKIT_DATA_DIR='" + (base / "data").string() +
-           "' NEMOKIT_CHECKPOINT_DIR='" + (base / "ckpt").string() + "' NEMOKIT_OMNI_CHATS_DIR='" + chats.string() +
+           "' NEMOKIT_CHECKPOINT_DIR='" + (base / "ckpt").string() + "' NEMOKIT_ARTIFACTS_ROOT='" + (base / "store").string() +
+           "' NEMOKIT_OMNI_CHATS_DIR='" + chats.string() +
            "' NEMOKIT_NUM_THREADS=2";
   }
 };
@@ -67,11 +68,13 @@ TEST_F(OmniRl, PipeRunsSftMpoTextAndVisionEachFromTheJobBefore) {
   const fs::path sft = job_named(jobs, "omni3-sft"), mpo = job_named(jobs, "omni3-rl-mpo"),
                  text = job_named(jobs, "omni3-rl-text"), vision = job_named(jobs, "omni3-rl-vision");
   ASSERT_FALSE(sft.empty() || mpo.empty() || text.empty() || vision.empty()) << r.out;
-  // each stage started from the checkpoint of the job before it
+  // each stage started from the model the job before it published to the artifact store
   const std::string all = r.out + r.err;
-  EXPECT_NE(all.find("MPO from " + (base / "ckpt" / "omni3-sft-tiny").string()), std::string::npos) << all;
-  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-mpo-tiny").string()), std::string::npos) << all;
-  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-text-tiny").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("MPO from " + (base / "ckpt" / "omni3-sft-tiny" / "step_0000002").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-mpo-tiny" / "step_0000002").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("GRPO from " + (base / "ckpt" / "omni3-rl-text-tiny" / "step_0000002").string()), std::string::npos) << all;
+  EXPECT_NE(all.find("artifact model.init_from = \"omni3-rl-text-model:latest\" -> omni3-rl-text-model:v1"), std::string::npos)
+      << all;
   for (const char* c : {"omni3-sft-tiny", "omni3-rl-mpo-tiny", "omni3-rl-text-tiny", "omni3-rl-vision-tiny"}) {
     const fs::path step = base / "ckpt" / c / "step_0000002";
     ASSERT_TRUE(fs::exists(step / "config.json")) << step;

@@ -343,19 +343,28 @@ TEST_F(SftStage, ConfigErrorsNameTheKey) {
 
 namespace {
 
-// `nemokit pipe nano3`: pretraining, then SFT starting from the pretraining job's checkpoint,
-// every output in this test's folders (the tiny configs read their folders from the environment).
+// `nemokit pipe nano3`: pretraining, then SFT starting from the model pretraining published to the
+// artifact store (its checkpoint folder), every output in this test's folders (the tiny configs
+// read their folders from the environment); the SFT model's lineage names the pretrained one.
 TEST(SftPipe, Nano3PipeFineTunesThePretrainedCheckpoint) {
   fs::path dir = nemokit::test::temp_folder("sft-pipe");
   std::string env = "NEMOKIT_JOB_ROOT='" + (dir / "jobs").string() + "' NEMOKIT_DATA_DIR='" + (dir / "data").string() +
-                    "' NEMOKIT_CHECKPOINT_DIR='" + (dir / "ckpt").string() + "' NEMOKIT_NUM_THREADS=2";
+                    "' NEMOKIT_CHECKPOINT_DIR='" + (dir / "ckpt").string() + "' NEMOKIT_ARTIFACTS_ROOT='" + (dir / "store").string() +
+                    "' NEMOKIT_NUM_THREADS=2";
   auto r = run_cli("pipe nano3 -c tiny train.max_steps=2", env);
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("# pipe nano3: nano3 pretrain -> nano3 sft\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("from the previous stage's job " + (dir / "jobs").string()), std::string::npos) << r.out;
-  EXPECT_TRUE(fs::exists(dir / "ckpt" / "nano3-pretrain-tiny" / "step_0000002" / "model.safetensors"));
+  const fs::path pretrained = dir / "ckpt" / "nano3-pretrain-tiny" / "step_0000002";
+  EXPECT_NE(r.err.find("artifact model.init_from = \"nano3-pretrain-model:latest\" -> nano3-pretrain-model:v1: " + pretrained.string()),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("fine-tuning of " + pretrained.string()), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(pretrained / "model.safetensors"));
   EXPECT_TRUE(fs::exists(dir / "ckpt" / "nano3-sft-tiny" / "step_0000002" / "model.safetensors"));
   EXPECT_TRUE(fs::exists(dir / "data" / "nano3-sft-tiny" / "metadata.json"));
+  auto lineage = run_cli("artifacts lineage nano3-sft-model", env);
+  ASSERT_EQ(lineage.rc, 0) << lineage.err;
+  EXPECT_NE(lineage.out.find("nano3-pretrain-model:v1  ModelArtifact"), std::string::npos) << lineage.out;
 }
 
 }  // namespace

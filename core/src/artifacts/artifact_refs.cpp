@@ -14,19 +14,29 @@ namespace {
 
 struct Walker {
   const art::Store& store;
-  const std::set<std::string>& deferred;
+  const PipeInputs& pipe;
   std::vector<ArtifactUse> uses;
 
-  // nullopt: a deferred reference the store cannot answer yet.
+  // nullopt: a deferred reference (a pipe's stage publishes it later).
   std::optional<art::Artifact> lookup(const std::string& key, const std::string& ref_text) {
     auto ref = art::parse_ref(ref_text);
     if (!ref)
       throw UserError(key + ": \"" + ref_text + "\" is not an artifact reference (NAME, NAME:latest or NAME:vN)");
     try {
+      if (!ref->version && pipe.deferred.count(ref->name)) return std::nullopt;
+      if (auto job = pipe.published_by.find(ref->name); !ref->version && job != pipe.published_by.end()) {
+        std::vector<art::Artifact> mine = store.published_by(job->second, ref->name);
+        if (mine.empty())
+          throw UserError(key + ": " + art::describe_missing(store, ref->text(),
+                                                             "not published by " + job->second +
+                                                                 ", the job of this pipe that makes it (see its logs),"));
+        return mine.front();
+      }
       return store.get(*ref);
     } catch (const art::NotFound& e) {
-      if (deferred.count(ref->name)) return std::nullopt;
       throw UserError(key + ": " + e.what());
+    } catch (const UserError&) {
+      throw;
     } catch (const std::exception& e) {
       throw UserError(key + ": artifact " + ref_text + ": " + e.what());
     }
@@ -135,8 +145,8 @@ struct Walker {
 
 }  // namespace
 
-std::vector<ArtifactUse> resolve_artifact_refs(toml::table& config, const art::Store& store, const std::set<std::string>& deferred) {
-  Walker w{store, deferred, {}};
+std::vector<ArtifactUse> resolve_artifact_refs(toml::table& config, const art::Store& store, const PipeInputs& pipe) {
+  Walker w{store, pipe, {}};
   w.visit(config, "");
   return w.uses;
 }

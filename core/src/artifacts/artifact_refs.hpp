@@ -8,6 +8,7 @@
 
 #include <toml++/toml.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,12 +22,20 @@ struct ArtifactUse {
   std::string value;     // what the key now holds (deferred: as written)
 };
 
-// Resolves every reference in `config` against `store`. `deferred`: names an earlier stage of
-// the same pipe publishes; a reference to one of them that the store cannot answer yet stays as
-// written (the stage resolves it when it starts). Throws UserError naming the key, the
-// reference and the artifacts the store holds.
+// Which versions a stage of `nemokit pipe` reads of the names the stages before it publish.
+struct PipeInputs {
+  // When the pipe is planned: these names are not published yet (an older version in the store
+  // is not what the pipe makes), so NAME:latest of one of them stays as written.
+  std::set<std::string> deferred;
+  // When the stage starts: NAME -> the job folder of the stage that publishes it; NAME:latest is
+  // the newest version that job published, whatever other jobs published since.
+  std::map<std::string, std::string> published_by;
+};
+
+// Resolves every reference in `config` against `store` (NAME:vN always as written). Throws
+// UserError naming the key, the reference and the artifacts the store holds.
 std::vector<ArtifactUse> resolve_artifact_refs(toml::table& config, const rt::artifacts::Store& store,
-                                               const std::set<std::string>& deferred = {});
+                                               const PipeInputs& pipe = {});
 
 // The [artifact] table every stage config may have: `name`, the name the stage's model is
 // published under. Throws UserError for another key or a name the store cannot hold.

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <cstdlib>
 #include <iostream>
 
@@ -40,21 +41,37 @@ struct StagePlan {
   std::string config_ref;
   std::vector<ArtifactUse> artifacts;  // the artifact references of the config, resolved
   std::string artifacts_root;          // the store they resolve in, which the job's tasks publish to
+  // In a pipe: the names the stages before publish -> their job folders (job.json pipe_inputs),
+  // which the stage's task resolves its deferred references against.
+  std::map<std::string, std::string> pipe_inputs;
 };
 
-// `deferred`: artifact names an earlier stage of the same pipe publishes (see resolve_artifact_refs).
-StagePlan resolve_stage(Context& ctx, const StageEntry& stage, const std::set<std::string>& deferred = {}) {
+// In a pipe, a stage after the first starts from the model of the stage before: its [model]
+// init_from becomes that stage's model artifact, NAME:latest, resolved when the stage starts to
+// the version that stage's job published. A stage whose manifest lists the tables it reads and
+// not [model] takes no model.
+void start_from_model(const StageEntry& stage, toml::table& config, const std::string& model_artifact) {
+  if (!stage.tables.empty() && !std::ranges::count(stage.tables, std::string("model"))) return;
+  if (!config.contains("model")) config.insert("model", toml::table{});
+  if (toml::table* model = config["model"].as_table()) model->insert_or_assign("init_from", model_artifact + ":latest");
+}
+
+// `deferred`: artifact names an earlier stage of the same pipe publishes (see resolve_artifact_refs);
+// `input_model`: the model artifact of the stage before in a pipe (start_from_model).
+StagePlan resolve_stage(Context& ctx, const StageEntry& stage, const std::set<std::string>& deferred = {},
+                        const std::string& input_model = "") {
   StagePlan p;
   p.stage = &stage;
   p.config_ref = ctx.args.config.value_or(stage.configs.count("default") ? "default" : "");
   if (p.config_ref.empty()) throw UserError(stage.triple() + " ships no default config: pass -c NAME or -c path.toml");
   p.config = load_stage_config(stage, p.config_ref);
   apply_overrides(p.config.table, ctx.args.overrides);
+  if (!input_model.empty()) start_from_model(stage, p.config.table, input_model);
   interpolate_env(p.config.table, p.config.chain.back());
   try {
     rt::artifacts::Store store = ctx.artifact_store();
     p.artifacts_root = store.root().string();
-    p.artifacts = resolve_artifact_refs(p.config.table, store, deferred);
+    p.artifacts = resolve_artifact_refs(p.config.table, store, PipeInputs{deferred, {}});
     check_artifact_table(p.config.table);
   } catch (const UserError& e) {
     throw UserError("config " + p.config.chain.back() + ": " + e.what());
@@ -64,11 +81,15 @@ StagePlan resolve_stage(Context& ctx, const StageEntry& stage, const std::set<st
   return p;
 }
 
+// The name a stage's finished run publishes its model under (artifact.name, else the default).
+std::string model_name(const StagePlan& p) {
+  return rt::artifacts::model_artifact_name(
+      {p.stage->family, p.stage->stage, p.stage->substage, "run", toml_to_json(p.config.table), {}, {}});
+}
+
 // The names a stage publishes when it runs: its model artifact and the data it prepares.
 std::set<std::string> published_names(const StagePlan& p) {
-  rt::artifacts::Producer producer{p.stage->family, p.stage->stage,
-                                   p.stage->substage, "run", toml_to_json(p.config.table), {}, {}};
-  std::set<std::string> names = {rt::artifacts::model_artifact_name(producer)};
+  std::set<std::string> names = {model_name(p)};
   if (auto n = p.config.table["data"]["name"].value<std::string>()) names.insert(*n);
   return names;
 }
@@ -198,6 +219,7 @@ JobDir make_job(const Target& t, const std::string& verb, const StagePlan& p) {
     for (const auto& a : p.artifacts) uses.push_back({{"key", a.key}, {"written", a.written}, {"ref", a.ref}, {"value", a.value}});
     job.meta["artifacts"] = uses;
   }
+  if (!p.pipe_inputs.empty()) job.meta["pipe_inputs"] = p.pipe_inputs;
   job.save();
   return job;
 }
@@ -240,15 +262,10 @@ int execute_local(Context& ctx, const Target& t, const std::string& verb, const 
 }
 
 // Writes the job's sbatch script (and its secrets file, 0600) and submits it; returns the Slurm
-// id. `after`: a job that must succeed first; `input_job`: the folder of the stage before, which
-// the stage finds in NEMOKIT_INPUT_JOB.
+// id. `after`: a job that must succeed first.
 std::string submit(Context& ctx, const Target& t, const std::string& verb, const StagePlan& p, JobDir& job,
-                   const std::string& after, const std::string& input_job) {
+                   const std::string& after) {
   SlurmJobPlan plan = slurm_plan_for(t, verb, p, job.path, shape_for(ctx, t, p));
-  if (!input_job.empty()) {
-    plan.script.env["NEMOKIT_INPUT_JOB"] = input_job;
-    job.meta["input_job"] = input_job;
-  }
   std::string id = submit_slurm_job(job, plan, after);
   std::cerr << "nemokit: submitted Slurm job " << id << " (" << p.stage->triple() << "), job folder " << job.path.string() << "\n";
   return id;
@@ -304,7 +321,7 @@ int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   require_sbatch(t);
   require_images(ctx, t, {&p});
   JobDir job = make_job(t, verb, p);
-  std::string id = submit(ctx, t, verb, p, job, "", "");
+  std::string id = submit(ctx, t, verb, p, job, "");
   if (verb == "run") std::cerr << run_logs_note(wandb_of(ctx), job.path);
   if (t.detached) {
     std::cout << id << "\n";
@@ -347,11 +364,15 @@ int run_task(Context& ctx, const fs::path& job_path) {
     throw UserError(config_file.string() + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
   // The store the job was submitted with (a Slurm node has no env.toml of its own), and the
-  // references a pipe left for now: what an earlier stage has published by the time this one
-  // starts.
+  // references a pipe left for now: what the earlier stages' jobs have published by the time
+  // this one starts.
   if (auto root = job.meta.value("artifacts_root", std::string()); !root.empty()) setenv("NEMOKIT_ARTIFACTS_ROOT", root.c_str(), 1);
+  PipeInputs pipe;
+  if (job.meta.contains("pipe_inputs") && job.meta["pipe_inputs"].is_object())
+    for (const auto& [name, from] : job.meta["pipe_inputs"].items())
+      if (from.is_string()) pipe.published_by[name] = from.get<std::string>();
   try {
-    for (const auto& a : resolve_artifact_refs(config, rt::artifacts::Store(rt::artifacts::store_root())))
+    for (const auto& a : resolve_artifact_refs(config, rt::artifacts::Store(rt::artifacts::store_root()), pipe))
       if (a.written != a.value) std::cerr << "nemokit: artifact " << a.key << " = \"" << a.written << "\" -> " << a.ref << ": " << a.value << "\n";
   } catch (const UserError& e) {
     throw UserError(config_file.string() + ": " + e.what());
@@ -389,7 +410,9 @@ int cmd_data(Context& ctx) {
   return run_stage(ctx, "data prep", p);
 }
 
-// Each stage gets the folder of the one before in NEMOKIT_INPUT_JOB. On Slurm the chain is
+// Each stage after the first starts from the model the stage before published to the artifact
+// store (start_from_model; its job resolves the reference when it starts, against the job
+// folders in its job.json's pipe_inputs). On Slurm the chain is
 // submitted at once, each job waiting for the one before with --dependency=afterok; --run then
 // follows the jobs in order, and when one does not succeed names its logs and cancels the jobs
 // after it (without kill_invalid_depend, which Slurm does not set by default, they would stay
@@ -404,9 +427,14 @@ int cmd_pipe(Context& ctx) {
   std::vector<StagePlan> plans;
   std::set<std::string> published;  // by the stages before: resolved when the stage starts
   for (const auto* s : chain) {
-    plans.push_back(resolve_stage(ctx, *s, published));
+    plans.push_back(resolve_stage(ctx, *s, published, plans.empty() ? "" : model_name(plans.back())));
     for (const auto& n : published_names(plans.back())) published.insert(n);
   }
+  // Each stage's job folder, once made, for the stages after it (pipe_inputs).
+  std::map<std::string, std::string> made;
+  auto made_by = [&](const StagePlan& p, const fs::path& job) {
+    for (const auto& n : published_names(p)) made[n] = job.string();
+  };
   if (ctx.args.dry_run) {
     for (const auto& p : plans) print_dry_run(ctx, "run", p);
     return 0;
@@ -415,13 +443,12 @@ int cmd_pipe(Context& ctx) {
   if (!t.slurm) {
     // Every stage's model must fit here before the first one starts.
     for (const auto& p : plans) check_model_fits_here(p.config.table, "config " + p.config.chain.back());
-    std::string input;
-    for (const auto& p : plans) {
-      if (!input.empty()) setenv("NEMOKIT_INPUT_JOB", input.c_str(), 1);
+    for (auto& p : plans) {
+      p.pipe_inputs = made;
       fs::path job;
       int rc = execute_local(ctx, t, "run", p, &job);
       if (rc != 0) return rc;
-      input = job.string();
+      made_by(p, job);
     }
     return 0;
   }
@@ -430,12 +457,13 @@ int cmd_pipe(Context& ctx) {
   for (const auto& p : plans) all.push_back(&p);
   require_images(ctx, t, all);
   std::vector<std::pair<JobDir, std::string>> submitted;
-  std::string after, input;
-  for (const auto& p : plans) {
+  std::string after;
+  for (auto& p : plans) {
+    p.pipe_inputs = made;
     JobDir job = make_job(t, "run", p);
-    after = submit(ctx, t, "run", p, job, after, input);
+    after = submit(ctx, t, "run", p, job, after);
     std::cerr << run_logs_note(wandb_of(ctx), job.path);
-    input = job.path.string();
+    made_by(p, job.path);
     submitted.emplace_back(job, after);
   }
   if (t.detached) {

@@ -1,9 +1,16 @@
 // Stand-in stages for the executor tests. `exectest echo` prints who it is (rank, world,
-// rendezvous, resume state, input job) and its config lines, then exits with the configured code.
-// `exectest checkpoint` counts steps like a training loop: on the signal named by
-// NEMOKIT_PREEMPT_SIGNAL it writes its step to a checkpoint and exits; started again with
-// NEMOKIT_RESUMED=1 it continues from that step.
+// rendezvous, resume state, the model it starts from: model.init_from) and its config lines, then
+// exits with the configured code. `exectest checkpoint` counts steps like a training loop: on the
+// signal named by NEMOKIT_PREEMPT_SIGNAL it writes its step to a checkpoint and exits; started
+// again with NEMOKIT_RESUMED=1 it continues from that step; when it has counted every step it
+// saves a model checkpoint (JOB/checkpoints/step_N) and publishes it to the artifact store, as
+// a training stage does (not with EXECTEST_NO_PUBLISH set), so that `nemokit pipe
+// exectest` hands it to echo.
 #include <nemokit/plugin.hpp>
+#include <nemokit/stage_artifacts.hpp>
+
+#include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -31,8 +38,8 @@ extern "C" void on_preempt(int) { preempted = true; }
 int run_echo(const nemokit::sdk::StageCall& call, const nlohmann::json& cfg) {
   const nlohmann::json& e = cfg.at("echo");
   std::string who = "exectest rank " + env("RANK") + "/" + env("WORLD_SIZE") + " local " + env("LOCAL_RANK") + " master " +
-                    env("MASTER_ADDR") + ":" + env("MASTER_PORT") + " resumed " + env("NEMOKIT_RESUMED") + " input " +
-                    env("NEMOKIT_INPUT_JOB");
+                    env("MASTER_ADDR") + ":" + env("MASTER_PORT") + " resumed " + env("NEMOKIT_RESUMED") + " init_from " +
+                    (cfg.contains("model") ? cfg["model"].value("init_from", std::string()) : std::string());
   std::cout << who << std::endl;
   for (const auto& l : e.value("lines", nlohmann::json::array())) std::cout << l.get<std::string>() << std::endl;
   if (!e.value("note", std::string()).empty()) std::cout << "note: " << e.value("note", std::string()) << std::endl;
@@ -70,6 +77,15 @@ int run_checkpoint(const nemokit::sdk::StageCall& call, const nlohmann::json& cf
     std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
   }
   std::cout << "finished " << steps << " steps" << std::endl;
+  if ((env("RANK").empty() || env("RANK") == "0") && env("EXECTEST_NO_PUBLISH").empty()) {
+    nemokit::rt::CheckpointDir ckpts(call.job_dir / "checkpoints", 1);
+    const std::filesystem::path dir = ckpts.for_step(steps);
+    std::filesystem::create_directories(dir);
+    nemokit::rt::write_file_atomic(dir / "config.json", "{\"model_type\": \"exectest\"}\n");
+    nemokit::rt::write_file_atomic(dir / "trainer_state.json", "{\"step\": " + std::to_string(steps) + "}\n");
+    ckpts.mark_latest(steps);
+    nemokit::sdk::publish_trained_model(call, cfg);
+  }
   return 0;
 }
 

@@ -6,7 +6,6 @@
 
 #include <toml++/toml.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -90,21 +89,14 @@ InitModel resolve_init_model(const json& config, const fs::path& job_dir) {
     for (const auto& [key, value] : config["model"].items())
       if (key != "init_from" && key != "vision" && key != "audio")
         bad("model." + key, "unknown key (expected init_from, vision or audio; the architecture comes from the model's config.json)");
-  InitModel r;
-  const char* input_job = std::getenv("NEMOKIT_INPUT_JOB");
-  if (input_job && *input_job) {
-    r.dir = checkpoint_of_job(input_job);
-    r.origin = "the previous stage's job " + std::string(input_job);
-  } else {
-    const json* init = nullptr;
-    if (config.contains("model") && config["model"].is_object() && config["model"].contains("init_from"))
-      init = &config["model"]["init_from"];
-    if (!init) bad("model.init_from", "required: the model to fine-tune (a model or checkpoint folder, or stage:FAMILY/STAGE)");
-    if (!init->is_string()) bad("model.init_from", "must be a string, got " + std::string(init->type_name()));
-    return resolve_model(init->get<std::string>(), "model.init_from", job_dir);
-  }
-  r.tokenizer = tokenizer_of(r.dir);
-  return r;
+  const json* init = nullptr;
+  if (config.contains("model") && config["model"].is_object() && config["model"].contains("init_from"))
+    init = &config["model"]["init_from"];
+  if (!init)
+    bad("model.init_from",
+        "required: the model to fine-tune (NAME:latest from the artifact store, a model or checkpoint folder, or stage:FAMILY/STAGE)");
+  if (!init->is_string()) bad("model.init_from", "must be a string, got " + std::string(init->type_name()));
+  return resolve_model(init->get<std::string>(), "model.init_from", job_dir);
 }
 
 fs::path tokenizer_of(const fs::path& model_dir) {

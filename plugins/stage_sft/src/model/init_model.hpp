@@ -1,12 +1,11 @@
 #pragma once
-// Which model a fine-tuning run starts from. In order:
-//   1. NEMOKIT_INPUT_JOB (set by `nemokit pipe`): the newest checkpoint of the job before.
-//   2. model.init_from:
-//      - a model folder (config.json + safetensors, e.g. a step_NNNNNNN checkpoint or an
-//        imported Hugging Face model),
-//      - a checkpoint folder with a `latest` file (a pretraining run's checkpoint.dir),
-//      - "stage:FAMILY/STAGE[/SUBSTAGE]": the newest checkpoint of the last completed job of that
-//        stage among the job folders beside this run's.
+// Which model a fine-tuning run starts from: model.init_from, one of
+//   - a model folder (config.json + safetensors, e.g. a step_NNNNNNN checkpoint or an imported
+//     Hugging Face model); what an artifact reference (NAME:latest, NAME:vN) has become by the
+//     time the stage runs, and what `nemokit pipe` hands each stage from the one before,
+//   - a checkpoint folder with a `latest` file (a pretraining run's checkpoint.dir),
+//   - "stage:FAMILY/STAGE[/SUBSTAGE]": the newest checkpoint of the last completed job of that
+//     stage among the job folders beside this run's.
 // The tokenizer is the model folder's tokenizer.json, else the one in the folder above (where
 // training runs keep it, beside their step folders).
 
@@ -23,7 +22,7 @@ struct InitModel {
   std::string origin;               // how it was found, for the log
 };
 
-// Throws std::invalid_argument naming model.init_from (or NEMOKIT_INPUT_JOB) and what is missing,
+// Throws std::invalid_argument naming model.init_from and what is missing,
 // or a key of [model] other than init_from, vision and audio.
 InitModel resolve_init_model(const nlohmann::json& config, const std::filesystem::path& job_dir);
 
