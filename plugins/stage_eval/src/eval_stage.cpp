@@ -10,6 +10,7 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/checkpoint.hpp"
+#include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
 
 #include <chrono>
@@ -52,6 +53,10 @@ EvalRun run_eval(const json& config, const std::string& family, const fs::path& 
   if (o.chats && !fs::exists(o.chats->file)) throw std::invalid_argument("chats.file: " + o.chats->file.string() + " does not exist");
 
   EvalRun run;
+  // Each model's suites, counted as they finish (rate and ETA on a terminal, a line each in a log).
+  const int64_t suites = int64_t(models.size()) * (int64_t(perplexity.has_value()) + int64_t(tasks.has_value()) + int64_t(o.chats.has_value()));
+  rt::Progress progress("suite", suites, 1);
+  int64_t done = 0;
   for (size_t i = 0; i < models.size(); ++i) {
     const sft::InitModel& m = models[i];
     const auto t0 = Clock::now();
@@ -73,6 +78,7 @@ EvalRun run_eval(const json& config, const std::string& family, const fs::path& 
       std::snprintf(took, sizeof took, "%.1f s", seconds_since(s0));
       info(std::string("  ") + name + ": " + summary(rows) + ", " + took);
       r.rows.insert(r.rows.end(), rows.begin(), rows.end());
+      progress.update(++done, r.label + " " + name);
     };
     if (perplexity) suite("perplexity", [&] { return perplexity->run(*model, tok, m.tokenizer); });
     if (tasks) suite("tasks", [&] { return tasks->run(*model, tok, o.media); });
