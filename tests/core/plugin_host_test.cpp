@@ -9,6 +9,8 @@
 
 #include <fstream>
 
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 using nemokit::PluginRegistry;
 using nemokit::test::run_cli;
@@ -131,4 +133,71 @@ TEST(PluginHost, PluginsCommandListsAndReportsProblems) {
   auto info = run_cli("plugins info stage_rl");
   EXPECT_EQ(info.rc, 0);
   EXPECT_NE(info.out.find("super3 rl rlhf"), std::string::npos) << info.out;
+}
+
+// As Slurm refuses plugins on insecure paths: a plugin anyone could have replaced (its file or its
+// folder writable by everyone, or owned by another user) is refused, naming why, before any of its
+// code is read or run; the other plugins still load.
+namespace {
+// good_extra.so copied into a fresh folder of `folder_mode`, the copy given `file_mode`.
+fs::path good_plugin_copy(const std::string& name, fs::perms folder_mode, fs::perms file_mode) {
+  const fs::path dir = nemokit::test::temp_folder(name) / "plugins";
+  fs::create_directories(dir);
+  const fs::path so = dir / "good_extra.so";
+  fs::copy_file(kCases / "good_extra" / "good_extra.so", so);
+  fs::permissions(so, file_mode);
+  fs::permissions(dir, folder_mode);
+  return dir;
+}
+}  // namespace
+
+TEST(PluginHost, PluginInAWorldWritableFolderIsRefused) {
+  const fs::path dir = good_plugin_copy("ww-folder", fs::perms::all, fs::perms(0755));
+  PluginRegistry r = PluginRegistry::discover({kInTree, dir});
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  const std::string& p = r.problems()[0];
+  EXPECT_NE(p.find((dir / "good_extra.so").string() + ": refused"), std::string::npos) << p;
+  EXPECT_NE(p.find("the folder " + fs::canonical(dir).string() + " is writable by everyone (mode 0777)"), std::string::npos) << p;
+  EXPECT_THROW(r.stage("extra", "sft", ""), nemokit::UserError);
+  EXPECT_NO_THROW(r.stage("nano3", "sft", ""));
+  // The sticky bit of /tmp does not make it safe: anyone may still add a plugin there.
+  fs::permissions(dir, fs::perms::all | fs::perms::sticky_bit);
+  EXPECT_EQ(PluginRegistry::discover({dir}).problems().size(), 1u);
+  // Once the folder is the owner's alone, the same file loads.
+  fs::permissions(dir, fs::perms(0755));
+  PluginRegistry fixed = PluginRegistry::discover({kInTree, dir});
+  EXPECT_TRUE(fixed.problems().empty()) << problems_of(fixed);
+  EXPECT_NO_THROW(fixed.stage("extra", "sft", ""));
+}
+
+TEST(PluginHost, WorldWritablePluginFileIsRefusedAndTheCliSaysWhy) {
+  const fs::path dir = good_plugin_copy("ww-file", fs::perms(0755), fs::perms(0777));
+  PluginRegistry r = PluginRegistry::discover({kInTree, dir});
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  EXPECT_NE(r.problems()[0].find("the plugin file " + fs::canonical(dir / "good_extra.so").string() +
+                                 " is writable by everyone (mode 0777)"),
+            std::string::npos) << r.problems()[0];
+  auto res = run_cli("plugins", "NEMOKIT_PLUGIN_PATH=" + dir.string());
+  EXPECT_EQ(res.rc, 1);
+  EXPECT_NE(res.err.find("good_extra.so: refused"), std::string::npos) << res.err;
+  EXPECT_NE(res.err.find("is writable by everyone"), std::string::npos) << res.err;
+  auto run = run_cli("run extra sft -c tiny", "NEMOKIT_PLUGIN_PATH=" + dir.string());
+  EXPECT_NE(run.rc, 0);
+  EXPECT_EQ(run.out.find("test stage good_extra ran"), std::string::npos) << run.out;
+}
+
+TEST(PluginHost, PluginOwnedByAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "giving a file to another user needs root (chown)";
+  const fs::path dir = good_plugin_copy("other-owner", fs::perms(0755), fs::perms(0755));
+  ASSERT_EQ(::chown((dir / "good_extra.so").c_str(), 65534, 65534), 0);
+  PluginRegistry r = PluginRegistry::discover({kInTree, dir});
+  ASSERT_EQ(r.problems().size(), 1u) << problems_of(r);
+  EXPECT_NE(r.problems()[0].find("is owned by user id 65534, neither root nor you (0)"), std::string::npos) << r.problems()[0];
+  // A folder of another user is refused the same way, whoever owns the file.
+  ASSERT_EQ(::chown((dir / "good_extra.so").c_str(), 0, 0), 0);
+  ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+  PluginRegistry folder = PluginRegistry::discover({dir});
+  ASSERT_EQ(folder.problems().size(), 1u) << problems_of(folder);
+  EXPECT_NE(folder.problems()[0].find("the folder " + fs::canonical(dir).string() + " is owned by user id 65534"),
+            std::string::npos) << folder.problems()[0];
 }

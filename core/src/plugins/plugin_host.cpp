@@ -1,6 +1,7 @@
 #include "plugins/plugin_host.hpp"
 
 #include "plugins/elf_sections.hpp"
+#include "plugins/plugin_file_safety.hpp"
 #include "util/error.hpp"
 #include "util/suggest.hpp"
 
@@ -117,6 +118,10 @@ std::unique_ptr<PluginFile> inspect_plugin_file(const fs::path& path) {
   auto p = std::make_unique<PluginFile>();
   p->path = path;
   p->name = path.stem().string();
+  if (std::string why = insecure_plugin_path(path); !why.empty()) {
+    p->error = why;
+    return p;
+  }
   ElfSections sec;
   try {
     sec = read_elf_sections(path, {"nemokit_manifest", "nemokit_resources"});

@@ -1,6 +1,7 @@
 #include "env/plugin_environments.hpp"
 
 #include "plugins/elf_sections.hpp"
+#include "plugins/plugin_file_safety.hpp"
 
 #include <nemokit/reward.h>
 
@@ -118,6 +119,7 @@ fs::path default_folder() {
 EnvironmentPluginFile inspect_environment_plugin(const fs::path& path) {
   EnvironmentPluginFile f;
   f.path = path;
+  if (std::string why = insecure_plugin_path(path); !why.empty()) fail(path, why);
   f.abi_major = entry_major(path);
   if (f.abi_major != NEMOKIT_REWARD_ABI_MAJOR)
     fail(path, "environment plugin ABI major " + std::to_string(f.abi_major) + " differs from this nemokit's reward ABI " +
