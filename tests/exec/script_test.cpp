@@ -14,11 +14,15 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <sstream>
 
 namespace nemokit {
 namespace fs = std::filesystem;
 using test::fresh_dir;
+using test::read_file;
 using test::write_file;
 
 namespace {
@@ -190,6 +194,92 @@ env_vars = {"A B" = "1"}
   req.profile = &set.get("p");
   req.shape.job_name = "x\nrm -rf /";
   EXPECT_THROW(render_sbatch_script(plan_slurm_job(req).script), UserError);
+}
+
+// Values aimed at the sbatch script, in every place a config, profile or path reaches it (job
+// name, account, partition, mem, time, the job folder, the image, mounts, environment values): the
+// script runs under a real bash (srun and scontrol replaced by recorders) and nothing they hold is
+// run; srun gets each value as one exact word; every #SBATCH line reads back as the value; a
+// newline, which would end the #SBATCH line and start a command, is refused naming the key.
+TEST(exec_sbatch_script, hostile_values_are_quoted_into_the_script_and_run_nothing) {
+  fs::path dir = fresh_dir("hostile_script");
+  const std::string nasty = "x $(touch MARK) `touch MARK` 'q' \"dq\" ; touch MARK \\ & %j";
+  auto toml_string = [](const std::string& v) {
+    std::string out = "\"";
+    for (char c : v) out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    return out + "\"";
+  };
+  const std::string image = (dir / ("img " + std::string("$(touch MARK)") + ".sqsh")).string();
+  const std::string mount = "/data $(touch MARK) 'q':/data";
+  ProfileSet set = load_profiles(dir, "[p]\nexecutor = \"slurm\"\naccount = " + toml_string(nasty) +
+                                          "\npartition = " + toml_string(nasty) + "\nmem = " + toml_string(nasty) +
+                                          "\ntime = " + toml_string(nasty) + "\ncontainer_image = " + toml_string(image) +
+                                          "\nmounts = [" + toml_string(mount) + "]\nenv_vars = {NASTY = " + toml_string(nasty) + "}\n");
+  SlurmJobRequest req;
+  req.profile = &set.get("p");
+  req.shape = resolve_job_shape(req.profile, toml::table{}, {}, false, nasty);
+  req.job_dir = dir / "jobs $(touch MARK) `touch MARK` it's \"q\"" / "J1";
+  fs::create_directories(req.job_dir);
+  req.title = nasty;
+  req.task_args = {"__task", req.job_dir.string(), nasty};
+  const std::string script = render_sbatch_script(plan_slurm_job(req).script);
+
+  // Every #SBATCH line holds one value, quoted as Slurm reads it back.
+  std::istringstream lines(script);
+  std::map<std::string, std::string> sbatch;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("#SBATCH --", 0) != 0 || line.find('=') == std::string::npos) continue;
+    const std::string key = line.substr(10, line.find('=') - 10), quoted = line.substr(line.find('=') + 1);
+    if (quoted.empty() || quoted[0] != '"') continue;
+    std::string value;
+    for (size_t i = 1; i + 1 < quoted.size(); ++i) value += quoted[i] == '\\' ? quoted[++i] : quoted[i];
+    EXPECT_EQ(quoted.back(), '"') << line;
+    sbatch[key] = value;
+  }
+  for (const char* key : {"job-name", "account", "partition", "mem", "time"}) EXPECT_EQ(sbatch[key], nasty) << key;
+  EXPECT_EQ(sbatch["output"], (req.job_dir / "logs").string() + "/slurm-%j.out");
+
+  // The script under bash: srun records its words and two environment values, one per line.
+  const fs::path bin = dir / "bin";
+  write_file(bin / "srun", "#!/bin/bash\nprintf '%s\\n' \"$@\" > \"$RECORD\"\nprintf '%s\\n' \"$NASTY\" \"$NEMOKIT_JOB_DIR\" >> \"$RECORD\"\n");
+  write_file(bin / "scontrol", "#!/bin/bash\necho node1\n");
+  for (const char* tool : {"srun", "scontrol"}) fs::permissions(bin / tool, fs::perms(0755));
+  write_file(dir / "job.sh", script);
+  const fs::path record = dir / "srun-words.txt";
+  const std::string cmd = "cd " + shell_quote(dir.string()) + " && PATH=" + shell_quote(bin.string()) +
+                          ":\"$PATH\" RECORD=" + shell_quote(record.string()) +
+                          " SLURM_JOB_ID=7 SLURM_JOB_NODELIST=node1 bash job.sh";
+  CommandResult r = run_command({"bash", "-c", cmd});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "MARK")) << "a value ran as a command";
+  EXPECT_FALSE(fs::exists(req.job_dir / "MARK"));
+  std::vector<std::string> words;
+  std::istringstream rec(read_file(record));
+  for (std::string w; std::getline(rec, w);) words.push_back(w);
+  auto has = [&](const std::string& w) { return std::find(words.begin(), words.end(), w) != words.end(); };
+  EXPECT_TRUE(has("--container-image=" + image)) << read_file(record);
+  EXPECT_TRUE(has(nasty)) << "the task's argument";
+  EXPECT_TRUE(has(req.job_dir.string()));
+  ASSERT_GE(words.size(), 2u);
+  EXPECT_EQ(words[words.size() - 2], nasty) << "env_vars value";
+  EXPECT_EQ(words.back(), req.job_dir.string()) << "NEMOKIT_JOB_DIR";
+  bool mounted = false;
+  for (const auto& w : words) mounted |= w.rfind("--container-mounts=" + mount + ",", 0) == 0;
+  EXPECT_TRUE(mounted) << read_file(record);
+
+  // A newline in any #SBATCH value is refused, naming the key.
+  for (auto [field, key] : std::vector<std::pair<std::string JobShape::*, std::string>>{
+           {&JobShape::job_name, "run.job_name"}, {&JobShape::account, "account"}, {&JobShape::partition, "partition"},
+           {&JobShape::time, "time"}}) {
+    SlurmJobRequest bad = req;
+    bad.shape.*field = "ok\n#SBATCH --wrap=touch MARK";
+    try {
+      render_sbatch_script(plan_slurm_job(bad).script);
+      ADD_FAILURE() << key << ": a newline was accepted";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(exec_sbatch_script, build_job_is_one_cpu_task_on_the_build_partition) {
