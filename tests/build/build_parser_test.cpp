@@ -10,6 +10,7 @@
 
 #include "../../plugins/builder_oci/src/registry/auth_challenge.hpp"
 #include "../../plugins/builder_oci/src/registry/credentials.hpp"
+#include "../../plugins/builder_oci/src/registry/registry_replies.hpp"
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/context.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
@@ -445,4 +446,54 @@ TEST(BuildRequest, TagsAreCheckedAtAnyLength) {
     for (std::string bad : {std::string(""), std::string("-a"), std::string(".a"), "a" + std::string(100000, 'b') + "/"})
         EXPECT_THROW(request(bad), BuildError) << bad.substr(0, 20);
     fs::remove_all(dir);
+}
+
+// A registry's answers are read without trusting them: each malformed one is named by where it
+// came from and the key at fault (a wrong type once surfaced as nlohmann's type_error text, seen
+// while writing fuzz_registry_replies), and a token with a line break never reaches an HTTP header.
+TEST(BuildRegistry, MalformedRepliesNameTheKey) {
+    auto error_of = [](auto&& body) {
+        try {
+            body();
+        } catch (const BuildError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_EQ(token_of_reply(R"({"token": "abc"})", "https://auth/token"), "abc");
+    EXPECT_EQ(token_of_reply(R"({"access_token": "xyz"})", "https://auth/token"), "xyz");
+    EXPECT_EQ(error_of([] { token_of_reply(R"({"token": 5})", "https://auth/token"); }),
+              "https://auth/token: token answer: \"token\" is number, not a string");
+    EXPECT_EQ(error_of([] { token_of_reply("[1]", "R"); }), "R: the token answer is not a JSON object");
+    EXPECT_EQ(error_of([] { token_of_reply("{}", "R"); }), "R: no token in the answer");
+    EXPECT_EQ(error_of([] { token_of_reply(R"({"token": "a\r\nX-Evil: 1"})", "R"); }), "R: the token holds a line break");
+
+    const std::string good = "sha256:" + std::string(64, 'a');
+    auto list = [](const std::string& manifests) { return read_manifest_reply(R"({"manifests": )" + manifests + "}", "img"); };
+    EXPECT_TRUE(list("[]").is_list);
+    EXPECT_EQ(platform_manifest_digest(list(R"([{"platform": {"os": "linux", "architecture": "arm64"}, "digest": "x"},
+                                                {"platform": {"os": "linux", "architecture": "amd64"}, "digest": ")" + good + "\"}]"),
+                                       "img"),
+              good);
+    EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"("x")"), "img"); }),
+              "img: \"manifests\" of the manifest list is not an array");
+    EXPECT_EQ(error_of([&] { platform_manifest_digest(list("[7]"), "img"); }), "img: manifests[0] is number, not a descriptor object");
+    EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"([{"platform": {"os": 1}}])"), "img"); }),
+              "img: manifests[0].platform: \"os\" is number, not a string");
+    EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"([{"platform": {"os": "linux", "architecture": "amd64"}, "digest": "../x"}])"), "img"); }),
+              "img: manifests[0]: unsupported digest '../x'");
+    EXPECT_EQ(error_of([&] { platform_manifest_digest(list("[]"), "img"); }), "img: no linux/amd64 image in the manifest list");
+
+    auto manifest = [](const std::string& text) { return read_manifest_reply(text, "img"); };
+    EXPECT_EQ(error_of([&] { manifest("[]"); }), "img: manifest is not a JSON object");
+    EXPECT_EQ(error_of([&] { manifest(R"({"mediaType": 3})"); }), "img: manifest: \"mediaType\" is number, not a string");
+    EXPECT_EQ(image_manifest_blobs(manifest(R"({"config": {"digest": ")" + good + R"("}, "layers": [{"digest": ")" + good + "\"}]}"), "img"),
+              (std::vector<std::string>{good, good}));
+    EXPECT_EQ(error_of([&] { image_manifest_blobs(manifest(R"({"config": "c", "layers": []})"), "img"); }),
+              "img: config is string, not a descriptor object");
+    EXPECT_EQ(error_of([&] { image_manifest_blobs(manifest(R"({"config": {"digest": ")" + good + R"("}, "layers": {}})"), "img"); }),
+              "img: \"layers\" of the manifest is not an array");
+    EXPECT_EQ(error_of([&] { image_manifest_blobs(manifest(R"({"config": {"digest": ")" + good + R"("}, "layers": [{"digest": 1}]})"), "img"); }),
+              "img: layers[0]: \"digest\" is number, not a string");
+    EXPECT_EQ(error_of([&] { image_manifest_blobs(manifest(R"({"layers": []})"), "img"); }), "img: not an image manifest");
 }

@@ -18,6 +18,7 @@
 
 #include "auth_challenge.hpp"
 #include "credentials.hpp"
+#include "registry_replies.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/registry/registry.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
@@ -195,10 +196,7 @@ private:
         auth_ = saved;
         if (r.status != 200) throw BuildError(p["realm"] + ": token request failed with HTTP " + std::to_string(r.status) +
                                               (creds_ ? "" : " (no credentials for " + ref_.registry + ")"));
-        json j = json::parse(r.body, nullptr, false);
-        std::string token = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
-        if (token.empty()) throw BuildError(p["realm"] + ": no token in the answer");
-        auth_ = "Bearer " + token;
+        auth_ = "Bearer " + token_of_reply(r.body, p["realm"]);
     }
 
     static std::string base64(const std::string& in) {
@@ -224,11 +222,6 @@ private:
     std::optional<Credentials> creds_;
     std::string auth_;
 };
-
-bool is_index(const std::string& mt) {
-    return mt == "application/vnd.oci.image.index.v1+json" ||
-           mt == "application/vnd.docker.distribution.manifest.list.v2+json";
-}
 
 void check_digest(const std::string& digest, const std::string& what) {
     if (!rt::is_sha256_digest(digest)) throw BuildError(what + ": unsupported digest '" + digest + "'");
@@ -301,28 +294,14 @@ public:
 
     fs::path pull(const fs::path& layout) {
         auto [text, digest] = manifest(ref_.reference);
-        json m = json::parse(text, nullptr, false);
-        if (!m.is_object()) throw BuildError(ref_.str() + ": manifest is not JSON");
-        std::string mt = m.value("mediaType", "");
-        if (is_index(mt) || m.contains("manifests")) {
-            std::string chosen;
-            for (auto& d : m["manifests"]) {
-                auto pl = d.value("platform", json::object());
-                if (pl.value("os", "") == "linux" && pl.value("architecture", "") == "amd64") {
-                    chosen = d.value("digest", "");
-                    break;
-                }
-            }
-            if (chosen.empty()) throw BuildError(ref_.str() + ": no linux/amd64 image in the manifest list");
-            check_digest(chosen, ref_.str());
-            std::tie(text, digest) = manifest(chosen);
-            m = json::parse(text, nullptr, false);
-            mt = m.value("mediaType", "application/vnd.oci.image.manifest.v1+json");
+        ManifestReply m = read_manifest_reply(text, ref_.str());
+        if (m.is_list) {
+            std::tie(text, digest) = manifest(platform_manifest_digest(m, ref_.str()));
+            m = read_manifest_reply(text, ref_.str());
         }
-        if (!m.contains("config") || !m.contains("layers")) throw BuildError(ref_.str() + ": not an image manifest");
+        std::vector<std::string> digests = image_manifest_blobs(m, ref_.str());
         store_bytes(text);
-        std::vector<std::string> digests{m["config"].value("digest", "")};
-        for (auto& l : m["layers"]) digests.push_back(l.value("digest", ""));
+        std::string mt = m.media_type.empty() ? "application/vnd.oci.image.manifest.v1+json" : m.media_type;
         for (auto& d : digests) blob(d);
 
         fs::create_directories(layout / "blobs" / "sha256");

@@ -1,6 +1,6 @@
 #include "prep/rl_data_prep.hpp"
 
-#include "omni/media_items.hpp"
+#include "omni/media_paths.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/run/paths.hpp"

@@ -9,6 +9,7 @@
 // Each placeholder in the text (<image>, <video>, <audio>, in order) then stands for as many
 // positions as the encoder makes tokens for its item.
 
+#include "omni/media_paths.hpp"
 #include "omni/media_options.hpp"
 #include "prep/tokenize_chat.hpp"
 
@@ -43,12 +44,6 @@ rt::Tokenizer with_media_tokens(const rt::Tokenizer& tok);
 std::vector<MediaItem> load_media(const nlohmann::ordered_json& record, const std::filesystem::path& base,
                                   const MediaOptions& options, const std::string& where);
 
-// `rel` (a record's media path) as a file inside `base`: relative, not leaving it (symbolic links
-// resolved), existing. Throws std::invalid_argument naming `where`.
-std::filesystem::path resolve_media_path(const std::filesystem::path& base, const std::string& rel, const std::string& where);
-
-// Every media path of a record ("images", "audios", "videos"[].frames), for rewriting in place.
-std::vector<nlohmann::json*> media_paths(nlohmann::json& record);
 
 // The record's media as encoder inputs at its prompt's placeholders: `ids` (a rendered prompt)
 // gets its placeholders expanded. No media: `ids` unchanged, no inputs.

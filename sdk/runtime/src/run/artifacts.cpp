@@ -206,6 +206,46 @@ std::string describe_missing(const Store& store, const std::string& ref_text, co
          " (artifacts there: " + (list.empty() ? "none" : list) + ")";
 }
 
+namespace {
+
+// The keys every reader of a metadata.json takes for granted, checked once where it is read, so
+// a hand-edited or damaged file is named with its key instead of the JSON library's words.
+void check_metadata(const json& m, const fs::path& file) {
+  const std::string where = file.string() + ": ";
+  if (!m.is_object()) throw std::runtime_error(where + "the metadata is " + std::string(m.type_name()) + ", not a JSON object");
+  for (const char* key : {"type", "name", "content_digest", "path", "created_at"})
+    if (m.contains(key) && !m[key].is_string())
+      throw std::runtime_error(where + "\"" + key + "\" is " + m[key].type_name() + ", not a string");
+  if (m.contains("digest_excludes")) {
+    const json& ex = m["digest_excludes"];
+    if (!ex.is_array() || !std::all_of(ex.begin(), ex.end(), [](const json& e) { return e.is_string(); }))
+      throw std::runtime_error(where + "\"digest_excludes\" must be a list of strings");
+  }
+  if (m.contains("source_datasets")) {  // the raw files a data artifact was made from (lineage)
+    const json& src = m["source_datasets"];
+    if (!src.is_array()) throw std::runtime_error(where + "\"source_datasets\" must be a list");
+    for (size_t i = 0; i < src.size(); ++i)
+      for (const char* key : {"path", "sha256"})
+        if (!src[i].is_object() || (src[i].contains(key) && !src[i][key].is_string()))
+          throw std::runtime_error(where + "source_datasets[" + std::to_string(i) + "] must be a table whose \"" + key +
+                                   "\" is a string");
+  }
+  if (!m.contains("tracking")) return;
+  if (!m["tracking"].is_object()) throw std::runtime_error(where + "\"tracking\" is " + m["tracking"].type_name() + ", not a table");
+  const json& tracking = m["tracking"];
+  if (!tracking.contains("used_artifacts")) return;
+  const json& used = tracking["used_artifacts"];
+  if (!used.is_array()) throw std::runtime_error(where + "\"tracking.used_artifacts\" must be a list");
+  for (size_t i = 0; i < used.size(); ++i) {
+    const json& u = used[i];
+    if (u.is_string() || (u.is_object() && u.contains("ref") && u["ref"].is_string())) continue;
+    throw std::runtime_error(where + "tracking.used_artifacts[" + std::to_string(i) +
+                             "] must be a reference string or a table with a string \"ref\"");
+  }
+}
+
+}  // namespace
+
 Artifact Store::get(const Ref& ref) const {
   std::optional<int64_t> v = ref.version;
   if (!v) {
@@ -221,6 +261,7 @@ Artifact Store::get(const Ref& ref) const {
     throw NotFound(describe_missing(*this, ref.text(), vs.empty() ? "no such name" : "no such version"));
   }
   a.metadata = rt::read_json_file(a.dir / "metadata.json");
+  check_metadata(a.metadata, a.dir / "metadata.json");
   return a;
 }
 
