@@ -1,7 +1,9 @@
 // Data parallel through the real program: `nemokit run` with two local ranks (started under
 // mpirun, each with half the global batch) trains the same model as one rank with the whole
 // batch: the same losses step by step and, after 10 steps, the same weights (fp32, relative error
-// below 1e-6), with metrics and checkpoints written once, by rank 0.
+// below 1e-6), with metrics and checkpoints written once, by rank 0. With the optimizer state
+// sharded (ZeRO-1) the two ranks train the same weights and save the same moments again, and a
+// ZeRO-1 run resumed from its checkpoint (each rank reloading its block) continues exactly.
 #include "bible_slice.hpp"
 #include "run_cli.hpp"
 
@@ -15,7 +17,9 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <utility>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -70,6 +74,41 @@ pid_t rank_pid(const std::string& needle, int rank) {
 
 double relative_error(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), 1e-30); }
 
+// The worst per-tensor relative error |b - a| / |a| between two safetensors files with the same
+// tensors, and that tensor's name.
+std::pair<double, std::string> worst_tensor_error(const fs::path& a_path, const fs::path& b_path) {
+  auto fa = nemokit::rt::SafetensorsFile::open(a_path.string());
+  auto fb = nemokit::rt::SafetensorsFile::open(b_path.string());
+  EXPECT_EQ(fa.entries().size(), fb.entries().size()) << a_path << " vs " << b_path;
+  double worst = 0;
+  std::string worst_name;
+  for (const auto& e : fa.entries()) {
+    if (!fb.find(e.name)) {
+      ADD_FAILURE() << b_path << " lacks " << e.name;
+      continue;
+    }
+    nemokit::rt::Tensor a = fa.load_f32(e.name), b = fb.load_f32(e.name);
+    EXPECT_EQ(a.numel(), b.numel()) << e.name;
+    if (a.numel() != b.numel()) continue;
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      double d = double(a.f32()[i]) - double(b.f32()[i]);
+      diff += d * d;
+      norm += double(a.f32()[i]) * double(a.f32()[i]);
+    }
+    double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+    if (rel > worst) worst = rel, worst_name = e.name;
+  }
+  return {worst, worst_name};
+}
+
+std::map<int64_t, double> train_losses(const fs::path& jobs_root) {
+  std::map<int64_t, double> out;
+  for (const auto& m : metrics_of(jobs_root))
+    if (m.contains("loss")) out[m["step"]] = m["loss"];
+  return out;
+}
+
 }  // namespace
 
 TEST(PretrainDataParallel, TwoRanksWithHalfTheBatchTrainAsOneRankWithAllOfIt) {
@@ -97,28 +136,65 @@ TEST(PretrainDataParallel, TwoRanksWithHalfTheBatchTrainAsOneRankWithAllOfIt) {
   for (const auto& [step, v] : val1) EXPECT_LT(relative_error(v, val2[step]), 1e-6) << "val at step " << step;
 
   // Weights after 10 steps: per tensor, |w2 - w1| / |w1| below 1e-6.
-  auto w1 = nemokit::rt::SafetensorsFile::open((dir / "ckpt-1" / "step_0000010" / "model.safetensors").string());
-  auto w2 = nemokit::rt::SafetensorsFile::open((dir / "ckpt-2" / "step_0000010" / "model.safetensors").string());
-  ASSERT_EQ(w1.entries().size(), w2.entries().size());
-  double worst = 0;
-  std::string worst_name;
-  for (const auto& e : w1.entries()) {
-    nemokit::rt::Tensor a = w1.load_f32(e.name), b = w2.load_f32(e.name);
-    ASSERT_EQ(a.numel(), b.numel()) << e.name;
-    double diff = 0, norm = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-      double d = double(a.f32()[i]) - double(b.f32()[i]);
-      diff += d * d;
-      norm += double(a.f32()[i]) * double(a.f32()[i]);
-    }
-    double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-    if (rel > worst) worst = rel, worst_name = e.name;
-  }
+  auto [worst, worst_name] = worst_tensor_error(dir / "ckpt-1" / "step_0000010" / "model.safetensors",
+                                                dir / "ckpt-2" / "step_0000010" / "model.safetensors");
   EXPECT_LT(worst, 1e-6) << "worst tensor " << worst_name;
   // Both ranks logged into the job folder; only rank 0 checkpointed (one step folder per save).
   fs::path job2 = fs::directory_iterator(dir / "jobs-2")->path();
   EXPECT_TRUE(fs::exists(job2 / "logs" / "rank-0.log"));
   EXPECT_TRUE(fs::exists(job2 / "logs" / "rank-1.log"));
+}
+
+// ZeRO-1: the same two ranks with the optimizer state sharded train the same weights and save the
+// same moments as with it whole; resumed from the step-5 checkpoint (each rank takes its block of
+// the moments back) the run ends on the same weights as without the break.
+TEST(PretrainDataParallel, ShardedOptimizerStateTrainsAndResumesAsWholeState) {
+  if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
+  fs::path dir = nemokit::test::temp_folder("pt-zero");
+  fs::path cfg = write_config(dir);
+  auto run2 = [&](const std::string& name, const std::string& extra) {
+    return run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / ("ckpt-" + name)).string() +
+                       " +run.nproc_per_node=2" + extra,
+                   "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=" + (dir / ("jobs-" + name)).string());
+  };
+  auto plain = run2("plain", "");
+  ASSERT_EQ(plain.rc, 0) << plain.out << plain.err;
+  auto zero = run2("zero", " +parallel.zero=1");
+  ASSERT_EQ(zero.rc, 0) << zero.out << zero.err;
+  EXPECT_NE((zero.out + zero.err).find("over 2 data-parallel ranks (mpi), optimizer state sharded (ZeRO-1)"), std::string::npos)
+      << zero.out << zero.err;
+  const auto loss_plain = train_losses(dir / "jobs-plain"), loss_zero = train_losses(dir / "jobs-zero");
+  ASSERT_EQ(loss_zero.size(), 10u);
+  for (const auto& [step, l] : loss_plain) EXPECT_LT(relative_error(l, loss_zero.at(step)), 1e-6) << "step " << step;
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    auto [worst, name] = worst_tensor_error(dir / "ckpt-plain" / "step_0000010" / file, dir / "ckpt-zero" / "step_0000010" / file);
+    EXPECT_LT(worst, 1e-6) << file << ": worst tensor " << name;
+  }
+
+  // Resume: a checkpoint folder holding only the step-5 checkpoint of the ZeRO-1 run.
+  const fs::path resumed = dir / "ckpt-resumed";
+  fs::create_directories(resumed);
+  fs::copy(dir / "ckpt-zero" / "step_0000005", resumed / "step_0000005", fs::copy_options::recursive);
+  std::ofstream(resumed / "latest") << "step_0000005\n";
+  auto again = run2("resumed", " +parallel.zero=1");
+  ASSERT_EQ(again.rc, 0) << again.out << again.err;
+  EXPECT_NE((again.out + again.err).find("at step 5"), std::string::npos) << again.out << again.err;
+  const auto loss_again = train_losses(dir / "jobs-resumed");
+  ASSERT_EQ(loss_again.size(), 5u) << "steps 6 to 10 only";
+  for (const auto& [step, l] : loss_again) EXPECT_LT(relative_error(loss_zero.at(step), l), 1e-6) << "step " << step;
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    auto [worst, name] = worst_tensor_error(dir / "ckpt-zero" / "step_0000010" / file, resumed / "step_0000010" / file);
+    EXPECT_LT(worst, 1e-6) << file << " after resuming: worst tensor " << name;
+  }
+}
+
+TEST(PretrainDataParallel, AZeroStageWeDoNotHaveIsRefusedNamingTheKey) {
+  if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
+  fs::path dir = nemokit::test::temp_folder("pt-zero-bad");
+  fs::path cfg = write_config(dir);
+  auto r = run_cli("run nano3 pretrain -c " + cfg.string() + " +parallel.zero=3", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("parallel.zero: 3 is not a ZeRO stage"), std::string::npos) << r.err;
 }
 
 TEST(PretrainDataParallel, ADataParallelSizeThatDisagreesWithTheRanksIsRefusedNamingTheKey) {

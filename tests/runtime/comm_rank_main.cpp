@@ -48,6 +48,15 @@ void collectives(Communicator& c) {
   c.reduce_scatter_sum(in.data(), out.data(), per);
   for (size_t k = 0; k < per; ++k)
     expect(out[k] == float(100 * n * (n - 1) / 2 + n * r) + float(n) * float(k) * 0.25f, "reduce_scatter", r);
+  // The same in double (ZeRO-1's gradient exchange), with values a float could not hold.
+  std::vector<double> din(per * size_t(n)), dout(per);
+  for (int b = 0; b < n; ++b)
+    for (size_t k = 0; k < per; ++k) din[size_t(b) * per + k] = 1e-12 * double(r + 1) + double(b) + double(k);
+  c.reduce_scatter_sum(din.data(), dout.data(), per);
+  for (size_t k = 0; k < per; ++k) {
+    const double want = 1e-12 * double(n * (n + 1) / 2) + double(n) * double(r + int(k));
+    expect(std::abs(dout[k] - want) < 1e-15 * std::abs(want) + 1e-24, "reduce_scatter double", r);
+  }
   // all_gather: block q is rank q's values.
   std::vector<float> mine = {float(r), float(r) + 0.5f}, all(2 * size_t(n));
   c.all_gather(mine.data(), all.data(), 2);

@@ -120,7 +120,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
 
   rt::NemotronH model(mc);
   model.init_weights(o.seed);
-  rt::AdamW optimizer(model.parameters(), o.optim.adamw());
+  rt::AdamW optimizer = rt::make_optimizer(model.parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
 
   rt::BlendedSampler train = rt::open_blended_sampler(rt::read_blend_split(data.blend, "train"), o.seq_length, o.seed);
@@ -154,7 +154,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameters().size()) + " tensors), " +
               std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
               std::to_string(o.seq_length) + " tokens" +
-              (par.dp > 1 ? " over " + std::to_string(par.dp) + " data-parallel ranks (" + comm->backend() + ")" : std::string()) +
+              rt::describe_layout(par, *comm) +
               "; checkpoints in " + o.checkpoint_dir.string());
     if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
   }
@@ -164,6 +164,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = train.position().to_json();
+    optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
     if (writer) {
       rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok);
       ckpts.mark_latest(step);

@@ -155,7 +155,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     total += p->value.numel();
     if (p->trainable) trainable += p->value.numel();
   }
-  rt::AdamW optimizer(model->parameters(), o.optim.adamw());
+  rt::AdamW optimizer = rt::make_optimizer(model->parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
 
   PackSampler sampler(train.packs(), o.seed);
@@ -189,7 +189,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
             std::to_string(trainable) + " of " + std::to_string(total) + " parameters trained; " + std::to_string(train.packs()) +
             " packs of " + std::to_string(train.pack_size) + " tokens, " + std::to_string(o.max_steps) + " steps of " +
             std::to_string(o.global_batch_size) + " packs" +
-            (par.dp > 1 ? " over " + std::to_string(par.dp) + " data-parallel ranks (" + comm->backend() + ")" : std::string()) +
+            rt::describe_layout(par, *comm) +
             "; checkpoints in " + o.checkpoint_dir.string());
 
   auto evaluate = [&](int64_t step) {
@@ -232,6 +232,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = sampler.position();
+    optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
     if (writer) {
       rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
       ckpts.mark_latest(step);

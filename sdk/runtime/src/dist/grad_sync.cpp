@@ -1,6 +1,8 @@
 #include "nemokit/runtime/grad_sync.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace nemokit::rt {
 
@@ -30,6 +32,28 @@ void GradientSum::all_reduce(Communicator& comm, size_t bucket_bytes) {
   if (comm.size() == 1) return;
   const size_t bucket = std::max<size_t>(1, bucket_bytes / sizeof(double));
   for (size_t at = 0; at < sum_.size(); at += bucket) comm.all_reduce_sum(sum_.data() + at, std::min(bucket, sum_.size() - at));
+}
+
+void GradientSum::reduce_scatter(Communicator& comm, size_t per_rank, double* block, size_t bucket_bytes) const {
+  const size_t world = size_t(comm.size());
+  if (per_rank * world < sum_.size())
+    throw std::invalid_argument("GradientSum::reduce_scatter: " + std::to_string(world) + " blocks of " + std::to_string(per_rank) +
+                                " do not cover " + std::to_string(sum_.size()) + " gradients");
+  const size_t bucket = std::max<size_t>(1, bucket_bytes / sizeof(double));
+  // MPI wants the blocks for rank 0, 1, ... side by side: each bucket takes the same slice of
+  // every rank's block into `staging`.
+  std::vector<double> staging(world * std::min(bucket, per_rank));
+  for (size_t at = 0; at < per_rank; at += bucket) {
+    const size_t n = std::min(bucket, per_rank - at);
+    for (size_t r = 0; r < world; ++r) {
+      const size_t from = r * per_rank + at;
+      const size_t have = from < sum_.size() ? std::min(n, sum_.size() - from) : 0;
+      double* dst = staging.data() + r * n;
+      std::copy(sum_.begin() + std::ptrdiff_t(from), sum_.begin() + std::ptrdiff_t(from + have), dst);
+      std::fill(dst + have, dst + n, 0.0);
+    }
+    comm.reduce_scatter_sum(staging.data(), block + at, n);
+  }
 }
 
 void GradientSum::store() const {

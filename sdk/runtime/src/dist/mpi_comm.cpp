@@ -108,12 +108,8 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(double* d, size_t n) override { all_reduce(d, n, MPI_DOUBLE); }
   void all_reduce_sum(int64_t* d, size_t n) override { all_reduce(d, n, MPI_INT64_T); }
 
-  void reduce_scatter_sum(const float* in, float* out, size_t n) override {
-    MPI_Request req;
-    begin("reduce_scatter");
-    check(MPI_Ireduce_scatter_block(in, out, to_int(n, "reduce_scatter"), MPI_FLOAT, MPI_SUM, comm_, &req), "MPI_Ireduce_scatter_block");
-    wait(req, "reduce_scatter");
-  }
+  void reduce_scatter_sum(const float* in, float* out, size_t n) override { reduce_scatter(in, out, n, MPI_FLOAT); }
+  void reduce_scatter_sum(const double* in, double* out, size_t n) override { reduce_scatter(in, out, n, MPI_DOUBLE); }
   void all_gather(const float* in, float* out, size_t n) override {
     MPI_Request req;
     begin("all_gather");
@@ -154,6 +150,12 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  void reduce_scatter(const void* in, void* out, size_t n, MPI_Datatype type) {
+    MPI_Request req;
+    begin("reduce_scatter");
+    check(MPI_Ireduce_scatter_block(in, out, to_int(n, "reduce_scatter"), type, MPI_SUM, comm_, &req), "MPI_Ireduce_scatter_block");
+    wait(req, "reduce_scatter");
+  }
   void all_reduce(void* data, size_t n, MPI_Datatype type) {
     int elem = 0;
     MPI_Type_size(type, &elem);

@@ -15,6 +15,7 @@ class SingleRankCommunicator final : public Communicator {
   void all_reduce_sum(double*, size_t) override {}
   void all_reduce_sum(int64_t*, size_t) override {}
   void reduce_scatter_sum(const float* in, float* out, size_t n) override { copy(in, out, n * sizeof(float)); }
+  void reduce_scatter_sum(const double* in, double* out, size_t n) override { copy(in, out, n * sizeof(double)); }
   void all_gather(const float* in, float* out, size_t n) override { copy(in, out, n * sizeof(float)); }
   void broadcast(void*, size_t, int root) override {
     if (root != 0) throw std::invalid_argument("broadcast: root " + std::to_string(root) + " in a job of one rank");

@@ -1,12 +1,12 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "adamw_update.hpp"
 #include "nemokit/runtime/optim.hpp"
-#include "nemokit/runtime/parallel.hpp"
 
 namespace nemokit::rt {
 
-static bool trained(const Parameter* p) { return p->trainable && !p->buffer && p->grad.defined(); }
+using detail::trained;
 
 double global_grad_norm(const std::vector<Parameter*>& params) {
   double sum = 0;
@@ -43,30 +43,20 @@ AdamW::AdamW(std::vector<Parameter*> params, AdamWConfig config) : params_(std::
 }
 
 void AdamW::step(float lr) {
+  if (sharded()) throw std::logic_error("AdamW::step on a ZeRO-1 optimizer: use step_sharded");
   ++step_;
-  const float b1 = config_.beta1, b2 = config_.beta2;
-  const float c1 = 1.0f - std::pow(b1, float(step_)), c2 = 1.0f - std::pow(b2, float(step_));
+  const detail::AdamWStep s(config_, lr, step_);
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter* p = params_[i];
     if (!trained(p)) continue;
     if (!m_[i].defined()) m_[i] = Tensor::zeros(p->value.shape()), v_[i] = Tensor::zeros(p->value.shape());
-    float* w = p->value.f32();
-    const float* g = p->grad.f32();
-    float* m = m_[i].f32();
-    float* v = v_[i].f32();
-    const float decay = p->decay ? lr * config_.weight_decay : 0.0f;
-    parallel_for(p->value.numel(), [&](int64_t a, int64_t b) {
-      for (int64_t j = a; j < b; ++j) {
-        m[j] = b1 * m[j] + (1.0f - b1) * g[j];
-        v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
-        w[j] -= decay * w[j];
-        w[j] -= lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + config_.eps);
-      }
-    });
+    detail::adamw_update(s, p->decay, p->value.f32(), p->grad.f32(), m_[i].f32(), v_[i].f32(), p->value.numel());
   }
 }
 
 std::vector<NamedTensor> AdamW::state_tensors() const {
+  if (sharded() && !gathered_)
+    throw std::logic_error("AdamW::state_tensors: the ZeRO-1 moments are sharded; call gather_state() on every rank first");
   std::vector<NamedTensor> out;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (params_[i]->buffer || !m_[i].defined()) continue;
@@ -77,6 +67,20 @@ std::vector<NamedTensor> AdamW::state_tensors() const {
 }
 
 void AdamW::load_state(const SafetensorsFile& file, int64_t steps) {
+  load_whole_moments(file);
+  if (sharded()) keep_own_block();
+  step_ = steps;
+}
+
+size_t AdamW::state_bytes() const {
+  size_t n = m_block_.size() + v_block_.size();
+  if (!sharded())
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (m_[i].defined()) n += size_t(m_[i].numel() + v_[i].numel());
+  return n * sizeof(float);
+}
+
+void AdamW::load_whole_moments(const SafetensorsFile& file) {
   for (size_t i = 0; i < params_.size(); ++i) {
     if (params_[i]->buffer) continue;
     // Frozen parameters may have no moments saved; a trained one must (load_f32 names it).
@@ -93,7 +97,6 @@ void AdamW::load_state(const SafetensorsFile& file, int64_t steps) {
       *dst = t;
     }
   }
-  step_ = steps;
 }
 
 }  // namespace nemokit::rt

@@ -11,6 +11,7 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
                           const TrainOptions& options) {
   if (micro_batches.empty()) throw std::invalid_argument("train_step: no micro-batches");
   Communicator* comm = options.comm;
+  if (optimizer.sharded() && !comm) throw std::invalid_argument("train_step: a ZeRO-1 optimizer needs TrainOptions::comm");
   const int world = comm ? comm->size() : 1;
   const int64_t global_micro = options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
   TrainStepStats stats;
@@ -33,19 +34,24 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
     sums[1] += r.mtp_loss / double(global_micro);
     sums[2] += double(r.tokens);
   }
-  if (comm) {
-    grads->all_reduce(*comm);
-    grads->store();
-    if (world > 1) {
-      comm->all_reduce_sum(sums, 3);
-      all_reduce_expert_load(model, *comm);
-    }
+  if (comm && world > 1) {
+    comm->all_reduce_sum(sums, 3);
+    all_reduce_expert_load(model, *comm);
   }
   stats.loss = float(sums[0]);
   stats.mtp_loss = sums[1];
   stats.tokens = int64_t(sums[2]);
-  stats.grad_norm = clip_grad_norm(params, options.max_grad_norm);
-  optimizer.step(lr);
+  if (optimizer.sharded()) {
+    // ZeRO-1: the optimizer exchanges the gradient sums itself (reduce-scatter, all-gather).
+    stats.grad_norm = optimizer.step_sharded(lr, *grads, options.max_grad_norm);
+  } else {
+    if (comm) {
+      grads->all_reduce(*comm);
+      grads->store();
+    }
+    stats.grad_norm = clip_grad_norm(params, options.max_grad_norm);
+    optimizer.step(lr);
+  }
   if (options.expert_bias_rate > 0) model.update_expert_bias(options.expert_bias_rate);
   return stats;
 }

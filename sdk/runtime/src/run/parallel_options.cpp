@@ -13,6 +13,11 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
   if (config.contains("parallel")) {
     TableReader t(config["parallel"], "parallel");
     t.integer("dp", o.dp, 1);
+    t.integer("zero", o.zero, 0);
+    if (o.zero > 1)
+      throw std::invalid_argument("parallel.zero: " + std::to_string(o.zero) +
+                                  " is not a ZeRO stage nemokit has; 0 keeps the optimizer state whole on every rank, 1 shards it "
+                                  "over the data-parallel ranks");
     t.no_unknown_keys();
   }
   if (o.dp != world_size)
@@ -20,6 +25,18 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
                                 " rank(s) (WORLD_SIZE); data parallel spans every rank, so set parallel.dp to " +
                                 std::to_string(world_size) + " or start " + std::to_string(o.dp) + " ranks");
   return o;
+}
+
+AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel, Communicator& comm) {
+  if (parallel.zero == 1) return AdamW(std::move(params), config, comm);
+  return AdamW(std::move(params), config);
+}
+
+std::string describe_layout(const ParallelOptions& parallel, const Communicator& comm) {
+  std::string s;
+  if (parallel.dp > 1) s += " over " + std::to_string(parallel.dp) + " data-parallel ranks (" + comm.backend() + ")";
+  if (parallel.zero == 1) s += std::string(s.empty() ? " with" : ",") + " optimizer state sharded (ZeRO-1)";
+  return s;
 }
 
 DataSlice data_parallel_slice(int64_t global_micro_batches, int64_t dp, int rank, const char* batch_key) {

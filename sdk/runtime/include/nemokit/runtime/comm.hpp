@@ -32,6 +32,7 @@ class Communicator {
   virtual void all_reduce_sum(int64_t* data, size_t n) = 0;
   // in: size() * n_per_rank values; out: this rank's n_per_rank block of the sum over ranks.
   virtual void reduce_scatter_sum(const float* in, float* out, size_t n_per_rank) = 0;
+  virtual void reduce_scatter_sum(const double* in, double* out, size_t n_per_rank) = 0;
   // in: n_per_rank values; out: size() * n_per_rank, rank r's values at block r.
   virtual void all_gather(const float* in, float* out, size_t n_per_rank) = 0;
   // Bytes from `root` to every rank.

@@ -22,8 +22,13 @@ class GradientSum {
   // Sums over the ranks of `comm` (every rank must call it), in buckets of at most
   // `bucket_bytes` of the flat double buffer.
   void all_reduce(Communicator& comm, size_t bucket_bytes = size_t(8) << 20);
+  // ZeRO-1's exchange (every rank calls it): the flat sum is cut into comm.size() blocks of
+  // `per_rank` values (the last padded with zeros) and `block` (per_rank values) receives this
+  // rank's block of the sum over the ranks, in buckets of at most `bucket_bytes` per rank.
+  void reduce_scatter(Communicator& comm, size_t per_rank, double* block, size_t bucket_bytes = size_t(8) << 20) const;
   // Writes the sums back into Parameter::grad (float).
   void store() const;
+  size_t size() const { return sum_.size(); }
 
  private:
   std::vector<Parameter*> params_;

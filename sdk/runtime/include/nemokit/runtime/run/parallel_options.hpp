@@ -1,21 +1,35 @@
 #pragma once
-// The [parallel] table the training stages share. Today one layout: data parallel over every
-// rank of the job. `dp` defaults to the job's world size (WORLD_SIZE, 1 when unset), so a config
+// The [parallel] table the training stages share: data parallel over every rank of the job,
+// with the optimizer state whole on every rank or sharded over them (ZeRO-1, `zero = 1`). `dp` defaults to the job's world size (WORLD_SIZE, 1 when unset), so a config
 // without the table trains on one rank and on many alike; a value that disagrees with the ranks
 // the job has is an error naming the key, not a silent change of the global batch.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nemokit/runtime/comm.hpp"
+#include "nemokit/runtime/optim.hpp"
 
 namespace nemokit::rt {
 
 struct ParallelOptions {
-  int64_t dp = 1;  // data-parallel ranks
+  int64_t dp = 1;    // data-parallel ranks
+  int64_t zero = 0;  // ZeRO stage: 0 = every rank holds the whole optimizer state, 1 = sharded
 };
 
 // Reads config["parallel"] (absent: defaults) for a job of `world_size` ranks. Throws
 // std::invalid_argument naming the key ("parallel.dp: 4, but the job has 2 rank(s) ...").
 ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size);
+
+// The optimizer the layout asks for: AdamW whole, or under ZeRO-1 sharded over `comm`'s ranks
+// (`comm` must outlive it).
+AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel, Communicator& comm);
+
+// " over 2 data-parallel ranks (mpi), optimizer state sharded (ZeRO-1)" for the run's banner;
+// empty for one rank with whole optimizer state.
+std::string describe_layout(const ParallelOptions& parallel, const Communicator& comm);
 
 // This rank's share of `global_micro_batches` under data parallel: the contiguous block
 // [first, first + count). Throws std::invalid_argument naming `batch_key` when they do not divide.
