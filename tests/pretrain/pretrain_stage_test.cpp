@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <sstream>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -220,4 +222,68 @@ TEST(PretrainStageConfig, DryRunValidatesTheModel) {
   EXPECT_NE(bad.err.find("memory"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(dir / "jobs"));
   fs::remove_all(dir);
+}
+
+namespace {
+
+// The bytes of "total 12.3 MB" in a memory plan line (three significant figures).
+double plan_total(const std::string& text) {
+  const size_t at = text.find("; total ");
+  if (at == std::string::npos) return 0;
+  std::istringstream in(text.substr(at + 8));
+  double value = 0;
+  std::string unit;
+  in >> value >> unit;
+  const std::string units[] = {"B", "KB", "MB", "GB", "TB"};
+  for (int i = 0; i < 5; ++i)
+    if (unit == units[i]) return value * std::pow(1000.0, i);
+  return 0;
+}
+
+}  // namespace
+
+// The memory plan: --dry-run prints what each rank holds for the layout asked for, and a layout
+// that needs more than one GPU has (gpu_memory) is refused with the figures, before any job
+// folder exists; ZeRO-1 is named as the way out when sharding the optimizer state would fit.
+TEST(PretrainStageConfig, DryRunPrintsTheMemoryPlanAndRefusesWhatDoesNotFit) {
+  fs::path dir = nemokit::test::temp_folder("pt-memory");
+  const std::string env = "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string();
+  auto one = run_cli("run nano3 pretrain -c tiny --dry-run", env);
+  ASSERT_EQ(one.rc, 0) << one.err;
+  EXPECT_NE(one.out.find("# memory per rank (fp32, 1 rank): weights "), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("optimizer state "), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find(" (whole), activations "), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("(micro batch 8 x 128 tokens)"), std::string::npos) << one.out;
+
+  // One sequence per micro-batch, so that the optimizer state is a visible share of the total.
+  const std::string two = "run nano3 pretrain -c tiny --dry-run +run.nproc_per_node=2 train.micro_batch_size=1";
+  auto whole = run_cli(two, env);
+  auto sharded = run_cli(two + " +parallel.zero=1", env);
+  ASSERT_EQ(whole.rc, 0) << whole.err;
+  ASSERT_EQ(sharded.rc, 0) << sharded.err;
+  EXPECT_NE(whole.out.find("# memory per rank (fp32, 2 data-parallel ranks)"), std::string::npos) << whole.out;
+  EXPECT_NE(sharded.out.find("(ZeRO-1, 1/2)"), std::string::npos) << sharded.out;
+  const double whole_total = plan_total(whole.out), sharded_total = plan_total(sharded.out);
+  ASSERT_GT(sharded_total, 0) << sharded.out;
+  ASSERT_GT(whole_total, sharded_total * 1.05) << whole.out << sharded.out;
+
+  // A GPU with room for the sharded layout only: the whole one is refused, naming ZeRO-1.
+  const std::string between = std::to_string(int64_t((whole_total + sharded_total) / 2 / 1024)) + "K";
+  auto refused = run_cli(two + " +run.gpu_memory=" + between, env);
+  EXPECT_NE(refused.rc, 0);
+  EXPECT_NE(refused.err.find("the job does not fit in memory: a rank needs"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("(gpu_memory = " + between + ", one GPU per rank)"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("shard the optimizer state (parallel.zero = 1"), std::string::npos) << refused.err;
+  auto fits = run_cli(two + " +parallel.zero=1 +run.gpu_memory=" + between, env);
+  EXPECT_EQ(fits.rc, 0) << fits.err;
+  EXPECT_NE(fits.out.find(" (gpu_memory = " + between + ", one GPU per rank)"), std::string::npos) << fits.out;
+
+  // A real run is refused the same way, before its job folder exists.
+  auto run = run_cli("run nano3 pretrain -c tiny +run.gpu_memory=1M", env);
+  EXPECT_NE(run.rc, 0);
+  EXPECT_NE(run.err.find("the job does not fit in memory"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(dir / "jobs"));
+  auto bad = run_cli("run nano3 pretrain -c tiny --dry-run +run.gpu_memory=lots", env);
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("gpu_memory = \"lots\": not a memory size"), std::string::npos) << bad.err;
 }

@@ -4,6 +4,10 @@
 #include "util/error.hpp"
 
 #include "nemokit/runtime/config.hpp"
+#include "nemokit/runtime/run/memory_plan.hpp"
+#include "util/memory_size.hpp"
+
+#include <algorithm>
 
 #include <optional>
 
@@ -28,14 +32,48 @@ std::optional<rt::NemotronHConfig> recipe_model(const toml::table& config, const
 
 void check_model_table(const toml::table& config, const std::string& where) { recipe_model(config, where); }
 
-void check_model_fits_here(const toml::table& config, const std::string& where) {
-  const auto model = recipe_model(config, where);
-  if (!model) return;
-  try {
-    model->check_fits_in_memory(where + " [model]");
-  } catch (const std::runtime_error& e) {
-    throw UserError(e.what());
+MemoryBudget memory_budget(const JobShape& shape, bool here) {
+  const int ranks = std::max(1, shape.tasks_per_node);
+  if (!shape.gpu_memory.empty())
+    return {parse_memory_size(shape.gpu_memory, "gpu_memory"), "gpu_memory = " + shape.gpu_memory + ", one GPU per rank"};
+  if (here) {
+    const long double machine = rt::machine_memory_bytes();
+    if (machine <= 0) return {};
+    return {machine / ranks, "this machine's " + rt::format_bytes(machine) + (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")};
   }
+  if (!shape.mem.empty() && shape.mem != "0")
+    return {parse_memory_size(shape.mem, "mem") / ranks,
+            "mem = " + shape.mem + " per node" + (ranks > 1 ? " over " + std::to_string(ranks) + " tasks" : "")};
+  return {};
+}
+
+std::string check_memory_plan(const toml::table& config, const std::string& where, const JobShape& shape,
+                              const MemoryBudget& budget) {
+  const auto model = recipe_model(config, where);
+  if (!model) return "";
+  auto integer = [&](const char* table, const char* key, int64_t fallback) {
+    return config[table][key].value<int64_t>().value_or(fallback);
+  };
+  rt::MemoryLayout layout;
+  layout.data_parallel = std::max<int64_t>(1, integer("parallel", "dp", shape.world_size()));
+  layout.zero = integer("parallel", "zero", 0);
+  layout.micro_batch_size = std::max<int64_t>(1, integer("train", "micro_batch_size", 1));
+  layout.seq_length = std::max<int64_t>(1, integer("train", "seq_length", 1));
+  const rt::MemoryPlan plan = rt::plan_memory(*model, layout);
+  const std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
+  std::string line = "# memory per rank (fp32, " + ranks + "): " + rt::memory_plan_text(plan, layout);
+  if (budget.bytes > 0) line += " of " + rt::format_bytes(budget.bytes) + " (" + budget.source + ")";
+  if (budget.bytes > 0 && plan.total() > budget.bytes) {
+    std::string hint;
+    if (layout.zero == 0 && layout.data_parallel > 1)
+      hint = "shard the optimizer state (parallel.zero = 1, saving " + rt::format_bytes(plan.optimizer - plan.optimizer / layout.data_parallel) +
+             " per rank), ";
+    hint += "lower train.micro_batch_size or train.seq_length, or run on more memory";
+    throw UserError(where + ": the job does not fit in memory: a rank needs " + rt::format_bytes(plan.total()) + ", more than " +
+                    rt::format_bytes(budget.bytes) + " (" + budget.source + "): " + rt::memory_plan_text(plan, layout) + ". To fit, " +
+                    hint);
+  }
+  return line + "\n";
 }
 
 }  // namespace nemokit

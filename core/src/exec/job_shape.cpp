@@ -82,8 +82,8 @@ int checked(std::optional<int64_t> v, const char* key, int fallback, int minimum
 
 const std::vector<std::string>& execution_keys() {
   static const std::vector<std::string> keys = {
-      "nodes", "ntasks_per_node", "nproc_per_node", "gpus_per_node", "cpus_per_task", "time", "mem", "account",
-      "partition", "exclusive", "job_name", "signal_seconds", "container_image", "mounts"};
+      "nodes", "ntasks_per_node", "nproc_per_node", "gpus_per_node", "gpu_memory", "cpus_per_task", "time", "mem",
+      "account", "partition", "exclusive", "job_name", "signal_seconds", "container_image", "mounts"};
   return keys;
 }
 
@@ -153,6 +153,7 @@ JobShape resolve_job_shape(const Profile* profile, const toml::table& config, co
   s.exclusive = pick<bool>("exclusive", overridden, p_bool, c_bool).value_or(false);
   s.time = pick<std::string>("time", overridden, p_str, c_str).value_or("");
   s.mem = pick<std::string>("mem", overridden, p_str, c_str).value_or("");
+  s.gpu_memory = pick<std::string>("gpu_memory", overridden, p_str, c_str).value_or("");
   s.account = pick<std::string>("account", overridden, p_str, c_str).value_or("");
   std::optional<std::string> part;
   if (overridden.count("partition")) part = c_str("partition");

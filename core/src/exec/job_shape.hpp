@@ -19,6 +19,9 @@ struct JobShape {
   int signal_seconds = 120; // SIGUSR1 this long before the time limit, to checkpoint and requeue
   bool exclusive = false;
   std::string time, mem, account, partition, job_name;
+  // The memory one GPU has ("80G", "141G"): the memory plan refuses a layout whose rank needs
+  // more. Empty: not known (the plan is printed, not checked against it).
+  std::string gpu_memory;
   // The recipes name the container in the stage config ([run] container_image, mounts); a
   // profile's or the command line's value wins as for the other keys. Empty: the profile's or
   // the stage image's.

@@ -124,12 +124,12 @@ std::vector<WeightPart> weight_parts(const NemotronHConfig& c) {
   };
 }
 
+}  // namespace
+
 long double machine_memory_bytes() {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? (long double)pages * page : 0;
 }
-
-}  // namespace
 
 NemotronHConfig NemotronHConfig::from_recipe_table(const json& table, const std::string& source) {
   if (table.is_object())
@@ -255,6 +255,23 @@ void NemotronHConfig::validate(const std::string& source) const {
 // A model is built from these sizes before any checkpoint is read: weights and gradients that
 // cannot fit in this machine's memory are refused here, naming the key of the largest part,
 // rather than ending in std::bad_alloc (or the OOM killer) while the model is made.
+long double NemotronHConfig::parameter_count() const {
+  long double total = 0;
+  for (const auto& p : weight_parts(*this)) total += p.parameters;
+  // The vectors beside the matrices: a norm per layer and the final one, Mamba2's conv bias,
+  // A_log, D, dt_bias and gated norm, the router's correction bias, and per MTP depth its layers'
+  // mixers' vectors (the depth's norms are in weight_parts).
+  const long double h = hidden_size;
+  auto count = [&](const std::string& pat, char kind) { return (long double)std::count(pat.begin(), pat.end(), kind); };
+  auto vectors = [&](const std::string& pat) {
+    return count(pat, 'M') * ((use_conv_bias ? mamba_conv_dim() : 0) + 3.0L * mamba_num_heads + mamba_d_inner()) +
+           count(pat, 'E') * (long double)n_routed_experts;
+  };
+  total += vectors(pattern) + (long double)pattern.size() * h + h;
+  total += (long double)num_nextn_predict_layers * vectors(mtp_pattern);
+  return total;
+}
+
 void NemotronHConfig::check_fits_in_memory(const std::string& source) const {
   const long double memory = machine_memory_bytes();
   if (memory <= 0) return;

@@ -66,6 +66,12 @@ struct NemotronHConfig {
   // fit in this machine's memory. Checked where a model is built, not where a config is read: a
   // login node plans and submits jobs for models far larger than itself.
   void check_fits_in_memory(const std::string& source) const;
+  // Every weight the config sizes (matrices, norms, biases, the router's bias; an encoder of an
+  // omni3 model not included), counted in long double so that absurd sizes cannot overflow.
+  long double parameter_count() const;
 };
+
+// This machine's physical memory in bytes (0 when it cannot be read).
+long double machine_memory_bytes();
 
 }  // namespace nemokit::rt

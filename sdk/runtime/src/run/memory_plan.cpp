@@ -1,0 +1,92 @@
+#include "nemokit/runtime/run/memory_plan.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace nemokit::rt {
+
+namespace {
+
+// Per token, what one layer of `kind` keeps after forward and backward (the mixers' members in
+// src/model: saved inputs, intermediate results and backward scratch, all kept between steps).
+long double layer_floats(const NemotronHConfig& c, char kind, int64_t seq) {
+  const long double h = c.hidden_size;
+  switch (kind) {
+    case 'M': {
+      const long double I = c.mamba_d_inner(), conv = c.mamba_conv_dim(), proj = c.mamba_in_proj_dim(), H = c.mamba_num_heads;
+      const long double G = c.ssm_state_size ? c.n_groups : 1;
+      // The SSD scan's chunk states: heads x head_dim x state per chunk of chunk_size tokens.
+      const long double chunks = (long double)((seq + c.chunk_size - 1) / std::max<int64_t>(1, c.chunk_size));
+      const long double states = H * c.mamba_head_dim * c.ssm_state_size * chunks / (long double)seq;
+      // forward: zx, pre, xbc, dt, scan, gated, normed, rstd; backward: dnormed, dgated, dscan,
+      // dzx, dxbc, ddt.
+      return 2 * proj + 3 * conv + 2 * H + 6 * I + G + states;
+    }
+    case '*': {
+      const long double q = (long double)c.num_attention_heads * c.head_dim, kv = (long double)c.num_key_value_heads * c.head_dim;
+      // q, k, v, the attention output and their gradients, and the softmax probabilities
+      // (heads x the whole sequence per token).
+      return 4 * q + 4 * kv + (long double)c.num_attention_heads * seq;
+    }
+    case '-': return 4.0L * c.intermediate_size;  // up projection, its activation and both gradients
+    case 'E': {
+      const long double latent = c.moe_latent_size > 0 ? c.moe_latent_size : h, k = c.num_experts_per_tok;
+      // Each routed copy of a token: its input and output rows in the expert, and the expert
+      // MLP's four buffers; the router's scores and weights; the shared expert as an MLP plus
+      // its output row; a latent space's projections and their gradients.
+      return k * (2 * latent + 4.0L * c.moe_intermediate_size) + c.n_routed_experts + 2 * k +
+             4.0L * c.moe_shared_expert_intermediate_size + h + (c.moe_latent_size > 0 ? 4 * latent : 0);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+long double activation_floats_per_token(const NemotronHConfig& c, int64_t seq) {
+  seq = std::max<int64_t>(1, seq);
+  const long double h = c.hidden_size, L = (long double)c.pattern.size();
+  // The residual stream before each layer and after the last, each layer's normed input and
+  // its rstd, four model-level scratch rows, the final norm, the logits and their gradient.
+  long double n = (L + 1) * h + L * (h + 1) + 4 * h + (h + 1) + 2.0L * c.vocab_size + 1;
+  for (char kind : c.pattern) n += layer_floats(c, kind, seq);
+  // Each MTP depth keeps its layers' buffers and its own stream, logits and their gradient.
+  for (int64_t d = 0; d < c.num_nextn_predict_layers; ++d) {
+    n += 6 * h + 2.0L * c.vocab_size;
+    for (char kind : c.mtp_pattern) n += layer_floats(c, kind, seq) + 2 * h + 1;
+  }
+  return n;
+}
+
+MemoryPlan plan_memory(const NemotronHConfig& model, const MemoryLayout& layout) {
+  MemoryPlan p;
+  p.parameters = model.parameter_count();
+  p.weights = 4 * p.parameters;
+  p.gradients = 4 * p.parameters;
+  p.gradient_sums = 8 * p.parameters;
+  const long double moments = 8 * p.parameters;
+  p.optimizer = layout.zero == 1 ? moments / (long double)std::max<int64_t>(1, layout.data_parallel) : moments;
+  p.activations = 4 * activation_floats_per_token(model, layout.seq_length) * (long double)layout.micro_batch_size *
+                  (long double)layout.seq_length;
+  return p;
+}
+
+std::string format_bytes(long double bytes) {
+  static const char* units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 5) bytes /= 1000, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0Lf %s" : "%.3Lg %s", bytes, units[u]);
+  return buf;
+}
+
+std::string memory_plan_text(const MemoryPlan& p, const MemoryLayout& l) {
+  std::string s = "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) + " (+" +
+                  format_bytes(p.gradient_sums) + " of double sums), optimizer state " + format_bytes(p.optimizer) +
+                  (l.zero == 1 ? " (ZeRO-1, 1/" + std::to_string(l.data_parallel) + ")" : std::string(" (whole)")) +
+                  ", activations " + format_bytes(p.activations) + " (micro batch " + std::to_string(l.micro_batch_size) +
+                  " x " + std::to_string(l.seq_length) + " tokens); total " + format_bytes(p.total());
+  return s;
+}
+
+}  // namespace nemokit::rt
