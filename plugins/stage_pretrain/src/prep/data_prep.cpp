@@ -1,8 +1,12 @@
 #include "prep/data_prep.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <fstream>
@@ -201,6 +205,13 @@ void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream
   out_dir = fs::absolute(out_dir).lexically_normal();
   if (written) *written = out_dir;
   fs::create_directories(out_dir);
+  // metadata.json marks the folder complete (the trainer prepares a folder without one). An
+  // earlier run's goes before this run changes a file: killed halfway, this run leaves a folder
+  // that is prepared again, not the old metadata over a mix of old and new shards.
+  const fs::path marker = out_dir / "metadata.json";
+  if (::unlink(marker.c_str()) != 0 && errno != ENOENT)
+    throw std::runtime_error(marker.string() + ": cannot remove the earlier run's metadata: " + std::strerror(errno));
+  rt::fsync_path(out_dir);
 
   std::vector<SourceStats> sources;
   for (auto& f : collect_inputs(config.inputs)) sources.push_back({f, rt::sha256_file(f.path)});
