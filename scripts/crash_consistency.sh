@@ -52,6 +52,7 @@ trap cleanup EXIT
 
 # Every nemokit of this script uses its own job, artifact and cache roots, one thread (the
 # machine is shared) and never reads the user's env.toml.
+export CRASH_CHECK_HASH_CACHE="$work/hashes.json"
 export NEMOKIT_JOB_ROOT="$work/jobs" NEMOKIT_ARTIFACTS_ROOT="$work/artifacts" \
        NEMOKIT_BUILD_CACHE_DIR="$work/cache" NEMOKIT_NUM_THREADS=1 NEMOKIT_ENV="$work/env.toml"
 : > "$work/env.toml"
@@ -156,7 +157,7 @@ writer_cmd_data() {  # alternates between the two inputs
 writer_paths_data() { echo "data $work/data artifacts $work/artifacts"; }
 
 writer_cmd_image() {  # new layer bytes every time, so the cache grows and the outputs change
-  head -c $(( 6 * 1024 * 1024 )) /dev/urandom > "$work/ctx/payload.bin"
+  head -c $(( 4 * 1024 * 1024 )) /dev/urandom > "$work/ctx/payload.bin"
   echo "build $1" > "$work/ctx/note.txt"
   cmd=("$NEMOKIT" build -f "$work/ctx/Dockerfile" --context "$work/ctx" --tag crash)
 }

@@ -34,12 +34,38 @@ def corrupt(path, why):
     problems.append(f"CORRUPT {path}: {why}")
 
 
+# CRASH_CHECK_HASH_CACHE names a JSON file of digests already computed, keyed by path, inode,
+# size and modification time: the harness checks a growing layer cache after every kill, and
+# hashing every blob each time made the run quadratic. A file rewritten in place changes its
+# mtime (and a renamed-in one its inode), so it is hashed again.
+_cache_path = os.environ.get("CRASH_CHECK_HASH_CACHE")
+_cache = {}
+if _cache_path and os.path.exists(_cache_path):
+    try:
+        _cache = json.load(open(_cache_path))
+    except ValueError:
+        _cache = {}
+
+
 def sha256_of(path):
+    st = os.stat(path)
+    key = f"{os.path.abspath(path)}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+    if key in _cache:
+        return _cache[key]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    _cache[key] = h.hexdigest()
+    return _cache[key]
+
+
+def save_hash_cache():
+    if _cache_path:
+        tmp = _cache_path + ".new"
+        with open(tmp, "w") as f:
+            json.dump(_cache, f)
+        os.replace(tmp, _cache_path)
 
 
 def load_json(path):
@@ -264,6 +290,9 @@ def check_artifact_files(folder, meta, manifest):
             return  # reported by the data check
     base = path if os.path.isdir(path) else os.path.dirname(path)
     for f in manifest:
+        n = os.path.basename(f["path"])
+        if ".tmp-" in n or ".partial-" in n:
+            corrupt(folder, f"the newest version's manifest (and content digest) takes in {f['path']}, a temporary a killed run left")
         p = os.path.join(base, f["path"])
         if not os.path.isfile(p):
             corrupt(folder, f"{p} listed by the newest version is missing")
@@ -360,6 +389,7 @@ def main(argv):
             print(f"unknown kind {kind}", file=sys.stderr)
             return 2
         CHECKS[kind](path)
+    save_hash_cache()
     for line in problems:
         print(line)
     for p in sorted(set(leftovers)):
