@@ -323,6 +323,22 @@ TEST_F(DataPrep, InterruptedRerunLeavesNoEarlierMetadataOverChangedShards) {
   EXPECT_FALSE(fs::exists(out / "metadata.json")) << "the earlier run's metadata.json describes shards this run replaced";
 }
 
+// Temporaries a killed run left (NAME.tmp-PID-N) are no part of the data: the next run removes
+// those of processes that are gone (the artifact's manifest would list them), not a live one's.
+TEST_F(DataPrep, RerunRemovesTemporariesOfKilledRuns) {
+  ASSERT_EQ(rc_, 0) << *log_;
+  const auto out = *root_ / "out-temporaries";
+  ASSERT_EQ(prep(base_config(*corpus_), out), 0);
+  const fs::path dead = out / "train" / "shard_000000.bin.tmp-99999999-3";  // above any pid_max
+  const fs::path dead_top = out / "blend.json.tmp-99999999-4";
+  const fs::path live = out / "train" / ("shard_000001.idx.tmp-" + std::to_string(::getpid()) + "-5");
+  for (const auto& p : {dead, dead_top, live}) std::ofstream(p) << "partial";
+  ASSERT_EQ(prep(base_config(*corpus_), out), 0);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(dead_top));
+  EXPECT_TRUE(fs::exists(live)) << "a running process's temporary stays";
+}
+
 TEST(DataPrepErrors, BadInputsNameTheFileLineOrKey) {
   const auto dir = fresh_dir("prep_errors");
   fs::create_directories(dir / "in");
