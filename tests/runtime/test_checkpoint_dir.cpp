@@ -1,7 +1,9 @@
-// Step folders of a checkpoint dir: `latest` names the newest, folders beyond `keep` go, and a
-// folder a killed run was removing (renamed `.removing` first, so no half-removed step_NNNNNNN
-// is ever seen: scripts/crash_consistency.sh) is swept by the next save.
+// Step folders of a checkpoint dir: `latest` names the newest, folders beyond `keep` go, and what
+// a killed run left (a folder it was removing, renamed `.removing` first so that no half-removed
+// step_NNNNNNN is ever seen, and its `latest.tmp-PID-N`: scripts/crash_consistency.sh) is swept
+// by the next save.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -35,6 +37,9 @@ TEST(CheckpointDir, KeepsTheNewestAndSweepsAFolderAKilledRunWasRemoving) {
   // What a kill in the middle of pruning leaves: the folder renamed, some of its files gone.
   fs::create_directories(root / "step_0000000.removing");
   std::ofstream(root / "step_0000000.removing" / "optimizer.safetensors") << "half";
+  std::ofstream(root / "latest.tmp-99999999-7") << "step_0000000\n";  // a killed writer's (no such pid)
+  const fs::path live_tmp = root / ("latest.tmp-" + std::to_string(::getppid()) + "-7");
+  std::ofstream(live_tmp) << "step_0000000\n";
   for (int64_t s = 1; s <= 3; ++s) {
     make_step(ckpts, s);
     ckpts.mark_latest(s);
@@ -45,4 +50,6 @@ TEST(CheckpointDir, KeepsTheNewestAndSweepsAFolderAKilledRunWasRemoving) {
   EXPECT_TRUE(fs::exists(ckpts.for_step(3) / "model.safetensors"));
   for (const auto& e : fs::directory_iterator(root))
     EXPECT_EQ(e.path().filename().string().find(".removing"), std::string::npos) << e.path();
+  EXPECT_FALSE(fs::exists(root / "latest.tmp-99999999-7"));
+  EXPECT_TRUE(fs::exists(live_tmp)) << "a live process's temporary stays";
 }
