@@ -11,7 +11,8 @@
 # build/, the OCI layout under oci/<tag>, containers/<tag>.sqsh). The checks themselves are in
 # crash_consistency_check.py. NEMOKIT names the binary (default: build/bin/nemokit). --writers
 # picks some of checkpoint,data,image; --keep keeps the work folder (default: a new one in /tmp).
-# Exit status: 0 when no final file was corrupt, 1 otherwise, 2 for a usage or setup error.
+# Exit status: 0 when no final file was corrupt and every check passed, 1 otherwise, 2 for a
+# usage or setup error.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +24,7 @@ keep=0
 work=""
 writers=(checkpoint data image)
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --kills) kills_total="${2:?--kills needs a number}"; shift 2 ;;
@@ -57,8 +58,12 @@ export NEMOKIT_JOB_ROOT="$work/jobs" NEMOKIT_ARTIFACTS_ROOT="$work/artifacts" \
        NEMOKIT_BUILD_CACHE_DIR="$work/cache" NEMOKIT_NUM_THREADS=1 NEMOKIT_ENV="$work/env.toml"
 : > "$work/env.toml"
 
-declare -A kills=() checks=() corrupt=() finished=()
-total_corrupt=0
+# Per writer: kills delivered, runs that ended before their kill, checks run, checks that found
+# something, distinct corrupt paths (a damaged file is counted once, however many checks see it
+# again), and failures that are no file (a run that did not recover, an unclear ENOSPC message).
+declare -A kills=() checks=() bad_checks=() corrupt=() finished=() failures=()
+declare -A corrupt_paths=()
+total_failures=0
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*"; }
 
@@ -181,6 +186,23 @@ kill_group() {
   while pgrep -s "$1" >/dev/null; do sleep 0.05; done
 }
 
+# Counts the paths of the checker's CORRUPT lines ("CORRUPT PATH: why") not seen before.
+record_corrupt() {
+  local w=$1 line path
+  while IFS= read -r line; do
+    path="${line#CORRUPT }"; path="${path%%: *}"
+    [ -n "${corrupt_paths[$path]:-}" ] && continue
+    corrupt_paths[$path]=1
+    corrupt[$w]=$(( ${corrupt[$w]:-0} + 1 ))
+  done < <(grep '^CORRUPT' <<<"$2")
+}
+
+# A failure that is no corrupt file: logged and counted (it fails the run all the same).
+fail_check() {
+  failures[$1]=$(( ${failures[$1]:-0} + 1 )); total_failures=$(( total_failures + 1 ))
+  log "$1: FAILED: $2"
+}
+
 # Runs the checker on a writer's final paths; counts the check and what it found corrupt.
 verify() {
   local w=$1 out rc
@@ -189,11 +211,11 @@ verify() {
   checks[$w]=$(( ${checks[$w]:-0} + 1 ))
   local bad; bad=$(grep -c '^CORRUPT' <<<"$out")
   if [ "$rc" -ne 0 ] || [ "$bad" -gt 0 ]; then
-    corrupt[$w]=$(( ${corrupt[$w]:-0} + bad ))
-    total_corrupt=$(( total_corrupt + bad ))
+    bad_checks[$w]=$(( ${bad_checks[$w]:-0} + 1 ))
+    record_corrupt "$w" "$out"
     log "$w: $bad corrupt after ${2:-a run}:"; grep '^CORRUPT' <<<"$out" | sed 's/^/    /'
     # Keep the evidence (the next run would overwrite it), the first three times.
-    if [ "$total_corrupt" -eq "$bad" ] || [ "${evidence:-0}" -lt 3 ]; then
+    if [ "${evidence:-0}" -lt 3 ]; then
       evidence=$(( ${evidence:-0} + 1 ))
       cp -a "$work" "$work.corrupt-$w-${checks[$w]}" 2>/dev/null && log "    state kept in $work.corrupt-$w-${checks[$w]}"
     fi
@@ -222,8 +244,8 @@ kill_once() {
   if kill -0 "$pid" 2>/dev/null; then
     kill_group "$pid"
     kills[$w]=$(( ${kills[$w]:-0} + 1 ))
-  else  # it finished first: a complete run, still checked, not counted as a kill
-    wait "$pid"
+  else  # it finished first: a complete run, still checked, not counted as a kill; it must succeed
+    wait "$pid" || { fail_check "$w" "a run that ended before its kill failed (exit $?):"; tail -5 "$work/last.log" | sed 's/^/    /'; }
     finished[$w]=$(( ${finished[$w]:-0} + 1 ))
   fi
   verify "$w" "a kill at ${delay} ms"
@@ -237,7 +259,7 @@ exercise() {
   ckpt_steps=3  # the checkpoint run's startup and three saved steps
   writer_cmd_"$w" 0
   ckpt_steps=1000000
-  run_to_end "$w" || { corrupt[$w]=$(( ${corrupt[$w]:-0} + 1 )); total_corrupt=$(( total_corrupt + 1 )); return; }
+  run_to_end "$w" || { fail_check "$w" "the first run failed"; return; }
   verify "$w" "the first run"
   # Past the end for the checkpoint run (it never ends); just past it for the others, so the
   # last writes (metadata, publishing, the rename) are hit too.
@@ -263,18 +285,17 @@ recover() {
     writer_cmd_"$w" "$i"
   fi
   if ! run_to_end "$w"; then
-    log "$w: the run after the kills did not recover"
-    corrupt[$w]=$(( ${corrupt[$w]:-0} + 1 )); total_corrupt=$(( total_corrupt + 1 ))
+    fail_check "$w" "the run after the kills did not recover"
     return
   fi
   verify "$w" "the recovery run"
   case $w in
     checkpoint)
       [ "$(cat "$work/ckpt/latest")" = "$(printf 'step_%07d' $(( step + 2 )))" ] ||
-        { log "checkpoint: recovery ended at $(cat "$work/ckpt/latest"), not step $(( step + 2 ))"; total_corrupt=$(( total_corrupt + 1 )); }
+        fail_check checkpoint "recovery ended at $(cat "$work/ckpt/latest"), not step $(( step + 2 ))"
       grep -q "resum" "$work/last.log" || log "checkpoint: note: the recovery run's log does not say it resumed" ;;
-    data) [ -f "$work/data/metadata.json" ] || { log "data: no metadata.json after recovery"; total_corrupt=$(( total_corrupt + 1 )); } ;;
-    image) [ -f "$work/cache/containers/crash.sqsh" ] || { log "image: no crash.sqsh after recovery"; total_corrupt=$(( total_corrupt + 1 )); } ;;
+    data) [ -f "$work/data/metadata.json" ] || fail_check data "no metadata.json after recovery" ;;
+    image) [ -f "$work/cache/containers/crash.sqsh" ] || fail_check image "no crash.sqsh after recovery" ;;
   esac
   log "$w: recovered in ${took} ms; leftover temporary files: $(wc -l < "$work/leftovers-$w.txt")"
   sed -n '1,5s/^/    /p' "$work/leftovers-$w.txt"
@@ -308,10 +329,10 @@ full_case() {
   cmd=("$@"); start_cmd; wait "$pid"; local rc=$?
   local msg; msg="$(grep -i 'no space' "$work/last.log" | head -1)"
   if [ "$rc" -eq 0 ]; then
-    log "full file system, $w: it succeeded in 1 MiB (make the output bigger)"; total_corrupt=$(( total_corrupt + 1 ))
+    fail_check "$w" "full file system: it succeeded in 1 MiB (make the output bigger)"
   elif [ -z "$msg" ] || [[ "$msg" != *"$full_mnt"* ]]; then
-    log "full file system, $w: exit $rc without a message naming the path and the lack of space:"
-    tail -5 "$work/last.log" | sed 's/^/    /'; total_corrupt=$(( total_corrupt + 1 ))
+    fail_check "$w" "full file system: exit $rc without a message naming the path and the lack of space:"
+    tail -5 "$work/last.log" | sed 's/^/    /'
   else
     log "full file system, $w: exit $rc: $msg"
   fi
@@ -320,7 +341,7 @@ full_case() {
   out="$(python3 "$CHECK" $paths)"
   if grep -q '^CORRUPT' <<<"$out"; then
     log "full file system, $w: half-written final files:"; grep '^CORRUPT' <<<"$out" | sed 's/^/    /'
-    total_corrupt=$(( total_corrupt + $(grep -c '^CORRUPT' <<<"$out") ))
+    record_corrupt "$w" "$out"
   else
     log "full file system, $w: no final path half-written ($(grep -c '^LEFTOVER' <<<"$out") temporary files left)"
   fi
@@ -343,14 +364,16 @@ main() {
   full_fs
   local total_kills=0
   echo
-  printf '%-11s %6s %9s %8s %8s\n' writer kills finished checks corrupt
+  printf '%-11s %6s %9s %8s %11s %14s %9s\n' writer kills finished checks "bad checks" "corrupt paths" failures
   for w in "${writers[@]}"; do
-    printf '%-11s %6d %9d %8d %8d\n' "$w" "${kills[$w]:-0}" "${finished[$w]:-0}" "${checks[$w]:-0}" "${corrupt[$w]:-0}"
+    printf '%-11s %6d %9d %8d %11d %14d %9d\n' "$w" "${kills[$w]:-0}" "${finished[$w]:-0}" "${checks[$w]:-0}" \
+      "${bad_checks[$w]:-0}" "${corrupt[$w]:-0}" "${failures[$w]:-0}"
     total_kills=$(( total_kills + ${kills[$w]:-0} ))
   done
   log "took $(( ($(now_ms) - t0) / 1000 )) s"
-  echo "kills: $total_kills, corrupt final files: $total_corrupt"
-  [ "$total_corrupt" -eq 0 ]
+  [ "$total_failures" -gt 0 ] && echo "other failures: $total_failures (see FAILED above)"
+  echo "kills: $total_kills, corrupt final files: ${#corrupt_paths[@]}"
+  [ "${#corrupt_paths[@]}" -eq 0 ] && [ "$total_failures" -eq 0 ]
 }
 
 main
