@@ -299,6 +299,46 @@ TEST_F(DataPrep, RerunIsByteIdenticalAndDropsStaleShards) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
 }
 
+// metadata.json marks a folder complete (the trainer prepares a folder without one): a rerun that
+// fails (or is killed, scripts/crash_consistency.sh) after changing shards must not leave the
+// earlier run's metadata over them.
+TEST_F(DataPrep, InterruptedRerunLeavesNoEarlierMetadataOverChangedShards) {
+  ASSERT_EQ(rc_, 0) << *log_;
+  const auto out = *root_ / "out-interrupted";
+  ASSERT_EQ(prep(base_config(*corpus_), out), 0);
+  ASSERT_TRUE(fs::exists(out / "metadata.json"));
+  // The same corpus and a JSONL file that breaks at its end: the rerun writes shards, then fails.
+  const auto inputs = *root_ / "inputs-broken";
+  fs::create_directories(inputs);
+  fs::copy(corpus_->dir / "a_wisdom.txt", inputs / "a_wisdom.txt");
+  std::ofstream(inputs / "z.jsonl") << "{\"body\": \"fine\"}\n{broken\n";
+  auto cfg = base_config(*corpus_);
+  cfg["inputs"] = {inputs.string()};
+  cfg["tokenizer"] = (out / "tokenizer.json").string();
+  cfg.erase("train_tokenizer");
+  cfg["shard_size_tokens"] = 1000;
+  std::string log;
+  ASSERT_EQ(prep(cfg, out, &log), 1) << log;
+  EXPECT_NE(log.find((inputs / "z.jsonl").string() + ":2: invalid JSON"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(out / "metadata.json")) << "the earlier run's metadata.json describes shards this run replaced";
+}
+
+// Temporaries a killed run left (NAME.tmp-PID-N) are no part of the data: the next run removes
+// those of processes that are gone (the artifact's manifest would list them), not a live one's.
+TEST_F(DataPrep, RerunRemovesTemporariesOfKilledRuns) {
+  ASSERT_EQ(rc_, 0) << *log_;
+  const auto out = *root_ / "out-temporaries";
+  ASSERT_EQ(prep(base_config(*corpus_), out), 0);
+  const fs::path dead = out / "train" / "shard_000000.bin.tmp-99999999-3";  // above any pid_max
+  const fs::path dead_top = out / "blend.json.tmp-99999999-4";
+  const fs::path live = out / "train" / ("shard_000001.idx.tmp-" + std::to_string(::getpid()) + "-5");
+  for (const auto& p : {dead, dead_top, live}) std::ofstream(p) << "partial";
+  ASSERT_EQ(prep(base_config(*corpus_), out), 0);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(dead_top));
+  EXPECT_TRUE(fs::exists(live)) << "a running process's temporary stays";
+}
+
 TEST(DataPrepErrors, BadInputsNameTheFileLineOrKey) {
   const auto dir = fresh_dir("prep_errors");
   fs::create_directories(dir / "in");

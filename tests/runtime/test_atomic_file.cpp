@@ -117,6 +117,32 @@ TEST(runtime_atomic_file, AtomicOutputAppearsOnlyOnCommit) {
   EXPECT_THROW(AtomicOutput(dir / "no" / "such" / "folder"), std::runtime_error);
 }
 
+// What a SIGKILLed writer leaves (scripts/crash_consistency.sh): the next AtomicOutput of the same
+// file removes it, but not a temporary a live process is writing, nor another host's.
+TEST(runtime_atomic_file, AtomicOutputRemovesTemporariesOfKilledWriters) {
+  const fs::path dir = fresh_dir("partials");
+  const fs::path dest = dir / "image.sqsh";
+  std::string own;
+  {
+    AtomicOutput probe(dest);
+    own = probe.temp_path().filename().string();  // .image.sqsh.partial-HOST-PID-XXXXXX
+  }
+  const std::string host_part = own.substr(0, own.find('-', own.find(".partial-") + 9) + 1);
+  const fs::path dead = dir / (host_part + "99999999-abcdef");  // above any pid_max
+  const fs::path live = dir / (host_part + std::to_string(::getppid()) + "-abcdef");
+  const fs::path other_host = dir / ".image.sqsh.partial-elsewhere-99999999-abcdef";
+  for (const auto& p : {dead, live, other_host}) std::ofstream(p) << "partial";
+  {
+    AtomicOutput out(dest);
+    std::ofstream(out.temp_path(), std::ios::binary) << "new";
+    out.commit();
+  }
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(other_host));
+  EXPECT_EQ(read_file(dest), "new");
+}
+
 TEST(runtime_atomic_file, ReplaceDirSwapsWholeFolders) {
   const fs::path dir = fresh_dir("dirs");
   const fs::path final_dir = dir / "ckpt", tmp = dir / "ckpt.tmp";

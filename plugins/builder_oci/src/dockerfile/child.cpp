@@ -53,7 +53,9 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (!message.empty()) throw BuildError(what + ": " + message);
+    // The child's message may name the step itself (a COPY step's errors start with its
+    // "Dockerfile:2:1: COPY"): the same words twice read as two failures.
+    if (!message.empty()) throw BuildError(message.rfind(what + ": ", 0) == 0 ? message : what + ": " + message);
     if (WIFSIGNALED(status)) throw BuildError(what + ": killed by signal " + std::to_string(WTERMSIG(status)));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw BuildError(what + ": failed with exit code " + std::to_string(WEXITSTATUS(status)));

@@ -63,15 +63,20 @@ public:
         }
         std::vector<char> buf(1 << 20);
         ssize_t n;
+        // write_all retries a short write, so a full disk reports ENOSPC (a plain write() that
+        // stored part of the buffer set no errno, and the message gave a stale one); the error
+        // is kept before close() may change errno.
         while ((n = read(in, buf.data(), buf.size())) > 0)
-            if (write(out, buf.data(), size_t(n)) != n) {
+            if (!rt::write_all(out, buf.data(), size_t(n))) {
+                const int err = errno;
                 close(in);
                 close(out);
-                fail("writing " + dst.string() + ": " + std::strerror(errno));
+                fail("writing " + dst.string() + ": " + std::strerror(err));
             }
+        const int read_err = errno;
         close(in);
-        close(out);
-        if (n < 0) fail("reading " + src.string());
+        if (close(out) != 0) fail("writing " + dst.string() + ": " + std::strerror(errno));
+        if (n < 0) fail("reading " + src.string() + ": " + std::strerror(read_err));
     }
 
     // Copies src (never following a symlink at src itself) to dst.

@@ -1,8 +1,13 @@
 #include "prep/data_prep.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <fstream>
@@ -194,6 +199,33 @@ rt::Tokenizer obtain_tokenizer(const PrepConfig& config, const std::vector<Sourc
   return tok;
 }
 
+// The process that owns a temporary "NAME.tmp-PID-N" (rt::temp_path_beside), or 0 for any other name.
+pid_t temporary_owner(const std::string& name) {
+  const auto at = name.rfind(".tmp-");
+  if (at == std::string::npos) return 0;
+  const std::string rest = name.substr(at + 5);
+  const auto dash = rest.find('-');
+  if (dash == 0 || dash > 9 || dash + 1 >= rest.size() || rest.find_first_not_of("0123456789-") != std::string::npos ||
+      rest.find('-', dash + 1) != std::string::npos)
+    return 0;
+  return pid_t(std::stol(rest.substr(0, dash)));
+}
+
+// Temporaries a killed run left in the output folder and its split folders go (those of
+// processes that still run stay): they are no part of the data, and the artifact's manifest and
+// content digest, which take every file of the folder, would count them.
+void remove_dead_temporaries(const fs::path& out_dir) {
+  std::vector<fs::path> dirs = {out_dir};
+  for (const char* split : kSplitNames) dirs.push_back(out_dir / split);
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const pid_t owner = temporary_owner(e.path().filename().string());
+      if (owner > 0 && ::kill(owner, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);
+    }
+  }
+}
+
 void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream& log, fs::path* written) {
   check_preparable(config);
   fs::path out_dir = config.output.value_or(default_out);
@@ -201,6 +233,14 @@ void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream
   out_dir = fs::absolute(out_dir).lexically_normal();
   if (written) *written = out_dir;
   fs::create_directories(out_dir);
+  // metadata.json marks the folder complete (the trainer prepares a folder without one). An
+  // earlier run's goes before this run changes a file: killed halfway, this run leaves a folder
+  // that is prepared again, not the old metadata over a mix of old and new shards.
+  const fs::path marker = out_dir / "metadata.json";
+  if (::unlink(marker.c_str()) != 0 && errno != ENOENT)
+    throw std::runtime_error(marker.string() + ": cannot remove the earlier run's metadata: " + std::strerror(errno));
+  rt::fsync_path(out_dir);
+  remove_dead_temporaries(out_dir);
 
   std::vector<SourceStats> sources;
   for (auto& f : collect_inputs(config.inputs)) sources.push_back({f, rt::sha256_file(f.path)});

@@ -173,7 +173,12 @@ void IndexedDatasetWriter::finish() {
     throw;
   }
   if (::close(fd) != 0) throw std::runtime_error(idx_tmp_.string() + ": close failed");
-  // .bin first: a reader that sees the .idx must find the matching .bin.
+  // .bin first: a reader that sees the .idx must find the matching .bin. An .idx an earlier
+  // write left goes before that, so that no moment pairs it with the new .bin (a kill between
+  // the two renames left an old .idx describing a new .bin of another length); a .bin alone is
+  // no dataset to a reader, which opens the .idx first.
+  if (::unlink(idx_path(prefix_).c_str()) != 0 && errno != ENOENT)
+    throw std::runtime_error(idx_path(prefix_).string() + ": cannot remove the earlier index: " + std::strerror(errno));
   commit_temp_file(bin_tmp_, bin_path(prefix_));
   commit_temp_file(idx_tmp_, idx_path(prefix_));
   finished_ = true;

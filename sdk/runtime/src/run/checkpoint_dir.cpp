@@ -2,8 +2,12 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <vector>
 
@@ -25,17 +29,42 @@ std::optional<fs::path> CheckpointDir::latest() const {
   return p;
 }
 
+namespace {
+
+// An old step folder leaves in one rename, to a name no reader takes for a checkpoint, before
+// its files go: removed file by file where it stood, a kill halfway left a step_NNNNNNN folder
+// without its weights that looked like a checkpoint.
+void remove_step(const fs::path& step) {
+  fs::path gone = step;
+  gone += ".removing";
+  fs::remove_all(gone);
+  fs::rename(step, gone);
+  fs::remove_all(gone);
+}
+
+}  // namespace
+
 void CheckpointDir::mark_latest(int64_t step) {
   fs::path dir = for_step(step);
   write_file_atomic(root_ / "latest", dir.filename().string() + "\n");
   std::vector<fs::path> steps;
-  for (const auto& e : fs::directory_iterator(root_))
-    if (e.is_directory() && e.path().filename().string().starts_with("step_") &&
-        e.path().filename().string().find('.') == std::string::npos)
+  for (const auto& e : fs::directory_iterator(root_)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("latest.tmp-") && !e.is_directory()) {  // a killed run's `latest` being written
+      const pid_t pid = pid_t(std::strtol(name.c_str() + 11, nullptr, 10));
+      std::error_code ignored;
+      if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ignored);
+      continue;
+    }
+    if (!e.is_directory() || !name.starts_with("step_")) continue;
+    if (name.find('.') == std::string::npos)
       steps.push_back(e.path());
+    else if (name.ends_with(".removing"))  // one a killed run was removing
+      fs::remove_all(e.path());
+  }
   std::sort(steps.begin(), steps.end());
   for (size_t i = 0; i + size_t(keep_) < steps.size(); ++i)
-    if (steps[i] != dir) fs::remove_all(steps[i]);
+    if (steps[i] != dir) remove_step(steps[i]);
 }
 
 std::string CheckpointDir::complete_message(int64_t step) const {

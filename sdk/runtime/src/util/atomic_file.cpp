@@ -1,6 +1,7 @@
 #include "nemokit/runtime/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -112,9 +113,43 @@ fs::path fresh_temp_dir(const fs::path& final_dir) {
   return tmp;
 }
 
+namespace {
+
+// "<host>-<pid>-": whose temporary an AtomicOutput is, so that a later writer of the same file can
+// tell one a killed process left from one a live process (maybe on another node of a shared
+// file system) is still writing.
+std::string owner_tag() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) std::strcpy(host, "localhost");
+  for (char* c = host; *c; ++c)
+    if (*c == '-' || *c == '/') *c = '_';
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-";
+}
+
+// Removes ".<name>.partial-<this host>-<pid>-XXXXXX" files of processes that are gone: a
+// killed build leaves a partial squashfs of gigabytes that nothing else would ever remove.
+void remove_dead_partials(const fs::path& dir, const std::string& name) {
+  const std::string own = owner_tag();
+  const std::string prefix = "." + name + ".partial-" + own.substr(0, own.find('-') + 1);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = n.substr(prefix.size());  // <pid>-XXXXXX
+    const auto dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || dash > 9 || rest.find_first_not_of("0123456789") != dash) continue;
+    const pid_t pid = pid_t(std::stol(rest.substr(0, dash)));
+    std::error_code ignored;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ignored);
+  }
+}
+
+}  // namespace
+
 AtomicOutput::AtomicOutput(fs::path dest) : dest_(std::move(dest)) {
   const fs::path dir = folder_of(dest_);
-  std::string pattern = (dir / ("." + dest_.filename().string() + ".partial-XXXXXX")).string();
+  remove_dead_partials(dir, dest_.filename().string());
+  std::string pattern = (dir / ("." + dest_.filename().string() + ".partial-" + owner_tag() + "XXXXXX")).string();
   const int fd = ::mkstemp(pattern.data());
   if (fd < 0) throw sys_error(dest_, "cannot create a file in " + dir.string());
   ::fchmod(fd, 0644);  // mkstemp creates 0600; the result is an ordinary shared file

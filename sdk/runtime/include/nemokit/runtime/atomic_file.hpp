@@ -38,8 +38,9 @@ std::filesystem::path fresh_temp_dir(const std::filesystem::path& final_dir);
 // A file that appears at its final path only when complete, for writers that need a path
 // rather than a buffer (libraries writing a file themselves, downloads): create the object,
 // write temp_path() any way you like, then commit(). The temporary is a hidden file in the
-// destination's folder (".<name>.partial-XXXXXX", mode 0644). Destroyed without commit(), it
-// removes the temporary and leaves any older file untouched.
+// destination's folder (".<name>.partial-<host>-<pid>-XXXXXX", mode 0644). Destroyed without
+// commit(), it removes the temporary and leaves any older file untouched; the temporaries of
+// processes of this host that are gone (killed writers) are removed when the next one starts.
 class AtomicOutput {
  public:
   explicit AtomicOutput(std::filesystem::path dest);
