@@ -12,6 +12,7 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 #include "support/files.hpp"
+#include "scratch_path.hpp"
 
 using nemokit::test::read_file;
 
@@ -20,12 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(NEMOKIT_BINARY_DIR) / "runtime_atomic_file_test" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return nemokit::rt::testing::fresh_dir("runtime_atomic_file_test", name); }
 
 
 size_t entries(const fs::path& dir) {

@@ -16,6 +16,7 @@
 
 #include "nemokit/runtime/data/npy.hpp"
 #include "nemokit/runtime/media/audio.hpp"
+#include "scratch_path.hpp"
 
 using namespace nemokit::rt;
 using namespace nemokit::rt::media;
@@ -25,12 +26,7 @@ namespace {
 
 const fs::path kFixtures = fs::path(NEMOKIT_SOURCE_DIR) / "tests/runtime/fixtures/log_mel";
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(NEMOKIT_BINARY_DIR) / "runtime_audio_test" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return nemokit::rt::testing::fresh_dir("runtime_audio_test", name); }
 
 // --- WAV bytes -------------------------------------------------------------------------------
 

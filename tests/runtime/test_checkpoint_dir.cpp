@@ -10,17 +10,13 @@
 #include <string>
 
 #include "nemokit/runtime/run/checkpoint_dir.hpp"
+#include "scratch_path.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(NEMOKIT_BINARY_DIR) / "runtime_checkpoint_dir_test" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return nemokit::rt::testing::fresh_dir("runtime_checkpoint_dir_test", name); }
 
 void make_step(const nemokit::rt::CheckpointDir& ckpts, int64_t step) {
   const fs::path d = ckpts.for_step(step);
