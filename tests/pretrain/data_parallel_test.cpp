@@ -19,7 +19,9 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -230,4 +232,57 @@ TEST(PretrainDataParallel, ARankKilledMidTrainingEndsTheJobNamingIt) {
   const std::string all = r.out + r.err;
   EXPECT_TRUE(all.find("rank 1 with PID") != std::string::npos || all.find("rank 1 never arrived") != std::string::npos) << all;
   EXPECT_EQ(rank_pid((dir / "jobs").string(), 0), -1) << "rank 0 outlived the job";
+}
+
+// The whole two-rank job killed with SIGKILL (both ranks and nemokit, as a lost node would end
+// it) after its step-5 checkpoint: run again, it resumes there and reproduces the uninterrupted
+// run's losses and final weights exactly.
+TEST(PretrainDataParallel, TwoRanksKilledWithSigkillResumeToTheUninterruptedRun) {
+  if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
+  fs::path dir = nemokit::test::temp_folder("pt-dp-resume");
+  fs::path cfg = write_config(dir);
+  const std::string env = "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=";
+  auto full = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-full").string() +
+                          " +run.nproc_per_node=2",
+                      env + (dir / "jobs-full").string());
+  ASSERT_EQ(full.rc, 0) << full.out << full.err;
+
+  const fs::path ckpt = dir / "ckpt-killed", jobs = dir / "jobs-killed";
+  const std::vector<std::string> args = {"run", "nano3", "pretrain", "-c", cfg.string(), "checkpoint.dir=" + ckpt.string(),
+                                         "+run.nproc_per_node=2"};
+  nemokit::test::RunOptions opt;
+  opt.env = {{"NEMOKIT_NUM_THREADS", "1"}, {"NEMOKIT_COMM_TIMEOUT_S", "60"}, {"NEMOKIT_JOB_ROOT", jobs.string()}};
+  nemokit::test::Process killed(nemokit::test::nemokit_argv(args), opt);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto latest = [&] {
+    std::ifstream in(ckpt / "latest");
+    std::string name;
+    in >> name;
+    return name;
+  };
+  while (std::chrono::steady_clock::now() < deadline && latest() != "step_0000005")
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(latest(), "step_0000005") << killed.err_so_far();
+  for (int rank : {0, 1})
+    if (pid_t p = rank_pid(jobs.string(), rank); p > 0) ::kill(p, SIGKILL);
+  ::kill(killed.pid(), SIGKILL);
+  ASSERT_EQ(killed.wait(60).exit_code, 128 + SIGKILL) << "the job finished before it could be killed";
+  for (int i = 0; i < 300 && (rank_pid(jobs.string(), 0) > 0 || rank_pid(jobs.string(), 1) > 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(rank_pid(jobs.string(), 1), -1) << "a rank outlived its killed job";
+
+  std::string cmd = "run";
+  for (size_t i = 1; i < args.size(); ++i) cmd += " " + args[i];
+  auto again = run_cli(cmd, env + jobs.string());
+  ASSERT_EQ(again.rc, 0) << again.out << again.err;
+  EXPECT_NE((again.out + again.err).find("at step 5"), std::string::npos) << again.out << again.err;
+  // Every step's loss, from the killed job and the resumed one, is the uninterrupted run's.
+  const auto ref = train_losses(dir / "jobs-full"), got = train_losses(jobs);
+  ASSERT_EQ(got.size(), 10u);
+  for (const auto& [step, l] : ref) EXPECT_EQ(got.at(step), l) << "step " << step;
+  auto [worst, name] = worst_tensor_error(dir / "ckpt-full" / "step_0000010" / "model.safetensors",
+                                          ckpt / "step_0000010" / "model.safetensors");
+  EXPECT_EQ(worst, 0.0) << "worst tensor " << name;
+  for (const auto& e : fs::directory_iterator(ckpt))
+    if (e.is_directory()) EXPECT_TRUE(fs::exists(e.path() / "trainer_state.json")) << e.path() << " is half written";
 }
