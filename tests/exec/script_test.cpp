@@ -104,6 +104,9 @@ time = "02:00:00"
   EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\ntime = 4\n"), {}, false, "j"), UserError);
   EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nnodes = \"two\"\n"), {}, false, "j"), UserError);
   EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nnodes = 0\n"), {}, false, "j"), UserError);
+  // srun's --mpi plugin is one word: anything else would reach the srun line.
+  EXPECT_EQ(resolve_job_shape(nullptr, toml::parse("[run]\nmpi = \"pmix\"\n"), {}, false, "j").mpi, "pmix");
+  EXPECT_THROW(resolve_job_shape(nullptr, toml::parse("[run]\nmpi = \"pmix --x\"\n"), {}, false, "j"), UserError);
 }
 
 TEST(exec_sbatch_script, pyxis_plan_of_a_two_node_eight_gpu_profile) {
@@ -151,6 +154,7 @@ setup_lines = ["module load cuda"]
   EXPECT_EQ(s.find("sk-secret-value"), std::string::npos);  // ... the value never
   EXPECT_NE(s.find("'nemokit' \\\n    '__task'"), std::string::npos);
   EXPECT_NE(s.find("srun \\\n    --nodes=2 \\\n    --ntasks-per-node=8"), std::string::npos);
+  EXPECT_EQ(s.find("--mpi="), std::string::npos) << "no mpi key: the cluster's MpiDefault";
   EXPECT_NE(s.find("export NCCL_DEBUG='WARN'"), std::string::npos);
   EXPECT_NE(s.find("\nmodule load cuda\n"), std::string::npos);
   EXPECT_EQ(plan.secrets.at("WANDB_API_KEY"), "sk-secret-value");

@@ -83,7 +83,7 @@ int checked(std::optional<int64_t> v, const char* key, int fallback, int minimum
 const std::vector<std::string>& execution_keys() {
   static const std::vector<std::string> keys = {
       "nodes", "ntasks_per_node", "nproc_per_node", "gpus_per_node", "gpu_memory", "cpus_per_task", "time", "mem",
-      "account", "partition", "exclusive", "job_name", "signal_seconds", "container_image", "mounts"};
+      "mpi", "account", "partition", "exclusive", "job_name", "signal_seconds", "container_image", "mounts"};
   return keys;
 }
 
@@ -154,6 +154,9 @@ JobShape resolve_job_shape(const Profile* profile, const toml::table& config, co
   s.time = pick<std::string>("time", overridden, p_str, c_str).value_or("");
   s.mem = pick<std::string>("mem", overridden, p_str, c_str).value_or("");
   s.gpu_memory = pick<std::string>("gpu_memory", overridden, p_str, c_str).value_or("");
+  s.mpi = pick<std::string>("mpi", overridden, p_str, c_str).value_or("");
+  if (s.mpi.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+    throw UserError("run key mpi = \"" + s.mpi + "\": not one of srun's --mpi plugins (pmix, pmix_v4, pmi2, none, ...)");
   s.account = pick<std::string>("account", overridden, p_str, c_str).value_or("");
   std::optional<std::string> part;
   if (overridden.count("partition")) part = c_str("partition");

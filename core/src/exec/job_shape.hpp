@@ -22,6 +22,9 @@ struct JobShape {
   // The memory one GPU has ("80G", "141G"): the memory plan refuses a layout whose rank needs
   // more. Empty: not known (the plan is printed, not checked against it).
   std::string gpu_memory;
+  // srun's --mpi plugin ("pmix"): the ranks of a multi-task job form one MPI world through it,
+  // as CPU training's collectives need. Empty: the cluster's MpiDefault.
+  std::string mpi;
   // The recipes name the container in the stage config ([run] container_image, mounts); a
   // profile's or the command line's value wins as for the other keys. Empty: the profile's or
   // the stage image's.

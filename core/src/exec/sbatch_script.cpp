@@ -30,6 +30,7 @@ std::string srun_line(const SlurmScript& s) {
                                     "--ntasks-per-node=" + std::to_string(s.shape.tasks_per_node),
                                     "--kill-on-bad-exit=1",
                                     "--wait=60"};
+  if (!s.shape.mpi.empty()) words.push_back("--mpi=" + s.shape.mpi);
   if (s.use_container) {
     const PyxisContainer& c = s.container;
     if (c.image.empty()) throw UserError("container_image: the pyxis container needs an image");

@@ -22,7 +22,7 @@ const std::map<std::string, Kind>& known_keys() {
       {"executor", Kind::String},        {"account", Kind::String},         {"partition", Kind::String},
       {"run_partition", Kind::String},   {"batch_partition", Kind::String}, {"nodes", Kind::Integer},
       {"ntasks_per_node", Kind::Integer}, {"gpus_per_node", Kind::Integer}, {"cpus_per_task", Kind::Integer},
-      {"gpu_memory", Kind::String},
+      {"gpu_memory", Kind::String},      {"mpi", Kind::String},
       {"nproc_per_node", Kind::Integer}, {"time", Kind::String},            {"mem", Kind::String},
       {"exclusive", Kind::Boolean},      {"mounts", Kind::StringList},      {"container_image", Kind::String},
       {"container", Kind::String},       {"env_vars", Kind::StringTable},   {"setup_lines", Kind::StringList},

@@ -48,7 +48,7 @@ std::unique_ptr<Communicator> open_communicator(const CommOptions& options) {
     throw std::runtime_error("WORLD_SIZE=" + std::to_string(world) +
                              " but this rank was not started by Open MPI's launcher, so the ranks cannot reach each other: "
                              "run them through `nemokit run` (several local ranks start under mpirun), `mpirun -n " +
-                             std::to_string(world) + "`, or `srun --mpi=pmix` on Slurm");
+                             std::to_string(world) + "`, or `srun --mpi=pmix` on Slurm (mpi = \"pmix\" in the profile)");
   return open_mpi_communicator(world, env_int("RANK", env_int("OMPI_COMM_WORLD_RANK", 0)), options);
 }
 
