@@ -5,6 +5,7 @@
 // sharded (ZeRO-1) the two ranks train the same weights and save the same moments again, and a
 // ZeRO-1 run resumed from its checkpoint (each rank reloading its block) continues exactly.
 #include "bible_slice.hpp"
+#include "data_parallel_config.hpp"
 #include "run_cli.hpp"
 
 #include "nemokit/runtime/safetensors.hpp"
@@ -28,24 +29,6 @@ using nlohmann::json;
 using nemokit::test::run_cli;
 
 namespace {
-
-// The shipped `tiny` made smaller still: four micro-batches of 2 rows per step, 10 steps.
-fs::path write_config(const fs::path& dir) {
-  const fs::path text = nemokit::test::write_bible_slice(dir);
-  fs::path cfg = dir / "dp.toml";
-  std::ofstream(cfg) << "defaults = [\"tiny\"]\n"
-                        "[model]\nhidden_size = 64\nmamba_num_heads = 4\nmamba_head_dim = 32\nssm_state_size = 16\n"
-                        "chunk_size = 16\nnum_attention_heads = 4\nnum_key_value_heads = 2\nhead_dim = 16\n"
-                        "intermediate_size = 128\nn_routed_experts = 4\nnum_experts_per_tok = 2\n"
-                        "moe_intermediate_size = 64\nmoe_shared_expert_intermediate_size = 64\nvocab_size = 512\n"
-                        "[train]\nseq_length = 32\nmicro_batch_size = 2\nglobal_batch_size = 8\nmax_steps = 10\n"
-                        "warmup_steps = 2\neval_interval = 5\neval_steps = 2\nsave_interval = 5\nlog_interval = 1\n"
-                        "sample_tokens = 0\n"
-                        "[data]\ninputs = [\"" + text.string() + "\"]\n"
-                        "train_tokenizer = { vocab_size = 512, min_frequency = 2, special_tokens = [\"<|endoftext|>\"] }\n"
-                        "seq_length = 32\noutput = \"" + (dir / "data").string() + "\"\n";
-  return cfg;
-}
 
 std::vector<json> metrics_of(const fs::path& jobs_root) {
   std::vector<json> out;
@@ -116,7 +99,7 @@ std::map<int64_t, double> train_losses(const fs::path& jobs_root) {
 TEST(PretrainDataParallel, TwoRanksWithHalfTheBatchTrainAsOneRankWithAllOfIt) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("pt-dp");
-  fs::path cfg = write_config(dir);
+  fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   // One thread per rank: the comparison is about the data split, and two ranks share two cores.
   auto one = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-1").string(),
                      "NEMOKIT_NUM_THREADS=1 NEMOKIT_JOB_ROOT=" + (dir / "jobs-1").string());
@@ -153,7 +136,7 @@ TEST(PretrainDataParallel, TwoRanksWithHalfTheBatchTrainAsOneRankWithAllOfIt) {
 TEST(PretrainDataParallel, ShardedOptimizerStateTrainsAndResumesAsWholeState) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("pt-zero");
-  fs::path cfg = write_config(dir);
+  fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   auto run2 = [&](const std::string& name, const std::string& extra) {
     return run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / ("ckpt-" + name)).string() +
                        " +run.nproc_per_node=2" + extra,
@@ -193,7 +176,7 @@ TEST(PretrainDataParallel, ShardedOptimizerStateTrainsAndResumesAsWholeState) {
 TEST(PretrainDataParallel, AZeroStageWeDoNotHaveIsRefusedNamingTheKey) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("pt-zero-bad");
-  fs::path cfg = write_config(dir);
+  fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   auto r = run_cli("run nano3 pretrain -c " + cfg.string() + " +parallel.zero=3", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("parallel.zero: 3 is not a ZeRO stage"), std::string::npos) << r.err;
@@ -202,7 +185,7 @@ TEST(PretrainDataParallel, AZeroStageWeDoNotHaveIsRefusedNamingTheKey) {
 TEST(PretrainDataParallel, ADataParallelSizeThatDisagreesWithTheRanksIsRefusedNamingTheKey) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("pt-dp-bad");
-  fs::path cfg = write_config(dir);
+  fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   auto r = run_cli("run nano3 pretrain -c " + cfg.string() + " +parallel.dp=2", "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string());
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("parallel.dp: 2, but the job has 1 rank(s)"), std::string::npos) << r.err;
@@ -213,7 +196,7 @@ TEST(PretrainDataParallel, ADataParallelSizeThatDisagreesWithTheRanksIsRefusedNa
 TEST(PretrainDataParallel, ARankKilledMidTrainingEndsTheJobNamingIt) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("pt-dp-kill");
-  fs::path cfg = write_config(dir);
+  fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   nemokit::test::RunOptions opt;
   opt.env = {{"NEMOKIT_NUM_THREADS", "1"}, {"NEMOKIT_COMM_TIMEOUT_S", "20"}, {"NEMOKIT_JOB_ROOT", (dir / "jobs").string()}};
   nemokit::test::Process p(nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=100000",
@@ -240,7 +223,7 @@ TEST(PretrainDataParallel, ARankKilledMidTrainingEndsTheJobNamingIt) {
 TEST(PretrainDataParallel, TwoRanksKilledWithSigkillResumeToTheUninterruptedRun) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   fs::path dir = nemokit::test::temp_folder("pt-dp-resume");
-  fs::path cfg = write_config(dir);
+  fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   const std::string env = "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=";
   auto full = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-full").string() +
                           " +run.nproc_per_node=2",
