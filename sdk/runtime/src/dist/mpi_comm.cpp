@@ -184,8 +184,16 @@ class MpiCommunicator final : public Communicator {
   // Tests the request until it completes or the deadline passes. The first polls spin (a
   // collective between busy ranks completes in microseconds); then short sleeps leave the cores
   // to ranks still computing.
+  // Open MPI progresses a non-blocking collective only inside MPI_Test: a large all-reduce is
+  // many rounds, and a pause between tests delays every one of them (sleeping 50 us after the
+  // first 2,000 tests made an 8 MB all-reduce 2.6 times slower than MPI_Allreduce). So the
+  // wait spins, as the blocking call would, and only a rank left waiting longer than
+  // kSpinFor (a peer still computing or writing a checkpoint) starts to sleep between tests.
   void wait(MPI_Request& req, const char* op) {
-    const auto deadline = Clock::now() + timeout_;
+    static constexpr auto kSpinFor = std::chrono::milliseconds(200);
+    const auto start = Clock::now();
+    const auto deadline = start + timeout_;
+    bool sleeping = false;
     for (long polls = 0;; ++polls) {
       int done = 0;
       int rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
@@ -195,8 +203,12 @@ class MpiCommunicator final : public Communicator {
                         std::to_string(rank_) + ": " + mpi_error_text(rc));
       }
       if (done) return;
-      if ((polls & 255) == 255 && Clock::now() > deadline) throw timed_out(op);
-      if (polls > 2000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if ((polls & 255) == 255) {
+        const auto now = Clock::now();
+        if (now > deadline) throw timed_out(op);
+        sleeping = now - start > kSpinFor;
+      }
+      if (sleeping) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
 
