@@ -35,16 +35,6 @@ mpi = "pmix"
 env_vars = {NEMOKIT_NUM_THREADS = "1", NEMOKIT_COMM_TIMEOUT_S = "120"}
 )";
 
-std::map<int64_t, double> train_losses(const fs::path& jobs_root) {
-  std::map<int64_t, double> out;
-  for (const auto& e : fs::directory_iterator(jobs_root)) {
-    std::ifstream in(e.path() / "metrics.jsonl");
-    for (std::string line; std::getline(in, line);)
-      if (json m = json::parse(line); m.contains("loss")) out[m["step"]] = m["loss"];
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST(exec_slurm_pretrain, two_tasks_under_srun_train_as_two_local_ranks) {

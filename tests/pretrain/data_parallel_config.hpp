@@ -1,10 +1,15 @@
 // The pretraining config the data-parallel tests share: the shipped `tiny` made smaller still,
 // on the Bible slice (bible_slice.hpp), four micro-batches of 2 rows per step, 10 steps, a
-// checkpoint every 5.
+// checkpoint every 5; and the losses its runs log.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <string>
 
 #include "bible_slice.hpp"
 
@@ -25,6 +30,18 @@ inline std::filesystem::path write_data_parallel_config(const std::filesystem::p
                         "train_tokenizer = { vocab_size = 512, min_frequency = 2, special_tokens = [\"<|endoftext|>\"] }\n"
                         "seq_length = 32\noutput = \"" + (dir / "data").string() + "\"\n";
   return cfg;
+}
+
+// Each step's training loss from the metrics.jsonl of every job under `jobs_root` (a step that
+// two jobs ran, before and after a resume, holds one of them).
+inline std::map<int64_t, double> train_losses(const std::filesystem::path& jobs_root) {
+  std::map<int64_t, double> out;
+  for (const auto& e : std::filesystem::directory_iterator(jobs_root)) {
+    std::ifstream in(e.path() / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);)
+      if (nlohmann::json m = nlohmann::json::parse(line); m.contains("loss")) out[m["step"]] = m["loss"];
+  }
+  return out;
 }
 
 }  // namespace nemokit::test

@@ -87,12 +87,6 @@ std::pair<double, std::string> worst_tensor_error(const fs::path& a_path, const 
   return {worst, worst_name};
 }
 
-std::map<int64_t, double> train_losses(const fs::path& jobs_root) {
-  std::map<int64_t, double> out;
-  for (const auto& m : metrics_of(jobs_root))
-    if (m.contains("loss")) out[m["step"]] = m["loss"];
-  return out;
-}
 
 }  // namespace
 
@@ -148,7 +142,7 @@ TEST(PretrainDataParallel, ShardedOptimizerStateTrainsAndResumesAsWholeState) {
   ASSERT_EQ(zero.rc, 0) << zero.out << zero.err;
   EXPECT_NE((zero.out + zero.err).find("over 2 data-parallel ranks (mpi), optimizer state sharded (ZeRO-1)"), std::string::npos)
       << zero.out << zero.err;
-  const auto loss_plain = train_losses(dir / "jobs-plain"), loss_zero = train_losses(dir / "jobs-zero");
+  const auto loss_plain = nemokit::test::train_losses(dir / "jobs-plain"), loss_zero = nemokit::test::train_losses(dir / "jobs-zero");
   ASSERT_EQ(loss_zero.size(), 10u);
   for (const auto& [step, l] : loss_plain) EXPECT_LT(relative_error(l, loss_zero.at(step)), 1e-6) << "step " << step;
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
@@ -164,7 +158,7 @@ TEST(PretrainDataParallel, ShardedOptimizerStateTrainsAndResumesAsWholeState) {
   auto again = run2("resumed", " +parallel.zero=1");
   ASSERT_EQ(again.rc, 0) << again.out << again.err;
   EXPECT_NE((again.out + again.err).find("at step 5"), std::string::npos) << again.out << again.err;
-  const auto loss_again = train_losses(dir / "jobs-resumed");
+  const auto loss_again = nemokit::test::train_losses(dir / "jobs-resumed");
   ASSERT_EQ(loss_again.size(), 5u) << "steps 6 to 10 only";
   for (const auto& [step, l] : loss_again) EXPECT_LT(relative_error(loss_zero.at(step), l), 1e-6) << "step " << step;
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
@@ -260,7 +254,7 @@ TEST(PretrainDataParallel, TwoRanksKilledWithSigkillResumeToTheUninterruptedRun)
   ASSERT_EQ(again.rc, 0) << again.out << again.err;
   EXPECT_NE((again.out + again.err).find("at step 5"), std::string::npos) << again.out << again.err;
   // Every step's loss, from the killed job and the resumed one, is the uninterrupted run's.
-  const auto ref = train_losses(dir / "jobs-full"), got = train_losses(jobs);
+  const auto ref = nemokit::test::train_losses(dir / "jobs-full"), got = nemokit::test::train_losses(jobs);
   ASSERT_EQ(got.size(), 10u);
   for (const auto& [step, l] : ref) EXPECT_EQ(got.at(step), l) << "step " << step;
   auto [worst, name] = worst_tensor_error(dir / "ckpt-full" / "step_0000010" / "model.safetensors",

@@ -143,8 +143,7 @@ JobShape shape_for(Context& ctx, const Target& t, const StagePlan& p) {
 
 // The memory plan of `p`'s job (a "# memory per rank" line, or "" for a stage whose model is a
 // checkpoint); throws UserError when a rank cannot fit. `here`: the job runs on this machine.
-std::string memory_plan_for(Context& ctx, const Target& t, const StagePlan& p, bool here) {
-  const JobShape shape = shape_for(ctx, t, p);
+std::string memory_plan_for(const StagePlan& p, const JobShape& shape, bool here) {
   return check_memory_plan(p.config.table, "config " + p.config.chain.back(), shape, memory_budget(shape, here));
 }
 
@@ -193,7 +192,7 @@ int print_dry_run(Context& ctx, const std::string& verb, const StagePlan& p) {
   print_config(ctx, verb, p);
   Target t = target_of(ctx);
   JobShape shape = shape_for(ctx, t, p);
-  if (verb == "run") std::cout << memory_plan_for(ctx, t, p, false);
+  if (verb == "run") std::cout << memory_plan_for(p, shape, false);
   fs::path job = job_root_for(t.profile) / ("<time>-" + job_suffix(*p.stage));
   if (!t.slurm) {
     std::cout << local_plan_text(verb, p, job, shape);
@@ -323,12 +322,12 @@ int run_stage(Context& ctx, const std::string& verb, const StagePlan& p) {
   if (ctx.args.stage) return stage_only(ctx, verb, p);
   Target t = target_of(ctx);
   if (!t.slurm) {
-    if (verb == "run") memory_plan_for(ctx, t, p, true);
+    if (verb == "run") memory_plan_for(p, shape_for(ctx, t, p), true);
     return execute_local(ctx, t, verb, p);
   }
   require_sbatch(t);
   require_images(ctx, t, {&p});
-  if (verb == "run") memory_plan_for(ctx, t, p, false);
+  if (verb == "run") memory_plan_for(p, shape_for(ctx, t, p), false);
   JobDir job = make_job(t, verb, p);
   std::string id = submit(ctx, t, verb, p, job, "");
   if (verb == "run") std::cerr << run_logs_note(wandb_of(ctx), job.path);
@@ -451,7 +450,7 @@ int cmd_pipe(Context& ctx) {
   Target t = target_of(ctx);
   if (!t.slurm) {
     // Every stage's model must fit here before the first one starts.
-    for (const auto& p : plans) memory_plan_for(ctx, t, p, true);
+    for (const auto& p : plans) memory_plan_for(p, shape_for(ctx, t, p), true);
     for (auto& p : plans) {
       p.pipe_inputs = made;
       fs::path job;
@@ -465,7 +464,7 @@ int cmd_pipe(Context& ctx) {
   std::vector<const StagePlan*> all;
   for (const auto& p : plans) all.push_back(&p);
   require_images(ctx, t, all);
-  for (const auto& p : plans) memory_plan_for(ctx, t, p, false);
+  for (const auto& p : plans) memory_plan_for(p, shape_for(ctx, t, p), false);
   std::vector<std::pair<JobDir, std::string>> submitted;
   std::string after;
   for (auto& p : plans) {

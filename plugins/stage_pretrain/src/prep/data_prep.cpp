@@ -1,6 +1,5 @@
 #include "prep/data_prep.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -199,31 +198,12 @@ rt::Tokenizer obtain_tokenizer(const PrepConfig& config, const std::vector<Sourc
   return tok;
 }
 
-// The process that owns a temporary "NAME.tmp-PID-N" (rt::temp_path_beside), or 0 for any other name.
-pid_t temporary_owner(const std::string& name) {
-  const auto at = name.rfind(".tmp-");
-  if (at == std::string::npos) return 0;
-  const std::string rest = name.substr(at + 5);
-  const auto dash = rest.find('-');
-  if (dash == 0 || dash > 9 || dash + 1 >= rest.size() || rest.find_first_not_of("0123456789-") != std::string::npos ||
-      rest.find('-', dash + 1) != std::string::npos)
-    return 0;
-  return pid_t(std::stol(rest.substr(0, dash)));
-}
-
 // Temporaries a killed run left in the output folder and its split folders go (those of
 // processes that still run stay): they are no part of the data, and the artifact's manifest and
 // content digest, which take every file of the folder, would count them.
 void remove_dead_temporaries(const fs::path& out_dir) {
-  std::vector<fs::path> dirs = {out_dir};
-  for (const char* split : kSplitNames) dirs.push_back(out_dir / split);
-  for (const auto& dir : dirs) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const pid_t owner = temporary_owner(e.path().filename().string());
-      if (owner > 0 && ::kill(owner, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);
-    }
-  }
+  rt::remove_dead_temporaries(out_dir);
+  for (const char* split : kSplitNames) rt::remove_dead_temporaries(out_dir / split);
 }
 
 void prepare(const PrepConfig& config, const fs::path& default_out, std::ostream& log, fs::path* written) {

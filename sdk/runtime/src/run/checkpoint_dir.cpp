@@ -2,12 +2,8 @@
 
 #include "nemokit/runtime/atomic_file.hpp"
 
-#include <signal.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <vector>
 
@@ -48,14 +44,9 @@ void CheckpointDir::mark_latest(int64_t step) {
   fs::path dir = for_step(step);
   write_file_atomic(root_ / "latest", dir.filename().string() + "\n");
   std::vector<fs::path> steps;
+  remove_dead_temporaries(root_);  // a killed run's `latest` being written
   for (const auto& e : fs::directory_iterator(root_)) {
     const std::string name = e.path().filename().string();
-    if (name.starts_with("latest.tmp-") && !e.is_directory()) {  // a killed run's `latest` being written
-      const pid_t pid = pid_t(std::strtol(name.c_str() + 11, nullptr, 10));
-      std::error_code ignored;
-      if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ignored);
-      continue;
-    }
     if (!e.is_directory() || !name.starts_with("step_")) continue;
     if (name.find('.') == std::string::npos)
       steps.push_back(e.path());

@@ -57,6 +57,31 @@ fs::path temp_path_beside(const fs::path& final_path) {
   return tmp;
 }
 
+namespace {
+
+// The process that owns a temp_path_beside() name "NAME.tmp-PID-N", or 0 for any other name.
+pid_t temporary_owner(const std::string& name) {
+  const auto at = name.rfind(".tmp-");
+  if (at == std::string::npos) return 0;
+  const std::string rest = name.substr(at + 5);
+  const auto dash = rest.find('-');
+  if (dash == 0 || dash > 9 || dash + 1 >= rest.size() || rest.find_first_not_of("0123456789-") != std::string::npos ||
+      rest.find('-', dash + 1) != std::string::npos)
+    return 0;
+  return pid_t(std::stol(rest.substr(0, dash)));
+}
+
+}  // namespace
+
+void remove_dead_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const pid_t owner = temporary_owner(e.path().filename().string());
+    std::error_code ignored;
+    if (owner > 0 && ::kill(owner, 0) != 0 && errno == ESRCH) fs::remove(e.path(), ignored);
+  }
+}
+
 void commit_temp_file(const fs::path& tmp, const fs::path& final_path) {
   fsync_path(tmp);
   rename_into_place(tmp, final_path);

@@ -19,6 +19,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 // A unique temporary path in the folder of `final_path` ("<name>.tmp-<pid>-<n>").
 std::filesystem::path temp_path_beside(const std::filesystem::path& final_path);
 
+// Removes the temp_path_beside() temporaries ("NAME.tmp-PID-N") in `dir` whose process is gone:
+// what a killed writer left behind (a live process's stay). Errors are ignored: it is tidying.
+void remove_dead_temporaries(const std::filesystem::path& dir);
+
 // fsyncs `tmp` (already written and closed), renames it to `final_path` and fsyncs the folder.
 void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& final_path);
 
