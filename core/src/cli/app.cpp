@@ -13,43 +13,50 @@ namespace nemokit::cli {
 
 namespace {
 
-// Commands plugins may add (image, exec, ...) are appended at run time from their manifests.
+// The index of the built-in commands: name, summary, usage, options, and the function that runs
+// it (one file per group of commands, see core/README.md). Commands plugins add (image, exec, ...)
+// are appended at run time from their manifests.
 std::vector<CommandSpec> builtin_commands() {
+  // One command per entry reads better than one field per line.
+  // clang-format off
   return {
       {"run", "Run a stage here or on a cluster: FAMILY STAGE [SUBSTAGE]", "run FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
-       {}, {}, false, true, "crbds"},
+       {}, {}, false, true, "crbds", cmd_run},
       {"data", "Prepare a stage's data: data prep FAMILY STAGE [SUBSTAGE]", "data prep FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
-       {}, {}, false, true, "crbds"},
+       {}, {}, false, true, "crbds", cmd_data},
       {"build", "Build a stage's container image (or any Dockerfile) into build_cache_dir",
        "build IMAGE | build -f DOCKERFILE [--context DIR] --tag NAME [OPTIONS]",
        {{"-f", "a Dockerfile of your own"}, {"--file", "a Dockerfile of your own"},
         {"--context", "build context (default: the Dockerfile's folder)"}, {"--tag", "image name"},
         {"--build-arg", "K=V for ARG"}, {"--target", "build up to this stage"}, {"--output", "oci-archive:FILE or docker-archive:FILE"}},
-       {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false, "rbd"},
+       {{"--no-cache", "rebuild every step"}, {"--network=none", "RUN steps without network"}}, false, false, "rbd", cmd_build},
       {"pipe", "Run a family's stages as a chain, each consuming the one before", "pipe FAMILY [OPTIONS] [key=value]...",
-       {}, {}, false, true, "crbd"},
+       {}, {}, false, true, "crbd", cmd_pipe},
       {"eval", "Evaluate models: perplexity, task and chat accuracy (omni3: images, audio); run FAMILY eval",
-       "eval FAMILY [OPTIONS] [key=value]...", {}, {}, false, true, "crbds"},
+       "eval FAMILY [OPTIONS] [key=value]...", {}, {}, false, true, "crbds", cmd_eval},
       {"model", "Models: generate, init, export, import, lora-merge, adapter-export, eval A [B ...] (side by side)",
-       "model SUBCOMMAND [ARGS]...", {}, {}, true, false},
-      {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false},
+       "model SUBCOMMAND [ARGS]...", {}, {}, true, false, "", cmd_model},
+      {"tokenizer", "Tokenizers: train, encode, decode", "tokenizer SUBCOMMAND [ARGS]...", {}, {}, true, false, "", cmd_tokenizer},
       {"artifacts", "The artifact store: list, show NAME[:VERSION], lineage NAME[:VERSION] [--svg FILE]",
-       "artifacts list | show NAME[:VERSION] | lineage NAME[:VERSION] [--svg FILE]", {}, {}, true, false},
-      {"plugins", "List the plugins found and check them without running their code", "plugins [info NAME]", {}, {}, false, false},
-      {"recipes", "Every family/stage/substage with its plugin, image and configs", "recipes", {}, {}, false, false},
-      {"profiles", "The env.toml profiles with their resolved values", "profiles", {}, {}, false, false},
-      {"__complete", "", "__complete WORDS...", {}, {}, true, false},
-      {"jobs", "The job folders with their live state (Slurm jobs: squeue/scontrol/sacct)", "jobs", {}, {}, false, false},
+       "artifacts list | show NAME[:VERSION] | lineage NAME[:VERSION] [--svg FILE]", {}, {}, true, false, "", cmd_artifacts},
+      {"plugins", "List the plugins found and check them without running their code", "plugins [info NAME]", {}, {}, false, false, "",
+       cmd_plugins},
+      {"recipes", "Every family/stage/substage with its plugin, image and configs", "recipes", {}, {}, false, false, "", cmd_recipes},
+      {"profiles", "The env.toml profiles with their resolved values", "profiles", {}, {}, false, false, "", cmd_profiles},
+      {"__complete", "", "__complete WORDS...", {}, {}, true, false, "", cmd_complete},
+      {"jobs", "The job folders with their live state (Slurm jobs: squeue/scontrol/sacct)", "jobs", {}, {}, false, false, "", cmd_jobs},
       {"logs", "A job's logs; -f follows them until the job ends", "logs JOB [-f]",
-       {}, {{"-f", "follow the logs until the job ends"}, {"--follow", "follow the logs until the job ends"}}, false, false},
-      {"cancel", "Cancel a job (scancel for Slurm jobs, SIGTERM to a local run)", "cancel JOB", {}, {}, false, false},
+       {}, {{"-f", "follow the logs until the job ends"}, {"--follow", "follow the logs until the job ends"}}, false, false, "", cmd_logs},
+      {"cancel", "Cancel a job (scancel for Slurm jobs, SIGTERM to a local run)", "cancel JOB", {}, {}, false, false, "", cmd_cancel},
       {"report", "A job's HTML report: SVG plots of loss, learning rate, grad norm, reward, throughput; its config",
-       "report JOB [--out FILE]", {{"--out", "where to write the page (default: report.html in the job folder)"}}, {}, false, false},
+       "report JOB [--out FILE]", {{"--out", "where to write the page (default: report.html in the job folder)"}}, {}, false, false, "",
+       cmd_report},
       {"probe", "Submit a tiny job with a profile's shape: one line per task (rank, host, GPUs); with GPUs, NCCL all-reduce bandwidth",
-       "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false, "rbd"},
-      {"__task", "", "__task JOB_DIR", {}, {}, true, false},
-      {"__probe", "", "__probe", {}, {}, true, false},
+       "probe [--run PROFILE | --batch PROFILE] [--dry-run]", {}, {}, false, false, "rbd", cmd_probe},
+      {"__task", "", "__task JOB_DIR", {}, {}, true, false, "", cmd_task},
+      {"__probe", "", "__probe", {}, {}, true, false, "", cmd_probe_task},
   };
+  // clang-format on
 }
 
 }  // namespace
@@ -66,7 +73,10 @@ int run_app(const std::vector<std::string>& args) {
     std::optional<PluginRegistry> reg;
     std::string first;
     for (const auto& w : argv)
-      if (!w.starts_with("-")) { first = w; break; }
+      if (!w.starts_with("-")) {
+        first = w;
+        break;
+      }
     bool builtin = first.empty() || std::any_of(commands.begin(), commands.end(), [&](auto& c) { return c.name == first; });
     bool wants_listing = first.empty() && std::none_of(argv.begin(), argv.end(), [](auto& w) { return w == "--version"; });
     if (!builtin || wants_listing) {
@@ -74,8 +84,15 @@ int run_app(const std::vector<std::string>& args) {
       for (const auto& p : reg->plugins())
         if (p->ok())
           for (const auto& c : p->manifest.value("commands", nlohmann::json::array()))
-            commands.push_back({c.get<std::string>(), "(" + p->name + ") " + p->manifest.value("command_help", nlohmann::json::object()).value(c.get<std::string>(), ""),
-                                c.get<std::string>() + " [ARGS]...", {}, {}, true, false, "rb"});
+            commands.push_back({c.get<std::string>(),
+                                "(" + p->name + ") " +
+                                    p->manifest.value("command_help", nlohmann::json::object()).value(c.get<std::string>(), ""),
+                                c.get<std::string>() + " [ARGS]...",
+                                {},
+                                {},
+                                true,
+                                false,
+                                "rb"});
       std::vector<std::string> names;
       for (const auto& c : commands) names.push_back(c.name);
       argv = from_recipe_shape(argv, *reg, names);
@@ -103,28 +120,9 @@ int run_app(const std::vector<std::string>& args) {
       return 0;
     }
     Context ctx(std::move(args));
-    const std::string& cmd = ctx.args.command;
-    if (cmd == "run") return cmd_run(ctx);
-    if (cmd == "data") return cmd_data(ctx);
-    if (cmd == "pipe") return cmd_pipe(ctx);
-    if (cmd == "eval") return cmd_eval(ctx);
-    if (cmd == "build") return cmd_build(ctx);
-    if (cmd == "plugins") return cmd_plugins(ctx);
-    if (cmd == "recipes") return cmd_recipes(ctx);
-    if (cmd == "profiles") return cmd_profiles(ctx);
-    if (cmd == "model") return cmd_model(ctx);
-    if (cmd == "tokenizer") return cmd_tokenizer(ctx);
-    if (cmd == "artifacts") return cmd_artifacts(ctx);
-    if (cmd == "__complete") return cmd_complete(ctx);
-    if (cmd == "jobs") return cmd_jobs(ctx);
-    if (cmd == "logs") return cmd_logs(ctx);
-    if (cmd == "cancel") return cmd_cancel(ctx);
-    if (cmd == "report") return cmd_report(ctx);
-    if (cmd == "probe") return cmd_probe(ctx);
-    if (cmd == "__task") return cmd_task(ctx);
-    if (cmd == "__probe") return cmd_probe_task(ctx);
-    const PluginFile* provider = ctx.registry().command_provider(cmd);
-    if (!provider) throw UserError("unknown command \"" + cmd + "\"");
+    if (spec->handler) return spec->handler(ctx);
+    const PluginFile* provider = ctx.registry().command_provider(spec->name);
+    if (!provider) throw UserError("unknown command \"" + spec->name + "\"");
     return cmd_plugin_command(ctx, *provider);
   } catch (const UserError& e) {
     std::cerr << "nemokit: " << e.what() << "\n";

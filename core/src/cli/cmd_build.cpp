@@ -1,5 +1,5 @@
-// `nemokit build` and the commands that other code serves: plugin-declared commands (image,
-// exec, ...) and the runtime's model and tokenizer tools.
+// `nemokit build`: a stage's image or any Dockerfile, through the builder plugin, here or as a
+// Slurm job on the profile's build partition.
 #include "cli/context.hpp"
 #include "exec/job.hpp"
 #include "exec/sbatch_script.hpp"
@@ -8,31 +8,12 @@
 #include "exec/slurm_submit.hpp"
 #include "util/error.hpp"
 
-#include "nemokit/runtime/model_cli.hpp"
-#include "nemokit/runtime/tokenizer.hpp"
-
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
 namespace nemokit::cli {
 namespace fs = std::filesystem;
-
-namespace {
-int invoke_command(Context& ctx, const PluginFile& provider, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  nemokit_call_v1 call{};
-  call.kind = NEMOKIT_CALL_COMMAND;
-  call.argc = static_cast<int>(argv.size());
-  call.argv = argv.data();
-  LoadedPlugin plugin = ctx.registry().load(provider);
-  std::string error;
-  int rc = plugin.invoke(call, error);
-  if (rc != 0 && !error.empty()) std::cerr << "nemokit " << args[0] << ": " << error << "\n";
-  return rc;
-}
-}  // namespace
 
 // `nemokit build IMAGE --run/--batch PROFILE`: the same build as a CPU job on the profile's
 // build_partition with build_time, this nemokit running `build IMAGE` on the node.
@@ -58,16 +39,6 @@ static int submit_build(Context& ctx, const Profile& prof) {
   return follow_slurm_job(job, id);
 }
 
-int cmd_plugin_command(Context& ctx, const PluginFile& provider) {
-  // Plugin commands see the environment, not the profile: a profile named before the command
-  // (`nemokit -r CLUSTER image ls`) hands them its build_cache_dir the way build requests get it.
-  if (const Profile* prof = ctx.selected_profile())
-    ::setenv("NEMOKIT_BUILD_CACHE_DIR", build_cache_dir_for(prof).c_str(), 1);
-  std::vector<std::string> args{ctx.args.command};
-  args.insert(args.end(), ctx.args.raw.begin(), ctx.args.raw.end());
-  return invoke_command(ctx, provider, args);
-}
-
 int cmd_build(Context& ctx) {
   const PluginRegistry& reg = ctx.registry();
   auto file = ctx.args.value("-f") ? ctx.args.value("-f") : ctx.args.value("--file");
@@ -75,7 +46,8 @@ int cmd_build(Context& ctx) {
   if (file) {
     auto tag = ctx.args.value("--tag");
     if (!tag) throw UserError("build -f " + *file + ": --tag NAME is required (the image becomes containers/NAME.sqsh)");
-    if (!ctx.args.positionals.empty()) throw UserError("build -f takes no IMAGE argument (got \"" + ctx.args.positionals[0] + "\")");
+    if (!ctx.args.positionals.empty())
+      throw UserError("build -f takes no IMAGE argument (got \"" + ctx.args.positionals[0] + "\")");
     fs::path df = fs::absolute(*file);
     if (!fs::is_regular_file(df)) throw UserError(df.string() + ": Dockerfile not found");
     req["dockerfile_path"] = df.string();
@@ -119,14 +91,5 @@ int cmd_build(Context& ctx) {
   if (rc != 0) std::cerr << "nemokit build: " << (error.empty() ? "failed" : error) << "\n";
   return rc;
 }
-
-// The runtime's own command-line entries; the runtime prints its errors as one line. `model eval`
-// is the eval stage's (cmd_eval.cpp).
-int cmd_model(Context& ctx) {
-  if (!ctx.args.raw.empty() && ctx.args.raw[0] == "eval") return cmd_model_eval(ctx.args.raw);
-  return nemokit::rt::model_command(ctx.args.raw);
-}
-
-int cmd_tokenizer(Context& ctx) { return nemokit::rt::tokenizer_command(ctx.args.raw); }
 
 }  // namespace nemokit::cli
