@@ -18,10 +18,6 @@ _nemokit() {
     -c|--config|-f|--file|--context|--out|--svg)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
-  if [[ "$cur" == -* ]]; then
-    COMPREPLY=($(compgen -W "-c --config -r --run -b --batch -d --dry-run -h --help --version" -- "$cur"))
-    return
-  fi
   local words=() i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
@@ -30,6 +26,11 @@ _nemokit() {
       *) words+=("${COMP_WORDS[i]}") ;;
     esac
   done
+  # Options: only those the command takes (its own and the global ones it accepts).
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "$(nemokit __complete --options "${words[@]:0:1}" 2>/dev/null)" -- "$cur"))
+    return
+  fi
   COMPREPLY=($(compgen -W "$(nemokit __complete "${words[@]}" 2>/dev/null)" -- "$cur"))
   if declare -F __ltrim_colon_completions >/dev/null; then __ltrim_colon_completions "$cur"; fi
 }

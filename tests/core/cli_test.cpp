@@ -167,6 +167,30 @@ TEST(Cli, CompletionOffersStagesAndImages) {
   EXPECT_NE(r.out.find("recipes\n"), std::string::npos) << r.out;
 }
 
+// The completion script as bash runs it: options are those the command takes, nothing more.
+static std::string bash_complete(const std::string& line) {
+  const std::string bin_dir = nemokit::test::nemokit_binary().parent_path().string();
+  const std::string script = "PATH='" + bin_dir + "':$PATH; source '" NEMOKIT_SOURCE_DIR "/packaging/nemokit.bash'; " +
+                             "COMP_WORDS=(" + line + "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _nemokit; " +
+                             "printf '%s\\n' \"${COMPREPLY[@]}\" | sort";
+  auto r = nemokit::test::run({"/bin/bash", "-c", script}, {});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+TEST(Cli, CompletionOffersOnlyTheOptionsACommandTakes) {
+  auto r = run_cli("__complete --options build");
+  EXPECT_NE(r.out.find("--no-cache\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--run\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--config\n"), std::string::npos) << r.out;  // build takes no -c
+  EXPECT_EQ(run_cli("__complete --options jobs").out, "--help\n--version\n");
+  EXPECT_EQ(bash_complete("nemokit build --"), run_cli("__complete --options build").out);
+  EXPECT_EQ(bash_complete("nemokit jobs --"), "--help\n--version\n");
+  EXPECT_EQ(bash_complete("nemokit run --d"), "--dry-run\n");
+  EXPECT_EQ(bash_complete("nemokit --ver"), "--version\n");
+  EXPECT_EQ(bash_complete("nemokit run super3 rl rl"), "rlhf\nrlvr\n");
+}
+
 TEST(Cli, ArgsParserRecognisesOverrides) {
   using nemokit::cli::looks_like_override;
   EXPECT_TRUE(looks_like_override("train.lr=1"));

@@ -11,8 +11,6 @@
 
 namespace nemokit::cli {
 
-namespace {
-
 // The index of the built-in commands: name, summary, usage, options, and the function that runs
 // it (one file per group of commands, see core/README.md). Commands plugins add (image, exec, ...)
 // are appended at run time from their manifests.
@@ -58,8 +56,6 @@ std::vector<CommandSpec> builtin_commands() {
   };
   // clang-format on
 }
-
-}  // namespace
 
 int run_app(const std::vector<std::string>& args) {
   // The stage images' ENTRYPOINT is nemokit, so `enroot start IMAGE nemokit run ...` (and `nemokit

@@ -62,6 +62,8 @@ std::vector<std::string> visible_commands(const std::vector<CommandSpec>& comman
   return names;
 }
 
+}
+
 // The long options a command takes, global ones included. Short ones are left out: every
 // one-letter option is one edit from every other, so suggesting them would only be noise.
 std::vector<std::string> long_options(const CommandSpec* spec) {
@@ -74,7 +76,6 @@ std::vector<std::string> long_options(const CommandSpec* spec) {
   }
   std::erase_if(names, [](const std::string& o) { return !o.starts_with("--"); });
   return names;
-}
 }
 
 ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<CommandSpec>& commands) {

@@ -45,6 +45,9 @@ struct ParsedArgs {
 
 // Global options (-c/--config, -r/--run, -b/--batch, -d/--dry-run, -h/--help, --version) and
 // overrides may stand anywhere after the command. Throws UserError on a bad command line.
+// The long options a command takes, global ones included (every global one for no command).
+std::vector<std::string> long_options(const CommandSpec* spec);
+
 ParsedArgs parse_args(const std::vector<std::string>& argv, const std::vector<CommandSpec>& commands);
 
 bool looks_like_override(const std::string& word);

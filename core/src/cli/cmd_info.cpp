@@ -1,5 +1,6 @@
 // `nemokit plugins`, `nemokit recipes`, `nemokit profiles` and the completion helper: all read
 // plugins from their files only, never running plugin code.
+#include "cli/app.hpp"
 #include "cli/context.hpp"
 #include "cli/job_lookup.hpp"
 #include "cli/help.hpp"
@@ -36,7 +37,8 @@ std::vector<const StageEntry*> ordered_stages(const PluginRegistry& reg) {
   std::vector<const StageEntry*> out;
   for (const auto& s : reg.stages()) out.push_back(&s);
   std::stable_sort(out.begin(), out.end(), [&](auto* a, auto* b) {
-    return std::pair(rank(families, a->family), rank(stages, a->stage)) < std::pair(rank(families, b->family), rank(stages, b->stage));
+    return std::pair(rank(families, a->family), rank(stages, a->stage)) <
+           std::pair(rank(families, b->family), rank(stages, b->stage));
   });
   return out;
 }
@@ -58,16 +60,19 @@ int cmd_plugins(Context& ctx) {
     if (!p->description.empty()) std::cout << "about:     " << p->description << "\n";
     for (const auto& s : reg.stages())
       if (s.plugin == p)
-        std::cout << "stage:     " << s.triple() << (s.image.empty() ? "" : "  (image " + s.image + ")") << "  configs: " << join(config_names(s)) << "\n";
+        std::cout << "stage:     " << s.triple() << (s.image.empty() ? "" : "  (image " + s.image + ")")
+                  << "  configs: " << join(config_names(s)) << "\n";
     for (const auto& im : reg.images())
       if (im.plugin == p) std::cout << "image:     " << im.name << "  (" << im.dockerfile << ")\n";
-    for (const auto& c : p->manifest.value("commands", nlohmann::json::array())) std::cout << "command:   " << c.get<std::string>() << "\n";
+    for (const auto& c : p->manifest.value("commands", nlohmann::json::array()))
+      std::cout << "command:   " << c.get<std::string>() << "\n";
     std::cout << "resources: " << join(p->resource_names()) << "\n";
     return 0;
   }
   if (!w.empty()) throw UserError("usage: nemokit plugins [info NAME]");
   // A plain table (no wrapping) so paths stay whole and the output greps well.
-  std::cout << std::left << std::setw(18) << "PLUGIN" << std::setw(10) << "VERSION" << std::setw(6) << "ABI" << "FILE\n";
+  std::cout << std::left << std::setw(18) << "PLUGIN" << std::setw(10) << "VERSION" << std::setw(6) << "ABI"
+            << "FILE\n";
   for (const auto& p : reg.plugins()) {
     if (!p->ok()) continue;
     std::cout << std::setw(18) << p->name << std::setw(10) << p->version << std::setw(6)
@@ -83,7 +88,8 @@ int cmd_recipes(Context& ctx) {
   // stage), image (its image has a Dockerfile in some plugin; `nemokit build IMAGE`), pipe (it is
   // a link of `nemokit pipe FAMILY`).
   std::cout << std::left << std::setw(24) << "RECIPE" << std::setw(16) << "PLUGIN" << std::setw(16) << "IMAGE" << std::setw(30)
-            << "CAN" << "CONFIGS\n";
+            << "CAN"
+            << "CONFIGS\n";
   for (const StageEntry* sp : ordered_stages(reg)) {
     const StageEntry& s = *sp;
     std::vector<std::string> can = {"data prep", "run"};
@@ -105,8 +111,8 @@ int cmd_profiles(Context& ctx) {
   std::cout << "# " << set.file().string() << "\n";
   for (const auto& name : set.names()) {
     const Profile& p = set.get(name);
-    std::cout << "\n[" << name << "]" << (p.chain.size() > 1 ? "  # extends " + join({p.chain.begin() + 1, p.chain.end()}, " -> ") : "")
-              << "\n";
+    std::cout << "\n[" << name << "]"
+              << (p.chain.size() > 1 ? "  # extends " + join({p.chain.begin() + 1, p.chain.end()}, " -> ") : "") << "\n";
     // Secrets never reach the screen: env_vars named like KEY/TOKEN/SECRET/PASSWORD are masked.
     toml::table shown = p.values;
     if (auto* env = shown.get("env_vars"); env && env->is_table())
@@ -119,14 +125,28 @@ int cmd_profiles(Context& ctx) {
 
 int cmd_complete(Context& ctx) {
   // Prints candidate words for the current position; used by packaging/nemokit.bash.
+  // `__complete --options WORDS...` lists the long options the command WORDS[0] takes.
   const auto& w = ctx.args.raw;
   const PluginRegistry& reg = ctx.registry();
+  const std::vector<CommandSpec> builtins = builtin_commands();
   std::vector<std::string> out;
+  if (!w.empty() && w[0] == "--options") {
+    const CommandSpec* spec = nullptr;
+    for (const auto& c : builtins)
+      if (w.size() > 1 && c.name == w[1]) spec = &c;
+    if (spec || w.size() == 1)
+      out = long_options(spec);
+    else
+      out = {"--help"};  // a plugin's command parses its own options; every one takes --help
+    std::sort(out.begin(), out.end());
+    for (const auto& s : out) std::cout << s << "\n";
+    return 0;
+  }
   // w holds the words before the one being completed, without "nemokit".
   std::string cmd = w.empty() ? "" : w[0];
   if (w.empty()) {
-    out = {"run", "data", "build", "pipe", "eval", "model", "tokenizer", "artifacts", "plugins", "recipes", "profiles"};
-    for (const char* c : {"jobs", "logs", "cancel", "report"}) out.push_back(c);
+    for (const auto& c : builtins)
+      if (!c.name.starts_with("__")) out.push_back(c.name);
     for (const auto& p : reg.plugins())
       if (p->ok())
         for (const auto& c : p->manifest.value("commands", nlohmann::json::array())) out.push_back(c.get<std::string>());
