@@ -247,8 +247,9 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       r.samples[i].advantage = adv[i];
       all.push_back(&r.samples[i]);
     }
-    // Old log-probs (and the entropy of the sampling policy) from the model that sampled.
-    TokenScores old = score_samples(*model, all, o.micro_batch_size, true);
+    // Old log-probs (and the entropy of the sampling policy) from the model that sampled, scored in
+    // the batches the updates use, so that an unchanged policy's ratio is exactly 1.
+    TokenScores old = score_as_updates(*model, all, per_update, o.micro_batch_size, true);
     double entropy = 0;
     int64_t tokens = 0, trained = 0;  // response tokens; those the model produced (not tool output)
     for (size_t i = 0; i < all.size(); ++i) {
@@ -258,7 +259,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       tokens += int64_t(r.samples[i].response.size());
     }
     if (reference) {
-      TokenScores ref = score_samples(*reference, all, o.micro_batch_size, false);
+      TokenScores ref = score_as_updates(*reference, all, per_update, o.micro_batch_size, false);
       for (size_t i = 0; i < all.size(); ++i) r.samples[i].ref_lp = std::move(ref.lp[i]);
     }
 

@@ -89,6 +89,19 @@ TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>
   return out;
 }
 
+TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t per_update, int64_t micro,
+                             bool entropy) {
+  TokenScores out;
+  const size_t chunk = size_t(std::max<int64_t>(1, per_update));
+  for (size_t b = 0; b < samples.size(); b += chunk) {
+    std::vector<const Sample*> part(samples.begin() + long(b), samples.begin() + long(std::min(samples.size(), b + chunk)));
+    TokenScores s = score_samples(model, part, micro, entropy);
+    for (auto& lp : s.lp) out.lp.push_back(std::move(lp));
+    for (auto& e : s.entropy) out.entropy.push_back(std::move(e));
+  }
+  return out;
+}
+
 UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sample*>& samples, const UpdateOptions& o,
                                 bool fresh) {
   UpdateStats st;

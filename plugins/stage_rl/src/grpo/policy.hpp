@@ -43,6 +43,13 @@ struct TokenScores {
 // Forward without backward, in micro-batches of `micro` rows.
 TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy);
 
+// The same, in the micro-batches the policy updates will use: chunks of `per_update` samples, each
+// cut into micro-batches of `micro`. A BLAS may round a row differently in a batch of another
+// shape (OpenBLAS's Haswell kernels do), so log-probs of an unchanged policy scored in other
+// batches differ in the last bits; Adam would turn that noise into real steps.
+TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t per_update, int64_t micro,
+                             bool entropy);
+
 struct UpdateOptions {
   SurrogateOptions surrogate;
   LossNormalization normalization = LossNormalization::Token;
