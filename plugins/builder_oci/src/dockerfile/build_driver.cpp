@@ -165,9 +165,15 @@ private:
         return s;
     }
 
+    // The stage's layer folders, top first. A layer that occurs twice (the same COPY twice)
+    // is one folder, and overlayfs refuses a lower folder given twice (ELOOP); only its top
+    // occurrence is kept, which shows the same tree: everything the lower copy sets, the upper
+    // copy sets again over whatever came between.
     std::vector<fs::path> lowers(const Stage& s) const {
         std::vector<fs::path> out;
-        for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it) out.push_back(store_.layer_dir(*it));
+        std::set<std::string> seen;
+        for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it)
+            if (seen.insert(it->diff_id).second) out.push_back(store_.layer_dir(*it));
         out.push_back(store_.empty_dir());
         return out;
     }
