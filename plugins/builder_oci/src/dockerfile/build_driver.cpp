@@ -346,6 +346,16 @@ private:
                     {"chmod", opt.chmod.value_or(0u)}, {"workdir", workdir_of(s)}, {"from", src_chain}};
         std::string sources_state;
         std::vector<std::pair<std::string, const Heredoc*>> sources;
+        // Wildcards that match nothing are skipped; an instruction whose sources all match
+        // nothing copies nothing and fails, as Docker's does.
+        auto check_some_matched = [&](size_t matched) {
+            if (matched > 0) return;
+            std::string names;
+            for (auto& [word, h] : sources) names += (names.empty() ? "" : ", ") + word;
+            fail_at(ins.where, ins.keyword + ": no source file matches " + names +
+                                   (from ? " in --from=" + *from : " in the build context"));
+        };
+        size_t matched = 0;
         for (auto& word : w) {
             const Heredoc* h = nullptr;
             if (word.rfind("<<", 0) == 0)
@@ -357,15 +367,18 @@ private:
             sources.emplace_back(word, h);
             if (h) {
                 sources_state += "heredoc " + h->name + "\n" + h->content;
+                ++matched;
             } else if (!from) {
                 for (auto& rel : expand_source(req_.context, word, &ignore_, ins.args_where)) {
                     sources_state += "src " + rel + "\n";
                     hash_tree(req_.context, rel, &ignore_, sources_state);
+                    ++matched;
                 }
             } else {
                 sources_state += "src " + word + "\n";
             }
         }
+        if (!from) check_some_matched(matched);
         key["sources"] = rt::Sha256::digest_of(sources_state);
         std::string workdir = workdir_of(s);
         std::string user = config_of(s).value("User", "");
@@ -397,6 +410,7 @@ private:
                         for (auto& rel : expand_source(src_root, word, ignore, ins.args_where))
                             list.push_back(CopySource{src_root, rel, false, {}});
                     }
+                    check_some_matched(list.size());
                     copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
                 },
                 ins.where.str() + ": " + ins.keyword, CLONE_NEWNS);
