@@ -318,7 +318,7 @@ TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
                                     R"({"Test":["CMD","/bin/check","-q"],"Interval":90000000000,"Timeout":500000000,"Retries":3})"));
     EXPECT_EQ(c["StopSignal"], "SIGINT");
     EXPECT_TRUE(c["Volumes"].contains("/data") && c["Volumes"].contains("/cache"));
-    EXPECT_EQ(c["Env"], nlohmann::json({"X=1"}));
+    EXPECT_EQ(c["Env"], nlohmann::json({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "X=1"}));
     SquashfsMount mnt2(cache / "containers/scr2.sqsh");
     auto listing = tree_listing(mnt2.root());
     EXPECT_EQ(listing["data/a.txt"], "f 600 0:0 " + nemokit::rt::Sha256::digest_of("A\n"));
