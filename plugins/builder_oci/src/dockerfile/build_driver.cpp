@@ -22,6 +22,7 @@
 #include <sched.h>
 
 #include "config_instructions.hpp"
+#include "folder_steps.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/child.hpp"
@@ -218,10 +219,23 @@ private:
             for (auto& [name, value] : arg_pairs(ins, vars)) s.args[name] = value;
             return;
         }
+        if (k == "WORKDIR") return workdir_step(s, ins, vars);
         if (apply_config_instruction(s, ins, vars, words())) return;
         if (k == "RUN") return run_step(s, ins);
         if (k == "COPY" || k == "ADD") return copy_step(s, ins);
         fail_at(ins.where, k + " is not supported");
+    }
+
+    // WORKDIR's folder is made for the stage's USER, its parents too (BuildKit's mkdir -p as
+    // the user; buildah's likewise).
+    void workdir_step(Stage& s, const Instruction& ins, const Vars& vars) {
+        std::string wd = workdir_path(s, ins, vars, words());
+        config_of(s)["WorkingDir"] = wd;
+        std::string user = config_of(s).value("User", "");
+        json key = {{"op", "WORKDIR"}, {"path", wd}, {"user", user}};
+        layer_step(s, key.dump(), "WORKDIR " + ins.args, [&](StepDirs& d) {
+            make_folders(d, lowers(s), {wd}, user, ins.where.str() + ": WORKDIR");
+        });
     }
 
     void run_step(Stage& s, const Instruction& ins) {
@@ -259,6 +273,8 @@ private:
         std::string user = config_of(s).value("User", "");
         std::string workdir = workdir_of(s);
         json key = {{"op", "RUN"}, {"argv", argv}, {"env", env}, {"user", user}, {"workdir", workdir}, {"network", network}};
+        std::vector<std::string> volumes = volumes_of(s);
+        if (!volumes.empty()) key["volumes"] = volumes;
         std::string prefix = step_label_ + " | ";
         layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
             SandboxSpec sp;
@@ -275,6 +291,7 @@ private:
             sp.env = env;
             sp.workdir = workdir;
             sp.user = user;
+            sp.volumes = volumes;
             sp.network = network;
             sp.output_prefix = prefix;
             SandboxResult r;
@@ -294,6 +311,7 @@ private:
                 if (S_ISDIR(st.st_mode)) rmdir(p.c_str());
                 else if (S_ISREG(st.st_mode) && st.st_size == 0) unlink(p.c_str());
             }
+            drop_volume_changes(s, d.upper, r.volumes_created);
         });
     }
 
