@@ -91,6 +91,7 @@ public:
         for (size_t i = 0; i <= target; ++i) {
             stage_total_ = 1 + bodies[i].size();
             Stage s = start_stage(*froms[i], names[i], i);
+            run_onbuild_triggers(s, *froms[i]);
             for (auto* ins : bodies[i]) instruction(s, *ins);
             stages_.push_back(std::move(s));
         }
@@ -130,9 +131,43 @@ private:
         return out;
     }
 
-    void header(const std::string& stage, size_t k, const Instruction& ins) {
+    void header(const std::string& stage, size_t k, const Instruction& ins, const std::string& note = "") {
         step_label_ = "[" + stage + " " + std::to_string(k) + "/" + std::to_string(stage_total_) + "]";
-        std::cerr << step_label_ << " " << ins.original << "\n";
+        std::cerr << step_label_ << " " << ins.original << note << "\n";
+    }
+
+    std::string stage_label(const Stage& s) const {
+        return s.name.empty() ? "stage-" + std::to_string(stage_index_) : s.name;
+    }
+
+    // The ONBUILD triggers of the stage's base (an image or an earlier stage) run first, as
+    // part of its FROM step, and are not passed on to this stage's image.
+    void run_onbuild_triggers(Stage& s, const Instruction& from) {
+        json& config = config_of(s);
+        if (!config.contains("OnBuild")) return;
+        json triggers = config["OnBuild"];
+        config.erase("OnBuild");
+        if (!triggers.is_array()) return;
+        std::string base = split_words(from.args, global_, words(), from.args_where)[0];
+        for (auto& t : triggers) {
+            std::string text = t.is_string() ? t.get<std::string>() : t.dump();
+            auto failed = [&](const std::string& why) {
+                fail_at(from.where, "FROM " + base + ": its ONBUILD trigger '" + text + "': " + why);
+            };
+            if (!t.is_string()) failed("not a string");
+            Dockerfile trigger;
+            try {
+                trigger = parse_dockerfile(text, "ONBUILD");
+            } catch (const BuildError& e) {
+                failed(e.what());
+            }
+            if (trigger.instructions.size() != 1) failed("not one instruction");
+            try {
+                instruction(s, trigger.instructions[0], " (ONBUILD of " + base + ")");
+            } catch (const BuildError& e) {
+                failed(e.what());
+            }
+        }
     }
 
     Stage start_stage(const Instruction& from, const std::string& name, size_t index) {
@@ -209,8 +244,9 @@ private:
         ++out_.steps_run;
     }
 
-    void instruction(Stage& s, const Instruction& ins) {
-        header(s.name.empty() ? "stage-" + std::to_string(stage_index_) : s.name, ++stage_step_, ins);
+    // `trigger`: the instruction is an ONBUILD trigger of the base, shown under the FROM step.
+    void instruction(Stage& s, const Instruction& ins, const std::string& trigger = "") {
+        header(stage_label(s), trigger.empty() ? ++stage_step_ : stage_step_, ins, trigger);
         const std::string& k = ins.keyword;
         if (k != "RUN" && k != "COPY" && k != "ADD" && k != "HEALTHCHECK")
             for (auto& f : ins.flags) fail_at(f.where, k + " does not take --" + f.name);

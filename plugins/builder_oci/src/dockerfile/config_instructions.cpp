@@ -151,6 +151,17 @@ bool apply_config_instruction(Stage& s, const Instruction& ins, const Vars& vars
         return true;
     }
     if (k == "ONBUILD") {
+        // Checked now, as Docker does, so that no image carries a trigger that cannot run.
+        Dockerfile trigger;
+        try {
+            trigger = parse_dockerfile(ins.args, "ONBUILD");
+        } catch (const BuildError& e) {
+            fail_at(ins.args_where, std::string("ONBUILD: ") + e.what());
+        }
+        if (trigger.instructions.size() != 1) fail_at(ins.args_where, "ONBUILD takes one instruction");
+        const std::string& tk = trigger.instructions[0].keyword;
+        if (tk == "ONBUILD" || tk == "FROM" || tk == "MAINTAINER")
+            fail_at(ins.args_where, tk + " is not allowed as an ONBUILD trigger");
         config_of(s)["OnBuild"].push_back(ins.args);
         add_history(s, ins.original, true);
         return true;
