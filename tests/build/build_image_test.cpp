@@ -96,9 +96,9 @@ TEST_F(BuildImage, MultiStageBuildRunsWithExecAndMatchesTheExpectedTree) {
     std::vector<std::string> envs = c["Env"];
     EXPECT_NE(std::find(envs.begin(), envs.end(), "GREETING=hello from nemokit"), envs.end());
     EXPECT_EQ(envs.at(0).rfind("PATH=", 0), 0u);  // inherited from the base
-    // Base layer + RUN + 3 COPY + ADD + RUN; history holds the config-only steps too.
-    EXPECT_EQ(image.layers.size(), 7u);
-    EXPECT_EQ(image.config["rootfs"]["diff_ids"].size(), 7u);
+    // Base layer + RUN + 3 COPY + ADD + WORKDIR + RUN; history holds the config-only steps too.
+    EXPECT_EQ(image.layers.size(), 8u);
+    EXPECT_EQ(image.config["rootfs"]["diff_ids"].size(), 8u);
     EXPECT_EQ(image.config["history"].size(), 1u + 13u);
 
     // The tree: the base's files plus what the Dockerfile does, nothing else
@@ -156,14 +156,14 @@ TEST_F(BuildImage, UnchangedRebuildDoesNoWorkAndChangesRebuildFromThere) {
     fs::path cache = dir / "cache";
     Result first = build(ctx / "Dockerfile", ctx, cache, "again");
     ASSERT_EQ(first.code, 0) << first.err;
-    EXPECT_NE(first.err.find("built again: 9 steps run, 0 cached"), std::string::npos) << first.err;
+    EXPECT_NE(first.err.find("built again: 11 steps run, 0 cached"), std::string::npos) << first.err;
     auto digest_of = [](const std::string& err) { return err.substr(err.rfind("image sha256:")); };
     fs::path sqsh = cache / "containers" / "again.sqsh";
     auto mtime = fs::last_write_time(sqsh);
 
     Result second = build(ctx / "Dockerfile", ctx, cache, "again");
     ASSERT_EQ(second.code, 0) << second.err;
-    EXPECT_NE(second.err.find("built again: 0 steps run, 9 cached"), std::string::npos) << second.err;
+    EXPECT_NE(second.err.find("built again: 0 steps run, 11 cached"), std::string::npos) << second.err;
     EXPECT_NE(second.err.find("is up to date"), std::string::npos);
     EXPECT_EQ(digest_of(first.err), digest_of(second.err));
     EXPECT_EQ(fs::last_write_time(sqsh), mtime);
@@ -172,17 +172,17 @@ TEST_F(BuildImage, UnchangedRebuildDoesNoWorkAndChangesRebuildFromThere) {
     write_file(ctx / "assets/a.txt", "changed\n");
     Result third = build(ctx / "Dockerfile", ctx, cache, "again");
     ASSERT_EQ(third.code, 0) << third.err;
-    EXPECT_NE(third.err.find("built again: 3 steps run, 6 cached"), std::string::npos) << third.err;
+    EXPECT_NE(third.err.find("built again: 4 steps run, 7 cached"), std::string::npos) << third.err;
     // A .dockerignore'd file changes nothing.
     write_file(ctx / "assets/ignored.log", "more noise\n");
     Result fourth = build(ctx / "Dockerfile", ctx, cache, "again");
-    EXPECT_NE(fourth.err.find("built again: 0 steps run, 9 cached"), std::string::npos) << fourth.err;
+    EXPECT_NE(fourth.err.find("built again: 0 steps run, 11 cached"), std::string::npos) << fourth.err;
     // A build argument reaches the RUN steps' cache keys; the final stage's
     // COPY --from steps follow the compile stage's new layers.
     Result fifth = build(ctx / "Dockerfile", ctx, cache, "again", {"--build-arg", "OPT=-O0"});
-    EXPECT_NE(fifth.err.find("built again: 7 steps run, 2 cached"), std::string::npos) << fifth.err;
+    EXPECT_NE(fifth.err.find("built again: 8 steps run, 3 cached"), std::string::npos) << fifth.err;
     Result nocache = build(ctx / "Dockerfile", ctx, cache, "again", {"--no-cache"});
-    EXPECT_NE(nocache.err.find("built again: 9 steps run, 0 cached"), std::string::npos) << nocache.err;
+    EXPECT_NE(nocache.err.find("built again: 11 steps run, 0 cached"), std::string::npos) << nocache.err;
 }
 
 TEST_F(BuildImage, FailuresNameTheLine) {
@@ -318,7 +318,7 @@ TEST_F(BuildImage, ScratchImageWithTargetAndArchives) {
                                     R"({"Test":["CMD","/bin/check","-q"],"Interval":90000000000,"Timeout":500000000,"Retries":3})"));
     EXPECT_EQ(c["StopSignal"], "SIGINT");
     EXPECT_TRUE(c["Volumes"].contains("/data") && c["Volumes"].contains("/cache"));
-    EXPECT_EQ(c["Env"], nlohmann::json({"X=1"}));
+    EXPECT_EQ(c["Env"], nlohmann::json({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "X=1"}));
     SquashfsMount mnt2(cache / "containers/scr2.sqsh");
     auto listing = tree_listing(mnt2.root());
     EXPECT_EQ(listing["data/a.txt"], "f 600 0:0 " + nemokit::rt::Sha256::digest_of("A\n"));

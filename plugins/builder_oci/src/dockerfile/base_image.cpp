@@ -25,6 +25,9 @@ BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::
     BaseImage base;
     if (ref == "scratch") {
         base.config = empty_image_config();
+        // Docker and buildah give an image built FROM scratch the default PATH, so that the
+        // programs copied into it are found by name.
+        base.config["config"]["Env"] = json::array({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"});
         base.chain = "scratch";
         return base;
     }

@@ -22,6 +22,7 @@
 #include <sched.h>
 
 #include "config_instructions.hpp"
+#include "folder_steps.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/child.hpp"
@@ -90,6 +91,7 @@ public:
         for (size_t i = 0; i <= target; ++i) {
             stage_total_ = 1 + bodies[i].size();
             Stage s = start_stage(*froms[i], names[i], i);
+            run_onbuild_triggers(s, *froms[i]);
             for (auto* ins : bodies[i]) instruction(s, *ins);
             stages_.push_back(std::move(s));
         }
@@ -129,9 +131,43 @@ private:
         return out;
     }
 
-    void header(const std::string& stage, size_t k, const Instruction& ins) {
+    void header(const std::string& stage, size_t k, const Instruction& ins, const std::string& note = "") {
         step_label_ = "[" + stage + " " + std::to_string(k) + "/" + std::to_string(stage_total_) + "]";
-        std::cerr << step_label_ << " " << ins.original << "\n";
+        std::cerr << step_label_ << " " << ins.original << note << "\n";
+    }
+
+    std::string stage_label(const Stage& s) const {
+        return s.name.empty() ? "stage-" + std::to_string(stage_index_) : s.name;
+    }
+
+    // The ONBUILD triggers of the stage's base (an image or an earlier stage) run first, as
+    // part of its FROM step, and are not passed on to this stage's image.
+    void run_onbuild_triggers(Stage& s, const Instruction& from) {
+        json& config = config_of(s);
+        if (!config.contains("OnBuild")) return;
+        json triggers = config["OnBuild"];
+        config.erase("OnBuild");
+        if (!triggers.is_array()) return;
+        std::string base = split_words(from.args, global_, words(), from.args_where)[0];
+        for (auto& t : triggers) {
+            std::string text = t.is_string() ? t.get<std::string>() : t.dump();
+            auto failed = [&](const std::string& why) {
+                fail_at(from.where, "FROM " + base + ": its ONBUILD trigger '" + text + "': " + why);
+            };
+            if (!t.is_string()) failed("not a string");
+            Dockerfile trigger;
+            try {
+                trigger = parse_dockerfile(text, "ONBUILD");
+            } catch (const BuildError& e) {
+                failed(e.what());
+            }
+            if (trigger.instructions.size() != 1) failed("not one instruction");
+            try {
+                instruction(s, trigger.instructions[0], " (ONBUILD of " + base + ")");
+            } catch (const BuildError& e) {
+                failed(e.what());
+            }
+        }
     }
 
     Stage start_stage(const Instruction& from, const std::string& name, size_t index) {
@@ -165,9 +201,15 @@ private:
         return s;
     }
 
+    // The stage's layer folders, top first. A layer that occurs twice (the same COPY twice)
+    // is one folder, and overlayfs refuses a lower folder given twice (ELOOP); only its top
+    // occurrence is kept, which shows the same tree: everything the lower copy sets, the upper
+    // copy sets again over whatever came between.
     std::vector<fs::path> lowers(const Stage& s) const {
         std::vector<fs::path> out;
-        for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it) out.push_back(store_.layer_dir(*it));
+        std::set<std::string> seen;
+        for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it)
+            if (seen.insert(it->diff_id).second) out.push_back(store_.layer_dir(*it));
         out.push_back(store_.empty_dir());
         return out;
     }
@@ -202,8 +244,9 @@ private:
         ++out_.steps_run;
     }
 
-    void instruction(Stage& s, const Instruction& ins) {
-        header(s.name.empty() ? "stage-" + std::to_string(stage_index_) : s.name, ++stage_step_, ins);
+    // `trigger`: the instruction is an ONBUILD trigger of the base, shown under the FROM step.
+    void instruction(Stage& s, const Instruction& ins, const std::string& trigger = "") {
+        header(stage_label(s), trigger.empty() ? ++stage_step_ : stage_step_, ins, trigger);
         const std::string& k = ins.keyword;
         if (k != "RUN" && k != "COPY" && k != "ADD" && k != "HEALTHCHECK")
             for (auto& f : ins.flags) fail_at(f.where, k + " does not take --" + f.name);
@@ -212,10 +255,23 @@ private:
             for (auto& [name, value] : arg_pairs(ins, vars)) s.args[name] = value;
             return;
         }
+        if (k == "WORKDIR") return workdir_step(s, ins, vars);
         if (apply_config_instruction(s, ins, vars, words())) return;
         if (k == "RUN") return run_step(s, ins);
         if (k == "COPY" || k == "ADD") return copy_step(s, ins);
         fail_at(ins.where, k + " is not supported");
+    }
+
+    // WORKDIR's folder is made for the stage's USER, its parents too (BuildKit's mkdir -p as
+    // the user; buildah's likewise).
+    void workdir_step(Stage& s, const Instruction& ins, const Vars& vars) {
+        std::string wd = workdir_path(s, ins, vars, words());
+        config_of(s)["WorkingDir"] = wd;
+        std::string user = config_of(s).value("User", "");
+        json key = {{"op", "WORKDIR"}, {"path", wd}, {"user", user}};
+        layer_step(s, key.dump(), "WORKDIR " + ins.args, [&](StepDirs& d) {
+            make_folders(d, lowers(s), {wd}, user, ins.where.str() + ": WORKDIR");
+        });
     }
 
     void run_step(Stage& s, const Instruction& ins) {
@@ -253,6 +309,8 @@ private:
         std::string user = config_of(s).value("User", "");
         std::string workdir = workdir_of(s);
         json key = {{"op", "RUN"}, {"argv", argv}, {"env", env}, {"user", user}, {"workdir", workdir}, {"network", network}};
+        std::vector<std::string> volumes = volumes_of(s);
+        if (!volumes.empty()) key["volumes"] = volumes;
         std::string prefix = step_label_ + " | ";
         layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
             SandboxSpec sp;
@@ -269,6 +327,7 @@ private:
             sp.env = env;
             sp.workdir = workdir;
             sp.user = user;
+            sp.volumes = volumes;
             sp.network = network;
             sp.output_prefix = prefix;
             SandboxResult r;
@@ -288,6 +347,7 @@ private:
                 if (S_ISDIR(st.st_mode)) rmdir(p.c_str());
                 else if (S_ISREG(st.st_mode) && st.st_size == 0) unlink(p.c_str());
             }
+            drop_volume_changes(s, d.upper, r.volumes_created);
         });
     }
 
@@ -340,6 +400,16 @@ private:
                     {"chmod", opt.chmod.value_or(0u)}, {"workdir", workdir_of(s)}, {"from", src_chain}};
         std::string sources_state;
         std::vector<std::pair<std::string, const Heredoc*>> sources;
+        // Wildcards that match nothing are skipped; an instruction whose sources all match
+        // nothing copies nothing and fails, as Docker's does.
+        auto check_some_matched = [&](size_t matched) {
+            if (matched > 0) return;
+            std::string names;
+            for (auto& [word, h] : sources) names += (names.empty() ? "" : ", ") + word;
+            fail_at(ins.where, ins.keyword + ": no source file matches " + names +
+                                   (from ? " in --from=" + *from : " in the build context"));
+        };
+        size_t matched = 0;
         for (auto& word : w) {
             const Heredoc* h = nullptr;
             if (word.rfind("<<", 0) == 0)
@@ -351,15 +421,18 @@ private:
             sources.emplace_back(word, h);
             if (h) {
                 sources_state += "heredoc " + h->name + "\n" + h->content;
+                ++matched;
             } else if (!from) {
                 for (auto& rel : expand_source(req_.context, word, &ignore_, ins.args_where)) {
                     sources_state += "src " + rel + "\n";
                     hash_tree(req_.context, rel, &ignore_, sources_state);
+                    ++matched;
                 }
             } else {
                 sources_state += "src " + word + "\n";
             }
         }
+        if (!from) check_some_matched(matched);
         key["sources"] = rt::Sha256::digest_of(sources_state);
         std::string workdir = workdir_of(s);
         std::string user = config_of(s).value("User", "");
@@ -391,6 +464,7 @@ private:
                         for (auto& rel : expand_source(src_root, word, ignore, ins.args_where))
                             list.push_back(CopySource{src_root, rel, false, {}});
                     }
+                    check_some_matched(list.size());
                     copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
                 },
                 ins.where.str() + ": " + ins.keyword, CLONE_NEWNS);

@@ -1,18 +1,16 @@
-// The instructions that only edit the image config (ENV, LABEL, WORKDIR, USER,
-// CMD, ENTRYPOINT, HEALTHCHECK ...): no layer, one history entry each.
+// The instructions that only edit the image config (ENV, LABEL, USER, CMD,
+// ENTRYPOINT, VOLUME, HEALTHCHECK ...): no layer, one history entry each.
+// WORKDIR also makes its folder, so it is a layer step (build_driver.cpp).
 #include "config_instructions.hpp"
 
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 
-#include "nemokit/dockerfile/rootfs_path.hpp"
 #include "nemokit/dockerfile/user_db.hpp"
 
 namespace nemokit::dockerfile {
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -68,16 +66,6 @@ bool apply_config_instruction(Stage& s, const Instruction& ins, const Vars& vars
     if (k == "MAINTAINER") {
         s.image["author"] = ins.args;
         add_history(s, ins.original, true);
-        return true;
-    }
-    if (k == "WORKDIR") {
-        std::string wd = process_word(ins.args, vars, words, ins.args_where);
-        if (wd.empty()) fail_at(ins.args_where, "WORKDIR needs a path");
-        if (wd[0] != '/') wd = (fs::path(workdir_of(s)) / wd).lexically_normal().string();
-        std::string clean;
-        clean_relative(wd, clean);
-        config_of(s)["WorkingDir"] = "/" + clean;
-        add_history(s, "WORKDIR " + ins.args, true);
         return true;
     }
     if (k == "USER") {
@@ -163,6 +151,17 @@ bool apply_config_instruction(Stage& s, const Instruction& ins, const Vars& vars
         return true;
     }
     if (k == "ONBUILD") {
+        // Checked now, as Docker does, so that no image carries a trigger that cannot run.
+        Dockerfile trigger;
+        try {
+            trigger = parse_dockerfile(ins.args, "ONBUILD");
+        } catch (const BuildError& e) {
+            fail_at(ins.args_where, std::string("ONBUILD: ") + e.what());
+        }
+        if (trigger.instructions.size() != 1) fail_at(ins.args_where, "ONBUILD takes one instruction");
+        const std::string& tk = trigger.instructions[0].keyword;
+        if (tk == "ONBUILD" || tk == "FROM" || tk == "MAINTAINER")
+            fail_at(ins.args_where, tk + " is not allowed as an ONBUILD trigger");
         config_of(s)["OnBuild"].push_back(ins.args);
         add_history(s, ins.original, true);
         return true;

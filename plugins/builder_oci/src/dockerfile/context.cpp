@@ -116,7 +116,7 @@ std::vector<std::string> expand_source(const fs::path& root, const std::string& 
         }
         out.push_back(f);
     }
-    if (out.empty())
+    if (out.empty() && !has_wildcard(clean))
         throw BuildError(where.str() + ": " + source + ": no such file or directory in the build context" +
                          (found.empty() ? "" : " (excluded by .dockerignore)"));
     return out;

@@ -207,6 +207,9 @@ void copy_into_root(const fs::path& dest_root, const std::vector<CopySource>& so
         owner = {true, u.uid, u.gid};
     }
     Copier c(options, owner);
+    // Folders the copy creates on the way to its destination belong to the --chown owner too,
+    // as Docker and buildah make them.
+    auto make_dirs = [&](const std::string& path) { return mkdir_in_root(dest_root, path, owner.uid, owner.gid); };
     if (sources.size() > 1 && !dest_is_dir)
         c.fail("when copying more than one source, the destination must be a folder and end with '/'");
     fs::path dest_host = resolve_in_root(dest_root, dest, true);
@@ -214,7 +217,7 @@ void copy_into_root(const fs::path& dest_root, const std::vector<CopySource>& so
     if (!dest_is_dir && lstat(dest_host.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) dest_is_dir = true;
     for (auto& s : sources) {
         if (s.is_heredoc) {
-            fs::path dir = dest_is_dir ? mkdir_in_root(dest_root, dest) : mkdir_in_root(dest_root, fs::path(dest).parent_path().string());
+            fs::path dir = dest_is_dir ? make_dirs(dest) : make_dirs(fs::path(dest).parent_path().string());
             fs::path target = dest_is_dir ? dir / s.rel : resolve_in_root(dest_root, dest, true);
             c.make_room(target);
             int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -231,20 +234,20 @@ void copy_into_root(const fs::path& dest_root, const std::vector<CopySource>& so
         fs::path src = resolve_in_root(s.root, s.rel, true);
         if (lstat(src.c_str(), &st) != 0) c.fail(s.rel + ": " + std::strerror(errno));
         if (S_ISDIR(st.st_mode)) {
-            fs::path dir = mkdir_in_root(dest_root, dest);
+            fs::path dir = make_dirs(dest);
             c.copy_children(src, dir, s.rel);
             continue;
         }
         struct archive_entry* first = nullptr;
         if (struct archive* tar = options.unpack_archives && S_ISREG(st.st_mode) ? open_local_tar(src, &first) : nullptr) {
-            c.unpack(tar, first, src, mkdir_in_root(dest_root, dest));
+            c.unpack(tar, first, src, make_dirs(dest));
             continue;
         }
         fs::path target;
         if (dest_is_dir) {
-            target = mkdir_in_root(dest_root, dest) / basename_of(s.rel.empty() ? src.filename().string() : s.rel);
+            target = make_dirs(dest) / basename_of(s.rel.empty() ? src.filename().string() : s.rel);
         } else {
-            mkdir_in_root(dest_root, fs::path(dest).parent_path().string());
+            make_dirs(fs::path(dest).parent_path().string());
             target = resolve_in_root(dest_root, dest, true);
         }
         c.copy_entry(src, target, s.rel);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -244,10 +245,18 @@ private:
     }
 
     // The JSON ("exec") form as Docker reads it: a JSON array of strings; a JSON array holding
-    // anything else is an error; text that is not a JSON array is the shell form.
+    // anything else is an error; text that is not a JSON array is the shell form. Docker reads
+    // the array with Go's json.Decoder, which stops after one value, so text after the array
+    // (`CMD ["a"] # comment`) is ignored and the form stays JSON.
     void read_json_form(Instruction& ins, const std::string& text, std::pair<int, int> at) {
         if (text.empty() || text[0] != '[') return;
-        nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+        nlohmann::json j;
+        std::istringstream in(text);
+        try {
+            in >> j;  // one value, what follows it left unread
+        } catch (const nlohmann::json::parse_error&) {
+            return;
+        }
         if (!j.is_array()) return;
         for (auto& v : j)
             if (!v.is_string())

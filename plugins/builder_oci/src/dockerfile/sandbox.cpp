@@ -56,6 +56,12 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
         ResolvedUser user = resolve_user(spec.mountpoint, spec.user.empty() ? "0" : spec.user);
         // As BuildKit does: a missing WORKDIR is made for the stage's user.
         if (spec.create_workdir) mkdir_in_root(spec.mountpoint, spec.workdir, user.uid, user.gid);
+        for (auto& v : spec.volumes) {
+            struct stat st;
+            if (lstat(resolve_in_root(spec.mountpoint, v, true).c_str(), &st) == 0) continue;
+            mkdir_in_root(spec.mountpoint, v);
+            write_all(info_fd, "volume " + v + "\n");
+        }
         umask(022);
         enter_root(spec.mountpoint);
         std::vector<std::string> env = spec.env;
@@ -165,6 +171,7 @@ SandboxResult run_sandboxed(const SandboxSpec& spec) {
         std::string line = info_text.substr(pos, nl - pos);
         pos = nl + 1;
         if (line.compare(0, 8, "created ") == 0) result.created.push_back(line.substr(8));
+        else if (line.compare(0, 7, "volume ") == 0) result.volumes_created.push_back(line.substr(7));
         else if (line.compare(0, 6, "error ") == 0) throw BuildError(line.substr(6));
     }
     return result;

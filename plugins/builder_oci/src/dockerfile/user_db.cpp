@@ -80,6 +80,8 @@ ResolvedUser resolve_user(const std::filesystem::path& root, const std::string& 
     }
     if (!found) {
         auto n = number(user, "user id");
+        // root is uid 0 even in an image without /etc/passwd (a scratch stage), as in Docker.
+        if (!n && user == "root") n = 0;
         if (!n) throw BuildError("unable to find user " + user + ": no matching entries in /etc/passwd");
         u.uid = uid_t(*n);
         u.gid = 0;
@@ -94,6 +96,7 @@ ResolvedUser resolve_user(const std::filesystem::path& root, const std::string& 
             }
         if (!gfound) {
             auto n = number(group, "group id");
+            if (!n && group == "root") n = 0;
             if (!n) throw BuildError("unable to find group " + group + ": no matching entries in /etc/group");
             u.gid = gid_t(*n);
         }

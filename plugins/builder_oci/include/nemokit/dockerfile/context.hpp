@@ -34,7 +34,10 @@ private:
 
 // Expands one COPY/ADD source inside `root` (wildcards in any component), in
 // byte order; each result is a cleaned relative path with symlinks on the way
-// followed inside root. Throws when nothing matches, naming the source.
+// followed inside root. A source without wildcards that names nothing throws,
+// naming it; a wildcard that matches nothing gives no paths, since Docker
+// copies what the other sources of the instruction match (the step fails only
+// when all of them match nothing).
 std::vector<std::string> expand_source(const std::filesystem::path& root, const std::string& source,
                                        const IgnoreRules* ignore, const Location& where);
 

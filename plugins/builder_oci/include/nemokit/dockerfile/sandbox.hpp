@@ -22,6 +22,7 @@ struct SandboxSpec {
     std::vector<std::string> env;  // K=V; PATH and HOME are added when missing
     std::string workdir = "/";
     bool create_workdir = true;    // mkdir -p as root before dropping privileges
+    std::vector<std::string> volumes;  // made (owned by root) when missing, as buildah's RUN does
     std::string user;              // empty: root
     bool network = true;           // false: a new, empty network namespace
     std::string hostname = "nemokit";
@@ -31,6 +32,7 @@ struct SandboxSpec {
 struct SandboxResult {
     int exit_code = 0;                 // 128+N when killed by signal N
     std::vector<std::string> created;  // mount points made inside the root (relative)
+    std::vector<std::string> volumes_created;  // the entries of SandboxSpec::volumes that were missing
 };
 
 // Throws BuildError when the sandbox itself cannot be set up; a failing
