@@ -1,6 +1,7 @@
-// The SFT and RL stage images, built and run as a user does: this build's .deb (cpack), the base image
-// from containers/Dockerfile.base over the Debian test base (make_test_base.sh) in place of the
-// CUDA runtime, whose RUN installs the .deb and its Depends from Debian's mirror; then `nemokit
+// The SFT and RL stage images, built and run as a user does: this build installed into a prefix
+// (cmake --install), `nemokit build nemokit-base` by the installed nemokit (containers/Dockerfile.base
+// over the install, with the Debian test base of make_test_base.sh in place of the CUDA runtime,
+// whose RUN apt-installs the packages recorded at install time from Debian's mirror); then `nemokit
 // build nano3-sft` FROM that base by its tag, and `nemokit exec` running `nemokit run nano3 sft`
 // inside the image on a tiny model and a few chats in a mounted folder; then `nemokit build
 // nano3-rl` and GRPO inside it from the checkpoint the SFT run left there; and `nemokit build
@@ -14,6 +15,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -85,23 +87,24 @@ std::map<std::string, std::string> dpkg_status(const fs::path& sqsh) {
     return status;
 }
 
-// The package names in a Depends field ("a (>= 1), b | c" -> a, b, c).
-std::vector<std::string> package_names(const std::string& depends) {
+// The package names of a debian-packages.txt (one a line, # comments).
+std::vector<std::string> package_list(const std::string& text) {
     std::vector<std::string> names;
-    std::string name;
-    bool in_name = true;
-    for (char c : depends + ",") {
-        if (c == ',' || c == '|') {
-            if (!name.empty()) names.push_back(name);
-            name.clear();
-            in_name = true;
-        } else if (c == ' ' || c == '(' || c == '\n') {
-            if (!name.empty()) in_name = false;
-        } else if (in_name) {
-            name += c;
-        }
-    }
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#') names.push_back(line);
     return names;
+}
+
+// The sha256 of every regular file under ROOT with its path: an install's identity.
+std::string tree_digest(const fs::path& root) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(root))
+        if (e.is_regular_file() && !e.is_symlink()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    nemokit::rt::Sha256 all;
+    for (const auto& f : files) all.update(fs::relative(f, root).string() + " " + nemokit::rt::sha256_file(f) + "\n");
+    return all.finish_digest();
 }
 
 // An exclusive flock on a file, held while the object lives.
@@ -125,10 +128,9 @@ protected:
 
     // `nemokit build IMAGE` FROM nemokit-base in the build cache the tests share (ctest runs each
     // test in its own process, side by side with -j, so this holds a lock). The base is made once
-    // in a process from this build's .deb: cpack's (as packaging/ documents it) with its times
-    // fixed (SOURCE_DATE_EPOCH), so one build makes the same bytes every time and a test after the
-    // first finds the base's steps in the builder's layer cache (apt runs once). A different .deb
-    // starts from an empty cache.
+    // in a process from this build installed into a prefix. An unchanged install rebuilds from the
+    // builder's layer cache (apt runs once); a different one starts from an empty cache, so the
+    // cache holds one install's layers, not one per build.
     void build_stage_image(const std::string& image, fs::path* sqsh) {
         FileLock lock(shared_ / "lock");
         if (!base_made_) ASSERT_NO_FATAL_FAILURE(build_base());
@@ -148,35 +150,33 @@ protected:
     }
 
     void build_base() {
-        fs::path debs = shared_ / "deb";
-        fs::remove_all(debs);
-        Result r = run({NEMOKIT_CPACK_COMMAND, "-G", "DEB", "--config", std::string(NEMOKIT_BINARY_DIR) + "/CPackConfig.cmake",
-                        "-B", debs.string()},
-                       {"SOURCE_DATE_EPOCH=1700000000"});
-        ASSERT_EQ(r.code, 0) << r.out << r.err;
-        fs::path deb;
-        for (const auto& e : fs::directory_iterator(debs))
-            if (e.path().extension() == ".deb") deb = e.path();
-        ASSERT_FALSE(deb.empty()) << "cpack wrote no .deb into " << debs << "\n" << r.out;
-        fs::remove_all(debs / "_CPack_Packages");  // cpack's staging tree: 300 MB the build never reads
-        // The package must not name the CUDA libraries it opens at run time: they come from the CUDA
-        // base image (or are absent on a CPU machine), never from Debian.
-        Result fields = run({"dpkg-deb", "--field", deb.string(), "Depends"});
-        ASSERT_EQ(fields.code, 0) << fields.err;
-        depends_ = fields.out;
-        EXPECT_EQ(depends_.find("cuda"), std::string::npos) << depends_;
-        EXPECT_EQ(depends_.find("nccl"), std::string::npos) << depends_;
+        // A build tree is no install: its nemokit says so, naming what it lacks.
+        Result r = run({nemokit_binary(), "build", "nemokit-base"}, env());
+        EXPECT_NE(r.code, 0);
+        EXPECT_NE(r.err.find("share/nemokit/containers/Dockerfile.base is missing"), std::string::npos) << r.err;
 
-        const std::string digest = nemokit::rt::Sha256::digest_of(read_file(deb));
-        if (!fs::exists(shared_ / "deb.sha256") || read_file(shared_ / "deb.sha256") != digest) {
+        prefix_ = shared_ / "install";
+        fs::remove_all(prefix_);
+        r = run({NEMOKIT_CMAKE_COMMAND, "--install", NEMOKIT_BINARY_DIR, "--prefix", prefix_.string()});
+        ASSERT_EQ(r.code, 0) << r.out << r.err;
+        // The packages the install recorded must not name CUDA libraries: the CUDA module's come
+        // from the CUDA base image (or are absent on a CPU machine), never from Debian.
+        const std::string list = read_file(prefix_ / "share/nemokit/containers/debian-packages.txt");
+        packages_ = package_list(list);
+        EXPECT_NE(std::find(packages_.begin(), packages_.end(), "libc6"), packages_.end()) << list;
+        EXPECT_EQ(list.find("cuda"), std::string::npos) << list;
+        EXPECT_EQ(list.find("nccl"), std::string::npos) << list;
+
+        const std::string digest = tree_digest(prefix_);
+        if (!fs::exists(shared_ / "install.sha256") || read_file(shared_ / "install.sha256") != digest) {
             fs::remove_all(cache_);
-            write_file(shared_ / "deb.sha256", digest);
+            write_file(shared_ / "install.sha256", digest);
         }
-        // The base: Dockerfile.base over Debian 12 instead of the CUDA runtime. Its RUN fetches the
-        // package's dependencies from Debian's mirror through the sandbox's shared network.
-        r = run({nemokit_binary(), "build", "-f", std::string(NEMOKIT_SOURCE_DIR) + "/containers/Dockerfile.base", "--context",
-                 debs.string(), "--tag", "nemokit-base", "--build-arg", "CUDA_BASE=docker-archive:" + (base_ / "base.tar").string(),
-                 "--build-arg", "NEMOKIT_DEB=" + deb.filename().string()},
+        // The base, by the installed nemokit from its own install: Dockerfile.base over Debian 12
+        // instead of the CUDA runtime. Its RUN fetches the recorded packages from Debian's mirror
+        // through the sandbox's shared network.
+        r = run({(prefix_ / "bin/nemokit").string(), "build", "nemokit-base", "--build-arg",
+                 "CUDA_BASE=docker-archive:" + (base_ / "base.tar").string()},
                 env());
         ASSERT_EQ(r.code, 0) << tail(r.err);
     }
@@ -211,15 +211,21 @@ protected:
 
     fs::path base_, shared_, cache_;
     static inline bool base_made_ = false;
-    static inline std::string depends_;  // the .deb's Depends field
+    static inline fs::path prefix_;                  // this build, installed
+    static inline std::vector<std::string> packages_;  // its debian-packages.txt
 };
 
 TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
     ASSERT_TRUE(fs::exists(chats_dir() / "train.jsonl")) << "run scripts/setup.sh: it writes " << chats_dir();
     fs::path sqsh;
     ASSERT_NO_FATAL_FAILURE(build_stage_image("nano3-sft", &sqsh));
-    // The base's RUN installed the package.
-    EXPECT_EQ(dpkg_status(sqsh)["nemokit"], "install ok installed");
+    // The base holds the installed nemokit, and its RUN installed every recorded package.
+    {
+        SquashfsMount mount(sqsh);
+        EXPECT_TRUE(read_file(mount.root() / "usr/bin/nemokit") == read_file(prefix_ / "bin/nemokit"));
+    }
+    auto status = dpkg_status(sqsh);
+    for (const auto& package : packages_) EXPECT_EQ(status[package], "install ok installed") << package;
 
     // The image's nemokit is this build's, and it finds the package's plugins where it installed
     // them (recipes read their manifests; the SFT runs below load stage_sft's code).
@@ -303,14 +309,14 @@ TEST_F(StageImage, Omni3SftAndRlImagesOnTheSameBaseTrainTheEncodersAndRunTheRlSu
     ASSERT_TRUE(fs::exists(chats / "rl-vision.jsonl")) << "run scripts/setup.sh: it writes " << chats;
     fs::path sqsh;
     ASSERT_NO_FATAL_FAILURE(build_stage_image("omni3-sft", &sqsh));
-    // Images are decoded by libnemokit_runtime through libpng and libjpeg: cpack's shlibdeps names
-    // their packages in the .deb's Depends, and the base's apt installed them into the image.
+    // Images are decoded by libnemokit_runtime through libpng and libjpeg: the install recorded
+    // their packages, and the base's apt installed them into the image.
     auto status = dpkg_status(sqsh);
     for (const char* lib : {"libpng", "libjpeg"}) {
         std::string package;
-        for (const auto& name : package_names(depends_))
+        for (const auto& name : packages_)
             if (name.rfind(lib, 0) == 0) package = name;
-        EXPECT_FALSE(package.empty()) << lib << " is not in the package's Depends: " << depends_;
+        EXPECT_FALSE(package.empty()) << lib << " is not among the recorded packages";
         if (!package.empty()) EXPECT_EQ(status[package], "install ok installed") << package;
     }
 

@@ -163,6 +163,7 @@ TEST(Cli, CompletionOffersStagesAndImages) {
   EXPECT_EQ(r.out, "rlhf\nrlvr\nswe1\nswe2\n");  // sorted
   r = run_cli("__complete build");
   EXPECT_NE(r.out.find("omni3-sft\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nemokit-base\n"), std::string::npos) << r.out;
   r = run_cli("__complete");
   EXPECT_NE(r.out.find("recipes\n"), std::string::npos) << r.out;
 }

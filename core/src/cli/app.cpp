@@ -22,7 +22,7 @@ std::vector<CommandSpec> builtin_commands() {
        {}, {}, false, true, "crbds", cmd_run},
       {"data", "Prepare a stage's data: data prep FAMILY STAGE [SUBSTAGE]", "data prep FAMILY STAGE [SUBSTAGE] [OPTIONS] [key=value]...",
        {}, {}, false, true, "crbds", cmd_data},
-      {"build", "Build a stage's container image (or any Dockerfile) into build_cache_dir",
+      {"build", "Build a stage's container image, nemokit-base (from this install), or any Dockerfile into build_cache_dir",
        "build IMAGE | build -f DOCKERFILE [--context DIR] --tag NAME [OPTIONS]",
        {{"-f", "a Dockerfile of your own"}, {"--file", "a Dockerfile of your own"},
         {"--context", "build context (default: the Dockerfile's folder)"}, {"--tag", "image name"},

@@ -1,5 +1,6 @@
-// `nemokit build`: a stage's image or any Dockerfile, through the builder plugin, here or as a
-// Slurm job on the profile's build partition.
+// `nemokit build`: a stage's image, nemokit-base or any Dockerfile, through the builder plugin,
+// here or as a Slurm job on the profile's build partition.
+#include "cli/base_image.hpp"
 #include "cli/context.hpp"
 #include "exec/job.hpp"
 #include "exec/sbatch_script.hpp"
@@ -57,16 +58,24 @@ int cmd_build(Context& ctx) {
     if (ctx.args.positionals.size() != 1) throw UserError("usage: nemokit build IMAGE | nemokit build -f DOCKERFILE --tag NAME");
     const std::string& name = ctx.args.positionals[0];
     const ImageEntry* im = reg.image(name);
-    if (!im) {
-      std::string known;
-      for (const auto& e : reg.images()) known += (known.empty() ? "" : ", ") + e.name;
-      throw UserError("no plugin declares image \"" + name + "\" (images: " + (known.empty() ? "none" : known) + ")");
+    if (im) {
+      req["image"] = name;
+      req["tag"] = name;
+      req["plugin"] = im->plugin->name;
+      req["dockerfile_resource"] = im->dockerfile;
+      req["dockerfile_text"] = *im->plugin->resource(im->dockerfile);
+    } else if (name == kBaseImageName) {
+      // The stage images' base: no plugin's, the install's own (its program, runtime and plugins).
+      BaseImageBuild base = installed_base_image();
+      req["dockerfile_path"] = base.dockerfile.string();
+      req["context"] = base.context.string();
+      req["image"] = name;
+      req["tag"] = name;
+    } else {
+      std::string known = kBaseImageName;
+      for (const auto& e : reg.images()) known += ", " + e.name;
+      throw UserError("no plugin declares image \"" + name + "\" (images: " + known + ")");
     }
-    req["image"] = name;
-    req["tag"] = name;
-    req["plugin"] = im->plugin->name;
-    req["dockerfile_resource"] = im->dockerfile;
-    req["dockerfile_text"] = *im->plugin->resource(im->dockerfile);
   }
   req["build_cache_dir"] = build_cache_dir_for(ctx.selected_profile()).string();
   req["no_cache"] = ctx.args.flag("--no-cache");

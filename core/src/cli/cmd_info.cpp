@@ -1,6 +1,7 @@
 // `nemokit plugins`, `nemokit recipes`, `nemokit profiles` and the completion helper: all read
 // plugins from their files only, never running plugin code.
 #include "cli/app.hpp"
+#include "cli/base_image.hpp"
 #include "cli/context.hpp"
 #include "cli/job_lookup.hpp"
 #include "cli/help.hpp"
@@ -166,6 +167,7 @@ int cmd_complete(Context& ctx) {
     for (const auto& s : reg.stages())
       if (s.stage == "eval") out.push_back(s.family);
   } else if (cmd == "build" && w.size() == 1) {
+    out.push_back(kBaseImageName);
     for (const auto& im : reg.images()) out.push_back(im.name);
   } else if (cmd == "plugins" && w.size() == 1) {
     out = {"info"};
