@@ -23,6 +23,7 @@
 
 #include "config_instructions.hpp"
 #include "folder_steps.hpp"
+#include "run_mounts.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/child.hpp"
@@ -274,10 +275,37 @@ private:
         });
     }
 
+    // The tree a --from= names (an earlier stage by name or index, else an image): its layer
+    // folders and its cache chain.
+    MountSourceTree tree_of(const std::string& from, const Location& where) {
+        std::string lname = lower_case(from);
+        const Stage* stage = nullptr;
+        for (auto& p : stages_)
+            if (!p.name.empty() && p.name == lname) stage = &p;
+        if (!stage && !from.empty() && from.find_first_not_of("0123456789") == std::string::npos) {
+            size_t i = std::stoul(from);
+            if (i >= stages_.size()) fail_at(where, "--from=" + from + ": there is no earlier stage " + from);
+            stage = &stages_[i];
+        }
+        Stage tmp;
+        if (stage) {
+            tmp.layers = stage->layers;
+            tmp.chain = stage->chain;
+        } else {
+            BaseImage image = load_base_image(from, store_, req_.build_cache_dir, where);
+            tmp.layers = image.layers;
+            tmp.chain = image.chain;
+        }
+        return MountSourceTree{lowers(tmp), tmp.chain};
+    }
+
     void run_step(Stage& s, const Instruction& ins) {
         bool network = req_.network;
+        std::vector<RunMount> mounts;
         for (auto& f : ins.flags) {
-            if (f.name == "network") {
+            if (f.name == "mount") {
+                mounts.push_back(parse_run_mount(f, vars_of(s), words(), workdir_of(s)));
+            } else if (f.name == "network") {
                 if (f.value == "none") network = false;
                 else if (f.value == "host" || f.value == "default") network = req_.network;
                 else fail_at(f.where, "--network=" + f.value + ": use default, none or host");
@@ -311,6 +339,9 @@ private:
         json key = {{"op", "RUN"}, {"argv", argv}, {"env", env}, {"user", user}, {"workdir", workdir}, {"network", network}};
         std::vector<std::string> volumes = volumes_of(s);
         if (!volumes.empty()) key["volumes"] = volumes;
+        RunMountSources mount_sources{req_.context, &ignore_, req_.build_cache_dir, &req_.secrets,
+                                      [&](const std::string& from, const Location& where) { return tree_of(from, where); }};
+        if (!mounts.empty()) key["mounts"] = run_mounts_key(mounts, mount_sources);
         std::string prefix = step_label_ + " | ";
         layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
             SandboxSpec sp;
@@ -332,6 +363,7 @@ private:
             sp.output_prefix = prefix;
             SandboxResult r;
             try {
+                auto locks = add_run_mounts(mounts, mount_sources, d.base, sp);
                 r = run_sandboxed(sp);
             } catch (const BuildError& e) {
                 fail_at(ins.where, "RUN: " + std::string(e.what()));
@@ -373,26 +405,12 @@ private:
         if (dest.empty() || dest[0] != '/') dest = (fs::path(workdir_of(s)) / dest).string();
 
         // Where the sources come from: the context, an earlier stage, or an image.
-        const Stage* from_stage = nullptr;
-        BaseImage from_image;
-        if (from) {
-            std::string lname = lower_case(*from);
-            for (auto& p : stages_)
-                if (!p.name.empty() && p.name == lname) from_stage = &p;
-            if (!from_stage && !from->empty() && from->find_first_not_of("0123456789") == std::string::npos) {
-                size_t i = std::stoul(*from);
-                if (i >= stages_.size()) fail_at(ins.where, "--from=" + *from + ": there is no earlier stage " + *from);
-                from_stage = &stages_[i];
-            }
-            if (!from_stage) from_image = load_base_image(*from, store_, req_.build_cache_dir, ins.where);
-        }
         std::vector<fs::path> src_lowers;
         std::string src_chain;
         if (from) {
-            Stage tmp;
-            tmp.layers = from_stage ? from_stage->layers : from_image.layers;
-            src_lowers = lowers(tmp);
-            src_chain = from_stage ? from_stage->chain : from_image.chain;
+            MountSourceTree tree = tree_of(*from, ins.where);
+            src_lowers = tree.lowers;
+            src_chain = tree.chain;
             opt.keep_owner = true;
         }
 
