@@ -24,6 +24,7 @@
 #include "config_instructions.hpp"
 #include "folder_steps.hpp"
 #include "run_mounts.hpp"
+#include "url_source.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/child.hpp"
@@ -389,12 +390,15 @@ private:
         opt.unpack_archives = add;
         opt.what = ins.where.str() + ": " + ins.keyword;
         std::optional<std::string> from;
+        std::optional<std::string> checksum;
+        Location checksum_where;
         Vars vars = vars_of(s);
         for (auto& f : ins.flags) {
             if (f.name == "from") from = process_word(f.value, vars, words(), f.where);
             else if (f.name == "chown") opt.chown = process_word(f.value, vars, words(), f.where);
             else if (f.name == "chmod") opt.chmod = parse_chmod(process_word(f.value, vars, words(), f.where), f.where);
             else if (f.name == "link") continue;  // layers are independent here anyway
+            else if (f.name == "checksum" && add) checksum = process_word(f.value, vars, words(), f.where), checksum_where = f.where;
             else fail_at(f.where, ins.keyword + " --" + f.name + " is not supported by this builder");
         }
         std::vector<std::string> w = ins.json_form ? ins.json_args : split_words(ins.args, vars, words(), ins.args_where);
@@ -428,14 +432,35 @@ private:
                                    (from ? " in --from=" + *from : " in the build context"));
         };
         size_t matched = 0;
+        std::optional<StepDirs> downloads;  // the URLs' files, until the step is done
+        std::vector<DownloadedFile> url_files;
+        if (checksum && (checksum->rfind("sha256:", 0) != 0 || checksum->size() != 71))
+            fail_at(checksum_where, "--checksum=" + *checksum + ": expected sha256:<64 hex digits>");
         for (auto& word : w) {
             const Heredoc* h = nullptr;
             if (word.rfind("<<", 0) == 0)
                 for (auto& hd : ins.heredocs)
                     if (word == "<<" + hd.name || word == "<<-" + hd.name || word.find(hd.name) == 2 + (word[2] == '-'))
                         h = &hd;
-            if (add && !h && (word.rfind("http://", 0) == 0 || word.rfind("https://", 0) == 0 || word.rfind("git@", 0) == 0))
-                fail_at(ins.args_where, "ADD " + word + ": adding from a URL is not supported; download it in a RUN step or into the context");
+            if (add && !h && word.rfind("git@", 0) == 0)
+                fail_at(ins.args_where, "ADD " + word + ": adding a git repository is not supported; clone it in a RUN step");
+            if (!h && is_url_source(word)) {
+                if (!add) fail_at(ins.args_where, "COPY " + word + ": COPY takes no URL (ADD does)");
+                if (from) fail_at(ins.args_where, "ADD --from= takes no URL");
+                // Downloaded on every build, as BuildKit does; the bytes' digest keys the step.
+                if (!downloads) downloads.emplace(store_);
+                fs::path folder = downloads->base / ("url-" + std::to_string(url_files.size()));
+                fs::create_directory(folder);
+                DownloadedFile f = download_url(word, folder, ins.where.str() + ": ADD");
+                if (checksum && *checksum != f.digest)
+                    fail_at(ins.where, "ADD " + word + ": checksum mismatch: --checksum=" + *checksum + ", the download is " + f.digest);
+                url_files.push_back(f);
+                sources.emplace_back(word, nullptr);
+                sources_state += "url " + word + " " + f.name + " " + f.digest + " " +
+                                 std::to_string(fs::last_write_time(f.path).time_since_epoch().count()) + "\n";
+                ++matched;
+                continue;
+            }
             sources.emplace_back(word, h);
             if (h) {
                 sources_state += "heredoc " + h->name + "\n" + h->content;
@@ -474,7 +499,13 @@ private:
                     mkdir_in_root(d.mnt, workdir, owner.uid, owner.gid);
                     opt.ignore = ignore;
                     std::vector<CopySource> list;
+                    size_t next_url = 0;
                     for (auto& [word, h] : sources) {
+                        if (!h && is_url_source(word)) {
+                            const DownloadedFile& f = url_files[next_url++];
+                            list.push_back(CopySource{f.path.parent_path(), f.name, false, {}, true});
+                            continue;
+                        }
                         if (h) {
                             list.push_back(CopySource{{}, h->name, true, h->content});
                             continue;
