@@ -131,4 +131,21 @@ TEST_F(Fidelity, UserRootWithoutEtcPasswd) {
     EXPECT_EQ(ours("root-run").tree["uid"], file_entry("644", "0:0", "0\n"));
 }
 
+// BuildKit's COPY --parents keeps each source's folders relative to the context (buildah 1.28
+// has no --parents: only nemokit's result is checked); COPY --link changes nothing here.
+TEST_F(Fidelity, CopyParentsKeepsTheFoldersAndLinkIsAccepted) {
+    write_file(dir_ / "ctx/x/one/f.txt", "1\n");
+    write_file(dir_ / "ctx/x/two/f.txt", "2\n");
+    Result r = build("FROM scratch\nCOPY --parents x/*/f.txt a.txt /out/\nCOPY --link b.txt /b\n"
+                     "COPY --parents x/two /dirs/\n", "parents");
+    ASSERT_EQ(r.code, 0) << r.err;
+    Image mine = ours("parents");
+    EXPECT_EQ(mine.tree["out/x/one/f.txt"], file_entry("644", "0:0", "1\n"));
+    EXPECT_EQ(mine.tree["out/x/two/f.txt"], file_entry("644", "0:0", "2\n"));
+    EXPECT_EQ(mine.tree["out/a.txt"], file_entry("644", "0:0", "A\n"));
+    EXPECT_EQ(mine.tree["b"], file_entry("644", "0:0", "B\n"));
+    EXPECT_FALSE(mine.tree.count("out/f.txt"));
+    EXPECT_EQ(mine.tree["dirs/x/two/f.txt"], file_entry("644", "0:0", "2\n"));
+}
+
 }  // namespace

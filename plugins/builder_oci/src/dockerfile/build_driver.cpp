@@ -392,12 +392,14 @@ private:
         std::optional<std::string> from;
         std::optional<std::string> checksum;
         Location checksum_where;
+        bool parents = false;  // each source keeps its folders relative to the context, as BuildKit's --parents
         Vars vars = vars_of(s);
         for (auto& f : ins.flags) {
             if (f.name == "from") from = process_word(f.value, vars, words(), f.where);
             else if (f.name == "chown") opt.chown = process_word(f.value, vars, words(), f.where);
             else if (f.name == "chmod") opt.chmod = parse_chmod(process_word(f.value, vars, words(), f.where), f.where);
             else if (f.name == "link") continue;  // layers are independent here anyway
+            else if (f.name == "parents" && (f.value.empty() || f.value == "true")) parents = true;
             else if (f.name == "checksum" && add) checksum = process_word(f.value, vars, words(), f.where), checksum_where = f.where;
             else fail_at(f.where, ins.keyword + " --" + f.name + " is not supported by this builder");
         }
@@ -420,6 +422,7 @@ private:
 
         json key = {{"op", ins.keyword}, {"dest", dest}, {"dest_is_dir", dest_is_dir}, {"chown", opt.chown.value_or("")},
                     {"chmod", opt.chmod.value_or(0u)}, {"workdir", workdir_of(s)}, {"from", src_chain}};
+        if (parents) key["parents"] = true;
         std::string sources_state;
         std::vector<std::pair<std::string, const Heredoc*>> sources;
         // Wildcards that match nothing are skipped; an instruction whose sources all match
@@ -514,7 +517,16 @@ private:
                             list.push_back(CopySource{src_root, rel, false, {}});
                     }
                     check_some_matched(list.size());
-                    copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
+                    if (!parents) {
+                        copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
+                        return;
+                    }
+                    for (auto& src : list) {
+                        // A folder source copies its contents, so it is kept by naming it in the destination.
+                        bool dir = !src.is_heredoc && fs::is_directory(resolve_in_root(src.root, src.rel, true));
+                        std::string parent = src.is_heredoc ? "" : dir ? src.rel : fs::path(src.rel).parent_path().string();
+                        copy_into_root(d.mnt, {src}, (fs::path(dest) / parent).string() + "/", true, opt);
+                    }
                 },
                 ins.where.str() + ": " + ins.keyword, CLONE_NEWNS);
         });
