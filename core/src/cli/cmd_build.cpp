@@ -81,6 +81,8 @@ int cmd_build(Context& ctx) {
   req["no_cache"] = ctx.args.flag("--no-cache");
   req["network"] = ctx.args.flag("--network=none") ? "none" : "host";
   req["build_args"] = ctx.args.values("--build-arg");
+  // Where each secret is (a file or a variable), never its bytes: --dry-run prints the request.
+  req["secrets"] = ctx.args.values("--secret");
   if (auto t = ctx.args.value("--target")) req["target"] = *t;
   if (auto o = ctx.args.value("--output")) req["output"] = *o;
   const PluginFile* builder = reg.builder();

@@ -23,6 +23,8 @@
 
 #include "config_instructions.hpp"
 #include "folder_steps.hpp"
+#include "run_mounts.hpp"
+#include "url_source.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/child.hpp"
@@ -274,10 +276,37 @@ private:
         });
     }
 
+    // The tree a --from= names (an earlier stage by name or index, else an image): its layer
+    // folders and its cache chain.
+    MountSourceTree tree_of(const std::string& from, const Location& where) {
+        std::string lname = lower_case(from);
+        const Stage* stage = nullptr;
+        for (auto& p : stages_)
+            if (!p.name.empty() && p.name == lname) stage = &p;
+        if (!stage && !from.empty() && from.find_first_not_of("0123456789") == std::string::npos) {
+            size_t i = std::stoul(from);
+            if (i >= stages_.size()) fail_at(where, "--from=" + from + ": there is no earlier stage " + from);
+            stage = &stages_[i];
+        }
+        Stage tmp;
+        if (stage) {
+            tmp.layers = stage->layers;
+            tmp.chain = stage->chain;
+        } else {
+            BaseImage image = load_base_image(from, store_, req_.build_cache_dir, where);
+            tmp.layers = image.layers;
+            tmp.chain = image.chain;
+        }
+        return MountSourceTree{lowers(tmp), tmp.chain};
+    }
+
     void run_step(Stage& s, const Instruction& ins) {
         bool network = req_.network;
+        std::vector<RunMount> mounts;
         for (auto& f : ins.flags) {
-            if (f.name == "network") {
+            if (f.name == "mount") {
+                mounts.push_back(parse_run_mount(f, vars_of(s), words(), workdir_of(s)));
+            } else if (f.name == "network") {
                 if (f.value == "none") network = false;
                 else if (f.value == "host" || f.value == "default") network = req_.network;
                 else fail_at(f.where, "--network=" + f.value + ": use default, none or host");
@@ -311,6 +340,9 @@ private:
         json key = {{"op", "RUN"}, {"argv", argv}, {"env", env}, {"user", user}, {"workdir", workdir}, {"network", network}};
         std::vector<std::string> volumes = volumes_of(s);
         if (!volumes.empty()) key["volumes"] = volumes;
+        RunMountSources mount_sources{req_.context, &ignore_, req_.build_cache_dir, &req_.secrets,
+                                      [&](const std::string& from, const Location& where) { return tree_of(from, where); }};
+        if (!mounts.empty()) key["mounts"] = run_mounts_key(mounts, mount_sources);
         std::string prefix = step_label_ + " | ";
         layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
             SandboxSpec sp;
@@ -332,6 +364,7 @@ private:
             sp.output_prefix = prefix;
             SandboxResult r;
             try {
+                auto locks = add_run_mounts(mounts, mount_sources, d.base, sp);
                 r = run_sandboxed(sp);
             } catch (const BuildError& e) {
                 fail_at(ins.where, "RUN: " + std::string(e.what()));
@@ -357,12 +390,17 @@ private:
         opt.unpack_archives = add;
         opt.what = ins.where.str() + ": " + ins.keyword;
         std::optional<std::string> from;
+        std::optional<std::string> checksum;
+        Location checksum_where;
+        bool parents = false;  // each source keeps its folders relative to the context, as BuildKit's --parents
         Vars vars = vars_of(s);
         for (auto& f : ins.flags) {
             if (f.name == "from") from = process_word(f.value, vars, words(), f.where);
             else if (f.name == "chown") opt.chown = process_word(f.value, vars, words(), f.where);
             else if (f.name == "chmod") opt.chmod = parse_chmod(process_word(f.value, vars, words(), f.where), f.where);
             else if (f.name == "link") continue;  // layers are independent here anyway
+            else if (f.name == "parents" && (f.value.empty() || f.value == "true")) parents = true;
+            else if (f.name == "checksum" && add) checksum = process_word(f.value, vars, words(), f.where), checksum_where = f.where;
             else fail_at(f.where, ins.keyword + " --" + f.name + " is not supported by this builder");
         }
         std::vector<std::string> w = ins.json_form ? ins.json_args : split_words(ins.args, vars, words(), ins.args_where);
@@ -373,31 +411,18 @@ private:
         if (dest.empty() || dest[0] != '/') dest = (fs::path(workdir_of(s)) / dest).string();
 
         // Where the sources come from: the context, an earlier stage, or an image.
-        const Stage* from_stage = nullptr;
-        BaseImage from_image;
-        if (from) {
-            std::string lname = lower_case(*from);
-            for (auto& p : stages_)
-                if (!p.name.empty() && p.name == lname) from_stage = &p;
-            if (!from_stage && !from->empty() && from->find_first_not_of("0123456789") == std::string::npos) {
-                size_t i = std::stoul(*from);
-                if (i >= stages_.size()) fail_at(ins.where, "--from=" + *from + ": there is no earlier stage " + *from);
-                from_stage = &stages_[i];
-            }
-            if (!from_stage) from_image = load_base_image(*from, store_, req_.build_cache_dir, ins.where);
-        }
         std::vector<fs::path> src_lowers;
         std::string src_chain;
         if (from) {
-            Stage tmp;
-            tmp.layers = from_stage ? from_stage->layers : from_image.layers;
-            src_lowers = lowers(tmp);
-            src_chain = from_stage ? from_stage->chain : from_image.chain;
+            MountSourceTree tree = tree_of(*from, ins.where);
+            src_lowers = tree.lowers;
+            src_chain = tree.chain;
             opt.keep_owner = true;
         }
 
         json key = {{"op", ins.keyword}, {"dest", dest}, {"dest_is_dir", dest_is_dir}, {"chown", opt.chown.value_or("")},
                     {"chmod", opt.chmod.value_or(0u)}, {"workdir", workdir_of(s)}, {"from", src_chain}};
+        if (parents) key["parents"] = true;
         std::string sources_state;
         std::vector<std::pair<std::string, const Heredoc*>> sources;
         // Wildcards that match nothing are skipped; an instruction whose sources all match
@@ -410,14 +435,35 @@ private:
                                    (from ? " in --from=" + *from : " in the build context"));
         };
         size_t matched = 0;
+        std::optional<StepDirs> downloads;  // the URLs' files, until the step is done
+        std::vector<DownloadedFile> url_files;
+        if (checksum && (checksum->rfind("sha256:", 0) != 0 || checksum->size() != 71))
+            fail_at(checksum_where, "--checksum=" + *checksum + ": expected sha256:<64 hex digits>");
         for (auto& word : w) {
             const Heredoc* h = nullptr;
             if (word.rfind("<<", 0) == 0)
                 for (auto& hd : ins.heredocs)
                     if (word == "<<" + hd.name || word == "<<-" + hd.name || word.find(hd.name) == 2 + (word[2] == '-'))
                         h = &hd;
-            if (add && !h && (word.rfind("http://", 0) == 0 || word.rfind("https://", 0) == 0 || word.rfind("git@", 0) == 0))
-                fail_at(ins.args_where, "ADD " + word + ": adding from a URL is not supported; download it in a RUN step or into the context");
+            if (add && !h && word.rfind("git@", 0) == 0)
+                fail_at(ins.args_where, "ADD " + word + ": adding a git repository is not supported; clone it in a RUN step");
+            if (!h && is_url_source(word)) {
+                if (!add) fail_at(ins.args_where, "COPY " + word + ": COPY takes no URL (ADD does)");
+                if (from) fail_at(ins.args_where, "ADD --from= takes no URL");
+                // Downloaded on every build, as BuildKit does; the bytes' digest keys the step.
+                if (!downloads) downloads.emplace(store_);
+                fs::path folder = downloads->base / ("url-" + std::to_string(url_files.size()));
+                fs::create_directory(folder);
+                DownloadedFile f = download_url(word, folder, ins.where.str() + ": ADD");
+                if (checksum && *checksum != f.digest)
+                    fail_at(ins.where, "ADD " + word + ": checksum mismatch: --checksum=" + *checksum + ", the download is " + f.digest);
+                url_files.push_back(f);
+                sources.emplace_back(word, nullptr);
+                sources_state += "url " + word + " " + f.name + " " + f.digest + " " +
+                                 std::to_string(fs::last_write_time(f.path).time_since_epoch().count()) + "\n";
+                ++matched;
+                continue;
+            }
             sources.emplace_back(word, h);
             if (h) {
                 sources_state += "heredoc " + h->name + "\n" + h->content;
@@ -456,7 +502,13 @@ private:
                     mkdir_in_root(d.mnt, workdir, owner.uid, owner.gid);
                     opt.ignore = ignore;
                     std::vector<CopySource> list;
+                    size_t next_url = 0;
                     for (auto& [word, h] : sources) {
+                        if (!h && is_url_source(word)) {
+                            const DownloadedFile& f = url_files[next_url++];
+                            list.push_back(CopySource{f.path.parent_path(), f.name, false, {}, true});
+                            continue;
+                        }
                         if (h) {
                             list.push_back(CopySource{{}, h->name, true, h->content});
                             continue;
@@ -465,7 +517,16 @@ private:
                             list.push_back(CopySource{src_root, rel, false, {}});
                     }
                     check_some_matched(list.size());
-                    copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
+                    if (!parents) {
+                        copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
+                        return;
+                    }
+                    for (auto& src : list) {
+                        // A folder source copies its contents, so it is kept by naming it in the destination.
+                        bool dir = !src.is_heredoc && fs::is_directory(resolve_in_root(src.root, src.rel, true));
+                        std::string parent = src.is_heredoc ? "" : dir ? src.rel : fs::path(src.rel).parent_path().string();
+                        copy_into_root(d.mnt, {src}, (fs::path(dest) / parent).string() + "/", true, opt);
+                    }
                 },
                 ins.where.str() + ": " + ins.keyword, CLONE_NEWNS);
         });

@@ -66,6 +66,14 @@ BuildRequest parse_build_request(const std::string& json_text, const std::filesy
     r.network = net == "host";
     if (j.contains("build_args"))
         for (auto& a : j["build_args"]) r.build_args.push_back(a.get<std::string>());
+    if (j.contains("secrets"))
+        for (auto& a : j["secrets"]) {
+            if (!a.is_string()) throw BuildError("build request: \"secrets\" must hold strings");
+            SecretSource sec = parse_secret_option(a.get<std::string>());
+            for (auto& other : r.secrets)
+                if (other.id == sec.id) throw BuildError("--secret id=" + sec.id + " is given twice");
+            r.secrets.push_back(sec);
+        }
     r.target = str("target");
     r.output = str("output");
     if (r.output && r.output->rfind("oci-archive:", 0) != 0 && r.output->rfind("docker-archive:", 0) != 0)

@@ -239,7 +239,7 @@ void copy_into_root(const fs::path& dest_root, const std::vector<CopySource>& so
             continue;
         }
         struct archive_entry* first = nullptr;
-        if (struct archive* tar = options.unpack_archives && S_ISREG(st.st_mode) ? open_local_tar(src, &first) : nullptr) {
+        if (struct archive* tar = options.unpack_archives && !s.never_unpack && S_ISREG(st.st_mode) ? open_local_tar(src, &first) : nullptr) {
             c.unpack(tar, first, src, make_dirs(dest));
             continue;
         }

@@ -67,6 +67,26 @@ void bind(const fs::path& src, const fs::path& dst, bool read_only, const std::s
 
 }  // namespace
 
+void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
+                   const fs::path& work);
+
+namespace {
+
+// What a writable mount shows: `source` with the command's writes kept in `scratch`, never in
+// `source` (the build context or another stage's layers).
+fs::path writable_copy(const fs::path& source, bool dir, const fs::path& scratch) {
+    if (!dir) {
+        fs::path copy = scratch / "file";
+        fs::copy_file(source, copy, fs::copy_options::overwrite_existing);
+        return copy;
+    }
+    for (auto sub : {"upper", "work", "mnt"}) fs::create_directories(scratch / sub);
+    mount_overlay(scratch / "mnt", {source}, scratch / "upper", scratch / "work");
+    return scratch / "mnt";
+}
+
+}  // namespace
+
 int mount_overlay_new_api(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
                           const fs::path& work);
 
@@ -129,14 +149,24 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
         if (fs::path p = mount_point(root, "etc/hosts", false, created); !p.empty())
             bind(m.hosts, p, true, "/etc/hosts");
     for (auto& b : m.binds) {
+        fs::path source = b.source_root.empty() ? b.source : resolve_in_root(b.source_root, b.source.string(), true);
         struct stat st;
-        if (stat(b.source.c_str(), &st) != 0) sys_fail("--mount " + b.source.string());
+        if (stat(source.c_str(), &st) != 0) sys_fail("--mount " + b.source.string());
+        if (!b.discard_writes_in.empty()) source = writable_copy(source, S_ISDIR(st.st_mode), b.discard_writes_in);
         // Through the image's own symlinks, but never out of its root.
         fs::path inside = resolve_in_root(root, b.target, true);
         std::string rel = fs::relative(inside, root).string();
         fs::path p = mount_point(root, rel, S_ISDIR(st.st_mode), created);
         if (p.empty()) throw BuildError("--mount " + b.source.string() + ":" + b.target + ": cannot mount over what the image has there");
-        bind(b.source, p, b.read_only, b.target);
+        bind(source, p, b.read_only, b.target);
+    }
+    for (auto& t : m.tmpfs) {
+        fs::path inside = resolve_in_root(root, t.target, true);
+        fs::path p = mount_point(root, fs::relative(inside, root).string(), true, created);
+        if (p.empty()) throw BuildError("--mount=type=tmpfs " + t.target + ": cannot mount over what the image has there");
+        std::string opts = "mode=755";
+        if (t.size) opts += ",size=" + std::to_string(t.size);
+        do_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str(), "tmpfs at " + t.target);
     }
     return created;
 }

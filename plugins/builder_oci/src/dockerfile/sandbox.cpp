@@ -100,6 +100,23 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
     }
 }
 
+// Writes the secrets into a tmpfs private to this mount namespace and adds a read-only bind
+// of each to the container's mounts.
+void mount_secrets(SandboxSpec& spec) {
+    if (spec.secrets.empty()) return;
+    if (mount("tmpfs", spec.secrets_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700") != 0)
+        sys_fail("mounting a tmpfs for secrets");
+    for (size_t i = 0; i < spec.secrets.size(); ++i) {
+        const SecretFile& s = spec.secrets[i];
+        fs::path file = spec.secrets_dir / std::to_string(i);
+        int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || !write_all(fd, s.content) || fchown(fd, s.uid, s.gid) != 0 || fchmod(fd, s.mode) != 0)
+            sys_fail("secret for " + s.target);
+        close(fd);
+        spec.mounts.binds.push_back(BindMount{file, s.target, true, {}, {}});
+    }
+}
+
 // Streams `fd` to stderr, each line prefixed.
 void relay(int fd, const std::string& prefix) {
     std::string pending;
@@ -124,7 +141,8 @@ void relay(int fd, const std::string& prefix) {
 
 }  // namespace
 
-SandboxResult run_sandboxed(const SandboxSpec& spec) {
+SandboxResult run_sandboxed(const SandboxSpec& given) {
+    SandboxSpec spec = given;  // the setup child adds the secrets' binds to its copy
     int out[2], info[2];
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(info, O_CLOEXEC) != 0) sys_fail("pipe");
     // The command's end of the output pipe must survive exec.
@@ -140,6 +158,8 @@ SandboxResult run_sandboxed(const SandboxSpec& spec) {
             if (unshare(flags) != 0) sys_fail("unshare");
             if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) sys_fail("making mounts private");
             mount_overlay(spec.mountpoint, spec.lowers, spec.upper, spec.work);
+            for (auto& o : spec.overlays) mount_overlay(o.mountpoint, o.lowers, {}, {});
+            mount_secrets(spec);
             pid_t init = fork();
             if (init < 0) sys_fail("fork");
             if (init == 0) init_process(spec, cmd_out, info[1]);

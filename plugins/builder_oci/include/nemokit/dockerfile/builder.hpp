@@ -8,6 +8,21 @@
 
 namespace nemokit::dockerfile {
 
+// A secret given to the build (`--secret id=ID,src=FILE` or `id=ID,env=VAR`, as docker build
+// takes them) for RUN --mount=type=secret. Only where to read it travels; the bytes are read
+// when a RUN step uses it and never reach a layer, the image config or the step cache.
+struct SecretSource {
+    std::string id;
+    std::filesystem::path file;  // set for a file
+    std::string env;             // set for an environment variable
+};
+
+// Parses one --secret value; throws BuildError naming it.
+SecretSource parse_secret_option(const std::string& value);
+
+// The secret's bytes, or nullopt when its file or variable does not exist.
+std::optional<std::string> read_secret(const SecretSource& s);
+
 struct BuildRequest {
     std::string tag;                      // image name: containers/<tag>.sqsh
     std::string dockerfile_text;
@@ -20,6 +35,7 @@ struct BuildRequest {
     std::optional<std::string> target;
     std::optional<std::string> output;    // oci-archive:FILE | docker-archive:FILE
     bool write_squashfs = true;
+    std::vector<SecretSource> secrets;
 };
 
 // The JSON request the core sends (see core/src/cli/cmd_build.cpp). Stage

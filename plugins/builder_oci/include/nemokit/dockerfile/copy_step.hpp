@@ -17,6 +17,7 @@ struct CopySource {
     std::string rel;              // cleaned path inside root, "" for root itself
     bool is_heredoc = false;      // COPY <<EOF: `content` becomes the file `rel`
     std::string content;
+    bool never_unpack = false;    // ADD of a URL: a downloaded archive stays a file, as in Docker
 };
 
 struct CopyOptions {

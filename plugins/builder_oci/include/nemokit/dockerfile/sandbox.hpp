@@ -12,12 +12,31 @@
 
 namespace nemokit::dockerfile {
 
+// An overlay mounted (read-only) in the sandbox's mount namespace before the container's
+// mounts, so a bind can take its source from it: another stage's tree for RUN --mount=from=.
+struct ExtraOverlay {
+    std::vector<std::filesystem::path> lowers;  // top first
+    std::filesystem::path mountpoint;            // on the host
+};
+
+// A RUN --mount=type=secret file. Its bytes go to a tmpfs that only the sandbox's mount
+// namespace sees, so they never touch the disk or the step's upper folder.
+struct SecretFile {
+    std::string target;  // inside the root
+    std::string content;
+    unsigned mode = 0400;
+    unsigned uid = 0, gid = 0;
+};
+
 struct SandboxSpec {
     // The root: an overlay of `lowers` (top first) with `upper` when set,
     // mounted at `mountpoint`.
     std::vector<std::filesystem::path> lowers;
     std::filesystem::path upper, work, mountpoint;
     ContainerMounts mounts;
+    std::vector<ExtraOverlay> overlays;
+    std::vector<SecretFile> secrets;
+    std::filesystem::path secrets_dir;  // an empty host folder the secrets' tmpfs is mounted on
     std::vector<std::string> argv;
     std::vector<std::string> env;  // K=V; PATH and HOME are added when missing
     std::string workdir = "/";
