@@ -5,6 +5,6 @@
 #include "nemokit/oci/image_cli.hpp"
 
 int main(int argc, char** argv) {
-    std::vector<std::string> args(argv + 1, argv + argc);
-    return nemokit::oci::image_command(args, ".");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return nemokit::oci::image_command(args, ".");
 }

@@ -18,9 +18,9 @@ using nemokit::test::read_file;
 using nemokit::test::write_file;
 
 struct Result {
-    int code = -1;
-    std::string out;  // stdout
-    std::string err;  // stderr
+  int code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
 };
 
 // Runs argv with extra environment entries (K=V); output captured (tests/support/process.hpp).

@@ -15,60 +15,58 @@
 namespace nemokit::dockerfile {
 
 void run_in_child(const std::function<void()>& fn, const std::string& what, int unshare_flags) {
-    int err_pipe[2];
-    if (pipe2(err_pipe, O_CLOEXEC) != 0) throw BuildError(what + ": pipe: " + std::strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(err_pipe[0]);
-        close(err_pipe[1]);
-        throw BuildError(what + ": fork: " + std::strerror(errno));
-    }
-    if (pid == 0) {
-        close(err_pipe[0]);
-        std::string message;
-        try {
-            if (unshare_flags && unshare(unshare_flags) != 0)
-                throw BuildError(std::string("unshare: ") + std::strerror(errno));
-            if ((unshare_flags & CLONE_NEWNS) && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-                throw BuildError(std::string("making mounts private: ") + std::strerror(errno));
-            fn();
-        } catch (const std::exception& e) {
-            message = e.what();
-            if (message.empty()) message = "failed";
-        } catch (...) {
-            message = "failed";
-        }
-        if (!message.empty()) {
-            rt::write_all(err_pipe[1], message);
-        }
-        _exit(message.empty() ? 0 : 1);
-    }
-    close(err_pipe[1]);
-    std::string message;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(err_pipe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0) message.append(buf, size_t(n));
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) throw BuildError(what + ": pipe: " + std::strerror(errno));
+  pid_t pid = fork();
+  if (pid < 0) {
     close(err_pipe[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    close(err_pipe[1]);
+    throw BuildError(what + ": fork: " + std::strerror(errno));
+  }
+  if (pid == 0) {
+    close(err_pipe[0]);
+    std::string message;
+    try {
+      if (unshare_flags && unshare(unshare_flags) != 0) throw BuildError(std::string("unshare: ") + std::strerror(errno));
+      if ((unshare_flags & CLONE_NEWNS) && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        throw BuildError(std::string("making mounts private: ") + std::strerror(errno));
+      fn();
+    } catch (const std::exception& e) {
+      message = e.what();
+      if (message.empty()) message = "failed";
+    } catch (...) {
+      message = "failed";
     }
-    // The child's message may name the step itself (a COPY step's errors start with its
-    // "Dockerfile:2:1: COPY"): the same words twice read as two failures.
-    if (!message.empty()) throw BuildError(message.rfind(what + ": ", 0) == 0 ? message : what + ": " + message);
-    if (WIFSIGNALED(status)) throw BuildError(what + ": killed by signal " + std::to_string(WTERMSIG(status)));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw BuildError(what + ": failed with exit code " + std::to_string(WEXITSTATUS(status)));
+    if (!message.empty()) {
+      rt::write_all(err_pipe[1], message);
+    }
+    _exit(message.empty() ? 0 : 1);
+  }
+  close(err_pipe[1]);
+  std::string message;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(err_pipe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) message.append(buf, size_t(n));
+  close(err_pipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  // The child's message may name the step itself (a COPY step's errors start with its
+  // "Dockerfile:2:1: COPY"): the same words twice read as two failures.
+  if (!message.empty()) throw BuildError(message.rfind(what + ": ", 0) == 0 ? message : what + ": " + message);
+  if (WIFSIGNALED(status)) throw BuildError(what + ": killed by signal " + std::to_string(WTERMSIG(status)));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw BuildError(what + ": failed with exit code " + std::to_string(WEXITSTATUS(status)));
 }
 
 void reap_until_exit(pid_t cmd) {
-    while (true) {
-        int status = 0;
-        pid_t p = waitpid(-1, &status, 0);
-        if (p < 0 && errno == EINTR) continue;
-        if (p < 0) _exit(127);
-        if (p == cmd) _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
-    }
+  while (true) {
+    int status = 0;
+    pid_t p = waitpid(-1, &status, 0);
+    if (p < 0 && errno == EINTR) continue;
+    if (p < 0) _exit(127);
+    if (p == cmd) _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+  }
 }
 
 }  // namespace nemokit::dockerfile

@@ -18,8 +18,8 @@ std::string workdir_path(Stage& s, const Instruction& ins, const Vars& vars, con
 // In a child with its own mount namespace: the overlay of `lowers` with d.upper, and in it
 // `mkdir -p` of each path, the new folders owned by `user` (resolved in the image; empty: root).
 // Errors start with `what`.
-void make_folders(const StepDirs& d, const std::vector<std::filesystem::path>& lowers,
-                  const std::vector<std::string>& paths, const std::string& user, const std::string& what);
+void make_folders(const StepDirs& d, const std::vector<std::filesystem::path>& lowers, const std::vector<std::string>& paths,
+                  const std::string& user, const std::string& what);
 
 // The stage's VOLUME paths (for SandboxSpec::volumes).
 std::vector<std::string> volumes_of(Stage& s);

@@ -36,216 +36,209 @@ namespace {
 [[noreturn]] void sys_fail(const std::string& what) { throw BuildError(what + ": " + std::strerror(errno)); }
 
 std::string hex_of(const std::string& digest, const std::string& what) {
-    if (!rt::is_sha256_digest(digest)) throw BuildError(what + ": unsupported digest '" + digest + "'");
-    return digest.substr(7);
+  if (!rt::is_sha256_digest(digest)) throw BuildError(what + ": unsupported digest '" + digest + "'");
+  return digest.substr(7);
 }
 
 std::string oci_media_type(const std::string& given, const char* magic, size_t n) {
-    if (given == "application/vnd.oci.image.layer.v1.tar" || given == "application/vnd.oci.image.layer.v1.tar+gzip" ||
-        given == "application/vnd.oci.image.layer.v1.tar+zstd")
-        return given;
-    if (given == "application/vnd.docker.image.rootfs.diff.tar.gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
-    if (n >= 2 && uint8_t(magic[0]) == 0x1f && uint8_t(magic[1]) == 0x8b) return "application/vnd.oci.image.layer.v1.tar+gzip";
-    if (n >= 4 && uint8_t(magic[0]) == 0x28 && uint8_t(magic[1]) == 0xb5 && uint8_t(magic[2]) == 0x2f &&
-        uint8_t(magic[3]) == 0xfd)
-        return "application/vnd.oci.image.layer.v1.tar+zstd";
-    return "application/vnd.oci.image.layer.v1.tar";
+  if (given == "application/vnd.oci.image.layer.v1.tar" || given == "application/vnd.oci.image.layer.v1.tar+gzip" ||
+      given == "application/vnd.oci.image.layer.v1.tar+zstd")
+    return given;
+  if (given == "application/vnd.docker.image.rootfs.diff.tar.gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (n >= 2 && uint8_t(magic[0]) == 0x1f && uint8_t(magic[1]) == 0x8b) return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (n >= 4 && uint8_t(magic[0]) == 0x28 && uint8_t(magic[1]) == 0xb5 && uint8_t(magic[2]) == 0x2f && uint8_t(magic[3]) == 0xfd)
+    return "application/vnd.oci.image.layer.v1.tar+zstd";
+  return "application/vnd.oci.image.layer.v1.tar";
 }
 
 // In a chrooted child: the layer's entries written to disk in overlayfs form.
 void extract_overlay_form(const oci::Layer& layer, const std::string& label, const fs::path& dest) {
-    oci::LayerReader reader(layer, label);
-    if (chroot(dest.c_str()) != 0 || chdir("/") != 0) sys_fail("chroot " + dest.string());
-    struct archive* disk = archive_write_disk_new();
-    archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                                             ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
-    std::vector<std::string> opaque;
-    while (archive_entry* in = reader.next()) {
-        std::string path = archive_entry_pathname(in) ? archive_entry_pathname(in) : "";
-        auto norm = oci::normalize_member_path(path);
-        if (!norm || norm->empty()) {
-            if (norm) continue;  // "./" itself
-            throw BuildError(label + ": unsafe entry '" + path + "'");
-        }
-        size_t slash = norm->rfind('/');
-        std::string dir = slash == std::string::npos ? "" : norm->substr(0, slash);
-        std::string base = slash == std::string::npos ? *norm : norm->substr(slash + 1);
-        archive_entry* e = archive_entry_clone(in);
-        archive_entry_set_pathname(e, norm->c_str());
-        if (base == ".wh..wh..opq") {
-            opaque.push_back(dir);
-            archive_entry_free(e);
-            continue;
-        }
-        if (base.rfind(".wh.", 0) == 0) {
-            std::string hidden = base.substr(4);
-            if (hidden.empty() || hidden.rfind(".wh.", 0) == 0)
-                throw BuildError(label + ": invalid whiteout '" + path + "'");
-            archive_entry_free(e);
-            e = archive_entry_new();
-            archive_entry_set_pathname(e, (dir.empty() ? hidden : dir + "/" + hidden).c_str());
-            archive_entry_set_filetype(e, AE_IFCHR);
-            archive_entry_set_perm(e, 0);
-            archive_entry_set_rdev(e, makedev(0, 0));
-        }
-        // A layer may not forge overlayfs' own attributes.
-        if (archive_entry_xattr_count(e) > 0) {
-            std::vector<std::pair<std::string, std::string>> keep;
-            const char* name;
-            const void* value;
-            size_t size;
-            archive_entry_xattr_reset(e);
-            while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
-                if (std::string(name).rfind("trusted.overlay.", 0) != 0)
-                    keep.emplace_back(name, std::string(static_cast<const char*>(value), size));
-            archive_entry_xattr_clear(e);
-            for (auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
-        }
-        if (const char* hl = archive_entry_hardlink(e)) {
-            auto t = oci::normalize_member_path(hl);
-            if (!t || t->empty()) throw BuildError(label + ": hard link '" + path + "' leaves the layer");
-            archive_entry_set_hardlink(e, t->c_str());
-        }
-        if (archive_write_header(disk, e) < ARCHIVE_WARN) {
-            std::string msg = archive_error_string(disk) ? archive_error_string(disk) : "write failed";
-            archive_entry_free(e);
-            throw BuildError(label + ": " + path + ": " + msg);
-        }
-        if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0 && !archive_entry_hardlink(e))
-            reader.read_data([&](const void* p, size_t n) {
-                if (archive_write_data(disk, p, n) < 0)
-                    throw BuildError(label + ": " + path + ": " + archive_error_string(disk));
-            });
-        if (archive_write_finish_entry(disk) < ARCHIVE_WARN)
-            throw BuildError(label + ": " + path + ": " + archive_error_string(disk));
-        archive_entry_free(e);
+  oci::LayerReader reader(layer, label);
+  if (chroot(dest.c_str()) != 0 || chdir("/") != 0) sys_fail("chroot " + dest.string());
+  struct archive* disk = archive_write_disk_new();
+  archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                                           ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                           ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+  std::vector<std::string> opaque;
+  while (archive_entry* in = reader.next()) {
+    std::string path = archive_entry_pathname(in) ? archive_entry_pathname(in) : "";
+    auto norm = oci::normalize_member_path(path);
+    if (!norm || norm->empty()) {
+      if (norm) continue;  // "./" itself
+      throw BuildError(label + ": unsafe entry '" + path + "'");
     }
-    archive_write_close(disk);
-    archive_write_free(disk);
-    for (auto& d : opaque) {
-        std::string p = d.empty() ? "/" : "/" + d;
-        struct stat st;
-        if (lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-            if (mkdir(p.c_str(), 0755) != 0) sys_fail(label + ": opaque folder " + p);
-        }
-        if (lsetxattr(p.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
+    size_t slash = norm->rfind('/');
+    std::string dir = slash == std::string::npos ? "" : norm->substr(0, slash);
+    std::string base = slash == std::string::npos ? *norm : norm->substr(slash + 1);
+    archive_entry* e = archive_entry_clone(in);
+    archive_entry_set_pathname(e, norm->c_str());
+    if (base == ".wh..wh..opq") {
+      opaque.push_back(dir);
+      archive_entry_free(e);
+      continue;
     }
+    if (base.rfind(".wh.", 0) == 0) {
+      std::string hidden = base.substr(4);
+      if (hidden.empty() || hidden.rfind(".wh.", 0) == 0) throw BuildError(label + ": invalid whiteout '" + path + "'");
+      archive_entry_free(e);
+      e = archive_entry_new();
+      archive_entry_set_pathname(e, (dir.empty() ? hidden : dir + "/" + hidden).c_str());
+      archive_entry_set_filetype(e, AE_IFCHR);
+      archive_entry_set_perm(e, 0);
+      archive_entry_set_rdev(e, makedev(0, 0));
+    }
+    // A layer may not forge overlayfs' own attributes.
+    if (archive_entry_xattr_count(e) > 0) {
+      std::vector<std::pair<std::string, std::string>> keep;
+      const char* name;
+      const void* value;
+      size_t size;
+      archive_entry_xattr_reset(e);
+      while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+        if (std::string(name).rfind("trusted.overlay.", 0) != 0)
+          keep.emplace_back(name, std::string(static_cast<const char*>(value), size));
+      archive_entry_xattr_clear(e);
+      for (auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
+    }
+    if (const char* hl = archive_entry_hardlink(e)) {
+      auto t = oci::normalize_member_path(hl);
+      if (!t || t->empty()) throw BuildError(label + ": hard link '" + path + "' leaves the layer");
+      archive_entry_set_hardlink(e, t->c_str());
+    }
+    if (archive_write_header(disk, e) < ARCHIVE_WARN) {
+      std::string msg = archive_error_string(disk) ? archive_error_string(disk) : "write failed";
+      archive_entry_free(e);
+      throw BuildError(label + ": " + path + ": " + msg);
+    }
+    if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0 && !archive_entry_hardlink(e))
+      reader.read_data([&](const void* p, size_t n) {
+        if (archive_write_data(disk, p, n) < 0) throw BuildError(label + ": " + path + ": " + archive_error_string(disk));
+      });
+    if (archive_write_finish_entry(disk) < ARCHIVE_WARN)
+      throw BuildError(label + ": " + path + ": " + archive_error_string(disk));
+    archive_entry_free(e);
+  }
+  archive_write_close(disk);
+  archive_write_free(disk);
+  for (auto& d : opaque) {
+    std::string p = d.empty() ? "/" : "/" + d;
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      if (mkdir(p.c_str(), 0755) != 0) sys_fail(label + ": opaque folder " + p);
+    }
+    if (lsetxattr(p.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
+  }
 }
 
 }  // namespace
 
 LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir / "build") {
-    for (auto sub : {"blobs/sha256", "layers", "tmp", "cache", "empty"}) fs::create_directories(root_ / sub);
-    // Work folders of builds that were killed: their names carry the pid.
-    std::error_code ec;
-    for (auto& d : fs::directory_iterator(root_ / "tmp", ec)) {
-        std::string name = d.path().filename().string();
-        size_t a = name.find('-'), b = name.find('-', a + 1);
-        if (a == std::string::npos || b == std::string::npos) continue;
-        pid_t pid = pid_t(std::strtol(name.substr(a + 1, b - a - 1).c_str(), nullptr, 10));
-        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(d.path(), ec);
-    }
+  for (auto sub : {"blobs/sha256", "layers", "tmp", "cache", "empty"}) fs::create_directories(root_ / sub);
+  // Work folders of builds that were killed: their names carry the pid.
+  std::error_code ec;
+  for (auto& d : fs::directory_iterator(root_ / "tmp", ec)) {
+    std::string name = d.path().filename().string();
+    size_t a = name.find('-'), b = name.find('-', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    pid_t pid = pid_t(std::strtol(name.substr(a + 1, b - a - 1).c_str(), nullptr, 10));
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(d.path(), ec);
+  }
 }
 
 fs::path LayerStore::layer_dir(const LayerRef& l) const { return root_ / "layers" / hex_of(l.diff_id, "layer"); }
-fs::path LayerStore::blob_path(const std::string& digest) const {
-    return root_ / "blobs" / "sha256" / hex_of(digest, "blob");
-}
+fs::path LayerStore::blob_path(const std::string& digest) const { return root_ / "blobs" / "sha256" / hex_of(digest, "blob"); }
 fs::path LayerStore::empty_dir() const { return root_ / "empty"; }
 
-bool LayerStore::has(const LayerRef& l) const {
-    return fs::is_directory(layer_dir(l)) && fs::exists(blob_path(l.digest));
-}
+bool LayerStore::has(const LayerRef& l) const { return fs::is_directory(layer_dir(l)) && fs::exists(blob_path(l.digest)); }
 
 fs::path LayerStore::temp_dir(const std::string& hint) {
-    static std::atomic<unsigned> counter{0};
-    std::random_device rd;
-    fs::path p = root_ / "tmp" /
-                 (hint + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd() % 100000));
-    fs::create_directories(p);
-    return p;
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  fs::path p = root_ / "tmp" /
+               (hint + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd() % 100000));
+  fs::create_directories(p);
+  return p;
 }
 
 LayerRef LayerStore::import(const oci::Layer& layer, const std::string& label) {
-    LayerRef ref;
-    ref.diff_id = layer.diff_id;
-    // A layer seen before is known by its diff_id: no need to hash its blob again.
-    fs::path record = root_ / "cache" / ("diff-" + hex_of(ref.diff_id, label + ": diff_id") + ".json");
-    if (fs::exists(record)) {
-        try {
-            std::ifstream in(record);
-            auto j = nlohmann::json::parse(in);
-            LayerRef known{ref.diff_id, j.at("digest"), j.at("mediaType"), j.at("size")};
-            if ((!layer.digest || *layer.digest == known.digest) && has(known)) return known;
-        } catch (const std::exception&) {
-            // A damaged record only costs the work below.
-        }
+  LayerRef ref;
+  ref.diff_id = layer.diff_id;
+  // A layer seen before is known by its diff_id: no need to hash its blob again.
+  fs::path record = root_ / "cache" / ("diff-" + hex_of(ref.diff_id, label + ": diff_id") + ".json");
+  if (fs::exists(record)) {
+    try {
+      std::ifstream in(record);
+      auto j = nlohmann::json::parse(in);
+      LayerRef known{ref.diff_id, j.at("digest"), j.at("mediaType"), j.at("size")};
+      if ((!layer.digest || *layer.digest == known.digest) && has(known)) return known;
+    } catch (const std::exception&) {
+      // A damaged record only costs the work below.
     }
-    // The blob, byte for byte as stored, so the built image can point at it.
-    char magic[4] = {0, 0, 0, 0};
-    {
-        int in = open(layer.blob.file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (in < 0) sys_fail(layer.blob.name);
-        size_t n = std::min<uint64_t>(4, layer.blob.size);
-        oci::read_exact_at(in, layer.blob.offset, magic, n, layer.blob.name);
-        ref.media_type = oci_media_type(layer.media_type, magic, n);
-        ref.size = layer.blob.size;
-        if (layer.digest && fs::exists(blob_path(*layer.digest))) {
-            ref.digest = *layer.digest;
-        } else {
-            fs::path tmp = temp_dir("blob") / "blob";
-            int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (out < 0) sys_fail(tmp.string());
-            rt::Sha256 h;
-            std::vector<char> buf(1 << 20);
-            uint64_t off = 0;
-            while (off < layer.blob.size) {
-                size_t k = size_t(std::min<uint64_t>(buf.size(), layer.blob.size - off));
-                oci::read_exact_at(in, layer.blob.offset + off, buf.data(), k, layer.blob.name);
-                h.update(buf.data(), k);
-                if (!rt::write_all(out, buf.data(), k)) sys_fail("writing " + tmp.string());
-                off += k;
-            }
-            close(out);
-            ref.digest = h.finish_digest();
-            if (layer.digest && *layer.digest != ref.digest)
-                throw BuildError(label + ": blob digest " + ref.digest + " does not match " + *layer.digest);
-            rt::commit_temp_file(tmp, blob_path(ref.digest));
-            fs::remove_all(tmp.parent_path());
-        }
-        close(in);
+  }
+  // The blob, byte for byte as stored, so the built image can point at it.
+  char magic[4] = {0, 0, 0, 0};
+  {
+    int in = open(layer.blob.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) sys_fail(layer.blob.name);
+    size_t n = std::min<uint64_t>(4, layer.blob.size);
+    oci::read_exact_at(in, layer.blob.offset, magic, n, layer.blob.name);
+    ref.media_type = oci_media_type(layer.media_type, magic, n);
+    ref.size = layer.blob.size;
+    if (layer.digest && fs::exists(blob_path(*layer.digest))) {
+      ref.digest = *layer.digest;
+    } else {
+      fs::path tmp = temp_dir("blob") / "blob";
+      int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (out < 0) sys_fail(tmp.string());
+      rt::Sha256 h;
+      std::vector<char> buf(1 << 20);
+      uint64_t off = 0;
+      while (off < layer.blob.size) {
+        size_t k = size_t(std::min<uint64_t>(buf.size(), layer.blob.size - off));
+        oci::read_exact_at(in, layer.blob.offset + off, buf.data(), k, layer.blob.name);
+        h.update(buf.data(), k);
+        if (!rt::write_all(out, buf.data(), k)) sys_fail("writing " + tmp.string());
+        off += k;
+      }
+      close(out);
+      ref.digest = h.finish_digest();
+      if (layer.digest && *layer.digest != ref.digest)
+        throw BuildError(label + ": blob digest " + ref.digest + " does not match " + *layer.digest);
+      rt::commit_temp_file(tmp, blob_path(ref.digest));
+      fs::remove_all(tmp.parent_path());
     }
-    auto remember = [&] {
-        rt::write_file_atomic(record,
-                              nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump());
-    };
-    if (fs::is_directory(layer_dir(ref))) {
-        remember();
-        return ref;
-    }
-    fs::path tmp = temp_dir("extract");
-    fs::path dest = tmp / "root";
-    fs::create_directory(dest);
-    run_in_child([&] { extract_overlay_form(layer, label, dest); }, label);
-    fs::permissions(dest, fs::perms(0755));
-    fs::rename(dest, layer_dir(ref));
-    fs::remove_all(tmp);
+    close(in);
+  }
+  auto remember = [&] {
+    rt::write_file_atomic(record,
+                          nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump());
+  };
+  if (fs::is_directory(layer_dir(ref))) {
     remember();
     return ref;
+  }
+  fs::path tmp = temp_dir("extract");
+  fs::path dest = tmp / "root";
+  fs::create_directory(dest);
+  run_in_child([&] { extract_overlay_form(layer, label, dest); }, label);
+  fs::permissions(dest, fs::perms(0755));
+  fs::rename(dest, layer_dir(ref));
+  fs::remove_all(tmp);
+  remember();
+  return ref;
 }
 
 std::optional<LayerRef> LayerStore::commit(const fs::path& upper) {
-    fs::path tmp_blob = upper.parent_path() / "layer.tar.zst";
-    uint64_t entries = 0;
-    LayerRef ref = write_layer_blob(upper, tmp_blob, entries);
-    if (entries == 0) {
-        fs::remove(tmp_blob);
-        return std::nullopt;
-    }
-    rt::commit_temp_file(tmp_blob, blob_path(ref.digest));
-    if (!fs::exists(layer_dir(ref))) fs::rename(upper, layer_dir(ref));
-    return ref;
+  fs::path tmp_blob = upper.parent_path() / "layer.tar.zst";
+  uint64_t entries = 0;
+  LayerRef ref = write_layer_blob(upper, tmp_blob, entries);
+  if (entries == 0) {
+    fs::remove(tmp_blob);
+    return std::nullopt;
+  }
+  rt::commit_temp_file(tmp_blob, blob_path(ref.digest));
+  if (!fs::exists(layer_dir(ref))) fs::rename(upper, layer_dir(ref));
+  return ref;
 }
 
 }  // namespace nemokit::dockerfile

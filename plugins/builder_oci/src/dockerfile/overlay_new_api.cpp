@@ -18,25 +18,25 @@ namespace nemokit::dockerfile {
 // means a kernel older than 6.8: the caller falls back to mount(2)).
 int mount_overlay_new_api(const std::filesystem::path& target, const std::vector<std::filesystem::path>& lowers,
                           const std::filesystem::path& upper, const std::filesystem::path& work) {
-    int fs = int(syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC));
-    if (fs < 0) return errno;
-    auto set = [&](const char* key, const std::string& value) {
-        return syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0;
-    };
-    bool ok = true;
-    for (auto& l : lowers) ok = ok && set("lowerdir+", l.string());
-    if (ok && !upper.empty()) ok = set("upperdir", upper.string()) && set("workdir", work.string());
-    ok = ok && set("redirect_dir", "off") && set("metacopy", "off") && set("index", "off") && set("xino", "off");
-    ok = ok && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
-    int err = ok ? 0 : errno;
-    int mnt = ok ? int(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) : -1;
-    if (ok && mnt < 0) err = errno;
-    if (mnt >= 0) {
-        if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) err = errno;
-        close(mnt);
-    }
-    close(fs);
-    return err;
+  int fs = int(syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC));
+  if (fs < 0) return errno;
+  auto set = [&](const char* key, const std::string& value) {
+    return syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0;
+  };
+  bool ok = true;
+  for (auto& l : lowers) ok = ok && set("lowerdir+", l.string());
+  if (ok && !upper.empty()) ok = set("upperdir", upper.string()) && set("workdir", work.string());
+  ok = ok && set("redirect_dir", "off") && set("metacopy", "off") && set("index", "off") && set("xino", "off");
+  ok = ok && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
+  int err = ok ? 0 : errno;
+  int mnt = ok ? int(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) : -1;
+  if (ok && mnt < 0) err = errno;
+  if (mnt >= 0) {
+    if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) err = errno;
+    close(mnt);
+  }
+  close(fs);
+  return err;
 }
 
 }  // namespace nemokit::dockerfile

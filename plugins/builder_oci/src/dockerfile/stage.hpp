@@ -14,13 +14,13 @@
 namespace nemokit::dockerfile {
 
 struct Stage {
-    std::string name;              // lower case; empty when the stage has no AS NAME
-    nlohmann::json image;          // the OCI image config being built
-    std::vector<LayerRef> layers;  // bottom first
-    std::string chain;             // cache key of the last step (the base image's chain at first)
-    Vars args;                     // ARGs declared in this stage
-    std::vector<std::string> shell{"/bin/sh", "-c"};
-    bool cmd_set = false;  // CMD given in this stage (a later ENTRYPOINT keeps it)
+  std::string name;              // lower case; empty when the stage has no AS NAME
+  nlohmann::json image;          // the OCI image config being built
+  std::vector<LayerRef> layers;  // bottom first
+  std::string chain;             // cache key of the last step (the base image's chain at first)
+  Vars args;                     // ARGs declared in this stage
+  std::vector<std::string> shell{"/bin/sh", "-c"};
+  bool cmd_set = false;  // CMD given in this stage (a later ENTRYPOINT keeps it)
 };
 
 [[noreturn]] void fail_at(const Location& where, const std::string& message);

@@ -9,9 +9,9 @@ namespace nemokit::dockerfile {
 bool is_url_source(const std::string& word);
 
 struct DownloadedFile {
-    std::filesystem::path path;  // <folder>/<name>
-    std::string name;            // the URL path's last component ("index.html" when it has none)
-    std::string digest;          // "sha256:<hex>" of the bytes
+  std::filesystem::path path;  // <folder>/<name>
+  std::string name;            // the URL path's last component ("index.html" when it has none)
+  std::string digest;          // "sha256:<hex>" of the bytes
 };
 
 // Downloads `url` (redirects followed; an HTTP error status fails) into `folder` as Docker

@@ -27,176 +27,189 @@ void on_signal(int) { g_stop.store(true); }
 
 // Turns SIGINT/SIGTERM into a flag for the duration of a conversion.
 class SignalGuard {
-public:
-    explicit SignalGuard(bool enabled) : enabled_(enabled) {
-        g_stop.store(false);
-        if (!enabled_) return;
-        struct sigaction sa {};
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int_);
-        sigaction(SIGTERM, &sa, &old_term_);
-    }
-    ~SignalGuard() {
-        if (!enabled_) return;
-        sigaction(SIGINT, &old_int_, nullptr);
-        sigaction(SIGTERM, &old_term_, nullptr);
-    }
+ public:
+  explicit SignalGuard(bool enabled) : enabled_(enabled) {
+    g_stop.store(false);
+    if (!enabled_) return;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SignalGuard() {
+    if (!enabled_) return;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
 
-private:
-    bool enabled_;
-    struct sigaction old_int_ {}, old_term_ {};
+ private:
+  bool enabled_;
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 EntrySpec spec_from(archive_entry* e, const std::string& where) {
-    EntrySpec s;
-    const char* path = archive_entry_pathname(e);
-    if (!path) path = archive_entry_pathname_utf8(e);
-    if (!path) throw Error(where + ": entry without a usable path");
-    s.path = path;
-    s.meta.mode = uint32_t(archive_entry_perm(e)) & 07777;
-    s.meta.uid = uint32_t(archive_entry_uid(e));
-    s.meta.gid = uint32_t(archive_entry_gid(e));
-    s.meta.mtime = archive_entry_mtime(e);
-    if (archive_entry_xattr_reset(e) > 0) {
-        const char* name;
-        const void* value;
-        size_t size;
-        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
-            s.meta.xattrs.emplace_back(name, std::string(static_cast<const char*>(value), size));
-    }
-    if (const char* hl = archive_entry_hardlink(e)) {
-        s.type = NodeType::Regular;
-        s.hardlink_target = hl;
-        return s;
-    }
-    switch (archive_entry_filetype(e)) {
-        case AE_IFREG: s.type = NodeType::Regular; break;
-        case AE_IFDIR: s.type = NodeType::Directory; break;
-        case AE_IFLNK: {
-            s.type = NodeType::Symlink;
-            const char* t = archive_entry_symlink(e);
-            if (!t) t = archive_entry_symlink_utf8(e);
-            s.symlink_target = t ? t : "";
-            break;
-        }
-        case AE_IFCHR: s.type = NodeType::CharDevice; break;
-        case AE_IFBLK: s.type = NodeType::BlockDevice; break;
-        case AE_IFIFO: s.type = NodeType::Fifo; break;
-        case AE_IFSOCK: s.type = NodeType::Socket; break;
-        default: throw Error(where + ": entry '" + s.path + "' has an unknown type");
-    }
-    if (s.type == NodeType::CharDevice || s.type == NodeType::BlockDevice) {
-        s.dev_major = uint32_t(archive_entry_rdevmajor(e));
-        s.dev_minor = uint32_t(archive_entry_rdevminor(e));
-    }
+  EntrySpec s;
+  const char* path = archive_entry_pathname(e);
+  if (!path) path = archive_entry_pathname_utf8(e);
+  if (!path) throw Error(where + ": entry without a usable path");
+  s.path = path;
+  s.meta.mode = uint32_t(archive_entry_perm(e)) & 07777;
+  s.meta.uid = uint32_t(archive_entry_uid(e));
+  s.meta.gid = uint32_t(archive_entry_gid(e));
+  s.meta.mtime = archive_entry_mtime(e);
+  if (archive_entry_xattr_reset(e) > 0) {
+    const char* name;
+    const void* value;
+    size_t size;
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+      s.meta.xattrs.emplace_back(name, std::string(static_cast<const char*>(value), size));
+  }
+  if (const char* hl = archive_entry_hardlink(e)) {
+    s.type = NodeType::Regular;
+    s.hardlink_target = hl;
     return s;
+  }
+  switch (archive_entry_filetype(e)) {
+    case AE_IFREG:
+      s.type = NodeType::Regular;
+      break;
+    case AE_IFDIR:
+      s.type = NodeType::Directory;
+      break;
+    case AE_IFLNK: {
+      s.type = NodeType::Symlink;
+      const char* t = archive_entry_symlink(e);
+      if (!t) t = archive_entry_symlink_utf8(e);
+      s.symlink_target = t ? t : "";
+      break;
+    }
+    case AE_IFCHR:
+      s.type = NodeType::CharDevice;
+      break;
+    case AE_IFBLK:
+      s.type = NodeType::BlockDevice;
+      break;
+    case AE_IFIFO:
+      s.type = NodeType::Fifo;
+      break;
+    case AE_IFSOCK:
+      s.type = NodeType::Socket;
+      break;
+    default:
+      throw Error(where + ": entry '" + s.path + "' has an unknown type");
+  }
+  if (s.type == NodeType::CharDevice || s.type == NodeType::BlockDevice) {
+    s.dev_major = uint32_t(archive_entry_rdevmajor(e));
+    s.dev_minor = uint32_t(archive_entry_rdevminor(e));
+  }
+  return s;
 }
 
 bool needs_data(const Node* n) {
-    return n && n->type == NodeType::Regular && n->body && !n->body->inode && n->pending_link.empty();
+  return n && n->type == NodeType::Regular && n->body && !n->body->inode && n->pending_link.empty();
 }
 
 std::string short_digest(const Layer& l) {
-    std::string d = l.digest ? *l.digest : l.diff_id;
-    return d.size() > 19 ? d.substr(0, 19) : d;
+  std::string d = l.digest ? *l.digest : l.diff_id;
+  return d.size() > 19 ? d.substr(0, 19) : d;
 }
 
 }  // namespace
 
 ConvertResult convert_image(const Image& image, const std::filesystem::path& dest, const ConvertOptions& options) {
-    validate(options.squashfs);
-    SignalGuard signals(options.handle_signals);
-    rt::AtomicOutput output(dest);
-    ConvertResult result;
-    result.layers = image.layers.size();
-    // The layers' stored (compressed) bytes read, of all of them when every size is known.
-    int64_t stored_total = 0;
-    for (const Layer& l : image.layers) stored_total = l.size && stored_total >= 0 ? stored_total + int64_t(*l.size) : -1;
-    std::optional<rt::Progress> progress;
-    if (options.progress) progress.emplace("read", std::max<int64_t>(0, stored_total), 0, rt::Progress::Unit::bytes);
-    MergedTree tree;
-    SquashfsWriter writer(output.temp_path(), options.squashfs);
+  validate(options.squashfs);
+  SignalGuard signals(options.handle_signals);
+  rt::AtomicOutput output(dest);
+  ConvertResult result;
+  result.layers = image.layers.size();
+  // The layers' stored (compressed) bytes read, of all of them when every size is known.
+  int64_t stored_total = 0;
+  for (const Layer& l : image.layers) stored_total = l.size && stored_total >= 0 ? stored_total + int64_t(*l.size) : -1;
+  std::optional<rt::Progress> progress;
+  if (options.progress) progress.emplace("read", std::max<int64_t>(0, stored_total), 0, rt::Progress::Unit::bytes);
+  MergedTree tree;
+  SquashfsWriter writer(output.temp_path(), options.squashfs);
 
-    uint64_t read_before = 0;
-    const size_t count = image.layers.size();
-    // Layers below the current one decompress ahead on their own threads.
-    const size_t ahead = std::min(4u, std::max(2u, std::thread::hardware_concurrency()));
-    std::deque<std::unique_ptr<LayerReader>> readers;
-    size_t opened = 0;
-    for (size_t k = 0; k < count; ++k) {
-        while (opened < count && readers.size() < ahead) {
-            size_t i = count - 1 - opened;  // top layer first
-            const Layer& layer = image.layers[i];
-            std::string label = image.source + ": layer " + std::to_string(i + 1) + "/" +
-                                std::to_string(count) + " (" + short_digest(layer) + ")";
-            readers.push_back(std::make_unique<LayerReader>(layer, label));
-            ++opened;
-        }
-        LayerReader& reader = *readers.front();
-        const std::string which = "layer " + std::to_string(k + 1) + "/" + std::to_string(count);
-        if (progress) progress->update(int64_t(read_before), which);
-        reader.should_stop = [] { return g_stop.load(); };
-        reader.on_progress = [&](uint64_t n) {
-            if (progress) progress->update(int64_t(read_before + n), which);
-        };
-        const std::string& label = reader.label();
-        int depth = int(k) + 1;
-        while (archive_entry* e = reader.next()) {
-            Node* n = tree.place(spec_from(e, label), depth, label);
-            if (!needs_data(n)) continue;
-            writer.begin_file(n->body);
-            reader.read_data([&](const void* p, size_t size) { writer.append(p, size); });
-            writer.end_file();
-            if (g_stop.load()) throw Interrupted();
-        }
-        read_before += reader.stored_bytes_read();
-        readers.pop_front();
+  uint64_t read_before = 0;
+  const size_t count = image.layers.size();
+  // Layers below the current one decompress ahead on their own threads.
+  const size_t ahead = std::min(4u, std::max(2u, std::thread::hardware_concurrency()));
+  std::deque<std::unique_ptr<LayerReader>> readers;
+  size_t opened = 0;
+  for (size_t k = 0; k < count; ++k) {
+    while (opened < count && readers.size() < ahead) {
+      size_t i = count - 1 - opened;  // top layer first
+      const Layer& layer = image.layers[i];
+      std::string label =
+          image.source + ": layer " + std::to_string(i + 1) + "/" + std::to_string(count) + " (" + short_digest(layer) + ")";
+      readers.push_back(std::make_unique<LayerReader>(layer, label));
+      ++opened;
     }
-    if (g_stop.load()) throw Interrupted();
-    result.stored_bytes_read = read_before;
-
-    tree.resolve_hard_links();
-
-    // What enroot writes into the finished root filesystem.
-    if (options.write_enroot_files) {
-        const std::string where = image.source + ": image config";
-        EnrootFiles files = enroot_files(image.config);
-        for (auto& f : files.files) {
-            EntrySpec s;
-            s.path = f.path;
-            s.type = NodeType::Regular;
-            s.meta.mode = f.mode;
-            s.meta.mtime = options.squashfs.fixed_mtime.value_or(0);
-            Node* n = tree.add_to_result(s, where);
-            writer.begin_file(n->body);
-            writer.append(f.content.data(), f.content.size());
-            writer.end_file();
-        }
-        EntrySpec wd;
-        wd.type = NodeType::Directory;
-        wd.path = files.workdir;
-        wd.path.erase(0, wd.path.find_first_not_of('/'));
-        tree.add_to_result(wd, where + ": WorkingDir");
+    LayerReader& reader = *readers.front();
+    const std::string which = "layer " + std::to_string(k + 1) + "/" + std::to_string(count);
+    if (progress) progress->update(int64_t(read_before), which);
+    reader.should_stop = [] { return g_stop.load(); };
+    reader.on_progress = [&](uint64_t n) {
+      if (progress) progress->update(int64_t(read_before + n), which);
+    };
+    const std::string& label = reader.label();
+    int depth = int(k) + 1;
+    while (archive_entry* e = reader.next()) {
+      Node* n = tree.place(spec_from(e, label), depth, label);
+      if (!needs_data(n)) continue;
+      writer.begin_file(n->body);
+      reader.read_data([&](const void* p, size_t size) { writer.append(p, size); });
+      writer.end_file();
+      if (g_stop.load()) throw Interrupted();
     }
-    const Node* sh = tree.resolve("bin/sh");
-    if (!sh || sh->type != NodeType::Regular)
-        result.warnings.push_back(image.source + ": the image has no /bin/sh; pyxis needs it to start a container");
+    read_before += reader.stored_bytes_read();
+    readers.pop_front();
+  }
+  if (g_stop.load()) throw Interrupted();
+  result.stored_bytes_read = read_before;
 
-    SquashfsStats stats = writer.finish(tree, result.warnings);
-    if (g_stop.load()) throw Interrupted();
-    output.commit();
-    if (progress) progress->finish();
-    result.output_bytes = stats.bytes_written;
-    result.inodes = stats.inodes;
-    result.file_bytes = stats.data_bytes_in;
-    return result;
+  tree.resolve_hard_links();
+
+  // What enroot writes into the finished root filesystem.
+  if (options.write_enroot_files) {
+    const std::string where = image.source + ": image config";
+    EnrootFiles files = enroot_files(image.config);
+    for (auto& f : files.files) {
+      EntrySpec s;
+      s.path = f.path;
+      s.type = NodeType::Regular;
+      s.meta.mode = f.mode;
+      s.meta.mtime = options.squashfs.fixed_mtime.value_or(0);
+      Node* n = tree.add_to_result(s, where);
+      writer.begin_file(n->body);
+      writer.append(f.content.data(), f.content.size());
+      writer.end_file();
+    }
+    EntrySpec wd;
+    wd.type = NodeType::Directory;
+    wd.path = files.workdir;
+    wd.path.erase(0, wd.path.find_first_not_of('/'));
+    tree.add_to_result(wd, where + ": WorkingDir");
+  }
+  const Node* sh = tree.resolve("bin/sh");
+  if (!sh || sh->type != NodeType::Regular)
+    result.warnings.push_back(image.source + ": the image has no /bin/sh; pyxis needs it to start a container");
+
+  SquashfsStats stats = writer.finish(tree, result.warnings);
+  if (g_stop.load()) throw Interrupted();
+  output.commit();
+  if (progress) progress->finish();
+  result.output_bytes = stats.bytes_written;
+  result.inodes = stats.inodes;
+  result.file_bytes = stats.data_bytes_in;
+  return result;
 }
 
-ConvertResult convert_image(const std::string& source_spec, const std::filesystem::path& dest,
-                            const ConvertOptions& options) {
-    Image image = open_image(source_spec);
-    return convert_image(image, dest, options);
+ConvertResult convert_image(const std::string& source_spec, const std::filesystem::path& dest, const ConvertOptions& options) {
+  Image image = open_image(source_spec);
+  return convert_image(image, dest, options);
 }
 
 }  // namespace nemokit::oci

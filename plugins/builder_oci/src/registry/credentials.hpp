@@ -8,7 +8,7 @@
 namespace nemokit::registry {
 
 struct Credentials {
-    std::string login, password;
+  std::string login, password;
 };
 
 std::filesystem::path default_credentials_file();

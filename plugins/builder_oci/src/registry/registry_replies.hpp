@@ -15,10 +15,10 @@ std::string token_of_reply(const std::string& body, const std::string& where);
 
 // A registry manifest document, checked to be a JSON object; `where` names the reference.
 struct ManifestReply {
-    std::string text;      // the bytes, as received (their digest is the manifest's)
-    nlohmann::json doc;    // a JSON object
-    bool is_list = false;  // an OCI index or a Docker manifest list
-    std::string media_type;
+  std::string text;      // the bytes, as received (their digest is the manifest's)
+  nlohmann::json doc;    // a JSON object
+  bool is_list = false;  // an OCI index or a Docker manifest list
+  std::string media_type;
 };
 ManifestReply read_manifest_reply(const std::string& text, const std::string& where);
 

@@ -15,9 +15,9 @@
 namespace nemokit::dockerfile {
 
 struct BaseImage {
-    nlohmann::json config;         // full image config
-    std::vector<LayerRef> layers;  // bottom first
-    std::string chain;             // identity for the layer cache ("scratch" or the config digest)
+  nlohmann::json config;         // full image config
+  std::vector<LayerRef> layers;  // bottom first
+  std::string chain;             // identity for the layer cache ("scratch" or the config digest)
 };
 
 bool is_local_image_spec(const std::string& ref);

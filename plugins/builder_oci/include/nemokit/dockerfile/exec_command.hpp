@@ -16,8 +16,8 @@ namespace nemokit::dockerfile {
 int exec_command(const std::vector<std::string>& args, const std::filesystem::path& build_cache_dir);
 
 struct LoopDevice {
-    std::string path;  // /dev/loopN
-    int fd = -1;       // keeps the device until it is mounted; close it then
+  std::string path;  // /dev/loopN
+  int fd = -1;       // keeps the device until it is mounted; close it then
 };
 
 // Attaches `file` to a free loop device, read-only, detached automatically

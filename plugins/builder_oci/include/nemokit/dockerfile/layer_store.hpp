@@ -15,38 +15,38 @@
 namespace nemokit::dockerfile {
 
 struct LayerRef {
-    std::string diff_id;     // sha256 of the uncompressed tar
-    std::string digest;      // sha256 of the blob
-    std::string media_type;  // OCI layer media type of the blob
-    uint64_t size = 0;       // blob bytes
+  std::string diff_id;     // sha256 of the uncompressed tar
+  std::string digest;      // sha256 of the blob
+  std::string media_type;  // OCI layer media type of the blob
+  uint64_t size = 0;       // blob bytes
 };
 
 class LayerStore {
-public:
-    explicit LayerStore(const std::filesystem::path& build_cache_dir);
+ public:
+  explicit LayerStore(const std::filesystem::path& build_cache_dir);
 
-    const std::filesystem::path& root() const { return root_; }
-    std::filesystem::path layer_dir(const LayerRef& l) const;
-    std::filesystem::path blob_path(const std::string& digest) const;
-    bool has(const LayerRef& l) const;
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path layer_dir(const LayerRef& l) const;
+  std::filesystem::path blob_path(const std::string& digest) const;
+  bool has(const LayerRef& l) const;
 
-    // Unpacks a base image layer (checked against its digests while read) and
-    // keeps its blob, unless both are here already.
-    LayerRef import(const oci::Layer& layer, const std::string& label);
+  // Unpacks a base image layer (checked against its digests while read) and
+  // keeps its blob, unless both are here already.
+  LayerRef import(const oci::Layer& layer, const std::string& label);
 
-    // A fresh empty folder under tmp/ (removed by the caller or the next clean()).
-    std::filesystem::path temp_dir(const std::string& hint);
+  // A fresh empty folder under tmp/ (removed by the caller or the next clean()).
+  std::filesystem::path temp_dir(const std::string& hint);
 
-    // Turns the upper folder of a finished step into a layer: the tar (with
-    // .wh. whiteouts) is written as a zstd blob and the folder moves to
-    // layers/. Returns nullopt when the step changed nothing.
-    std::optional<LayerRef> commit(const std::filesystem::path& upper);
+  // Turns the upper folder of a finished step into a layer: the tar (with
+  // .wh. whiteouts) is written as a zstd blob and the folder moves to
+  // layers/. Returns nullopt when the step changed nothing.
+  std::optional<LayerRef> commit(const std::filesystem::path& upper);
 
-    // An empty folder to put under every overlay (overlayfs needs a lowerdir).
-    std::filesystem::path empty_dir() const;
+  // An empty folder to put under every overlay (overlayfs needs a lowerdir).
+  std::filesystem::path empty_dir() const;
 
-private:
-    std::filesystem::path root_;
+ private:
+  std::filesystem::path root_;
 };
 
 // Writes the tar of an overlayfs upper folder to `blob` (zstd) and returns the

@@ -15,28 +15,28 @@ void mount_overlay(const std::filesystem::path& target, const std::vector<std::f
                    const std::filesystem::path& upper, const std::filesystem::path& work);
 
 struct BindMount {
-    std::filesystem::path source;  // on the host; inside `source_root` when that is set
-    std::string target;            // inside the root
-    bool read_only = false;
-    // When set, `source` is a path inside this folder, resolved as the container at that root
-    // would see it (symlinks never lead out of it): a RUN --mount=type=bind source.
-    std::filesystem::path source_root;
-    // When set, the command may write to the mount but its writes land here and are dropped
-    // with this folder: a folder source gets an overlay, a file source a copy (RUN --mount rw).
-    std::filesystem::path discard_writes_in;
+  std::filesystem::path source;  // on the host; inside `source_root` when that is set
+  std::string target;            // inside the root
+  bool read_only = false;
+  // When set, `source` is a path inside this folder, resolved as the container at that root
+  // would see it (symlinks never lead out of it): a RUN --mount=type=bind source.
+  std::filesystem::path source_root;
+  // When set, the command may write to the mount but its writes land here and are dropped
+  // with this folder: a folder source gets an overlay, a file source a copy (RUN --mount rw).
+  std::filesystem::path discard_writes_in;
 };
 
 struct TmpfsMount {
-    std::string target;  // inside the root
-    uint64_t size = 0;   // bytes; 0: the kernel's default (half the memory)
+  std::string target;  // inside the root
+  uint64_t size = 0;   // bytes; 0: the kernel's default (half the memory)
 };
 
 struct ContainerMounts {
-    std::filesystem::path resolv_conf;  // host files copied for the container; empty: none
-    std::filesystem::path hosts;
-    std::vector<BindMount> binds;
-    std::vector<TmpfsMount> tmpfs;
-    bool new_proc = true;  // the caller is in a new PID namespace
+  std::filesystem::path resolv_conf;  // host files copied for the container; empty: none
+  std::filesystem::path hosts;
+  std::vector<BindMount> binds;
+  std::vector<TmpfsMount> tmpfs;
+  bool new_proc = true;  // the caller is in a new PID namespace
 };
 
 // /proc, a minimal /dev (null zero full random urandom tty, pts, shm), /sys

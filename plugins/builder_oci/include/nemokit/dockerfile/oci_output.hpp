@@ -12,15 +12,15 @@
 namespace nemokit::dockerfile {
 
 struct BuiltImage {
-    std::string tag;
-    nlohmann::json config;  // the full image config (architecture, os, config, rootfs, history)
-    std::vector<LayerRef> layers;
+  std::string tag;
+  nlohmann::json config;  // the full image config (architecture, os, config, rootfs, history)
+  std::vector<LayerRef> layers;
 };
 
 struct LayoutResult {
-    std::filesystem::path dir;
-    std::string manifest_digest;
-    std::string config_digest;
+  std::filesystem::path dir;
+  std::string manifest_digest;
+  std::string config_digest;
 };
 
 // Writes (or refreshes) the layout at `dir` with the image tagged `tag`;

@@ -10,10 +10,10 @@
 namespace nemokit::dockerfile {
 
 struct ResolvedUser {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    std::vector<gid_t> groups;  // supplementary groups from /etc/group
-    std::string home = "/";
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups from /etc/group
+  std::string home = "/";
 };
 
 // "name", "uid", "name:group", "uid:gid" inside the root filesystem `root`.

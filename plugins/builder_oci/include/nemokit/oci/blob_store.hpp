@@ -13,23 +13,23 @@ namespace nemokit::oci {
 
 // A byte range of a file: a whole blob file, or one member of a tar.
 struct BlobRange {
-    std::filesystem::path file;
-    uint64_t offset = 0;
-    uint64_t size = 0;
-    std::string name;  // how errors refer to it, e.g. "image.tar:blobs/sha256/ab.."
+  std::filesystem::path file;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  std::string name;  // how errors refer to it, e.g. "image.tar:blobs/sha256/ab.."
 };
 
 class BlobStore {
-public:
-    virtual ~BlobStore() = default;
-    // `relpath` is relative to the store root ("index.json", "blobs/sha256/<hex>");
-    // paths that would leave the root are rejected.
-    virtual std::optional<BlobRange> find(const std::string& relpath) const = 0;
-    virtual std::string describe() const = 0;
+ public:
+  virtual ~BlobStore() = default;
+  // `relpath` is relative to the store root ("index.json", "blobs/sha256/<hex>");
+  // paths that would leave the root are rejected.
+  virtual std::optional<BlobRange> find(const std::string& relpath) const = 0;
+  virtual std::string describe() const = 0;
 
-    bool exists(const std::string& relpath) const { return find(relpath).has_value(); }
-    // Reads a small member (JSON documents) whole; throws naming the member if missing.
-    std::string read_text(const std::string& relpath, uint64_t max_size = 64u << 20) const;
+  bool exists(const std::string& relpath) const { return find(relpath).has_value(); }
+  // Reads a small member (JSON documents) whole; throws naming the member if missing.
+  std::string read_text(const std::string& relpath, uint64_t max_size = 64u << 20) const;
 };
 
 std::unique_ptr<BlobStore> open_directory_store(const std::filesystem::path& dir);

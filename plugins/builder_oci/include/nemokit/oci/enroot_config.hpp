@@ -12,14 +12,14 @@
 namespace nemokit::oci {
 
 struct GeneratedFile {
-    std::string path;  // relative to the image root
-    std::string content;
-    uint32_t mode = 0644;
+  std::string path;  // relative to the image root
+  std::string content;
+  uint32_t mode = 0644;
 };
 
 struct EnrootFiles {
-    std::vector<GeneratedFile> files;
-    std::string workdir;  // created when missing, as enroot does
+  std::vector<GeneratedFile> files;
+  std::string workdir;  // created when missing, as enroot does
 };
 
 EnrootFiles enroot_files(const nlohmann::json& image_config);

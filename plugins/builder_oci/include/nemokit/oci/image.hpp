@@ -14,21 +14,21 @@
 namespace nemokit::oci {
 
 struct Layer {
-    BlobRange blob;
-    std::string media_type;             // empty for docker save layers
-    std::optional<std::string> digest;  // of the stored (maybe compressed) blob, when known
-    std::optional<uint64_t> size;       // from the descriptor, when known
-    std::string diff_id;                // sha256 of the uncompressed tar, from the config
+  BlobRange blob;
+  std::string media_type;             // empty for docker save layers
+  std::optional<std::string> digest;  // of the stored (maybe compressed) blob, when known
+  std::optional<uint64_t> size;       // from the descriptor, when known
+  std::string diff_id;                // sha256 of the uncompressed tar, from the config
 };
 
 struct Image {
-    std::string source;  // what the user named, for messages
-    std::string format;  // "oci", "oci-archive", "docker-archive"
-    std::vector<std::string> tags;
-    std::string config_digest;
-    nlohmann::json config;
-    std::vector<Layer> layers;  // bottom layer first
-    std::shared_ptr<BlobStore> store;
+  std::string source;  // what the user named, for messages
+  std::string format;  // "oci", "oci-archive", "docker-archive"
+  std::vector<std::string> tags;
+  std::string config_digest;
+  nlohmann::json config;
+  std::vector<Layer> layers;  // bottom layer first
+  std::shared_ptr<BlobStore> store;
 };
 
 // SRC forms: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG], or a

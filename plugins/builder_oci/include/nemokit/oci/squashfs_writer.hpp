@@ -14,11 +14,11 @@
 namespace nemokit::oci {
 
 struct SquashfsOptions {
-    std::string compressor = "zstd";  // zstd, gzip, xz, lz4
-    std::optional<int> level;         // compressor default when unset (zstd: kDefaultZstdLevel)
-    uint32_t block_size = 128 * 1024;
-    unsigned workers = 0;             // 0: one per core
-    std::optional<int64_t> fixed_mtime;  // every inode and the super block get this time
+  std::string compressor = "zstd";  // zstd, gzip, xz, lz4
+  std::optional<int> level;         // compressor default when unset (zstd: kDefaultZstdLevel)
+  uint32_t block_size = 128 * 1024;
+  unsigned workers = 0;                // 0: one per core
+  std::optional<int64_t> fixed_mtime;  // every inode and the super block get this time
 };
 
 // zstd level used unless told otherwise: close to the best size per second of
@@ -29,30 +29,30 @@ constexpr int kDefaultZstdLevel = 3;
 void validate(const SquashfsOptions& options);
 
 struct SquashfsStats {
-    uint64_t bytes_written = 0;
-    uint64_t inodes = 0;
-    uint64_t data_bytes_in = 0;
+  uint64_t bytes_written = 0;
+  uint64_t inodes = 0;
+  uint64_t data_bytes_in = 0;
 };
 
 class SquashfsWriter {
-public:
-    SquashfsWriter(const std::filesystem::path& path, const SquashfsOptions& options);
-    ~SquashfsWriter();
-    SquashfsWriter(const SquashfsWriter&) = delete;
-    SquashfsWriter& operator=(const SquashfsWriter&) = delete;
+ public:
+  SquashfsWriter(const std::filesystem::path& path, const SquashfsOptions& options);
+  ~SquashfsWriter();
+  SquashfsWriter(const SquashfsWriter&) = delete;
+  SquashfsWriter& operator=(const SquashfsWriter&) = delete;
 
-    // File contents: begin, append any number of times, end. The body's inode
-    // is owned by the body and completed by finish().
-    void begin_file(const std::shared_ptr<FileBody>& body);
-    void append(const void* data, size_t size);
-    void end_file();
+  // File contents: begin, append any number of times, end. The body's inode
+  // is owned by the body and completed by finish().
+  void begin_file(const std::shared_ptr<FileBody>& body);
+  void append(const void* data, size_t size);
+  void end_file();
 
-    // Writes inodes, directories and tables, then the super block.
-    SquashfsStats finish(const MergedTree& tree, std::vector<std::string>& warnings);
+  // Writes inodes, directories and tables, then the super block.
+  SquashfsStats finish(const MergedTree& tree, std::vector<std::string>& warnings);
 
-private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace nemokit::oci

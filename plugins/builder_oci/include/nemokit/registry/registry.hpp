@@ -10,10 +10,10 @@
 namespace nemokit::registry {
 
 struct ImageReference {
-    std::string registry;    // "registry-1.docker.io", "localhost:5000"
-    std::string repository;  // "library/debian"
-    std::string reference;   // tag or "sha256:..." digest
-    std::string str() const;
+  std::string registry;    // "registry-1.docker.io", "localhost:5000"
+  std::string repository;  // "library/debian"
+  std::string reference;   // tag or "sha256:..." digest
+  std::string str() const;
 };
 
 // Docker's reference grammar: [registry/]repo[:tag][@digest]; "debian" is
@@ -21,8 +21,8 @@ struct ImageReference {
 ImageReference parse_reference(const std::string& text);
 
 struct PullOptions {
-    std::filesystem::path credentials_file;  // empty: $ENROOT_CONFIG_PATH/.credentials or ~/.config/enroot/.credentials
-    bool insecure_http = false;              // plain http (also for localhost / 127.0.0.1 registries)
+  std::filesystem::path credentials_file;  // empty: $ENROOT_CONFIG_PATH/.credentials or ~/.config/enroot/.credentials
+  bool insecure_http = false;              // plain http (also for localhost / 127.0.0.1 registries)
 };
 
 // Pulls `ref` into an OCI image layout under the cache and returns its folder;
