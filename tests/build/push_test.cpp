@@ -140,8 +140,10 @@ TEST_F(ImagePush, ChunkedUploads) {
   const std::string dest = reg.host() + "/test/chunky:v1";
   Result r = push(cache, {"chunky", dest, "--chunk-size", "16K"});
   ASSERT_EQ(r.code, 0) << r.err;
-  // The big layer (about 40 KB) goes in three PATCHes; the small blobs in one each.
-  EXPECT_GE(count(reg.log(), "\"PATCH /v2/test/chunky/blobs/uploads/"), 5u) << reg.log();
+  // The big layer (about 40 KB) goes in three PATCHes and a closing PUT; the blobs no larger
+  // than a chunk in one PUT each.
+  EXPECT_EQ(count(reg.log(), "\"PATCH /v2/test/chunky/blobs/uploads/"), 3u) << reg.log();
+  EXPECT_EQ(count(reg.log(), "\"PUT /v2/test/chunky/blobs/uploads/"), 3u) << reg.log();
   fs::path pulled = nemokit::registry::pull_image(nemokit::registry::parse_reference(dest), dir / "other");
   EXPECT_EQ(json::parse(read_file(pulled / "index.json"))["manifests"][0]["digest"], built_digest(cache, "chunky"));
   expect_same_blobs(cache, "chunky", pulled);
@@ -202,9 +204,7 @@ TEST_F(ImagePush, BearerTokenWithPushScope) {
   ASSERT_EQ(r.code, 0) << r.err;
   // The upload asked for a token that may push, with the credentials as basic auth.
   bool asked_push = false;
-  for (auto& q : tokens.requests())
-    asked_push |= q.find("scope=repository%3Atest%2Ftokened%3Apush%2Cpull") != std::string::npos ||
-                  q.find("scope=repository%3Atest%2Ftokened%3Apull%2Cpush") != std::string::npos;
+  for (auto& q : tokens.requests()) asked_push |= q.find("scope=repository%3Atest%2Ftokened%3Apull%2Cpush") != std::string::npos;
   EXPECT_TRUE(asked_push) << tokens.requests().back();
   EXPECT_NE(tokens.requests().back().find("Authorization: Basic dGVzdGVyOnMzY3JldA=="), std::string::npos);
   Result again = push(cache, {"tokened", reg.host() + "/test/tokened:v1"}, {"ENROOT_CONFIG_PATH=" + enroot.string()});

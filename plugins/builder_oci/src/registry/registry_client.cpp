@@ -242,8 +242,13 @@ void Client::authenticate(const std::string& challenge) {
   auto p = auth_challenge_params(challenge);
   if (p["realm"].empty()) throw BuildError(ref_.registry + ": bearer challenge without a realm");
   std::string token_url = p["realm"] + "?service=" + url_escape(p["service"]);
-  // The challenge names the scope the refused request needed (a push: "pull,push").
-  token_url += "&scope=" + url_escape(p.count("scope") ? p["scope"] : "repository:" + ref_.repository + ":" + actions_);
+  // The challenge names the scope the refused request needed; for this repository the token asks
+  // for all this client will do (a push: "pull,push", as Docker's does), so that the uploads
+  // after a HEAD are not refused for a pull-only token.
+  const std::string own = "repository:" + ref_.repository + ":";
+  std::string scope = p.count("scope") ? p["scope"] : own + actions_;
+  if (scope.rfind(own, 0) == 0) scope = own + actions_;
+  token_url += "&scope=" + url_escape(scope);
   std::string saved = auth_;
   auth_ = basic;
   std::string text;
