@@ -149,6 +149,37 @@ TEST_F(ImagePush, ChunkedUploads) {
   expect_same_blobs(cache, "chunky", pulled);
 }
 
+// A docker save archive has no manifest: one is made from its files (OCI, layers as stored),
+// naming the same config and layer blobs as the image's own manifest.
+TEST_F(ImagePush, ADockerSaveArchiveGetsAManifestMadeForIt) {
+  fs::path dir = scratch_dir("push-docker-archive");
+  fs::path cache = dir / "cache";
+  build_image(dir, cache, "saved");
+  const fs::path archive = dir / "saved.tar";
+  Result r = run({nemokit_binary(), "build", "-f", (dir / "ctx/Dockerfile").string(), "--tag", "saved", "--output",
+                  "docker-archive:" + archive.string()},
+                 {"NEMOKIT_BUILD_CACHE_DIR=" + cache.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Registry reg(dir / "registry", "");
+  const std::string dest = reg.host() + "/test/saved:v1";
+  r = push(cache, {"docker-archive:" + archive.string(), dest});
+  ASSERT_EQ(r.code, 0) << r.err;
+  fs::path pulled = nemokit::registry::pull_image(nemokit::registry::parse_reference(dest), dir / "other");
+  auto manifest_of = [](const fs::path& layout) {
+    json index = json::parse(read_file(layout / "index.json"));
+    return json::parse(read_file(layout / "blobs/sha256" / index["manifests"][0]["digest"].get<std::string>().substr(7)));
+  };
+  json mine = manifest_of(cache / "oci/saved"), theirs = manifest_of(pulled);
+  EXPECT_EQ(theirs["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+  EXPECT_EQ(theirs["config"]["digest"], mine["config"]["digest"]);
+  ASSERT_EQ(theirs["layers"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(theirs["layers"][i]["digest"], mine["layers"][i]["digest"]);
+    EXPECT_EQ(theirs["layers"][i]["size"], mine["layers"][i]["size"]);
+    EXPECT_EQ(theirs["layers"][i]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");  // told by its first bytes
+  }
+}
+
 TEST_F(ImagePush, BasicAuthAndItsErrors) {
   fs::path dir = scratch_dir("push-basic");
   fs::path cache = dir / "cache";

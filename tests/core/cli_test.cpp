@@ -190,6 +190,9 @@ TEST(Cli, CompletionOffersOnlyTheOptionsACommandTakes) {
   EXPECT_EQ(bash_complete("nemokit run --d"), "--dry-run\n");
   EXPECT_EQ(bash_complete("nemokit --ver"), "--version\n");
   EXPECT_EQ(bash_complete("nemokit run super3 rl rl"), "rlhf\nrlvr\n");
+  // A plugin command's words come from its manifest; --platform takes the two cluster platforms.
+  EXPECT_EQ(bash_complete("nemokit image ''"), "convert\ninspect\nls\npush\n");
+  EXPECT_EQ(bash_complete("nemokit build --platform linux/"), "linux/amd64\nlinux/arm64\n");
 }
 
 TEST(Cli, ArgsParserRecognisesOverrides) {
