@@ -117,11 +117,14 @@ std::string base64(const std::string& in) {
 }  // namespace
 
 Client::Client(const ImageReference& ref, const std::filesystem::path& credentials_file, bool insecure_http, std::string actions)
-    : ref_(ref),
+    : handle_(nullptr, [](void* h) { curl_easy_cleanup(static_cast<CURL*>(h)); }),
+      ref_(ref),
       credentials_file_(credentials_file.empty() ? default_credentials_file() : credentials_file),
       actions_(std::move(actions)) {
   static bool curl_ready = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   if (!curl_ready) throw BuildError("libcurl could not be initialized");
+  handle_.reset(curl_easy_init());
+  if (!handle_) throw BuildError("libcurl: cannot start a request");
   std::string host =
       ref.registry.substr(0, ref.registry.rfind(':') == std::string::npos ? std::string::npos : ref.registry.rfind(':'));
   bool loopback = host == "localhost" || host == "127.0.0.1" || host == "[::1]";
@@ -151,8 +154,8 @@ Response Client::send(const Request& req, Sink sink, const std::function<void()>
 
 Response Client::once(const Request& req, const std::string& url, Sink& sink, bool with_auth) {
   Response r;
-  CURL* c = curl_easy_init();
-  if (!c) throw BuildError("libcurl: cannot start a request");
+  CURL* c = static_cast<CURL*>(handle_.get());
+  curl_easy_reset(c);  // every option back to its default; open connections stay
   struct curl_slist* headers = nullptr;
   if (!req.accept.empty()) headers = curl_slist_append(headers, ("Accept: " + req.accept).c_str());
   if (with_auth && !auth_.empty()) headers = curl_slist_append(headers, ("Authorization: " + auth_).c_str());
@@ -182,7 +185,6 @@ Response Client::once(const Request& req, const std::string& url, Sink& sink, bo
       reader.fd = open(req.body->file.c_str(), O_RDONLY | O_CLOEXEC);
       if (reader.fd < 0) {
         curl_slist_free_all(headers);
-        curl_easy_cleanup(c);
         throw BuildError(req.body->file.string() + ": " + std::strerror(errno));
       }
       body_fd.reset(new int(reader.fd));
@@ -213,7 +215,6 @@ Response Client::once(const Request& req, const std::string& url, Sink& sink, bo
   CURLcode rc = curl_easy_perform(c);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
   if (reader.failed) throw BuildError(req.body->file.string() + ": reading the upload failed");
   if (rc != CURLE_OK) {
     std::string why = curl_easy_strerror(rc);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -78,6 +79,9 @@ class Client {
   Response once(const Request& req, const std::string& url, Sink& sink, bool with_auth = true);
   void authenticate(const std::string& challenge);
 
+  // One libcurl handle for every request: its connection cache keeps the registry's connection
+  // (and TLS session) open between the many small requests of a pull or push.
+  std::unique_ptr<void, void (*)(void*)> handle_;
   ImageReference ref_;
   std::string origin_;  // scheme://host[:port]
   std::string base_;    // origin_/v2/<repository>
