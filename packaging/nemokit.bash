@@ -17,11 +17,13 @@ _nemokit() {
       COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
     -c|--config|-f|--file|--context|--out|--svg)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --platform)
+      COMPREPLY=($(compgen -W "linux/amd64 linux/arm64" -- "$cur")); return ;;
   esac
   local words=() i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag|--out|--svg) ((i++)) ;;
+      -c|--config|-r|--run|-b|--batch|-f|--file|--context|--tag|--out|--svg|--platform) ((i++)) ;;
       -*|*=*) ;;
       *) words+=("${COMP_WORDS[i]}") ;;
     esac

@@ -20,6 +20,8 @@ packages=(
   libgtest-dev libgmock-dev googletest python3
   # real peers the tests and benchmarks check against
   squashfs-tools squashfs-tools-ng buildah debootstrap slurm-wlm slurm-client munge hyperfine docker-registry apache2-utils openssl
+  # an independent registry client: what `nemokit image push` put there, read back by skopeo
+  skopeo
   # numpy reads our Megatron shards and packed SFT data back (run with Debian's python3); the
   # image test decodes Debian's Adwaita icons against libpng's own reader
   python3-numpy adwaita-icon-theme

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../../plugins/builder_oci/src/dockerfile/foreign_exec.hpp"
 #include "../../plugins/builder_oci/src/registry/auth_challenge.hpp"
 #include "../../plugins/builder_oci/src/registry/credentials.hpp"
 #include "../../plugins/builder_oci/src/registry/registry_replies.hpp"
@@ -17,6 +18,8 @@
 #include "nemokit/dockerfile/rootfs_path.hpp"
 #include "nemokit/dockerfile/user_db.hpp"
 #include "nemokit/dockerfile/words.hpp"
+#include "nemokit/oci/error.hpp"
+#include "nemokit/oci/platform.hpp"
 #include "nemokit/registry/registry.hpp"
 
 using namespace nemokit::dockerfile;
@@ -471,24 +474,35 @@ TEST(BuildRegistry, MalformedRepliesNameTheKey) {
 
   const std::string good = "sha256:" + std::string(64, 'a');
   auto list = [](const std::string& manifests) { return read_manifest_reply(R"({"manifests": )" + manifests + "}", "img"); };
+  const nemokit::oci::Platform amd64{"linux", "amd64", ""};
   EXPECT_TRUE(list("[]").is_list);
   EXPECT_EQ(platform_manifest_digest(list(R"([{"platform": {"os": "linux", "architecture": "arm64"}, "digest": "x"},
                                                 {"platform": {"os": "linux", "architecture": "amd64"}, "digest": ")" +
                                           good + "\"}]"),
-                                     "img"),
+                                     amd64, "img"),
             good);
-  EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"("x")"), "img"); }),
+  EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"("x")"), amd64, "img"); }),
             "img: \"manifests\" of the manifest list is not an array");
-  EXPECT_EQ(error_of([&] { platform_manifest_digest(list("[7]"), "img"); }),
+  EXPECT_EQ(error_of([&] { platform_manifest_digest(list("[7]"), amd64, "img"); }),
             "img: manifests[0] is number, not a descriptor object");
-  EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"([{"platform": {"os": 1}}])"), "img"); }),
+  EXPECT_EQ(error_of([&] { platform_manifest_digest(list(R"([{"platform": {"os": 1}}])"), amd64, "img"); }),
             "img: manifests[0].platform: \"os\" is number, not a string");
   EXPECT_EQ(error_of([&] {
               platform_manifest_digest(list(R"([{"platform": {"os": "linux", "architecture": "amd64"}, "digest": "../x"}])"),
-                                       "img");
+                                       amd64, "img");
             }),
             "img: manifests[0]: unsupported digest '../x'");
-  EXPECT_EQ(error_of([&] { platform_manifest_digest(list("[]"), "img"); }), "img: no linux/amd64 image in the manifest list");
+  EXPECT_EQ(error_of([&] { platform_manifest_digest(list("[]"), amd64, "img"); }),
+            "img: no linux/amd64 image in the manifest list");
+  // Another platform is picked as asked, a variant (arm64's v8) normalized; a missing one is
+  // named with those the list has.
+  const std::string other = "sha256:" + std::string(64, 'b');
+  const std::string two = R"([{"platform": {"os": "linux", "architecture": "amd64"}, "digest": ")" + good +
+                          R"("}, {"platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}, "digest": ")" + other +
+                          "\"}]";
+  EXPECT_EQ(platform_manifest_digest(list(two), nemokit::oci::parse_platform("linux/arm64"), "img"), other);
+  EXPECT_EQ(error_of([&] { platform_manifest_digest(list(two), nemokit::oci::parse_platform("linux/s390x"), "img"); }),
+            "img: no linux/s390x image in the manifest list (it has linux/amd64, linux/arm64/v8)");
 
   auto manifest = [](const std::string& text) { return read_manifest_reply(text, "img"); };
   EXPECT_EQ(error_of([&] { manifest("[]"); }), "img: manifest is not a JSON object");
@@ -506,4 +520,65 @@ TEST(BuildRegistry, MalformedRepliesNameTheKey) {
             }),
             "img: layers[0]: \"digest\" is number, not a string");
   EXPECT_EQ(error_of([&] { image_manifest_blobs(manifest(R"({"layers": []})"), "img"); }), "img: not an image manifest");
+}
+
+TEST(BuildPlatform, ParsedAsDockerSpellsThem) {
+  using nemokit::oci::parse_platform;
+  using nemokit::oci::Platform;
+  EXPECT_EQ(parse_platform("linux/arm64"), (Platform{"linux", "arm64", ""}));
+  EXPECT_EQ(parse_platform("linux/arm64/v8"), (Platform{"linux", "arm64", ""}));
+  EXPECT_EQ(parse_platform("arm64"), (Platform{"linux", "arm64", ""}));
+  EXPECT_EQ(parse_platform("aarch64"), (Platform{"linux", "arm64", ""}));
+  EXPECT_EQ(parse_platform("Linux/AMD64"), (Platform{"linux", "amd64", ""}));
+  EXPECT_EQ(parse_platform("x86_64"), (Platform{"linux", "amd64", ""}));
+  EXPECT_EQ(parse_platform("linux/arm"), (Platform{"linux", "arm", "v7"}));
+  EXPECT_EQ(parse_platform("linux/arm/v6").str(), "linux/arm/v6");
+  EXPECT_EQ(parse_platform("linux/arm64").to_json(), nlohmann::json({{"architecture", "arm64"}, {"os", "linux"}}));
+  EXPECT_EQ(parse_platform("linux/arm/v7").to_json(),
+            nlohmann::json({{"architecture", "arm"}, {"os", "linux"}, {"variant", "v7"}}));
+  for (const char* bad : {"linux/mips", "windows/amd64", "darwin/arm64", "linux/arm64/v9", "", "linux/", "a/b/c/d"}) {
+    try {
+      parse_platform(bad);
+      ADD_FAILURE() << bad;
+    } catch (const nemokit::oci::Error& e) {
+      EXPECT_EQ(std::string(e.what()), "unknown platform '" + std::string(bad) +
+                                           "' (known: linux/amd64, linux/arm64, linux/arm/v6, linux/arm/v7, linux/386, "
+                                           "linux/ppc64le, linux/s390x, linux/riscv64)");
+    }
+  }
+  // Configs and index entries: a missing os is linux, arm64's v8 is arm64.
+  EXPECT_TRUE(nemokit::oci::platform_matches(nlohmann::json({{"architecture", "arm64"}, {"variant", "v8"}}),
+                                             parse_platform("linux/arm64")));
+  EXPECT_FALSE(nemokit::oci::platform_matches(nlohmann::json({{"architecture", "amd64"}, {"os", "linux"}}),
+                                              parse_platform("linux/arm64")));
+  EXPECT_FALSE(nemokit::oci::platform_matches(nlohmann::json("linux/arm64"), parse_platform("linux/arm64")));
+  EXPECT_EQ(nemokit::oci::platform_of_config(nlohmann::json::object()), std::nullopt);
+  EXPECT_EQ(nemokit::oci::platform_of_config(nlohmann::json({{"architecture", "aarch64"}}))->str(), "linux/arm64");
+}
+
+// Whether RUN can run another platform's programs is read from binfmt_misc: a folder laid out
+// as the kernel's stands in for /proc/sys/fs/binfmt_misc.
+TEST(BuildPlatform, ForeignProgramsNeedARegisteredEmulator) {
+  using nemokit::oci::Platform;
+  namespace fs = std::filesystem;
+  const Platform host = nemokit::oci::host_platform();
+  EXPECT_EQ(foreign_exec_problem(host, "/nonexistent"), std::nullopt);
+  const Platform foreign = nemokit::oci::parse_platform(host.architecture == "arm64" ? "linux/amd64" : "linux/arm64");
+  const std::string qemu = host.architecture == "arm64" ? "qemu-x86_64" : "qemu-aarch64";
+  fs::path dir = fs::temp_directory_path() / ("nemokit-binfmt-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  auto problem = [&] { return foreign_exec_problem(foreign, dir.string()).value_or("runs"); };
+  EXPECT_NE(problem().find("cannot run " + foreign.str() + " programs: binfmt_misc is not mounted at " + dir.string()),
+            std::string::npos)
+      << problem();
+  EXPECT_NE(problem().find("install qemu-user-static"), std::string::npos) << problem();
+  std::ofstream(dir / "status") << "enabled\n";
+  EXPECT_NE(problem().find("no binfmt_misc handler " + (dir / qemu).string() + " is registered"), std::string::npos) << problem();
+  std::ofstream(dir / qemu) << "enabled\ninterpreter /usr/libexec/qemu-binfmt/x-binfmt-P\nflags: PC\noffset 0\n";
+  EXPECT_NE(problem().find("registered without the F flag"), std::string::npos) << problem();
+  std::ofstream(dir / qemu) << "disabled\ninterpreter /usr/libexec/qemu-binfmt/x-binfmt-P\nflags: PFC\noffset 0\n";
+  EXPECT_NE(problem().find("is disabled"), std::string::npos) << problem();
+  std::ofstream(dir / qemu) << "enabled\ninterpreter /usr/libexec/qemu-binfmt/x-binfmt-P\nflags: PFC\noffset 0\n";
+  EXPECT_EQ(problem(), "runs");
+  fs::remove_all(dir);
 }

@@ -158,6 +158,16 @@ TEST(Cli, HelpHasPanelsAndVersionIsInstant) {
   EXPECT_NE(h.out.find("--no-cache"), std::string::npos) << h.out;
 }
 
+// --platform reaches the builder's request as given: the builder knows the platforms and names
+// an unknown one (tests/build).
+TEST(Cli, BuildPassesThePlatformToTheBuilder) {
+  auto r = run_cli("build nano3-sft --platform linux/arm64 --dry-run");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\"platform\": \"linux/arm64\""), std::string::npos) << r.out;
+  r = run_cli("build nano3-sft --dry-run");
+  EXPECT_EQ(r.out.find("\"platform\""), std::string::npos) << r.out;  // the builder's default: this machine's
+}
+
 TEST(Cli, CompletionOffersStagesAndImages) {
   auto r = run_cli("__complete run super3 rl");
   EXPECT_EQ(r.out, "rlhf\nrlvr\nswe1\nswe2\n");  // sorted
@@ -190,6 +200,9 @@ TEST(Cli, CompletionOffersOnlyTheOptionsACommandTakes) {
   EXPECT_EQ(bash_complete("nemokit run --d"), "--dry-run\n");
   EXPECT_EQ(bash_complete("nemokit --ver"), "--version\n");
   EXPECT_EQ(bash_complete("nemokit run super3 rl rl"), "rlhf\nrlvr\n");
+  // A plugin command's words come from its manifest; --platform takes the two cluster platforms.
+  EXPECT_EQ(bash_complete("nemokit image ''"), "convert\ninspect\nls\npush\n");
+  EXPECT_EQ(bash_complete("nemokit build --platform linux/"), "linux/amd64\nlinux/arm64\n");
 }
 
 TEST(Cli, ArgsParserRecognisesOverrides) {

@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nemokit::fuzz::expect_only<BuildError>(input, [&] {
     const ManifestReply m = read_manifest_reply(input, "registry.example/img:tag");
     if (m.is_list) {
-      (void)platform_manifest_digest(m, "registry.example/img:tag");
+      (void)platform_manifest_digest(m, nemokit::oci::Platform{"linux", "arm64", ""}, "registry.example/img:tag");
     } else {
       for (const std::string& d : image_manifest_blobs(m, "registry.example/img:tag"))
         if (d.size() != 71 || d.rfind("sha256:", 0) != 0) std::abort();  // a digest goes into a blob path

@@ -24,6 +24,7 @@ static int submit_build(Context& ctx, const Profile& prof) {
   const std::string& image = ctx.args.positionals[0];
   std::vector<std::string> args = {"build", image};
   if (ctx.args.flag("--no-cache")) args.push_back("--no-cache");
+  if (auto p = ctx.args.value("--platform")) args.insert(args.end(), {"--platform", *p});
   if (ctx.args.dry_run) {  // the script it would submit, as `run --dry-run` prints it
     const fs::path job = job_root_for(&prof) / ("<time>-build-" + image);
     std::cout << "# plan: Slurm, sbatch --parsable " << (job / "sbatch.sh").string() << "\n"
@@ -84,6 +85,8 @@ int cmd_build(Context& ctx) {
   // Where each secret is (a file or a variable), never its bytes: --dry-run prints the request.
   req["secrets"] = ctx.args.values("--secret");
   if (auto t = ctx.args.value("--target")) req["target"] = *t;
+  // Checked by the builder, which knows the platforms (an unknown one is named there).
+  if (auto p = ctx.args.value("--platform")) req["platform"] = *p;
   if (auto o = ctx.args.value("--output")) req["output"] = *o;
   const PluginFile* builder = reg.builder();
   if (!builder) throw std::runtime_error("no builder plugin found (is builder_oci on the plugin path?)");

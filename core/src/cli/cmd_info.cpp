@@ -169,6 +169,12 @@ int cmd_complete(Context& ctx) {
   } else if (cmd == "build" && w.size() == 1) {
     out.push_back(kBaseImageName);
     for (const auto& im : reg.images()) out.push_back(im.name);
+  } else if (w.size() == 1 && !std::any_of(builtins.begin(), builtins.end(), [&](auto& c) { return c.name == cmd; })) {
+    // A plugin's command: the words its manifest lists for it (`image` -> convert, push, ...).
+    for (const auto& p : reg.plugins())
+      if (p->ok())
+        for (const auto& s : p->manifest.value("subcommands", nlohmann::json::object()).value(cmd, nlohmann::json::array()))
+          out.push_back(s.get<std::string>());
   } else if (cmd == "plugins" && w.size() == 1) {
     out = {"info"};
   } else if (cmd == "artifacts" && w.size() == 1) {

@@ -110,6 +110,16 @@ void read_manifest(PluginFile& p) {
   }
   if (m.contains("commands") && !m["commands"].is_array())
     throw std::runtime_error("manifest: \"commands\" must be an array of names");
+  if (m.contains("subcommands")) {
+    bool ok = m["subcommands"].is_object();
+    if (ok)
+      for (const json& words : m["subcommands"]) {
+        ok = ok && words.is_array();
+        if (ok)
+          for (const json& w : words) ok = ok && w.is_string();
+      }
+    if (!ok) throw std::runtime_error("manifest: \"subcommands\" must map each command to an array of words");
+  }
 }
 
 }  // namespace

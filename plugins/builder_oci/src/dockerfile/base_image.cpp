@@ -8,12 +8,12 @@ namespace nemokit::dockerfile {
 
 using nlohmann::json;
 
-json empty_image_config() {
-  return {{"architecture", "amd64"},
-          {"os", "linux"},
-          {"config", json::object()},
-          {"rootfs", {{"type", "layers"}, {"diff_ids", json::array()}}},
-          {"history", json::array()}};
+json empty_image_config(const oci::Platform& platform) {
+  json config = platform.to_json();
+  config["config"] = json::object();
+  config["rootfs"] = {{"type", "layers"}, {"diff_ids", json::array()}};
+  config["history"] = json::array();
+  return config;
 }
 
 bool is_local_image_spec(const std::string& ref) {
@@ -21,10 +21,10 @@ bool is_local_image_spec(const std::string& ref) {
 }
 
 BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::filesystem::path& build_cache_dir,
-                          const Location& where) {
+                          const Location& where, const oci::Platform& platform) {
   BaseImage base;
   if (ref == "scratch") {
-    base.config = empty_image_config();
+    base.config = empty_image_config(platform);
     // Docker and buildah give an image built FROM scratch the default PATH, so that the
     // programs copied into it are found by name.
     base.config["config"]["Env"] = json::array({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"});
@@ -45,17 +45,24 @@ BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::
     // An image built here earlier, by its tag (e.g. "nemokit-base"), before any registry.
     std::filesystem::path built = build_cache_dir / "oci" / ref;
     if (is_local_image_spec(ref)) {
-      image = oci::open_image(ref);
+      image = oci::open_image(ref, platform);
     } else if (bare_name && std::filesystem::exists(built / "index.json")) {
-      image = oci::open_image("oci:" + built.string() + ":" + ref);
+      image = oci::open_image("oci:" + built.string() + ":" + ref, platform);
     } else {
       registry::ImageReference r = registry::parse_reference(ref);
-      std::filesystem::path layout = registry::pull_image(r, build_cache_dir);
-      image = oci::open_image("oci:" + layout.string() + ":latest");
+      registry::PullOptions options;
+      options.platform = platform;
+      std::filesystem::path layout = registry::pull_image(r, build_cache_dir, options);
+      image = oci::open_image("oci:" + layout.string() + ":latest", platform);
     }
   } catch (const std::exception& e) {  // oci::Error, BuildError, and file errors alike
     throw BuildError(where.str() + ": FROM " + ref + ": " + e.what() + hint());
   }
+  // Its layers' programs are for the platform its config names: built on as another platform,
+  // the image would carry the wrong label (and its RUN steps fail with "exec format error").
+  if (std::optional<oci::Platform> has = oci::platform_of_config(image.config); has && !(*has == platform))
+    throw BuildError(where.str() + ": FROM " + ref + ": the image is " + has->str() + ", not " + platform.str() +
+                     " (choose the platform with --platform or FROM --platform=, or a " + platform.str() + " image)");
   base.config = image.config;
   if (!base.config.contains("config") || !base.config["config"].is_object()) base.config["config"] = json::object();
   if (!base.config.contains("history") || !base.config["history"].is_array()) base.config["history"] = json::array();

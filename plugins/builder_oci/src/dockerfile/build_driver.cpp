@@ -23,6 +23,7 @@
 
 #include "config_instructions.hpp"
 #include "folder_steps.hpp"
+#include "foreign_exec.hpp"
 #include "run_mounts.hpp"
 #include "url_source.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
@@ -58,6 +59,15 @@ class Driver {
         df_(parse_dockerfile(r.dockerfile_text, r.dockerfile_name)),
         store_(r.build_cache_dir),
         ignore_(IgnoreRules::load(r.context)) {
+    // BuildKit's automatic platform ARGs: global, so FROM lines see them and a stage sees one
+    // after declaring it (ARG TARGETARCH).
+    const oci::Platform build = oci::host_platform();
+    for (auto [prefix, p] : {std::pair{"BUILD", &build}, std::pair{"TARGET", &r.platform}}) {
+      global_[std::string(prefix) + "PLATFORM"] = p->str();
+      global_[std::string(prefix) + "OS"] = p->os;
+      global_[std::string(prefix) + "ARCH"] = p->architecture;
+      global_[std::string(prefix) + "VARIANT"] = p->variant;
+    }
     for (auto& a : r.build_args) {
       size_t eq = a.find('=');
       if (eq == std::string::npos) {
@@ -127,8 +137,9 @@ class Driver {
         used_args_.insert(name);
       }
       if (!value) {
-        // "ARG NAME" inside a stage takes the value of a global ARG NAME.
-        if (auto g = global_.find(name); g != global_.end() && &vars != &global_) value = g->second;
+        // "ARG NAME" inside a stage takes the value of a global ARG NAME; declared again in the
+        // global scope (ARG TARGETARCH), a name keeps the value it has.
+        if (auto g = global_.find(name); g != global_.end()) value = g->second;
       }
       out.emplace_back(name, value.value_or(""));
     }
@@ -175,14 +186,21 @@ class Driver {
   Stage start_stage(const Instruction& from, const std::string& name, size_t index) {
     auto w = split_words(from.args, global_, words(), from.args_where);
     std::string ref = w[0];
-    if (auto* p = from.flag("platform");
-        p && p->value != "linux/amd64" && p->value != "$BUILDPLATFORM" && p->value != "$TARGETPLATFORM")
-      fail_at(p->where, "--platform=" + p->value + ": only linux/amd64 images are built here");
     for (auto& f : from.flags)
       if (f.name != "platform") fail_at(f.where, "FROM does not take --" + f.name);
     header(name.empty() ? "stage-" + std::to_string(index) : name, 1, from);
     Stage s;
     s.name = name;
+    s.platform = req_.platform;
+    if (auto* p = from.flag("platform")) {
+      // Expanded with the global ARGs: FROM --platform=$BUILDPLATFORM is the usual spelling.
+      std::string value = process_word(p->value, global_, words(), p->where);
+      try {
+        s.platform = oci::parse_platform(value);
+      } catch (const oci::Error& e) {
+        fail_at(p->where, "FROM --platform=" + p->value + ": " + e.what());
+      }
+    }
     std::string lname = lower_case(ref);
     auto prev = std::find_if(stages_.begin(), stages_.end(), [&](const Stage& p) { return !p.name.empty() && p.name == lname; });
     if (prev != stages_.end()) {
@@ -190,8 +208,9 @@ class Driver {
       s.layers = prev->layers;
       s.chain = prev->chain;
       s.shell = prev->shell;
+      s.platform = prev->platform;  // an earlier stage's programs are of its platform
     } else {
-      BaseImage base = load_base_image(ref, store_, req_.build_cache_dir, from.args_where);
+      BaseImage base = load_base_image(ref, store_, req_.build_cache_dir, from.args_where, s.platform);
       s.image = base.config;
       s.layers = base.layers;
       s.chain = base.chain;
@@ -292,7 +311,7 @@ class Driver {
       tmp.layers = stage->layers;
       tmp.chain = stage->chain;
     } else {
-      BaseImage image = load_base_image(from, store_, req_.build_cache_dir, where);
+      BaseImage image = load_base_image(from, store_, req_.build_cache_dir, where, req_.platform);
       tmp.layers = image.layers;
       tmp.chain = image.chain;
     }
@@ -345,8 +364,14 @@ class Driver {
     RunMountSources mount_sources{req_.context, &ignore_, req_.build_cache_dir, &req_.secrets,
                                   [&](const std::string& from, const Location& where) { return tree_of(from, where); }};
     if (!mounts.empty()) key["mounts"] = run_mounts_key(mounts, mount_sources);
+    // What a command does can depend on the machine that runs it; the host's own platform stays
+    // out of the key, so the keys of builds without --platform are those they always were.
+    const bool foreign = !(s.platform == oci::host_platform());
+    if (foreign) key["platform"] = s.platform.str();
     std::string prefix = step_label_ + " | ";
     layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
+      if (foreign)
+        if (std::optional<std::string> why = foreign_exec_problem(s.platform)) fail_at(ins.where, "RUN: " + *why);
       SandboxSpec sp;
       sp.lowers = lowers(s);
       sp.upper = d.upper;
@@ -550,8 +575,8 @@ class Driver {
 
   BuildOutcome finish(Stage& s) {
     json& img = s.image;
-    img["architecture"] = "amd64";
-    img["os"] = "linux";
+    img.erase("variant");
+    img.update(s.platform.to_json());
     img["rootfs"]["type"] = "layers";
     if (!img["rootfs"].contains("diff_ids")) img["rootfs"]["diff_ids"] = json::array();
     // The image is as old as its newest history entry, so a rebuild from the

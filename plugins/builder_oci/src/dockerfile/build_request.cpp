@@ -8,6 +8,7 @@
 
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/oci/error.hpp"
 
 namespace nemokit::dockerfile {
 
@@ -74,6 +75,13 @@ BuildRequest parse_build_request(const std::string& json_text, const std::filesy
         if (other.id == sec.id) throw BuildError("--secret id=" + sec.id + " is given twice");
       r.secrets.push_back(sec);
     }
+  if (auto p = str("platform")) {
+    try {
+      r.platform = oci::parse_platform(*p);
+    } catch (const oci::Error& e) {
+      throw BuildError(std::string("--platform: ") + e.what());
+    }
+  }
   r.target = str("target");
   r.output = str("output");
   if (r.output && r.output->rfind("oci-archive:", 0) != 0 && r.output->rfind("docker-archive:", 0) != 0)

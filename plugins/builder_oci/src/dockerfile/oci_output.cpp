@@ -118,13 +118,16 @@ LayoutResult write_oci_layout(const LayerStore& store, const BuiltImage& image, 
   std::string manifest_digest = rt::Sha256::digest_of(manifest_text);
   if (!fs::exists(blobs / hex(manifest_digest))) rt::write_file_atomic(blobs / hex(manifest_digest), manifest_text);
   keep.insert(hex(manifest_digest));
+  // The index entry names the platform the config records, so readers pick it by platform.
+  json platform = {{"architecture", image.config.value("architecture", "amd64")}, {"os", image.config.value("os", "linux")}};
+  if (image.config.contains("variant")) platform["variant"] = image.config["variant"];
   json index = {{"schemaVersion", 2},
                 {"mediaType", "application/vnd.oci.image.index.v1+json"},
                 {"manifests",
                  {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
                    {"digest", manifest_digest},
                    {"size", manifest_text.size()},
-                   {"platform", {{"architecture", "amd64"}, {"os", "linux"}}},
+                   {"platform", platform},
                    {"annotations", {{"org.opencontainers.image.ref.name", image.tag}}}}}}};
   if (!fs::exists(dir / "oci-layout")) rt::write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
   rt::write_file_atomic(dir / "index.json", index.dump());

@@ -10,6 +10,7 @@
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/layer_store.hpp"
 #include "nemokit/dockerfile/words.hpp"
+#include "nemokit/oci/platform.hpp"
 
 namespace nemokit::dockerfile {
 
@@ -20,7 +21,8 @@ struct Stage {
   std::string chain;             // cache key of the last step (the base image's chain at first)
   Vars args;                     // ARGs declared in this stage
   std::vector<std::string> shell{"/bin/sh", "-c"};
-  bool cmd_set = false;  // CMD given in this stage (a later ENTRYPOINT keeps it)
+  bool cmd_set = false;    // CMD given in this stage (a later ENTRYPOINT keeps it)
+  oci::Platform platform;  // the build's target, or FROM --platform='s
 };
 
 [[noreturn]] void fail_at(const Location& where, const std::string& message);

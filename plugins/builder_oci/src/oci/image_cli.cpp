@@ -13,6 +13,7 @@
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image.hpp"
+#include "nemokit/registry/registry.hpp"
 
 namespace nemokit::oci {
 namespace {
@@ -22,9 +23,13 @@ const char* kUsage =
     "                             [--block-size N] [--mtime EPOCH]\n"
     "       nemokit image inspect SRC | NAME\n"
     "       nemokit image ls\n"
+    "       nemokit image push SRC | NAME REGISTRY/REPO[:TAG] [--chunk-size N]\n"
     "SRC is oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or a path;\n"
     "NAME is an image of the build cache, as `nemokit image ls` lists it.\n"
-    "Defaults: --comp zstd --level 3 --block-size 128K; --mtime sets every time stamp.\n";
+    "Defaults: --comp zstd --level 3 --block-size 128K; --mtime sets every time stamp.\n"
+    "push: over the OCI distribution API, with the credentials of the enroot credentials file\n"
+    "($ENROOT_CONFIG_PATH/.credentials or ~/.config/enroot/.credentials, netrc format); blobs the\n"
+    "registry has are not sent again; --chunk-size uploads each blob in PATCH chunks (e.g. 64M).\n";
 
 struct UsageError : Error {
   using Error::Error;
@@ -132,6 +137,60 @@ void print_squashfs(const std::filesystem::path& f) {
               comp.c_str(), block / 1024, inodes);
 }
 
+// NAME as `image ls` lists it: the OCI layout the builder keeps beside the squashfs. nullopt
+// when `src` is not a plain name (a SRC spec or an existing path).
+std::optional<std::filesystem::path> cache_layout(const std::string& src, const std::filesystem::path& cache) {
+  std::error_code ec;
+  if (src.find(':') != std::string::npos || src.find('/') != std::string::npos || std::filesystem::exists(src, ec))
+    return std::nullopt;
+  return cache / "oci" / src;
+}
+
+int run_push(const std::vector<std::string>& args, const std::filesystem::path& cache) {
+  std::vector<std::string> positional;
+  registry::PushOptions options;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "--chunk-size" || a.rfind("--chunk-size=", 0) == 0) {
+      std::string v = a.find('=') != std::string::npos ? a.substr(a.find('=') + 1) : i + 1 < args.size() ? args[++i] : "";
+      if (v.empty()) throw UsageError("--chunk-size needs a value");
+      int64_t mult = 1;
+      if (v.back() == 'K' || v.back() == 'k')
+        mult = 1 << 10, v.pop_back();
+      else if (v.back() == 'M' || v.back() == 'm')
+        mult = 1 << 20, v.pop_back();
+      int64_t n = parse_int("--chunk-size", v) * mult;
+      if (n <= 0) throw UsageError("--chunk-size: " + std::to_string(n) + " is not a size");
+      options.chunk_size = uint64_t(n);
+    } else if (a.rfind("--", 0) == 0) {
+      throw UsageError("unknown option " + a);
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 2) throw UsageError("push needs an image and REGISTRY/REPO[:TAG]");
+  const std::string& src = positional[0];
+  std::string spec = src;
+  if (auto layout = cache_layout(src, cache)) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*layout, ec))
+      throw Error("no image \"" + src + "\" built in " + cache.string() + " (nemokit image ls lists them" +
+                  (std::filesystem::exists(cache / "containers" / (src + ".sqsh"), ec)
+                       ? "; " + src + ".sqsh was made by image convert and has no OCI layout to push"
+                       : "") +
+                  ")");
+    spec = "oci:" + layout->string() + ":" + src;
+  }
+  registry::ImageReference dest = registry::parse_reference(positional[1]);
+  oci::Image image = open_image(spec);
+  registry::PushResult r = registry::push_image(image, dest, options);
+  std::cerr << "pushed " << dest.str() << ": " << r.blobs_uploaded << " blobs uploaded (" << human(r.bytes_uploaded) << "), "
+            << r.blobs_present << " already there\n";
+  // The reference by digest, for a pinned FROM or pull.
+  std::printf("%s/%s@%s\n", dest.registry.c_str(), dest.repository.c_str(), r.manifest_digest.c_str());
+  return 0;
+}
+
 int run_inspect(const std::vector<std::string>& args, const std::filesystem::path& cache) {
   if (args.size() != 2) throw UsageError("inspect needs SRC or NAME");
   // NAME as `image ls` lists it: the OCI layout the builder keeps beside the squashfs, or, for a
@@ -216,6 +275,7 @@ int image_command(const std::vector<std::string>& args, const std::filesystem::p
     if (args[0] == "convert") return run_convert(args);
     if (args[0] == "inspect") return run_inspect(args, build_cache_dir);
     if (args[0] == "ls") return run_ls(args, build_cache_dir);
+    if (args[0] == "push") return run_push(args, build_cache_dir);
     throw UsageError("unknown command '" + args[0] + "'");
   } catch (const UsageError& e) {
     std::cerr << "nemokit image: " << e.what() << "\n" << kUsage;

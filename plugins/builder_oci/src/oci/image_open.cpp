@@ -77,14 +77,13 @@ void check_runtime_config(const json& config, const std::string& what) {
     if (c.contains(key) && !c[key].is_null() && !c[key].is_object()) wrong(key, "an object");
 }
 
-bool platform_matches(const json& desc) {
-  if (!desc.contains("platform")) return false;
-  auto& p = desc["platform"];
-  return p.value("os", "") == "linux" && p.value("architecture", "") == "amd64";
+bool entry_matches(const json& desc, const Platform& want) {
+  return desc.is_object() && desc.contains("platform") && platform_matches(desc["platform"], want);
 }
 
-// Index -> one image manifest descriptor: by tag, else the only one, else linux/amd64.
-json pick_manifest(const BlobStore& store, const json& index, const std::string& tag, const std::string& what, int depth = 0) {
+// Index -> one image manifest descriptor: by tag, else the only one, else the one of `want`.
+json pick_manifest(const BlobStore& store, const json& index, const std::string& tag, const Platform& want,
+                   const std::string& what, int depth = 0) {
   if (depth > 4) throw Error(what + ": nested indexes too deep");
   if (!index.contains("manifests") || !index["manifests"].is_array()) throw Error(what + ": index has no manifests list");
   const json& ms = index["manifests"];
@@ -110,44 +109,49 @@ json pick_manifest(const BlobStore& store, const json& index, const std::string&
     for (auto& m : ms) candidates.push_back(m);
   }
   if (candidates.size() > 1) {
-    std::vector<json> amd64;
+    std::vector<json> matching;
     for (auto& m : candidates)
-      if (platform_matches(m)) amd64.push_back(m);
-    if (amd64.size() == 1)
-      candidates = amd64;
+      if (entry_matches(m, want)) matching.push_back(m);
+    if (matching.size() == 1)
+      candidates = matching;
     else
-      throw Error(what + ": holds " + std::to_string(candidates.size()) + " images; name one with :TAG");
+      throw Error(what + ": holds " + std::to_string(candidates.size()) + " images" +
+                  (matching.empty() ? ", none for " + want.str() : "") + "; name one with :TAG");
   }
   if (candidates.empty()) throw Error(what + ": index lists no images");
   json chosen = candidates.front();
   if (is_index_type(chosen.value("mediaType", ""))) {
     json nested = read_verified_json(store, chosen, what);
-    std::vector<json> amd64;
+    std::vector<json> matching;
     for (auto& m : nested.value("manifests", json::array()))
-      if (platform_matches(m)) amd64.push_back(m);
-    if (amd64.empty()) {
-      if (nested.value("manifests", json::array()).size() == 1) return pick_manifest(store, nested, "", what, depth + 1);
-      throw Error(what + ": image index has no linux/amd64 manifest");
+      if (entry_matches(m, want)) matching.push_back(m);
+    if (matching.empty()) {
+      if (nested.value("manifests", json::array()).size() == 1) return pick_manifest(store, nested, "", want, what, depth + 1);
+      throw Error(what + ": image index has no " + want.str() + " manifest");
     }
-    json one = json::object({{"manifests", json::array({amd64.front()})}});
-    return pick_manifest(store, one, "", what, depth + 1);
+    json one = json::object({{"manifests", json::array({matching.front()})}});
+    return pick_manifest(store, one, "", want, what, depth + 1);
   }
   return chosen;
 }
 
-Image open_oci(std::shared_ptr<BlobStore> store, const std::string& tag, const std::string& format, const std::string& source) {
+Image open_oci(std::shared_ptr<BlobStore> store, const std::string& tag, const Platform& want, const std::string& format,
+               const std::string& source) {
   const std::string what = store->describe();
   if (!store->exists("oci-layout")) throw Error(what + ": no oci-layout file (not an OCI image layout)");
   json layout = parse_json(store->read_text("oci-layout"), what + ":oci-layout");
   if (layout.value("imageLayoutVersion", "") != "1.0.0") throw Error(what + ":oci-layout: unsupported imageLayoutVersion");
   json index = parse_json(store->read_text("index.json"), what + ":index.json");
-  json mdesc = pick_manifest(*store, index, tag, what + ":index.json");
+  json mdesc = pick_manifest(*store, index, tag, want, what + ":index.json");
   json manifest = read_verified_json(*store, mdesc, what + ": manifest");
 
   Image img;
   img.source = source;
   img.format = format;
   img.store = store;
+  img.manifest_digest = mdesc.value("digest", "");
+  img.manifest_text = store->read_text(blob_path(img.manifest_digest, what));  // verified just above
+  img.manifest_media_type = manifest.value("mediaType", mdesc.value("mediaType", "application/vnd.oci.image.manifest.v1+json"));
   if (auto ann = mdesc.value("annotations", json::object()); ann.contains(kRefName))
     img.tags.push_back(ann[kRefName].get<std::string>());
   if (!manifest.contains("config") || !manifest.contains("layers") || !manifest["layers"].is_array())
@@ -264,15 +268,16 @@ std::shared_ptr<BlobStore> open_store(const std::string& path, bool want_dir) {
 
 }  // namespace
 
-Image open_image(const std::string& spec) {
+Image open_image(const std::string& spec, const std::optional<Platform>& platform) {
+  const Platform want = platform ? *platform : host_platform();
   auto starts = [&](const char* p) { return spec.rfind(p, 0) == 0; };
   if (starts("oci:")) {
     auto [path, tag] = split_tag(spec.substr(4));
-    return open_oci(open_store(path, true), tag, "oci", spec);
+    return open_oci(open_store(path, true), tag, want, "oci", spec);
   }
   if (starts("oci-archive:")) {
     auto [path, tag] = split_tag(spec.substr(12));
-    return open_oci(open_store(path, false), tag, "oci-archive", spec);
+    return open_oci(open_store(path, false), tag, want, "oci-archive", spec);
   }
   if (starts("docker-archive:")) {
     auto [path, tag] = split_tag(spec.substr(15));
@@ -283,7 +288,7 @@ Image open_image(const std::string& spec) {
   if (::stat(path.c_str(), &st) != 0) throw Error(path + ": no such file or directory");
   std::shared_ptr<BlobStore> store = S_ISDIR(st.st_mode) ? open_directory_store(path) : open_tar_store(path);
   const char* kind = S_ISDIR(st.st_mode) ? "oci" : "oci-archive";
-  if (store->exists("oci-layout") && store->exists("index.json")) return open_oci(store, tag, kind, spec);
+  if (store->exists("oci-layout") && store->exists("index.json")) return open_oci(store, tag, want, kind, spec);
   if (store->exists("manifest.json")) return open_docker(store, tag, spec);
   throw Error(path + ": neither an OCI image layout nor a docker save archive");
 }

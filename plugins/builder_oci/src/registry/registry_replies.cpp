@@ -55,21 +55,25 @@ ManifestReply read_manifest_reply(const std::string& text, const std::string& wh
   return r;
 }
 
-std::string platform_manifest_digest(const ManifestReply& list, const std::string& where) {
+std::string platform_manifest_digest(const ManifestReply& list, const oci::Platform& platform, const std::string& where) {
   const json& m = list.doc;
   if (!m.contains("manifests") || !m["manifests"].is_array())
     throw BuildError(where + ": \"manifests\" of the manifest list is not an array");
   const json& manifests = m["manifests"];
+  std::string has;
   for (size_t i = 0; i < manifests.size(); ++i) {
     const json& d = manifests[i];
     const std::string at = where + ": manifests[" + std::to_string(i) + "]";
     if (!d.is_object()) throw BuildError(at + " is " + d.type_name() + ", not a descriptor object");
     auto pl = d.find("platform");
     if (pl == d.end() || !pl->is_object()) continue;
-    if (string_at(*pl, "os", at + ".platform") == "linux" && string_at(*pl, "architecture", at + ".platform") == "amd64")
-      return checked_digest(d, at);
+    std::string os = string_at(*pl, "os", at + ".platform"), arch = string_at(*pl, "architecture", at + ".platform");
+    std::string variant = string_at(*pl, "variant", at + ".platform");
+    if (oci::platform_matches(*pl, platform)) return checked_digest(d, at);
+    has += (has.empty() ? "" : ", ") + os + "/" + arch + (variant.empty() ? "" : "/" + variant);
   }
-  throw BuildError(where + ": no linux/amd64 image in the manifest list");
+  throw BuildError(where + ": no " + platform.str() + " image in the manifest list" +
+                   (has.empty() ? "" : " (it has " + has.substr(0, 300) + ")"));
 }
 
 std::vector<std::string> image_manifest_blobs(const ManifestReply& manifest, const std::string& where) {

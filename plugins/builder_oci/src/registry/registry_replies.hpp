@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nemokit/oci/platform.hpp"
+
 namespace nemokit::registry {
 
 // The bearer token of a token server's answer ({"token": ...} or {"access_token": ...}).
@@ -22,8 +24,9 @@ struct ManifestReply {
 };
 ManifestReply read_manifest_reply(const std::string& text, const std::string& where);
 
-// The digest of the linux/amd64 image of a manifest list.
-std::string platform_manifest_digest(const ManifestReply& list, const std::string& where);
+// The digest of the image of `platform` in a manifest list; none throws, naming the platforms
+// the list has.
+std::string platform_manifest_digest(const ManifestReply& list, const oci::Platform& platform, const std::string& where);
 
 // The config's digest then each layer's, of an image manifest; each "sha256:<64 hex>".
 std::vector<std::string> image_manifest_blobs(const ManifestReply& manifest, const std::string& where);

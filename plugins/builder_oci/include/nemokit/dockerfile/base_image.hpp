@@ -11,6 +11,7 @@
 
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/layer_store.hpp"
+#include "nemokit/oci/platform.hpp"
 
 namespace nemokit::dockerfile {
 
@@ -22,10 +23,12 @@ struct BaseImage {
 
 bool is_local_image_spec(const std::string& ref);
 
+// `platform` picks the image of a manifest list or index; a base that records another platform
+// in its config is refused at `where`, naming both.
 BaseImage load_base_image(const std::string& ref, LayerStore& store, const std::filesystem::path& build_cache_dir,
-                          const Location& where);
+                          const Location& where, const oci::Platform& platform);
 
-// An empty linux/amd64 image config.
-nlohmann::json empty_image_config();
+// An empty image config of `platform`.
+nlohmann::json empty_image_config(const oci::Platform& platform);
 
 }  // namespace nemokit::dockerfile

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "nemokit/oci/platform.hpp"
+
 namespace nemokit::dockerfile {
 
 // A secret given to the build (`--secret id=ID,src=FILE` or `id=ID,env=VAR`, as docker build
@@ -36,6 +38,9 @@ struct BuildRequest {
   std::optional<std::string> output;  // oci-archive:FILE | docker-archive:FILE
   bool write_squashfs = true;
   std::vector<SecretSource> secrets;
+  // The image's platform (--platform): bases are pulled for it and its config records it.
+  // FROM --platform= sets a stage's own. Defaults to this machine's.
+  oci::Platform platform = oci::host_platform();
 };
 
 // The JSON request the core sends (see core/src/cli/cmd_build.cpp). Stage
