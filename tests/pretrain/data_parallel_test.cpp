@@ -7,6 +7,7 @@
 #include "bible_slice.hpp"
 #include "data_parallel_config.hpp"
 #include "run_cli.hpp"
+#include "tensor_compare.hpp"
 
 #include "nemokit/runtime/safetensors.hpp"
 
@@ -26,7 +27,9 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using nemokit::test::relative_error;
 using nemokit::test::run_cli;
+using nemokit::test::worst_tensor_error;
 
 namespace {
 
@@ -56,37 +59,6 @@ pid_t rank_pid(const std::string& needle, int rank) {
   }
   return -1;
 }
-
-double relative_error(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), 1e-30); }
-
-// The worst per-tensor relative error |b - a| / |a| between two safetensors files with the same
-// tensors, and that tensor's name.
-std::pair<double, std::string> worst_tensor_error(const fs::path& a_path, const fs::path& b_path) {
-  auto fa = nemokit::rt::SafetensorsFile::open(a_path.string());
-  auto fb = nemokit::rt::SafetensorsFile::open(b_path.string());
-  EXPECT_EQ(fa.entries().size(), fb.entries().size()) << a_path << " vs " << b_path;
-  double worst = 0;
-  std::string worst_name;
-  for (const auto& e : fa.entries()) {
-    if (!fb.find(e.name)) {
-      ADD_FAILURE() << b_path << " lacks " << e.name;
-      continue;
-    }
-    nemokit::rt::Tensor a = fa.load_f32(e.name), b = fb.load_f32(e.name);
-    EXPECT_EQ(a.numel(), b.numel()) << e.name;
-    if (a.numel() != b.numel()) continue;
-    double diff = 0, norm = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-      double d = double(a.f32()[i]) - double(b.f32()[i]);
-      diff += d * d;
-      norm += double(a.f32()[i]) * double(a.f32()[i]);
-    }
-    double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-    if (rel > worst) worst = rel, worst_name = e.name;
-  }
-  return {worst, worst_name};
-}
-
 
 }  // namespace
 

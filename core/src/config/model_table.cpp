@@ -57,10 +57,12 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
   rt::MemoryLayout layout;
   layout.data_parallel = std::max<int64_t>(1, integer("parallel", "dp", shape.world_size()));
   layout.zero = integer("parallel", "zero", 0);
+  layout.expert_parallel = std::max<int64_t>(1, integer("parallel", "ep", 1));
   layout.micro_batch_size = std::max<int64_t>(1, integer("train", "micro_batch_size", 1));
   layout.seq_length = std::max<int64_t>(1, integer("train", "seq_length", 1));
   const rt::MemoryPlan plan = rt::plan_memory(*model, layout);
-  const std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
+  std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
+  if (layout.expert_parallel > 1) ranks += ", experts over " + std::to_string(layout.expert_parallel);
   std::string line = "# memory per rank (fp32, " + ranks + "): " + rt::memory_plan_text(plan, layout);
   if (budget.bytes > 0) line += " of " + rt::format_bytes(budget.bytes) + " (" + budget.source + ")";
   if (budget.bytes > 0 && plan.total() > budget.bytes) {

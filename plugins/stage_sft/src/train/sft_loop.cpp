@@ -132,6 +132,9 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
   std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  // Splitting the experts needs the exchange in every forward (evaluation and generation too)
+  // and LoRA adapters on split experts; pretraining has it, SFT not yet.
+  rt::refuse_expert_parallel(par, "SFT");
   const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");
   const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.

@@ -22,6 +22,9 @@ struct RunShape {
   float aux_coeff = 0;           // MoE aux loss coefficient
   float grad_scale = 1;          // scale of the aux loss gradient
   LoraRun lora;                  // adapter dropout of this forward
+  // Expert parallel: takes a routed expert's gradients after each source rank's share of its
+  // backward (NemotronH::set_gradient_flush); null or empty: they add up in Parameter::grad.
+  const std::function<void(const std::vector<Parameter*>&)>* grad_flush = nullptr;
 };
 
 using ParamFactory = std::function<Parameter*(const std::string& name, std::vector<int64_t> shape, bool decay)>;
@@ -49,8 +52,17 @@ std::unique_ptr<Mixer> make_bidirectional_attention(const NemotronHConfig& c, co
                                                     const ParamFactory& add);
 std::unique_ptr<Mixer> make_mlp(const NemotronHConfig& c, const std::string& prefix, int64_t inner,
                                 const ParamFactory& add);
+// Expert parallel as the model sets it up for its MoE layers: the ranks the routed experts are
+// split over (null: every expert here), and where an expert another rank holds is recorded
+// (its checkpoint name, shape and owner), so the model's layout lists every expert.
+struct ExpertShard {
+  Communicator* comm = nullptr;
+  std::function<void(const std::string& name, std::vector<int64_t> shape, int owner)> remote;
+};
+
 // `prefix` ends in "mixer.": backbone.layers.N.mixer. or, in an MTP layer, mtp.layers.N.mixer.
-std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, const std::string& prefix, const ParamFactory& add);
+std::unique_ptr<Mixer> make_moe(const NemotronHConfig& c, const std::string& prefix, const ParamFactory& add,
+                                const ExpertShard& shard = {});
 // Causal attention of an MTP layer: trained with the model, never decoded (no cache slot).
 std::unique_ptr<Mixer> make_mtp_attention(const NemotronHConfig& c, const std::string& prefix,
                                           const ParamFactory& add);

@@ -29,7 +29,7 @@ struct Mtp::Depth {
   std::vector<float> out, out_rstd, dout;    // h^k and the gradient of the loss on it
 };
 
-Mtp::Mtp(const NemotronHConfig& c, const ParamFactory& add)
+Mtp::Mtp(const NemotronHConfig& c, const ParamFactory& add, const ExpertShard& shard)
     : d_(c.hidden_size), V_(c.vocab_size), eps_(c.layer_norm_epsilon) {
   const int64_t P = int64_t(c.mtp_pattern.size());
   for (int64_t depth = 0; depth < c.num_nextn_predict_layers; ++depth) {
@@ -47,7 +47,7 @@ Mtp::Mtp(const NemotronHConfig& c, const ParamFactory& add)
       switch (c.mtp_pattern[j]) {
         case '*': mixer = make_mtp_attention(c, p + "mixer.", add); break;
         case '-': mixer = make_mlp(c, p + "mixer.", c.intermediate_size, add); break;
-        case 'E': mixer = make_moe(c, p + "mixer.", add); break;
+        case 'E': mixer = make_moe(c, p + "mixer.", add, shard); break;
       }
       dp->blocks.push_back(std::make_unique<Block>(norm, std::move(mixer)));
       if (j == P - 1) dp->final_norm = add(p + "final_layernorm.weight", {d_}, false);

@@ -24,7 +24,7 @@ namespace nemokit::rt::detail {
 
 class Mtp {
  public:
-  Mtp(const NemotronHConfig& c, const ParamFactory& add);
+  Mtp(const NemotronHConfig& c, const ParamFactory& add, const ExpertShard& shard = {});
   ~Mtp();
   void init(Rng& rng, const NemotronHConfig& c);
 

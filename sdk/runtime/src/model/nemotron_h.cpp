@@ -5,6 +5,7 @@
 #include "encoder.hpp"
 #include "mixers.hpp"
 #include "mtp.hpp"
+#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/parallel.hpp"
@@ -77,10 +78,28 @@ void Batch::validate(int64_t vocab) const {
   }
 }
 
-NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
+NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) { build(); }
+
+NemotronH::NemotronH(NemotronHConfig config, Communicator* expert_comm) : config_(std::move(config)) {
+  if (expert_comm && expert_comm->size() > 1) {
+    if (config_.n_routed_experts % expert_comm->size() != 0)
+      throw std::invalid_argument("expert parallel: the model's " + std::to_string(config_.n_routed_experts) +
+                                  " routed experts (n_routed_experts) do not split evenly over " +
+                                  std::to_string(expert_comm->size()) + " ranks");
+    expert_comm_ = expert_comm;
+  }
+  build();
+}
+
+void NemotronH::build() {
   config_.validate("model config");
   config_.check_fits_in_memory("model config");
   const auto& c = config_;
+  detail::ExpertShard shard;
+  shard.comm = expert_comm_;
+  shard.remote = [this](const std::string& name, std::vector<int64_t> shape, int owner) {
+    layout_.push_back({name, std::move(shape), nullptr, owner});
+  };
   embedding_ = add_param("backbone.embeddings.weight", {c.vocab_size, c.hidden_size}, true);
   detail::ParamFactory add = [this](const std::string& n, std::vector<int64_t> s, bool decay) {
     return add_param(n, std::move(s), decay);
@@ -93,13 +112,13 @@ NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
       case 'M': mixer = detail::make_mamba2(c, l, add); break;
       case '*': mixer = detail::make_attention(c, l, add); break;
       case '-': mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add); break;
-      case 'E': mixer = detail::make_moe(c, prefix + "mixer.", add); break;
+      case 'E': mixer = detail::make_moe(c, prefix + "mixer.", add, shard); break;
     }
     blocks_.push_back(std::make_unique<detail::Block>(norm, std::move(mixer)));
   }
   norm_f_ = add_param("backbone.norm_f.weight", {c.hidden_size}, false);
   lm_head_ = c.tie_word_embeddings ? embedding_ : add_param("lm_head.weight", {c.vocab_size, c.hidden_size}, true);
-  if (c.num_nextn_predict_layers > 0) mtp_ = std::make_unique<detail::Mtp>(c, add);
+  if (c.num_nextn_predict_layers > 0) mtp_ = std::make_unique<detail::Mtp>(c, add, shard);
   for (auto& p : params_)
     if (p.buffer) p.grad = Tensor();
   for (Modality m : {Modality::vision, Modality::audio}) {
@@ -118,6 +137,8 @@ Parameter* NemotronH::add_param(const std::string& name, std::vector<int64_t> sh
   p.grad = Tensor::zeros(shape);
   p.decay = decay;
   params_.push_back(std::move(p));
+  const int here = expert_comm_ ? expert_comm_->rank() : 0;
+  layout_.push_back({name, std::move(shape), &params_.back(), here});
   return &params_.back();
 }
 
@@ -182,6 +203,7 @@ detail::RunShape NemotronH::run_shape() const {
   rs.aux_coeff = run_opts_.moe_aux_loss_coeff;
   rs.grad_scale = run_opts_.grad_scale;
   rs.lora = {run_dropout_, run_lora_counter_};
+  rs.grad_flush = &grad_flush_;
   return rs;
 }
 

@@ -50,12 +50,24 @@ struct TrainerState {
   nlohmann::json data_source = nlohmann::json::object();
 };
 
+// Expert parallel: the tensors of a checkpoint that other ranks hold, their experts' weights and
+// AdamW moments, so that rank 0 writes every expert whatever the layout (and a checkpoint moves
+// between layouts: each rank loads its experts from the whole set).
+struct RemoteExperts {
+  std::vector<NamedTensor> weights, moments;
+};
+// Collective over model.expert_comm() (every rank calls it; nothing to do without one): rank 0
+// gets the other ranks' experts, the others an empty result.
+RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer);
+
 // `tokenizer`: the one the model's ids belong to; its files go into the folder beside the weights.
+// `remote`: under expert parallel, gather_remote_experts's result (rank 0 writes).
 void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
                               const TrainerState& state, const Tokenizer* tokenizer = nullptr,
-                              uint64_t max_shard_bytes = kDefaultShardBytes);
+                              uint64_t max_shard_bytes = kDefaultShardBytes, const RemoteExperts& remote = {});
 // Restores weights, buffers (router bias), optimizer moments, the LoRA dropout position and
-// returns the trainer state. A LoRA checkpoint needs a model with the same adapters (from
+// returns the trainer state. Under expert parallel each rank takes its own experts (weights and
+// moments) from the whole set the checkpoint holds, whatever layout wrote it. A LoRA checkpoint needs a model with the same adapters (from
 // load_pretrained(dir)); the optimizer must be built over that model's parameters. A checkpoint
 // of another model than `model` (its config.json differs: the config's [model] or init_from
 // changed since) is refused before any weight is read, naming the keys that differ.

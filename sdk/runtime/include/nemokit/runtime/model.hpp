@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 
 namespace nemokit::rt {
 
+class Communicator;
+
 struct Parameter {
   std::string name;   // Hugging Face checkpoint name, e.g. backbone.layers.0.mixer.in_proj.weight
   Tensor value;
@@ -24,6 +27,19 @@ struct Parameter {
   bool buffer = false;     // saved in checkpoints but not trained by gradient
   bool trainable = true;   // false: frozen (optimizer skips it)
   bool decay = true;       // AdamW weight decay applies (matrices only)
+  // Expert parallel: a routed expert's weight that this rank alone holds. Its gradient is
+  // complete here (every rank's tokens for it came here), so it is not summed over the ranks.
+  bool expert_shard = false;
+};
+
+// One tensor of the whole model in checkpoint order, held here (`local`) or, under expert
+// parallel, by rank `owner` (local == nullptr): a checkpoint holds every expert whatever the
+// layout, and this is the order it lists them in.
+struct ParamSlot {
+  std::string name;
+  std::vector<int64_t> shape;
+  Parameter* local = nullptr;
+  int owner = 0;
 };
 
 // One micro-batch: `batch` rows of `seq` positions, row-major.
@@ -83,6 +99,14 @@ struct RunShape;
 class NemotronH {
  public:
   explicit NemotronH(NemotronHConfig config);
+  // Expert parallel over the ranks of `expert_comm` (size() > 1; it must outlive the model):
+  // each MoE layer's routed experts are cut into size() equal contiguous blocks and this rank
+  // creates only block rank(); tokens travel to their experts' ranks and back through
+  // all-to-alls, so every forward and backward is collective: all ranks run them together, the
+  // same number of times (a rank with nothing to compute runs a batch it discards). The shared
+  // experts, the router and everything else stay whole on every rank. A config whose
+  // n_routed_experts the ranks do not divide is refused.
+  NemotronH(NemotronHConfig config, Communicator* expert_comm);
   ~NemotronH();
   NemotronH(const NemotronH&) = delete;
   NemotronH& operator=(const NemotronH&) = delete;
@@ -92,7 +116,17 @@ class NemotronH {
   // A_log/D/dt_bias, out_proj scaled by 1/sqrt(layers)), from a seed.
   void init_weights(uint64_t seed);
 
-  std::vector<Parameter*> parameters();  // checkpoint order; includes buffers
+  std::vector<Parameter*> parameters();  // checkpoint order; includes buffers; this rank's experts only
+  // Every tensor of the whole model in checkpoint order, with where it lives (expert parallel).
+  const std::vector<ParamSlot>& parameter_layout() const { return layout_; }
+  // The communicator the experts are split over, or null when every expert is here.
+  Communicator* expert_comm() const { return expert_comm_; }
+  // Expert parallel: called with a routed expert's parameters after the backward of each source
+  // rank's tokens, so that gradient accumulation can take them then (GradientSum sums them in
+  // double per micro-batch, as one rank does) instead of letting them add up in float. Unset: the
+  // gradients add up in Parameter::grad.
+  using GradientFlush = std::function<void(const std::vector<Parameter*>&)>;
+  void set_gradient_flush(GradientFlush flush) { grad_flush_ = std::move(flush); }
   Parameter* find(const std::string& name);
   void zero_grad();
   void set_frozen(const std::string& name_prefix, bool frozen);
@@ -161,6 +195,7 @@ class NemotronH {
 
  private:
   Parameter* add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
+  void build();  // the layers, from config_ (and expert_comm_)
   std::vector<detail::Linear*> linears();  // every adaptable projection, in parameter order
   // Embedding, blocks and final norm into final_normed_ (shared by forward_backward and
   // forward_hidden), and the way back from a gradient on final_normed_.
@@ -169,6 +204,9 @@ class NemotronH {
   detail::RunShape run_shape() const;
   NemotronHConfig config_;
   std::deque<Parameter> params_;
+  std::vector<ParamSlot> layout_;
+  Communicator* expert_comm_ = nullptr;
+  GradientFlush grad_flush_;
   Parameter* embedding_ = nullptr;
   Parameter* norm_f_ = nullptr;
   Parameter* lm_head_ = nullptr;  // == embedding_ when tied

@@ -25,6 +25,8 @@ struct AdamWConfig {
 double global_grad_norm(const std::vector<Parameter*>& params);
 // Scales gradients so their global norm is at most max_norm; returns the norm before clipping.
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm);
+// The same with the norm given (expert parallel: the whole model's, expert_parallel_grad_norm).
+void clip_grad_norm_to(const std::vector<Parameter*>& params, double max_norm, double norm);
 
 class AdamW {
  public:
