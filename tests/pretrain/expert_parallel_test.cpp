@@ -50,7 +50,9 @@ struct Runs {
                        (ranks > 1 ? " +run.nproc_per_node=" + std::to_string(ranks) : std::string()) + extra,
                    "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=" + (dir / ("jobs-" + name)).string());
   }
-  fs::path file(const std::string& name, const char* step, const char* file) const { return dir / ("ckpt-" + name) / step / file; }
+  fs::path file(const std::string& name, const char* step, const char* file) const {
+    return dir / ("ckpt-" + name) / step / file;
+  }
 };
 
 }  // namespace
@@ -71,7 +73,8 @@ TEST(PretrainExpertParallel, TwoExpertParallelRanksTrainAsOneRankAndTheirCheckpo
   const auto loss1 = nemokit::test::train_losses(r.dir / "jobs-one"), loss2 = nemokit::test::train_losses(r.dir / "jobs-ep");
   ASSERT_EQ(loss1.size(), 10u);
   ASSERT_EQ(loss2.size(), 10u) << "metrics.jsonl must hold each step once";
-  for (const auto& [s, l] : loss1) EXPECT_LT(relative_error(l, loss2.at(s)), 1e-6) << "step " << s << ": " << l << " vs " << loss2.at(s);
+  for (const auto& [s, l] : loss1)
+    EXPECT_LT(relative_error(l, loss2.at(s)), 1e-6) << "step " << s << ": " << l << " vs " << loss2.at(s);
   const auto val1 = val_losses(r.dir / "jobs-one"), val2 = val_losses(r.dir / "jobs-ep");
   ASSERT_EQ(val1.size(), val2.size());
   for (const auto& [s, v] : val1) EXPECT_LT(relative_error(v, val2.at(s)), 1e-6) << "val at step " << s;
@@ -112,10 +115,11 @@ TEST(PretrainExpertParallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
   struct Case {
     std::string args, error;
   };
-  for (const Case& c : {Case{" +parallel.ep=2", "parallel.ep: 2, but the job has 1 rank(s)"},
-                        Case{" +run.nproc_per_node=2 +parallel.ep=2 model.n_routed_experts=3",
-                             "parallel.ep: 2 does not divide model.n_routed_experts = 3"},
-                        Case{" +run.nproc_per_node=2 +parallel.ep=2 +parallel.zero=1", "parallel.zero: 1 with parallel.ep = 2"}}) {
+  for (const Case& c :
+       {Case{" +parallel.ep=2", "parallel.ep: 2, but the job has 1 rank(s)"},
+        Case{" +run.nproc_per_node=2 +parallel.ep=2 model.n_routed_experts=3",
+             "parallel.ep: 2 does not divide model.n_routed_experts = 3"},
+        Case{" +run.nproc_per_node=2 +parallel.ep=2 +parallel.zero=1", "parallel.zero: 1 with parallel.ep = 2"}}) {
     auto r = run_cli(base + c.args, env);
     EXPECT_NE(r.rc, 0) << c.args;
     EXPECT_NE((r.out + r.err).find(c.error), std::string::npos) << c.args << ": " << r.out << r.err;

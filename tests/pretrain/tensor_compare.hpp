@@ -18,7 +18,8 @@ inline double relative_error(double a, double b) { return std::abs(a - b) / std:
 
 // max over tensors of |b - a| / |a| (L2 norms), and that tensor's name; a tensor one file lacks
 // is a test failure.
-inline std::pair<double, std::string> worst_tensor_error(const std::filesystem::path& a_path, const std::filesystem::path& b_path) {
+inline std::pair<double, std::string> worst_tensor_error(const std::filesystem::path& a_path,
+                                                         const std::filesystem::path& b_path) {
   auto fa = nemokit::rt::SafetensorsFile::open(a_path.string());
   auto fb = nemokit::rt::SafetensorsFile::open(b_path.string());
   EXPECT_EQ(fa.entries().size(), fb.entries().size()) << a_path << " vs " << b_path;

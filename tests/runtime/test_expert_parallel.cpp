@@ -94,7 +94,8 @@ TEST(runtime_expert_parallel, EveryRankDrawsTheWeightsOneRankHas) {
       const Parameter* w = whole.find(p->name);
       ASSERT_NE(w, nullptr) << p->name;
       ASSERT_EQ(p->value.numel(), w->value.numel());
-      for (int64_t i = 0; i < p->value.numel(); ++i) ASSERT_EQ(p->value.f32()[i], w->value.f32()[i]) << p->name << " on rank " << rank;
+      for (int64_t i = 0; i < p->value.numel(); ++i)
+        ASSERT_EQ(p->value.f32()[i], w->value.f32()[i]) << p->name << " on rank " << rank;
     }
   }
 }
@@ -110,22 +111,26 @@ TEST(runtime_expert_parallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
   EXPECT_NE(error_of([&] { m.add_lora(LoraConfig{}); }).find("LoRA on a model whose experts are split"), std::string::npos);
 
   using nlohmann::json;
-  EXPECT_NE(error_of([] { read_parallel_table(json{{"parallel", {{"ep", 3}}}}, 2); })
-                .find("parallel.ep: 3, but the job has 2 rank(s): the experts are split over every rank or none"),
+  EXPECT_NE(error_of([] {
+              read_parallel_table(json{{"parallel", {{"ep", 3}}}}, 2);
+            }).find("parallel.ep: 3, but the job has 2 rank(s): the experts are split over every rank or none"),
             std::string::npos);
-  EXPECT_NE(error_of([] { read_parallel_table(json{{"parallel", {{"ep", 2}, {"zero", 1}}}}, 2); })
-                .find("parallel.zero: 1 with parallel.ep = 2"),
+  EXPECT_NE(error_of([] {
+              read_parallel_table(json{{"parallel", {{"ep", 2}, {"zero", 1}}}}, 2);
+            }).find("parallel.zero: 1 with parallel.ep = 2"),
             std::string::npos);
   EXPECT_EQ(read_parallel_table(json{{"parallel", {{"ep", 2}}}}, 2).ep, 2);
   EXPECT_EQ(read_parallel_table(json::object(), 2).ep, 1) << "experts stay whole unless asked";
   ParallelOptions two;
   two.dp = two.ep = 2;
-  EXPECT_NE(error_of([&] { check_expert_parallel(two, tiny_config("M*-")); }).find("parallel.ep: 2, but the model has no MoE layer"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { check_expert_parallel(two, tiny_config("M*-")); }).find("parallel.ep: 2, but the model has no MoE layer"),
+      std::string::npos);
   c.n_routed_experts = 5;
   EXPECT_NE(error_of([&] { check_expert_parallel(two, c); }).find("parallel.ep: 2 does not divide model.n_routed_experts = 5"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { refuse_expert_parallel(two, "SFT"); }).find("parallel.ep: 2: SFT does not split experts"), std::string::npos);
+  EXPECT_NE(error_of([&] { refuse_expert_parallel(two, "SFT"); }).find("parallel.ep: 2: SFT does not split experts"),
+            std::string::npos);
   ParallelOptions one;
   EXPECT_NO_THROW(refuse_expert_parallel(one, "SFT"));
 }
@@ -143,8 +148,8 @@ TEST(runtime_expert_parallel, MemoryPlanDividesTheExpertsByEp) {
   two.data_parallel = two.expert_parallel = 2;
   const MemoryPlan a = plan_memory(c, one), b = plan_memory(c, two);
   EXPECT_EQ(b.rank_parameters, a.parameters - experts / 2);
-  for (auto [x, y] : {std::pair{a.weights, b.weights}, std::pair{a.gradients, b.gradients}, std::pair{a.gradient_sums, b.gradient_sums},
-                        std::pair{a.optimizer, b.optimizer}})
+  for (auto [x, y] : {std::pair{a.weights, b.weights}, std::pair{a.gradients, b.gradients},
+                      std::pair{a.gradient_sums, b.gradient_sums}, std::pair{a.optimizer, b.optimizer}})
     EXPECT_DOUBLE_EQ(double(x - y), double(x / a.parameters * experts / 2));
   EXPECT_NE(memory_plan_text(b, two).find("routed experts 1/2 per rank"), std::string::npos) << memory_plan_text(b, two);
 }

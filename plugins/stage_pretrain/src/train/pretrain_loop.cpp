@@ -88,8 +88,10 @@ Data ensure_data(const json& config, const sdk::Host& host) {
 // The same validation windows every time, so evaluations are comparable along the run; under
 // data parallel each rank evaluates every dp-th batch and the sums meet.
 double evaluate(rt::NemotronH& model, const Data& data, const PretrainOptions& o, rt::Communicator& comm) {
-  return rt::heldout_loss(model, {data.blend, "valid", o.seq_length, o.seed ^ 0x5eed, o.micro_batch_size,
-                                  o.eval_steps * o.micro_batch_size}, &comm).mean();
+  return rt::heldout_loss(
+             model, {data.blend, "valid", o.seq_length, o.seed ^ 0x5eed, o.micro_batch_size, o.eval_steps * o.micro_batch_size},
+             &comm)
+      .mean();
 }
 
 }  // namespace
@@ -158,9 +160,8 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   if (writer) {
     host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameter_layout().size()) + " tensors), " +
               std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
-              std::to_string(o.seq_length) + " tokens" +
-              rt::describe_layout(par, *comm) +
-              "; checkpoints in " + o.checkpoint_dir.string());
+              std::to_string(o.seq_length) + " tokens" + rt::describe_layout(par, *comm) + "; checkpoints in " +
+              o.checkpoint_dir.string());
     if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
   }
 
@@ -195,7 +196,8 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     micro.reserve(size_t(slice.count));
     for (int64_t a = 0; a < accum; ++a) {
       std::vector<int32_t> windows = train.next_batch(size_t(o.micro_batch_size));
-      if (a >= slice.first && a < slice.first + slice.count) micro.push_back(rt::window_batch(windows, o.micro_batch_size, o.seq_length));
+      if (a >= slice.first && a < slice.first + slice.count)
+        micro.push_back(rt::window_batch(windows, o.micro_batch_size, o.seq_length));
     }
     float lr = sched.lr(step);
     rt::TrainStepStats s = rt::train_step(model, optimizer, lr, micro, to);
@@ -203,8 +205,13 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     if (o.moe_bias_update_rate > 0) model.update_expert_bias(float(o.moe_bias_update_rate));
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     double tps = double(o.global_batch_size * o.seq_length) / secs;
-    json m = {{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm},
-              {"tokens_per_s", tps}, {"tflops", fpt * tps / 1e12}, {"expert_imbalance", imbalance}};
+    json m = {{"step", step + 1},
+              {"loss", s.loss},
+              {"lr", lr},
+              {"grad_norm", s.grad_norm},
+              {"tokens_per_s", tps},
+              {"tflops", fpt * tps / 1e12},
+              {"expert_imbalance", imbalance}};
     if (o.peak_tflops > 0) m["mfu"] = fpt * tps / 1e12 / o.peak_tflops;
     if (model.config().num_nextn_predict_layers > 0) m["mtp_loss"] = s.mtp_loss;  // the part of "loss" MTP adds
     if (writer) {
@@ -229,8 +236,9 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
-      if (writer) host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
-                "; checkpoint saved, run again to resume");
+      if (writer)
+        host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                  "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }

@@ -275,9 +275,8 @@ std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
   return model;
 }
 
-void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
-                              const TrainerState& state, const Tokenizer* tokenizer, uint64_t max_shard_bytes,
-                              const RemoteExperts& remote) {
+void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer, const TrainerState& state,
+                              const Tokenizer* tokenizer, uint64_t max_shard_bytes, const RemoteExperts& remote) {
   std::string tmp = begin_dir(dir);
   write_file_atomic(tmp + "/config.json", config_json(model, DType::f32).dump(2) + "\n");
   write_adapter_config(model, tmp);

@@ -64,7 +64,8 @@ RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer) {
       if (slot.local || slot.owner != s) continue;
       auto take = [&](const std::string& name) {
         Tensor t = Tensor::empty(slot.shape);
-        if (at + t.nbytes() > end) throw std::runtime_error("expert gather: rank " + std::to_string(s) + " sent too few bytes for " + name);
+        if (at + t.nbytes() > end)
+          throw std::runtime_error("expert gather: rank " + std::to_string(s) + " sent too few bytes for " + name);
         std::memcpy(t.raw(), at, t.nbytes());
         at += t.nbytes();
         return t;
@@ -77,7 +78,8 @@ RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer) {
         out.moments.emplace_back(slot.name + ".exp_avg_sq", take(slot.name + ".exp_avg_sq"));
       }
     }
-    if (at != end) throw std::runtime_error("expert gather: rank " + std::to_string(s) + " sent more bytes than its experts hold");
+    if (at != end)
+      throw std::runtime_error("expert gather: rank " + std::to_string(s) + " sent more bytes than its experts hold");
   }
   return out;
 }

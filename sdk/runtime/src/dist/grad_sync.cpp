@@ -37,7 +37,8 @@ void GradientSum::add_and_clear(const std::vector<Parameter*>& some) {
   for (Parameter* p : some) {
     // Few parameters per call (an expert's two): a search beats keeping a map.
     auto it = std::find(params_.begin(), params_.end(), p);
-    if (it == params_.end()) throw std::invalid_argument("GradientSum::add_and_clear: " + p->name + " is not a trained parameter of the sum");
+    if (it == params_.end())
+      throw std::invalid_argument("GradientSum::add_and_clear: " + p->name + " is not a trained parameter of the sum");
     add_one(size_t(it - params_.begin()));
   }
 }
@@ -51,10 +52,11 @@ void GradientSum::all_reduce(Communicator& comm, size_t bucket_bytes) {
 void GradientSum::reduce_scatter(Communicator& comm, size_t per_rank, double* block, size_t bucket_bytes) const {
   const size_t world = size_t(comm.size());
   if (replicated_ != sum_.size())
-    throw std::invalid_argument("GradientSum::reduce_scatter: ZeRO-1 over experts split over ranks (expert parallel) is not supported");
+    throw std::invalid_argument(
+        "GradientSum::reduce_scatter: ZeRO-1 over experts split over ranks (expert parallel) is not supported");
   if (per_rank * world < sum_.size())
-    throw std::invalid_argument("GradientSum::reduce_scatter: " + std::to_string(world) + " blocks of " + std::to_string(per_rank) +
-                                " do not cover " + std::to_string(sum_.size()) + " gradients");
+    throw std::invalid_argument("GradientSum::reduce_scatter: " + std::to_string(world) + " blocks of " +
+                                std::to_string(per_rank) + " do not cover " + std::to_string(sum_.size()) + " gradients");
   const size_t bucket = std::max<size_t>(1, bucket_bytes / sizeof(double));
   // MPI wants the blocks for rank 0, 1, ... side by side: each bucket takes the same slice of
   // every rank's block into `staging`.

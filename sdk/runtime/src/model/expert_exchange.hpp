@@ -48,9 +48,9 @@ class ExpertExchange {
   Communicator& comm_;
   int ranks_;
   int64_t experts_, local_, first_, width_;
-  std::vector<int64_t> sent_;      // [rank q][local j]: rows this rank sends to q's expert j
-  std::vector<int64_t> recv_;      // [source s][local j]: rows local expert j gets from s
-  std::vector<int64_t> owner_off_;  // [local j][source s]: row offset in the owner-side order
+  std::vector<int64_t> sent_;                 // [rank q][local j]: rows this rank sends to q's expert j
+  std::vector<int64_t> recv_;                 // [source s][local j]: rows local expert j gets from s
+  std::vector<int64_t> owner_off_;            // [local j][source s]: row offset in the owner-side order
   std::vector<int64_t> to_rank_, from_rank_;  // rows per rank, both ways
   int64_t owner_rows_ = 0, sent_rows_ = 0;
   std::vector<float> staging_;  // the owner's rows in source order, as MPI packs them

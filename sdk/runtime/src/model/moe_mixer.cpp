@@ -32,8 +32,12 @@ namespace k = kernels;
 class MoeMixer : public Mixer {
  public:
   MoeMixer(const NemotronHConfig& c, const std::string& p, const ParamFactory& add, const ExpertShard& shard)
-      : d_(c.hidden_size), dl_(c.moe_latent_size > 0 ? c.moe_latent_size : c.hidden_size), E_(c.n_routed_experts),
-        topk_(c.num_experts_per_tok), scale_(c.routed_scaling_factor), norm_topk_(c.norm_topk_prob),
+      : d_(c.hidden_size),
+        dl_(c.moe_latent_size > 0 ? c.moe_latent_size : c.hidden_size),
+        E_(c.n_routed_experts),
+        topk_(c.num_experts_per_tok),
+        scale_(c.routed_scaling_factor),
+        norm_topk_(c.norm_topk_prob),
         counts_(c.n_routed_experts, 0) {
     gate_ = add(p + "gate.weight", {E_, d_}, true);
     bias_ = add(p + "gate.e_score_correction_bias", {E_}, false);
@@ -86,7 +90,8 @@ class MoeMixer : public Mixer {
       }
       // Another rank's expert: the draws MlpMixer::init makes (up, then down), so that every
       // expert gets the weights it has on one rank.
-      for (auto shape : {std::vector<int64_t>{c.moe_intermediate_size, dl_}, std::vector<int64_t>{dl_, c.moe_intermediate_size}}) {
+      for (auto shape :
+           {std::vector<int64_t>{c.moe_intermediate_size, dl_}, std::vector<int64_t>{dl_, c.moe_intermediate_size}}) {
         Tensor skip = Tensor::empty(shape);
         fill_normal(skip, rng, c.initializer_range);
       }
@@ -193,8 +198,7 @@ class MoeMixer : public Mixer {
     }
     if (rs.aux_coeff > 0) aux_loss_grad(rs, dlogits);
     for (int64_t i = 0; i < R * E_; ++i) dlogits[i] *= scores_[i] * (1.0f - scores_[i]);
-    k::linear_backward(dx, gate_->trainable ? gate_->grad.f32() : nullptr, dlogits.data(), x, gate_->value.f32(), R,
-                       d_, E_);
+    k::linear_backward(dx, gate_->trainable ? gate_->grad.f32() : nullptr, dlogits.data(), x, gate_->value.f32(), R, d_, E_);
   }
 
   void step(const float* x, float* y, int64_t n, const std::vector<SequenceCache*>&) override {
@@ -230,9 +234,9 @@ class MoeMixer : public Mixer {
       for (int64_t r : dispatch_[e].rows) std::memcpy(&send_[(at++) * dl_], xe + r * dl_, sizeof(float) * dl_);
     exchange_->to_owners(send_.data(), owned_in_);
     owned_out_.resize(owned_in_.size());
-    for_each_source([&](int64_t j, int s, int64_t at, const RunShape& sub) {
-      expert_view(j, s).forward(sub, &owned_in_[at * dl_], &owned_out_[at * dl_]);
-    }, rs);
+    for_each_source([&](int64_t j, int s, int64_t at,
+                        const RunShape& sub) { expert_view(j, s).forward(sub, &owned_in_[at * dl_], &owned_out_[at * dl_]); },
+                    rs);
     exchange_->to_sources(owned_out_.data(), returned_);
     for (int64_t e = 0, at = 0; e < E_; ++e)
       for (size_t i = 0; i < dispatch_[e].rows.size(); ++i, ++at) {
@@ -260,10 +264,12 @@ class MoeMixer : public Mixer {
     exchange_->to_owners(send_.data(), owned_dout_);
     owned_din_.assign(owned_in_.size(), 0.0f);
     const bool flush = rs.grad_flush && *rs.grad_flush;
-    for_each_source([&](int64_t j, int s, int64_t at, const RunShape& sub) {
-      expert_view(j, s).backward(sub, &owned_in_[at * dl_], &owned_dout_[at * dl_], &owned_din_[at * dl_]);
-      if (flush) (*rs.grad_flush)(expert_params_[j]);
-    }, rs);
+    for_each_source(
+        [&](int64_t j, int s, int64_t at, const RunShape& sub) {
+          expert_view(j, s).backward(sub, &owned_in_[at * dl_], &owned_dout_[at * dl_], &owned_din_[at * dl_]);
+          if (flush) (*rs.grad_flush)(expert_params_[j]);
+        },
+        rs);
     exchange_->to_sources(owned_din_.data(), returned_din_);
     for (int64_t e = 0, at = 0; e < E_; ++e)
       for (size_t i = 0; i < dispatch_[e].rows.size(); ++i, ++at) {

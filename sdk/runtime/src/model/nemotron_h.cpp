@@ -49,8 +49,9 @@ void Batch::set_documents(const std::vector<std::vector<int64_t>>& cu_seqlens) {
 void Batch::validate(int64_t vocab) const {
   const size_t n = size_t(batch * seq);
   if (batch <= 0 || seq <= 0) throw std::invalid_argument("batch: batch and seq must be positive");
-  if (input_ids.size() != n) throw std::invalid_argument("batch: input_ids has " + std::to_string(input_ids.size()) +
-                                                         " ids, expected batch*seq = " + std::to_string(n));
+  if (input_ids.size() != n)
+    throw std::invalid_argument("batch: input_ids has " + std::to_string(input_ids.size()) +
+                                " ids, expected batch*seq = " + std::to_string(n));
   if (!targets.empty() && targets.size() != n) throw std::invalid_argument("batch: targets size differs from batch*seq");
   if (!doc_ids.empty() && doc_ids.size() != n) throw std::invalid_argument("batch: doc_ids size differs from batch*seq");
   if (!pad.empty() && pad.size() != n) throw std::invalid_argument("batch: pad size differs from batch*seq");
@@ -109,10 +110,18 @@ void NemotronH::build() {
     Parameter* norm = add_param(prefix + "norm.weight", {c.hidden_size}, false);
     std::unique_ptr<detail::Mixer> mixer;
     switch (c.pattern[l]) {
-      case 'M': mixer = detail::make_mamba2(c, l, add); break;
-      case '*': mixer = detail::make_attention(c, l, add); break;
-      case '-': mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add); break;
-      case 'E': mixer = detail::make_moe(c, prefix + "mixer.", add, shard); break;
+      case 'M':
+        mixer = detail::make_mamba2(c, l, add);
+        break;
+      case '*':
+        mixer = detail::make_attention(c, l, add);
+        break;
+      case '-':
+        mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add);
+        break;
+      case 'E':
+        mixer = detail::make_moe(c, prefix + "mixer.", add, shard);
+        break;
     }
     blocks_.push_back(std::make_unique<detail::Block>(norm, std::move(mixer)));
   }
@@ -124,7 +133,8 @@ void NemotronH::build() {
   for (Modality m : {Modality::vision, Modality::audio}) {
     const std::string key = std::string(modality_name(m)) + "_config";
     if (c.extra.contains(key))
-      encoders_.push_back(std::make_unique<detail::Encoder>(EncoderConfig::from_json(c.extra[key], m, "model config: " + key), add));
+      encoders_.push_back(
+          std::make_unique<detail::Encoder>(EncoderConfig::from_json(c.extra[key], m, "model config: " + key), add));
   }
 }
 
@@ -229,8 +239,7 @@ void NemotronH::backbone_forward(const Batch& batch, const LossOptions& opts, bo
   for (size_t l = 0; l < L; ++l) {
     auto& b = *blocks_[l];
     b.normed.resize(R * d), b.rstd.resize(R);
-    k::rmsnorm_forward(b.normed.data(), b.rstd.data(), residual_[l].data(), b.norm->value.f32(), R, d, d,
-                       c.layer_norm_epsilon);
+    k::rmsnorm_forward(b.normed.data(), b.rstd.data(), residual_[l].data(), b.norm->value.f32(), R, d, d, c.layer_norm_epsilon);
     b.mixer->forward(rs, b.normed.data(), mixed.data());
     residual_[l + 1].resize(R * d);
     for (int64_t i = 0; i < R * d; ++i) residual_[l + 1][i] = residual_[l][i] + mixed[i];
@@ -282,9 +291,9 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   // Kept between steps: a fresh 4-byte * rows * vocab buffer per step costs page faults.
   std::vector<float>& dlogits = grad_logits_;
   dlogits.resize(backward ? R * V : 0);  // cross_entropy writes every element
-  result.loss_sum = k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(),
-                                     backward ? dlogits.data() : nullptr, norm * opts.grad_scale,
-                                     weighted ? batch_.loss_weights.data() : nullptr);
+  result.loss_sum =
+      k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(), backward ? dlogits.data() : nullptr,
+                       norm * opts.grad_scale, weighted ? batch_.loss_weights.data() : nullptr);
   double objective = result.loss_sum * norm;
   if (weighted) {
     objective = 0;
@@ -299,8 +308,8 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   // Backward through the head, then the final norm, blocks and embedding.
   auto& dfinal = scratch_[1];
   dfinal.assign(R * d, 0.0f);
-  k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(),
-                     final_normed_.data(), lm_head_->value.f32(), R, d, V);
+  k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(), final_normed_.data(),
+                     lm_head_->value.f32(), R, d, V);
   if (mtp_) mtp_->backward(run_shape(), embedding_, dfinal.data());
   backbone_backward(dfinal.data());
   return result;

@@ -20,7 +20,8 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
                                 " ranks trains data parallel over the same ranks (TrainOptions::comm)");
   if (experts && optimizer.sharded())
     throw std::invalid_argument("train_step: ZeRO-1 with experts split over ranks (expert parallel) is not supported");
-  const int64_t global_micro = options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
+  const int64_t global_micro =
+      options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
   TrainStepStats stats;
   stats.lr = lr;
   model.zero_grad();

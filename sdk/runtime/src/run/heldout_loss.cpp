@@ -50,7 +50,8 @@ HeldOutLoss heldout_loss(NemotronH& model, const HeldOutWindows& w, Communicator
     ++mine;
   }
   if (lockstep)
-    for (int64_t round = mine; round < (batch_index + ranks - 1) / ranks; ++round) model.forward_backward(*spare, LossOptions{}, false);
+    for (int64_t round = mine; round < (batch_index + ranks - 1) / ranks; ++round)
+      model.forward_backward(*spare, LossOptions{}, false);
   if (comm) comm->all_reduce_sum(sums, 3);
   return {sums[0], int64_t(sums[1]), int64_t(sums[2])};
 }

@@ -28,7 +28,8 @@ long double layer_floats(const NemotronHConfig& c, char kind, int64_t seq) {
       // (heads x the whole sequence per token).
       return 4 * q + 4 * kv + (long double)c.num_attention_heads * seq;
     }
-    case '-': return 4.0L * c.intermediate_size;  // up projection, its activation and both gradients
+    case '-':
+      return 4.0L * c.intermediate_size;  // up projection, its activation and both gradients
     case 'E': {
       const long double latent = c.moe_latent_size > 0 ? c.moe_latent_size : h, k = c.num_experts_per_tok;
       // Each routed copy of a token: its input and output rows in the expert, and the expert
@@ -100,12 +101,13 @@ std::string format_bytes(long double bytes) {
 }
 
 std::string memory_plan_text(const MemoryPlan& p, const MemoryLayout& l) {
-  std::string s = "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) + " (+" +
-                  format_bytes(p.gradient_sums) + " of double sums), optimizer state " + format_bytes(p.optimizer) +
-                  (l.zero == 1 ? " (ZeRO-1, 1/" + std::to_string(l.data_parallel) + ")" : std::string(" (whole)")) +
-                  (l.expert_parallel > 1 ? ", routed experts 1/" + std::to_string(l.expert_parallel) + " per rank" : std::string()) +
-                  ", activations " + format_bytes(p.activations) + " (micro batch " + std::to_string(l.micro_batch_size) +
-                  " x " + std::to_string(l.seq_length) + " tokens); total " + format_bytes(p.total());
+  std::string s =
+      "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) + " (+" + format_bytes(p.gradient_sums) +
+      " of double sums), optimizer state " + format_bytes(p.optimizer) +
+      (l.zero == 1 ? " (ZeRO-1, 1/" + std::to_string(l.data_parallel) + ")" : std::string(" (whole)")) +
+      (l.expert_parallel > 1 ? ", routed experts 1/" + std::to_string(l.expert_parallel) + " per rank" : std::string()) +
+      ", activations " + format_bytes(p.activations) + " (micro batch " + std::to_string(l.micro_batch_size) + " x " +
+      std::to_string(l.seq_length) + " tokens); total " + format_bytes(p.total());
   return s;
 }
 

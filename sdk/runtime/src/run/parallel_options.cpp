@@ -16,9 +16,10 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
     t.integer("zero", o.zero, 0);
     t.integer("ep", o.ep, 1);
     if (o.zero > 1)
-      throw std::invalid_argument("parallel.zero: " + std::to_string(o.zero) +
-                                  " is not a ZeRO stage nemokit has; 0 keeps the optimizer state whole on every rank, 1 shards it "
-                                  "over the data-parallel ranks");
+      throw std::invalid_argument(
+          "parallel.zero: " + std::to_string(o.zero) +
+          " is not a ZeRO stage nemokit has; 0 keeps the optimizer state whole on every rank, 1 shards it "
+          "over the data-parallel ranks");
     t.no_unknown_keys();
   }
   if (o.dp != world_size)
@@ -29,7 +30,8 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
   if (o.ep != 1 && o.ep != world_size)
     throw std::invalid_argument("parallel.ep: " + std::to_string(o.ep) + ", but the job has " + ranks +
                                 " rank(s): the experts are split over every rank or none (data x expert parallel with ep a "
-                                "divisor of the ranks is not supported yet), so set parallel.ep to 1 or " + ranks);
+                                "divisor of the ranks is not supported yet), so set parallel.ep to 1 or " +
+                                ranks);
   if (o.ep > 1 && o.zero == 1)
     throw std::invalid_argument("parallel.zero: 1 with parallel.ep = " + std::to_string(o.ep) +
                                 ": sharding the optimizer state of experts that are already split over the ranks is not "
@@ -43,8 +45,9 @@ void check_expert_parallel(const ParallelOptions& parallel, const NemotronHConfi
   const bool moe = model.pattern.find('E') != std::string::npos ||
                    (model.num_nextn_predict_layers > 0 && model.mtp_pattern.find('E') != std::string::npos);
   if (!moe)
-    throw std::invalid_argument("parallel.ep: " + ep + ", but the model has no MoE layer (no E in model.hybrid_override_pattern '" +
-                                model.pattern + "'): there are no experts to split; set parallel.ep = 1");
+    throw std::invalid_argument("parallel.ep: " + ep +
+                                ", but the model has no MoE layer (no E in model.hybrid_override_pattern '" + model.pattern +
+                                "'): there are no experts to split; set parallel.ep = 1");
   if (model.n_routed_experts % parallel.ep != 0)
     throw std::invalid_argument("parallel.ep: " + ep + " does not divide model.n_routed_experts = " +
                                 std::to_string(model.n_routed_experts) + ": every rank holds the same number of experts");
@@ -60,7 +63,8 @@ void refuse_expert_parallel(const ParallelOptions& parallel, const std::string& 
                                 " does not split experts over ranks yet (pretraining does); set parallel.ep = 1");
 }
 
-AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel, Communicator& comm) {
+AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel,
+                     Communicator& comm) {
   if (parallel.zero == 1) return AdamW(std::move(params), config, comm);
   return AdamW(std::move(params), config);
 }

@@ -21,12 +21,12 @@ namespace nemokit::rt {
 class Communicator;
 
 struct Parameter {
-  std::string name;   // Hugging Face checkpoint name, e.g. backbone.layers.0.mixer.in_proj.weight
+  std::string name;  // Hugging Face checkpoint name, e.g. backbone.layers.0.mixer.in_proj.weight
   Tensor value;
-  Tensor grad;        // same shape; undefined for buffers
-  bool buffer = false;     // saved in checkpoints but not trained by gradient
-  bool trainable = true;   // false: frozen (optimizer skips it)
-  bool decay = true;       // AdamW weight decay applies (matrices only)
+  Tensor grad;            // same shape; undefined for buffers
+  bool buffer = false;    // saved in checkpoints but not trained by gradient
+  bool trainable = true;  // false: frozen (optimizer skips it)
+  bool decay = true;      // AdamW weight decay applies (matrices only)
   // Expert parallel: a routed expert's weight that this rank alone holds. Its gradient is
   // complete here (every rank's tokens for it came here), so it is not summed over the ranks.
   bool expert_shard = false;
@@ -81,9 +81,9 @@ struct StepResult {
 
 // Incremental decoding state of one sequence, one entry per layer.
 struct SequenceCache {
-  std::vector<std::vector<float>> conv;    // Mamba: last conv_kernel-1 xBC inputs
-  std::vector<std::vector<float>> ssm;     // Mamba: [heads, head_dim, state]
-  std::vector<std::vector<float>> keys;    // attention: [length, kv_heads*head_dim]
+  std::vector<std::vector<float>> conv;  // Mamba: last conv_kernel-1 xBC inputs
+  std::vector<std::vector<float>> ssm;   // Mamba: [heads, head_dim, state]
+  std::vector<std::vector<float>> keys;  // attention: [length, kv_heads*head_dim]
   std::vector<std::vector<float>> values;
   int64_t length = 0;
 };
@@ -94,7 +94,7 @@ class Encoder;
 class Linear;
 class Mtp;
 struct RunShape;
-}
+}  // namespace detail
 
 class NemotronH {
  public:
@@ -155,17 +155,15 @@ class NemotronH {
 
   SequenceCache new_cache() const;
   // Feeds tokens[i] to sequence caches[i]; logits [n, vocab] for the next token of each.
-  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
-                   std::vector<float>& logits);
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches, std::vector<float>& logits);
   // The same step with logits only for rows `want` (ascending), packed [want.size(), vocab]:
   // a sequence still reading its prompt needs no LM head, the largest product of a small model.
-  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
-                   std::vector<float>& logits, const std::vector<int64_t>& want);
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches, std::vector<float>& logits,
+                   const std::vector<int64_t>& want);
   // The same with `embeddings[i]` ([hidden], or null) replacing row i's token embedding: an
   // encoder token at a placeholder of the prompt.
-  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
-                   std::vector<float>& logits, const std::vector<int64_t>& want,
-                   const std::vector<const float*>& embeddings);
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches, std::vector<float>& logits,
+                   const std::vector<int64_t>& want, const std::vector<const float*>& embeddings);
 
   // Omni models (encoder.hpp): a vision or audio encoder with its projector, parameters
   // <modality>_model.* and <modality>_projector.* after the language model's, initialized from
@@ -195,7 +193,7 @@ class NemotronH {
 
  private:
   Parameter* add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
-  void build();  // the layers, from config_ (and expert_comm_)
+  void build();                            // the layers, from config_ (and expert_comm_)
   std::vector<detail::Linear*> linears();  // every adaptable projection, in parameter order
   // Embedding, blocks and final norm into final_normed_ (shared by forward_backward and
   // forward_hidden), and the way back from a gradient on final_normed_.
@@ -211,14 +209,14 @@ class NemotronH {
   Parameter* norm_f_ = nullptr;
   Parameter* lm_head_ = nullptr;  // == embedding_ when tied
   std::vector<std::unique_ptr<detail::Block>> blocks_;
-  std::unique_ptr<detail::Mtp> mtp_;  // multi-token prediction layers (mtp.layers.*), if any
+  std::unique_ptr<detail::Mtp> mtp_;               // multi-token prediction layers (mtp.layers.*), if any
   std::vector<detail::Block*> all_blocks() const;  // the main stack's layers, then the MTP layers
   std::vector<std::unique_ptr<detail::Encoder>> encoders_;
-  detail::Encoder* encoder_for(Modality m) const;  // null when absent
-  void media_forward(bool training);               // encoder tokens into residual_[0]
+  detail::Encoder* encoder_for(Modality m) const;          // null when absent
+  void media_forward(bool training);                       // encoder tokens into residual_[0]
   void media_backward(std::vector<float>& grad_embedded);  // takes the gradient at media positions
   std::optional<LoraConfig> lora_;
-  size_t base_params_ = 0;                // parameters before the adapters
+  size_t base_params_ = 0;  // parameters before the adapters
   std::vector<bool> trainable_before_lora_;
   uint64_t lora_counter_ = 0;
 

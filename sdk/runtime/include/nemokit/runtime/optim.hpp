@@ -72,9 +72,9 @@ class AdamW {
   int64_t step_ = 0;
   // ZeRO-1: this rank's block [lo_, hi_) of the flat trained parameters, blocks of per_rank_.
   Communicator* comm_ = nullptr;
-  std::vector<Parameter*> flat_;  // the trained parameters, in flat order
+  std::vector<Parameter*> flat_;       // the trained parameters, in flat order
   std::vector<size_t> flat_to_param_;  // flat_[i] is params_[flat_to_param_[i]]
-  std::vector<size_t> offset_;    // flat_[i] starts at offset_[i]; offset_.back() = total
+  std::vector<size_t> offset_;         // flat_[i] starts at offset_[i]; offset_.back() = total
   size_t per_rank_ = 0, lo_ = 0, hi_ = 0;
   std::vector<float> m_block_, v_block_;
   bool gathered_ = false;

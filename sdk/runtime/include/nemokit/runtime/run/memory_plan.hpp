@@ -14,16 +14,16 @@
 namespace nemokit::rt {
 
 struct MemoryLayout {
-  int64_t data_parallel = 1;  // ranks the optimizer state is sharded over under ZeRO-1
-  int64_t zero = 0;           // 0: whole optimizer state on every rank; 1: sharded
+  int64_t data_parallel = 1;    // ranks the optimizer state is sharded over under ZeRO-1
+  int64_t zero = 0;             // 0: whole optimizer state on every rank; 1: sharded
   int64_t expert_parallel = 1;  // ranks the routed experts are split over (parallel.ep)
   int64_t micro_batch_size = 1;
   int64_t seq_length = 1;
 };
 
 struct MemoryPlan {
-  long double parameters = 0;         // the whole model's
-  long double rank_parameters = 0;    // what one rank holds: its 1/ep of the routed experts
+  long double parameters = 0;       // the whole model's
+  long double rank_parameters = 0;  // what one rank holds: its 1/ep of the routed experts
 
   long double weights = 0, gradients = 0, gradient_sums = 0, optimizer = 0, activations = 0;  // bytes per rank
   long double total() const { return weights + gradients + gradient_sums + optimizer + activations; }

@@ -2,9 +2,9 @@
 // The [parallel] table the training stages share: data parallel over every rank of the job,
 // with the optimizer state whole on every rank or sharded over them (ZeRO-1, `zero = 1`), and the
 // routed experts of each MoE layer whole on every rank or split over all of them (expert
-// parallel, `ep` = the job's ranks; dp x ep with ep a divisor of the ranks is not there yet). `dp` defaults to the job's world size (WORLD_SIZE, 1 when unset), so a config
-// without the table trains on one rank and on many alike; a value that disagrees with the ranks
-// the job has is an error naming the key, not a silent change of the global batch.
+// parallel, `ep` = the job's ranks; dp x ep with ep a divisor of the ranks is not there yet). `dp` defaults to the job's world
+// size (WORLD_SIZE, 1 when unset), so a config without the table trains on one rank and on many alike; a value that disagrees
+// with the ranks the job has is an error naming the key, not a silent change of the global batch.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -37,7 +37,8 @@ void refuse_expert_parallel(const ParallelOptions& parallel, const std::string& 
 
 // The optimizer the layout asks for: AdamW whole, or under ZeRO-1 sharded over `comm`'s ranks
 // (`comm` must outlive it).
-AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel, Communicator& comm);
+AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel,
+                     Communicator& comm);
 
 // " over 2 data-parallel ranks (mpi), optimizer state sharded (ZeRO-1)" or "..., experts split
 // over 2 ranks (expert parallel)" for the run's banner;
