@@ -42,12 +42,15 @@ fs::path resume_folder(const fs::path& from, const fs::path& to) {
 }
 
 // `name`'s run on `ranks` ranks: checkpoints in DIR/ckpt-NAME, job folders in DIR/jobs-NAME; one
-// thread per rank, as the data-parallel tests (two ranks share two cores).
+// thread per rank, as the data-parallel tests (two ranks share two cores). Three validation
+// batches: two ranks do not split them evenly, and expert parallel's evaluation must still run
+// every forward on both ranks together.
 struct Runs {
   fs::path dir, cfg;
   nemokit::test::CliResult run(const std::string& name, int ranks, const std::string& extra) const {
     return run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / ("ckpt-" + name)).string() +
-                       (ranks > 1 ? " +run.nproc_per_node=" + std::to_string(ranks) : std::string()) + extra,
+                       " train.eval_steps=3" + (ranks > 1 ? " +run.nproc_per_node=" + std::to_string(ranks) : std::string()) +
+                       extra,
                    "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=" + (dir / ("jobs-" + name)).string());
   }
   fs::path file(const std::string& name, const char* step, const char* file) const {
