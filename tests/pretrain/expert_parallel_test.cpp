@@ -98,7 +98,15 @@ TEST(PretrainExpertParallel, TwoExpertParallelRanksTrainAsOneRankAndTheirCheckpo
   resume_folder(r.dir / "ckpt-one", r.dir / "ckpt-one-to-ep");
   auto on_two = r.run("one-to-ep", 2, " +parallel.ep=2");
   ASSERT_EQ(on_two.rc, 0) << on_two.out << on_two.err;
-  for (const char* name : {"ep-to-one", "one-to-ep"}) {
+  // And on two expert-parallel ranks again, exactly: the same ranks, weights, moments and data.
+  resume_folder(r.dir / "ckpt-ep", r.dir / "ckpt-ep-to-ep");
+  auto again = r.run("ep-to-ep", 2, " +parallel.ep=2");
+  ASSERT_EQ(again.rc, 0) << again.out << again.err;
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    auto [worst, tensor] = worst_tensor_error(r.file("ep", "step_0000010", file), r.file("ep-to-ep", "step_0000010", file));
+    EXPECT_EQ(worst, 0.0) << "ep-to-ep " << file << ": worst tensor " << tensor;
+  }
+  for (const char* name : {"ep-to-one", "one-to-ep", "ep-to-ep"}) {
     const auto got = nemokit::test::train_losses(r.dir / ("jobs-" + std::string(name)));
     ASSERT_EQ(got.size(), 5u) << name << ": steps 6 to 10 only";
     for (const auto& [s, l] : got) EXPECT_LT(relative_error(loss1.at(s), l), 1e-6) << name << " step " << s;
