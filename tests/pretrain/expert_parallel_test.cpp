@@ -2,8 +2,8 @@
 // parallel.ep = 2 (each rank holds two of the four experts of every MoE layer and trains half
 // the global batch) trains the same model as one rank with every expert and the whole batch:
 // the same losses step by step, and after 10 steps the same weights and AdamW moments (fp32,
-// relative error below 1e-6). Its checkpoints hold every expert, so they load on one rank, and
-// one rank's load on two expert-parallel ranks, resuming where the other layout stopped.
+// relative error below 1e-6); so do four ranks in two expert-parallel groups of two. Its checkpoints hold every expert, so they
+// load on one rank, and one rank's load on two expert-parallel ranks, resuming where the other layout stopped.
 #include "bible_slice.hpp"
 #include "data_parallel_config.hpp"
 #include "run_cli.hpp"
@@ -62,7 +62,7 @@ struct Runs {
 
 // One test for the runs it compares (each ctest test is a process of its own: a fixture shared
 // by several would train the reference once per test).
-TEST(PretrainExpertParallel, TwoExpertParallelRanksTrainAsOneRankAndTheirCheckpointsMoveBetweenLayouts) {
+TEST(PretrainExpertParallel, ExpertParallelRanksTrainAsOneRankAndTheirCheckpointsMoveBetweenLayouts) {
   if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
   Runs r;
   r.dir = nemokit::test::temp_folder("pt-ep");
@@ -89,6 +89,20 @@ TEST(PretrainExpertParallel, TwoExpertParallelRanksTrainAsOneRankAndTheirCheckpo
       auto [worst, name] = worst_tensor_error(r.file("one", at, file), r.file("ep", at, file));
       EXPECT_LT(worst, 1e-6) << at << "/" << file << ": worst tensor " << name;
     }
+
+  // Data x expert parallel: four ranks in two groups of two, each group holding every expert once
+  // and the groups data parallel over them (four ranks on two cores: slower, the same model).
+  auto groups = r.run("groups", 4, " +parallel.ep=2");
+  ASSERT_EQ(groups.rc, 0) << groups.out << groups.err;
+  EXPECT_NE((groups.out + groups.err).find("experts split over 2 ranks in each of 2 groups (expert parallel)"), std::string::npos)
+      << groups.out << groups.err;
+  const auto loss4 = nemokit::test::train_losses(r.dir / "jobs-groups");
+  ASSERT_EQ(loss4.size(), 10u);
+  for (const auto& [s, l] : loss1) EXPECT_LT(relative_error(l, loss4.at(s)), 1e-6) << "4 ranks, step " << s;
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    auto [worst, name] = worst_tensor_error(r.file("one", "step_0000010", file), r.file("groups", "step_0000010", file));
+    EXPECT_LT(worst, 1e-6) << "4 ranks " << file << ": worst tensor " << name;
+  }
 
   // The expert-parallel step-5 checkpoint resumes on one rank, and one rank's on two
   // expert-parallel ranks: both end on the uninterrupted one-rank run's weights and moments.
@@ -127,7 +141,7 @@ TEST(PretrainExpertParallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
     std::string args, error;
   };
   for (const Case& c :
-       {Case{" +parallel.ep=2", "parallel.ep: 2, but the job has 1 rank(s)"},
+       {Case{" +parallel.ep=2", "parallel.ep: 2 does not divide the job's 1 rank(s)"},
         Case{" +run.nproc_per_node=2 +parallel.ep=2 model.n_routed_experts=3",
              "parallel.ep: 2 does not divide model.n_routed_experts = 3"},
         Case{" +run.nproc_per_node=2 +parallel.ep=2 +parallel.zero=1", "parallel.zero: 1 with parallel.ep = 2"}}) {

@@ -58,7 +58,7 @@ TEST(runtime_expert_parallel, ARankHoldsItsBlockOfExpertsAndTheLayoutListsThemAl
   NemotronHConfig c = tiny_config("M*E-E");
   NemotronH whole(c);
   NoExchange comm(1);
-  NemotronH half(c, &comm);
+  NemotronH half(c, &comm, 2);
   ASSERT_EQ(half.expert_comm(), &comm);
   const auto& layout = half.parameter_layout();
   ASSERT_EQ(layout.size(), whole.parameters().size());
@@ -88,7 +88,7 @@ TEST(runtime_expert_parallel, EveryRankDrawsTheWeightsOneRankHas) {
   whole.init_weights(7);
   for (int rank : {0, 1}) {
     NoExchange comm(rank);
-    NemotronH part(c, &comm);
+    NemotronH part(c, &comm, 2);
     part.init_weights(7);
     for (Parameter* p : part.parameters()) {
       const Parameter* w = whole.find(p->name);
@@ -104,22 +104,25 @@ TEST(runtime_expert_parallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
   NemotronHConfig c = tiny_config("M*E-E");
   NoExchange comm(0);
   c.n_routed_experts = 3;
-  EXPECT_NE(error_of([&] { NemotronH m(c, &comm); }).find("3 routed experts (n_routed_experts) do not split evenly over 2 ranks"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { NemotronH m(c, &comm, 2); }).find("3 routed experts (n_routed_experts) do not split evenly over 2 ranks"),
+      std::string::npos);
   c.n_routed_experts = 4;
-  NemotronH m(c, &comm);
+  EXPECT_NE(error_of([&] { NemotronH m(c, &comm, 3); }).find("groups of 3 ranks do not divide the 2 ranks"), std::string::npos);
+  NemotronH m(c, &comm, 2);
   EXPECT_NE(error_of([&] { m.add_lora(LoraConfig{}); }).find("LoRA on a model whose experts are split"), std::string::npos);
 
   using nlohmann::json;
   EXPECT_NE(error_of([] {
               read_parallel_table(json{{"parallel", {{"ep", 3}}}}, 2);
-            }).find("parallel.ep: 3, but the job has 2 rank(s): the experts are split over every rank or none"),
+            }).find("parallel.ep: 3 does not divide the job's 2 rank(s)"),
             std::string::npos);
   EXPECT_NE(error_of([] {
               read_parallel_table(json{{"parallel", {{"ep", 2}, {"zero", 1}}}}, 2);
             }).find("parallel.zero: 1 with parallel.ep = 2"),
             std::string::npos);
   EXPECT_EQ(read_parallel_table(json{{"parallel", {{"ep", 2}}}}, 2).ep, 2);
+  EXPECT_EQ(read_parallel_table(json{{"parallel", {{"ep", 2}}}}, 4).ep, 2) << "two groups of two ranks";
   EXPECT_EQ(read_parallel_table(json::object(), 2).ep, 1) << "experts stay whole unless asked";
   ParallelOptions two;
   two.dp = two.ep = 2;

@@ -125,7 +125,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
 
   // Expert parallel: this rank creates its block of each MoE layer's experts; the weights are
   // those one rank would draw (init_weights skips the other ranks' draws).
-  rt::NemotronH model(mc, rt::expert_parallel_comm(par, *comm));
+  rt::NemotronH model(mc, rt::expert_parallel_comm(par, *comm), int(par.ep));
   model.init_weights(o.seed);
   rt::AdamW optimizer = rt::make_optimizer(model.parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);

@@ -1,5 +1,6 @@
-// Expert parallel checkpoints: rank 0 writes every expert, so the other ranks send it theirs
-// (weights and AdamW moments) before a save. The layout (NemotronH::parameter_layout) is the
+// Expert parallel checkpoints: rank 0 writes every expert, so the other ranks of its group (the
+// first ep ranks, which hold every expert once) send it theirs (weights and AdamW moments) before
+// a save; the other groups hold copies and send nothing. The layout (parameter_layout) is the
 // same on every rank, so a sender lists its experts in layout order and rank 0 reads each
 // source's bytes back by walking the slots that source owns, in the same order.
 #include <cstring>
@@ -29,7 +30,7 @@ RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer) {
 
   // Each record: one byte (1 = moments follow), the weight's floats, then exp_avg and exp_avg_sq.
   std::vector<char> payload;
-  if (rank != 0) {
+  if (rank != 0 && rank < model.expert_parallel()) {
     std::map<std::string, Tensor> moments;
     for (auto& [name, t] : optimizer.state_tensors()) moments.emplace(name, t);
     for (const ParamSlot& slot : layout) {
@@ -58,7 +59,7 @@ RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer) {
   if (rank != 0) return out;
 
   const char* at = received.data();
-  for (int s = 1; s < ranks; ++s) {
+  for (int s = 1; s < model.expert_parallel(); ++s) {
     const char* end = at + recv[size_t(s)];
     for (const ParamSlot& slot : layout) {
       if (slot.local || slot.owner != s) continue;

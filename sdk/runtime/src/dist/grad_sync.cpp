@@ -49,6 +49,22 @@ void GradientSum::all_reduce(Communicator& comm, size_t bucket_bytes) {
   for (size_t at = 0; at < replicated_; at += bucket) comm.all_reduce_sum(sum_.data() + at, std::min(bucket, replicated_ - at));
 }
 
+void GradientSum::all_reduce_experts(Communicator& comm, int ep, size_t bucket_bytes) {
+  if (ep <= 1 || comm.size() <= ep) return;
+  // The ranks at the same position of every group hold the same experts. A world all-reduce of
+  // a buffer with one block per position, each rank filling its own and zeros elsewhere, sums
+  // each block over exactly those ranks (adding zeros changes no bit), with no sub-communicator:
+  // it moves ep times the experts' gradients, which CPU training affords.
+  const size_t n = sum_.size() - replicated_, position = size_t(comm.rank() % ep);
+  std::vector<double> blocks(n * size_t(ep), 0.0);
+  std::copy(sum_.begin() + std::ptrdiff_t(replicated_), sum_.end(), blocks.begin() + std::ptrdiff_t(position * n));
+  const size_t bucket = std::max<size_t>(1, bucket_bytes / sizeof(double));
+  for (size_t at = 0; at < blocks.size(); at += bucket)
+    comm.all_reduce_sum(blocks.data() + at, std::min(bucket, blocks.size() - at));
+  std::copy(blocks.begin() + std::ptrdiff_t(position * n), blocks.begin() + std::ptrdiff_t((position + 1) * n),
+            sum_.begin() + std::ptrdiff_t(replicated_));
+}
+
 void GradientSum::reduce_scatter(Communicator& comm, size_t per_rank, double* block, size_t bucket_bytes) const {
   const size_t world = size_t(comm.size());
   if (replicated_ != sum_.size())
@@ -88,8 +104,9 @@ double expert_parallel_grad_norm(NemotronH& model) {
   for (size_t i = 0; i < layout.size(); ++i) {
     const Parameter* p = layout[i].local;
     if (!p || p->buffer || !p->trainable || !p->grad.defined()) continue;
-    // A replicated tensor counts once: on the rank that would hold it as an expert, rank 0.
-    if (!p->expert_shard && model.expert_comm() && model.expert_comm()->rank() != 0) continue;
+    // Each tensor counts once: a replicated one on rank 0, an expert on its rank of the first
+    // expert-parallel group (every group holds the same experts with the same gradients).
+    if (model.expert_comm() && model.expert_comm()->rank() >= (p->expert_shard ? model.expert_parallel() : 1)) continue;
     const float* g = p->grad.f32();
     double s = 0;
     for (int64_t k = 0; k < p->grad.numel(); ++k) s += double(g[k]) * g[k];

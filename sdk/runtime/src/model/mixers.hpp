@@ -51,10 +51,13 @@ std::unique_ptr<Mixer> make_attention(const NemotronHConfig& c, int layer, const
 std::unique_ptr<Mixer> make_bidirectional_attention(const NemotronHConfig& c, const std::string& prefix, const ParamFactory& add);
 std::unique_ptr<Mixer> make_mlp(const NemotronHConfig& c, const std::string& prefix, int64_t inner, const ParamFactory& add);
 // Expert parallel as the model sets it up for its MoE layers: the ranks the routed experts are
-// split over (null: every expert here), and where an expert another rank holds is recorded
-// (its checkpoint name, shape and owner), so the model's layout lists every expert.
+// split over (null: every expert here) in groups of `group` consecutive ranks, each group holding
+// every expert once, and where an expert another rank of the group holds is recorded (its
+// checkpoint name, shape and owner's position in the group), so the model's layout lists every
+// expert.
 struct ExpertShard {
   Communicator* comm = nullptr;
+  int group = 1;
   std::function<void(const std::string& name, std::vector<int64_t> shape, int owner)> remote;
 };
 

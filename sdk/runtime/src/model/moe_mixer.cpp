@@ -8,13 +8,13 @@
 // the same as projecting each expert's output.
 // Tokens are dispatched per expert in token order and combined serially, so results do not
 // depend on the thread count.
-// Expert parallel (ExpertShard with several ranks): this rank creates only its block of the
-// routed experts; rows travel to their experts' ranks and back (expert_exchange.hpp). The
-// owner runs an expert on each source rank's rows apart, through one view of the expert per
-// source rank (the same weights, its own activations for the backward), and hands each
-// source's weight gradients to the gradient flush: the products, their shapes and the double
-// sums are those of one rank running the same micro-batches, so expert parallel trains as one
-// rank does to the bit (but for the order of the double sums).
+// Expert parallel (ExpertShard with groups of several ranks): this rank creates only its block
+// of the routed experts; rows travel to their experts' ranks in the group and back
+// (expert_exchange.hpp). The owner runs an expert on each source rank's rows apart, through one
+// view of the expert per source rank (the same weights, its own activations for the backward),
+// and hands each source's weight gradients to the gradient flush: the products, their shapes
+// and the double sums are those of one rank running the same micro-batches, so expert parallel
+// trains as one rank does to the bit (but for the order of the double sums).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -45,7 +45,7 @@ class MoeMixer : public Mixer {
     bias_->trainable = false;
     NemotronHConfig expert_shape = c;  // experts are MLPs of the latent width
     expert_shape.hidden_size = dl_;
-    if (shard.comm && shard.comm->size() > 1) exchange_ = std::make_unique<ExpertExchange>(*shard.comm, E_, dl_);
+    if (shard.comm && shard.group > 1) exchange_ = std::make_unique<ExpertExchange>(*shard.comm, E_, dl_, shard.group);
     for (int64_t e = 0; e < E_; ++e) {
       const std::string ep = p + "experts." + std::to_string(e) + ".";
       if (!holds(e)) {
@@ -291,7 +291,7 @@ class MoeMixer : public Mixer {
       }
   }
 
-  bool holds(int64_t e) const { return !exchange_ || exchange_->owner(e) == exchange_->owner(exchange_->first_expert()); }
+  bool holds(int64_t e) const { return !exchange_ || exchange_->owner(e) == exchange_->position(); }
   Mixer& expert_view(int64_t j, int s) { return s == 0 ? *experts_[j] : *views_[j][s - 1]; }
 
   void route(const float* x, int64_t R) {

@@ -81,13 +81,16 @@ void Batch::validate(int64_t vocab) const {
 
 NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) { build(); }
 
-NemotronH::NemotronH(NemotronHConfig config, Communicator* expert_comm) : config_(std::move(config)) {
-  if (expert_comm && expert_comm->size() > 1) {
-    if (config_.n_routed_experts % expert_comm->size() != 0)
-      throw std::invalid_argument("expert parallel: the model's " + std::to_string(config_.n_routed_experts) +
-                                  " routed experts (n_routed_experts) do not split evenly over " +
+NemotronH::NemotronH(NemotronHConfig config, Communicator* expert_comm, int ep) : config_(std::move(config)) {
+  if (expert_comm && ep > 1) {
+    if (expert_comm->size() % ep != 0)
+      throw std::invalid_argument("expert parallel: groups of " + std::to_string(ep) + " ranks do not divide the " +
                                   std::to_string(expert_comm->size()) + " ranks");
+    if (config_.n_routed_experts % ep != 0)
+      throw std::invalid_argument("expert parallel: the model's " + std::to_string(config_.n_routed_experts) +
+                                  " routed experts (n_routed_experts) do not split evenly over " + std::to_string(ep) + " ranks");
     expert_comm_ = expert_comm;
+    expert_parallel_ = ep;
   }
   build();
 }
@@ -98,6 +101,7 @@ void NemotronH::build() {
   const auto& c = config_;
   detail::ExpertShard shard;
   shard.comm = expert_comm_;
+  shard.group = expert_parallel_;
   shard.remote = [this](const std::string& name, std::vector<int64_t> shape, int owner) {
     layout_.push_back({name, std::move(shape), nullptr, owner});
   };
@@ -147,7 +151,7 @@ Parameter* NemotronH::add_param(const std::string& name, std::vector<int64_t> sh
   p.grad = Tensor::zeros(shape);
   p.decay = decay;
   params_.push_back(std::move(p));
-  const int here = expert_comm_ ? expert_comm_->rank() : 0;
+  const int here = expert_comm_ ? expert_comm_->rank() % expert_parallel_ : 0;  // the position in the group
   layout_.push_back({name, std::move(shape), &params_.back(), here});
   return &params_.back();
 }

@@ -13,11 +13,13 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
   Communicator* comm = options.comm;
   if (optimizer.sharded() && !comm) throw std::invalid_argument("train_step: a ZeRO-1 optimizer needs TrainOptions::comm");
   const int world = comm ? comm->size() : 1;
-  // Expert parallel: this rank's experts see every rank's tokens, so it needs the job's ranks.
+  // Expert parallel: this rank's experts see the tokens of every rank of its group, and the
+  // groups are data parallel over them: it needs the ranks the experts are split over.
   Communicator* experts = model.expert_comm();
-  if (experts && (!comm || comm->size() != experts->size()))
-    throw std::invalid_argument("train_step: a model with experts split over " + std::to_string(experts->size()) +
-                                " ranks trains data parallel over the same ranks (TrainOptions::comm)");
+  if (experts && comm != experts)
+    throw std::invalid_argument(
+        "train_step: a model with experts split over ranks trains data parallel over the same "
+        "communicator (TrainOptions::comm)");
   if (experts && optimizer.sharded())
     throw std::invalid_argument("train_step: ZeRO-1 with experts split over ranks (expert parallel) is not supported");
   const int64_t global_micro =
@@ -62,6 +64,7 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
   } else {
     if (comm) {
       grads->all_reduce(*comm);
+      if (experts) grads->all_reduce_experts(*comm, model.expert_parallel());
       grads->store();
     }
     if (experts) {

@@ -27,11 +27,11 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
                                 " rank(s) (WORLD_SIZE); data parallel spans every rank, so set parallel.dp to " +
                                 std::to_string(world_size) + " or start " + std::to_string(o.dp) + " ranks");
   const std::string ranks = std::to_string(world_size);
-  if (o.ep != 1 && o.ep != world_size)
-    throw std::invalid_argument("parallel.ep: " + std::to_string(o.ep) + ", but the job has " + ranks +
-                                " rank(s): the experts are split over every rank or none (data x expert parallel with ep a "
-                                "divisor of the ranks is not supported yet), so set parallel.ep to 1 or " +
-                                ranks);
+  if (world_size % o.ep != 0)
+    throw std::invalid_argument("parallel.ep: " + std::to_string(o.ep) + " does not divide the job's " + ranks +
+                                " rank(s): the experts are split over groups of ep consecutive ranks, each group holding "
+                                "every expert once, so ep must be 1, " +
+                                ranks + " or a divisor of it");
   if (o.ep > 1 && o.zero == 1)
     throw std::invalid_argument("parallel.zero: 1 with parallel.ep = " + std::to_string(o.ep) +
                                 ": sharding the optimizer state of experts that are already split over the ranks is not "
@@ -73,7 +73,11 @@ std::string describe_layout(const ParallelOptions& parallel, const Communicator&
   std::string s;
   if (parallel.dp > 1) s += " over " + std::to_string(parallel.dp) + " data-parallel ranks (" + comm.backend() + ")";
   if (parallel.zero == 1) s += std::string(s.empty() ? " with" : ",") + " optimizer state sharded (ZeRO-1)";
-  if (parallel.ep > 1) s += ", experts split over " + std::to_string(parallel.ep) + " ranks (expert parallel)";
+  if (parallel.ep > 1) {
+    s += ", experts split over " + std::to_string(parallel.ep) + " ranks";
+    if (parallel.dp > parallel.ep) s += " in each of " + std::to_string(parallel.dp / parallel.ep) + " groups";
+    s += " (expert parallel)";
+  }
   return s;
 }
 

@@ -27,6 +27,10 @@ class GradientSum {
   // `bucket_bytes` of the flat double buffer. Expert-parallel experts are left out: their
   // gradients are whole on the rank that holds them.
   void all_reduce(Communicator& comm, size_t bucket_bytes = size_t(8) << 20);
+  // Data x expert parallel (groups of `ep` consecutive ranks, each holding every expert once):
+  // sums this rank's experts over the ranks at its position in every group. Nothing to do when
+  // one group spans the ranks.
+  void all_reduce_experts(Communicator& comm, int ep, size_t bucket_bytes = size_t(8) << 20);
   // ZeRO-1's exchange (every rank calls it; not with expert-parallel experts): the flat sum is cut into comm.size() blocks of
   // `per_rank` values (the last padded with zeros) and `block` (per_rank values) receives this
   // rank's block of the sum over the ranks, in buckets of at most `bucket_bytes` per rank.
@@ -44,8 +48,9 @@ class GradientSum {
 };
 
 // The global gradient norm of an expert-parallel model (collective over model.expert_comm()):
-// each tensor's sum of squares in double where it lives, summed over the ranks, then over the
-// tensors in checkpoint order, so every rank clips by the same norm, the whole model's.
+// each tensor's sum of squares in double where it lives (once: replicated ones on rank 0, experts
+// in the first group), summed over the ranks, then over the tensors in checkpoint order, so every
+// rank clips by the same norm, the whole model's.
 double expert_parallel_grad_norm(NemotronH& model);
 
 // Sums the router's per-expert token counts over the ranks, so that the aux-loss-free bias update

@@ -33,7 +33,7 @@ struct Parameter {
 };
 
 // One tensor of the whole model in checkpoint order, held here (`local`) or, under expert
-// parallel, by rank `owner` (local == nullptr): a checkpoint holds every expert whatever the
+// parallel, by the rank at position `owner` of this rank's group (local == nullptr): a checkpoint holds every expert whatever the
 // layout, and this is the order it lists them in.
 struct ParamSlot {
   std::string name;
@@ -99,14 +99,16 @@ struct RunShape;
 class NemotronH {
  public:
   explicit NemotronH(NemotronHConfig config);
-  // Expert parallel over the ranks of `expert_comm` (size() > 1; it must outlive the model):
-  // each MoE layer's routed experts are cut into size() equal contiguous blocks and this rank
-  // creates only block rank(); tokens travel to their experts' ranks and back through
-  // all-to-alls, so every forward and backward is collective: all ranks run them together, the
-  // same number of times (a rank with nothing to compute runs a batch it discards). The shared
-  // experts, the router and everything else stay whole on every rank. A config whose
-  // n_routed_experts the ranks do not divide is refused.
-  NemotronH(NemotronHConfig config, Communicator* expert_comm);
+  // Expert parallel over the ranks of `expert_comm` (it must outlive the model) in groups of `ep`
+  // consecutive ranks (ep > 1 dividing size(); ep == size(): one group): each MoE layer's
+  // routed experts are cut into ep equal contiguous blocks and this rank creates only the block
+  // of its position in its group; tokens travel to their experts' ranks in the group and back
+  // through all-to-alls, so every forward and backward is collective: all ranks run them
+  // together, the same number of times (a rank with nothing to compute runs a batch it
+  // discards). Each group holds every expert: the groups are data parallel over the experts as
+  // every rank is over the rest (the shared experts, the router and everything else, whole on
+  // every rank). A config whose n_routed_experts ep does not divide is refused.
+  NemotronH(NemotronHConfig config, Communicator* expert_comm, int ep);
   ~NemotronH();
   NemotronH(const NemotronH&) = delete;
   NemotronH& operator=(const NemotronH&) = delete;
@@ -121,6 +123,8 @@ class NemotronH {
   const std::vector<ParamSlot>& parameter_layout() const { return layout_; }
   // The communicator the experts are split over, or null when every expert is here.
   Communicator* expert_comm() const { return expert_comm_; }
+  // Ranks per expert-parallel group (1 when every expert is here).
+  int expert_parallel() const { return expert_parallel_; }
   // Expert parallel: called with a routed expert's parameters after the backward of each source
   // rank's tokens, so that gradient accumulation can take them then (GradientSum sums them in
   // double per micro-batch, as one rank does) instead of letting them add up in float. Unset: the
@@ -204,6 +208,7 @@ class NemotronH {
   std::deque<Parameter> params_;
   std::vector<ParamSlot> layout_;
   Communicator* expert_comm_ = nullptr;
+  int expert_parallel_ = 1;
   GradientFlush grad_flush_;
   Parameter* embedding_ = nullptr;
   Parameter* norm_f_ = nullptr;

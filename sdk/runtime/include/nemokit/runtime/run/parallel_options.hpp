@@ -1,8 +1,9 @@
 #pragma once
 // The [parallel] table the training stages share: data parallel over every rank of the job,
 // with the optimizer state whole on every rank or sharded over them (ZeRO-1, `zero = 1`), and the
-// routed experts of each MoE layer whole on every rank or split over all of them (expert
-// parallel, `ep` = the job's ranks; dp x ep with ep a divisor of the ranks is not there yet). `dp` defaults to the job's world
+// routed experts of each MoE layer whole on every rank or split over groups of `ep` consecutive
+// ranks (expert parallel; ep divides the job's ranks, each group holds every expert once and the
+// groups are data parallel over them, as every rank is over the rest of the model). `dp` defaults to the job's world
 // size (WORLD_SIZE, 1 when unset), so a config without the table trains on one rank and on many alike; a value that disagrees
 // with the ranks the job has is an error naming the key, not a silent change of the global batch.
 #include <nlohmann/json.hpp>
@@ -20,7 +21,7 @@ namespace nemokit::rt {
 struct ParallelOptions {
   int64_t dp = 1;    // data-parallel ranks
   int64_t zero = 0;  // ZeRO stage: 0 = every rank holds the whole optimizer state, 1 = sharded
-  int64_t ep = 1;    // expert-parallel ranks: 1 = every expert on every rank, else every rank
+  int64_t ep = 1;    // ranks per expert-parallel group: 1 = every expert on every rank
 };
 
 // Reads config["parallel"] (absent: defaults) for a job of `world_size` ranks. Throws
@@ -30,7 +31,8 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
 // Refuses an expert-parallel layout the model cannot take, naming the keys and the figures: no
 // MoE layer, or n_routed_experts not a multiple of parallel.ep.
 void check_expert_parallel(const ParallelOptions& parallel, const NemotronHConfig& model);
-// The communicator to split the experts over (NemotronH's constructor): `comm` when ep > 1.
+// The communicator to split the experts over (NemotronH's constructor, with parallel.ep): `comm`
+// when ep > 1.
 Communicator* expert_parallel_comm(const ParallelOptions& parallel, Communicator& comm);
 // For the stages that do not split experts yet: parallel.ep > 1 is refused naming `stage`.
 void refuse_expert_parallel(const ParallelOptions& parallel, const std::string& stage);
