@@ -151,3 +151,21 @@ TEST(PretrainExpertParallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
   }
   EXPECT_FALSE(fs::exists(dir / "ckpt" / "latest")) << "a refused layout trained";
 }
+
+// `--dry-run` plans a rank's share of the experts, and refuses a layout the model cannot take
+// before any rank starts.
+TEST(PretrainExpertParallel, DryRunPlansARanksShareOfTheExperts) {
+  if (!fs::exists(nemokit::test::kjv_bible())) GTEST_FAIL() << nemokit::test::kjv_bible() << " missing: run scripts/setup.sh";
+  const fs::path dir = nemokit::test::temp_folder("pt-ep-plan");
+  const fs::path cfg = nemokit::test::write_data_parallel_config(dir);
+  const std::string env = "NEMOKIT_JOB_ROOT=" + (dir / "jobs").string();
+  auto plan = run_cli("run nano3 pretrain -c " + cfg.string() + " -d +run.nproc_per_node=2 +parallel.ep=2", env);
+  ASSERT_EQ(plan.rc, 0) << plan.out << plan.err;
+  EXPECT_NE(plan.out.find("# memory per rank (fp32, 2 data-parallel ranks, experts over 2): "), std::string::npos) << plan.out;
+  EXPECT_NE(plan.out.find("routed experts 1/2 per rank"), std::string::npos) << plan.out;
+  auto bad =
+      run_cli("run nano3 pretrain -c " + cfg.string() + " -d +run.nproc_per_node=2 +parallel.ep=2 model.n_routed_experts=3", env);
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE((bad.out + bad.err).find("parallel.ep: 2 does not divide model.n_routed_experts = 3"), std::string::npos)
+      << bad.out << bad.err;
+}
