@@ -7,6 +7,7 @@
 #include "bible_slice.hpp"
 #include "data_parallel_config.hpp"
 #include "run_cli.hpp"
+#include "tensor_compare.hpp"
 
 #include "nemokit/runtime/safetensors.hpp"
 
@@ -25,8 +26,10 @@
 #include <vector>
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using nemokit::test::relative_error;
 using nemokit::test::run_cli;
+using nemokit::test::worst_tensor_error;
+using nlohmann::json;
 
 namespace {
 
@@ -57,37 +60,6 @@ pid_t rank_pid(const std::string& needle, int rank) {
   return -1;
 }
 
-double relative_error(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), 1e-30); }
-
-// The worst per-tensor relative error |b - a| / |a| between two safetensors files with the same
-// tensors, and that tensor's name.
-std::pair<double, std::string> worst_tensor_error(const fs::path& a_path, const fs::path& b_path) {
-  auto fa = nemokit::rt::SafetensorsFile::open(a_path.string());
-  auto fb = nemokit::rt::SafetensorsFile::open(b_path.string());
-  EXPECT_EQ(fa.entries().size(), fb.entries().size()) << a_path << " vs " << b_path;
-  double worst = 0;
-  std::string worst_name;
-  for (const auto& e : fa.entries()) {
-    if (!fb.find(e.name)) {
-      ADD_FAILURE() << b_path << " lacks " << e.name;
-      continue;
-    }
-    nemokit::rt::Tensor a = fa.load_f32(e.name), b = fb.load_f32(e.name);
-    EXPECT_EQ(a.numel(), b.numel()) << e.name;
-    if (a.numel() != b.numel()) continue;
-    double diff = 0, norm = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-      double d = double(a.f32()[i]) - double(b.f32()[i]);
-      diff += d * d;
-      norm += double(a.f32()[i]) * double(a.f32()[i]);
-    }
-    double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-    if (rel > worst) worst = rel, worst_name = e.name;
-  }
-  return {worst, worst_name};
-}
-
-
 }  // namespace
 
 TEST(PretrainDataParallel, TwoRanksWithHalfTheBatchTrainAsOneRankWithAllOfIt) {
@@ -98,19 +70,22 @@ TEST(PretrainDataParallel, TwoRanksWithHalfTheBatchTrainAsOneRankWithAllOfIt) {
   auto one = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-1").string(),
                      "NEMOKIT_NUM_THREADS=1 NEMOKIT_JOB_ROOT=" + (dir / "jobs-1").string());
   ASSERT_EQ(one.rc, 0) << one.out << one.err;
-  auto two = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-2").string() +
-                         " +run.nproc_per_node=2",
-                     "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=" + (dir / "jobs-2").string());
+  auto two =
+      run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-2").string() + " +run.nproc_per_node=2",
+              "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=" + (dir / "jobs-2").string());
   ASSERT_EQ(two.rc, 0) << two.out << two.err;
   EXPECT_NE((two.out + two.err).find("over 2 data-parallel ranks (mpi)"), std::string::npos) << two.out << two.err;
 
   // Losses: one line per step, written by rank 0 alone.
   std::map<int64_t, double> loss1, loss2, val1, val2;
-  for (const auto& m : metrics_of(dir / "jobs-1")) (m.contains("loss") ? loss1 : val1)[m["step"]] = m.value("loss", m.value("val_loss", 0.0));
-  for (const auto& m : metrics_of(dir / "jobs-2")) (m.contains("loss") ? loss2 : val2)[m["step"]] = m.value("loss", m.value("val_loss", 0.0));
+  for (const auto& m : metrics_of(dir / "jobs-1"))
+    (m.contains("loss") ? loss1 : val1)[m["step"]] = m.value("loss", m.value("val_loss", 0.0));
+  for (const auto& m : metrics_of(dir / "jobs-2"))
+    (m.contains("loss") ? loss2 : val2)[m["step"]] = m.value("loss", m.value("val_loss", 0.0));
   ASSERT_EQ(loss1.size(), 10u);
   ASSERT_EQ(loss2.size(), 10u) << "metrics.jsonl must hold each step once";
-  for (const auto& [step, l] : loss1) EXPECT_LT(relative_error(l, loss2[step]), 1e-6) << "step " << step << ": " << l << " vs " << loss2[step];
+  for (const auto& [step, l] : loss1)
+    EXPECT_LT(relative_error(l, loss2[step]), 1e-6) << "step " << step << ": " << l << " vs " << loss2[step];
   ASSERT_EQ(val2.size(), val1.size());
   for (const auto& [step, v] : val1) EXPECT_LT(relative_error(v, val2[step]), 1e-6) << "val at step " << step;
 
@@ -142,11 +117,13 @@ TEST(PretrainDataParallel, ShardedOptimizerStateTrainsAndResumesAsWholeState) {
   ASSERT_EQ(zero.rc, 0) << zero.out << zero.err;
   EXPECT_NE((zero.out + zero.err).find("over 2 data-parallel ranks (mpi), optimizer state sharded (ZeRO-1)"), std::string::npos)
       << zero.out << zero.err;
-  const auto loss_plain = nemokit::test::train_losses(dir / "jobs-plain"), loss_zero = nemokit::test::train_losses(dir / "jobs-zero");
+  const auto loss_plain = nemokit::test::train_losses(dir / "jobs-plain"),
+             loss_zero = nemokit::test::train_losses(dir / "jobs-zero");
   ASSERT_EQ(loss_zero.size(), 10u);
   for (const auto& [step, l] : loss_plain) EXPECT_LT(relative_error(l, loss_zero.at(step)), 1e-6) << "step " << step;
   for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
-    auto [worst, name] = worst_tensor_error(dir / "ckpt-plain" / "step_0000010" / file, dir / "ckpt-zero" / "step_0000010" / file);
+    auto [worst, name] =
+        worst_tensor_error(dir / "ckpt-plain" / "step_0000010" / file, dir / "ckpt-zero" / "step_0000010" / file);
     EXPECT_LT(worst, 1e-6) << file << ": worst tensor " << name;
   }
 
@@ -194,9 +171,10 @@ TEST(PretrainDataParallel, ARankKilledMidTrainingEndsTheJobNamingIt) {
   nemokit::test::RunOptions opt;
   opt.env = {{"NEMOKIT_NUM_THREADS", "1"}, {"NEMOKIT_COMM_TIMEOUT_S", "20"}, {"NEMOKIT_JOB_ROOT", (dir / "jobs").string()}};
   nemokit::test::Process p(nemokit::test::nemokit_argv({"run", "nano3", "pretrain", "-c", cfg.string(), "train.max_steps=100000",
-                                                         "checkpoint.dir=" + (dir / "ckpt").string(), "+run.nproc_per_node=2"}),
+                                                        "checkpoint.dir=" + (dir / "ckpt").string(), "+run.nproc_per_node=2"}),
                            opt);
-  ASSERT_TRUE(p.wait_for_output([](const std::string& s) { return s.find("[0] step 3/") != std::string::npos; }, 120)) << p.err_so_far();
+  ASSERT_TRUE(p.wait_for_output([](const std::string& s) { return s.find("[0] step 3/") != std::string::npos; }, 120))
+      << p.err_so_far();
   pid_t victim = rank_pid((dir / "jobs").string(), 1);
   ASSERT_GT(victim, 0) << "rank 1 not found";
   const auto t0 = std::chrono::steady_clock::now();
@@ -219,14 +197,14 @@ TEST(PretrainDataParallel, TwoRanksKilledWithSigkillResumeToTheUninterruptedRun)
   fs::path dir = nemokit::test::temp_folder("pt-dp-resume");
   fs::path cfg = nemokit::test::write_data_parallel_config(dir);
   const std::string env = "NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60 NEMOKIT_JOB_ROOT=";
-  auto full = run_cli("run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-full").string() +
-                          " +run.nproc_per_node=2",
-                      env + (dir / "jobs-full").string());
+  auto full = run_cli(
+      "run nano3 pretrain -c " + cfg.string() + " checkpoint.dir=" + (dir / "ckpt-full").string() + " +run.nproc_per_node=2",
+      env + (dir / "jobs-full").string());
   ASSERT_EQ(full.rc, 0) << full.out << full.err;
 
   const fs::path ckpt = dir / "ckpt-killed", jobs = dir / "jobs-killed";
-  const std::vector<std::string> args = {"run", "nano3", "pretrain", "-c", cfg.string(), "checkpoint.dir=" + ckpt.string(),
-                                         "+run.nproc_per_node=2"};
+  const std::vector<std::string> args = {
+      "run", "nano3", "pretrain", "-c", cfg.string(), "checkpoint.dir=" + ckpt.string(), "+run.nproc_per_node=2"};
   nemokit::test::RunOptions opt;
   opt.env = {{"NEMOKIT_NUM_THREADS", "1"}, {"NEMOKIT_COMM_TIMEOUT_S", "60"}, {"NEMOKIT_JOB_ROOT", jobs.string()}};
   nemokit::test::Process killed(nemokit::test::nemokit_argv(args), opt);
@@ -257,8 +235,8 @@ TEST(PretrainDataParallel, TwoRanksKilledWithSigkillResumeToTheUninterruptedRun)
   const auto ref = nemokit::test::train_losses(dir / "jobs-full"), got = nemokit::test::train_losses(jobs);
   ASSERT_EQ(got.size(), 10u);
   for (const auto& [step, l] : ref) EXPECT_EQ(got.at(step), l) << "step " << step;
-  auto [worst, name] = worst_tensor_error(dir / "ckpt-full" / "step_0000010" / "model.safetensors",
-                                          ckpt / "step_0000010" / "model.safetensors");
+  auto [worst, name] =
+      worst_tensor_error(dir / "ckpt-full" / "step_0000010" / "model.safetensors", ckpt / "step_0000010" / "model.safetensors");
   EXPECT_EQ(worst, 0.0) << "worst tensor " << name;
   for (const auto& e : fs::directory_iterator(ckpt))
     if (e.is_directory()) EXPECT_TRUE(fs::exists(e.path() / "trainer_state.json")) << e.path() << " is half written";

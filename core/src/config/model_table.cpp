@@ -5,6 +5,7 @@
 
 #include "nemokit/runtime/config.hpp"
 #include "nemokit/runtime/run/memory_plan.hpp"
+#include "nemokit/runtime/run/parallel_options.hpp"
 #include "util/memory_size.hpp"
 
 #include <algorithm>
@@ -18,8 +19,8 @@ namespace {
 // The recipe's architecture, or nothing when [model] names a checkpoint instead (no layer stack).
 std::optional<rt::NemotronHConfig> recipe_model(const toml::table& config, const std::string& where) {
   const toml::table* model = config["model"].as_table();
-  if (!model || (!model->contains("hybrid_override_pattern") && !model->contains("layers_block_type") &&
-                 !model->contains("layer_types")))
+  if (!model ||
+      (!model->contains("hybrid_override_pattern") && !model->contains("layers_block_type") && !model->contains("layer_types")))
     return std::nullopt;
   try {
     return rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]");
@@ -39,7 +40,8 @@ MemoryBudget memory_budget(const JobShape& shape, bool here) {
   if (here) {
     const long double machine = rt::machine_memory_bytes();
     if (machine <= 0) return {};
-    return {machine / ranks, "this machine's " + rt::format_bytes(machine) + (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")};
+    return {machine / ranks,
+            "this machine's " + rt::format_bytes(machine) + (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")};
   }
   if (!shape.mem.empty() && shape.mem != "0")
     return {parse_memory_size(shape.mem, "mem") / ranks,
@@ -57,21 +59,32 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
   rt::MemoryLayout layout;
   layout.data_parallel = std::max<int64_t>(1, integer("parallel", "dp", shape.world_size()));
   layout.zero = integer("parallel", "zero", 0);
+  layout.expert_parallel = std::max<int64_t>(1, integer("parallel", "ep", 1));
+  if (layout.expert_parallel > 1) {  // the ranks refuse such a layout too, but only once started
+    rt::ParallelOptions par;
+    par.dp = layout.data_parallel, par.zero = layout.zero, par.ep = layout.expert_parallel;
+    try {
+      rt::check_expert_parallel(par, *model);
+    } catch (const std::invalid_argument& e) {
+      throw UserError(where + ": " + e.what());
+    }
+  }
   layout.micro_batch_size = std::max<int64_t>(1, integer("train", "micro_batch_size", 1));
   layout.seq_length = std::max<int64_t>(1, integer("train", "seq_length", 1));
   const rt::MemoryPlan plan = rt::plan_memory(*model, layout);
-  const std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
+  std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
+  if (layout.expert_parallel > 1) ranks += ", experts over " + std::to_string(layout.expert_parallel);
   std::string line = "# memory per rank (fp32, " + ranks + "): " + rt::memory_plan_text(plan, layout);
   if (budget.bytes > 0) line += " of " + rt::format_bytes(budget.bytes) + " (" + budget.source + ")";
   if (budget.bytes > 0 && plan.total() > budget.bytes) {
     std::string hint;
     if (layout.zero == 0 && layout.data_parallel > 1)
-      hint = "shard the optimizer state (parallel.zero = 1, saving " + rt::format_bytes(plan.optimizer - plan.optimizer / layout.data_parallel) +
-             " per rank), ";
+      hint = "shard the optimizer state (parallel.zero = 1, saving " +
+             rt::format_bytes(plan.optimizer - plan.optimizer / layout.data_parallel) + " per rank), ";
     hint += "lower train.micro_batch_size or train.seq_length, or run on more memory";
     throw UserError(where + ": the job does not fit in memory: a rank needs " + rt::format_bytes(plan.total()) + ", more than " +
-                    rt::format_bytes(budget.bytes) + " (" + budget.source + "): " + rt::memory_plan_text(plan, layout) + ". To fit, " +
-                    hint);
+                    rt::format_bytes(budget.bytes) + " (" + budget.source + "): " + rt::memory_plan_text(plan, layout) +
+                    ". To fit, " + hint);
   }
   return line + "\n";
 }

@@ -35,14 +35,16 @@ namespace {
 // Model FLOPs per trained token (forward + backward), as llm.c counts them: 6 x the parameters a
 // token passes through (routed experts by top-k share, embeddings excluded unless tied into the
 // head) plus the attention scores.
+// Counted over the whole model's layout: under expert parallel a rank holds only its experts.
 double flops_per_token(rt::NemotronH& model, int64_t seq) {
   const auto& c = model.config();
   double active = 0;
-  for (rt::Parameter* p : model.parameters()) {
-    if (p->buffer) continue;
-    double n = double(p->value.numel());
-    if (p->name.find(".experts.") != std::string::npos) n *= double(c.num_experts_per_tok) / double(c.n_routed_experts);
-    if (p->name == "backbone.embeddings.weight" && !c.tie_word_embeddings) continue;
+  for (const rt::ParamSlot& slot : model.parameter_layout()) {
+    if (slot.local && slot.local->buffer) continue;
+    double n = 1;
+    for (int64_t d : slot.shape) n *= double(d);
+    if (slot.name.find(".experts.") != std::string::npos) n *= double(c.num_experts_per_tok) / double(c.n_routed_experts);
+    if (slot.name == "backbone.embeddings.weight" && !c.tie_word_embeddings) continue;
     active += n;
   }
   int64_t attn_layers = std::count(c.pattern.begin(), c.pattern.end(), '*');
@@ -86,8 +88,10 @@ Data ensure_data(const json& config, const sdk::Host& host) {
 // The same validation windows every time, so evaluations are comparable along the run; under
 // data parallel each rank evaluates every dp-th batch and the sums meet.
 double evaluate(rt::NemotronH& model, const Data& data, const PretrainOptions& o, rt::Communicator& comm) {
-  return rt::heldout_loss(model, {data.blend, "valid", o.seq_length, o.seed ^ 0x5eed, o.micro_batch_size,
-                                  o.eval_steps * o.micro_batch_size}, &comm).mean();
+  return rt::heldout_loss(
+             model, {data.blend, "valid", o.seq_length, o.seed ^ 0x5eed, o.micro_batch_size, o.eval_steps * o.micro_batch_size},
+             &comm)
+      .mean();
 }
 
 }  // namespace
@@ -104,6 +108,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
   std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  rt::check_expert_parallel(par, mc);
   const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");
   const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
 
@@ -118,7 +123,9 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     throw std::invalid_argument("model.vocab_size: " + std::to_string(mc.vocab_size) + " is smaller than the tokenizer's " +
                                 std::to_string(tok.vocab_size()) + " ids (" + data.tokenizer.string() + ")");
 
-  rt::NemotronH model(mc);
+  // Expert parallel: this rank creates its block of each MoE layer's experts; the weights are
+  // those one rank would draw (init_weights skips the other ranks' draws).
+  rt::NemotronH model(mc, rt::expert_parallel_comm(par, *comm), int(par.ep));
   model.init_weights(o.seed);
   rt::AdamW optimizer = rt::make_optimizer(model.parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
@@ -151,11 +158,10 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   const double fpt = flops_per_token(model, o.seq_length);
   const int64_t accum = o.accumulation_steps();
   if (writer) {
-    host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameters().size()) + " tensors), " +
+    host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameter_layout().size()) + " tensors), " +
               std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
-              std::to_string(o.seq_length) + " tokens" +
-              rt::describe_layout(par, *comm) +
-              "; checkpoints in " + o.checkpoint_dir.string());
+              std::to_string(o.seq_length) + " tokens" + rt::describe_layout(par, *comm) + "; checkpoints in " +
+              o.checkpoint_dir.string());
     if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
   }
 
@@ -165,8 +171,10 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     state.step = step;
     state.data_position = train.position().to_json();
     optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
+    // Expert parallel: every rank sends its experts (weights, moments) to the writer.
+    const rt::RemoteExperts experts = rt::gather_remote_experts(model, optimizer);
     if (writer) {
-      rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok);
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok, rt::kDefaultShardBytes, experts);
       ckpts.mark_latest(step);
       progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
     }
@@ -188,7 +196,8 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     micro.reserve(size_t(slice.count));
     for (int64_t a = 0; a < accum; ++a) {
       std::vector<int32_t> windows = train.next_batch(size_t(o.micro_batch_size));
-      if (a >= slice.first && a < slice.first + slice.count) micro.push_back(rt::window_batch(windows, o.micro_batch_size, o.seq_length));
+      if (a >= slice.first && a < slice.first + slice.count)
+        micro.push_back(rt::window_batch(windows, o.micro_batch_size, o.seq_length));
     }
     float lr = sched.lr(step);
     rt::TrainStepStats s = rt::train_step(model, optimizer, lr, micro, to);
@@ -196,8 +205,13 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     if (o.moe_bias_update_rate > 0) model.update_expert_bias(float(o.moe_bias_update_rate));
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     double tps = double(o.global_batch_size * o.seq_length) / secs;
-    json m = {{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm},
-              {"tokens_per_s", tps}, {"tflops", fpt * tps / 1e12}, {"expert_imbalance", imbalance}};
+    json m = {{"step", step + 1},
+              {"loss", s.loss},
+              {"lr", lr},
+              {"grad_norm", s.grad_norm},
+              {"tokens_per_s", tps},
+              {"tflops", fpt * tps / 1e12},
+              {"expert_imbalance", imbalance}};
     if (o.peak_tflops > 0) m["mfu"] = fpt * tps / 1e12 / o.peak_tflops;
     if (model.config().num_nextn_predict_layers > 0) m["mtp_loss"] = s.mtp_loss;  // the part of "loss" MTP adds
     if (writer) {
@@ -222,8 +236,9 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
-      if (writer) host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
-                "; checkpoint saved, run again to resume");
+      if (writer)
+        host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                  "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }
@@ -236,7 +251,11 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     so.top_k = 40;
     so.seed = o.seed;
     if (auto eod = tok.token_to_id("<|endoftext|>")) so.stop_tokens.push_back(*eod);
-    auto out = rt::generate(model, {tok.encode(o.sample_prompt)}, so);
+    // Under expert parallel every forward is collective, and rank 0 samples alone: it samples
+    // from the whole model the last checkpoint holds.
+    std::unique_ptr<rt::NemotronH> whole;
+    if (model.expert_comm()) whole = rt::load_pretrained(ckpts.latest()->string());
+    auto out = rt::generate(whole ? *whole : model, {tok.encode(o.sample_prompt)}, so);
     std::string text = o.sample_prompt + tok.decode_generated(out[0], /*skip_special=*/true);
     host.info("sample: " + text);
     metrics->write({{"step", state.step > o.max_steps ? state.step : o.max_steps}, {"sample", text}});

@@ -60,10 +60,12 @@ fs::path ensure_data(const json& config, const fs::path& job_dir, const InitMode
   }
   json meta = read_metadata(c.output);
   if (meta.value("type", "") != "SFTDataArtifact")
-    throw std::invalid_argument("data.output: " + c.output.string() + " holds no SFT data (metadata type \"" + meta.value("type", "") + "\")");
+    throw std::invalid_argument("data.output: " + c.output.string() + " holds no SFT data (metadata type \"" +
+                                meta.value("type", "") + "\")");
   if (tok.to_json() != rt::Tokenizer::load(c.output / "tokenizer.json").to_json())
     throw std::invalid_argument("data.output: " + c.output.string() + " was prepared with another tokenizer than the model's (" +
-                                init.tokenizer.string() + "); prepare it again (remove the folder, or set data.output elsewhere)");
+                                init.tokenizer.string() +
+                                "); prepare it again (remove the folder, or set data.output elsewhere)");
   return c.output;
 }
 
@@ -132,6 +134,9 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
   std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  // Splitting the experts needs the exchange in every forward (evaluation and generation too)
+  // and LoRA adapters on split experts; pretraining has it, SFT not yet.
+  rt::refuse_expert_parallel(par, "SFT");
   const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");
   const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.
@@ -185,12 +190,11 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   rt::StopSignal stop;
   const int64_t accum = o.accumulation_steps();
   if (writer)
-    host.info(std::string(o.lora ? "LoRA" : "full") + " fine-tuning of " + init.dir.string() + " (from " + init.origin + "): " +
-            std::to_string(trainable) + " of " + std::to_string(total) + " parameters trained; " + std::to_string(train.packs()) +
-            " packs of " + std::to_string(train.pack_size) + " tokens, " + std::to_string(o.max_steps) + " steps of " +
-            std::to_string(o.global_batch_size) + " packs" +
-            rt::describe_layout(par, *comm) +
-            "; checkpoints in " + o.checkpoint_dir.string());
+    host.info(std::string(o.lora ? "LoRA" : "full") + " fine-tuning of " + init.dir.string() + " (from " + init.origin +
+              "): " + std::to_string(trainable) + " of " + std::to_string(total) + " parameters trained; " +
+              std::to_string(train.packs()) + " packs of " + std::to_string(train.pack_size) + " tokens, " +
+              std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + " packs" +
+              rt::describe_layout(par, *comm) + "; checkpoints in " + o.checkpoint_dir.string());
 
   auto evaluate = [&](int64_t step) {
     json m = {{"step", step}};
@@ -215,9 +219,14 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
         std::map<std::string, int64_t> shown;
         for (const EvalAnswer& a : r.answers) {
           if (shown[a.example->kind]++ >= o.eval_samples) continue;
-          samples.push_back({{"kind", a.example->kind}, {"prompt", tok.decode(a.example->prompt)}, {"answer", a.answer},
-                             {"expected", a.example->expected}, {"correct", a.correct}});
-          if (writer) progress->note("  [" + a.example->kind + "] " + a.answer + (a.correct ? "  (correct)" : "  (expected: " + a.example->expected + ")"));
+          samples.push_back({{"kind", a.example->kind},
+                             {"prompt", tok.decode(a.example->prompt)},
+                             {"answer", a.answer},
+                             {"expected", a.example->expected},
+                             {"correct", a.correct}});
+          if (writer)
+            progress->note("  [" + a.example->kind + "] " + a.answer +
+                           (a.correct ? "  (correct)" : "  (expected: " + a.example->expected + ")"));
         }
         m["samples"] = samples;
       }
@@ -263,8 +272,13 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double tps = double(o.global_batch_size * train.pack_size) / secs;
     if (writer) {
-      metrics->write({{"step", step + 1}, {"loss", s.loss}, {"lr", lr}, {"grad_norm", s.grad_norm}, {"tokens_per_s", tps},
-                      {"trained_tokens", trained_tokens}, {"epoch", sampler.epoch()}});
+      metrics->write({{"step", step + 1},
+                      {"loss", s.loss},
+                      {"lr", lr},
+                      {"grad_norm", s.grad_norm},
+                      {"tokens_per_s", tps},
+                      {"trained_tokens", trained_tokens},
+                      {"epoch", sampler.epoch()}});
       progress->update(step + 1, rt::training_detail(s.loss, tps));
     }
 
@@ -277,8 +291,9 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
-      if (writer) host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
-                "; checkpoint saved, run again to resume");
+      if (writer)
+        host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+                  "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }

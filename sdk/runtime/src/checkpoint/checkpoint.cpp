@@ -29,11 +29,43 @@ constexpr const char* kEmbeddings = "backbone.embeddings.weight";
 // transformers' NemotronH never ties its head to the embeddings (tie_word_embeddings or not), so
 // a tied model's folder carries the head as its own tensor, a copy of the embeddings: then
 // from_pretrained finds every weight and computes the logits nemokit computes.
-std::vector<NamedTensor> model_tensors(NemotronH& model, DType dtype = DType::f32) {
+// Under expert parallel, the whole model in checkpoint order: this rank's tensors and the other
+// ranks' experts from `remote` (gather_remote_experts).
+std::vector<NamedTensor> model_tensors(NemotronH& model, DType dtype = DType::f32, const RemoteExperts& remote = {}) {
   auto stored = [dtype](const Tensor& t) { return dtype == DType::f32 ? t : t.to(dtype); };
   std::vector<NamedTensor> out;
-  for (Parameter* p : model.parameters()) out.emplace_back(p->name, stored(p->value));
+  if (model.expert_comm()) {
+    std::map<std::string, const Tensor*> theirs;
+    for (const auto& [name, t] : remote.weights) theirs.emplace(name, &t);
+    for (const ParamSlot& slot : model.parameter_layout()) {
+      if (slot.local) {
+        out.emplace_back(slot.name, stored(slot.local->value));
+        continue;
+      }
+      auto it = theirs.find(slot.name);
+      if (it == theirs.end())
+        throw std::logic_error("saving a model whose experts are split over ranks: " + slot.name + " is on rank " +
+                               std::to_string(slot.owner) + "; gather_remote_experts() on every rank first");
+      out.emplace_back(slot.name, stored(*it->second));
+    }
+  } else {
+    for (Parameter* p : model.parameters()) out.emplace_back(p->name, stored(p->value));
+  }
   if (model.config().tie_word_embeddings) out.emplace_back(kHead, stored(model.find(kEmbeddings)->value));
+  return out;
+}
+
+// AdamW's moments; under expert parallel every expert's, in checkpoint order, as one rank lists them.
+std::vector<NamedTensor> optimizer_tensors(NemotronH& model, const AdamW& optimizer, const RemoteExperts& remote) {
+  std::vector<NamedTensor> mine = optimizer.state_tensors();
+  if (!model.expert_comm()) return mine;
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, t] : mine) by_name.emplace(name, &t);
+  for (const auto& [name, t] : remote.moments) by_name.emplace(name, &t);
+  std::vector<NamedTensor> out;
+  for (const ParamSlot& slot : model.parameter_layout())
+    for (const char* suffix : {".exp_avg", ".exp_avg_sq"})
+      if (auto it = by_name.find(slot.name + suffix); it != by_name.end()) out.emplace_back(it->first, *it->second);
   return out;
 }
 
@@ -193,6 +225,9 @@ std::vector<NamedTensor> load_from(NemotronH& model, const WeightSource& src, co
     }
     throw std::runtime_error(dir + ": tensor '" + p->name + "' is missing from the checkpoint");
   }
+  // Expert parallel: the other ranks' experts are theirs to load.
+  for (const ParamSlot& slot : model.parameter_layout())
+    if (!slot.local) used.insert(slot.name);
   if (model.config().tie_word_embeddings && src.by_name.count(kHead)) {
     const auto& [file, stored] = src.by_name.at(kHead);
     if (!same_values(file->load_f32(stored), model.find(kEmbeddings)->value))
@@ -240,8 +275,8 @@ std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
   return model;
 }
 
-void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
-                              const TrainerState& state, const Tokenizer* tokenizer, uint64_t max_shard_bytes) {
+void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer, const TrainerState& state,
+                              const Tokenizer* tokenizer, uint64_t max_shard_bytes, const RemoteExperts& remote) {
   std::string tmp = begin_dir(dir);
   write_file_atomic(tmp + "/config.json", config_json(model, DType::f32).dump(2) + "\n");
   write_adapter_config(model, tmp);
@@ -249,8 +284,8 @@ void save_training_checkpoint(const std::string& dir, NemotronH& model, const Ad
     tokenizer->save(tmp + "/tokenizer.json");
     write_file_atomic(tmp + "/tokenizer_config.json", tokenizer_config_json(*tokenizer, model.config()).dump(2) + "\n");
   }
-  write_weights(tmp, model_tensors(model), max_shard_bytes);
-  write_safetensors(tmp + "/optimizer.safetensors", optimizer.state_tensors(), {{"format", "pt"}});
+  write_weights(tmp, model_tensors(model, DType::f32, remote), max_shard_bytes);
+  write_safetensors(tmp + "/optimizer.safetensors", optimizer_tensors(model, optimizer, remote), {{"format", "pt"}});
   json js = {{"step", state.step},
              {"optimizer_steps", optimizer.steps()},
              // a decimal string: JSON numbers lose bits above 2^53 in many readers

@@ -27,6 +27,10 @@ std::string last_component(const std::string& module) {
 }  // namespace
 
 void NemotronH::add_lora(const LoraConfig& config) {
+  // Adapters on experts split over ranks would need their own exchange and checkpoint gather.
+  if (expert_comm_)
+    throw std::invalid_argument(
+        "add_lora: LoRA on a model whose experts are split over ranks (expert parallel) is not supported");
   config.validate("add_lora");
   if (lora_) throw std::logic_error("add_lora: the model already has LoRA adapters (merge_lora first)");
   std::vector<detail::Linear*> all = linears(), chosen;
@@ -47,9 +51,8 @@ void NemotronH::add_lora(const LoraConfig& config) {
     }
     std::string list;
     for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-    throw std::invalid_argument("add_lora: target '" + config.targets[t] +
-                                "' matches no projection of this model; available: " + list +
-                                " (or a longer suffix such as mixer.up_proj or shared_experts.up_proj)");
+    throw std::invalid_argument("add_lora: target '" + config.targets[t] + "' matches no projection of this model; available: " +
+                                list + " (or a longer suffix such as mixer.up_proj or shared_experts.up_proj)");
   }
 
   base_params_ = params_.size();
@@ -79,6 +82,7 @@ void NemotronH::merge_lora() {
   if (!lora_) throw std::logic_error("merge_lora: the model has no LoRA adapters");
   for (detail::Linear* l : linears()) l->merge();
   // The adapters are the last parameters, so popping them leaves every other pointer valid.
+  layout_.resize(layout_.size() - (params_.size() - base_params_));
   while (params_.size() > base_params_) params_.pop_back();
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter& p = params_[i];

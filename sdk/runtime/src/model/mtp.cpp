@@ -29,7 +29,7 @@ struct Mtp::Depth {
   std::vector<float> out, out_rstd, dout;    // h^k and the gradient of the loss on it
 };
 
-Mtp::Mtp(const NemotronHConfig& c, const ParamFactory& add)
+Mtp::Mtp(const NemotronHConfig& c, const ParamFactory& add, const ExpertShard& shard)
     : d_(c.hidden_size), V_(c.vocab_size), eps_(c.layer_norm_epsilon) {
   const int64_t P = int64_t(c.mtp_pattern.size());
   for (int64_t depth = 0; depth < c.num_nextn_predict_layers; ++depth) {
@@ -45,9 +45,15 @@ Mtp::Mtp(const NemotronHConfig& c, const ParamFactory& add)
       Parameter* norm = add(p + "norm.weight", {d_}, false);
       std::unique_ptr<Mixer> mixer;
       switch (c.mtp_pattern[j]) {
-        case '*': mixer = make_mtp_attention(c, p + "mixer.", add); break;
-        case '-': mixer = make_mlp(c, p + "mixer.", c.intermediate_size, add); break;
-        case 'E': mixer = make_moe(c, p + "mixer.", add); break;
+        case '*':
+          mixer = make_mtp_attention(c, p + "mixer.", add);
+          break;
+        case '-':
+          mixer = make_mlp(c, p + "mixer.", c.intermediate_size, add);
+          break;
+        case 'E':
+          mixer = make_moe(c, p + "mixer.", add, shard);
+          break;
       }
       dp->blocks.push_back(std::make_unique<Block>(norm, std::move(mixer)));
       if (j == P - 1) dp->final_norm = add(p + "final_layernorm.weight", {d_}, false);
@@ -71,8 +77,8 @@ void Mtp::init(Rng& rng, const NemotronHConfig& c) {
   }
 }
 
-double Mtp::forward(const RunShape& rs, const Batch& batch, const float* hidden, Parameter* embedding,
-                    Parameter* lm_head, const LossOptions& opts, bool backward) {
+double Mtp::forward(const RunShape& rs, const Batch& batch, const float* hidden, Parameter* embedding, Parameter* lm_head,
+                    const LossOptions& opts, bool backward) {
   const int64_t R = rs.rows, S = rs.seq, d = d_, V = V_;
   const bool weighted = !batch.loss_weights.empty();
   const float depth_scale = opts.mtp_loss_scale / float(depths_.size());
@@ -119,17 +125,16 @@ double Mtp::forward(const RunShape& rs, const Batch& batch, const float* hidden,
       for (int64_t i = 0; i < R * d; ++i) dp.residual[l + 1][i] = dp.residual[l][i] + mixed[i];
     }
     dp.out.resize(R * d), dp.out_rstd.resize(R);
-    k::rmsnorm_forward(dp.out.data(), dp.out_rstd.data(), dp.residual[L].data(), dp.final_norm->value.f32(), R, d,
-                       d, eps_);
+    k::rmsnorm_forward(dp.out.data(), dp.out_rstd.data(), dp.residual[L].data(), dp.final_norm->value.f32(), R, d, d, eps_);
 
     // The shared head; its gradient is taken here, so no depth keeps [rows, vocab] logits.
     logits_.resize(R * V), row_loss_.assign(R, 0.0f);
     k::linear_forward(logits_.data(), dp.out.data(), lm_head->value.f32(), R, d, V);
     const float norm = opts.mean && !weighted ? 1.0f / float(std::max<int64_t>(1, tokens)) : 1.0f;
     if (backward) dlogits_.resize(R * V);
-    const double sum = k::cross_entropy(logits_.data(), dp.targets.data(), R, V, row_loss_.data(),
-                                        backward ? dlogits_.data() : nullptr, depth_scale * norm * opts.grad_scale,
-                                        weighted ? dp.weights.data() : nullptr);
+    const double sum =
+        k::cross_entropy(logits_.data(), dp.targets.data(), R, V, row_loss_.data(), backward ? dlogits_.data() : nullptr,
+                         depth_scale * norm * opts.grad_scale, weighted ? dp.weights.data() : nullptr);
     double objective = sum * norm;
     if (weighted) {
       objective = 0;
@@ -138,8 +143,7 @@ double Mtp::forward(const RunShape& rs, const Batch& batch, const float* hidden,
     total += depth_scale * objective;
     if (backward) {
       dp.dout.assign(R * d, 0.0f);
-      k::linear_backward(dp.dout.data(), grad_of(lm_head), dlogits_.data(), dp.out.data(), lm_head->value.f32(), R, d,
-                         V);
+      k::linear_backward(dp.dout.data(), grad_of(lm_head), dlogits_.data(), dp.out.data(), lm_head->value.f32(), R, d, V);
     }
     h_prev = dp.out.data();
   }
@@ -157,14 +161,14 @@ void Mtp::backward(const RunShape& rs, Parameter* embedding, float* dhidden) {
       for (int64_t j = 0; j < R * d; ++j) dp.dout[j] += carry[j];
     std::fill(dh.begin(), dh.end(), 0.0f);
     const size_t L = dp.blocks.size();
-    k::rmsnorm_backward(dh.data(), grad_of(dp.final_norm), dp.dout.data(), dp.residual[L].data(),
-                        dp.final_norm->value.f32(), dp.out_rstd.data(), R, d, d);
+    k::rmsnorm_backward(dh.data(), grad_of(dp.final_norm), dp.dout.data(), dp.residual[L].data(), dp.final_norm->value.f32(),
+                        dp.out_rstd.data(), R, d, d);
     for (size_t l = L; l-- > 0;) {
       Block& b = *dp.blocks[l];
       std::fill(dn.begin(), dn.end(), 0.0f);
       b.mixer->backward(rs, b.normed.data(), dh.data(), dn.data());
-      k::rmsnorm_backward(dh.data(), grad_of(b.norm), dn.data(), dp.residual[l].data(), b.norm->value.f32(),
-                          b.rstd.data(), R, d, d);
+      k::rmsnorm_backward(dh.data(), grad_of(b.norm), dn.data(), dp.residual[l].data(), b.norm->value.f32(), b.rstd.data(), R, d,
+                          d);
     }
     std::fill(dcat.begin(), dcat.end(), 0.0f);
     dp.eh_proj->backward(dcat.data(), dh.data(), dp.cat.data(), R);
@@ -173,12 +177,12 @@ void Mtp::backward(const RunShape& rs, Parameter* embedding, float* dhidden) {
       std::memcpy(&dhn[r * d], &dcat[r * 2 * d + d], sizeof(float) * d);
     }
     std::fill(de.begin(), de.end(), 0.0f);
-    k::rmsnorm_backward(de.data(), grad_of(dp.enorm), dn.data(), dp.emb.data(), dp.enorm->value.f32(),
-                        dp.en_rstd.data(), R, d, d);
+    k::rmsnorm_backward(de.data(), grad_of(dp.enorm), dn.data(), dp.emb.data(), dp.enorm->value.f32(), dp.en_rstd.data(), R, d,
+                        d);
     if (float* g = grad_of(embedding)) k::embedding_backward(g, de.data(), dp.ids.data(), R, d);
     std::fill(dprev.begin(), dprev.end(), 0.0f);
-    k::rmsnorm_backward(dprev.data(), grad_of(dp.hnorm), dhn.data(), dp.hidden_in, dp.hnorm->value.f32(),
-                        dp.hn_rstd.data(), R, d, d);
+    k::rmsnorm_backward(dprev.data(), grad_of(dp.hnorm), dhn.data(), dp.hidden_in, dp.hnorm->value.f32(), dp.hn_rstd.data(), R, d,
+                        d);
     if (i == 0)
       for (int64_t j = 0; j < R * d; ++j) dhidden[j] += dprev[j];
     else

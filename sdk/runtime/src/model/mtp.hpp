@@ -24,15 +24,15 @@ namespace nemokit::rt::detail {
 
 class Mtp {
  public:
-  Mtp(const NemotronHConfig& c, const ParamFactory& add);
+  Mtp(const NemotronHConfig& c, const ParamFactory& add, const ExpertShard& shard = {});
   ~Mtp();
   void init(Rng& rng, const NemotronHConfig& c);
 
   // Every depth's forward and loss from the main model's final hidden state `hidden`
   // [rows, hidden]. With `backward`, also the LM head's gradient and each depth's gradient
   // at its output, kept for backward(). Returns the scaled MTP loss.
-  double forward(const RunShape& rs, const Batch& batch, const float* hidden, Parameter* embedding,
-                 Parameter* lm_head, const LossOptions& opts, bool backward);
+  double forward(const RunShape& rs, const Batch& batch, const float* hidden, Parameter* embedding, Parameter* lm_head,
+                 const LossOptions& opts, bool backward);
   // Adds every MTP parameter's and the embedding's gradient; adds the gradient of the loss
   // on `hidden` into dhidden. Follows forward(..., backward = true).
   void backward(const RunShape& rs, Parameter* embedding, float* dhidden);

@@ -5,6 +5,7 @@
 #include "encoder.hpp"
 #include "mixers.hpp"
 #include "mtp.hpp"
+#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/parallel.hpp"
@@ -48,8 +49,9 @@ void Batch::set_documents(const std::vector<std::vector<int64_t>>& cu_seqlens) {
 void Batch::validate(int64_t vocab) const {
   const size_t n = size_t(batch * seq);
   if (batch <= 0 || seq <= 0) throw std::invalid_argument("batch: batch and seq must be positive");
-  if (input_ids.size() != n) throw std::invalid_argument("batch: input_ids has " + std::to_string(input_ids.size()) +
-                                                         " ids, expected batch*seq = " + std::to_string(n));
+  if (input_ids.size() != n)
+    throw std::invalid_argument("batch: input_ids has " + std::to_string(input_ids.size()) +
+                                " ids, expected batch*seq = " + std::to_string(n));
   if (!targets.empty() && targets.size() != n) throw std::invalid_argument("batch: targets size differs from batch*seq");
   if (!doc_ids.empty() && doc_ids.size() != n) throw std::invalid_argument("batch: doc_ids size differs from batch*seq");
   if (!pad.empty() && pad.size() != n) throw std::invalid_argument("batch: pad size differs from batch*seq");
@@ -77,10 +79,32 @@ void Batch::validate(int64_t vocab) const {
   }
 }
 
-NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
+NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) { build(); }
+
+NemotronH::NemotronH(NemotronHConfig config, Communicator* expert_comm, int ep) : config_(std::move(config)) {
+  if (expert_comm && ep > 1) {
+    if (expert_comm->size() % ep != 0)
+      throw std::invalid_argument("expert parallel: groups of " + std::to_string(ep) + " ranks do not divide the " +
+                                  std::to_string(expert_comm->size()) + " ranks");
+    if (config_.n_routed_experts % ep != 0)
+      throw std::invalid_argument("expert parallel: the model's " + std::to_string(config_.n_routed_experts) +
+                                  " routed experts (n_routed_experts) do not split evenly over " + std::to_string(ep) + " ranks");
+    expert_comm_ = expert_comm;
+    expert_parallel_ = ep;
+  }
+  build();
+}
+
+void NemotronH::build() {
   config_.validate("model config");
   config_.check_fits_in_memory("model config");
   const auto& c = config_;
+  detail::ExpertShard shard;
+  shard.comm = expert_comm_;
+  shard.group = expert_parallel_;
+  shard.remote = [this](const std::string& name, std::vector<int64_t> shape, int owner) {
+    layout_.push_back({name, std::move(shape), nullptr, owner});
+  };
   embedding_ = add_param("backbone.embeddings.weight", {c.vocab_size, c.hidden_size}, true);
   detail::ParamFactory add = [this](const std::string& n, std::vector<int64_t> s, bool decay) {
     return add_param(n, std::move(s), decay);
@@ -90,22 +114,31 @@ NemotronH::NemotronH(NemotronHConfig config) : config_(std::move(config)) {
     Parameter* norm = add_param(prefix + "norm.weight", {c.hidden_size}, false);
     std::unique_ptr<detail::Mixer> mixer;
     switch (c.pattern[l]) {
-      case 'M': mixer = detail::make_mamba2(c, l, add); break;
-      case '*': mixer = detail::make_attention(c, l, add); break;
-      case '-': mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add); break;
-      case 'E': mixer = detail::make_moe(c, prefix + "mixer.", add); break;
+      case 'M':
+        mixer = detail::make_mamba2(c, l, add);
+        break;
+      case '*':
+        mixer = detail::make_attention(c, l, add);
+        break;
+      case '-':
+        mixer = detail::make_mlp(c, prefix + "mixer.", c.intermediate_size, add);
+        break;
+      case 'E':
+        mixer = detail::make_moe(c, prefix + "mixer.", add, shard);
+        break;
     }
     blocks_.push_back(std::make_unique<detail::Block>(norm, std::move(mixer)));
   }
   norm_f_ = add_param("backbone.norm_f.weight", {c.hidden_size}, false);
   lm_head_ = c.tie_word_embeddings ? embedding_ : add_param("lm_head.weight", {c.vocab_size, c.hidden_size}, true);
-  if (c.num_nextn_predict_layers > 0) mtp_ = std::make_unique<detail::Mtp>(c, add);
+  if (c.num_nextn_predict_layers > 0) mtp_ = std::make_unique<detail::Mtp>(c, add, shard);
   for (auto& p : params_)
     if (p.buffer) p.grad = Tensor();
   for (Modality m : {Modality::vision, Modality::audio}) {
     const std::string key = std::string(modality_name(m)) + "_config";
     if (c.extra.contains(key))
-      encoders_.push_back(std::make_unique<detail::Encoder>(EncoderConfig::from_json(c.extra[key], m, "model config: " + key), add));
+      encoders_.push_back(
+          std::make_unique<detail::Encoder>(EncoderConfig::from_json(c.extra[key], m, "model config: " + key), add));
   }
 }
 
@@ -118,6 +151,8 @@ Parameter* NemotronH::add_param(const std::string& name, std::vector<int64_t> sh
   p.grad = Tensor::zeros(shape);
   p.decay = decay;
   params_.push_back(std::move(p));
+  const int here = expert_comm_ ? expert_comm_->rank() % expert_parallel_ : 0;  // the position in the group
+  layout_.push_back({name, std::move(shape), &params_.back(), here});
   return &params_.back();
 }
 
@@ -182,6 +217,7 @@ detail::RunShape NemotronH::run_shape() const {
   rs.aux_coeff = run_opts_.moe_aux_loss_coeff;
   rs.grad_scale = run_opts_.grad_scale;
   rs.lora = {run_dropout_, run_lora_counter_};
+  rs.grad_flush = &grad_flush_;
   return rs;
 }
 
@@ -207,8 +243,7 @@ void NemotronH::backbone_forward(const Batch& batch, const LossOptions& opts, bo
   for (size_t l = 0; l < L; ++l) {
     auto& b = *blocks_[l];
     b.normed.resize(R * d), b.rstd.resize(R);
-    k::rmsnorm_forward(b.normed.data(), b.rstd.data(), residual_[l].data(), b.norm->value.f32(), R, d, d,
-                       c.layer_norm_epsilon);
+    k::rmsnorm_forward(b.normed.data(), b.rstd.data(), residual_[l].data(), b.norm->value.f32(), R, d, d, c.layer_norm_epsilon);
     b.mixer->forward(rs, b.normed.data(), mixed.data());
     residual_[l + 1].resize(R * d);
     for (int64_t i = 0; i < R * d; ++i) residual_[l + 1][i] = residual_[l][i] + mixed[i];
@@ -260,9 +295,9 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   // Kept between steps: a fresh 4-byte * rows * vocab buffer per step costs page faults.
   std::vector<float>& dlogits = grad_logits_;
   dlogits.resize(backward ? R * V : 0);  // cross_entropy writes every element
-  result.loss_sum = k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(),
-                                     backward ? dlogits.data() : nullptr, norm * opts.grad_scale,
-                                     weighted ? batch_.loss_weights.data() : nullptr);
+  result.loss_sum =
+      k::cross_entropy(logits_.f32(), batch_.targets.data(), R, V, token_losses_.data(), backward ? dlogits.data() : nullptr,
+                       norm * opts.grad_scale, weighted ? batch_.loss_weights.data() : nullptr);
   double objective = result.loss_sum * norm;
   if (weighted) {
     objective = 0;
@@ -277,8 +312,8 @@ StepResult NemotronH::forward_backward(const Batch& batch, const LossOptions& op
   // Backward through the head, then the final norm, blocks and embedding.
   auto& dfinal = scratch_[1];
   dfinal.assign(R * d, 0.0f);
-  k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(),
-                     final_normed_.data(), lm_head_->value.f32(), R, d, V);
+  k::linear_backward(dfinal.data(), lm_head_->trainable ? lm_head_->grad.f32() : nullptr, dlogits.data(), final_normed_.data(),
+                     lm_head_->value.f32(), R, d, V);
   if (mtp_) mtp_->backward(run_shape(), embedding_, dfinal.data());
   backbone_backward(dfinal.data());
   return result;

@@ -20,6 +20,11 @@ double global_grad_norm(const std::vector<Parameter*>& params) {
 
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
   double norm = global_grad_norm(params);
+  clip_grad_norm_to(params, max_norm, norm);
+  return norm;
+}
+
+void clip_grad_norm_to(const std::vector<Parameter*>& params, double max_norm, double norm) {
   if (max_norm > 0 && norm > max_norm) {
     float scale = float(max_norm / (norm + 1e-6));
     for (Parameter* p : params) {
@@ -28,7 +33,6 @@ double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
       for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= scale;
     }
   }
-  return norm;
 }
 
 // Moments exist only for parameters that are trained: a frozen base (LoRA) costs no optimizer

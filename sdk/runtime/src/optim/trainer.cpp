@@ -13,7 +13,17 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
   Communicator* comm = options.comm;
   if (optimizer.sharded() && !comm) throw std::invalid_argument("train_step: a ZeRO-1 optimizer needs TrainOptions::comm");
   const int world = comm ? comm->size() : 1;
-  const int64_t global_micro = options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
+  // Expert parallel: this rank's experts see the tokens of every rank of its group, and the
+  // groups are data parallel over them: it needs the ranks the experts are split over.
+  Communicator* experts = model.expert_comm();
+  if (experts && comm != experts)
+    throw std::invalid_argument(
+        "train_step: a model with experts split over ranks trains data parallel over the same "
+        "communicator (TrainOptions::comm)");
+  if (experts && optimizer.sharded())
+    throw std::invalid_argument("train_step: ZeRO-1 with experts split over ranks (expert parallel) is not supported");
+  const int64_t global_micro =
+      options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
   TrainStepStats stats;
   stats.lr = lr;
   model.zero_grad();
@@ -26,6 +36,13 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
   // the step does not depend on how the micro-batches are spread over the ranks; the losses too.
   std::optional<GradientSum> grads;
   if (comm) grads.emplace(params);
+  // Expert parallel: each source rank's share of an expert's gradient goes into the double sums
+  // as it is made, as one rank running that micro-batch would add it.
+  if (experts) model.set_gradient_flush([&grads](const std::vector<Parameter*>& ps) { grads->add_and_clear(ps); });
+  struct Unset {
+    NemotronH& m;
+    ~Unset() { m.set_gradient_flush(nullptr); }
+  } unset{model};
   double sums[3] = {0, 0, 0};  // loss, mtp loss, tokens
   for (const Batch& b : micro_batches) {
     StepResult r = model.forward_backward(b, loss_opts, true);
@@ -47,9 +64,15 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
   } else {
     if (comm) {
       grads->all_reduce(*comm);
+      if (experts) grads->all_reduce_experts(*comm, model.expert_parallel());
       grads->store();
     }
-    stats.grad_norm = clip_grad_norm(params, options.max_grad_norm);
+    if (experts) {
+      stats.grad_norm = expert_parallel_grad_norm(model);
+      clip_grad_norm_to(params, options.max_grad_norm, stats.grad_norm);
+    } else {
+      stats.grad_norm = clip_grad_norm(params, options.max_grad_norm);
+    }
     optimizer.step(lr);
   }
   if (options.expert_bias_rate > 0) model.update_expert_bias(options.expert_bias_rate);

@@ -28,7 +28,8 @@ long double layer_floats(const NemotronHConfig& c, char kind, int64_t seq) {
       // (heads x the whole sequence per token).
       return 4 * q + 4 * kv + (long double)c.num_attention_heads * seq;
     }
-    case '-': return 4.0L * c.intermediate_size;  // up projection, its activation and both gradients
+    case '-':
+      return 4.0L * c.intermediate_size;  // up projection, its activation and both gradients
     case 'E': {
       const long double latent = c.moe_latent_size > 0 ? c.moe_latent_size : h, k = c.num_experts_per_tok;
       // Each routed copy of a token: its input and output rows in the expert, and the expert
@@ -58,16 +59,35 @@ long double activation_floats_per_token(const NemotronHConfig& c, int64_t seq) {
   return n;
 }
 
+long double routed_expert_parameters(const NemotronHConfig& c) {
+  auto moe_layers = [](const std::string& pattern) { return (long double)std::count(pattern.begin(), pattern.end(), 'E'); };
+  const long double layers = moe_layers(c.pattern) + (long double)c.num_nextn_predict_layers * moe_layers(c.mtp_pattern);
+  const long double width = c.moe_latent_size > 0 ? c.moe_latent_size : c.hidden_size;
+  return layers * (long double)c.n_routed_experts * 2.0L * (long double)c.moe_intermediate_size * width;  // up and down
+}
+
 MemoryPlan plan_memory(const NemotronHConfig& model, const MemoryLayout& layout) {
   MemoryPlan p;
   p.parameters = model.parameter_count();
-  p.weights = 4 * p.parameters;
-  p.gradients = 4 * p.parameters;
-  p.gradient_sums = 8 * p.parameters;
-  const long double moments = 8 * p.parameters;
+  // Expert parallel: a rank creates only its block of the routed experts, with their gradients,
+  // sums and moments; everything else is whole on every rank.
+  const long double experts = routed_expert_parameters(model);
+  p.rank_parameters = p.parameters - experts + experts / (long double)std::max<int64_t>(1, layout.expert_parallel);
+  p.weights = 4 * p.rank_parameters;
+  p.gradients = 4 * p.rank_parameters;
+  p.gradient_sums = 8 * p.rank_parameters;
+  const long double moments = 8 * p.rank_parameters;
   p.optimizer = layout.zero == 1 ? moments / (long double)std::max<int64_t>(1, layout.data_parallel) : moments;
-  p.activations = 4 * activation_floats_per_token(model, layout.seq_length) * (long double)layout.micro_batch_size *
-                  (long double)layout.seq_length;
+  long double per_token = activation_floats_per_token(model, layout.seq_length);
+  // Expert parallel keeps seven rows per routed copy of a token where one rank keeps two (the
+  // expert's input and output): the rows sent, held by the experts, their results on both sides,
+  // the backward's three, plus the exchange's staging buffer: six more.
+  if (layout.expert_parallel > 1) {
+    auto moe_layers = [](const std::string& pattern) { return (long double)std::count(pattern.begin(), pattern.end(), 'E'); };
+    const long double width = model.moe_latent_size > 0 ? model.moe_latent_size : model.hidden_size;
+    per_token += moe_layers(model.pattern) * 6.0L * (long double)model.num_experts_per_tok * width;
+  }
+  p.activations = 4 * per_token * (long double)layout.micro_batch_size * (long double)layout.seq_length;
   return p;
 }
 
@@ -81,11 +101,13 @@ std::string format_bytes(long double bytes) {
 }
 
 std::string memory_plan_text(const MemoryPlan& p, const MemoryLayout& l) {
-  std::string s = "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) + " (+" +
-                  format_bytes(p.gradient_sums) + " of double sums), optimizer state " + format_bytes(p.optimizer) +
-                  (l.zero == 1 ? " (ZeRO-1, 1/" + std::to_string(l.data_parallel) + ")" : std::string(" (whole)")) +
-                  ", activations " + format_bytes(p.activations) + " (micro batch " + std::to_string(l.micro_batch_size) +
-                  " x " + std::to_string(l.seq_length) + " tokens); total " + format_bytes(p.total());
+  std::string s =
+      "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) + " (+" + format_bytes(p.gradient_sums) +
+      " of double sums), optimizer state " + format_bytes(p.optimizer) +
+      (l.zero == 1 ? " (ZeRO-1, 1/" + std::to_string(l.data_parallel) + ")" : std::string(" (whole)")) +
+      (l.expert_parallel > 1 ? ", routed experts 1/" + std::to_string(l.expert_parallel) + " per rank" : std::string()) +
+      ", activations " + format_bytes(p.activations) + " (micro batch " + std::to_string(l.micro_batch_size) + " x " +
+      std::to_string(l.seq_length) + " tokens); total " + format_bytes(p.total());
   return s;
 }
 

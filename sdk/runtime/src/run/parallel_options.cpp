@@ -14,20 +14,57 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
     TableReader t(config["parallel"], "parallel");
     t.integer("dp", o.dp, 1);
     t.integer("zero", o.zero, 0);
+    t.integer("ep", o.ep, 1);
     if (o.zero > 1)
-      throw std::invalid_argument("parallel.zero: " + std::to_string(o.zero) +
-                                  " is not a ZeRO stage nemokit has; 0 keeps the optimizer state whole on every rank, 1 shards it "
-                                  "over the data-parallel ranks");
+      throw std::invalid_argument(
+          "parallel.zero: " + std::to_string(o.zero) +
+          " is not a ZeRO stage nemokit has; 0 keeps the optimizer state whole on every rank, 1 shards it "
+          "over the data-parallel ranks");
     t.no_unknown_keys();
   }
   if (o.dp != world_size)
     throw std::invalid_argument("parallel.dp: " + std::to_string(o.dp) + ", but the job has " + std::to_string(world_size) +
                                 " rank(s) (WORLD_SIZE); data parallel spans every rank, so set parallel.dp to " +
                                 std::to_string(world_size) + " or start " + std::to_string(o.dp) + " ranks");
+  const std::string ranks = std::to_string(world_size);
+  if (world_size % o.ep != 0)
+    throw std::invalid_argument("parallel.ep: " + std::to_string(o.ep) + " does not divide the job's " + ranks +
+                                " rank(s): the experts are split over groups of ep consecutive ranks, each group holding "
+                                "every expert once, so ep must be 1, " +
+                                ranks + " or a divisor of it");
+  if (o.ep > 1 && o.zero == 1)
+    throw std::invalid_argument("parallel.zero: 1 with parallel.ep = " + std::to_string(o.ep) +
+                                ": sharding the optimizer state of experts that are already split over the ranks is not "
+                                "supported; set parallel.zero = 0 or parallel.ep = 1");
   return o;
 }
 
-AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel, Communicator& comm) {
+void check_expert_parallel(const ParallelOptions& parallel, const NemotronHConfig& model) {
+  if (parallel.ep <= 1) return;
+  const std::string ep = std::to_string(parallel.ep);
+  const bool moe = model.pattern.find('E') != std::string::npos ||
+                   (model.num_nextn_predict_layers > 0 && model.mtp_pattern.find('E') != std::string::npos);
+  if (!moe)
+    throw std::invalid_argument("parallel.ep: " + ep +
+                                ", but the model has no MoE layer (no E in model.hybrid_override_pattern '" + model.pattern +
+                                "'): there are no experts to split; set parallel.ep = 1");
+  if (model.n_routed_experts % parallel.ep != 0)
+    throw std::invalid_argument("parallel.ep: " + ep + " does not divide model.n_routed_experts = " +
+                                std::to_string(model.n_routed_experts) + ": every rank holds the same number of experts");
+}
+
+Communicator* expert_parallel_comm(const ParallelOptions& parallel, Communicator& comm) {
+  return parallel.ep > 1 ? &comm : nullptr;
+}
+
+void refuse_expert_parallel(const ParallelOptions& parallel, const std::string& stage) {
+  if (parallel.ep > 1)
+    throw std::invalid_argument("parallel.ep: " + std::to_string(parallel.ep) + ": " + stage +
+                                " does not split experts over ranks yet (pretraining does); set parallel.ep = 1");
+}
+
+AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel,
+                     Communicator& comm) {
   if (parallel.zero == 1) return AdamW(std::move(params), config, comm);
   return AdamW(std::move(params), config);
 }
@@ -36,6 +73,11 @@ std::string describe_layout(const ParallelOptions& parallel, const Communicator&
   std::string s;
   if (parallel.dp > 1) s += " over " + std::to_string(parallel.dp) + " data-parallel ranks (" + comm.backend() + ")";
   if (parallel.zero == 1) s += std::string(s.empty() ? " with" : ",") + " optimizer state sharded (ZeRO-1)";
+  if (parallel.ep > 1) {
+    s += ", experts split over " + std::to_string(parallel.ep) + " ranks";
+    if (parallel.dp > parallel.ep) s += " in each of " + std::to_string(parallel.dp / parallel.ep) + " groups";
+    s += " (expert parallel)";
+  }
   return s;
 }
 

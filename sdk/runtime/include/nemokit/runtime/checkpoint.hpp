@@ -41,8 +41,8 @@ std::unique_ptr<NemotronH> load_pretrained(const std::string& dir);
 std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, const std::vector<std::string>& extra = {});
 
 struct TrainerState {
-  int64_t step = 0;                      // optimizer updates done
-  uint64_t rng_state = 0;                // the run's Rng state (sampling, shuffling)
+  int64_t step = 0;                                         // optimizer updates done
+  uint64_t rng_state = 0;                                   // the run's Rng state (sampling, shuffling)
   nlohmann::json data_position = nlohmann::json::object();  // where the data loader resumes
   nlohmann::json extra = nlohmann::json::object();
   // The prepared data the run trains on (run/resume_check.hpp's describe_data); a resume checks
@@ -50,15 +50,27 @@ struct TrainerState {
   nlohmann::json data_source = nlohmann::json::object();
 };
 
+// Expert parallel: the tensors of a checkpoint that other ranks hold, their experts' weights and
+// AdamW moments, so that rank 0 writes every expert whatever the layout (and a checkpoint moves
+// between layouts: each rank loads its experts from the whole set).
+struct RemoteExperts {
+  std::vector<NamedTensor> weights, moments;
+};
+// Collective over model.expert_comm() (every rank calls it; nothing to do without one): rank 0
+// gets the other ranks' experts, the others an empty result.
+RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer);
+
 // `tokenizer`: the one the model's ids belong to; its files go into the folder beside the weights.
-void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer,
-                              const TrainerState& state, const Tokenizer* tokenizer = nullptr,
-                              uint64_t max_shard_bytes = kDefaultShardBytes);
+// `remote`: under expert parallel, gather_remote_experts's result (rank 0 writes).
+void save_training_checkpoint(const std::string& dir, NemotronH& model, const AdamW& optimizer, const TrainerState& state,
+                              const Tokenizer* tokenizer = nullptr, uint64_t max_shard_bytes = kDefaultShardBytes,
+                              const RemoteExperts& remote = {});
 // Restores weights, buffers (router bias), optimizer moments, the LoRA dropout position and
-// returns the trainer state. A LoRA checkpoint needs a model with the same adapters (from
-// load_pretrained(dir)); the optimizer must be built over that model's parameters. A checkpoint
-// of another model than `model` (its config.json differs: the config's [model] or init_from
-// changed since) is refused before any weight is read, naming the keys that differ.
+// returns the trainer state. Under expert parallel each rank takes its own experts (weights and
+// moments) from the whole set the checkpoint holds, whatever layout wrote it. A LoRA checkpoint needs a model with the same
+// adapters (from load_pretrained(dir)); the optimizer must be built over that model's parameters. A checkpoint of another model
+// than `model` (its config.json differs: the config's [model] or init_from changed since) is refused before any weight is read,
+// naming the keys that differ.
 TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, AdamW& optimizer);
 
 // tokenizer_config.json for AutoTokenizer: the fast tokenizer over tokenizer.json, with the

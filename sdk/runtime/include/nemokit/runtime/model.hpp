@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,13 +18,28 @@
 
 namespace nemokit::rt {
 
+class Communicator;
+
 struct Parameter {
-  std::string name;   // Hugging Face checkpoint name, e.g. backbone.layers.0.mixer.in_proj.weight
+  std::string name;  // Hugging Face checkpoint name, e.g. backbone.layers.0.mixer.in_proj.weight
   Tensor value;
-  Tensor grad;        // same shape; undefined for buffers
-  bool buffer = false;     // saved in checkpoints but not trained by gradient
-  bool trainable = true;   // false: frozen (optimizer skips it)
-  bool decay = true;       // AdamW weight decay applies (matrices only)
+  Tensor grad;            // same shape; undefined for buffers
+  bool buffer = false;    // saved in checkpoints but not trained by gradient
+  bool trainable = true;  // false: frozen (optimizer skips it)
+  bool decay = true;      // AdamW weight decay applies (matrices only)
+  // Expert parallel: a routed expert's weight that this rank alone holds. Its gradient is
+  // complete here (every rank's tokens for it came here), so it is not summed over the ranks.
+  bool expert_shard = false;
+};
+
+// One tensor of the whole model in checkpoint order, held here (`local`) or, under expert
+// parallel, by the rank at position `owner` of this rank's group (local == nullptr): a checkpoint holds every expert whatever the
+// layout, and this is the order it lists them in.
+struct ParamSlot {
+  std::string name;
+  std::vector<int64_t> shape;
+  Parameter* local = nullptr;
+  int owner = 0;
 };
 
 // One micro-batch: `batch` rows of `seq` positions, row-major.
@@ -65,9 +81,9 @@ struct StepResult {
 
 // Incremental decoding state of one sequence, one entry per layer.
 struct SequenceCache {
-  std::vector<std::vector<float>> conv;    // Mamba: last conv_kernel-1 xBC inputs
-  std::vector<std::vector<float>> ssm;     // Mamba: [heads, head_dim, state]
-  std::vector<std::vector<float>> keys;    // attention: [length, kv_heads*head_dim]
+  std::vector<std::vector<float>> conv;  // Mamba: last conv_kernel-1 xBC inputs
+  std::vector<std::vector<float>> ssm;   // Mamba: [heads, head_dim, state]
+  std::vector<std::vector<float>> keys;  // attention: [length, kv_heads*head_dim]
   std::vector<std::vector<float>> values;
   int64_t length = 0;
 };
@@ -78,11 +94,21 @@ class Encoder;
 class Linear;
 class Mtp;
 struct RunShape;
-}
+}  // namespace detail
 
 class NemotronH {
  public:
   explicit NemotronH(NemotronHConfig config);
+  // Expert parallel over the ranks of `expert_comm` (it must outlive the model) in groups of `ep`
+  // consecutive ranks (ep > 1 dividing size(); ep == size(): one group): each MoE layer's
+  // routed experts are cut into ep equal contiguous blocks and this rank creates only the block
+  // of its position in its group; tokens travel to their experts' ranks in the group and back
+  // through all-to-alls, so every forward and backward is collective: all ranks run them
+  // together, the same number of times (a rank with nothing to compute runs a batch it
+  // discards). Each group holds every expert: the groups are data parallel over the experts as
+  // every rank is over the rest (the shared experts, the router and everything else, whole on
+  // every rank). A config whose n_routed_experts ep does not divide is refused.
+  NemotronH(NemotronHConfig config, Communicator* expert_comm, int ep);
   ~NemotronH();
   NemotronH(const NemotronH&) = delete;
   NemotronH& operator=(const NemotronH&) = delete;
@@ -92,7 +118,19 @@ class NemotronH {
   // A_log/D/dt_bias, out_proj scaled by 1/sqrt(layers)), from a seed.
   void init_weights(uint64_t seed);
 
-  std::vector<Parameter*> parameters();  // checkpoint order; includes buffers
+  std::vector<Parameter*> parameters();  // checkpoint order; includes buffers; this rank's experts only
+  // Every tensor of the whole model in checkpoint order, with where it lives (expert parallel).
+  const std::vector<ParamSlot>& parameter_layout() const { return layout_; }
+  // The communicator the experts are split over, or null when every expert is here.
+  Communicator* expert_comm() const { return expert_comm_; }
+  // Ranks per expert-parallel group (1 when every expert is here).
+  int expert_parallel() const { return expert_parallel_; }
+  // Expert parallel: called with a routed expert's parameters after the backward of each source
+  // rank's tokens, so that gradient accumulation can take them then (GradientSum sums them in
+  // double per micro-batch, as one rank does) instead of letting them add up in float. Unset: the
+  // gradients add up in Parameter::grad.
+  using GradientFlush = std::function<void(const std::vector<Parameter*>&)>;
+  void set_gradient_flush(GradientFlush flush) { grad_flush_ = std::move(flush); }
   Parameter* find(const std::string& name);
   void zero_grad();
   void set_frozen(const std::string& name_prefix, bool frozen);
@@ -121,17 +159,15 @@ class NemotronH {
 
   SequenceCache new_cache() const;
   // Feeds tokens[i] to sequence caches[i]; logits [n, vocab] for the next token of each.
-  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
-                   std::vector<float>& logits);
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches, std::vector<float>& logits);
   // The same step with logits only for rows `want` (ascending), packed [want.size(), vocab]:
   // a sequence still reading its prompt needs no LM head, the largest product of a small model.
-  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
-                   std::vector<float>& logits, const std::vector<int64_t>& want);
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches, std::vector<float>& logits,
+                   const std::vector<int64_t>& want);
   // The same with `embeddings[i]` ([hidden], or null) replacing row i's token embedding: an
   // encoder token at a placeholder of the prompt.
-  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches,
-                   std::vector<float>& logits, const std::vector<int64_t>& want,
-                   const std::vector<const float*>& embeddings);
+  void decode_step(const std::vector<int32_t>& tokens, const std::vector<SequenceCache*>& caches, std::vector<float>& logits,
+                   const std::vector<int64_t>& want, const std::vector<const float*>& embeddings);
 
   // Omni models (encoder.hpp): a vision or audio encoder with its projector, parameters
   // <modality>_model.* and <modality>_projector.* after the language model's, initialized from
@@ -161,6 +197,7 @@ class NemotronH {
 
  private:
   Parameter* add_param(const std::string& name, std::vector<int64_t> shape, bool decay);
+  void build();                            // the layers, from config_ (and expert_comm_)
   std::vector<detail::Linear*> linears();  // every adaptable projection, in parameter order
   // Embedding, blocks and final norm into final_normed_ (shared by forward_backward and
   // forward_hidden), and the way back from a gradient on final_normed_.
@@ -169,18 +206,22 @@ class NemotronH {
   detail::RunShape run_shape() const;
   NemotronHConfig config_;
   std::deque<Parameter> params_;
+  std::vector<ParamSlot> layout_;
+  Communicator* expert_comm_ = nullptr;
+  int expert_parallel_ = 1;
+  GradientFlush grad_flush_;
   Parameter* embedding_ = nullptr;
   Parameter* norm_f_ = nullptr;
   Parameter* lm_head_ = nullptr;  // == embedding_ when tied
   std::vector<std::unique_ptr<detail::Block>> blocks_;
-  std::unique_ptr<detail::Mtp> mtp_;  // multi-token prediction layers (mtp.layers.*), if any
+  std::unique_ptr<detail::Mtp> mtp_;               // multi-token prediction layers (mtp.layers.*), if any
   std::vector<detail::Block*> all_blocks() const;  // the main stack's layers, then the MTP layers
   std::vector<std::unique_ptr<detail::Encoder>> encoders_;
-  detail::Encoder* encoder_for(Modality m) const;  // null when absent
-  void media_forward(bool training);               // encoder tokens into residual_[0]
+  detail::Encoder* encoder_for(Modality m) const;          // null when absent
+  void media_forward(bool training);                       // encoder tokens into residual_[0]
   void media_backward(std::vector<float>& grad_embedded);  // takes the gradient at media positions
   std::optional<LoraConfig> lora_;
-  size_t base_params_ = 0;                // parameters before the adapters
+  size_t base_params_ = 0;  // parameters before the adapters
   std::vector<bool> trainable_before_lora_;
   uint64_t lora_counter_ = 0;
 

@@ -25,6 +25,8 @@ struct AdamWConfig {
 double global_grad_norm(const std::vector<Parameter*>& params);
 // Scales gradients so their global norm is at most max_norm; returns the norm before clipping.
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm);
+// The same with the norm given (expert parallel: the whole model's, expert_parallel_grad_norm).
+void clip_grad_norm_to(const std::vector<Parameter*>& params, double max_norm, double norm);
 
 class AdamW {
  public:
@@ -70,9 +72,9 @@ class AdamW {
   int64_t step_ = 0;
   // ZeRO-1: this rank's block [lo_, hi_) of the flat trained parameters, blocks of per_rank_.
   Communicator* comm_ = nullptr;
-  std::vector<Parameter*> flat_;  // the trained parameters, in flat order
+  std::vector<Parameter*> flat_;       // the trained parameters, in flat order
   std::vector<size_t> flat_to_param_;  // flat_[i] is params_[flat_to_param_[i]]
-  std::vector<size_t> offset_;    // flat_[i] starts at offset_[i]; offset_.back() = total
+  std::vector<size_t> offset_;         // flat_[i] starts at offset_[i]; offset_.back() = total
   size_t per_rank_ = 0, lo_ = 0, hi_ = 0;
   std::vector<float> m_block_, v_block_;
   bool gathered_ = false;

@@ -14,14 +14,17 @@
 namespace nemokit::rt {
 
 struct MemoryLayout {
-  int64_t data_parallel = 1;  // ranks the optimizer state is sharded over under ZeRO-1
-  int64_t zero = 0;           // 0: whole optimizer state on every rank; 1: sharded
+  int64_t data_parallel = 1;    // ranks the optimizer state is sharded over under ZeRO-1
+  int64_t zero = 0;             // 0: whole optimizer state on every rank; 1: sharded
+  int64_t expert_parallel = 1;  // ranks the routed experts are split over (parallel.ep)
   int64_t micro_batch_size = 1;
   int64_t seq_length = 1;
 };
 
 struct MemoryPlan {
-  long double parameters = 0;
+  long double parameters = 0;       // the whole model's
+  long double rank_parameters = 0;  // what one rank holds: its 1/ep of the routed experts
+
   long double weights = 0, gradients = 0, gradient_sums = 0, optimizer = 0, activations = 0;  // bytes per rank
   long double total() const { return weights + gradients + gradient_sums + optimizer + activations; }
 };
@@ -29,6 +32,10 @@ struct MemoryPlan {
 // The floats the runtime keeps per token of a micro-batch once it has run forward and backward
 // (they stay allocated between steps), for sequences of `seq_length`.
 long double activation_floats_per_token(const NemotronHConfig& model, int64_t seq_length);
+
+// The routed experts' weights of the whole model (every MoE layer, MTP layers too): what expert
+// parallel splits.
+long double routed_expert_parameters(const NemotronHConfig& model);
 
 MemoryPlan plan_memory(const NemotronHConfig& model, const MemoryLayout& layout);
 
