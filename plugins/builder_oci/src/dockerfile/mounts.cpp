@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/rootfs_path.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 
 namespace nemokit::dockerfile {
 namespace fs = std::filesystem;
@@ -62,7 +64,18 @@ fs::path mount_point(const fs::path& root, const std::string& rel, bool dir, std
 
 void bind(const fs::path& src, const fs::path& dst, bool read_only, const std::string& what) {
   do_mount(src.c_str(), dst, nullptr, MS_BIND | MS_REC, nullptr, what);
-  if (read_only) do_mount(nullptr, dst, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr, what + " read-only");
+  if (!read_only) return;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC;
+  if (mount(nullptr, dst.c_str(), nullptr, flags, nullptr) == 0) return;
+  // In a user namespace the flags of a mount made outside it (/sys nosuid,nodev,noexec on most
+  // hosts) are locked: a remount must keep them or it fails with EPERM.
+  struct statvfs sv;
+  if (errno != EPERM || statvfs(dst.c_str(), &sv) != 0) sys_fail("mount " + what + " read-only");
+  for (auto [st, ms] :
+       {std::pair{ST_NOSUID, MS_NOSUID}, std::pair{ST_NODEV, MS_NODEV}, std::pair{ST_NOEXEC, MS_NOEXEC},
+        std::pair{ST_NOATIME, MS_NOATIME}, std::pair{ST_NODIRATIME, MS_NODIRATIME}, std::pair{ST_RELATIME, MS_RELATIME}})
+    if (sv.f_flag & st) flags |= ms;
+  do_mount(nullptr, dst, nullptr, flags, nullptr, what + " read-only");
 }
 
 }  // namespace
@@ -87,10 +100,12 @@ fs::path writable_copy(const fs::path& source, bool dir, const fs::path& scratch
 }  // namespace
 
 int mount_overlay_new_api(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
-                          const fs::path& work);
+                          const fs::path& work, bool userxattr);
 
 void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper, const fs::path& work) {
-  int err = mount_overlay_new_api(target, lowers, upper, work);
+  // In a user namespace (rootless) overlayfs may only use user.* xattrs for its markers.
+  bool userxattr = in_user_namespace();
+  int err = mount_overlay_new_api(target, lowers, upper, work, userxattr);
   if (err == 0) return;
   if (err != EINVAL && err != ENOSYS) {
     errno = err;
@@ -105,6 +120,7 @@ void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, 
   }
   if (!upper.empty()) opts += ",upperdir=" + upper.string() + ",workdir=" + work.string();
   opts += ",redirect_dir=off,metacopy=off,index=off,xino=off";
+  if (userxattr) opts += ",userxattr";
   if (opts.size() > 4000) throw BuildError("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
   do_mount("overlay", target, "overlay", 0, opts.c_str(), "overlay at " + target.string());
 }

@@ -20,6 +20,7 @@
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/rootfs_path.hpp"
 #include "nemokit/dockerfile/user_db.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 #include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::dockerfile {
@@ -72,7 +73,8 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
     pid_t cmd = fork();
     if (cmd < 0) sys_fail("fork");
     if (cmd == 0) {
-      if (setgroups(user.groups.size(), user.groups.data()) != 0) _exit(125);
+      // A single-uid user namespace (rootless, no subordinate range) denies setgroups.
+      if (!setgroups_denied() && setgroups(user.groups.size(), user.groups.data()) != 0) _exit(125);
       if (setgid(user.gid) != 0 || setuid(user.uid) != 0) _exit(125);
       int devnull = open("/dev/null", O_RDONLY);
       if (devnull >= 0) dup2(devnull, 0);
