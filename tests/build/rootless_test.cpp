@@ -86,6 +86,10 @@ class RootlessBuild : public ::testing::Test {
     fs::copy_file(nemokit_binary(), prefix_ / "bin" / "nemokit");
     fs::copy(fs::path(NEMOKIT_BINARY_DIR) / "lib", prefix_ / "lib",
              fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    // The runtime library, found first through LD_LIBRARY_PATH (the binary's RUNPATH names the build tree).
+    for (auto& e : fs::directory_iterator(fs::path(NEMOKIT_BINARY_DIR) / "sdk" / "runtime"))
+      if (e.path().filename().string().rfind("libnemokit_runtime.so", 0) == 0)
+        fs::copy(e.path(), prefix_ / "lib" / e.path().filename(), fs::copy_options::copy_symlinks);
     fs::create_directories(top_ / "base");
     std::error_code ec;
     fs::create_hard_link(base_ / "base.tar", top_ / "base" / "base.tar", ec);
@@ -115,6 +119,7 @@ class RootlessBuild : public ::testing::Test {
                                      "HOME=" + (top_ / "home").string(),
                                      "USER=" + u.name,
                                      "NEMOKIT_BUILD_CACHE_DIR=" + cache.string(),
+                                     "LD_LIBRARY_PATH=" + (prefix_ / "lib").string(),
                                      (prefix_ / "bin" / "nemokit").string()};
     argv.insert(argv.end(), args.begin(), args.end());
     nemokit::test::RunOptions opt;

@@ -119,8 +119,8 @@ void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, 
     opts += (i ? ":" : "") + l;
   }
   if (!upper.empty()) opts += ",upperdir=" + upper.string() + ",workdir=" + work.string();
-  opts += ",redirect_dir=off,metacopy=off,index=off,xino=off";
-  if (userxattr) opts += ",userxattr";
+  opts += userxattr ? ",redirect_dir=nofollow,metacopy=off,index=off,xino=off,userxattr"
+                    : ",redirect_dir=off,metacopy=off,index=off,xino=off";
   if (opts.size() > 4000) throw BuildError("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
   do_mount("overlay", target, "overlay", 0, opts.c_str(), "overlay at " + target.string());
 }

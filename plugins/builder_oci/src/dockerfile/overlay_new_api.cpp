@@ -28,7 +28,9 @@ int mount_overlay_new_api(const std::filesystem::path& target, const std::vector
   for (auto& l : lowers) ok = ok && set("lowerdir+", l.string());
   if (ok && !upper.empty()) ok = set("upperdir", upper.string()) && set("workdir", work.string());
   if (ok && userxattr) ok = syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) == 0;
-  ok = ok && set("redirect_dir", "off") && set("metacopy", "off") && set("index", "off") && set("xino", "off");
+  // "off" still follows redirects, which userxattr refuses; "nofollow" creates none either.
+  ok = ok && set("redirect_dir", userxattr ? "nofollow" : "off") && set("metacopy", "off") && set("index", "off") &&
+       set("xino", "off");
   ok = ok && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
   int err = ok ? 0 : errno;
   int mnt = ok ? int(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) : -1;
