@@ -110,17 +110,19 @@ class RootlessBuild : public ::testing::Test {
 
   // nemokit ARGS as `u`, with its own HOME and build cache.
   Result as_user(const User& u, const fs::path& cache, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"setpriv",
-                                     "--reuid=" + std::to_string(u.uid),
-                                     "--regid=" + std::to_string(u.gid),
-                                     "--init-groups",
-                                     "--",
-                                     "env",
-                                     "HOME=" + (top_ / "home").string(),
-                                     "USER=" + u.name,
-                                     "NEMOKIT_BUILD_CACHE_DIR=" + cache.string(),
-                                     "LD_LIBRARY_PATH=" + (prefix_ / "lib").string(),
-                                     (prefix_ / "bin" / "nemokit").string()};
+    std::vector<std::string> argv = wrap_;
+    std::vector<std::string> as = {"setpriv",
+                                   "--reuid=" + std::to_string(u.uid),
+                                   "--regid=" + std::to_string(u.gid),
+                                   "--init-groups",
+                                   "--",
+                                   "env",
+                                   "HOME=" + (top_ / "home").string(),
+                                   "USER=" + u.name,
+                                   "NEMOKIT_BUILD_CACHE_DIR=" + cache.string(),
+                                   "LD_LIBRARY_PATH=" + (prefix_ / "lib").string(),
+                                   (prefix_ / "bin" / "nemokit").string()};
+    argv.insert(argv.end(), as.begin(), as.end());
     argv.insert(argv.end(), args.begin(), args.end());
     nemokit::test::RunOptions opt;
     opt.cwd = top_;
@@ -147,6 +149,7 @@ class RootlessBuild : public ::testing::Test {
 
   User user_;
   fs::path base_, top_, prefix_, ctx_;
+  std::vector<std::string> wrap_;  // put before setpriv (a mount namespace of the test's own)
 };
 
 // Each entry of one layer tar: path -> "uid:gid" (whiteouts included, as written).
@@ -268,6 +271,37 @@ TEST_F(RootlessBuild, WithoutASubordinateRangeMapsOneUidAndSaysHowToGetARange) {
   Result e = as_user(*u, cache, {"exec", "norange", "--", "cat", "/made"});
   EXPECT_EQ(e.code, 0) << e.err;
   EXPECT_EQ(e.out, "made as root\n");
+}
+
+// Where /dev/fuse is usable (0666, as on most cluster nodes) exec mounts the image with squashfuse
+// in its user namespace instead of unpacking it. Shown here with a 0666 fuse node bound over
+// /dev/fuse in a mount namespace of the test's own (the machine's /dev/fuse is root's alone).
+TEST_F(RootlessBuild, ExecMountsWithSquashfuseWhereDevFuseIsUsable) {
+  if (nemokit::dockerfile::find_program("squashfuse").empty())
+    GTEST_SKIP() << "squashfuse is not installed (scripts/setup-deps.sh)";
+  fs::path cache = user_dir("cache", user_);
+  user_dir("home", user_);
+  Result b = as_user(user_, cache, build_args("fuse", ctx_));
+  ASSERT_EQ(b.code, 0) << b.err;
+  fs::path dev = top_ / "fusedev";
+  fs::create_directories(dev);
+  wrap_ = {"unshare",
+           "-m",
+           "sh",
+           "-c",
+           "mount --make-rprivate / && mount -t tmpfs none \"$0\" && mknod -m 666 \"$0/fuse\" c 10 229 && "
+           "mount --bind \"$0/fuse\" /dev/fuse || exit 99; exec \"$@\"",
+           dev.string()};
+  Result e = as_user(user_, cache,
+                     {"exec", "fuse", "--", "sh", "-c",
+                      "id -u; stat -c '%u:%g %a' /opt/owned /opt/kept; cat /etc/apt/only; setpriv --reuid=1000 --regid=1000 "
+                      "--clear-groups sh -c 'cat /etc/apt/only; "
+                      "cat /etc/shadow' 2>&1; grep -c fuse /proc/mounts"});
+  if (e.code == 99) GTEST_SKIP() << "cannot make a 0666 /dev/fuse here: " << e.err;
+  ASSERT_EQ(e.code, 1) << e.out << e.err;  // grep finds no fuse mount inside: it is below the overlay
+  EXPECT_EQ(e.out, "0\n1234:2345 644\n1234:1234 2750\nreplaced\nreplaced\ncat: /etc/shadow: Permission denied\n0\n");
+  EXPECT_EQ(e.err.find("unpacking"), std::string::npos) << e.err;
+  EXPECT_FALSE(fs::exists(cache / "exec"));
 }
 
 }  // namespace

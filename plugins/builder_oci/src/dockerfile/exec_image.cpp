@@ -43,17 +43,21 @@ bool fuse_usable() {
   return true;
 }
 
-// squashfuse in the foreground, as a child that dies with this process (PDEATHSIG), so nothing
-// keeps the mount namespace alive after the command ends. Ready once the mount point's device
-// changes.
+// squashfuse in the foreground, as a child killed with this process (PDEATHSIG), so nothing
+// keeps the mount namespace alive after the command ends. SIGKILL, not SIGTERM: on SIGTERM it
+// tries to unmount, which fails noisily once the namespace is being torn down, and a read-only
+// image has nothing to flush. Ready once the mount point's device changes.
 ImageLower fuse_mount(const fs::path& squashfuse, const fs::path& image, const fs::path& mountpoint) {
   struct stat before;
   if (stat(mountpoint.c_str(), &before) != 0) sys_fail(mountpoint.string());
   pid_t pid = fork();
   if (pid < 0) sys_fail("fork");
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    execl(squashfuse.c_str(), "squashfuse", "-f", image.c_str(), mountpoint.c_str(), static_cast<char*>(nullptr));
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // allow_other: the command may switch to the image's other users (FUSE serves only the
+    // mounter otherwise); default_permissions: then the kernel checks their modes.
+    execl(squashfuse.c_str(), "squashfuse", "-f", "-o", "allow_other,default_permissions", image.c_str(), mountpoint.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   for (int i = 0; i < 3000; ++i) {  // 30 s
