@@ -239,6 +239,14 @@ TEST_F(RootlessBuild, KeepsTheImagesOwnersAndWhiteoutsAndMatchesRootsBuild) {
   ASSERT_EQ(e.code, 0) << e.out << e.err;
   EXPECT_EQ(e.out, "0\n1234:2345 644\n1234:1234 2750\nreplaced\nonly\n");
   EXPECT_NE(e.err.find("unpacking"), std::string::npos) << e.err;  // no FUSE for users here
+  // The container's mounts as root's exec makes them: /dev/null from the host, a --mount.
+  write_file(top_ / "shared" / "note", "mounted note\n");
+  ASSERT_EQ(run({"chmod", "-R", "a+rX", (top_ / "shared").string()}).code, 0);
+  e = as_user(user_, cache,
+              {"exec", "rootless", "--mount", (top_ / "shared").string() + ":/mnt/shared:ro", "--", "sh", "-c",
+               "test -c /dev/null && echo devnull; cat /mnt/shared/note; touch /mnt/shared/x 2>/dev/null || echo read-only"});
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(e.out, "devnull\nmounted note\nread-only\n");
   // The second exec reuses the unpacked tree; the command's exit code comes back.
   e = as_user(user_, cache, {"exec", (cache / "containers" / "rootless.sqsh").string(), "--", "sh", "-c", "exit 7"});
   EXPECT_EQ(e.code, 7) << e.err;

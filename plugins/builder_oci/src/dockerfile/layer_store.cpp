@@ -55,6 +55,9 @@ std::string oci_media_type(const std::string& given, const char* magic, size_t n
 // In a chrooted child: the layer's entries written to disk in overlayfs form.
 void extract_overlay_form(const oci::Layer& layer, const std::string& label, const fs::path& dest) {
   oci::LayerReader reader(layer, label);
+  // Rootless overlayfs (userxattr) reads only the user.* form; a user namespace may not set
+  // trusted.*. Asked before chroot: the answer comes from /proc.
+  const char* opaque_marker = in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
   if (chroot(dest.c_str()) != 0 || chdir("/") != 0) sys_fail("chroot " + dest.string());
   struct archive* disk = archive_write_disk_new();
   archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
@@ -127,9 +130,7 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
     if (lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (mkdir(p.c_str(), 0755) != 0) sys_fail(label + ": opaque folder " + p);
     }
-    // Rootless overlayfs (userxattr) reads only the user.* form; a user namespace may not set trusted.*.
-    const char* marker = in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
-    if (lsetxattr(p.c_str(), marker, "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
+    if (lsetxattr(p.c_str(), opaque_marker, "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
   }
 }
 

@@ -62,7 +62,9 @@ fs::path mount_point(const fs::path& root, const std::string& rel, bool dir, std
   }
 }
 
-void bind(const fs::path& src, const fs::path& dst, bool read_only, const std::string& what) {
+// Not named bind: with <functional> in reach, a call whose last argument is a std::string finds
+// std::bind by argument-dependent lookup, and that template binds the non-const paths better.
+void bind_mount(const fs::path& src, const fs::path& dst, bool read_only, const std::string& what) {
   do_mount(src.c_str(), dst, nullptr, MS_BIND | MS_REC, nullptr, what);
   if (!read_only) return;
   unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC;
@@ -131,9 +133,9 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
     if (m.new_proc)
       do_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "/proc");
     else
-      bind("/proc", p, false, "/proc");
+      bind_mount("/proc", p, false, "/proc");
   }
-  if (fs::path p = mount_point(root, "sys", true, created); !p.empty()) bind("/sys", p, true, "/sys");
+  if (fs::path p = mount_point(root, "sys", true, created); !p.empty()) bind_mount("/sys", p, true, "/sys");
   if (fs::path dev = mount_point(root, "dev", true, created); !dev.empty()) {
     do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
     for (const char* name : {"null", "zero", "full", "random", "urandom", "tty"}) {
@@ -142,7 +144,7 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
       int fd = open(inside.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
       if (fd < 0) sys_fail("creating " + inside.string());
       close(fd);
-      bind(host, inside, false, "/dev/" + std::string(name));
+      bind_mount(host, inside, false, "/dev/" + std::string(name));
     }
     for (auto [link, target] :
          {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"}, std::pair{"stdout", "/proc/self/fd/1"},
@@ -156,9 +158,9 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
   }
   if (!m.resolv_conf.empty())
     if (fs::path p = mount_point(root, "etc/resolv.conf", false, created); !p.empty())
-      bind(m.resolv_conf, p, true, "/etc/resolv.conf");
+      bind_mount(m.resolv_conf, p, true, "/etc/resolv.conf");
   if (!m.hosts.empty())
-    if (fs::path p = mount_point(root, "etc/hosts", false, created); !p.empty()) bind(m.hosts, p, true, "/etc/hosts");
+    if (fs::path p = mount_point(root, "etc/hosts", false, created); !p.empty()) bind_mount(m.hosts, p, true, "/etc/hosts");
   for (auto& b : m.binds) {
     fs::path source = b.source_root.empty() ? b.source : resolve_in_root(b.source_root, b.source.string(), true);
     struct stat st;
@@ -170,7 +172,7 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
     fs::path p = mount_point(root, rel, S_ISDIR(st.st_mode), created);
     if (p.empty())
       throw BuildError("--mount " + b.source.string() + ":" + b.target + ": cannot mount over what the image has there");
-    bind(source, p, b.read_only, b.target);
+    bind_mount(source, p, b.read_only, b.target);
   }
   for (auto& t : m.tmpfs) {
     fs::path inside = resolve_in_root(root, t.target, true);

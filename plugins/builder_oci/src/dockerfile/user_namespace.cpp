@@ -115,12 +115,11 @@ fs::path find_program(const std::string& name) {
   return {};
 }
 
+// Read each time, never cached: run_as_namespace_root's child is forked from a process that
+// was outside.
 bool in_user_namespace() {
-  static const bool inside = [] {
-    auto m = uid_map();
-    return !(m.size() == 1 && m[0][0] == 0 && m[0][1] == 0 && m[0][2] == 4294967295ul);
-  }();
-  return inside;
+  auto m = uid_map();
+  return !(m.size() == 1 && m[0][0] == 0 && m[0][1] == 0 && m[0][2] == 4294967295ul);
 }
 
 bool setgroups_denied() { return trimmed(read_text("/proc/self/setgroups")) == "deny"; }
