@@ -312,4 +312,29 @@ TEST_F(RootlessBuild, ExecMountsWithSquashfuseWhereDevFuseIsUsable) {
   EXPECT_FALSE(fs::exists(cache / "exec"));
 }
 
+// /etc/subuid as shadow-utils reads it: by name or by number, several lines per user, comments
+// and malformed lines skipped. Runs as any user.
+TEST(SubordinateRanges, ByNameOrIdInFileOrder) {
+  fs::path dir = scratch_dir("subid");
+  write_file(dir / "subuid",
+             "# comment\n"
+             "alice:100000:65536\n"
+             "bob:165536:65536\n"
+             "1001:300000:1000\n"
+             "alice:400000:10\n"
+             "alice:bad:10\n"
+             "alice:500000:0\n"
+             "alice:600000\n"
+             "alice:99999999999:1\n");
+  auto r = nemokit::dockerfile::subordinate_ranges(dir / "subuid", "alice", 1001);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].start, 100000u);
+  EXPECT_EQ(r[0].count, 65536u);
+  EXPECT_EQ(r[1].start, 300000u);
+  EXPECT_EQ(r[1].count, 1000u);
+  EXPECT_EQ(r[2].start, 400000u);
+  EXPECT_TRUE(nemokit::dockerfile::subordinate_ranges(dir / "subuid", "carol", 1002).empty());
+  EXPECT_TRUE(nemokit::dockerfile::subordinate_ranges(dir / "missing", "alice", 1001).empty());
+}
+
 }  // namespace
