@@ -144,6 +144,8 @@ class RootlessBuild : public ::testing::Test {
       " && mkdir /opt/kept && chown 1234:1234 /opt/kept && chmod 2750 /opt/kept \\\n"
       " && rm /usr/bin/uname \\\n"
       " && rm -rf /etc/apt && mkdir /etc/apt && echo replaced > /etc/apt/only\n"
+      "RUN --mount=type=cache,target=/var/cache/t,uid=1234,gid=1234 echo x >> /var/cache/t/f \\\n"
+      " && stat -c '%u:%g' /var/cache/t > /opt/cache-owner\n"
       "USER app\n"
       "RUN id -u > /home/app/who && id -G >> /home/app/who\n";
 
@@ -200,7 +202,7 @@ TEST_F(RootlessBuild, KeepsTheImagesOwnersAndWhiteoutsAndMatchesRootsBuild) {
   // The RUN layer: image owners, a whiteout for the deleted file, an opaque marker for the
   // replaced folder (read from user.overlay.opaque: overlayfs ran with userxattr).
   auto image = nemokit::oci::open_image("oci:" + (cache / "oci" / "rootless").string() + ":rootless");
-  ASSERT_EQ(image.layers.size(), 4u);  // base, COPY, RUN, RUN
+  ASSERT_EQ(image.layers.size(), 5u);  // base, COPY, RUN, RUN with a cache mount, RUN as app
   auto run_layer = layer_entries(image.layers[2]);
   EXPECT_EQ(run_layer["opt/owned"], "1234:2345");
   EXPECT_EQ(run_layer["opt/kept"], "1234:1234");
@@ -228,6 +230,9 @@ TEST_F(RootlessBuild, KeepsTheImagesOwnersAndWhiteoutsAndMatchesRootsBuild) {
     EXPECT_EQ(a["opt/owned"], b2["opt/owned"]);
     EXPECT_EQ(a["home/app/who"], b2["home/app/who"]);
   }
+  // RUN --mount=type=cache: the folder owned as asked, and in no layer.
+  EXPECT_EQ(run({"unsquashfs", "-cat", sqsh.string(), "/opt/cache-owner"}).out, "1234:1234\n");
+  EXPECT_EQ(line_of("/var/cache/t"), "");
   // USER app's RUN ran as 1000 with its groups from the image.
   Result who = run({"unsquashfs", "-cat", sqsh.string(), "/home/app/who"});
   EXPECT_EQ(who.out, "1000\n1000\n");
