@@ -198,9 +198,15 @@ class Unpacker {
         sqfs_free(key);
         check(rc, "xattrs of " + p.string());
       }
+      // libsquashfs 1.2 hands back the whole name ("user.note", NUL-terminated; `size` counts the
+      // part after the prefix); the prefix is added only where it is missing.
       const char* prefix = sqfs_get_xattr_prefix(SQFS_XATTR_TYPE(key->type & SQFS_XATTR_PREFIX_MASK));
-      std::string name = std::string(prefix ? prefix : "") + std::string(reinterpret_cast<const char*>(key->key), key->size);
-      lsetxattr(p.c_str(), name.c_str(), value->value, value->size, 0);
+      std::string name = reinterpret_cast<const char*>(key->key);
+      if (prefix && name.rfind(prefix, 0) != 0) name = prefix + name;
+      // Overlayfs' own markers stay out: the tree becomes an overlay's lower folder, and an
+      // image may not steer how that overlay reads it.
+      if (name.rfind("trusted.overlay.", 0) != 0 && name.rfind("user.overlay.", 0) != 0)
+        lsetxattr(p.c_str(), name.c_str(), value->value, value->size, 0);
       sqfs_free(key);
       sqfs_free(value);
     }
