@@ -244,6 +244,15 @@ TEST_F(RootlessBuild, KeepsTheImagesOwnersAndWhiteoutsAndMatchesRootsBuild) {
   ASSERT_EQ(e.code, 0) << e.out << e.err;
   EXPECT_EQ(e.out, "0\n1234:2345 644\n1234:1234 2750\nreplaced\nonly\n");
   EXPECT_NE(e.err.find("unpacking"), std::string::npos) << e.err;  // no FUSE for users here
+  // A changed .sqsh (a rebuild) is unpacked again and the older tree goes, as no exec holds it.
+  ASSERT_EQ(run({"touch", "-d", "@1700000000", sqsh.string()}).code, 0);
+  e = as_user(user_, cache, {"exec", "rootless", "--", "true"});
+  EXPECT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.err.find("unpacking"), std::string::npos) << e.err;
+  std::vector<std::string> trees;
+  for (auto& d : fs::directory_iterator(cache / "exec"))
+    if (d.is_directory()) trees.push_back(d.path().filename().string());
+  EXPECT_EQ(trees.size(), 1u) << ::testing::PrintToString(trees);
   // The container's mounts as root's exec makes them: /dev/null from the host, a --mount.
   write_file(top_ / "shared" / "note", "mounted note\n");
   ASSERT_EQ(run({"chmod", "-R", "a+rX", (top_ / "shared").string()}).code, 0);
