@@ -31,6 +31,10 @@ packages=(
   bible-kjv bible-kjv-text fortunes fortunes-min wamerican wordnet-base miscfiles
   # real multimodal SFT data: images (MIT) and spoken words (see plugins/stage_sft/corpus/README.md)
   dataset-fashion-mnist espeak-ng
+  # rootless builds and exec for ordinary users: newuidmap/newgidmap map a user's /etc/subuid
+  # range into the build's user namespace; squashfuse shows an image to `nemokit exec` where
+  # /dev/fuse is usable (the tests run them as an ordinary user with setpriv, from util-linux)
+  uidmap squashfuse
   # packaging
   dpkg-dev file
 )

@@ -3,6 +3,7 @@
 #include <nemokit/plugin.hpp>
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "nemokit/dockerfile/builder.hpp"
 #include "nemokit/dockerfile/exec_command.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 #include "nemokit/oci/image_cli.hpp"
 #include "nemokit/runtime/run/paths.hpp"
 
@@ -37,10 +39,15 @@ class OciBuilder : public nemokit::sdk::Plugin {
  public:
   int build(const nemokit::sdk::BuildCall& call) override {
     auto request = nemokit::dockerfile::parse_build_request(call.request_json, installed_context());
-    auto outcome = nemokit::dockerfile::run_build(request);
-    std::cerr << "built " << request.tag << ": " << outcome.steps_run << " steps run, " << outcome.steps_cached
-              << " cached; image " << outcome.manifest_digest << "\n";
-    return 0;
+    auto build = [&] {
+      auto outcome = nemokit::dockerfile::run_build(request);
+      std::cerr << "built " << request.tag << ": " << outcome.steps_run << " steps run, " << outcome.steps_cached
+                << " cached; image " << outcome.manifest_digest << "\n";
+      return 0;
+    };
+    // Root builds as it is; an ordinary user builds as root of a user namespace (rootless).
+    if (geteuid() == 0) return build();
+    return nemokit::dockerfile::run_as_namespace_root(build, "nemokit build");
   }
 
   int command(const nemokit::sdk::CommandCall& call) override {

@@ -37,6 +37,7 @@
 #include "nemokit/dockerfile/rootfs_path.hpp"
 #include "nemokit/dockerfile/sandbox.hpp"
 #include "nemokit/dockerfile/user_db.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 #include "nemokit/dockerfile/words.hpp"
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
@@ -397,8 +398,8 @@ class Driver {
         fail_at(ins.where, "RUN: " + std::string(e.what()));
       }
       if (r.exit_code != 0)
-        fail_at(ins.where,
-                "RUN " + ins.args.substr(0, 200) + ": the command failed with exit code " + std::to_string(r.exit_code));
+        fail_at(ins.where, "RUN " + ins.args.substr(0, 200) + ": the command failed with exit code " +
+                               std::to_string(r.exit_code) + single_uid_hint());
       // Mount points the sandbox had to create are not the command's changes.
       for (auto it = r.created.rbegin(); it != r.created.rend(); ++it) {
         fs::path p = d.upper / *it;
@@ -654,8 +655,11 @@ class Driver {
 }  // namespace
 
 BuildOutcome run_build(const BuildRequest& request) {
+  // An ordinary user's build reaches here as root of a user namespace (the plugin enters it).
   if (geteuid() != 0)
-    throw BuildError("building images needs root (mounts and namespaces for RUN steps); run nemokit build as root");
+    throw BuildError(
+        "building images needs root or a user namespace (mounts and namespaces for RUN steps): run it through "
+        "`nemokit build`, which enters one for an ordinary user");
   return Driver(request).run();
 }
 

@@ -17,8 +17,10 @@
 
 #include "nemokit/dockerfile/child.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/dockerfile/exec_image.hpp"
 #include "nemokit/dockerfile/mounts.hpp"
 #include "nemokit/dockerfile/rootfs_path.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 
 extern char** environ;
 
@@ -159,6 +161,41 @@ int wait_code(pid_t pid) {
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
+// New mount, PID and IPC namespaces; the image read-only under a tmpfs overlay; its /etc/rc runs
+// the command.
+int run_container(const ExecArgs& a, const fs::path& build_cache_dir) {
+  char tmpl[] = "/tmp/nemokit-exec-XXXXXX";
+  if (!mkdtemp(tmpl)) sys_fail("mkdtemp");
+  fs::path base = tmpl;
+  std::cout.flush();
+  pid_t pid = fork();
+  if (pid < 0) sys_fail("fork");
+  if (pid == 0) {
+    try {
+      if (unshare(CLONE_NEWNS) != 0) sys_fail("unshare");
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) sys_fail("making mounts private");
+      if (mount("tmpfs", base.c_str(), "tmpfs", 0, "mode=700") != 0) sys_fail("tmpfs");
+      for (auto d : {"lower", "upper", "work", "root"}) fs::create_directory(base / d);
+      ImageLower lower = show_image(a.image, base / "lower", build_cache_dir);
+      mount_overlay(base / "root", {lower.dir}, base / "upper", base / "work");
+      // The PID namespace only now: its first child is its PID 1, which must be the container's
+      // init, not a squashfuse that show_image started.
+      if (unshare(CLONE_NEWPID | CLONE_NEWIPC) != 0) sys_fail("unshare");
+      pid_t init = fork();
+      if (init < 0) sys_fail("fork");
+      if (init == 0) container_init(a, base, base / "root");
+      _exit(wait_code(init));
+    } catch (const std::exception& e) {
+      std::cerr << "nemokit exec: " << e.what() << "\n";
+      _exit(125);
+    }
+  }
+  int code = wait_code(pid);
+  std::error_code ec;
+  fs::remove(base, ec);
+  return code;
+}
+
 }  // namespace
 
 LoopDevice attach_loop_device(const fs::path& file) {
@@ -206,37 +243,10 @@ int exec_command(const std::vector<std::string>& args, const fs::path& build_cac
     (*e.what() ? std::cerr : std::cout) << kUsage;  // asked for (--help): the usage is the output
     return *e.what() ? 2 : 0;
   }
-  if (geteuid() != 0) throw BuildError("nemokit exec needs root (loop mount and namespaces)");
-  char tmpl[] = "/tmp/nemokit-exec-XXXXXX";
-  if (!mkdtemp(tmpl)) sys_fail("mkdtemp");
-  fs::path base = tmpl;
-  std::cout.flush();
-  pid_t pid = fork();
-  if (pid < 0) sys_fail("fork");
-  if (pid == 0) {
-    try {
-      if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC) != 0) sys_fail("unshare");
-      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) sys_fail("making mounts private");
-      if (mount("tmpfs", base.c_str(), "tmpfs", 0, "mode=700") != 0) sys_fail("tmpfs");
-      for (auto d : {"lower", "upper", "work", "root"}) fs::create_directory(base / d);
-      LoopDevice loop = attach_loop_device(a.image);
-      if (mount(loop.path.c_str(), (base / "lower").c_str(), "squashfs", MS_RDONLY, nullptr) != 0)
-        sys_fail("mounting " + a.image.string());
-      close(loop.fd);  // the mount holds the device now; AUTOCLEAR frees it with the mount
-      mount_overlay(base / "root", {base / "lower"}, base / "upper", base / "work");
-      pid_t init = fork();
-      if (init < 0) sys_fail("fork");
-      if (init == 0) container_init(a, base, base / "root");
-      _exit(wait_code(init));
-    } catch (const std::exception& e) {
-      std::cerr << "nemokit exec: " << e.what() << "\n";
-      _exit(125);
-    }
-  }
-  int code = wait_code(pid);
-  std::error_code ec;
-  fs::remove(base, ec);
-  return code;
+  // Root mounts the image as it always has; an ordinary user runs it as root of a user
+  // namespace (rootless, as `enroot start --root`), the image shown as exec_image.hpp says.
+  if (geteuid() != 0) return run_as_namespace_root([&] { return run_container(a, build_cache_dir); }, "nemokit exec");
+  return run_container(a, build_cache_dir);
 }
 
 }  // namespace nemokit::dockerfile

@@ -22,6 +22,7 @@
 
 #include "nemokit/dockerfile/child.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 #include "nemokit/oci/blob_store.hpp"
 #include "nemokit/oci/layer_reader.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
@@ -54,6 +55,9 @@ std::string oci_media_type(const std::string& given, const char* magic, size_t n
 // In a chrooted child: the layer's entries written to disk in overlayfs form.
 void extract_overlay_form(const oci::Layer& layer, const std::string& label, const fs::path& dest) {
   oci::LayerReader reader(layer, label);
+  // Rootless overlayfs (userxattr) reads only the user.* form; a user namespace may not set
+  // trusted.*. Asked before chroot: the answer comes from /proc.
+  const char* opaque_marker = in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
   if (chroot(dest.c_str()) != 0 || chdir("/") != 0) sys_fail("chroot " + dest.string());
   struct archive* disk = archive_write_disk_new();
   archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
@@ -95,7 +99,7 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
       size_t size;
       archive_entry_xattr_reset(e);
       while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
-        if (std::string(name).rfind("trusted.overlay.", 0) != 0)
+        if (std::string(name).rfind("trusted.overlay.", 0) != 0 && std::string(name).rfind("user.overlay.", 0) != 0)
           keep.emplace_back(name, std::string(static_cast<const char*>(value), size));
       archive_entry_xattr_clear(e);
       for (auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
@@ -126,14 +130,21 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
     if (lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (mkdir(p.c_str(), 0755) != 0) sys_fail(label + ": opaque folder " + p);
     }
-    if (lsetxattr(p.c_str(), "trusted.overlay.opaque", "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
+    if (lsetxattr(p.c_str(), opaque_marker, "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
   }
 }
 
 }  // namespace
 
+// Layers unpacked in a user namespace differ on disk from root's: owners shifted into the user's
+// subordinate range (or all the user's, with no range) and user.overlay.* markers. They live in a
+// folder of their own, so a cache folder shared by root and rootless builds never mixes them.
+namespace {
+const char* layers_folder() { return in_user_namespace() ? "layers-userns" : "layers"; }
+}  // namespace
+
 LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir / "build") {
-  for (auto sub : {"blobs/sha256", "layers", "tmp", "cache", "empty"}) fs::create_directories(root_ / sub);
+  for (auto sub : {"blobs/sha256", layers_folder(), "tmp", "cache", "empty"}) fs::create_directories(root_ / sub);
   // Work folders of builds that were killed: their names carry the pid.
   std::error_code ec;
   for (auto& d : fs::directory_iterator(root_ / "tmp", ec)) {
@@ -145,7 +156,7 @@ LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir 
   }
 }
 
-fs::path LayerStore::layer_dir(const LayerRef& l) const { return root_ / "layers" / hex_of(l.diff_id, "layer"); }
+fs::path LayerStore::layer_dir(const LayerRef& l) const { return root_ / layers_folder() / hex_of(l.diff_id, "layer"); }
 fs::path LayerStore::blob_path(const std::string& digest) const { return root_ / "blobs" / "sha256" / hex_of(digest, "blob"); }
 fs::path LayerStore::empty_dir() const { return root_ / "empty"; }
 

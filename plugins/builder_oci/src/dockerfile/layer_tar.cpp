@@ -1,6 +1,7 @@
 // An overlayfs upper folder as an OCI layer: walked in byte order, whiteout
 // devices become .wh.NAME, opaque folders get .wh..wh..opq, overlayfs' own
-// xattrs stay out. The uncompressed tar is hashed (diff_id) on its way into
+// xattrs stay out: trusted.overlay.* as root's overlay writes them, user.overlay.*
+// as a rootless one (mounted with userxattr in a user namespace) does. The uncompressed tar is hashed (diff_id) on its way into
 // zstd, and the compressed bytes are hashed (digest) on their way to disk.
 #include <archive.h>
 #include <archive_entry.h>
@@ -80,6 +81,21 @@ la_ssize_t write_cb(struct archive*, void* self, const void* buf, size_t n) {
   }
 }
 
+bool is_overlay_xattr(const std::string& name) {
+  return name.rfind("trusted.overlay.", 0) == 0 || name.rfind("user.overlay.", 0) == 0;
+}
+
+// An opaque folder hides everything below it in lower layers. Overlayfs marks it "y"; rootless
+// overlayfs (userxattr) uses the user.* form of the same attribute.
+bool is_opaque(const fs::path& p) {
+  for (const char* name : {"trusted.overlay.opaque", "user.overlay.opaque"}) {
+    char v[8];
+    ssize_t n = lgetxattr(p.c_str(), name, v, sizeof v);
+    if (n == 1 && v[0] == 'y') return true;
+  }
+  return false;
+}
+
 struct Walker {
   struct archive* a;
   fs::path root;
@@ -98,7 +114,7 @@ struct Walker {
     for (ssize_t i = 0; i < n;) {
       std::string name(&names[size_t(i)]);
       i += ssize_t(name.size()) + 1;
-      if (name.rfind("trusted.overlay.", 0) == 0) continue;
+      if (is_overlay_xattr(name)) continue;
       ssize_t vs = lgetxattr(p.c_str(), name.c_str(), nullptr, 0);
       if (vs < 0) continue;
       std::vector<char> v(static_cast<size_t>(vs) + 1);
@@ -175,9 +191,7 @@ struct Walker {
       }
       archive_entry_free(e);
       if (S_ISDIR(st.st_mode)) {
-        char v[8];
-        ssize_t n = lgetxattr(p.c_str(), "trusted.overlay.opaque", v, sizeof v);
-        if (n == 1 && v[0] == 'y') whiteout(rel + "/.wh..wh..opq");
+        if (is_opaque(p)) whiteout(rel + "/.wh..wh..opq");
         walk(rel);
       }
     }

@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/rootfs_path.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 
 namespace nemokit::dockerfile {
 namespace fs = std::filesystem;
@@ -60,9 +62,22 @@ fs::path mount_point(const fs::path& root, const std::string& rel, bool dir, std
   }
 }
 
-void bind(const fs::path& src, const fs::path& dst, bool read_only, const std::string& what) {
+// Not named bind: with <functional> in reach, a call whose last argument is a std::string finds
+// std::bind by argument-dependent lookup, and that template binds the non-const paths better.
+void bind_mount(const fs::path& src, const fs::path& dst, bool read_only, const std::string& what) {
   do_mount(src.c_str(), dst, nullptr, MS_BIND | MS_REC, nullptr, what);
-  if (read_only) do_mount(nullptr, dst, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr, what + " read-only");
+  if (!read_only) return;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC;
+  if (mount(nullptr, dst.c_str(), nullptr, flags, nullptr) == 0) return;
+  // In a user namespace the flags of a mount made outside it (/sys nosuid,nodev,noexec on most
+  // hosts) are locked: a remount must keep them or it fails with EPERM.
+  struct statvfs sv;
+  if (errno != EPERM || statvfs(dst.c_str(), &sv) != 0) sys_fail("mount " + what + " read-only");
+  for (auto [st, ms] :
+       {std::pair{ST_NOSUID, MS_NOSUID}, std::pair{ST_NODEV, MS_NODEV}, std::pair{ST_NOEXEC, MS_NOEXEC},
+        std::pair{ST_NOATIME, MS_NOATIME}, std::pair{ST_NODIRATIME, MS_NODIRATIME}, std::pair{ST_RELATIME, MS_RELATIME}})
+    if (sv.f_flag & st) flags |= ms;
+  do_mount(nullptr, dst, nullptr, flags, nullptr, what + " read-only");
 }
 
 }  // namespace
@@ -87,10 +102,12 @@ fs::path writable_copy(const fs::path& source, bool dir, const fs::path& scratch
 }  // namespace
 
 int mount_overlay_new_api(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
-                          const fs::path& work);
+                          const fs::path& work, bool userxattr);
 
 void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper, const fs::path& work) {
-  int err = mount_overlay_new_api(target, lowers, upper, work);
+  // In a user namespace (rootless) overlayfs may only use user.* xattrs for its markers.
+  bool userxattr = in_user_namespace();
+  int err = mount_overlay_new_api(target, lowers, upper, work, userxattr);
   if (err == 0) return;
   if (err != EINVAL && err != ENOSYS) {
     errno = err;
@@ -104,7 +121,8 @@ void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, 
     opts += (i ? ":" : "") + l;
   }
   if (!upper.empty()) opts += ",upperdir=" + upper.string() + ",workdir=" + work.string();
-  opts += ",redirect_dir=off,metacopy=off,index=off,xino=off";
+  opts += userxattr ? ",redirect_dir=nofollow,metacopy=off,index=off,xino=off,userxattr"
+                    : ",redirect_dir=off,metacopy=off,index=off,xino=off";
   if (opts.size() > 4000) throw BuildError("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
   do_mount("overlay", target, "overlay", 0, opts.c_str(), "overlay at " + target.string());
 }
@@ -115,9 +133,9 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
     if (m.new_proc)
       do_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "/proc");
     else
-      bind("/proc", p, false, "/proc");
+      bind_mount("/proc", p, false, "/proc");
   }
-  if (fs::path p = mount_point(root, "sys", true, created); !p.empty()) bind("/sys", p, true, "/sys");
+  if (fs::path p = mount_point(root, "sys", true, created); !p.empty()) bind_mount("/sys", p, true, "/sys");
   if (fs::path dev = mount_point(root, "dev", true, created); !dev.empty()) {
     do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
     for (const char* name : {"null", "zero", "full", "random", "urandom", "tty"}) {
@@ -126,7 +144,7 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
       int fd = open(inside.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
       if (fd < 0) sys_fail("creating " + inside.string());
       close(fd);
-      bind(host, inside, false, "/dev/" + std::string(name));
+      bind_mount(host, inside, false, "/dev/" + std::string(name));
     }
     for (auto [link, target] :
          {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"}, std::pair{"stdout", "/proc/self/fd/1"},
@@ -140,9 +158,9 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
   }
   if (!m.resolv_conf.empty())
     if (fs::path p = mount_point(root, "etc/resolv.conf", false, created); !p.empty())
-      bind(m.resolv_conf, p, true, "/etc/resolv.conf");
+      bind_mount(m.resolv_conf, p, true, "/etc/resolv.conf");
   if (!m.hosts.empty())
-    if (fs::path p = mount_point(root, "etc/hosts", false, created); !p.empty()) bind(m.hosts, p, true, "/etc/hosts");
+    if (fs::path p = mount_point(root, "etc/hosts", false, created); !p.empty()) bind_mount(m.hosts, p, true, "/etc/hosts");
   for (auto& b : m.binds) {
     fs::path source = b.source_root.empty() ? b.source : resolve_in_root(b.source_root, b.source.string(), true);
     struct stat st;
@@ -154,7 +172,7 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
     fs::path p = mount_point(root, rel, S_ISDIR(st.st_mode), created);
     if (p.empty())
       throw BuildError("--mount " + b.source.string() + ":" + b.target + ": cannot mount over what the image has there");
-    bind(source, p, b.read_only, b.target);
+    bind_mount(source, p, b.read_only, b.target);
   }
   for (auto& t : m.tmpfs) {
     fs::path inside = resolve_in_root(root, t.target, true);

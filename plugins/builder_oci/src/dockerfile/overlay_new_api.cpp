@@ -15,9 +15,10 @@
 namespace nemokit::dockerfile {
 
 // Returns 0, or the errno of the step that failed (EINVAL from "lowerdir+"
-// means a kernel older than 6.8: the caller falls back to mount(2)).
+// means a kernel older than 6.8: the caller falls back to mount(2)). `userxattr`: overlayfs keeps its
+// markers in user.overlay.* (the only ones a user namespace may write).
 int mount_overlay_new_api(const std::filesystem::path& target, const std::vector<std::filesystem::path>& lowers,
-                          const std::filesystem::path& upper, const std::filesystem::path& work) {
+                          const std::filesystem::path& upper, const std::filesystem::path& work, bool userxattr) {
   int fs = int(syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC));
   if (fs < 0) return errno;
   auto set = [&](const char* key, const std::string& value) {
@@ -26,7 +27,10 @@ int mount_overlay_new_api(const std::filesystem::path& target, const std::vector
   bool ok = true;
   for (auto& l : lowers) ok = ok && set("lowerdir+", l.string());
   if (ok && !upper.empty()) ok = set("upperdir", upper.string()) && set("workdir", work.string());
-  ok = ok && set("redirect_dir", "off") && set("metacopy", "off") && set("index", "off") && set("xino", "off");
+  if (ok && userxattr) ok = syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) == 0;
+  // "off" still follows redirects, which userxattr refuses; "nofollow" creates none either.
+  ok = ok && set("redirect_dir", userxattr ? "nofollow" : "off") && set("metacopy", "off") && set("index", "off") &&
+       set("xino", "off");
   ok = ok && syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
   int err = ok ? 0 : errno;
   int mnt = ok ? int(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) : -1;

@@ -20,6 +20,7 @@
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/rootfs_path.hpp"
 #include "nemokit/dockerfile/user_db.hpp"
+#include "nemokit/dockerfile/user_namespace.hpp"
 #include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::dockerfile {
@@ -63,6 +64,9 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
       write_all(info_fd, "volume " + v + "\n");
     }
     umask(022);
+    // A single-uid user namespace (rootless, no subordinate range) denies setgroups; asked
+    // before entering the image, whose /proc may be missing.
+    bool may_setgroups = !setgroups_denied();
     enter_root(spec.mountpoint);
     std::vector<std::string> env = spec.env;
     if (!has_var(env, "PATH")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -72,7 +76,7 @@ bool has_var(const std::vector<std::string>& env, const std::string& name) {
     pid_t cmd = fork();
     if (cmd < 0) sys_fail("fork");
     if (cmd == 0) {
-      if (setgroups(user.groups.size(), user.groups.data()) != 0) _exit(125);
+      if (may_setgroups && setgroups(user.groups.size(), user.groups.data()) != 0) _exit(125);
       if (setgid(user.gid) != 0 || setuid(user.uid) != 0) _exit(125);
       int devnull = open("/dev/null", O_RDONLY);
       if (devnull >= 0) dup2(devnull, 0);

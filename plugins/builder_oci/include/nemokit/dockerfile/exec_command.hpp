@@ -1,10 +1,12 @@
 #pragma once
 // `nemokit exec IMAGE_OR_SQSH [--mount SRC:DST[:ro]]... [--env K=V]... [--] [CMD...]`:
 // runs a command in a squashfs image the way `enroot start` does. The image is
-// loop-mounted read-only under a tmpfs overlay (writes vanish on exit), in new
-// mount, PID, UTS and IPC namespaces; /etc/environment is applied over the
-// caller's environment and /etc/rc is sourced with the command as its
-// arguments (so the image's WORKDIR and ENTRYPOINT apply).
+// shown read-only (exec_image.hpp: a loop mount for root; for an ordinary user,
+// in a user namespace where it appears as root, squashfuse or an unpacked copy)
+// under a tmpfs overlay (writes vanish on exit), in new mount, PID and IPC
+// namespaces; /etc/environment is applied over the caller's environment and
+// /etc/rc is sourced with the command as its arguments (so the image's WORKDIR
+// and ENTRYPOINT apply).
 #include <filesystem>
 #include <string>
 #include <vector>
