@@ -32,7 +32,7 @@ run_one() {
   mkdir -p "$work/corpus"
   rm -f "$work"/crash-* "$work"/timeout-* "$work"/oom-* "$work"/leak-*
   # A finding stops libFuzzer; the exit status is then not 0, which the table reports.
-  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$here/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$here/../sanitizers/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build/fuzz/$t" "$work/corpus" "$here/corpus/$t" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len="$(max_len "$t")" -print_final_stats=1 \
     -artifact_prefix="$work/" >"$work/log" 2>&1 || true
