@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer
 # (-DNEMOKIT_SANITIZE=ON) in a build folder of its own, build-asan/. Run after scripts/test.sh,
-# which installs what the suite needs; CI runs both (.ci/run). Any sanitizer report fails the test
-# that made it. Extra arguments go to ctest (e.g. -L build, -R Tokenizer).
+# which installs what the suite needs. Not part of CI: the sanitized build costs about as much CPU
+# as the whole CI run. Any sanitizer report fails the test that made it. Extra arguments go to
+# ctest (e.g. -L build, -R Tokenizer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh >/dev/null
