@@ -1,658 +1,357 @@
 // The build: Dockerfile stages interpreted in order. Instructions that change
-// files (RUN, COPY, ADD) run in an overlay of the stage's layers with a fresh
-// upper folder that becomes the next layer; the others edit the image config
+// files (RUN: run_instruction.cpp, COPY and ADD: copy_instruction.cpp, WORKDIR
+// here) run in an overlay of the stage's layers with a fresh upper folder that
+// becomes the next layer; the others edit the image config
 // (config_instructions.cpp). Every layer step is keyed by its parent and what
 // it does (step_cache.cpp), so an unchanged rebuild takes every layer from the
 // cache.
+#include "build_driver.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <iostream>
-#include <map>
-#include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
-#include <sched.h>
 
 #include "config_instructions.hpp"
 #include "folder_steps.hpp"
-#include "foreign_exec.hpp"
-#include "run_mounts.hpp"
-#include "url_source.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
-#include "nemokit/dockerfile/builder.hpp"
-#include "nemokit/dockerfile/child.hpp"
-#include "nemokit/dockerfile/context.hpp"
-#include "nemokit/dockerfile/copy_step.hpp"
-#include "nemokit/dockerfile/layer_store.hpp"
-#include "nemokit/dockerfile/mounts.hpp"
-#include "nemokit/dockerfile/oci_output.hpp"
-#include "nemokit/dockerfile/rootfs_path.hpp"
-#include "nemokit/dockerfile/sandbox.hpp"
-#include "nemokit/dockerfile/user_db.hpp"
-#include "nemokit/dockerfile/user_namespace.hpp"
-#include "nemokit/dockerfile/words.hpp"
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
-#include "nemokit/oci/image.hpp"
+#include "nemokit/oci/platform.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
-#include "nemokit/runtime/sha256.hpp"
-#include "stage.hpp"
-#include "step_cache.hpp"
 
 namespace nemokit::dockerfile {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-class Driver {
- public:
-  explicit Driver(const BuildRequest& r)
-      : req_(r),
-        df_(parse_dockerfile(r.dockerfile_text, r.dockerfile_name)),
-        store_(r.build_cache_dir),
-        ignore_(IgnoreRules::load(r.context)) {
-    // BuildKit's automatic platform ARGs: global, so FROM lines see them and a stage sees one
-    // after declaring it (ARG TARGETARCH).
-    const oci::Platform build = oci::host_platform();
-    for (auto [prefix, p] : {std::pair{"BUILD", &build}, std::pair{"TARGET", &r.platform}}) {
-      global_[std::string(prefix) + "PLATFORM"] = p->str();
-      global_[std::string(prefix) + "OS"] = p->os;
-      global_[std::string(prefix) + "ARCH"] = p->architecture;
-      global_[std::string(prefix) + "VARIANT"] = p->variant;
-    }
-    for (auto& a : r.build_args) {
-      size_t eq = a.find('=');
-      if (eq == std::string::npos) {
-        if (const char* v = std::getenv(a.c_str())) build_args_[a] = v;
-      } else {
-        build_args_[a.substr(0, eq)] = a.substr(eq + 1);
-      }
-    }
+BuildDriver::BuildDriver(const BuildRequest& r)
+    : req_(r),
+      df_(parse_dockerfile(r.dockerfile_text, r.dockerfile_name)),
+      store_(r.build_cache_dir),
+      ignore_(IgnoreRules::load(r.context)) {
+  // BuildKit's automatic platform ARGs: global, so FROM lines see them and a stage sees one
+  // after declaring it (ARG TARGETARCH).
+  const oci::Platform build = oci::host_platform();
+  for (auto [prefix, p] : {std::pair{"BUILD", &build}, std::pair{"TARGET", &r.platform}}) {
+    global_[std::string(prefix) + "PLATFORM"] = p->str();
+    global_[std::string(prefix) + "OS"] = p->os;
+    global_[std::string(prefix) + "ARCH"] = p->architecture;
+    global_[std::string(prefix) + "VARIANT"] = p->variant;
   }
-
-  BuildOutcome run() {
-    // Stages and the ARGs before the first FROM.
-    std::vector<std::vector<const Instruction*>> bodies;
-    std::vector<const Instruction*> froms;
-    for (auto& ins : df_.instructions) {
-      if (ins.keyword == "FROM") {
-        froms.push_back(&ins);
-        bodies.emplace_back();
-      } else if (froms.empty()) {
-        if (ins.keyword != "ARG") fail_at(ins.where, ins.keyword + " before the first FROM (only ARG may come first)");
-        for (auto& [k, v] : arg_pairs(ins, global_)) global_[k] = v;
-      } else {
-        bodies.back().push_back(&ins);
-      }
-    }
-    if (froms.empty()) throw BuildError(df_.path + ": no FROM instruction");
-    std::vector<std::string> names;
-    for (auto* f : froms) names.push_back(stage_name(*f));
-    size_t target = froms.size() - 1;
-    if (req_.target) {
-      auto it = std::find(names.begin(), names.end(), lower_case(*req_.target));
-      if (it == names.end()) throw BuildError("--target " + *req_.target + ": no stage of that name in " + df_.path);
-      target = size_t(it - names.begin());
-    }
-    for (size_t i = 0; i <= target; ++i) {
-      stage_total_ = 1 + bodies[i].size();
-      Stage s = start_stage(*froms[i], names[i], i);
-      run_onbuild_triggers(s, *froms[i]);
-      for (auto* ins : bodies[i]) instruction(s, *ins);
-      stages_.push_back(std::move(s));
-    }
-    for (auto& [k, _] : build_args_)
-      if (!used_args_.count(k)) std::cerr << "warning: build argument " << k << " was not used by any ARG\n";
-    return finish(stages_[target]);
-  }
-
- private:
-  WordOptions words() const { return WordOptions{df_.escape, true}; }
-
-  std::string stage_name(const Instruction& from) {
-    auto w = split_words(from.args, global_, words(), from.args_where);
-    if (w.size() == 3 && lower_case(w[1]) == "as") return lower_case(w[2]);
-    if (w.size() != 1) fail_at(from.args_where, "FROM takes IMAGE [AS NAME]");
-    return "";
-  }
-
-  std::vector<std::pair<std::string, std::string>> arg_pairs(const Instruction& ins, const Vars& vars) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (auto& w : split_words(ins.args, vars, words(), ins.args_where)) {
-      size_t eq = w.find('=');
-      std::string name = w.substr(0, eq);
-      if (name.empty()) fail_at(ins.args_where, "ARG needs a name");
-      std::optional<std::string> value;
-      if (eq != std::string::npos) value = w.substr(eq + 1);
-      if (auto b = build_args_.find(name); b != build_args_.end()) {
-        value = b->second;
-        used_args_.insert(name);
-      }
-      if (!value) {
-        // "ARG NAME" inside a stage takes the value of a global ARG NAME; declared again in the
-        // global scope (ARG TARGETARCH), a name keeps the value it has.
-        if (auto g = global_.find(name); g != global_.end()) value = g->second;
-      }
-      out.emplace_back(name, value.value_or(""));
-    }
-    return out;
-  }
-
-  void header(const std::string& stage, size_t k, const Instruction& ins, const std::string& note = "") {
-    step_label_ = "[" + stage + " " + std::to_string(k) + "/" + std::to_string(stage_total_) + "]";
-    std::cerr << step_label_ << " " << ins.original << note << "\n";
-  }
-
-  std::string stage_label(const Stage& s) const { return s.name.empty() ? "stage-" + std::to_string(stage_index_) : s.name; }
-
-  // The ONBUILD triggers of the stage's base (an image or an earlier stage) run first, as
-  // part of its FROM step, and are not passed on to this stage's image.
-  void run_onbuild_triggers(Stage& s, const Instruction& from) {
-    json& config = config_of(s);
-    if (!config.contains("OnBuild")) return;
-    json triggers = config["OnBuild"];
-    config.erase("OnBuild");
-    if (!triggers.is_array()) return;
-    std::string base = split_words(from.args, global_, words(), from.args_where)[0];
-    for (auto& t : triggers) {
-      std::string text = t.is_string() ? t.get<std::string>() : t.dump();
-      auto failed = [&](const std::string& why) {
-        fail_at(from.where, "FROM " + base + ": its ONBUILD trigger '" + text + "': " + why);
-      };
-      if (!t.is_string()) failed("not a string");
-      Dockerfile trigger;
-      try {
-        trigger = parse_dockerfile(text, "ONBUILD");
-      } catch (const BuildError& e) {
-        failed(e.what());
-      }
-      if (trigger.instructions.size() != 1) failed("not one instruction");
-      try {
-        instruction(s, trigger.instructions[0], " (ONBUILD of " + base + ")");
-      } catch (const BuildError& e) {
-        failed(e.what());
-      }
-    }
-  }
-
-  Stage start_stage(const Instruction& from, const std::string& name, size_t index) {
-    auto w = split_words(from.args, global_, words(), from.args_where);
-    std::string ref = w[0];
-    for (auto& f : from.flags)
-      if (f.name != "platform") fail_at(f.where, "FROM does not take --" + f.name);
-    header(name.empty() ? "stage-" + std::to_string(index) : name, 1, from);
-    Stage s;
-    s.name = name;
-    s.platform = req_.platform;
-    if (auto* p = from.flag("platform")) {
-      // Expanded with the global ARGs: FROM --platform=$BUILDPLATFORM is the usual spelling.
-      std::string value = process_word(p->value, global_, words(), p->where);
-      try {
-        s.platform = oci::parse_platform(value);
-      } catch (const oci::Error& e) {
-        fail_at(p->where, "FROM --platform=" + p->value + ": " + e.what());
-      }
-    }
-    std::string lname = lower_case(ref);
-    auto prev = std::find_if(stages_.begin(), stages_.end(), [&](const Stage& p) { return !p.name.empty() && p.name == lname; });
-    if (prev != stages_.end()) {
-      s.image = prev->image;
-      s.layers = prev->layers;
-      s.chain = prev->chain;
-      s.shell = prev->shell;
-      s.platform = prev->platform;  // an earlier stage's programs are of its platform
+  for (auto& a : r.build_args) {
+    size_t eq = a.find('=');
+    if (eq == std::string::npos) {
+      if (const char* v = std::getenv(a.c_str())) build_args_[a] = v;
     } else {
-      BaseImage base = load_base_image(ref, store_, req_.build_cache_dir, from.args_where, s.platform);
-      s.image = base.config;
-      s.layers = base.layers;
-      s.chain = base.chain;
+      build_args_[a.substr(0, eq)] = a.substr(eq + 1);
     }
-    if (!s.image.contains("config") || !s.image["config"].is_object()) s.image["config"] = json::object();
-    s.name = name;
-    stage_index_ = index;
-    stage_step_ = 1;
-    return s;
   }
+}
 
-  // The stage's layer folders, top first. A layer that occurs twice (the same COPY twice)
-  // is one folder, and overlayfs refuses a lower folder given twice (ELOOP); only its top
-  // occurrence is kept, which shows the same tree: everything the lower copy sets, the upper
-  // copy sets again over whatever came between.
-  std::vector<fs::path> lowers(const Stage& s) const {
-    std::vector<fs::path> out;
-    std::set<std::string> seen;
-    for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it)
-      if (seen.insert(it->diff_id).second) out.push_back(store_.layer_dir(*it));
-    out.push_back(store_.empty_dir());
-    return out;
-  }
-
-  void add_layer(Stage& s, const std::optional<LayerRef>& layer, const std::string& created_by, const std::string& created) {
-    if (layer) {
-      s.layers.push_back(*layer);
-      s.image["rootfs"]["type"] = "layers";
-      s.image["rootfs"]["diff_ids"].push_back(layer->diff_id);
+BuildOutcome BuildDriver::run() {
+  // Stages and the ARGs before the first FROM.
+  std::vector<std::vector<const Instruction*>> bodies;
+  std::vector<const Instruction*> froms;
+  for (auto& ins : df_.instructions) {
+    if (ins.keyword == "FROM") {
+      froms.push_back(&ins);
+      bodies.emplace_back();
+    } else if (froms.empty()) {
+      if (ins.keyword != "ARG") fail_at(ins.where, ins.keyword + " before the first FROM (only ARG may come first)");
+      for (auto& [k, v] : arg_pairs(ins, global_)) global_[k] = v;
+    } else {
+      bodies.back().push_back(&ins);
     }
-    add_history(s, created_by, !layer, created);
   }
-
-  // Runs a file-changing step, or takes its result from the layer cache.
-  void layer_step(Stage& s, const std::string& key_text, const std::string& created_by,
-                  const std::function<void(StepDirs&)>& work) {
-    std::string key = StepCache::key(s.chain, key_text);
-    if (!req_.no_cache)
-      if (std::optional<CachedStep> cached = cache_.find(key)) {
-        std::cerr << "  cached\n";
-        add_layer(s, cached->layer, created_by, cached->created);
-        s.chain = key;
-        ++out_.steps_cached;
-        return;
-      }
-    StepDirs dirs(store_);
-    work(dirs);
-    CachedStep done{store_.commit(dirs.upper), now_rfc3339()};
-    cache_.remember(key, done);
-    add_layer(s, done.layer, created_by, done.created);
-    s.chain = key;
-    ++out_.steps_run;
+  if (froms.empty()) throw BuildError(df_.path + ": no FROM instruction");
+  std::vector<std::string> names;
+  for (auto* f : froms) names.push_back(stage_name(*f));
+  size_t target = froms.size() - 1;
+  if (req_.target) {
+    auto it = std::find(names.begin(), names.end(), lower_case(*req_.target));
+    if (it == names.end()) throw BuildError("--target " + *req_.target + ": no stage of that name in " + df_.path);
+    target = size_t(it - names.begin());
   }
+  for (size_t i = 0; i <= target; ++i) {
+    stage_total_ = 1 + bodies[i].size();
+    Stage s = start_stage(*froms[i], names[i], i);
+    run_onbuild_triggers(s, *froms[i]);
+    for (auto* ins : bodies[i]) instruction(s, *ins);
+    stages_.push_back(std::move(s));
+  }
+  for (auto& [k, _] : build_args_)
+    if (!used_args_.count(k)) std::cerr << "warning: build argument " << k << " was not used by any ARG\n";
+  return finish(stages_[target]);
+}
 
-  // `trigger`: the instruction is an ONBUILD trigger of the base, shown under the FROM step.
-  void instruction(Stage& s, const Instruction& ins, const std::string& trigger = "") {
-    header(stage_label(s), trigger.empty() ? ++stage_step_ : stage_step_, ins, trigger);
-    const std::string& k = ins.keyword;
-    if (k != "RUN" && k != "COPY" && k != "ADD" && k != "HEALTHCHECK")
-      for (auto& f : ins.flags) fail_at(f.where, k + " does not take --" + f.name);
-    Vars vars = vars_of(s);
-    if (k == "ARG") {
-      for (auto& [name, value] : arg_pairs(ins, vars)) s.args[name] = value;
+std::string BuildDriver::stage_name(const Instruction& from) {
+  auto w = split_words(from.args, global_, words(), from.args_where);
+  if (w.size() == 3 && lower_case(w[1]) == "as") return lower_case(w[2]);
+  if (w.size() != 1) fail_at(from.args_where, "FROM takes IMAGE [AS NAME]");
+  return "";
+}
+
+std::vector<std::pair<std::string, std::string>> BuildDriver::arg_pairs(const Instruction& ins, const Vars& vars) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& w : split_words(ins.args, vars, words(), ins.args_where)) {
+    size_t eq = w.find('=');
+    std::string name = w.substr(0, eq);
+    if (name.empty()) fail_at(ins.args_where, "ARG needs a name");
+    std::optional<std::string> value;
+    if (eq != std::string::npos) value = w.substr(eq + 1);
+    if (auto b = build_args_.find(name); b != build_args_.end()) {
+      value = b->second;
+      used_args_.insert(name);
+    }
+    if (!value) {
+      // "ARG NAME" inside a stage takes the value of a global ARG NAME; declared again in the
+      // global scope (ARG TARGETARCH), a name keeps the value it has.
+      if (auto g = global_.find(name); g != global_.end()) value = g->second;
+    }
+    out.emplace_back(name, value.value_or(""));
+  }
+  return out;
+}
+
+void BuildDriver::header(const std::string& stage, size_t k, const Instruction& ins, const std::string& note) {
+  step_label_ = "[" + stage + " " + std::to_string(k) + "/" + std::to_string(stage_total_) + "]";
+  std::cerr << step_label_ << " " << ins.original << note << "\n";
+}
+
+// The ONBUILD triggers of the stage's base (an image or an earlier stage) run first, as
+// part of its FROM step, and are not passed on to this stage's image.
+void BuildDriver::run_onbuild_triggers(Stage& s, const Instruction& from) {
+  json& config = config_of(s);
+  if (!config.contains("OnBuild")) return;
+  json triggers = config["OnBuild"];
+  config.erase("OnBuild");
+  if (!triggers.is_array()) return;
+  std::string base = split_words(from.args, global_, words(), from.args_where)[0];
+  for (auto& t : triggers) {
+    std::string text = t.is_string() ? t.get<std::string>() : t.dump();
+    auto failed = [&](const std::string& why) {
+      fail_at(from.where, "FROM " + base + ": its ONBUILD trigger '" + text + "': " + why);
+    };
+    if (!t.is_string()) failed("not a string");
+    Dockerfile trigger;
+    try {
+      trigger = parse_dockerfile(text, "ONBUILD");
+    } catch (const BuildError& e) {
+      failed(e.what());
+    }
+    if (trigger.instructions.size() != 1) failed("not one instruction");
+    try {
+      instruction(s, trigger.instructions[0], " (ONBUILD of " + base + ")");
+    } catch (const BuildError& e) {
+      failed(e.what());
+    }
+  }
+}
+
+Stage BuildDriver::start_stage(const Instruction& from, const std::string& name, size_t index) {
+  auto w = split_words(from.args, global_, words(), from.args_where);
+  std::string ref = w[0];
+  for (auto& f : from.flags)
+    if (f.name != "platform") fail_at(f.where, "FROM does not take --" + f.name);
+  header(name.empty() ? "stage-" + std::to_string(index) : name, 1, from);
+  Stage s;
+  s.name = name;
+  s.platform = req_.platform;
+  if (auto* p = from.flag("platform")) {
+    // Expanded with the global ARGs: FROM --platform=$BUILDPLATFORM is the usual spelling.
+    std::string value = process_word(p->value, global_, words(), p->where);
+    try {
+      s.platform = oci::parse_platform(value);
+    } catch (const oci::Error& e) {
+      fail_at(p->where, "FROM --platform=" + p->value + ": " + e.what());
+    }
+  }
+  std::string lname = lower_case(ref);
+  auto prev = std::find_if(stages_.begin(), stages_.end(), [&](const Stage& p) { return !p.name.empty() && p.name == lname; });
+  if (prev != stages_.end()) {
+    s.image = prev->image;
+    s.layers = prev->layers;
+    s.chain = prev->chain;
+    s.shell = prev->shell;
+    s.platform = prev->platform;  // an earlier stage's programs are of its platform
+  } else {
+    BaseImage base = load_base_image(ref, store_, req_.build_cache_dir, from.args_where, s.platform);
+    s.image = base.config;
+    s.layers = base.layers;
+    s.chain = base.chain;
+  }
+  if (!s.image.contains("config") || !s.image["config"].is_object()) s.image["config"] = json::object();
+  s.name = name;
+  stage_index_ = index;
+  stage_step_ = 1;
+  return s;
+}
+
+// The stage's layer folders, top first. A layer that occurs twice (the same COPY twice)
+// is one folder, and overlayfs refuses a lower folder given twice (ELOOP); only its top
+// occurrence is kept, which shows the same tree: everything the lower copy sets, the upper
+// copy sets again over whatever came between.
+std::vector<fs::path> BuildDriver::lowers(const Stage& s) const {
+  std::vector<fs::path> out;
+  std::set<std::string> seen;
+  for (auto it = s.layers.rbegin(); it != s.layers.rend(); ++it)
+    if (seen.insert(it->diff_id).second) out.push_back(store_.layer_dir(*it));
+  out.push_back(store_.empty_dir());
+  return out;
+}
+
+void BuildDriver::add_layer(Stage& s, const std::optional<LayerRef>& layer, const std::string& created_by,
+                            const std::string& created) {
+  if (layer) {
+    s.layers.push_back(*layer);
+    s.image["rootfs"]["type"] = "layers";
+    s.image["rootfs"]["diff_ids"].push_back(layer->diff_id);
+  }
+  add_history(s, created_by, !layer, created);
+}
+
+// Runs a file-changing step, or takes its result from the layer cache.
+void BuildDriver::layer_step(Stage& s, const std::string& key_text, const std::string& created_by,
+                             const std::function<void(StepDirs&)>& work) {
+  std::string key = StepCache::key(s.chain, key_text);
+  if (!req_.no_cache)
+    if (std::optional<CachedStep> cached = cache_.find(key)) {
+      std::cerr << "  cached\n";
+      add_layer(s, cached->layer, created_by, cached->created);
+      s.chain = key;
+      ++out_.steps_cached;
       return;
     }
-    if (k == "WORKDIR") return workdir_step(s, ins, vars);
-    if (apply_config_instruction(s, ins, vars, words())) return;
-    if (k == "RUN") return run_step(s, ins);
-    if (k == "COPY" || k == "ADD") return copy_step(s, ins);
-    fail_at(ins.where, k + " is not supported");
+  StepDirs dirs(store_);
+  work(dirs);
+  CachedStep done{store_.commit(dirs.upper), now_rfc3339()};
+  cache_.remember(key, done);
+  add_layer(s, done.layer, created_by, done.created);
+  s.chain = key;
+  ++out_.steps_run;
+}
+
+// `trigger`: the instruction is an ONBUILD trigger of the base, shown under the FROM step.
+void BuildDriver::instruction(Stage& s, const Instruction& ins, const std::string& trigger) {
+  header(stage_label(s), trigger.empty() ? ++stage_step_ : stage_step_, ins, trigger);
+  const std::string& k = ins.keyword;
+  if (k != "RUN" && k != "COPY" && k != "ADD" && k != "HEALTHCHECK")
+    for (auto& f : ins.flags) fail_at(f.where, k + " does not take --" + f.name);
+  Vars vars = vars_of(s);
+  if (k == "ARG") {
+    for (auto& [name, value] : arg_pairs(ins, vars)) s.args[name] = value;
+    return;
   }
+  if (k == "WORKDIR") return workdir_step(s, ins, vars);
+  if (apply_config_instruction(s, ins, vars, words())) return;
+  if (k == "RUN") return run_step(s, ins);
+  if (k == "COPY" || k == "ADD") return copy_step(s, ins);
+  fail_at(ins.where, k + " is not supported");
+}
 
-  // WORKDIR's folder is made for the stage's USER, its parents too (BuildKit's mkdir -p as
-  // the user; buildah's likewise).
-  void workdir_step(Stage& s, const Instruction& ins, const Vars& vars) {
-    std::string wd = workdir_path(s, ins, vars, words());
-    config_of(s)["WorkingDir"] = wd;
-    std::string user = config_of(s).value("User", "");
-    json key = {{"op", "WORKDIR"}, {"path", wd}, {"user", user}};
-    layer_step(s, key.dump(), "WORKDIR " + ins.args,
-               [&](StepDirs& d) { make_folders(d, lowers(s), {wd}, user, ins.where.str() + ": WORKDIR"); });
+// WORKDIR's folder is made for the stage's USER, its parents too (BuildKit's mkdir -p as
+// the user; buildah's likewise).
+void BuildDriver::workdir_step(Stage& s, const Instruction& ins, const Vars& vars) {
+  std::string wd = workdir_path(s, ins, vars, words());
+  config_of(s)["WorkingDir"] = wd;
+  std::string user = config_of(s).value("User", "");
+  json key = {{"op", "WORKDIR"}, {"path", wd}, {"user", user}};
+  layer_step(s, key.dump(), "WORKDIR " + ins.args,
+             [&](StepDirs& d) { make_folders(d, lowers(s), {wd}, user, ins.where.str() + ": WORKDIR"); });
+}
+
+// The tree a --from= names (an earlier stage by name or index, else an image): its layer
+// folders and its cache chain.
+MountSourceTree BuildDriver::tree_of(const std::string& from, const Location& where) {
+  std::string lname = lower_case(from);
+  const Stage* stage = nullptr;
+  for (auto& p : stages_)
+    if (!p.name.empty() && p.name == lname) stage = &p;
+  if (!stage && !from.empty() && from.find_first_not_of("0123456789") == std::string::npos) {
+    size_t i = std::stoul(from);
+    if (i >= stages_.size()) fail_at(where, "--from=" + from + ": there is no earlier stage " + from);
+    stage = &stages_[i];
   }
-
-  // The tree a --from= names (an earlier stage by name or index, else an image): its layer
-  // folders and its cache chain.
-  MountSourceTree tree_of(const std::string& from, const Location& where) {
-    std::string lname = lower_case(from);
-    const Stage* stage = nullptr;
-    for (auto& p : stages_)
-      if (!p.name.empty() && p.name == lname) stage = &p;
-    if (!stage && !from.empty() && from.find_first_not_of("0123456789") == std::string::npos) {
-      size_t i = std::stoul(from);
-      if (i >= stages_.size()) fail_at(where, "--from=" + from + ": there is no earlier stage " + from);
-      stage = &stages_[i];
-    }
-    Stage tmp;
-    if (stage) {
-      tmp.layers = stage->layers;
-      tmp.chain = stage->chain;
-    } else {
-      BaseImage image = load_base_image(from, store_, req_.build_cache_dir, where, req_.platform);
-      tmp.layers = image.layers;
-      tmp.chain = image.chain;
-    }
-    return MountSourceTree{lowers(tmp), tmp.chain};
+  Stage tmp;
+  if (stage) {
+    tmp.layers = stage->layers;
+    tmp.chain = stage->chain;
+  } else {
+    BaseImage image = load_base_image(from, store_, req_.build_cache_dir, where, req_.platform);
+    tmp.layers = image.layers;
+    tmp.chain = image.chain;
   }
+  return MountSourceTree{lowers(tmp), tmp.chain};
+}
 
-  void run_step(Stage& s, const Instruction& ins) {
-    bool network = req_.network;
-    std::vector<RunMount> mounts;
-    for (auto& f : ins.flags) {
-      if (f.name == "mount") {
-        mounts.push_back(parse_run_mount(f, vars_of(s), words(), workdir_of(s)));
-      } else if (f.name == "network") {
-        if (f.value == "none")
-          network = false;
-        else if (f.value == "host" || f.value == "default")
-          network = req_.network;
-        else
-          fail_at(f.where, "--network=" + f.value + ": use default, none or host");
-      } else {
-        fail_at(f.where, "RUN --" + f.name + " is not supported by this builder");
-      }
-    }
-    std::vector<std::string> argv;
-    if (ins.json_form) {
-      argv = ins.json_args;
-      if (argv.empty()) fail_at(ins.args_where, "RUN [] has no command");
-    } else if (!ins.heredocs.empty()) {
-      if (ins.heredoc_only) {
-        argv = shell_command(s, ins.heredocs[0].content);
-      } else {
-        std::string script = ins.args + "\n";
-        for (auto& h : ins.heredocs) script += h.content + h.name + "\n";
-        argv = shell_command(s, script);
-      }
-    } else {
-      argv = shell_command(s, ins.args);
-    }
-    // ARGs reach RUN as environment variables unless ENV has the same name.
-    std::vector<std::string> env = env_list(s);
-    std::set<std::string> env_names;
-    for (auto& e : env) env_names.insert(e.substr(0, e.find('=')));
-    for (auto& [k, v] : s.args)
-      if (!env_names.count(k)) env.push_back(k + "=" + v);
-    std::string user = config_of(s).value("User", "");
-    std::string workdir = workdir_of(s);
-    json key = {{"op", "RUN"}, {"argv", argv}, {"env", env}, {"user", user}, {"workdir", workdir}, {"network", network}};
-    std::vector<std::string> volumes = volumes_of(s);
-    if (!volumes.empty()) key["volumes"] = volumes;
-    RunMountSources mount_sources{req_.context, &ignore_, req_.build_cache_dir, &req_.secrets,
-                                  [&](const std::string& from, const Location& where) { return tree_of(from, where); }};
-    if (!mounts.empty()) key["mounts"] = run_mounts_key(mounts, mount_sources);
-    // What a command does can depend on the machine that runs it; the host's own platform stays
-    // out of the key, so the keys of builds without --platform are those they always were.
-    const bool foreign = !(s.platform == oci::host_platform());
-    if (foreign) key["platform"] = s.platform.str();
-    std::string prefix = step_label_ + " | ";
-    layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
-      if (foreign)
-        if (std::optional<std::string> why = foreign_exec_problem(s.platform)) fail_at(ins.where, "RUN: " + *why);
-      SandboxSpec sp;
-      sp.lowers = lowers(s);
-      sp.upper = d.upper;
-      sp.work = d.work;
-      sp.mountpoint = d.mnt;
-      for (auto [host, name] : {std::pair{"/etc/resolv.conf", "resolv.conf"}, std::pair{"/etc/hosts", "hosts"}}) {
-        std::error_code ec;
-        fs::copy_file(host, d.base / name, fs::copy_options::overwrite_existing, ec);
-        if (!ec) (std::string(name) == "hosts" ? sp.mounts.hosts : sp.mounts.resolv_conf) = d.base / name;
-      }
-      sp.argv = argv;
-      sp.env = env;
-      sp.workdir = workdir;
-      sp.user = user;
-      sp.volumes = volumes;
-      sp.network = network;
-      sp.output_prefix = prefix;
-      SandboxResult r;
-      try {
-        auto locks = add_run_mounts(mounts, mount_sources, d.base, sp);
-        r = run_sandboxed(sp);
-      } catch (const BuildError& e) {
-        fail_at(ins.where, "RUN: " + std::string(e.what()));
-      }
-      if (r.exit_code != 0)
-        fail_at(ins.where, "RUN " + ins.args.substr(0, 200) + ": the command failed with exit code " +
-                               std::to_string(r.exit_code) + single_uid_hint());
-      // Mount points the sandbox had to create are not the command's changes.
-      for (auto it = r.created.rbegin(); it != r.created.rend(); ++it) {
-        fs::path p = d.upper / *it;
-        struct stat st;
-        if (lstat(p.c_str(), &st) != 0) continue;
-        if (S_ISDIR(st.st_mode))
-          rmdir(p.c_str());
-        else if (S_ISREG(st.st_mode) && st.st_size == 0)
-          unlink(p.c_str());
-      }
-      drop_volume_changes(s, d.upper, r.volumes_created);
-    });
+BuildOutcome BuildDriver::finish(Stage& s) {
+  json& img = s.image;
+  img.erase("variant");
+  img.update(s.platform.to_json());
+  img["rootfs"]["type"] = "layers";
+  if (!img["rootfs"].contains("diff_ids")) img["rootfs"]["diff_ids"] = json::array();
+  // The image is as old as its newest history entry, so a rebuild from the
+  // cache gives the same config and the same digests.
+  std::string created;
+  for (auto& h : img["history"])
+    if (h.contains("created") && h["created"].is_string()) created = std::max(created, h["created"].get<std::string>());
+  if (!created.empty()) img["created"] = created;
+  BuiltImage built{req_.tag, img, s.layers};
+  fs::path layout_dir = req_.build_cache_dir / "oci" / req_.tag;
+  LayoutResult layout = write_oci_layout(store_, built, layout_dir);
+  out_.layout = layout_dir;
+  out_.manifest_digest = layout.manifest_digest;
+  if (req_.write_squashfs) write_squashfs(layout);
+  if (req_.output) {
+    std::string o = *req_.output;
+    if (o.rfind("oci-archive:", 0) == 0)
+      write_oci_archive(layout_dir, o.substr(12));
+    else
+      write_docker_archive(layout, built, o.substr(15));
+    std::cerr << "wrote " << o << "\n";
   }
+  return out_;
+}
 
-  void copy_step(Stage& s, const Instruction& ins) {
-    bool add = ins.keyword == "ADD";
-    CopyOptions opt;
-    opt.unpack_archives = add;
-    opt.what = ins.where.str() + ": " + ins.keyword;
-    std::optional<std::string> from;
-    std::optional<std::string> checksum;
-    Location checksum_where;
-    bool parents = false;  // each source keeps its folders relative to the context, as BuildKit's --parents
-    Vars vars = vars_of(s);
-    for (auto& f : ins.flags) {
-      if (f.name == "from")
-        from = process_word(f.value, vars, words(), f.where);
-      else if (f.name == "chown")
-        opt.chown = process_word(f.value, vars, words(), f.where);
-      else if (f.name == "chmod")
-        opt.chmod = parse_chmod(process_word(f.value, vars, words(), f.where), f.where);
-      else if (f.name == "link")
-        continue;  // layers are independent here anyway
-      else if (f.name == "parents" && (f.value.empty() || f.value == "true"))
-        parents = true;
-      else if (f.name == "checksum" && add)
-        checksum = process_word(f.value, vars, words(), f.where), checksum_where = f.where;
-      else
-        fail_at(f.where, ins.keyword + " --" + f.name + " is not supported by this builder");
-    }
-    std::vector<std::string> w = ins.json_form ? ins.json_args : split_words(ins.args, vars, words(), ins.args_where);
-    if (w.size() < 2) fail_at(ins.args_where, ins.keyword + " needs at least one source and a destination");
-    std::string dest = w.back();
-    w.pop_back();
-    bool dest_is_dir =
-        !dest.empty() && (dest.back() == '/' || dest == "." || (dest.size() >= 2 && dest.substr(dest.size() - 2) == "/."));
-    if (dest.empty() || dest[0] != '/') dest = (fs::path(workdir_of(s)) / dest).string();
-
-    // Where the sources come from: the context, an earlier stage, or an image.
-    std::vector<fs::path> src_lowers;
-    std::string src_chain;
-    if (from) {
-      MountSourceTree tree = tree_of(*from, ins.where);
-      src_lowers = tree.lowers;
-      src_chain = tree.chain;
-      opt.keep_owner = true;
-    }
-
-    json key = {{"op", ins.keyword},
-                {"dest", dest},
-                {"dest_is_dir", dest_is_dir},
-                {"chown", opt.chown.value_or("")},
-                {"chmod", opt.chmod.value_or(0u)},
-                {"workdir", workdir_of(s)},
-                {"from", src_chain}};
-    if (parents) key["parents"] = true;
-    std::string sources_state;
-    std::vector<std::pair<std::string, const Heredoc*>> sources;
-    // Wildcards that match nothing are skipped; an instruction whose sources all match
-    // nothing copies nothing and fails, as Docker's does.
-    auto check_some_matched = [&](size_t matched) {
-      if (matched > 0) return;
-      std::string names;
-      for (auto& [word, h] : sources) names += (names.empty() ? "" : ", ") + word;
-      fail_at(ins.where,
-              ins.keyword + ": no source file matches " + names + (from ? " in --from=" + *from : " in the build context"));
-    };
-    size_t matched = 0;
-    std::optional<StepDirs> downloads;  // the URLs' files, until the step is done
-    std::vector<DownloadedFile> url_files;
-    if (checksum && (checksum->rfind("sha256:", 0) != 0 || checksum->size() != 71))
-      fail_at(checksum_where, "--checksum=" + *checksum + ": expected sha256:<64 hex digits>");
-    for (auto& word : w) {
-      const Heredoc* h = nullptr;
-      if (word.rfind("<<", 0) == 0)
-        for (auto& hd : ins.heredocs)
-          if (word == "<<" + hd.name || word == "<<-" + hd.name || word.find(hd.name) == 2 + (word[2] == '-')) h = &hd;
-      if (add && !h && word.rfind("git@", 0) == 0)
-        fail_at(ins.args_where, "ADD " + word + ": adding a git repository is not supported; clone it in a RUN step");
-      if (!h && is_url_source(word)) {
-        if (!add) fail_at(ins.args_where, "COPY " + word + ": COPY takes no URL (ADD does)");
-        if (from) fail_at(ins.args_where, "ADD --from= takes no URL");
-        // Downloaded on every build, as BuildKit does; the bytes' digest keys the step.
-        if (!downloads) downloads.emplace(store_);
-        fs::path folder = downloads->base / ("url-" + std::to_string(url_files.size()));
-        fs::create_directory(folder);
-        DownloadedFile f = download_url(word, folder, ins.where.str() + ": ADD");
-        if (checksum && *checksum != f.digest)
-          fail_at(ins.where, "ADD " + word + ": checksum mismatch: --checksum=" + *checksum + ", the download is " + f.digest);
-        url_files.push_back(f);
-        sources.emplace_back(word, nullptr);
-        sources_state += "url " + word + " " + f.name + " " + f.digest + " " +
-                         std::to_string(fs::last_write_time(f.path).time_since_epoch().count()) + "\n";
-        ++matched;
-        continue;
-      }
-      sources.emplace_back(word, h);
-      if (h) {
-        sources_state += "heredoc " + h->name + "\n" + h->content;
-        ++matched;
-      } else if (!from) {
-        for (auto& rel : expand_source(req_.context, word, &ignore_, ins.args_where)) {
-          sources_state += "src " + rel + "\n";
-          hash_tree(req_.context, rel, &ignore_, sources_state);
-          ++matched;
-        }
-      } else {
-        sources_state += "src " + word + "\n";
-      }
-    }
-    if (!from) check_some_matched(matched);
-    key["sources"] = rt::Sha256::digest_of(sources_state);
-    std::string workdir = workdir_of(s);
-    std::string user = config_of(s).value("User", "");
-    key["user"] = user;
-    layer_step(s, key.dump(), ins.original, [&](StepDirs& d) {
-      run_in_child(
-          [&] {
-            mount_overlay(d.mnt, lowers(s), d.upper, d.work);
-            fs::path src_root = req_.context;
-            const IgnoreRules* ignore = &ignore_;
-            if (from) {
-              ignore = nullptr;
-              if (src_lowers.size() == 1) {
-                src_root = src_lowers[0];  // an empty stage
-              } else {
-                mount_overlay(d.src, src_lowers, {}, {});
-                src_root = d.src;
-              }
-            }
-            ResolvedUser owner = resolve_user(d.mnt, user.empty() ? "0" : user);
-            mkdir_in_root(d.mnt, workdir, owner.uid, owner.gid);
-            opt.ignore = ignore;
-            std::vector<CopySource> list;
-            size_t next_url = 0;
-            for (auto& [word, h] : sources) {
-              if (!h && is_url_source(word)) {
-                const DownloadedFile& f = url_files[next_url++];
-                list.push_back(CopySource{f.path.parent_path(), f.name, false, {}, true});
-                continue;
-              }
-              if (h) {
-                list.push_back(CopySource{{}, h->name, true, h->content});
-                continue;
-              }
-              for (auto& rel : expand_source(src_root, word, ignore, ins.args_where))
-                list.push_back(CopySource{src_root, rel, false, {}});
-            }
-            check_some_matched(list.size());
-            if (!parents) {
-              copy_into_root(d.mnt, list, dest, dest_is_dir, opt);
-              return;
-            }
-            for (auto& src : list) {
-              // A folder source copies its contents, so it is kept by naming it in the destination.
-              bool dir = !src.is_heredoc && fs::is_directory(resolve_in_root(src.root, src.rel, true));
-              std::string parent = src.is_heredoc ? "" : dir ? src.rel : fs::path(src.rel).parent_path().string();
-              copy_into_root(d.mnt, {src}, (fs::path(dest) / parent).string() + "/", true, opt);
-            }
-          },
-          ins.where.str() + ": " + ins.keyword, CLONE_NEWNS);
-    });
-  }
-
-  BuildOutcome finish(Stage& s) {
-    json& img = s.image;
-    img.erase("variant");
-    img.update(s.platform.to_json());
-    img["rootfs"]["type"] = "layers";
-    if (!img["rootfs"].contains("diff_ids")) img["rootfs"]["diff_ids"] = json::array();
-    // The image is as old as its newest history entry, so a rebuild from the
-    // cache gives the same config and the same digests.
-    std::string created;
-    for (auto& h : img["history"])
-      if (h.contains("created") && h["created"].is_string()) created = std::max(created, h["created"].get<std::string>());
-    if (!created.empty()) img["created"] = created;
-    BuiltImage built{req_.tag, img, s.layers};
-    fs::path layout_dir = req_.build_cache_dir / "oci" / req_.tag;
-    LayoutResult layout = write_oci_layout(store_, built, layout_dir);
-    out_.layout = layout_dir;
-    out_.manifest_digest = layout.manifest_digest;
-    if (req_.write_squashfs) write_squashfs(layout);
-    if (req_.output) {
-      std::string o = *req_.output;
-      if (o.rfind("oci-archive:", 0) == 0)
-        write_oci_archive(layout_dir, o.substr(12));
-      else
-        write_docker_archive(layout, built, o.substr(15));
-      std::cerr << "wrote " << o << "\n";
-    }
-    return out_;
-  }
-
-  void write_squashfs(const LayoutResult& layout) {
-    fs::path dest = req_.build_cache_dir / "containers" / (req_.tag + ".sqsh");
-    fs::create_directories(dest.parent_path());
-    fs::path record = store_.root() / "outputs" / (req_.tag + ".json");
-    fs::create_directories(record.parent_path());
-    out_.squashfs = dest;
-    struct stat st;
-    auto stamp = [&](const struct stat& x) {
-      return json{{"manifest", layout.manifest_digest},
-                  {"size", uint64_t(x.st_size)},
-                  {"mtime_ns", int64_t(x.st_mtim.tv_sec) * 1000000000 + x.st_mtim.tv_nsec}};
-    };
-    if (!req_.no_cache && stat(dest.c_str(), &st) == 0 && fs::exists(record)) {
-      try {
-        std::ifstream in(record);
-        if (json::parse(in) == stamp(st)) {
-          out_.squashfs_reused = true;
-          std::cerr << dest.string() << " is up to date\n";
-          return;
-        }
-      } catch (const std::exception&) {}
-    }
-    oci::ConvertOptions options;
-    options.progress = true;  // a live line on a terminal, plain lines in a log
-    oci::ConvertResult r;
+void BuildDriver::write_squashfs(const LayoutResult& layout) {
+  fs::path dest = req_.build_cache_dir / "containers" / (req_.tag + ".sqsh");
+  fs::create_directories(dest.parent_path());
+  fs::path record = store_.root() / "outputs" / (req_.tag + ".json");
+  fs::create_directories(record.parent_path());
+  out_.squashfs = dest;
+  struct stat st;
+  auto stamp = [&](const struct stat& x) {
+    return json{{"manifest", layout.manifest_digest},
+                {"size", uint64_t(x.st_size)},
+                {"mtime_ns", int64_t(x.st_mtim.tv_sec) * 1000000000 + x.st_mtim.tv_nsec}};
+  };
+  if (!req_.no_cache && stat(dest.c_str(), &st) == 0 && fs::exists(record)) {
     try {
-      r = oci::convert_image("oci:" + layout.dir.string() + ":" + req_.tag, dest, options);
-    } catch (const oci::Error& e) {
-      throw BuildError(std::string("writing ") + dest.string() + ": " + e.what());
-    }
-    for (auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
-    if (stat(dest.c_str(), &st) == 0) rt::write_file_atomic(record, stamp(st).dump());
-    std::cerr << "wrote " << dest.string() << " (" << r.output_bytes << " bytes, " << r.layers << " layers)\n";
+      std::ifstream in(record);
+      if (json::parse(in) == stamp(st)) {
+        out_.squashfs_reused = true;
+        std::cerr << dest.string() << " is up to date\n";
+        return;
+      }
+    } catch (const std::exception&) {}
   }
-
-  const BuildRequest& req_;
-  Dockerfile df_;
-  LayerStore store_;
-  StepCache cache_{store_};
-  IgnoreRules ignore_;
-  std::map<std::string, std::string> build_args_;
-  std::set<std::string> used_args_;
-  Vars global_;
-  std::vector<Stage> stages_;
-  std::string step_label_;
-  size_t stage_total_ = 0, stage_index_ = 0, stage_step_ = 0;
-  BuildOutcome out_;
-};
-
-}  // namespace
+  oci::ConvertOptions options;
+  options.progress = true;  // a live line on a terminal, plain lines in a log
+  oci::ConvertResult r;
+  try {
+    r = oci::convert_image("oci:" + layout.dir.string() + ":" + req_.tag, dest, options);
+  } catch (const oci::Error& e) {
+    throw BuildError(std::string("writing ") + dest.string() + ": " + e.what());
+  }
+  for (auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+  if (stat(dest.c_str(), &st) == 0) rt::write_file_atomic(record, stamp(st).dump());
+  std::cerr << "wrote " << dest.string() << " (" << r.output_bytes << " bytes, " << r.layers << " layers)\n";
+}
 
 BuildOutcome run_build(const BuildRequest& request) {
   // An ordinary user's build reaches here as root of a user namespace (the plugin enters it).
@@ -660,7 +359,7 @@ BuildOutcome run_build(const BuildRequest& request) {
     throw BuildError(
         "building images needs root or a user namespace (mounts and namespaces for RUN steps): run it through "
         "`nemokit build`, which enters one for an ordinary user");
-  return Driver(request).run();
+  return BuildDriver(request).run();
 }
 
 }  // namespace nemokit::dockerfile
