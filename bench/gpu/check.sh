@@ -25,6 +25,9 @@ gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 gpus=${gpus:-0}
 [ -x "$rank_program" ] || { echo "missing $rank_program: build the target comm_rank_program" >&2; exit 2; }
 
+# Open MPI refuses root unless told; the lent GPU machines run commands as root.
+[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
 # A port nobody listens on for the NCCL id rendezvous (MASTER_ADDR/MASTER_PORT, as the
 # executors set them).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -149,7 +149,7 @@ int dump(Communicator& c, const std::string& prefix) {
   c.broadcast(b.data(), b.size() * sizeof(float), n - 1);
   write(b.data(), b.size() * sizeof(float));
   // all_to_all with uneven counts, one of them zero: rank r sends (r + q) * 37 bytes to rank q.
-  std::vector<size_t> sc(size_t(n)), rc(size_t(n));
+  std::vector<size_t> sc(static_cast<size_t>(n)), rc(static_cast<size_t>(n));
   std::vector<unsigned char> send, recv;
   for (int q = 0; q < n; ++q) {
     sc[size_t(q)] = size_t(r + q) * 37, rc[size_t(q)] = size_t(q + r) * 37;
