@@ -2,7 +2,7 @@
 // rank 0's ncclUniqueId shared through the MASTER_ADDR/MASTER_PORT rendezvous the probe uses.
 //
 // The interface takes host spans today, so every collective stages through a device buffer:
-// copy in, collective, copy out, all on one stream, then one event waited for with a deadline.
+// copy in and collective on one stream, their event waited for with a deadline, then copy out.
 // Issue 16's device tensors will pass device pointers and skip the two copies.
 //
 // Timeouts: NCCL's own calls have none (a collective whose peer died spins on the GPU forever),
@@ -98,8 +98,8 @@ class NcclCommunicator final : public Communicator {
     char* d = staging(in_bytes + out_bytes);
     to_device(d, in, in_bytes);
     nccl(ncclAllGather(d, d + in_bytes, n, ncclFloat, comm_, stream_), "ncclAllGather");
-    to_host(out, d + in_bytes, out_bytes);
     finish(op);
+    to_host(out, d + in_bytes, out_bytes);
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
@@ -110,8 +110,8 @@ class NcclCommunicator final : public Communicator {
     char* d = staging(bytes);
     if (rank_ == root) to_device(d, data, bytes);
     nccl(ncclBroadcast(d, d, bytes, ncclChar, root, comm_, stream_), "ncclBroadcast");
-    to_host(data, d, bytes);
     finish(op);
+    to_host(data, d, bytes);
   }
 
   void barrier() override {
@@ -141,10 +141,10 @@ class NcclCommunicator final : public Communicator {
       if (recv_counts[r]) nccl(ncclRecv(d_recv + ro, recv_counts[r], ncclChar, r, comm_, stream_), "ncclRecv");
       so += send_counts[r], ro += recv_counts[r];
     }
-    // In non-blocking mode ncclGroupEnd may answer ncclInProgress: finish() waits for it.
+    // In non-blocking mode ncclGroupEnd may answer ncclInProgress: nccl() waits for the enqueue.
     nccl(ncclGroupEnd(), "ncclGroupEnd");
-    to_host(recv, d_recv, recv_total);
     finish(op);
+    to_host(recv, d_recv, recv_total);
   }
 
  private:
@@ -172,8 +172,8 @@ class NcclCommunicator final : public Communicator {
     char* d = staging(n * elem);
     to_device(d, data, n * elem);
     nccl(ncclAllReduce(d, d, n, type, ncclSum, comm_, stream_), "ncclAllReduce");
-    to_host(data, d, n * elem);
     finish(op);
+    to_host(data, d, n * elem);
   }
 
   void reduce_scatter(const void* in, void* out, size_t n, size_t elem, ncclDataType_t type) {
@@ -183,8 +183,8 @@ class NcclCommunicator final : public Communicator {
     char* d = staging(in_bytes + out_bytes);
     to_device(d, in, in_bytes);
     nccl(ncclReduceScatter(d, d + in_bytes, n, type, ncclSum, comm_, stream_), "ncclReduceScatter");
-    to_host(out, d + in_bytes, out_bytes);
     finish(op);
+    to_host(out, d + in_bytes, out_bytes);
   }
 
   void begin(const char* op) {
@@ -211,8 +211,12 @@ class NcclCommunicator final : public Communicator {
   void to_device(void* d, const void* h, size_t bytes) {
     if (bytes) cuda(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync (host to device)");
   }
+  // After finish(): a copy into pageable host memory blocks the thread until the stream reaches
+  // it, so queued behind a collective it would wait without the deadline.
   void to_host(void* h, const void* d, size_t bytes) {
-    if (bytes) cuda(cudaMemcpyAsync(h, d, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync (device to host)");
+    if (!bytes) return;
+    cuda(cudaMemcpyAsync(h, d, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync (device to host)");
+    cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
   // Waits for everything queued on the stream (copies in, the collective, copies out) with the
@@ -302,10 +306,21 @@ class NcclCommunicator final : public Communicator {
     fail_and_abort();
     throw CommError(std::string("nccl backend on rank ") + std::to_string(rank_) + ": " + call + ": " + cudaGetErrorString(e));
   }
-  // ncclInProgress is a normal answer in non-blocking mode: the wait that follows settles it.
+  // ncclInProgress is a normal answer in non-blocking mode: the call is still being enqueued,
+  // and nothing may follow it on the stream until it is (NCCL's rule), so it is waited for here,
+  // under the deadline.
   void nccl(ncclResult_t e, const char* call) {
-    if (e == ncclSuccess || e == ncclInProgress) return;
-    nccl_raw(e, call);
+    if (e == ncclSuccess) return;
+    if (e != ncclInProgress) nccl_raw(e, call);
+    const auto deadline = Clock::now() + timeout_;
+    ncclResult_t state = ncclInProgress;
+    while (true) {
+      nccl_raw(ncclCommGetAsyncError(comm_, &state), "ncclCommGetAsyncError");
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) nccl_raw(state, call);
+      if (Clock::now() > deadline) throw timed_out(call);
+      std::this_thread::yield();
+    }
   }
   void nccl_raw(ncclResult_t e, const char* call) {
     if (e == ncclSuccess) return;
