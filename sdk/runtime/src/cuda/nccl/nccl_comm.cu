@@ -47,6 +47,7 @@ class NcclCommunicator final : public Communicator {
     }
   }
 
+ private:
   void open(const RankInfo& self) {
     int devices = 0;
     cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
@@ -69,11 +70,11 @@ class NcclCommunicator final : public Communicator {
     // deadline, instead of inside NCCL without one.
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    ++sequence_;
     nccl(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config), "ncclCommInitRankConfig");
     wait_comm_ready("init");
   }
 
+ public:
   ~NcclCommunicator() override { release(); }
 
   int rank() const override { return rank_; }
