@@ -37,7 +37,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 ranks() {
   local backend=$1 n=$2
   shift 2
-  NEMOKIT_COMM_BACKEND=$backend NEMOKIT_COMM_TIMEOUT_S=60 WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) \
+  NEMOKIT_COMM_BACKEND=$backend NEMOKIT_COMM_TIMEOUT_S=${NEMOKIT_COMM_TIMEOUT_S:-60} WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) \
     timeout 120 mpirun -n "$n" --oversubscribe --bind-to none \
     -x NEMOKIT_COMM_BACKEND -x NEMOKIT_COMM_TIMEOUT_S -x WORLD_SIZE -x MASTER_ADDR -x MASTER_PORT \
     "$rank_program" "$@"
@@ -68,6 +68,20 @@ if [ "$gpus" -ge 2 ]; then
   else row "nccl == mpi, 2 ranks" FAIL "$detail"; fi
 else
   row "nccl == mpi, 2 ranks" skipped "needs 2 GPUs, $gpus visible"
+fi
+
+# A stopped rank (SIGSTOP before a barrier) ends the NCCL job within the timeout, the error
+# naming the collective and the rank, after ncclCommAbort (no hang).
+if [ "$gpus" -ge 2 ]; then
+  out=$(CUDA_VISIBLE_DEVICES=0,1 NEMOKIT_COMM_TIMEOUT_S=5 ranks nccl 2 stall 2>&1)
+  line=$(echo "$out" | grep -m1 'nccl barrier' || true)
+  if echo "$line" | grep -q 'timed out after 5 s on rank 0 of 2: rank 1 never arrived'; then
+    row "nccl timeout names the rank" ok "$line"
+  else
+    row "nccl timeout names the rank" FAIL "$(echo "$out" | grep -m1 error || echo "$out" | tail -1)"
+  fi
+else
+  row "nccl timeout names the rank" skipped "needs 2 GPUs, $gpus visible"
 fi
 
 printf '%-34s %-8s %s\n' check status detail
