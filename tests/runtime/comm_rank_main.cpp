@@ -4,12 +4,20 @@
 //   stall        rank 1 stops itself (SIGSTOP) before a barrier: the others must time out naming it
 //   die          rank 1 kills itself (SIGKILL) before a barrier: the job must end naming it
 //   allreduce-bench BYTES ITERS  times all_reduce_sum of BYTES of floats (bench/runtime)
+//   dump PREFIX  every collective on fixed pseudo-random inputs, the results written to
+//                PREFIX.rankR, so two backends' files can be compared byte for byte
+//                (bench/gpu/check.sh: NCCL against MPI)
+// NEMOKIT_COMM_BACKEND ("mpi", "nccl"; default automatic) picks the backend, as
+// parallel.backend does for a stage.
 #include <signal.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -98,6 +106,69 @@ int bench(Communicator& c, size_t bytes, int iters) {
   return 0;
 }
 
+// Values that differ per rank and element and fill a float's mantissa, so a backend that
+// reduced in another order or dropped an element would change the bytes.
+float input(int rank, size_t i) {
+  uint32_t x = uint32_t(rank) * 2654435761u + uint32_t(i) * 40503u + 12345u;
+  x ^= x >> 13, x *= 0x5bd1e995u, x ^= x >> 15;
+  return float(int32_t(x % 2000001u) - 1000000) / 4096.0f;
+}
+
+int dump(Communicator& c, const std::string& prefix) {
+  const int r = c.rank(), n = c.size();
+  const size_t count = 1000003;  // not a multiple of anything a transport chunks by
+  std::ofstream out(prefix + ".rank" + std::to_string(r), std::ios::binary);
+  auto write = [&](const void* p, size_t bytes) { out.write(static_cast<const char*>(p), std::streamsize(bytes)); };
+  std::vector<float> f(count);
+  for (size_t i = 0; i < count; ++i) f[i] = input(r, i);
+  c.all_reduce_sum(f.data(), f.size());
+  write(f.data(), f.size() * sizeof(float));
+  std::vector<double> d(count);
+  for (size_t i = 0; i < count; ++i) d[i] = double(input(r, i)) * 1e-3;
+  c.all_reduce_sum(d.data(), d.size());
+  write(d.data(), d.size() * sizeof(double));
+  std::vector<int64_t> k(1000);
+  for (size_t i = 0; i < k.size(); ++i) k[i] = (int64_t(1) << 40) * r + int64_t(i);
+  c.all_reduce_sum(k.data(), k.size());
+  write(k.data(), k.size() * sizeof(int64_t));
+  const size_t per = 4099;
+  std::vector<float> rs_in(per * size_t(n)), rs_out(per);
+  for (size_t i = 0; i < rs_in.size(); ++i) rs_in[i] = input(r + 7, i);
+  c.reduce_scatter_sum(rs_in.data(), rs_out.data(), per);
+  write(rs_out.data(), per * sizeof(float));
+  std::vector<double> drs_in(per * size_t(n)), drs_out(per);
+  for (size_t i = 0; i < drs_in.size(); ++i) drs_in[i] = double(input(r + 9, i)) * 1e-12;
+  c.reduce_scatter_sum(drs_in.data(), drs_out.data(), per);
+  write(drs_out.data(), per * sizeof(double));
+  std::vector<float> ag_in(per), ag_out(per * size_t(n));
+  for (size_t i = 0; i < per; ++i) ag_in[i] = input(r + 11, i);
+  c.all_gather(ag_in.data(), ag_out.data(), per);
+  write(ag_out.data(), ag_out.size() * sizeof(float));
+  std::vector<float> b(per);
+  for (size_t i = 0; i < per; ++i) b[i] = input(r + 13, i);
+  c.broadcast(b.data(), b.size() * sizeof(float), n - 1);
+  write(b.data(), b.size() * sizeof(float));
+  // all_to_all with uneven counts, one of them zero: rank r sends (r + q) * 37 bytes to rank q.
+  std::vector<size_t> sc(static_cast<size_t>(n)), rc(static_cast<size_t>(n));
+  std::vector<unsigned char> send, recv;
+  for (int q = 0; q < n; ++q) {
+    sc[size_t(q)] = size_t(r + q) * 37, rc[size_t(q)] = size_t(q + r) * 37;
+    for (size_t i = 0; i < sc[size_t(q)]; ++i) send.push_back((unsigned char)(r * 31 + q * 7 + int(i)));
+  }
+  size_t total = 0;
+  for (size_t x : rc) total += x;
+  recv.assign(total, 0xAA);
+  c.all_to_all(send.data(), sc.data(), recv.data(), rc.data());
+  write(recv.data(), recv.size());
+  c.barrier();
+  if (!out) {
+    std::fprintf(stderr, "rank %d: cannot write %s.rank%d\n", r, prefix.c_str(), r);
+    return 1;
+  }
+  std::printf("rank %d of %d dumped (%s)\n", r, n, c.backend().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,6 +176,8 @@ int main(int argc, char** argv) {
   try {
     CommOptions opt;
     opt.timeout = comm_timeout_from_env(std::chrono::seconds(60));
+    const char* backend = std::getenv("NEMOKIT_COMM_BACKEND");
+    opt.backend = parse_comm_backend(backend ? backend : "", "NEMOKIT_COMM_BACKEND");
     auto comm = open_communicator(opt);
     if (mode == "collectives") {
       collectives(*comm);
@@ -115,6 +188,8 @@ int main(int argc, char** argv) {
       if (comm->rank() == 1) raise(mode == "stall" ? SIGSTOP : SIGKILL);
       comm->barrier();
       std::printf("rank %d passed the barrier\n", comm->rank());
+    } else if (mode == "dump" && argc > 2) {
+      return dump(*comm, argv[2]);
     } else if (mode == "allreduce-bench" && argc > 3) {
       return bench(*comm, std::stoul(argv[2]), std::stoi(argv[3]));
     } else {

@@ -132,6 +132,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   // Data parallel over the job's ranks (several start under mpirun): see plugins/stage_pretrain.
   rt::CommOptions comm_options;
   comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
+  comm_options.backend = rt::read_comm_backend(config);  // parallel.backend = "nccl": one GPU per rank
   std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
   // Splitting the experts needs the exchange in every forward (evaluation and generation too)

@@ -5,9 +5,12 @@
 #include <dlfcn.h>
 
 #include <filesystem>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
+#include "nccl_comm.hpp"
 #include "nemokit/runtime/dist.hpp"
 
 namespace nemokit::rt {
@@ -51,6 +54,7 @@ Fn* cuda_entry(const char* name, std::string& why) {
 }
 
 using NcclProbeFn = void(const RankInfo*, size_t, std::string*);
+using OpenNcclFn = void(const RankInfo*, const CommOptions*, std::unique_ptr<Communicator>*, std::string*);
 
 }  // namespace
 
@@ -67,6 +71,17 @@ std::string nccl_allreduce_probe(const RankInfo& self, size_t bytes) {
   std::string line;
   probe(&self, bytes, &line);
   return line;
+}
+
+std::unique_ptr<Communicator> open_nccl_communicator(const RankInfo& self, const CommOptions& options) {
+  static const std::string kPrefix = "device cuda requested but no CUDA device / NCCL module could not be loaded: ";
+  std::string why;
+  auto* open = cuda_entry<OpenNcclFn>("nemokit_rt_cuda_open_nccl_communicator", why);
+  if (!open) throw std::runtime_error(kPrefix + why);
+  std::unique_ptr<Communicator> comm;
+  open(&self, &options, &comm, &why);
+  if (!comm) throw std::runtime_error(kPrefix + (why.empty() ? "the NCCL backend gave no reason" : why));
+  return comm;
 }
 
 }  // namespace nemokit::rt

@@ -7,6 +7,8 @@
 
 #include "mpi_comm.hpp"
 #include "nemokit/runtime/comm.hpp"
+#include "nemokit/runtime/dist.hpp"
+#include "nccl_comm.hpp"
 
 namespace nemokit::rt {
 namespace {
@@ -39,10 +41,28 @@ std::chrono::milliseconds comm_timeout_from_env(std::chrono::milliseconds fallba
   return std::chrono::milliseconds(static_cast<long long>(s * 1000.0));
 }
 
+CommBackend parse_comm_backend(const std::string& word, const std::string& key) {
+  if (word.empty() || word == "auto") return CommBackend::automatic;
+  if (word == "mpi") return CommBackend::mpi;
+  if (word == "nccl") return CommBackend::nccl;
+  throw std::invalid_argument(key + ": '" + word + "' is not a backend; use \"mpi\" (CPU processes) or \"nccl\" (GPUs)");
+}
+
 std::unique_ptr<Communicator> open_communicator(const CommOptions& options) {
   // The executors set WORLD_SIZE; a program started by mpirun directly has Open MPI's own.
   int world = env_int("WORLD_SIZE", env_int("OMPI_COMM_WORLD_SIZE", 1));
   if (world < 1) throw std::runtime_error("WORLD_SIZE=" + std::to_string(world) + ": expected at least 1");
+  if (options.backend == CommBackend::nccl) {
+    // NCCL needs no launcher: the executors' RANK/LOCAL_RANK/MASTER_* are enough (mpirun's own
+    // variables stand in when it started the ranks).
+    RankInfo self;
+    self.world_size = world;
+    self.rank = env_int("RANK", env_int("OMPI_COMM_WORLD_RANK", 0));
+    self.local_rank = env_int("LOCAL_RANK", env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0));
+    if (const char* a = std::getenv("MASTER_ADDR"); a && *a) self.master_addr = a;
+    self.master_port = env_int("MASTER_PORT", 29500);
+    return open_nccl_communicator(self, options);
+  }
   if (world == 1) return single_rank_communicator();
   if (!started_by_mpi_launcher())
     throw std::runtime_error("WORLD_SIZE=" + std::to_string(world) +

@@ -15,6 +15,8 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
     t.integer("dp", o.dp, 1);
     t.integer("zero", o.zero, 0);
     t.integer("ep", o.ep, 1);
+    std::string backend;
+    t.string("backend", backend);  // read by read_comm_backend before the communicator opens
     if (o.zero > 1)
       throw std::invalid_argument(
           "parallel.zero: " + std::to_string(o.zero) +
@@ -37,6 +39,12 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
                                 ": sharding the optimizer state of experts that are already split over the ranks is not "
                                 "supported; set parallel.zero = 0 or parallel.ep = 1");
   return o;
+}
+
+CommBackend read_comm_backend(const nlohmann::json& config) {
+  std::string word;
+  if (config.contains("parallel")) TableReader(config["parallel"], "parallel").string("backend", word);
+  return parse_comm_backend(word, "parallel.backend");
 }
 
 void check_expert_parallel(const ParallelOptions& parallel, const NemotronHConfig& model) {

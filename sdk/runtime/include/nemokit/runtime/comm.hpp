@@ -1,5 +1,6 @@
 // The collectives the ranks of a job train through, behind one interface: a single-rank
-// communicator (every operation a copy or nothing) and Open MPI between CPU processes. Every
+// communicator (every operation a copy or nothing), Open MPI between CPU processes, and NCCL
+// between GPUs (in the CUDA module, loaded only when asked for). Every
 // collective waits at most `timeout`: a rank that died or stopped answering ends the call with
 // CommTimeout naming the ranks that never arrived, never a hang.
 #pragma once
@@ -23,7 +24,7 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  virtual std::string backend() const = 0;  // "single", "mpi"
+  virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
 
   // In place: data[i] = sum over ranks of data[i]. Two ranks get the same bits (a + b == b + a);
   // with more, Open MPI's reduction order decides the last bit.
@@ -43,8 +44,14 @@ class Communicator {
   virtual void all_to_all(const void* send, const size_t* send_counts, void* recv, const size_t* recv_counts) = 0;
 };
 
+// Which transport the ranks use. automatic: single-rank for one rank, Open MPI for several (the
+// CPU path). nccl: NCCL between GPUs, one per rank, even for one rank, so that a GPU job on a
+// machine without a GPU stops at once with the reason.
+enum class CommBackend { automatic, mpi, nccl };
+
 struct CommOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  CommBackend backend = CommBackend::automatic;
 };
 
 // The communicator of this process's job: single-rank when WORLD_SIZE is 1 (or unset), Open MPI
@@ -52,10 +59,17 @@ struct CommOptions {
 // several ranks; srun --mpi=pmix on Slurm). Throws std::runtime_error saying how to start the
 // ranks when WORLD_SIZE > 1 but no MPI world of that size exists. One MPI communicator per
 // process at a time (MPI starts once, ends when the last communicator goes).
+// With options.backend == nccl: NCCL over RANK, WORLD_SIZE, LOCAL_RANK and the
+// MASTER_ADDR/MASTER_PORT rendezvous; throws std::runtime_error "device cuda requested but no
+// CUDA device / NCCL module could not be loaded: <why>" where that cannot be had.
 std::unique_ptr<Communicator> open_communicator(const CommOptions& options = {});
 
 // The collective timeout from NEMOKIT_COMM_TIMEOUT_S (seconds), else `fallback`.
 std::chrono::milliseconds comm_timeout_from_env(std::chrono::milliseconds fallback);
+
+// "mpi" or "nccl" (as parallel.backend spells them) to the enum; "" and "auto" are automatic.
+// Throws std::invalid_argument naming `key` for any other word.
+CommBackend parse_comm_backend(const std::string& word, const std::string& key);
 
 // A communicator of one rank: all_reduce leaves data as it is, gathers copy.
 std::unique_ptr<Communicator> single_rank_communicator();

@@ -28,6 +28,11 @@ struct ParallelOptions {
 // std::invalid_argument naming the key ("parallel.dp: 4, but the job has 2 rank(s) ...").
 ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size);
 
+// parallel.backend: "mpi" (CPU processes, the default) or "nccl" (one GPU per rank), for the
+// communicator the stage opens before it reads the rest of the table (which needs its size).
+// Throws std::invalid_argument naming the key for another word.
+CommBackend read_comm_backend(const nlohmann::json& config);
+
 // Refuses an expert-parallel layout the model cannot take, naming the keys and the figures: no
 // MoE layer, or n_routed_experts not a multiple of parallel.ep.
 void check_expert_parallel(const ParallelOptions& parallel, const NemotronHConfig& model);
