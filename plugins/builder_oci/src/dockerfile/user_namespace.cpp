@@ -241,10 +241,8 @@ int run_as_namespace_root(const std::function<int()>& fn, const std::string& wha
   rt::write_all(go[1], &ok, 1);
   close(go[1]);
   std::string message;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(err[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) message.append(buf, size_t(n));
+  const int fds[] = {err[0]};
+  rt::pump_until_eof(fds, [&](size_t, const char* data, size_t size) { message.append(data, size); });
   close(err[0]);
   int code = reap();
   if (!message.empty()) throw BuildError(message);
