@@ -44,10 +44,8 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
   }
   close(err_pipe[1]);
   std::string message;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(err_pipe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) message.append(buf, size_t(n));
+  const int message_fds[] = {err_pipe[0]};
+  rt::pump_until_eof(message_fds, [&](size_t, const char* data, size_t size) { message.append(data, size); });
   close(err_pipe[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}

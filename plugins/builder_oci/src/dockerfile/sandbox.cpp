@@ -181,10 +181,8 @@ SandboxResult run_sandboxed(const SandboxSpec& given) {
   relay(out[0], spec.output_prefix);
   close(out[0]);
   std::string info_text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(info[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) info_text.append(buf, size_t(n));
+  const int info_text_fds[] = {info[0]};
+  rt::pump_until_eof(info_text_fds, [&](size_t, const char* data, size_t size) { info_text.append(data, size); });
   close(info[0]);
   SandboxResult result;
   result.exit_code = wait_exit_code(setup);
