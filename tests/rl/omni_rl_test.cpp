@@ -4,11 +4,13 @@
 // and a bad task on their own.
 #include "omni_chats.hpp"
 #include "run_cli.hpp"
+#include "tensor_compare.hpp"
 #include "tiny_chat_model.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -96,6 +98,45 @@ TEST_F(OmniRl, PipeRunsSftMpoTextAndVisionEachFromTheJobBefore) {
   EXPECT_GE(kinds, 1) << last.dump();
   // the vision tasks' images were copied into the prepared data
   EXPECT_TRUE(fs::exists(base / "data" / "omni3-vision-tiny" / "media"));
+}
+
+// MPO data parallel: two ranks, each scoring and training half of every step's pairs (and of the
+// held-out pairs), follow one rank with all of them: the same loss terms and held-out margins
+// step by step and the same weights after the last step. Both start from one omni3 SFT model and
+// train on the same pairs (the first run makes them).
+TEST_F(OmniRl, MpoOnTwoRanksTrainsAsOnOneRank) {
+  const fs::path root = base / "mpo-dp";
+  fs::create_directories(root / "ckpt");
+  fs::copy(base / "ckpt" / "nano3-sft-tiny", root / "ckpt" / "nano3-sft-tiny", fs::copy_options::recursive);
+  const std::string env1 = "NEMOKIT_JOB_ROOT='" + (root / "jobs").string() + "' NEMOKIT_DATA_DIR='" + (root / "data").string() +
+                           "' NEMOKIT_CHECKPOINT_DIR='" + (root / "ckpt").string() + "' NEMOKIT_ARTIFACTS_ROOT='" +
+                           (root / "store").string() + "' NEMOKIT_OMNI_CHATS_DIR='" + chats.string() +
+                           "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60";
+  auto sft = run_cli("run omni3 sft -c tiny train.max_steps=2 train.eval_interval=0 train.save_interval=2", env1);
+  ASSERT_EQ(sft.rc, 0) << sft.out << sft.err;
+  const std::string from = " model.init_from='" + (root / "ckpt" / "omni3-sft-tiny" / "step_0000002").string() + "'" +
+                           " train.max_steps=3 train.eval_interval=3 train.pairs_per_step=4 train.micro_batch_size=4 train.lr=1e-3";
+  auto one = run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / "mpo-1").string() + "'", env1);
+  ASSERT_EQ(one.rc, 0) << one.out << one.err;
+  auto two = run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / "mpo-2").string() + "' +run.nproc_per_node=2",
+                     env1);
+  ASSERT_EQ(two.rc, 0) << two.out << two.err;
+  EXPECT_NE((two.out + two.err).find("over 2 data-parallel ranks (mpi)"), std::string::npos) << two.out << two.err;
+
+  std::vector<fs::path> mpo_jobs;  // job folders start with their start time: one rank's first
+  for (const auto& e : fs::directory_iterator(root / "jobs"))
+    if (e.path().filename().string().ends_with("omni3-rl-mpo")) mpo_jobs.push_back(e.path());
+  std::sort(mpo_jobs.begin(), mpo_jobs.end());
+  ASSERT_EQ(mpo_jobs.size(), 2u);
+  const std::vector<json> m1 = metrics_of(mpo_jobs[0]), m2 = metrics_of(mpo_jobs[1]);
+  ASSERT_EQ(m1.size(), 5u);  // held-out at 0, steps 1..3, held-out at 3
+  ASSERT_EQ(m2.size(), m1.size()) << "metrics.jsonl must hold each line once";
+  for (size_t i = 0; i < m1.size(); ++i)
+    for (const char* k : {"loss", "reward_margin", "val_logp_margin", "val_preference_accuracy"})
+      if (m1[i].contains(k)) EXPECT_NEAR(m1[i][k].get<double>(), m2[i][k].get<double>(), 1e-6) << k << " line " << i;
+  auto [worst, tensor] = nemokit::test::worst_tensor_error(root / "mpo-1" / "step_0000003" / "model.safetensors",
+                                                           root / "mpo-2" / "step_0000003" / "model.safetensors");
+  EXPECT_LT(worst, 1e-6) << "worst tensor " << tensor;
 }
 
 TEST_F(OmniRl, ATaskImageOutsideItsFolderIsRefusedWithItsLine) {

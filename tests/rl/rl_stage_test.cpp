@@ -2,6 +2,7 @@
 // the tasks scripts/setup.sh makes from Debian's packages, a small model made by `nemokit model
 // init` with a tokenizer trained on the tasks, a few GRPO steps against the real environments.
 #include "run_cli.hpp"
+#include "tensor_compare.hpp"
 #include "tiny_chat_model.hpp"
 
 #include <gtest/gtest.h>
@@ -191,6 +192,70 @@ TEST_F(RlStage, Super3RlvrWithKlAndSequenceNormalizationAndSeveralEpochs) {
     if (m[i]["flat_groups"].get<double>() < 1.0) EXPECT_GT(m[i]["kl_old"].get<double>(), 0.0) << m[i].dump();
     else EXPECT_EQ(m[i]["kl_old"].get<double>(), 0.0) << m[i].dump();
   }
+}
+
+// Data parallel: two ranks (under mpirun) each sampling and training half of every step's prompts
+// give the rewards, losses and held-out rewards of one rank with all of them, and after the last
+// step the same weights (relative error below 1e-6); with the optimizer state sharded (ZeRO-1)
+// too. Metrics are written once, by rank 0. Each rank's half of a step is whole micro-batches, so
+// every forward sees the rows one rank would batch together.
+TEST_F(RlStage, TwoRanksWithHalfThePromptsTrainAsOneRank) {
+  const std::string steps =
+      " train.max_steps=3 grpo.num_prompts_per_step=4 train.micro_batch_size=3 eval.max_tasks=5 train.lr=1e-3";
+  // Every task also scored by the share of letters in its answer: the groups' rewards differ.
+  const std::string graded = "[environments]\nplugins = [\"" LETTER_SHARE "\"]\nalways = {letter_share = 1.0}\n";
+  auto run = [&](const std::string& name, const std::string& extra) {
+    fs::path cfg = config(name, graded);
+    return run_cli("run nano3 rl -c '" + cfg.string() + "'" + steps + extra,
+                   "NEMOKIT_JOB_ROOT='" + (base / name / "jobs").string() + "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60");
+  };
+  auto one = run("dp-one", "");
+  ASSERT_EQ(one.rc, 0) << one.out << one.err;
+  auto two = run("dp-two", " +run.nproc_per_node=2");
+  ASSERT_EQ(two.rc, 0) << two.out << two.err;
+  EXPECT_NE((two.out + two.err).find("over 2 data-parallel ranks (mpi)"), std::string::npos) << two.out << two.err;
+  auto zero = run("dp-zero", " +run.nproc_per_node=2 +parallel.zero=1");
+  ASSERT_EQ(zero.rc, 0) << zero.out << zero.err;
+
+  const auto m1 = metrics_of(last_job(base / "dp-one" / "jobs"));
+  ASSERT_EQ(m1.size(), 6u);  // evaluation at 0, steps 1..3, evaluations at 2 and 3
+  double spread = 0;  // the updates must have had something to learn from
+  for (const char* name : {"dp-two", "dp-zero"}) {
+    const auto m2 = metrics_of(last_job(base / name / "jobs"));
+    ASSERT_EQ(m2.size(), m1.size()) << name << ": metrics.jsonl must hold each line once";
+    for (size_t i = 0; i < m1.size(); ++i) {
+      ASSERT_EQ(m1[i]["step"], m2[i]["step"]) << name;
+      if (m1[i].contains("val_reward")) {
+        EXPECT_EQ(m1[i]["val_reward"], m2[i]["val_reward"]) << name << " line " << i;
+        continue;
+      }
+      EXPECT_EQ(m1[i]["reward_mean"], m2[i]["reward_mean"]) << name << " step " << m1[i]["step"];
+      EXPECT_EQ(m1[i]["reward"], m2[i]["reward"]) << name;
+      EXPECT_EQ(m1[i]["response_length"], m2[i]["response_length"]) << name;
+      // The surrogate's value sits near 0 (advantages are centred): an absolute bound.
+      EXPECT_NEAR(m1[i]["loss"].get<double>(), m2[i]["loss"].get<double>(), 1e-6) << name << " step " << m1[i]["step"];
+      EXPECT_LT(nemokit::test::relative_error(m1[i]["entropy"].get<double>(), m2[i]["entropy"].get<double>()), 1e-6) << name;
+      spread = std::max(spread, 1.0 - m1[i]["flat_groups"].get<double>());
+    }
+    auto [worst, tensor] = nemokit::test::worst_tensor_error(base / "dp-one" / "ckpt" / "step_0000003" / "model.safetensors",
+                                                             base / name / "ckpt" / "step_0000003" / "model.safetensors");
+    EXPECT_LT(worst, 1e-6) << name << ": worst tensor " << tensor;
+  }
+  EXPECT_GT(spread, 0.0) << "every group's rewards were equal: no update moved the policy";
+}
+
+TEST_F(RlStage, PromptsThatDoNotSplitOverTheRanksAreRefusedNamingTheKey) {
+  fs::path cfg = config("dp-bad");
+  auto r = run_cli("run nano3 rl -c '" + cfg.string() + "' grpo.num_prompts_per_step=3 +run.nproc_per_node=2",
+                   "NEMOKIT_JOB_ROOT='" + (base / "dp-bad" / "jobs").string() + "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE((r.out + r.err).find("grpo.num_prompts_per_step: 3 prompts do not split over 2 data-parallel ranks"),
+            std::string::npos)
+      << r.out << r.err;
+  auto e = run_cli("run nano3 rl -c '" + cfg.string() + "' +run.nproc_per_node=2 +parallel.ep=2",
+                   "NEMOKIT_JOB_ROOT='" + (base / "dp-bad" / "jobs").string() + "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60");
+  EXPECT_NE(e.rc, 0);
+  EXPECT_NE((e.out + e.err).find("parallel.ep: 2: RL does not split experts over ranks"), std::string::npos) << e.out << e.err;
 }
 
 TEST_F(RlStage, UndeliveredSubstagesAndBadKeysSayWhat) {

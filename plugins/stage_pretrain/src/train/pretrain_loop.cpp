@@ -104,10 +104,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   mc.validate("config [model]");
 
   // Ranks are started by the executor (several through mpirun); data parallel spans them all.
-  rt::CommOptions comm_options;
-  comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
-  comm_options.backend = rt::read_comm_backend(config);  // parallel.backend = "nccl": one GPU per rank
-  std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
+  std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
   rt::check_expert_parallel(par, mc);
   const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");

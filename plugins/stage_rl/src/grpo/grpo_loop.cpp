@@ -1,6 +1,7 @@
 #include "grpo/grpo_loop.hpp"
 
 #include "grpo/grpo_options.hpp"
+#include "grpo/rank_share.hpp"
 #include "grpo/task_eval.hpp"
 #include "model/init_model.hpp"
 #include "omni/media_items.hpp"
@@ -14,6 +15,7 @@
 #include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/json_file.hpp"
 
@@ -23,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace nemokit::rl {
@@ -79,11 +82,23 @@ fs::path prepare_rl_data(const json& config, const fs::path& job_dir, const Stag
 }
 
 int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host,
-             const RolloutFn& rollout_of) {
+             const RolloutFn& rollout_of, rt::Communicator* comm) {
   GrpoOptions o = GrpoOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  std::unique_ptr<rt::Communicator> own_comm;
+  if (!comm) own_comm = rt::open_job_communicator(config), comm = own_comm.get();
+  const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  // Splitting the experts needs their exchange in every generated token too; RL keeps every
+  // expert on every rank.
+  rt::refuse_expert_parallel(par, "RL");
+  const RankShare share = rank_share(o, par.dp, comm->rank());
+  const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
-  const json manifest = ensure_data(config, job_dir, host);
+  // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.
+  json manifest;
+  if (writer) manifest = ensure_data(config, job_dir, host);
+  comm->barrier();
+  if (!writer) manifest = ensure_data(config, job_dir, host);
   const std::vector<json> train = read_tasks(manifest["train"].get<std::string>());
   std::vector<json> val = read_tasks(manifest["val"].get<std::string>());
   if (o.eval_max_tasks >= 0 && int64_t(val.size()) > o.eval_max_tasks) val.resize(size_t(o.eval_max_tasks));
@@ -119,7 +134,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     return render_prompt(task, tok, o.enable_thinking, where);
   };
 
-  rt::AdamW optimizer(model->parameters(), o.optim.adamw());
+  rt::AdamW optimizer = rt::make_optimizer(model->parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
 
   sft::PackSampler sampler(int64_t(train.size()), o.seed);
@@ -134,28 +149,38 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       rt::check_same_data(state.data_source, data_now, last->string());
       sampler.restore(state.data_position);
       resumed = true;
-      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+      if (writer) host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
   }
-  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  if (writer && !fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
-  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
-  rt::Progress progress("step", o.max_steps, o.log_interval);
+  std::optional<rt::MetricsLog> metrics;
+  std::optional<rt::Progress> progress;
+  if (writer) {
+    metrics.emplace(job_dir / "metrics.jsonl");
+    progress.emplace("step", o.max_steps, o.log_interval);
+  }
   rt::StopSignal stop;
-  host.info("GRPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
+  if (writer)
+    host.info("GRPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
             std::to_string(val.size()) + " val tasks, " + std::to_string(o.max_steps) + " steps of " +
             std::to_string(o.num_prompts_per_step) + " prompts x " + std::to_string(o.num_generations_per_prompt) +
-            " samples; checkpoints in " + o.checkpoint_dir.string());
+            " samples" + rt::describe_layout(par, *comm) + "; checkpoints in " + o.checkpoint_dir.string());
 
+  // Each rank evaluates its block of the val tasks; rank 0 gathers every answer.
+  const RankBlock val_block = rank_block(int64_t(val.size()), par.dp, comm->rank());
   std::vector<std::vector<int32_t>> val_prompts;
   std::vector<std::vector<rt::MediaInput>> val_media;
-  std::vector<const json*> val_tasks;
-  for (size_t i = 0; i < val.size(); ++i) {
+  std::vector<const json*> val_tasks, my_val_tasks;
+  std::vector<int64_t> my_val_places;
+  for (size_t i = 0; i < val.size(); ++i) val_tasks.push_back(&val[i]);
+  for (int64_t i = val_block.first; i < val_block.first + val_block.count; ++i) {
     const std::string where = manifest["val"].get<std::string>() + " task " + std::to_string(i + 1);
-    val_prompts.push_back(prompt_of(val[i], where));
-    val_media.push_back(media_of(val[i], val_prompts.back(), where));
-    val_tasks.push_back(&val[i]);
+    val_prompts.push_back(prompt_of(val[size_t(i)], where));
+    val_media.push_back(media_of(val[size_t(i)], val_prompts.back(), where));
+    my_val_tasks.push_back(&val[size_t(i)]);
+    my_val_places.push_back(i);
   }
   auto evaluate = [&](int64_t step) {
     if (val_tasks.empty()) return;
@@ -166,7 +191,26 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     eo.top_p = o.top_p;
     eo.seed = o.seed ^ 0xe7a1ull;  // the same draws at every evaluation
     eo.stop_strings = o.stop_strings;
-    RolloutResult r = evaluate_tasks(*model, tok, val_tasks, val_prompts, &val_media, eo, reward_of, rollout_of);
+    eo.prompt_places = my_val_places;
+    RolloutResult mine = evaluate_tasks(*model, tok, my_val_tasks, val_prompts, &val_media, eo, reward_of, rollout_of);
+    // Every answer to rank 0, in the order of the val tasks (the ranks' blocks are in rank order).
+    json answers = json::array();
+    for (size_t i = 0; i < mine.samples.size(); ++i)
+      answers.push_back({mine.samples[i].task + val_block.first, mine.samples[i].reward, mine.texts[i], mine.reasons[i]});
+    // CBOR, not JSON text: an answer cut inside a UTF-8 character travels byte for byte.
+    const std::vector<uint8_t> packed = json::to_cbor(answers);
+    const std::vector<std::string> gathered = rt::gather_to_rank0(*comm, std::string(packed.begin(), packed.end()));
+    if (!writer) return;
+    RolloutResult r;
+    for (const std::string& part : gathered)
+      for (const json& a : json::from_cbor(part)) {
+        Sample s;
+        s.task = a[0].get<int64_t>();
+        s.reward = a[1].get<double>();
+        r.samples.push_back(std::move(s));
+        r.texts.push_back(a[2].get<std::string>());
+        r.reasons.push_back(a[3].get<std::string>());
+      }
     json by_env = rewards_by_kind(val_tasks, r.samples).means();
     json m = {{"step", step}, {"val_reward", by_env}};
     std::string line = "step " + std::to_string(step) + ": val reward";
@@ -188,24 +232,28 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
         std::snprintf(buf, sizeof buf, "%.2f", r.samples[i].reward);
         std::string question = last_user_text(task["prompt"]);
         std::replace(question.begin(), question.end(), '\n', ' ');
-        progress.note("  [" + env + "] " + question + " -> " + r.texts[i] + "  (reward " + buf + ": " + r.reasons[i] + ")");
+        progress->note("  [" + env + "] " + question + " -> " + r.texts[i] + "  (reward " + buf + ": " + r.reasons[i] + ")");
       }
       m["samples"] = samples;
     }
-    metrics.write(m);
-    progress.note(line);
+    metrics->write(m);
+    progress->note(line);
   };
 
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = sampler.position();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
-    ckpts.mark_latest(step);
-    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
+    if (writer) {
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
+      ckpts.mark_latest(step);
+      progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    }
+    comm->barrier();  // no rank exits while rank 0 is still writing
   };
 
   if (!resumed && state.step == 0) evaluate(0);
-  if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
+  if (writer && state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   UpdateOptions uo;
   uo.surrogate = o.surrogate;
@@ -213,12 +261,16 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   uo.micro_batch_size = o.micro_batch_size;
   uo.max_grad_norm = o.optim.grad_clip;
   uo.expert_bias_rate = float(o.moe_bias_update_rate);
+  uo.comm = comm;
   const int64_t G = o.num_generations_per_prompt;
-  const int64_t per_update = o.global_batch_size > 0 ? o.global_batch_size : o.rollouts_per_step();
+  const int64_t per_update = share.per_update;  // this rank's block of each update
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     const auto t0 = Clock::now();
-    const std::vector<int64_t> picked = sampler.next(o.num_prompts_per_step);
-    const std::vector<const json*> tasks = pointers(train, picked);
+    // Every rank draws the step's prompts alike and samples its share of them.
+    const std::vector<int64_t> step_picked = sampler.next(o.num_prompts_per_step);
+    std::vector<int64_t> picked;
+    for (int64_t i : share.prompts) picked.push_back(step_picked[size_t(i)]);
+    const std::vector<const json*> step_tasks = pointers(train, step_picked), tasks = pointers(train, picked);
     std::vector<std::vector<int32_t>> prompts;
     std::vector<std::vector<rt::MediaInput>> prompt_media;
     for (size_t i = 0; i < tasks.size(); ++i) {
@@ -237,11 +289,12 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     ro.sampling.stop_tokens = stop_tokens;
     ro.stop_strings = stop_strings;
     ro.media = &prompt_media;
+    ro.prompt_places = share.prompts;
     RolloutResult r = rollout_of(*model, tok, tasks, prompts, ro, reward_of);
 
-    std::vector<double> rewards;
-    for (const Sample& s : r.samples) rewards.push_back(s.reward);
-    const std::vector<double> adv = group_advantages(rewards, G, o.advantages);
+    std::vector<double> my_rewards;
+    for (const Sample& s : r.samples) my_rewards.push_back(s.reward);
+    const std::vector<double> adv = group_advantages(my_rewards, G, o.advantages);
     std::vector<const Sample*> all;
     for (size_t i = 0; i < r.samples.size(); ++i) {
       r.samples[i].advantage = adv[i];
@@ -276,56 +329,89 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
         ++updates;
       }
     }
+    // The step's figures over every rank: rewards in the order of the step's samples, the sums.
+    std::vector<size_t> places;
+    for (size_t j = 0; j < r.samples.size(); ++j)
+      places.push_back(size_t(share.prompts[size_t(r.samples[j].task)] * G) + j % size_t(G));
+    const std::vector<double> rewards = values_of_all_ranks(*comm, size_t(o.rollouts_per_step()), places, my_rewards);
+    std::vector<Sample> step_samples(rewards.size());
+    for (size_t j = 0; j < rewards.size(); ++j) step_samples[j].task = int64_t(j) / G, step_samples[j].reward = rewards[j];
+    double sums[4] = {entropy, double(trained), double(tokens), double(r.generated_tokens)};
+    json stats = r.stats;
+    if (comm->size() > 1) {
+      comm->all_reduce_sum(sums, 4);
+      // Per-sample means of the rollout (multi-turn turns and tool calls): equal shares, so the
+      // mean of the ranks' means.
+      for (auto& [key, value] : stats.items()) {
+        if (!value.is_number()) continue;
+        double v = value.get<double>();
+        comm->all_reduce_sum(&v, 1);
+        value = v / double(comm->size());
+      }
+    }
+    entropy = sums[0], trained = int64_t(sums[1]), tokens = int64_t(sums[2]);
+    // Generation runs side by side: the slowest rank's time.
+    std::vector<float> rollout_secs(size_t(comm->size()));
+    const float my_secs = float(r.seconds);
+    comm->all_gather(&my_secs, rollout_secs.data(), 1);
+    const double slowest = *std::max_element(rollout_secs.begin(), rollout_secs.end());
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     double var = 0;
     const double mean = mean_of(rewards);
     for (double x : rewards) var += (x - mean) * (x - mean);
     int64_t flat_groups = 0;
-    for (size_t g = 0; g < adv.size(); g += size_t(G)) {
+    for (size_t g = 0; g < rewards.size(); g += size_t(G)) {
       bool flat = true;
       for (size_t i = 1; i < size_t(G); ++i) flat &= rewards[g + i] == rewards[g];
       flat_groups += flat;
     }
-    const double tps = r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0;
+    const double tps = slowest > 0 ? sums[3] / slowest : 0.0;
     json m = {{"step", step + 1},
               {"reward_mean", mean},
               {"reward_std", std::sqrt(var / double(std::max<size_t>(1, rewards.size())))},
-              {"reward", rewards_by_kind(tasks, r.samples).means()},
-              {"flat_groups", double(flat_groups) / double(tasks.size())},
+              {"reward", rewards_by_kind(step_tasks, step_samples).means()},
+              {"flat_groups", double(flat_groups) / double(step_tasks.size())},
               {"loss", total.loss / double(updates)},
               {"kl", reference ? total.kl_ref / double(updates) : 0.0},
               {"kl_old", total.kl_old / double(updates)},
               {"entropy", trained ? entropy / double(trained) : 0.0},
               {"clip_fraction", total.clip_fraction / double(updates)},
-              {"response_length", double(tokens) / double(all.size())},
+              {"response_length", double(tokens) / double(rewards.size())},
               {"rollout_tokens_per_s", tps},
               {"grad_norm", grad_norm},
               {"lr", lr},
               {"optimizer_updates", updates},
               {"step_seconds", secs},
               {"epoch", sampler.epoch()}};
-    m.update(r.stats);
-    metrics.write(m);
-    progress.update(step + 1, rt::training_detail(total.loss / double(updates), tps));
-    if ((step + 1) % o.log_interval == 0) {
+    m.update(stats);
+    if (writer) {
+      metrics->write(m);
+      progress->update(step + 1, rt::training_detail(total.loss / double(updates), tps));
+    }
+    if (writer && (step + 1) % o.log_interval == 0) {
       char buf[160];
       std::snprintf(buf, sizeof buf, "step %lld: reward %.3f +- %.3f | entropy %.3f | clip %.3f | length %.1f",
                     (long long)(step + 1), mean, m["reward_std"].get<double>(), m["entropy"].get<double>(),
                     m["clip_fraction"].get<double>(), m["response_length"].get<double>());
-      progress.note(buf);
+      progress->note(buf);
     }
 
     const bool last = step + 1 == o.max_steps;
     if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
-    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
-    if (stop.requested() && !last) {
-      progress.finish();
-      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+    // A signal may reach the ranks at different steps; they stop together when any has one.
+    int64_t stop_votes = stop.requested() ? 1 : 0;
+    comm->all_reduce_sum(&stop_votes, 1);
+    const bool stopping = stop_votes > 0;
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
+    if (stopping && !last) {
+      if (progress) progress->finish();
+      if (writer)
+        host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
                 "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }
-  progress.finish();
+  if (progress) progress->finish();
   return 0;
 }
 

@@ -2,8 +2,11 @@
 
 #include "omni/media_batch.hpp"
 
+#include "nemokit/runtime/trainer.hpp"
+
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 namespace nemokit::rl {
@@ -102,13 +105,27 @@ TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sampl
   return out;
 }
 
+namespace {
+
+// The normalization's factor for each of this rank's samples: computed from the response lengths
+// of the whole batch, every rank's block in rank order.
+std::vector<double> batch_scales(const std::vector<const Sample*>& samples, const UpdateOptions& o) {
+  const int ranks = o.comm ? o.comm->size() : 1, rank = o.comm ? o.comm->rank() : 0;
+  std::vector<int64_t> lengths(samples.size() * size_t(ranks), 0);
+  for (size_t i = 0; i < samples.size(); ++i) lengths[size_t(rank) * samples.size() + i] = trained_tokens(*samples[i]);
+  if (ranks > 1) o.comm->all_reduce_sum(lengths.data(), lengths.size());
+  std::vector<double> scale = sequence_scales(lengths, o.normalization);
+  return std::vector<double>(scale.begin() + long(size_t(rank) * samples.size()),
+                             scale.begin() + long(size_t(rank + 1) * samples.size()));
+}
+
+}  // namespace
+
 UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sample*>& samples, const UpdateOptions& o,
-                                bool fresh) {
+                                bool fresh, rt::GradientSum* sum) {
   UpdateStats st;
   model.zero_grad();
-  std::vector<int64_t> lengths;
-  for (const Sample* s : samples) lengths.push_back(trained_tokens(*s));
-  const std::vector<double> scale = sequence_scales(lengths, o.normalization);
+  const std::vector<double> scale = batch_scales(samples, o);
   int64_t clipped = 0;
   for_micro_batches(samples, o.micro_batch_size, [&](const std::vector<const Sample*>& part, size_t first) {
     std::vector<std::vector<float>> current;
@@ -134,7 +151,14 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
       }
     }
     model.forward_backward(b, rt::LossOptions{}, /*backward=*/true);
+    if (sum) sum->add_and_clear();
   });
+  if (o.comm && o.comm->size() > 1) {
+    double totals[6] = {st.loss, st.kl_ref, st.kl_old, st.mean_ratio, double(clipped), double(st.tokens)};
+    o.comm->all_reduce_sum(totals, 6);
+    st.loss = totals[0], st.kl_ref = totals[1], st.kl_old = totals[2], st.mean_ratio = totals[3];
+    clipped = int64_t(totals[4]), st.tokens = int64_t(totals[5]);
+  }
   if (st.tokens) {
     st.clip_fraction = double(clipped) / double(st.tokens);
     st.kl_ref /= double(st.tokens);
@@ -146,11 +170,15 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
 
 UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, const std::vector<const Sample*>& samples,
                           const UpdateOptions& o, bool fresh) {
-  UpdateStats st = accumulate_gradient(model, samples, o, fresh);
-  auto params = model.parameters();
-  st.grad_norm = rt::clip_grad_norm(params, o.max_grad_norm);
-  optimizer.step(lr);
-  if (o.expert_bias_rate > 0) model.update_expert_bias(o.expert_bias_rate);
+  model.zero_grad();  // every gradient allocated before the sum takes their layout
+  std::optional<rt::GradientSum> sum;
+  if (o.comm) sum.emplace(model.parameters());
+  UpdateStats st = accumulate_gradient(model, samples, o, fresh, sum ? &*sum : nullptr);
+  rt::TrainOptions to;
+  to.max_grad_norm = o.max_grad_norm;
+  to.expert_bias_rate = o.expert_bias_rate;
+  to.comm = o.comm;
+  st.grad_norm = rt::apply_gradients(model, optimizer, lr, sum ? &*sum : nullptr, to);
   return st;
 }
 

@@ -5,6 +5,8 @@
 
 #include "grpo/grpo_math.hpp"
 
+#include "nemokit/runtime/comm.hpp"
+#include "nemokit/runtime/grad_sync.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/optim.hpp"
 
@@ -56,6 +58,10 @@ struct UpdateOptions {
   int64_t micro_batch_size = 8;
   double max_grad_norm = 1.0;
   float expert_bias_rate = 0;
+  // Data parallel: the update's batch is split over these ranks in equal contiguous blocks (rank
+  // r holds block r); the normalization, the statistics and the gradients are the whole batch's.
+  // nullptr: one rank, float gradients.
+  rt::Communicator* comm = nullptr;
 };
 
 struct UpdateStats {
@@ -68,13 +74,15 @@ struct UpdateStats {
   int64_t tokens = 0;
 };
 
-// The gradient of the objective over `samples` (one optimizer batch) added into the model's
-// gradients (zeroed first). `fresh`: the model is still the sampling policy, so the current
-// log-probs are the old ones and the extra forward is skipped.
+// The gradient of the objective over `samples` (one optimizer batch, or this rank's block of it)
+// added into the model's gradients (zeroed first), or moved into `sum` after each micro-batch when
+// given. `fresh`: the model is still the sampling policy, so the current log-probs are the old
+// ones and the extra forward is skipped. The statistics cover every rank of o.comm.
 UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sample*>& samples, const UpdateOptions& o,
-                                bool fresh);
+                                bool fresh, rt::GradientSum* sum = nullptr);
 
-// accumulate_gradient, then clipping and one AdamW step at lr.
+// accumulate_gradient, then (over o.comm's ranks: gradients summed in double, as
+// rt::train_step sums them) clipping, one optimizer step at lr and the router bias update.
 UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, const std::vector<const Sample*>& samples,
                           const UpdateOptions& o, bool fresh);
 

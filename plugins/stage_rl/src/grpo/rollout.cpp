@@ -43,6 +43,17 @@ size_t stop_cut(const rt::Tokenizer& tok, const std::vector<int32_t>& response, 
   return hi;
 }
 
+std::vector<uint64_t> sample_streams(size_t prompts, const RolloutOptions& o) {
+  if (!o.prompt_places.empty() && o.prompt_places.size() != prompts)
+    throw std::invalid_argument("rollout: " + std::to_string(o.prompt_places.size()) + " prompt places for " +
+                                std::to_string(prompts) + " prompts");
+  std::vector<uint64_t> streams;
+  for (size_t i = 0; i < prompts; ++i)
+    for (int64_t g = 0; g < o.generations; ++g)
+      streams.push_back(uint64_t((o.prompt_places.empty() ? int64_t(i) : o.prompt_places[i]) * o.generations + g));
+  return streams;
+}
+
 RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<const json*>& tasks,
                       const std::vector<std::vector<int32_t>>& prompts, const RolloutOptions& o,
                       const RewardFn& reward_of) {
@@ -66,7 +77,9 @@ RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std:
       for (int64_t g = 0; g < o.generations; ++g) embeds.push_back(e);
     }
   }
-  std::vector<std::vector<int32_t>> out = media ? rt::generate(model, batch, o.sampling, embeds) : rt::generate(model, batch, o.sampling);
+  rt::SamplingOptions sampling = o.sampling;
+  sampling.streams = sample_streams(prompts.size(), o);
+  std::vector<std::vector<int32_t>> out = media ? rt::generate(model, batch, sampling, embeds) : rt::generate(model, batch, sampling);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (size_t j = 0; j < out.size(); ++j) {
     r.generated_tokens += int64_t(out[j].size());

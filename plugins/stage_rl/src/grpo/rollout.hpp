@@ -33,7 +33,15 @@ struct RolloutOptions {
   const std::vector<std::vector<rt::MediaInput>>* media = nullptr;
   rt::SamplingOptions sampling;
   std::vector<std::string> stop_strings;  // besides the stop tokens; the response ends after one
+  // Each prompt's place among the step's prompts when this rank has a share of them (data
+  // parallel); empty: 0, 1, ... Sample g of prompt i draws from stream place_i x generations + g,
+  // so every sample is the same whichever rank makes it.
+  std::vector<int64_t> prompt_places;
 };
+
+// The generator streams (rt::SamplingOptions::streams) of the sequences of `prompts` prompts x
+// o.generations, prompt-major.
+std::vector<uint64_t> sample_streams(size_t prompts, const RolloutOptions& o);
 
 struct RolloutResult {
   std::vector<Sample> samples;      // task-major: task t's samples are [t*G, (t+1)*G)
@@ -44,8 +52,8 @@ struct RolloutResult {
   nlohmann::json stats = nlohmann::json::object();  // extra step metrics (multi-turn: turns, tool calls)
 };
 
-// Responses to `tasks` (prompts[i] rendered from tasks[i]), scored. Sequence j of the batch
-// draws from its own generator seeded from (sampling.seed, j).
+// Responses to `tasks` (prompts[i] rendered from tasks[i]), scored. Each sequence draws from its
+// own generator seeded from (sampling.seed, its stream: sample_streams).
 RolloutResult rollout(rt::NemotronH& model, const rt::Tokenizer& tok, const std::vector<const nlohmann::json*>& tasks,
                       const std::vector<std::vector<int32_t>>& prompts, const RolloutOptions& o,
                       const RewardFn& reward_of);

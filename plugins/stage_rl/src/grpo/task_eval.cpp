@@ -51,6 +51,7 @@ RolloutResult evaluate_tasks(rt::NemotronH& model, const rt::Tokenizer& tok, con
   ro.sampling.seed = o.seed;
   split_stop_strings(tok, o.stop_strings, ro.sampling.stop_tokens, ro.stop_strings);
   ro.media = media;
+  ro.prompt_places = o.prompt_places;
   return rollout_of(model, tok, tasks, prompts, ro, reward_of);
 }
 

@@ -38,6 +38,7 @@ struct TaskEvalOptions {
   double top_p = 1;
   uint64_t seed = 0;           // the same draws at every evaluation
   std::vector<std::string> stop_strings;
+  std::vector<int64_t> prompt_places;  // each task's place in the whole eval set (RolloutOptions)
 };
 
 // `prompts[i]` rendered from `tasks[i]` (render_prompt); `media`: each prompt's encoder inputs,

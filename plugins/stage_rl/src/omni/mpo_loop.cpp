@@ -1,5 +1,6 @@
 #include "omni/mpo_loop.hpp"
 
+#include "grpo/rank_share.hpp"
 #include "model/init_model.hpp"
 #include "mpo/mpo_math.hpp"
 #include "mpo/running_reward_mean.hpp"
@@ -15,12 +16,15 @@
 #include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
 #include "nemokit/runtime/run/optimizer_options.hpp"
+#include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/run/table_reader.hpp"
+#include "nemokit/runtime/grad_sync.hpp"
 #include "nemokit/runtime/trainer.hpp"
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 
 namespace nemokit::rl {
 namespace fs = std::filesystem;
@@ -142,12 +146,21 @@ std::vector<PreferencePair> preference_pairs(const std::vector<PairSamples*>& pa
 int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host) {
   MpoRunOptions o = MpoRunOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  // Data parallel over the job's ranks: each scores and trains its block of every step's pairs
+  // (and of the held-out pairs); the loss terms are the whole batch's, the gradients summed.
+  std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
+  const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
+  rt::refuse_expert_parallel(par, "RL");
+  const rt::DataSlice slice = rt::data_parallel_slice(o.pairs_per_step, par.dp, comm->rank(), "train.pairs_per_step");
+  const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
   RlPrepConfig c = RlPrepConfig::from_config(config, job_dir);
-  if (!fs::exists(c.output / "metadata.json")) {
+  // Rank 0 makes missing pairs while the others wait, so no two ranks write the same files.
+  if (writer && !fs::exists(c.output / "metadata.json")) {
     host.info("no MPO pairs in " + c.output.string() + ": making them now (nemokit data prep)");
     prepare_mpo_data(config, job_dir, reward_of, host);
   }
+  comm->barrier();
   const json manifest = json::parse(std::ifstream(c.output / "manifest.json"));
 
   rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
@@ -158,6 +171,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   std::vector<PairSamples> train = load_pairs(manifest.at("train").get<std::string>(), tok, media, 0);
   std::vector<PairSamples> val = load_pairs(manifest.at("val").get<std::string>(), tok, media, o.eval_max_pairs);
   if (train.empty()) throw std::invalid_argument(manifest["train"].get<std::string>() + ": no pairs");
+  const RankBlock val_slice = rank_block(int64_t(val.size()), par.dp, comm->rank());
   // The reference's log-probs never change: once, up front.
   for (auto* set : {&train, &val}) {
     std::vector<PairSamples*> all;
@@ -168,7 +182,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   }
   reference.reset();
 
-  rt::AdamW optimizer(model->parameters(), o.optim.adamw());
+  rt::AdamW optimizer = rt::make_optimizer(model->parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
   sft::PackSampler sampler(int64_t(train.size()), o.seed);
   fs::create_directories(o.checkpoint_dir);
@@ -184,63 +198,83 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
       sampler.restore(state.data_position);
       if (state.extra.contains("bco_delta")) delta = RunningRewardMean::from_json(state.extra["bco_delta"]);
       resumed = true;
-      host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
+      if (writer) host.info("resumed from " + last->string() + " at step " + std::to_string(state.step));
     }
-  if (!fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
+  if (writer && !fs::exists(o.checkpoint_dir / "tokenizer.json")) tok.save(o.checkpoint_dir / "tokenizer.json");
   state.data_source = data_now;  // what every checkpoint of this run was trained on
 
-  rt::MetricsLog metrics(job_dir / "metrics.jsonl");
-  rt::Progress progress("step", o.max_steps, o.log_interval);
+  std::optional<rt::MetricsLog> metrics;
+  std::optional<rt::Progress> progress;
+  if (writer) {
+    metrics.emplace(job_dir / "metrics.jsonl");
+    progress.emplace("step", o.max_steps, o.log_interval);
+  }
   rt::StopSignal stop;
-  host.info("MPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
+  if (writer)
+    host.info("MPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
             std::to_string(val.size()) + " held-out pairs, " + std::to_string(o.max_steps) + " steps of " +
-            std::to_string(o.pairs_per_step) + " pairs; checkpoints in " + o.checkpoint_dir.string());
+            std::to_string(o.pairs_per_step) + " pairs" + rt::describe_layout(par, *comm) + "; checkpoints in " + o.checkpoint_dir.string());
 
   auto evaluate = [&](int64_t step) {
     if (val.empty()) return;
     std::vector<PairSamples*> all;
-    for (auto& p : val) all.push_back(&p);
+    for (int64_t i = val_slice.first; i < val_slice.first + val_slice.count; ++i) all.push_back(&val[size_t(i)]);
     std::vector<double> lc, lr;
     score_pairs(*model, all, o.micro_batch_size, lc, lr);
-    double margin = 0, logp_margin = 0, right = 0;
+    double sums[3] = {0, 0, 0};  // margin, log-prob margin, pairs preferring the chosen answer
     for (size_t i = 0; i < all.size(); ++i) {
       const double m = (lc[i] - all[i]->ref_c) - (lr[i] - all[i]->ref_r);
-      margin += m, logp_margin += lc[i] - lr[i], right += lc[i] > lr[i];
+      sums[0] += m, sums[1] += lc[i] - lr[i], sums[2] += lc[i] > lr[i];
     }
-    const double n = double(all.size());
-    metrics.write({{"step", step}, {"val_reward_margin", o.loss.beta * margin / n}, {"val_logp_margin", logp_margin / n},
+    if (comm->size() > 1) comm->all_reduce_sum(sums, 3);
+    if (!writer) return;
+    const double margin = sums[0], logp_margin = sums[1], right = sums[2];
+    const double n = double(val.size());
+    metrics->write({{"step", step}, {"val_reward_margin", o.loss.beta * margin / n}, {"val_logp_margin", logp_margin / n},
                    {"val_preference_accuracy", right / n}});
     char buf[160];
     std::snprintf(buf, sizeof buf, "step %lld: held-out chosen-rejected log-prob margin %.3f | prefers chosen %.3f | reward margin %.4f",
                   (long long)step, logp_margin / n, right / n, o.loss.beta * margin / n);
-    progress.note(buf);
+    progress->note(buf);
   };
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = sampler.position();
     state.extra["bco_delta"] = delta.to_json();
-    rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
-    ckpts.mark_latest(step);
-    progress.note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
+    if (writer) {
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
+      ckpts.mark_latest(step);
+      progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
+    }
+    comm->barrier();  // no rank exits while rank 0 is still writing
   };
   if (!resumed && state.step == 0) evaluate(0);
-  if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
+  if (writer && state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     const auto t0 = Clock::now();
-    std::vector<PairSamples*> batch;
-    for (int64_t i : sampler.next(o.pairs_per_step)) batch.push_back(&train[size_t(i)]);
+    // Every rank draws the step's pairs alike and scores its block; the loss terms need them all.
+    std::vector<PairSamples*> step_pairs, batch;
+    for (int64_t i : sampler.next(o.pairs_per_step)) step_pairs.push_back(&train[size_t(i)]);
+    batch.assign(step_pairs.begin() + slice.first, step_pairs.begin() + slice.first + slice.count);
     std::vector<double> lc, lr;
     score_pairs(*model, batch, o.micro_batch_size, lc, lr);
-    const MpoBatch mb = mpo_batch(preference_pairs(batch, lc, lr), o.loss, delta);
+    const size_t first = size_t(slice.first);
+    std::vector<size_t> places(batch.size());
+    for (size_t i = 0; i < places.size(); ++i) places[i] = first + i;
+    lc = values_of_all_ranks(*comm, step_pairs.size(), places, lc);
+    lr = values_of_all_ranks(*comm, step_pairs.size(), places, lr);
+    const MpoBatch mb = mpo_batch(preference_pairs(step_pairs, lc, lr), o.loss, delta);
     // lp = -sum of the answer's token cross-entropies: a token's loss weight is -dL/dlp.
     model->zero_grad();
+    rt::GradientSum grads(model->parameters());
     for (size_t b = 0; b < batch.size(); b += size_t(std::max<int64_t>(1, o.micro_batch_size / 2))) {
       std::vector<const Sample*> part;
       std::vector<double> weight;
       for (size_t i = b; i < std::min(batch.size(), b + size_t(std::max<int64_t>(1, o.micro_batch_size / 2))); ++i) {
-        part.push_back(&batch[i]->chosen), weight.push_back(-mb.grad_chosen[i]);
-        part.push_back(&batch[i]->rejected), weight.push_back(-mb.grad_rejected[i]);
+        part.push_back(&batch[i]->chosen), weight.push_back(-mb.grad_chosen[first + i]);
+        part.push_back(&batch[i]->rejected), weight.push_back(-mb.grad_rejected[first + i]);
       }
       rt::Batch rb = make_sample_batch(part);
       rb.loss_weights.assign(rb.input_ids.size(), 0.0f);
@@ -248,31 +282,40 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
         for (size_t k = 0; k < part[r]->response.size(); ++k)
           rb.loss_weights[r * rb.seq + part[r]->prompt.size() - 1 + k] = float(weight[r]);
       model->forward_backward(rb, rt::LossOptions{}, /*backward=*/true);
+      grads.add_and_clear();
     }
-    auto params = model->parameters();
-    const double grad_norm = rt::clip_grad_norm(params, o.optim.grad_clip);
     const float lr_now = sched.lr(step);
-    optimizer.step(lr_now);
+    rt::TrainOptions to;
+    to.max_grad_norm = o.optim.grad_clip;
+    to.expert_bias_rate = 0;  // MPO leaves the router biases as the SFT model set them
+    to.comm = comm.get();
+    const double grad_norm = rt::apply_gradients(*model, optimizer, lr_now, &grads, to);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const MpoTerms& t = mb.mean;
-    metrics.write({{"step", step + 1}, {"loss", t.loss}, {"sigmoid_loss", t.sigmoid_loss}, {"bco_loss", t.bco_loss},
+    if (writer)
+      metrics->write({{"step", step + 1}, {"loss", t.loss}, {"sigmoid_loss", t.sigmoid_loss}, {"bco_loss", t.bco_loss},
                    {"sft_loss", t.sft_loss}, {"reward_margin", t.margin}, {"reward_accuracy", t.accuracy},
                    {"chosen_reward", t.chosen_reward}, {"rejected_reward", t.rejected_reward}, {"bco_delta", mb.delta},
                    {"grad_norm", grad_norm}, {"lr", lr_now}, {"step_seconds", secs}});
     char loss_text[32];
     std::snprintf(loss_text, sizeof loss_text, "loss %.4f", t.loss);
-    progress.update(step + 1, loss_text);
+    if (writer) progress->update(step + 1, loss_text);
     const bool last = step + 1 == o.max_steps;
     if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
-    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stop.requested()) save(step + 1);
-    if (stop.requested() && !last) {
-      progress.finish();
-      host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
+    // A signal may reach the ranks at different steps; they stop together when any has one.
+    int64_t stop_votes = stop.requested() ? 1 : 0;
+    comm->all_reduce_sum(&stop_votes, 1);
+    const bool stopping = stop_votes > 0;
+    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
+    if (stopping && !last) {
+      if (progress) progress->finish();
+      if (writer)
+        host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
                 "; checkpoint saved, run again to resume");
       return rt::kExitStoppedResumable;
     }
   }
-  progress.finish();
+  if (progress) progress->finish();
   return 0;
 }
 

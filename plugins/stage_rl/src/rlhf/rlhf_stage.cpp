@@ -6,12 +6,14 @@
 #include "rlhf/reward_model_env.hpp"
 
 #include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/paths.hpp"
 #include "nemokit/runtime/run/table_reader.hpp"
 
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 namespace nemokit::rl {
 namespace fs = std::filesystem;
@@ -88,13 +90,20 @@ int run_rlhf(const json& config, const fs::path& job_dir, EnvironmentSet& envs, 
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
   const rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
   const SequenceOf seq_of = reward_sequence(tok, grpo.enable_thinking);
+  // Data parallel: every rank trains the same reward model (the same pairs, seed and order; no
+  // rank waits on another's long phase inside a collective's timeout), rank 0 writes it and the
+  // metrics; then GRPO runs over the same ranks.
+  std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
+  const bool writer = comm->rank() == 0;
 
   std::shared_ptr<RewardModel> rm;
   const fs::path existing = !o.path.empty() ? o.path : o.output;
   if (!o.path.empty() || RewardModel::is_reward_model(o.output)) {
     rm = std::make_shared<RewardModel>(RewardModel::load(existing));
-    host.info("reward model: using " + existing.string() + " (not retrained)");
+    if (writer) host.info("reward model: using " + existing.string() + " (not retrained)");
+    comm->barrier();
   } else {
+    comm->barrier();  // every rank has looked for a saved reward model before rank 0 writes one
     const json files = split_files(config, job_dir, host);
     const std::vector<json> train = read_tasks(files["train"].get<std::string>());
     const std::vector<json> val = read_tasks(files["val"].get<std::string>());
@@ -108,19 +117,24 @@ int run_rlhf(const json& config, const fs::path& job_dir, EnvironmentSet& envs, 
     const auto val_pairs = preference_pairs(val, per, check, files["val"].get<std::string>());
     const auto test_pairs = preference_pairs(test, per, check, files["test"].get<std::string>());
     rm = std::make_shared<RewardModel>(RewardModel::from_language_model(init.dir, o.train.seed));
-    host.info("reward model from " + init.dir.string() + ": " + std::to_string(train_pairs.size()) + " train, " +
+    if (writer)
+      host.info("reward model from " + init.dir.string() + ": " + std::to_string(train_pairs.size()) + " train, " +
               std::to_string(val_pairs.size()) + " val and " + std::to_string(test_pairs.size()) +
               " test preference pairs; " + std::to_string(o.train.steps) + " steps of " +
               std::to_string(o.train.batch_pairs) + " pairs");
-    rt::MetricsLog metrics(job_dir / "metrics.jsonl");
+    std::optional<rt::MetricsLog> metrics;
+    if (writer) metrics.emplace(job_dir / "metrics.jsonl");
     const PairAccuracy before = pair_accuracy(*rm, val_pairs, seq_of, o.train.batch_pairs);
-    metrics.write({{"phase", "reward_model"}, {"step", 0}, {"val", before.to_json()}});
-    host.info(accuracy_line("reward model step 0: val", before));
+    if (writer) {
+      metrics->write({{"phase", "reward_model"}, {"step", 0}, {"val", before.to_json()}});
+      host.info(accuracy_line("reward model step 0: val", before));
+    }
     double loss_sum = 0;
     int64_t loss_n = 0;
     train_reward_model(*rm, train_pairs, val_pairs, seq_of, o.train, [&](int64_t step, double loss, const PairAccuracy* val) {
       loss_sum += loss, ++loss_n;
       json m = {{"phase", "reward_model"}, {"step", step}, {"loss", loss}};
+      if (!writer) return;
       if (val) {
         m["val"] = val->to_json();
         char buf[64];
@@ -128,13 +142,15 @@ int run_rlhf(const json& config, const fs::path& job_dir, EnvironmentSet& envs, 
         host.info(accuracy_line(buf, *val).insert(std::string(buf).size(), " val"));
         loss_sum = 0, loss_n = 0;
       }
-      metrics.write(m);
+      metrics->write(m);
     });
-    const PairAccuracy held_out = pair_accuracy(*rm, test_pairs, seq_of, o.train.batch_pairs);
-    metrics.write({{"phase", "reward_model"}, {"step", o.train.steps}, {"test", held_out.to_json()}});
-    host.info(accuracy_line("reward model: held-out (test split)", held_out));
-    rm->save(o.output);
-    host.info("reward model saved to " + o.output.string());
+    if (writer) {
+      const PairAccuracy held_out = pair_accuracy(*rm, test_pairs, seq_of, o.train.batch_pairs);
+      metrics->write({{"phase", "reward_model"}, {"step", o.train.steps}, {"test", held_out.to_json()}});
+      host.info(accuracy_line("reward model: held-out (test split)", held_out));
+      rm->save(o.output);
+      host.info("reward model saved to " + o.output.string());
+    }
   }
 
   envs.add(std::make_unique<RewardModelEnvironment>(rm, seq_of), "the rlhf reward model " + existing.string());
@@ -144,7 +160,7 @@ int run_rlhf(const json& config, const fs::path& job_dir, EnvironmentSet& envs, 
     t["environment"] = "reward_model";
     return envs.score(t, response);
   };
-  return run_grpo(config, job_dir, reward_of, host);
+  return run_grpo(config, job_dir, reward_of, host, rollout, comm.get());
 }
 
 }  // namespace nemokit::rl

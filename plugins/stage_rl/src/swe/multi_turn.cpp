@@ -104,12 +104,15 @@ MultiTurnResult multi_turn_rollout(const GenerateFn& generate, const rt::Tokeniz
     if (std::find(sampling.stop_tokens.begin(), sampling.stop_tokens.end(), *id) == sampling.stop_tokens.end())
       sampling.stop_tokens.push_back(*id);
   const size_t budget = tu.max_response_tokens > 0 ? size_t(tu.max_response_tokens) : SIZE_MAX;
+  // An episode keeps its generator stream in every turn, whichever episodes are still running.
+  const std::vector<uint64_t> streams = sample_streams(prompts.size(), o);
 
   for (int64_t turn = 0; turn < tu.max_turns; ++turn) {
     std::vector<size_t> active, calling;
     std::vector<std::vector<int32_t>> contexts;
+    sampling.streams.clear();
     for (size_t j = 0; j < n; ++j)
-      if (!eps[j].done) active.push_back(j), contexts.push_back(eps[j].context);
+      if (!eps[j].done) active.push_back(j), contexts.push_back(eps[j].context), sampling.streams.push_back(streams[j]);
     if (active.empty()) break;
     // Turn 0 draws as a one-turn rollout would; later turns from seeds of their own.
     sampling.seed = turn == 0 ? o.sampling.seed : rt::Rng(o.sampling.seed ^ (0x9e3779b97f4a7c15ull * uint64_t(turn))).next_u64();

@@ -130,10 +130,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
                                 " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
   // Data parallel over the job's ranks (several start under mpirun): see plugins/stage_pretrain.
-  rt::CommOptions comm_options;
-  comm_options.timeout = rt::comm_timeout_from_env(std::chrono::minutes(5));
-  comm_options.backend = rt::read_comm_backend(config);  // parallel.backend = "nccl": one GPU per rank
-  std::unique_ptr<rt::Communicator> comm = rt::open_communicator(comm_options);
+  std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
   // Splitting the experts needs the exchange in every forward (evaluation and generation too)
   // and LoRA adapters on split experts; pretraining has it, SFT not yet.

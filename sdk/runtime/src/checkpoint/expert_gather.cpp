@@ -14,7 +14,7 @@ namespace nemokit::rt {
 
 namespace {
 
-void append(std::vector<char>& out, const void* data, size_t bytes) {
+void append(std::string& out, const void* data, size_t bytes) {
   const char* p = static_cast<const char*>(data);
   out.insert(out.end(), p, p + bytes);
 }
@@ -25,11 +25,11 @@ RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer) {
   RemoteExperts out;
   Communicator* comm = model.expert_comm();
   if (!comm) return out;
-  const int ranks = comm->size(), rank = comm->rank();
+  const int rank = comm->rank();
   const auto& layout = model.parameter_layout();
 
   // Each record: one byte (1 = moments follow), the weight's floats, then exp_avg and exp_avg_sq.
-  std::vector<char> payload;
+  std::string payload;
   if (rank != 0 && rank < model.expert_parallel()) {
     std::map<std::string, Tensor> moments;
     for (auto& [name, t] : optimizer.state_tensors()) moments.emplace(name, t);
@@ -44,23 +44,12 @@ RemoteExperts gather_remote_experts(NemotronH& model, const AdamW& optimizer) {
     }
   }
 
-  // The sizes first (every rank learns nothing but rank 0 learns each sender's), then the bytes.
-  std::vector<uint64_t> size_out(size_t(ranks), 0), size_in(size_t(ranks), 0);
-  size_out[0] = payload.size();
-  std::vector<size_t> eight(size_t(ranks), sizeof(uint64_t));
-  comm->all_to_all(size_out.data(), eight.data(), size_in.data(), eight.data());
-  std::vector<size_t> send(size_t(ranks), 0), recv(size_t(ranks), 0);
-  send[0] = payload.size();
-  size_t total = 0;
-  if (rank == 0)
-    for (int s = 0; s < ranks; ++s) recv[size_t(s)] = size_t(size_in[size_t(s)]), total += recv[size_t(s)];
-  std::vector<char> received(total);
-  comm->all_to_all(payload.data(), send.data(), received.data(), recv.data());
+  const std::vector<std::string> received = gather_to_rank0(*comm, payload);
   if (rank != 0) return out;
 
-  const char* at = received.data();
   for (int s = 1; s < model.expert_parallel(); ++s) {
-    const char* end = at + recv[size_t(s)];
+    const char* at = received[size_t(s)].data();
+    const char* end = at + received[size_t(s)].size();
     for (const ParamSlot& slot : layout) {
       if (slot.local || slot.owner != s) continue;
       auto take = [&](const std::string& name) {

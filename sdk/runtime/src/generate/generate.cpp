@@ -86,12 +86,14 @@ std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<s
       }
     }
   }
+  if (!o.streams.empty() && o.streams.size() != n)
+    throw std::invalid_argument("generate: " + std::to_string(o.streams.size()) + " streams for " + std::to_string(n) + " prompts");
   std::vector<SequenceCache> caches;
   std::vector<Rng> rngs;
   for (size_t i = 0; i < n; ++i) {
     if (prompts[i].empty()) throw std::invalid_argument("generate: prompt " + std::to_string(i) + " is empty");
     caches.push_back(model.new_cache());
-    rngs.emplace_back(o.seed * 0x9e3779b97f4a7c15ull + i);
+    rngs.emplace_back(o.seed * 0x9e3779b97f4a7c15ull + (o.streams.empty() ? i : o.streams[i]));
   }
   std::vector<std::vector<int32_t>> out(n);
   std::vector<int32_t> next(n, -1);  // token to feed next, once the prompt is consumed

@@ -51,32 +51,41 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
     sums[1] += r.mtp_loss / double(global_micro);
     sums[2] += double(r.tokens);
   }
-  if (comm && world > 1) {
-    comm->all_reduce_sum(sums, 3);
-    all_reduce_expert_load(model, *comm);
-  }
+  if (comm && world > 1) comm->all_reduce_sum(sums, 3);
   stats.loss = float(sums[0]);
   stats.mtp_loss = sums[1];
   stats.tokens = int64_t(sums[2]);
+  stats.grad_norm = apply_gradients(model, optimizer, lr, grads ? &*grads : nullptr, options);
+  return stats;
+}
+
+double apply_gradients(NemotronH& model, AdamW& optimizer, float lr, GradientSum* grads, const TrainOptions& options) {
+  Communicator* comm = options.comm;
+  if (comm && !grads) throw std::invalid_argument("apply_gradients: with a communicator the gradients come as GradientSum");
+  if (optimizer.sharded() && !comm) throw std::invalid_argument("apply_gradients: a ZeRO-1 optimizer needs TrainOptions::comm");
+  Communicator* experts = model.expert_comm();
+  if (comm && comm->size() > 1) all_reduce_expert_load(model, *comm);
+  double grad_norm = 0;
   if (optimizer.sharded()) {
     // ZeRO-1: the optimizer exchanges the gradient sums itself (reduce-scatter, all-gather).
-    stats.grad_norm = optimizer.step_sharded(lr, *grads, options.max_grad_norm);
+    grad_norm = optimizer.step_sharded(lr, *grads, options.max_grad_norm);
   } else {
+    auto params = model.parameters();
     if (comm) {
       grads->all_reduce(*comm);
       if (experts) grads->all_reduce_experts(*comm, model.expert_parallel());
       grads->store();
     }
     if (experts) {
-      stats.grad_norm = expert_parallel_grad_norm(model);
-      clip_grad_norm_to(params, options.max_grad_norm, stats.grad_norm);
+      grad_norm = expert_parallel_grad_norm(model);
+      clip_grad_norm_to(params, options.max_grad_norm, grad_norm);
     } else {
-      stats.grad_norm = clip_grad_norm(params, options.max_grad_norm);
+      grad_norm = clip_grad_norm(params, options.max_grad_norm);
     }
     optimizer.step(lr);
   }
   if (options.expert_bias_rate > 0) model.update_expert_bias(options.expert_bias_rate);
-  return stats;
+  return grad_norm;
 }
 
 }  // namespace nemokit::rt

@@ -1,5 +1,6 @@
 #include "nemokit/runtime/run/parallel_options.hpp"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -98,6 +99,13 @@ DataSlice data_parallel_slice(int64_t global_micro_batches, int64_t dp, int rank
   s.count = global_micro_batches / dp;
   s.first = s.count * rank;
   return s;
+}
+
+std::unique_ptr<Communicator> open_job_communicator(const nlohmann::json& config) {
+  CommOptions options;
+  options.timeout = comm_timeout_from_env(std::chrono::minutes(5));
+  options.backend = read_comm_backend(config);  // parallel.backend = "nccl": one GPU per rank
+  return open_communicator(options);
 }
 
 }  // namespace nemokit::rt

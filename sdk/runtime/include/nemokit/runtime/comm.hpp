@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace nemokit::rt {
 
@@ -70,6 +71,10 @@ std::chrono::milliseconds comm_timeout_from_env(std::chrono::milliseconds fallba
 // "mpi" or "nccl" (as parallel.backend spells them) to the enum; "" and "auto" are automatic.
 // Throws std::invalid_argument naming `key` for any other word.
 CommBackend parse_comm_backend(const std::string& word, const std::string& key);
+
+// Every rank's `bytes` (sizes may differ) to rank 0, which gets them in rank order; the other
+// ranks get an empty list. Every rank must call it.
+std::vector<std::string> gather_to_rank0(Communicator& comm, const std::string& bytes);
 
 // A communicator of one rank: all_reduce leaves data as it is, gathers copy.
 std::unique_ptr<Communicator> single_rank_communicator();

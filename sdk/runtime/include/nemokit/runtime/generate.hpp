@@ -16,13 +16,17 @@ struct SamplingOptions {
   float top_p = 1.0f;        // nucleus: smallest set of tokens whose probability reaches top_p
   uint64_t seed = 0;
   std::vector<int32_t> stop_tokens;  // generation of a sequence ends after one of these
+  // Sequence i draws from the generator of stream streams[i] (empty: stream i), so a sequence
+  // keeps its draws when the batch around it changes (a rank's share of a data-parallel step, the
+  // episodes still running in a multi-turn rollout).
+  std::vector<uint64_t> streams;
 };
 
 // Picks the next token from logits[V]; greedy when temperature is 0.
 int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& options, Rng& rng);
 
 // New tokens for each prompt (a stop token, when hit, is the last one). Sequence i draws from
-// its own generator seeded from (seed, i), so a prompt's output does not depend on the batch.
+// its own generator seeded from (seed, stream i), so a prompt's output does not depend on the batch.
 std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
                                            const SamplingOptions& options);
 

@@ -9,6 +9,8 @@
 
 namespace nemokit::rt {
 
+class GradientSum;
+
 struct TrainOptions {
   double max_grad_norm = 1.0;     // 0 = no clipping
   float expert_bias_rate = 1e-3f; // 0 = no bias update
@@ -34,5 +36,12 @@ struct TrainStepStats {
 // 1/micro_batches, clips, steps the optimizer at `lr` and updates the router biases.
 TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const std::vector<Batch>& micro_batches,
                           const TrainOptions& options);
+
+// The end of a step whose micro-batches this rank has run forward and backward itself (a loss of
+// its own, as RL's weighted surrogate): the router loads and the gradients summed over
+// options.comm (`grads` holds this rank's gradient sums when options.comm is set; without a
+// communicator the parameters' gradients are used as they are), clipping, the optimizer step
+// at `lr` (sharded under ZeRO-1) and the router bias update. Returns the norm before clipping.
+double apply_gradients(NemotronH& model, AdamW& optimizer, float lr, GradientSum* grads, const TrainOptions& options);
 
 }  // namespace nemokit::rt

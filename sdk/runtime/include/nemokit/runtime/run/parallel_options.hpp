@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
 // communicator the stage opens before it reads the rest of the table (which needs its size).
 // Throws std::invalid_argument naming the key for another word.
 CommBackend read_comm_backend(const nlohmann::json& config);
+
+// The communicator of the job's ranks (open_communicator) as a training stage opens it:
+// parallel.backend from the config, the collective timeout from NEMOKIT_COMM_TIMEOUT_S, else
+// five minutes.
+std::unique_ptr<Communicator> open_job_communicator(const nlohmann::json& config);
 
 // Refuses an expert-parallel layout the model cannot take, naming the keys and the figures: no
 // MoE layer, or n_routed_experts not a multiple of parallel.ep.
