@@ -104,6 +104,25 @@ TEST(PretrainExpertParallel, ExpertParallelRanksTrainAsOneRankAndTheirCheckpoint
     EXPECT_LT(worst, 1e-6) << "4 ranks " << file << ": worst tensor " << name;
   }
 
+  // ZeRO-1 over expert parallel: the replicated parameters' moments sharded over the two ranks,
+  // each rank's experts with their whole moments; the same model and moments again, and its
+  // step-5 checkpoint resumes to them.
+  auto zero = r.run("ep-zero", 2, " +parallel.ep=2 +parallel.zero=1");
+  ASSERT_EQ(zero.rc, 0) << zero.out << zero.err;
+  EXPECT_NE((zero.out + zero.err).find("optimizer state sharded (ZeRO-1), experts split over 2 ranks"), std::string::npos)
+      << zero.out << zero.err;
+  const auto loss_zero = nemokit::test::train_losses(r.dir / "jobs-ep-zero");
+  ASSERT_EQ(loss_zero.size(), 10u);
+  for (const auto& [s, l] : loss1) EXPECT_LT(relative_error(l, loss_zero.at(s)), 1e-6) << "ZeRO-1 x ep, step " << s;
+  resume_folder(r.dir / "ckpt-ep-zero", r.dir / "ckpt-ep-zero-again");
+  auto zero_again = r.run("ep-zero-again", 2, " +parallel.ep=2 +parallel.zero=1");
+  ASSERT_EQ(zero_again.rc, 0) << zero_again.out << zero_again.err;
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"})
+    for (const char* name : {"ep-zero", "ep-zero-again"}) {
+      auto [worst, tensor] = worst_tensor_error(r.file("one", "step_0000010", file), r.file(name, "step_0000010", file));
+      EXPECT_LT(worst, 1e-6) << name << " " << file << ": worst tensor " << tensor;
+    }
+
   // The expert-parallel step-5 checkpoint resumes on one rank, and one rank's on two
   // expert-parallel ranks: both end on the uninterrupted one-rank run's weights and moments.
   resume_folder(r.dir / "ckpt-ep", r.dir / "ckpt-ep-to-one");
@@ -144,7 +163,7 @@ TEST(PretrainExpertParallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
        {Case{" +parallel.ep=2", "parallel.ep: 2 does not divide the job's 1 rank(s)"},
         Case{" +run.nproc_per_node=2 +parallel.ep=2 model.n_routed_experts=3",
              "parallel.ep: 2 does not divide model.n_routed_experts = 3"},
-        Case{" +run.nproc_per_node=2 +parallel.ep=2 +parallel.zero=1", "parallel.zero: 1 with parallel.ep = 2"}}) {
+        Case{" +run.nproc_per_node=2 +parallel.ep=3", "parallel.ep: 3 does not divide"}}) {
     auto r = run_cli(base + c.args, env);
     EXPECT_NE(r.rc, 0) << c.args;
     EXPECT_NE((r.out + r.err).find(c.error), std::string::npos) << c.args << ": " << r.out << r.err;

@@ -89,6 +89,15 @@ TEST(runtime_memory_plan, ZeroOneShardsOnlyTheOptimizerState) {
   EXPECT_EQ(b.weights, a.weights);
   EXPECT_EQ(b.gradients + b.gradient_sums, a.gradients + a.gradient_sums);
   EXPECT_NE(memory_plan_text(b, sharded).find("(ZeRO-1, 1/4)"), std::string::npos) << memory_plan_text(b, sharded);
+  // Over expert parallel, ZeRO-1 shards the replicated parameters' moments; each rank's experts
+  // keep theirs whole (a 1/ep share already).
+  MemoryLayout ep_whole = whole, ep_sharded = sharded;
+  ep_whole.expert_parallel = ep_sharded.expert_parallel = 2;
+  const MemoryPlan e = plan_memory(c, ep_whole), f = plan_memory(c, ep_sharded);
+  const long double rank_experts = routed_expert_parameters(c) / 2;
+  ASSERT_GT(rank_experts, 0.0L);
+  EXPECT_EQ(e.optimizer, 8 * e.rank_parameters);
+  EXPECT_EQ(f.optimizer, 8 * (e.rank_parameters - rank_experts) / 4 + 8 * rank_experts);
   EXPECT_EQ(format_bytes(999), "999 B");
   EXPECT_EQ(format_bytes(1536), "1.54 KB");
   EXPECT_EQ(format_bytes(141e9L), "141 GB");

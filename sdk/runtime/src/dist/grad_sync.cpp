@@ -67,12 +67,9 @@ void GradientSum::all_reduce_experts(Communicator& comm, int ep, size_t bucket_b
 
 void GradientSum::reduce_scatter(Communicator& comm, size_t per_rank, double* block, size_t bucket_bytes) const {
   const size_t world = size_t(comm.size());
-  if (replicated_ != sum_.size())
-    throw std::invalid_argument(
-        "GradientSum::reduce_scatter: ZeRO-1 over experts split over ranks (expert parallel) is not supported");
-  if (per_rank * world < sum_.size())
+  if (per_rank * world < replicated_)
     throw std::invalid_argument("GradientSum::reduce_scatter: " + std::to_string(world) + " blocks of " +
-                                std::to_string(per_rank) + " do not cover " + std::to_string(sum_.size()) + " gradients");
+                                std::to_string(per_rank) + " do not cover " + std::to_string(replicated_) + " gradients");
   const size_t bucket = std::max<size_t>(1, bucket_bytes / sizeof(double));
   // MPI wants the blocks for rank 0, 1, ... side by side: each bucket takes the same slice of
   // every rank's block into `staging`.
@@ -81,7 +78,7 @@ void GradientSum::reduce_scatter(Communicator& comm, size_t per_rank, double* bl
     const size_t n = std::min(bucket, per_rank - at);
     for (size_t r = 0; r < world; ++r) {
       const size_t from = r * per_rank + at;
-      const size_t have = from < sum_.size() ? std::min(n, sum_.size() - from) : 0;
+      const size_t have = from < replicated_ ? std::min(n, replicated_ - from) : 0;
       double* dst = staging.data() + r * n;
       std::copy(sum_.begin() + std::ptrdiff_t(from), sum_.begin() + std::ptrdiff_t(from + have), dst);
       std::fill(dst + have, dst + n, 0.0);
@@ -90,8 +87,15 @@ void GradientSum::reduce_scatter(Communicator& comm, size_t per_rank, double* bl
   }
 }
 
-void GradientSum::store() const {
-  for (size_t k = 0; k < params_.size(); ++k) {
+void GradientSum::store() const { store_from(0); }
+
+void GradientSum::store_experts() const {
+  store_from(size_t(std::find_if(params_.begin(), params_.end(), [](const Parameter* p) { return p->expert_shard; }) -
+                    params_.begin()));
+}
+
+void GradientSum::store_from(size_t first) const {
+  for (size_t k = first; k < params_.size(); ++k) {
     float* g = params_[k]->grad.f32();
     const size_t n = size_t(params_[k]->grad.numel());
     for (size_t i = 0; i < n; ++i) g[i] = float(sum_[offset_[k] + i]);

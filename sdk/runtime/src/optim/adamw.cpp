@@ -81,6 +81,7 @@ size_t AdamW::state_bytes() const {
   if (!sharded())
     for (size_t i = 0; i < params_.size(); ++i)
       if (m_[i].defined()) n += size_t(m_[i].numel() + v_[i].numel());
+  for (size_t i : experts_) n += size_t(m_[i].numel() + v_[i].numel());  // ZeRO-1 keeps them whole
   return n * sizeof(float);
 }
 

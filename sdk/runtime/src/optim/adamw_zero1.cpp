@@ -40,7 +40,11 @@ AdamW::AdamW(std::vector<Parameter*> params, AdamWConfig config, Communicator& c
   m_.resize(params_.size()), v_.resize(params_.size());
   offset_.push_back(0);
   for (size_t i = 0; i < params_.size(); ++i)
-    if (detail::trained(params_[i])) {
+    if (detail::trained(params_[i]) && params_[i]->expert_shard) {
+      experts_.push_back(i);
+      m_[i] = Tensor::zeros(params_[i]->value.shape());
+      v_[i] = Tensor::zeros(params_[i]->value.shape());
+    } else if (detail::trained(params_[i])) {
       flat_.push_back(params_[i]);
       flat_to_param_.push_back(i);
       offset_.push_back(offset_.back() + size_t(params_[i]->value.numel()));
@@ -74,10 +78,10 @@ void AdamW::all_gather_blocks(const std::function<void(size_t at, size_t n, floa
   }
 }
 
-double AdamW::step_sharded(float lr, GradientSum& grads, double max_grad_norm) {
+double AdamW::step_sharded(float lr, GradientSum& grads, double max_grad_norm, int expert_parallel) {
   if (!sharded()) throw std::logic_error("AdamW::step_sharded on an optimizer that is not ZeRO-1");
-  if (grads.size() != offset_.back())
-    throw std::runtime_error("ZeRO-1: " + std::to_string(grads.size()) + " gradients this step but " + std::to_string(offset_.back()) +
+  if (grads.replicated_size() != offset_.back())
+    throw std::runtime_error("ZeRO-1: " + std::to_string(grads.replicated_size()) + " gradients this step but " + std::to_string(offset_.back()) +
                              " trained values when the optimizer was built; the set of trained parameters cannot change under "
                              "parallel.zero = 1");
   std::vector<double> sum(per_rank_);
@@ -91,16 +95,22 @@ double AdamW::step_sharded(float lr, GradientSum& grads, double max_grad_norm) {
     g[k] = float(sum[k]);
     squares += double(g[k]) * g[k];
   }
+  // An expert counts once: on its rank of the first expert-parallel group.
+  if (comm_->rank() < expert_parallel)
+    for (size_t i : experts_) {
+      const Tensor& grad = params_[i]->grad;
+      for (int64_t k = 0; k < grad.numel(); ++k) squares += double(grad.f32()[k]) * grad.f32()[k];
+    }
   comm_->all_reduce_sum(&squares, 1);
   const double norm = std::sqrt(squares);
   if (max_grad_norm > 0 && norm > max_grad_norm) {
     const float scale = float(max_grad_norm / (norm + 1e-6));
     for (float& x : g) x *= scale;
+    for (size_t i : experts_)
+      for (int64_t k = 0; k < params_[i]->grad.numel(); ++k) params_[i]->grad.f32()[k] *= scale;
   }
   // Moments gathered for the last checkpoint are stale from here on.
-  gathered_ = false;
-  std::fill(m_.begin(), m_.end(), Tensor());
-  std::fill(v_.begin(), v_.end(), Tensor());
+  drop_flat_moments();
 
   ++step_;
   const detail::AdamWStep s(config_, lr, step_);
@@ -109,6 +119,10 @@ double AdamW::step_sharded(float lr, GradientSum& grads, double max_grad_norm) {
     detail::adamw_update(s, flat_[i]->decay, flat_[i]->value.f32() + at, g.data() + b, m_block_.data() + b, v_block_.data() + b,
                          int64_t(k));
   });
+  for (size_t i : experts_) {
+    Parameter* p = params_[i];
+    detail::adamw_update(s, p->decay, p->value.f32(), p->grad.f32(), m_[i].f32(), v_[i].f32(), p->value.numel());
+  }
   all_gather_blocks(
       [&](size_t at, size_t k, float* out) {
         for_each_piece(offset_, lo_ + at, lo_ + at + k, [&](size_t i, size_t p_at, size_t flat, size_t c) {
@@ -139,8 +153,11 @@ void AdamW::keep_own_block() {
     std::copy(m.f32() + at, m.f32() + at + k, m_block_.data() + (flat - lo_));
     std::copy(v.f32() + at, v.f32() + at + k, v_block_.data() + (flat - lo_));
   });
-  std::fill(m_.begin(), m_.end(), Tensor());
-  std::fill(v_.begin(), v_.end(), Tensor());
+  drop_flat_moments();
+}
+
+void AdamW::drop_flat_moments() {
+  for (size_t i : flat_to_param_) m_[i] = Tensor(), v_[i] = Tensor();
   gathered_ = false;
 }
 

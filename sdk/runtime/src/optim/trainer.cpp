@@ -20,8 +20,6 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
     throw std::invalid_argument(
         "train_step: a model with experts split over ranks trains data parallel over the same "
         "communicator (TrainOptions::comm)");
-  if (experts && optimizer.sharded())
-    throw std::invalid_argument("train_step: ZeRO-1 with experts split over ranks (expert parallel) is not supported");
   const int64_t global_micro =
       options.global_micro_batches > 0 ? options.global_micro_batches : int64_t(micro_batches.size()) * world;
   TrainStepStats stats;
@@ -67,8 +65,13 @@ double apply_gradients(NemotronH& model, AdamW& optimizer, float lr, GradientSum
   if (comm && comm->size() > 1) all_reduce_expert_load(model, *comm);
   double grad_norm = 0;
   if (optimizer.sharded()) {
-    // ZeRO-1: the optimizer exchanges the gradient sums itself (reduce-scatter, all-gather).
-    grad_norm = optimizer.step_sharded(lr, *grads, options.max_grad_norm);
+    // ZeRO-1: the optimizer exchanges the gradient sums itself (reduce-scatter, all-gather);
+    // experts split over the ranks are summed over the groups first and stay where they live.
+    if (experts) {
+      grads->all_reduce_experts(*comm, model.expert_parallel());
+      grads->store_experts();
+    }
+    grad_norm = optimizer.step_sharded(lr, *grads, options.max_grad_norm, experts ? model.expert_parallel() : 1);
   } else {
     auto params = model.parameters();
     if (comm) {

@@ -76,8 +76,12 @@ MemoryPlan plan_memory(const NemotronHConfig& model, const MemoryLayout& layout)
   p.weights = 4 * p.rank_parameters;
   p.gradients = 4 * p.rank_parameters;
   p.gradient_sums = 8 * p.rank_parameters;
-  const long double moments = 8 * p.rank_parameters;
-  p.optimizer = layout.zero == 1 ? moments / (long double)std::max<int64_t>(1, layout.data_parallel) : moments;
+  // ZeRO-1 shards the replicated parameters' moments over the data-parallel ranks; the experts'
+  // stay whole where they live (a 1/ep share already).
+  const long double rank_experts = layout.expert_parallel > 1 ? p.rank_parameters - (p.parameters - experts) : 0.0L;
+  const long double replicated_moments = 8 * (p.rank_parameters - rank_experts);
+  p.optimizer = (layout.zero == 1 ? replicated_moments / (long double)std::max<int64_t>(1, layout.data_parallel) : replicated_moments) +
+                8 * rank_experts;
   long double per_token = activation_floats_per_token(model, layout.seq_length);
   // Expert parallel keeps seven rows per routed copy of a token where one rank keeps two (the
   // expert's input and output): the rows sent, held by the experts, their results on both sides,

@@ -35,10 +35,6 @@ ParallelOptions read_parallel_table(const nlohmann::json& config, int world_size
                                 " rank(s): the experts are split over groups of ep consecutive ranks, each group holding "
                                 "every expert once, so ep must be 1, " +
                                 ranks + " or a divisor of it");
-  if (o.ep > 1 && o.zero == 1)
-    throw std::invalid_argument("parallel.zero: 1 with parallel.ep = " + std::to_string(o.ep) +
-                                ": sharding the optimizer state of experts that are already split over the ranks is not "
-                                "supported; set parallel.zero = 0 or parallel.ep = 1");
   return o;
 }
 

@@ -31,16 +31,20 @@ class GradientSum {
   // sums this rank's experts over the ranks at its position in every group. Nothing to do when
   // one group spans the ranks.
   void all_reduce_experts(Communicator& comm, int ep, size_t bucket_bytes = size_t(8) << 20);
-  // ZeRO-1's exchange (every rank calls it; not with expert-parallel experts): the flat sum is cut into comm.size() blocks of
+  // ZeRO-1's exchange (every rank calls it): the flat sum of the replicated parameters (not the
+  // expert-parallel experts, which stay whole where they live) is cut into comm.size() blocks of
   // `per_rank` values (the last padded with zeros) and `block` (per_rank values) receives this
   // rank's block of the sum over the ranks, in buckets of at most `bucket_bytes` per rank.
   void reduce_scatter(Communicator& comm, size_t per_rank, double* block, size_t bucket_bytes = size_t(8) << 20) const;
-  // Writes the sums back into Parameter::grad (float).
+  // Writes the sums back into Parameter::grad (float): every one, or the experts' only.
   void store() const;
+  void store_experts() const;
   size_t size() const { return sum_.size(); }
+  size_t replicated_size() const { return replicated_; }
 
  private:
   void add_one(size_t index);
+  void store_from(size_t first) const;
   std::vector<Parameter*> params_;
   std::vector<size_t> offset_;  // params_[i]'s first value in sum_
   size_t replicated_ = 0;       // values of the parameters every rank holds (the first ones)

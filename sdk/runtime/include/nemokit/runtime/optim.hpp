@@ -33,7 +33,9 @@ class AdamW {
   AdamW(std::vector<Parameter*> params, AdamWConfig config);
   // ZeRO-1 over the ranks of `comm` (which must outlive the optimizer): the trained parameters
   // (those with a gradient at construction, in order: GradientSum's layout) are one flat vector
-  // cut into size() equal blocks; this rank holds the moments of its block only.
+  // cut into size() equal blocks; this rank holds the moments of its block only. Experts split
+  // over the ranks (expert parallel) keep their whole moments where they live: they are a
+  // 1/ep share already.
   AdamW(std::vector<Parameter*> params, AdamWConfig config, Communicator& comm);
   bool sharded() const { return comm_ != nullptr; }
 
@@ -43,8 +45,11 @@ class AdamW {
   // ZeRO-1's update (every rank calls it): reduce-scatters the summed gradients of `grads` so
   // each rank has the global gradient of its block, clips by the global norm (`max_grad_norm`,
   // 0 = no clipping), updates the block and all-gathers the new weights into every rank's
-  // parameters. Returns the gradient norm before clipping.
-  double step_sharded(float lr, GradientSum& grads, double max_grad_norm);
+  // parameters. Returns the gradient norm before clipping. Expert parallel (`expert_parallel`
+  // ranks per group): the experts' gradients must already be summed into Parameter::grad
+  // (GradientSum::all_reduce_experts, store_experts); their squares count in the first group,
+  // and each rank updates its own experts.
+  double step_sharded(float lr, GradientSum& grads, double max_grad_norm, int expert_parallel = 1);
   int64_t steps() const { return step_; }
   const AdamWConfig& config() const { return config_; }
 
@@ -64,6 +69,7 @@ class AdamW {
  private:
   void load_whole_moments(const SafetensorsFile& file);
   void keep_own_block();  // ZeRO-1: from whole moments (a checkpoint's) to this rank's block
+  void drop_flat_moments();  // ZeRO-1: whole moments of the sharded parameters are stale
   void all_gather_blocks(const std::function<void(size_t at, size_t n, float* out)>& pack_own,
                          const std::function<float*(size_t flat_index)>& param_data);
   std::vector<Parameter*> params_;
@@ -72,7 +78,8 @@ class AdamW {
   int64_t step_ = 0;
   // ZeRO-1: this rank's block [lo_, hi_) of the flat trained parameters, blocks of per_rank_.
   Communicator* comm_ = nullptr;
-  std::vector<Parameter*> flat_;       // the trained parameters, in flat order
+  std::vector<Parameter*> flat_;       // the trained replicated parameters, in flat order
+  std::vector<size_t> experts_;        // params_ indices of trained expert-parallel experts
   std::vector<size_t> flat_to_param_;  // flat_[i] is params_[flat_to_param_[i]]
   std::vector<size_t> offset_;         // flat_[i] starts at offset_[i]; offset_.back() = total
   size_t per_rank_ = 0, lo_ = 0, hi_ = 0;
