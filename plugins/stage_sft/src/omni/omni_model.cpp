@@ -12,7 +12,7 @@ std::unique_ptr<rt::NemotronH> resize_vocab(rt::NemotronH& model, int64_t vocab)
   rt::NemotronHConfig c = model.config();
   const int64_t old = c.vocab_size, d = c.hidden_size;
   c.vocab_size = vocab;
-  auto grown = std::make_unique<rt::NemotronH>(c);
+  auto grown = std::make_unique<rt::NemotronH>(c, model.expert_comm(), model.expert_parallel());  // the same experts here
   for (rt::Parameter* p : grown->parameters()) {
     const rt::Parameter* src = model.find(p->name);
     if (!src) throw std::logic_error("resize_vocab: no parameter " + p->name + " in the model");

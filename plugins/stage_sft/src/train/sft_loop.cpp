@@ -119,22 +119,28 @@ fs::path prepare_sft_data(const json& config, const fs::path& job_dir, const Sta
 int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   SftOptions o = SftOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  // Data parallel over the job's ranks (several start under mpirun): see plugins/stage_pretrain.
+  std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
+  const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
   InitModel init = resolve_init_model(config, job_dir);
   const MediaOptions media = MediaOptions::from_config(config);
   rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
-  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
+  // Expert parallel: each rank holds its share of the routed experts, loaded from the whole set.
+  // Every rank runs the same evaluations, so their forwards (and the exchange in them) pair up.
+  if (par.ep > 1) {
+    rt::check_expert_parallel(par, rt::NemotronHConfig::load((init.dir / "config.json").string()));
+    if (o.lora)
+      throw std::invalid_argument("lora.enabled: LoRA adapters on experts split over ranks (parallel.ep = " +
+                                  std::to_string(par.ep) + ") are not available; set parallel.ep = 1 for LoRA");
+  }
+  std::unique_ptr<rt::NemotronH> model =
+      rt::load_pretrained(init.dir.string(), rt::expert_parallel_comm(par, *comm), int(par.ep));
   if (int added = prepare_omni_model(model, tok, media, o.seed))
     host.info("omni model: " + std::to_string(added) + " encoder(s) added to " + init.dir.string() + ", vocab " +
               std::to_string(model->config().vocab_size) + " with the media tokens");
   if (tok.vocab_size() > model->config().vocab_size)
     throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
                                 " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
-  // Data parallel over the job's ranks (several start under mpirun): see plugins/stage_pretrain.
-  std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
-  const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
-  // Splitting the experts needs the exchange in every forward (evaluation and generation too)
-  // and LoRA adapters on split experts; pretraining has it, SFT not yet.
-  rt::refuse_expert_parallel(par, "SFT");
   const rt::DataSlice slice = rt::data_parallel_slice(o.accumulation_steps(), par.dp, comm->rank(), "train.global_batch_size");
   const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.
@@ -240,8 +246,11 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     state.step = step;
     state.data_position = sampler.position();
     optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
+    // Expert parallel: every rank sends its experts (weights, moments) to the writer.
+    const rt::RemoteExperts experts = rt::gather_remote_experts(*model, optimizer);
     if (writer) {
-      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok, rt::kDefaultShardBytes,
+                                   experts);
       ckpts.mark_latest(step);
       progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
     }

@@ -263,13 +263,13 @@ std::vector<NamedTensor> load_weights(NemotronH& model, const std::string& dir, 
   return load_from(model, open_weights(dir), dir, extra);
 }
 
-std::unique_ptr<NemotronH> load_pretrained(const std::string& dir) {
+std::unique_ptr<NemotronH> load_pretrained(const std::string& dir, Communicator* experts, int expert_parallel) {
   NemotronHConfig config = NemotronHConfig::load(dir + "/config.json");
   config.check_fits_in_memory(dir + "/config.json");
   WeightSource src = open_weights(dir);
   // The logits transformers computes from this folder come from its lm_head.weight.
   if (config.tie_word_embeddings && head_trained_apart(src)) config.tie_word_embeddings = false;
-  auto model = std::make_unique<NemotronH>(config);
+  auto model = std::make_unique<NemotronH>(config, experts, expert_parallel);
   if (auto lora = read_adapter_config(dir)) model->add_lora(*lora);
   load_from(*model, src, dir, {});
   return model;

@@ -32,8 +32,9 @@ void save_pretrained(NemotronH& model, const std::string& dir, uint64_t max_shar
 // With adapter_config.json in DIR, the model gets its LoRA adapters before the weights load.
 // A config that ties the head whose lm_head.weight differs from the embeddings (what
 // transformers saves once it has trained such a model) loads untied, with that head, so the
-// logits are transformers' logits.
-std::unique_ptr<NemotronH> load_pretrained(const std::string& dir);
+// logits are transformers' logits. With `experts` (expert parallel over groups of `expert_parallel`
+// of its ranks) the model holds this rank's routed experts only, loaded from the whole set.
+std::unique_ptr<NemotronH> load_pretrained(const std::string& dir, Communicator* experts = nullptr, int expert_parallel = 1);
 // Loads every parameter of `model` from DIR's safetensors; missing, unexpected or misshapen
 // tensors are errors naming the file and the tensor. The tensors named in `extra` (a head's)
 // are returned as float32, in that order, instead of being unexpected; missing ones are errors.
