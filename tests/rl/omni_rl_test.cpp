@@ -102,7 +102,8 @@ TEST_F(OmniRl, PipeRunsSftMpoTextAndVisionEachFromTheJobBefore) {
 
 // MPO data parallel: two ranks, each scoring and training half of every step's pairs (and of the
 // held-out pairs), follow one rank with all of them: the same loss terms and held-out margins
-// step by step and the same weights after the last step. Both start from one omni3 SFT model and
+// step by step and the same weights after the last step; so do two ranks with the routed
+// experts split between them (expert parallel). Both start from one omni3 SFT model and
 // train on the same pairs (the first run makes them).
 TEST_F(OmniRl, MpoOnTwoRanksTrainsAsOnOneRank) {
   const fs::path root = base / "mpo-dp";
@@ -122,21 +123,30 @@ TEST_F(OmniRl, MpoOnTwoRanksTrainsAsOnOneRank) {
                      env1);
   ASSERT_EQ(two.rc, 0) << two.out << two.err;
   EXPECT_NE((two.out + two.err).find("over 2 data-parallel ranks (mpi)"), std::string::npos) << two.out << two.err;
+  auto ep = run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / "mpo-ep").string() +
+                        "' +run.nproc_per_node=2 +parallel.ep=2",
+                    env1);
+  ASSERT_EQ(ep.rc, 0) << ep.out << ep.err;
+  EXPECT_NE((ep.out + ep.err).find("experts split over 2 ranks (expert parallel)"), std::string::npos) << ep.out << ep.err;
 
   std::vector<fs::path> mpo_jobs;  // job folders start with their start time: one rank's first
   for (const auto& e : fs::directory_iterator(root / "jobs"))
     if (e.path().filename().string().ends_with("omni3-rl-mpo")) mpo_jobs.push_back(e.path());
   std::sort(mpo_jobs.begin(), mpo_jobs.end());
-  ASSERT_EQ(mpo_jobs.size(), 2u);
-  const std::vector<json> m1 = metrics_of(mpo_jobs[0]), m2 = metrics_of(mpo_jobs[1]);
+  ASSERT_EQ(mpo_jobs.size(), 3u);
+  const std::vector<json> m1 = metrics_of(mpo_jobs[0]);
   ASSERT_EQ(m1.size(), 5u);  // held-out at 0, steps 1..3, held-out at 3
-  ASSERT_EQ(m2.size(), m1.size()) << "metrics.jsonl must hold each line once";
-  for (size_t i = 0; i < m1.size(); ++i)
-    for (const char* k : {"loss", "reward_margin", "val_logp_margin", "val_preference_accuracy"})
-      if (m1[i].contains(k)) EXPECT_NEAR(m1[i][k].get<double>(), m2[i][k].get<double>(), 1e-6) << k << " line " << i;
-  auto [worst, tensor] = nemokit::test::worst_tensor_error(root / "mpo-1" / "step_0000003" / "model.safetensors",
-                                                           root / "mpo-2" / "step_0000003" / "model.safetensors");
-  EXPECT_LT(worst, 1e-6) << "worst tensor " << tensor;
+  for (size_t run = 1; run < 3; ++run) {
+    const char* name = run == 1 ? "mpo-2" : "mpo-ep";
+    const std::vector<json> m2 = metrics_of(mpo_jobs[run]);
+    ASSERT_EQ(m2.size(), m1.size()) << name << ": metrics.jsonl must hold each line once";
+    for (size_t i = 0; i < m1.size(); ++i)
+      for (const char* k : {"loss", "reward_margin", "val_logp_margin", "val_preference_accuracy"})
+        if (m1[i].contains(k)) EXPECT_NEAR(m1[i][k].get<double>(), m2[i][k].get<double>(), 1e-6) << name << " " << k << " line " << i;
+    auto [worst, tensor] = nemokit::test::worst_tensor_error(root / "mpo-1" / "step_0000003" / "model.safetensors",
+                                                             root / name / "step_0000003" / "model.safetensors");
+    EXPECT_LT(worst, 1e-6) << name << ": worst tensor " << tensor;
+  }
 }
 
 TEST_F(OmniRl, ATaskImageOutsideItsFolderIsRefusedWithItsLine) {

@@ -197,8 +197,10 @@ TEST_F(RlStage, Super3RlvrWithKlAndSequenceNormalizationAndSeveralEpochs) {
 // Data parallel: two ranks (under mpirun) each sampling and training half of every step's prompts
 // give the rewards, losses and held-out rewards of one rank with all of them, and after the last
 // step the same weights (relative error below 1e-6); with the optimizer state sharded (ZeRO-1)
-// too. Metrics are written once, by rank 0. Each rank's half of a step is whole micro-batches, so
-// every forward sees the rows one rank would batch together.
+// too, and with the routed experts split over the two ranks (expert parallel: generation steps
+// both ranks together, exchanging tokens at every position). Metrics are written once, by rank 0.
+// Each rank's half of a step is whole micro-batches, so every forward sees the rows one rank
+// would batch together.
 TEST_F(RlStage, TwoRanksWithHalfThePromptsTrainAsOneRank) {
   const std::string steps =
       " train.max_steps=3 grpo.num_prompts_per_step=4 train.micro_batch_size=3 eval.max_tasks=5 train.lr=1e-3";
@@ -216,11 +218,14 @@ TEST_F(RlStage, TwoRanksWithHalfThePromptsTrainAsOneRank) {
   EXPECT_NE((two.out + two.err).find("over 2 data-parallel ranks (mpi)"), std::string::npos) << two.out << two.err;
   auto zero = run("dp-zero", " +run.nproc_per_node=2 +parallel.zero=1");
   ASSERT_EQ(zero.rc, 0) << zero.out << zero.err;
+  auto ep = run("dp-ep", " +run.nproc_per_node=2 +parallel.ep=2");
+  ASSERT_EQ(ep.rc, 0) << ep.out << ep.err;
+  EXPECT_NE((ep.out + ep.err).find("experts split over 2 ranks (expert parallel)"), std::string::npos) << ep.out << ep.err;
 
   const auto m1 = metrics_of(last_job(base / "dp-one" / "jobs"));
   ASSERT_EQ(m1.size(), 6u);  // evaluation at 0, steps 1..3, evaluations at 2 and 3
   double spread = 0;  // the updates must have had something to learn from
-  for (const char* name : {"dp-two", "dp-zero"}) {
+  for (const char* name : {"dp-two", "dp-zero", "dp-ep"}) {
     const auto m2 = metrics_of(last_job(base / name / "jobs"));
     ASSERT_EQ(m2.size(), m1.size()) << name << ": metrics.jsonl must hold each line once";
     for (size_t i = 0; i < m1.size(); ++i) {
@@ -252,10 +257,16 @@ TEST_F(RlStage, PromptsThatDoNotSplitOverTheRanksAreRefusedNamingTheKey) {
   EXPECT_NE((r.out + r.err).find("grpo.num_prompts_per_step: 3 prompts do not split over 2 data-parallel ranks"),
             std::string::npos)
       << r.out << r.err;
-  auto e = run_cli("run nano3 rl -c '" + cfg.string() + "' +run.nproc_per_node=2 +parallel.ep=2",
+  // A model without MoE layers has no experts to split (its config says so before any weight loads).
+  fs::copy(model, base / "no-experts", fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  json no_moe = json::parse(read_file(base / "no-experts" / "config.json"));
+  no_moe["hybrid_override_pattern"] = "M*-";
+  std::ofstream(base / "no-experts" / "config.json") << no_moe.dump(2);
+  auto e = run_cli("run nano3 rl -c '" + cfg.string() + "' +run.nproc_per_node=2 +parallel.ep=2 model.init_from='" +
+                       (base / "no-experts").string() + "'",
                    "NEMOKIT_JOB_ROOT='" + (base / "dp-bad" / "jobs").string() + "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60");
   EXPECT_NE(e.rc, 0);
-  EXPECT_NE((e.out + e.err).find("parallel.ep: 2: RL does not split experts over ranks"), std::string::npos) << e.out << e.err;
+  EXPECT_NE((e.out + e.err).find("parallel.ep: 2, but the model has no MoE layer"), std::string::npos) << e.out << e.err;
 }
 
 TEST_F(RlStage, UndeliveredSubstagesAndBadKeysSayWhat) {

@@ -131,6 +131,19 @@ TEST_F(SweStage, Swe2RunsMultiTurnEpisodesAndWritesToolMetrics) {
     EXPECT_GE(m[i]["tool_calls"].get<double>(), 0.0);
     EXPECT_LE(m[i]["reward_mean"].get<double>(), 1.0);
   }
+  // Two ranks with the routed experts split between them: their episodes end after different
+  // turns, yet every turn's generation steps both ranks together; the same rollouts, rewards
+  // and losses as one rank.
+  auto ep = run_cli("run super3 rl swe2 -c '" + cfg.string() + "' +run.nproc_per_node=2 +parallel.ep=2 checkpoint.dir='" +
+                        (base / "swe2-ep" / "ckpt").string() + "'",
+                    env("swe2-ep") + " NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60");
+  ASSERT_EQ(ep.rc, 0) << ep.out << ep.err;
+  auto m2 = metrics_of(base / "swe2-ep" / "jobs");
+  ASSERT_EQ(m2.size(), m.size());
+  for (size_t i : {size_t(1), size_t(2)}) {
+    for (const char* k : {"reward_mean", "turns", "tool_calls", "response_length"}) EXPECT_EQ(m[i][k], m2[i][k]) << k << " step " << i;
+    EXPECT_NEAR(m[i]["loss"].get<double>(), m2[i]["loss"].get<double>(), 1e-6) << "step " << i;
+  }
   // A typo in [tool_use] stops the run before any work, naming the key.
   auto bad = run_cli("run super3 rl swe2 -c '" + cfg.string() + "' tool_use.max_turn=3", env("swe2-bad"));
   EXPECT_NE(bad.rc, 0);

@@ -88,9 +88,6 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   std::unique_ptr<rt::Communicator> own_comm;
   if (!comm) own_comm = rt::open_job_communicator(config), comm = own_comm.get();
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
-  // Splitting the experts needs their exchange in every generated token too; RL keeps every
-  // expert on every rank.
-  rt::refuse_expert_parallel(par, "RL");
   const RankShare share = rank_share(o, par.dp, comm->rank());
   const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
@@ -110,14 +107,19 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       if (seen.insert(t["environment"].dump()).second) reward_of(t, "");
 
   rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
-  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
+  // Expert parallel: each rank holds its share of the routed experts (the policy's and the
+  // reference's). Generation steps all ranks together (rt::generate), and every rank scores and
+  // trains the same number of micro-batches, so the exchanges pair up.
+  if (par.ep > 1) rt::check_expert_parallel(par, rt::NemotronHConfig::load((init.dir / "config.json").string()));
+  rt::Communicator* experts = rt::expert_parallel_comm(par, *comm);
+  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string(), experts, int(par.ep));
   if (tok.vocab_size() > model->config().vocab_size)
     throw std::invalid_argument(init.tokenizer.string() + ": " + std::to_string(tok.vocab_size()) +
                                 " ids do not fit the model's vocab_size " + std::to_string(model->config().vocab_size));
   rt::set_frozen_prefixes(*model, o.frozen, true, "train.frozen");
   // The reference policy of the KL term: the starting model, frozen.
   std::unique_ptr<rt::NemotronH> reference;
-  if (o.surrogate.kl_beta > 0) reference = rt::load_pretrained(init.dir.string());
+  if (o.surrogate.kl_beta > 0) reference = rt::load_pretrained(init.dir.string(), experts, int(par.ep));
 
   // omni3 tasks: their images, videos and audio (copied into the data folder by data prep) go
   // through the model's own encoders; tile and audio settings from [data.media].
@@ -244,8 +246,11 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     state.step = step;
     state.data_position = sampler.position();
     optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
+    // Expert parallel: every rank sends its experts (weights, moments) to the writer.
+    const rt::RemoteExperts remote = rt::gather_remote_experts(*model, optimizer);
     if (writer) {
-      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok, rt::kDefaultShardBytes,
+                                   remote);
       ckpts.mark_latest(step);
       progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
     }

@@ -125,6 +125,13 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
                                 bool fresh, rt::GradientSum* sum) {
   UpdateStats st;
   model.zero_grad();
+  // Expert parallel: each source rank's share of an expert's gradient goes into the sums as it is
+  // made, as one rank running the micro-batch adds it (rt::train_step does the same).
+  if (sum && model.expert_comm()) model.set_gradient_flush([sum](const std::vector<rt::Parameter*>& ps) { sum->add_and_clear(ps); });
+  struct Unset {
+    rt::NemotronH& m;
+    ~Unset() { m.set_gradient_flush(nullptr); }
+  } unset{model};
   const std::vector<double> scale = batch_scales(samples, o);
   int64_t clipped = 0;
   for_micro_batches(samples, o.micro_batch_size, [&](const std::vector<const Sample*>& part, size_t first) {

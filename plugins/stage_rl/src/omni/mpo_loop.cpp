@@ -150,7 +150,6 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   // (and of the held-out pairs); the loss terms are the whole batch's, the gradients summed.
   std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
-  rt::refuse_expert_parallel(par, "RL");
   const rt::DataSlice slice = rt::data_parallel_slice(o.pairs_per_step, par.dp, comm->rank(), "train.pairs_per_step");
   const bool writer = comm->rank() == 0;  // rank 0 alone writes checkpoints, metrics and progress
   const sft::InitModel init = sft::resolve_init_model(config, job_dir);
@@ -164,14 +163,20 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   const json manifest = json::parse(std::ifstream(c.output / "manifest.json"));
 
   rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);
-  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string());
-  std::unique_ptr<rt::NemotronH> reference = rt::load_pretrained(init.dir.string());
+  // Expert parallel: each rank holds its share of the routed experts; every rank of a group
+  // runs the same number of forwards (its block of each step's pairs; all held-out pairs).
+  if (par.ep > 1) rt::check_expert_parallel(par, rt::NemotronHConfig::load((init.dir / "config.json").string()));
+  rt::Communicator* experts = rt::expert_parallel_comm(par, *comm);
+  std::unique_ptr<rt::NemotronH> model = rt::load_pretrained(init.dir.string(), experts, int(par.ep));
+  std::unique_ptr<rt::NemotronH> reference = rt::load_pretrained(init.dir.string(), experts, int(par.ep));
   rt::set_frozen_prefixes(*model, o.frozen, true, "train.frozen");
   const sft::MediaOptions media = sft::MediaOptions::for_model(config, *model);
   std::vector<PairSamples> train = load_pairs(manifest.at("train").get<std::string>(), tok, media, 0);
   std::vector<PairSamples> val = load_pairs(manifest.at("val").get<std::string>(), tok, media, o.eval_max_pairs);
   if (train.empty()) throw std::invalid_argument(manifest["train"].get<std::string>() + ": no pairs");
-  const RankBlock val_slice = rank_block(int64_t(val.size()), par.dp, comm->rank());
+  // Held-out pairs: a block per rank, or under expert parallel all of them on every rank (the
+  // blocks may differ by one pair, and so would the ranks' forwards).
+  const RankBlock val_slice = par.ep > 1 ? RankBlock{0, int64_t(val.size())} : rank_block(int64_t(val.size()), par.dp, comm->rank());
   // The reference's log-probs never change: once, up front.
   for (auto* set : {&train, &val}) {
     std::vector<PairSamples*> all;
@@ -226,7 +231,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
       const double m = (lc[i] - all[i]->ref_c) - (lr[i] - all[i]->ref_r);
       sums[0] += m, sums[1] += lc[i] - lr[i], sums[2] += lc[i] > lr[i];
     }
-    if (comm->size() > 1) comm->all_reduce_sum(sums, 3);
+    if (comm->size() > 1 && par.ep == 1) comm->all_reduce_sum(sums, 3);
     if (!writer) return;
     const double margin = sums[0], logp_margin = sums[1], right = sums[2];
     const double n = double(val.size());
@@ -242,8 +247,11 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     state.data_position = sampler.position();
     state.extra["bco_delta"] = delta.to_json();
     optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
+    // Expert parallel: every rank sends its experts (weights, moments) to the writer.
+    const rt::RemoteExperts remote = rt::gather_remote_experts(*model, optimizer);
     if (writer) {
-      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok);
+      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok, rt::kDefaultShardBytes,
+                                   remote);
       ckpts.mark_latest(step);
       progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
     }
@@ -269,6 +277,8 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     // lp = -sum of the answer's token cross-entropies: a token's loss weight is -dL/dlp.
     model->zero_grad();
     rt::GradientSum grads(model->parameters());
+    // Expert parallel: each source rank's share of an expert's gradient into the sums as it is made.
+    if (experts) model->set_gradient_flush([&grads](const std::vector<rt::Parameter*>& ps) { grads.add_and_clear(ps); });
     for (size_t b = 0; b < batch.size(); b += size_t(std::max<int64_t>(1, o.micro_batch_size / 2))) {
       std::vector<const Sample*> part;
       std::vector<double> weight;
@@ -284,6 +294,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
       model->forward_backward(rb, rt::LossOptions{}, /*backward=*/true);
       grads.add_and_clear();
     }
+    model->set_gradient_flush(nullptr);
     const float lr_now = sched.lr(step);
     rt::TrainOptions to;
     to.max_grad_norm = o.optim.grad_clip;

@@ -113,7 +113,7 @@ MultiTurnResult multi_turn_rollout(const GenerateFn& generate, const rt::Tokeniz
     sampling.streams.clear();
     for (size_t j = 0; j < n; ++j)
       if (!eps[j].done) active.push_back(j), contexts.push_back(eps[j].context), sampling.streams.push_back(streams[j]);
-    if (active.empty()) break;
+    if (active.empty() && !tu.every_turn) break;
     // Turn 0 draws as a one-turn rollout would; later turns from seeds of their own.
     sampling.seed = turn == 0 ? o.sampling.seed : rt::Rng(o.sampling.seed ^ (0x9e3779b97f4a7c15ull * uint64_t(turn))).next_u64();
     const auto t0 = std::chrono::steady_clock::now();
@@ -184,7 +184,9 @@ RolloutFn multi_turn_rollout_fn(const ToolUseOptions& tools, bool enable_thinkin
     GenerateFn gen = [&model](const std::vector<std::vector<int32_t>>& c, const rt::SamplingOptions& s) {
       return rt::generate(model, c, s);
     };
-    return multi_turn_rollout(gen, tok, tasks, prompts, o, tools, enable_thinking, tools_of, reward_of).rollout;
+    ToolUseOptions tu = tools;
+    tu.every_turn = model.expert_comm() != nullptr;
+    return multi_turn_rollout(gen, tok, tasks, prompts, o, tu, enable_thinking, tools_of, reward_of).rollout;
   };
 }
 

@@ -22,6 +22,9 @@ struct ToolUseOptions {
   int64_t max_output_chars = 2048;    // of each tool output kept in the context
   int64_t max_response_tokens = 0;    // model + tool tokens per episode (0: no cap but the turns)
   int64_t tool_threads = 8;           // tool sessions and scoring run this many at once
+  // Generate in every turn even when no episode of this rank runs any more: with experts split
+  // over ranks generation is a collective, and the other ranks' episodes may still run.
+  bool every_turn = false;
   // [tool_use]; absent: the defaults. Throws std::invalid_argument naming the key.
   static ToolUseOptions from_config(const nlohmann::json& config);
 };

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "nemokit/runtime/comm.hpp"
 #include "nemokit/runtime/parallel.hpp"
 
 namespace nemokit::rt {
@@ -117,7 +118,16 @@ std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<s
       active.push_back(&caches[i]);
       which.push_back(i);
     }
-    if (active.empty()) break;
+    // Experts split over ranks: every decoded position exchanges tokens with the other ranks,
+    // which generate other sequences of other lengths; they step together until all are done,
+    // a rank with nothing left stepping with no rows.
+    if (Communicator* ranks = model.expert_comm()) {
+      int64_t running = active.empty() ? 0 : 1;
+      ranks->all_reduce_sum(&running, 1);
+      if (running == 0) break;
+    } else if (active.empty()) {
+      break;
+    }
     model.decode_step(tokens, active, logits, want, embeds);
     // Each sequence draws from its own generator, so the draws may run in any order.
     drawn.resize(sampled.size());

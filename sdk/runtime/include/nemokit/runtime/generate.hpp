@@ -27,6 +27,8 @@ int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& 
 
 // New tokens for each prompt (a stop token, when hit, is the last one). Sequence i draws from
 // its own generator seeded from (seed, stream i), so a prompt's output does not depend on the batch.
+// A model with experts split over ranks (expert parallel) makes this a collective: every rank of
+// its communicator calls it, with its own prompts (maybe none), and all step until all are done.
 std::vector<std::vector<int32_t>> generate(NemotronH& model, const std::vector<std::vector<int32_t>>& prompts,
                                            const SamplingOptions& options);
 
