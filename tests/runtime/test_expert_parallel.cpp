@@ -132,10 +132,10 @@ TEST(runtime_expert_parallel, LayoutsThatCannotWorkAreRefusedNamingTheKey) {
   c.n_routed_experts = 5;
   EXPECT_NE(error_of([&] { check_expert_parallel(two, c); }).find("parallel.ep: 2 does not divide model.n_routed_experts = 5"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { refuse_expert_parallel(two, "RL"); }).find("parallel.ep: 2: RL does not split experts"),
+  EXPECT_NE(error_of([&] { refuse_expert_parallel(two, "my_stage"); }).find("parallel.ep: 2: my_stage does not split experts"),
             std::string::npos);
   ParallelOptions one;
-  EXPECT_NO_THROW(refuse_expert_parallel(one, "RL"));
+  EXPECT_NO_THROW(refuse_expert_parallel(one, "my_stage"));
 }
 
 // The memory plan's routed experts are the model's ".experts." tensors, and a rank of ep holds

@@ -65,7 +65,7 @@ Communicator* expert_parallel_comm(const ParallelOptions& parallel, Communicator
 void refuse_expert_parallel(const ParallelOptions& parallel, const std::string& stage) {
   if (parallel.ep > 1)
     throw std::invalid_argument("parallel.ep: " + std::to_string(parallel.ep) + ": " + stage +
-                                " does not split experts over ranks yet (pretraining and SFT do); set parallel.ep = 1");
+                                " does not split experts over ranks; set parallel.ep = 1");
 }
 
 AdamW make_optimizer(std::vector<Parameter*> params, const AdamWConfig& config, const ParallelOptions& parallel,

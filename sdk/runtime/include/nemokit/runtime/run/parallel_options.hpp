@@ -45,7 +45,8 @@ void check_expert_parallel(const ParallelOptions& parallel, const NemotronHConfi
 // The communicator to split the experts over (NemotronH's constructor, with parallel.ep): `comm`
 // when ep > 1.
 Communicator* expert_parallel_comm(const ParallelOptions& parallel, Communicator& comm);
-// For the stages that do not split experts yet: parallel.ep > 1 is refused naming `stage`.
+// For a stage that does not split experts (nemokit's pretraining, SFT and RL all do; a third
+// party's may not): parallel.ep > 1 is refused naming `stage`.
 void refuse_expert_parallel(const ParallelOptions& parallel, const std::string& stage);
 
 // The optimizer the layout asks for: AdamW whole, or under ZeRO-1 sharded over `comm`'s ranks
