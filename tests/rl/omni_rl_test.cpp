@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -109,36 +108,36 @@ TEST_F(OmniRl, MpoOnTwoRanksTrainsAsOnOneRank) {
   const fs::path root = base / "mpo-dp";
   fs::create_directories(root / "ckpt");
   fs::copy(base / "ckpt" / "nano3-sft-tiny", root / "ckpt" / "nano3-sft-tiny", fs::copy_options::recursive);
-  const std::string env1 = "NEMOKIT_JOB_ROOT='" + (root / "jobs").string() + "' NEMOKIT_DATA_DIR='" + (root / "data").string() +
-                           "' NEMOKIT_CHECKPOINT_DIR='" + (root / "ckpt").string() + "' NEMOKIT_ARTIFACTS_ROOT='" +
-                           (root / "store").string() + "' NEMOKIT_OMNI_CHATS_DIR='" + chats.string() +
-                           "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60";
-  auto sft = run_cli("run omni3 sft -c tiny train.max_steps=2 train.eval_interval=0 train.save_interval=2", env1);
+  // Each run's job folders under their own root (two runs may start within one second).
+  auto env_for = [&](const std::string& run) {
+    return "NEMOKIT_JOB_ROOT='" + (root / ("jobs-" + run)).string() + "' NEMOKIT_DATA_DIR='" + (root / "data").string() +
+           "' NEMOKIT_CHECKPOINT_DIR='" + (root / "ckpt").string() + "' NEMOKIT_ARTIFACTS_ROOT='" + (root / "store").string() +
+           "' NEMOKIT_OMNI_CHATS_DIR='" + chats.string() + "' NEMOKIT_NUM_THREADS=1 NEMOKIT_COMM_TIMEOUT_S=60";
+  };
+  auto sft = run_cli("run omni3 sft -c tiny train.max_steps=2 train.eval_interval=0 train.save_interval=2", env_for("sft"));
   ASSERT_EQ(sft.rc, 0) << sft.out << sft.err;
   const std::string from = " model.init_from='" + (root / "ckpt" / "omni3-sft-tiny" / "step_0000002").string() + "'" +
                            " train.max_steps=3 train.eval_interval=3 train.pairs_per_step=4 train.micro_batch_size=4 train.lr=1e-3";
-  auto one = run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / "mpo-1").string() + "'", env1);
+  auto mpo = [&](const std::string& run, const std::string& extra) {
+    return run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / run).string() + "'" + extra, env_for(run));
+  };
+  auto one = mpo("mpo-1", "");
   ASSERT_EQ(one.rc, 0) << one.out << one.err;
-  auto two = run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / "mpo-2").string() + "' +run.nproc_per_node=2",
-                     env1);
+  auto two = mpo("mpo-2", " +run.nproc_per_node=2");
   ASSERT_EQ(two.rc, 0) << two.out << two.err;
   EXPECT_NE((two.out + two.err).find("over 2 data-parallel ranks (mpi)"), std::string::npos) << two.out << two.err;
-  auto ep = run_cli("run omni3 rl mpo -c tiny" + from + " checkpoint.dir='" + (root / "mpo-ep").string() +
-                        "' +run.nproc_per_node=2 +parallel.ep=2",
-                    env1);
+  auto ep = mpo("mpo-ep", " +run.nproc_per_node=2 +parallel.ep=2");
   ASSERT_EQ(ep.rc, 0) << ep.out << ep.err;
   EXPECT_NE((ep.out + ep.err).find("experts split over 2 ranks (expert parallel)"), std::string::npos) << ep.out << ep.err;
 
-  std::vector<fs::path> mpo_jobs;  // job folders start with their start time: one rank's first
-  for (const auto& e : fs::directory_iterator(root / "jobs"))
-    if (e.path().filename().string().ends_with("omni3-rl-mpo")) mpo_jobs.push_back(e.path());
-  std::sort(mpo_jobs.begin(), mpo_jobs.end());
-  ASSERT_EQ(mpo_jobs.size(), 3u);
-  const std::vector<json> m1 = metrics_of(mpo_jobs[0]);
+  auto metrics_of_run = [&](const std::string& run) {
+    const fs::path jobs = root / ("jobs-" + run);
+    return fs::exists(jobs) ? metrics_of(fs::directory_iterator(jobs)->path()) : std::vector<json>();
+  };
+  const std::vector<json> m1 = metrics_of_run("mpo-1");
   ASSERT_EQ(m1.size(), 5u);  // held-out at 0, steps 1..3, held-out at 3
-  for (size_t run = 1; run < 3; ++run) {
-    const char* name = run == 1 ? "mpo-2" : "mpo-ep";
-    const std::vector<json> m2 = metrics_of(mpo_jobs[run]);
+  for (const char* name : {"mpo-2", "mpo-ep"}) {
+    const std::vector<json> m2 = metrics_of_run(name);
     ASSERT_EQ(m2.size(), m1.size()) << name << ": metrics.jsonl must hold each line once";
     for (size_t i = 0; i < m1.size(); ++i)
       for (const char* k : {"loss", "reward_margin", "val_logp_margin", "val_preference_accuracy"})
