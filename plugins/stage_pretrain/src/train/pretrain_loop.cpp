@@ -12,6 +12,7 @@
 #include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/rank0_checkpoint.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/tokenizer.hpp"
@@ -163,20 +164,11 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
   }
 
-  // Rank 0 writes; the others wait for it, so that none exits (and has the launcher end the
-  // job) while the checkpoint is half written.
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = train.position().to_json();
-    optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
-    // Expert parallel: every rank sends its experts (weights, moments) to the writer.
-    const rt::RemoteExperts experts = rt::gather_remote_experts(model, optimizer);
-    if (writer) {
-      rt::save_training_checkpoint(ckpts.for_step(step).string(), model, optimizer, state, &tok, rt::kDefaultShardBytes, experts);
-      ckpts.mark_latest(step);
-      progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
-    }
-    comm->barrier();
+    const fs::path written = rt::save_on_rank0(ckpts, step, model, optimizer, state, &tok, *comm);
+    if (writer) progress->note("checkpoint step " + std::to_string(step) + " -> " + written.string());
   };
 
   rt::TrainOptions to;
@@ -227,10 +219,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
         progress->note(line);
       }
     }
-    // A signal may reach the ranks at different steps; they stop together when any has one.
-    int64_t stop_votes = stop.requested() ? 1 : 0;
-    comm->all_reduce_sum(&stop_votes, 1);
-    const bool stopping = stop_votes > 0;
+    const bool stopping = rt::stop_on_any_rank(stop, *comm);
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();

@@ -15,6 +15,7 @@
 #include "nemokit/runtime/run/resume_check.hpp"
 #include "nemokit/runtime/progress.hpp"
 #include "nemokit/runtime/run/metrics_log.hpp"
+#include "nemokit/runtime/run/rank0_checkpoint.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/json_file.hpp"
@@ -245,16 +246,8 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   auto save = [&](int64_t step) {
     state.step = step;
     state.data_position = sampler.position();
-    optimizer.gather_state();  // ZeRO-1: every rank sends its block of the moments to the writer
-    // Expert parallel: every rank sends its experts (weights, moments) to the writer.
-    const rt::RemoteExperts remote = rt::gather_remote_experts(*model, optimizer);
-    if (writer) {
-      rt::save_training_checkpoint(ckpts.for_step(step).string(), *model, optimizer, state, &tok, rt::kDefaultShardBytes,
-                                   remote);
-      ckpts.mark_latest(step);
-      progress->note("checkpoint step " + std::to_string(step) + " -> " + ckpts.for_step(step).string());
-    }
-    comm->barrier();  // no rank exits while rank 0 is still writing
+    const fs::path written = rt::save_on_rank0(ckpts, step, *model, optimizer, state, &tok, *comm);
+    if (writer) progress->note("checkpoint step " + std::to_string(step) + " -> " + written.string());
   };
 
   if (!resumed && state.step == 0) evaluate(0);
@@ -403,10 +396,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
 
     const bool last = step + 1 == o.max_steps;
     if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
-    // A signal may reach the ranks at different steps; they stop together when any has one.
-    int64_t stop_votes = stop.requested() ? 1 : 0;
-    comm->all_reduce_sum(&stop_votes, 1);
-    const bool stopping = stop_votes > 0;
+    const bool stopping = rt::stop_on_any_rank(stop, *comm);
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
