@@ -78,9 +78,12 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
   if (budget.bytes > 0) line += " of " + rt::format_bytes(budget.bytes) + " (" + budget.source + ")";
   if (budget.bytes > 0 && plan.total() > budget.bytes) {
     std::string hint;
-    if (layout.zero == 0 && layout.data_parallel > 1)
+    if (layout.zero == 0 && layout.data_parallel > 1) {
+      rt::MemoryLayout sharded = layout;
+      sharded.zero = 1;
       hint = "shard the optimizer state (parallel.zero = 1, saving " +
-             rt::format_bytes(plan.optimizer - plan.optimizer / layout.data_parallel) + " per rank), ";
+             rt::format_bytes(plan.optimizer - rt::plan_memory(*model, sharded).optimizer) + " per rank), ";
+    }
     hint += "lower train.micro_batch_size or train.seq_length, or run on more memory";
     throw UserError(where + ": the job does not fit in memory: a rank needs " + rt::format_bytes(plan.total()) + ", more than " +
                     rt::format_bytes(budget.bytes) + " (" + budget.source + "): " + rt::memory_plan_text(plan, layout) +
