@@ -312,6 +312,24 @@ TEST_F(SftStage, TwoDataParallelRanksTrainAsOneRank) {
   }
 }
 
+// `--dry-run` plans a rank's memory from the model init_from names (its config.json) and the
+// packs, and a job that cannot fit is refused before it starts, naming the keys that shrink it.
+TEST_F(SftStage, DryRunPlansTheMemoryOfTheStartingModel) {
+  fs::path cfg = config("plan");
+  auto r = run_cli("run nano3 sft -c '" + cfg.string() + "' --dry-run", env("plan"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("# memory per rank (fp32, 1 rank): weights "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(micro batch 2 x 256 tokens)"), std::string::npos) << r.out;
+  auto ep = run_cli("run nano3 sft -c '" + cfg.string() + "' --dry-run +run.nproc_per_node=2 +parallel.ep=2", env("plan"));
+  ASSERT_EQ(ep.rc, 0) << ep.err;
+  EXPECT_NE(ep.out.find("routed experts 1/2 per rank"), std::string::npos) << ep.out;
+  auto small = run_cli("run nano3 sft -c '" + cfg.string() + "' +run.gpu_memory=1M", env("plan"));
+  EXPECT_NE(small.rc, 0);
+  EXPECT_NE(small.err.find("the job does not fit in memory"), std::string::npos) << small.err;
+  EXPECT_NE(small.err.find("lower train.micro_batch_size or data.pack_size"), std::string::npos) << small.err;
+  EXPECT_FALSE(fs::exists(base / "plan" / "jobs")) << "a refused job started";
+}
+
 TEST_F(SftStage, LoraTrainsOnlyTheAdaptersAndLeavesTheBaseWeights) {
   fs::path cfg = config(
       "lora", "[lora]\nenabled = true\nrank = 4\nalpha = 8\ntargets = [\"q_proj\", \"v_proj\", \"in_proj\", \"up_proj\"]\n");

@@ -6,9 +6,12 @@
 #include "nemokit/runtime/config.hpp"
 #include "nemokit/runtime/run/memory_plan.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
+#include "nemokit/runtime/run/paths.hpp"
 #include "util/memory_size.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include <optional>
 
@@ -26,6 +29,28 @@ std::optional<rt::NemotronHConfig> recipe_model(const toml::table& config, const
     return rt::NemotronHConfig::from_recipe_table(toml_to_json(*model), where + " [model]");
   } catch (const std::runtime_error& e) {
     throw UserError(e.what());
+  }
+}
+
+// The checkpoint a fine-tuning stage starts from, where [model] init_from names a folder here:
+// its config.json, or that of the newest step of a run folder (`latest`). Nothing for a
+// reference resolved when the job starts (stage:..., an artifact) or a folder not made yet.
+std::optional<rt::NemotronHConfig> init_from_model(const toml::table& config) {
+  const auto from = config["model"]["init_from"].value<std::string>();
+  if (!from || from->empty() || from->find(':') != std::string::npos) return std::nullopt;
+  std::filesystem::path dir = rt::expand_home(*from);
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(dir / "latest", ec)) {
+    std::ifstream latest(dir / "latest");
+    std::string step;
+    std::getline(latest, step);
+    dir /= step;
+  }
+  if (!std::filesystem::is_regular_file(dir / "config.json", ec)) return std::nullopt;
+  try {
+    return rt::NemotronHConfig::load((dir / "config.json").string());
+  } catch (const std::exception& e) {
+    throw UserError("model.init_from: " + std::string(e.what()));
   }
 }
 
@@ -51,7 +76,8 @@ MemoryBudget memory_budget(const JobShape& shape, bool here) {
 
 std::string check_memory_plan(const toml::table& config, const std::string& where, const JobShape& shape,
                               const MemoryBudget& budget) {
-  const auto model = recipe_model(config, where);
+  auto model = recipe_model(config, where);
+  if (!model) model = init_from_model(config);
   if (!model) return "";
   auto integer = [&](const char* table, const char* key, int64_t fallback) {
     return config[table][key].value<int64_t>().value_or(fallback);
@@ -70,12 +96,22 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
     }
   }
   layout.micro_batch_size = std::max<int64_t>(1, integer("train", "micro_batch_size", 1));
-  layout.seq_length = std::max<int64_t>(1, integer("train", "seq_length", 1));
+  // The sequence length: pretraining's; a fine-tuning stage's packs; RL's responses (its
+  // prompts add theirs, unknown before the data is read).
+  std::string seq_key = "train.seq_length", seq_note;
+  layout.seq_length = integer("train", "seq_length", 0);
+  if (layout.seq_length <= 0 && integer("data", "pack_size", 0) > 0)
+    layout.seq_length = integer("data", "pack_size", 0), seq_key = "data.pack_size";
+  if (layout.seq_length <= 0 && integer("grpo", "max_new_tokens", 0) > 0)
+    layout.seq_length = integer("grpo", "max_new_tokens", 0), seq_key = "grpo.max_new_tokens",
+    seq_note = " (responses alone: the prompts add theirs)";
+  layout.seq_length = std::max<int64_t>(1, layout.seq_length);
   const rt::MemoryPlan plan = rt::plan_memory(*model, layout);
   std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
   if (layout.expert_parallel > 1) ranks += ", experts over " + std::to_string(layout.expert_parallel);
   std::string line = "# memory per rank (fp32, " + ranks + "): " + rt::memory_plan_text(plan, layout);
   if (budget.bytes > 0) line += " of " + rt::format_bytes(budget.bytes) + " (" + budget.source + ")";
+  line += seq_note;
   if (budget.bytes > 0 && plan.total() > budget.bytes) {
     std::string hint;
     if (layout.zero == 0 && layout.data_parallel > 1) {
@@ -84,7 +120,7 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
       hint = "shard the optimizer state (parallel.zero = 1, saving " +
              rt::format_bytes(plan.optimizer - rt::plan_memory(*model, sharded).optimizer) + " per rank), ";
     }
-    hint += "lower train.micro_batch_size or train.seq_length, or run on more memory";
+    hint += "lower train.micro_batch_size or " + seq_key + ", or run on more memory";
     throw UserError(where + ": the job does not fit in memory: a rank needs " + rt::format_bytes(plan.total()) + ", more than " +
                     rt::format_bytes(budget.bytes) + " (" + budget.source + "): " + rt::memory_plan_text(plan, layout) +
                     ". To fit, " + hint);
