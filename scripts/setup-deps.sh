@@ -33,8 +33,9 @@ packages=(
   dataset-fashion-mnist espeak-ng
   # rootless builds and exec for ordinary users: newuidmap/newgidmap map a user's /etc/subuid
   # range into the build's user namespace; squashfuse shows an image to `nemokit exec` where
-  # /dev/fuse is usable (the tests run them as an ordinary user with setpriv, from util-linux)
-  uidmap squashfuse
+  # /dev/fuse is usable (the tests run them as an ordinary user with setpriv, from util-linux);
+  # fuse-overlayfs mounts the layers where the kernel refuses overlayfs to a user namespace
+  uidmap squashfuse fuse-overlayfs
   # packaging
   dpkg-dev file
 )

@@ -109,7 +109,7 @@ class RootlessBuild : public ::testing::Test {
   }
 
   // nemokit ARGS as `u`, with its own HOME and build cache.
-  Result as_user(const User& u, const fs::path& cache, std::vector<std::string> args) {
+  Result as_user(const User& u, const fs::path& cache, std::vector<std::string> args, const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv = wrap_;
     std::vector<std::string> as = {"setpriv",
                                    "--reuid=" + std::to_string(u.uid),
@@ -120,14 +120,29 @@ class RootlessBuild : public ::testing::Test {
                                    "HOME=" + (top_ / "home").string(),
                                    "USER=" + u.name,
                                    "NEMOKIT_BUILD_CACHE_DIR=" + cache.string(),
-                                   "LD_LIBRARY_PATH=" + (prefix_ / "lib").string(),
-                                   (prefix_ / "bin" / "nemokit").string()};
+                                   "LD_LIBRARY_PATH=" + (prefix_ / "lib").string()};
+    as.insert(as.end(), env.begin(), env.end());
+    as.push_back((prefix_ / "bin" / "nemokit").string());
     argv.insert(argv.end(), as.begin(), as.end());
     argv.insert(argv.end(), args.begin(), args.end());
     nemokit::test::RunOptions opt;
     opt.cwd = top_;
     auto r = nemokit::test::run(argv, opt);
     return {r.exit_code, r.out, r.err};
+  }
+
+  // Run the user's commands in a mount namespace of the test's own whose /dev/fuse the user may
+  // open (the machine's is root's alone); such a command exits 99 where that cannot be made.
+  void with_user_fuse() {
+    fs::path dev = top_ / "fusedev";
+    fs::create_directories(dev);
+    wrap_ = {"unshare",
+             "-m",
+             "sh",
+             "-c",
+             "mount --make-rprivate / && mount -t tmpfs none \"$0\" && mknod -m 666 \"$0/fuse\" c 10 229 && "
+             "mount --bind \"$0/fuse\" /dev/fuse || exit 99; exec \"$@\"",
+             dev.string()};
   }
 
   std::vector<std::string> build_args(const std::string& tag, const fs::path& ctx) {
@@ -305,15 +320,7 @@ TEST_F(RootlessBuild, ExecMountsWithSquashfuseWhereDevFuseIsUsable) {
   user_dir("home", user_);
   Result b = as_user(user_, cache, build_args("fuse", ctx_));
   ASSERT_EQ(b.code, 0) << b.err;
-  fs::path dev = top_ / "fusedev";
-  fs::create_directories(dev);
-  wrap_ = {"unshare",
-           "-m",
-           "sh",
-           "-c",
-           "mount --make-rprivate / && mount -t tmpfs none \"$0\" && mknod -m 666 \"$0/fuse\" c 10 229 && "
-           "mount --bind \"$0/fuse\" /dev/fuse || exit 99; exec \"$@\"",
-           dev.string()};
+  with_user_fuse();
   Result e = as_user(user_, cache,
                      {"exec", "fuse", "--", "sh", "-c",
                       "id -u; stat -c '%u:%g %a' /opt/owned /opt/kept; cat /etc/apt/only; setpriv --reuid=1000 --regid=1000 "
@@ -324,6 +331,43 @@ TEST_F(RootlessBuild, ExecMountsWithSquashfuseWhereDevFuseIsUsable) {
   EXPECT_EQ(e.out, "0\n1234:2345 644\n1234:1234 2750\nreplaced\nreplaced\ncat: /etc/shadow: Permission denied\n0\n");
   EXPECT_EQ(e.err.find("unpacking"), std::string::npos) << e.err;
   EXPECT_FALSE(fs::exists(cache / "exec"));
+}
+
+// fuse-overlayfs, what a rootless build mounts where the kernel refuses overlayfs to a user
+// namespace (before Linux 5.11), asked for here with NEMOKIT_OVERLAY: the image is the kernel
+// overlay's entry for entry (owners, the deleted file, the replaced folder), and each layer holds
+// the same entries, with overlayfs' markers only (the upper folders were rewritten from
+// fuse-overlayfs' own).
+TEST_F(RootlessBuild, FuseOverlayfsBuildsTheImageTheKernelsOverlayBuilds) {
+  if (nemokit::dockerfile::find_program("fuse-overlayfs").empty())
+    GTEST_SKIP() << "fuse-overlayfs is not installed (scripts/setup-deps.sh)";
+  fs::path kernel_cache = user_dir("cache", user_), fuse_cache = user_dir("fuse-cache", user_);
+  user_dir("home", user_);
+  Result k = as_user(user_, kernel_cache, build_args("kernel", ctx_));
+  ASSERT_EQ(k.code, 0) << k.out << k.err;
+  with_user_fuse();
+  Result f = as_user(user_, fuse_cache, build_args("fuse", ctx_), {"NEMOKIT_OVERLAY=fuse-overlayfs"});
+  if (f.code == 99) GTEST_SKIP() << "cannot make a 0666 /dev/fuse here: " << f.err;
+  ASSERT_EQ(f.code, 0) << f.out << f.err;
+  {
+    SquashfsMount a(kernel_cache / "containers" / "kernel.sqsh"), b(fuse_cache / "containers" / "fuse.sqsh");
+    auto ka = tree_listing(a.root()), fb = tree_listing(b.root());
+    EXPECT_EQ(ka.size(), fb.size());
+    for (auto& [path, what] : ka) EXPECT_EQ(fb[path], what) << path;
+  }
+  auto kernel_image = nemokit::oci::open_image("oci:" + (kernel_cache / "oci" / "kernel").string() + ":kernel");
+  auto fuse_image = nemokit::oci::open_image("oci:" + (fuse_cache / "oci" / "fuse").string() + ":fuse");
+  ASSERT_EQ(fuse_image.layers.size(), kernel_image.layers.size());
+  for (size_t i = 1; i < kernel_image.layers.size(); ++i)
+    EXPECT_EQ(layer_entries(fuse_image.layers[i]), layer_entries(kernel_image.layers[i])) << "layer " << i;
+  auto run_layer = layer_entries(fuse_image.layers[2]);
+  EXPECT_TRUE(run_layer.count("usr/bin/.wh.uname"));
+  EXPECT_TRUE(run_layer.count("etc/apt/.wh..wh..opq"));
+  EXPECT_FALSE(run_layer.count("etc/apt/.wh..opq"));
+  // A bad NEMOKIT_OVERLAY is named.
+  Result bad = as_user(user_, fuse_cache, build_args("bad", ctx_), {"NEMOKIT_OVERLAY=fuse"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("NEMOKIT_OVERLAY=fuse: expected \"kernel\" or \"fuse-overlayfs\""), std::string::npos) << bad.err;
 }
 
 // /etc/subuid as shadow-utils reads it: by name or by number, several lines per user, comments

@@ -359,6 +359,7 @@ BuildOutcome run_build(const BuildRequest& request) {
     throw BuildError(
         "building images needs root or a user namespace (mounts and namespaces for RUN steps): run it through "
         "`nemokit build`, which enters one for an ordinary user");
+  overlay_driver();  // a bad NEMOKIT_OVERLAY stops the build before any step, cached or not
   return BuildDriver(request).run();
 }
 

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/dockerfile/mounts.hpp"
 #include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::dockerfile {
@@ -31,6 +32,7 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
       if ((unshare_flags & CLONE_NEWNS) && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         throw BuildError(std::string("making mounts private: ") + std::strerror(errno));
       fn();
+      finish_overlays();
     } catch (const std::exception& e) {
       message = e.what();
       if (message.empty()) message = "failed";

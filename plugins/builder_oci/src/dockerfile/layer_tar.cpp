@@ -82,7 +82,8 @@ la_ssize_t write_cb(struct archive*, void* self, const void* buf, size_t n) {
 }
 
 bool is_overlay_xattr(const std::string& name) {
-  return name.rfind("trusted.overlay.", 0) == 0 || name.rfind("user.overlay.", 0) == 0;
+  return name.rfind("trusted.overlay.", 0) == 0 || name.rfind("user.overlay.", 0) == 0 ||
+         name.rfind("user.fuseoverlayfs.", 0) == 0;  // fuse-overlayfs' own (src/dockerfile/fuse_overlay.cpp)
 }
 
 // An opaque folder hides everything below it in lower layers. Overlayfs marks it "y"; rootless

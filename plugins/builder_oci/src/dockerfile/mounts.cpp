@@ -1,6 +1,7 @@
 #include "nemokit/dockerfile/mounts.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -105,10 +106,15 @@ int mount_overlay_new_api(const fs::path& target, const std::vector<fs::path>& l
                           const fs::path& work, bool userxattr);
 
 void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper, const fs::path& work) {
+  if (overlay_driver() == "fuse-overlayfs")
+    return mount_fuse_overlay(target, lowers, upper, work, "NEMOKIT_OVERLAY=fuse-overlayfs");
   // In a user namespace (rootless) overlayfs may only use user.* xattrs for its markers.
   bool userxattr = in_user_namespace();
   int err = mount_overlay_new_api(target, lowers, upper, work, userxattr);
   if (err == 0) return;
+  // Kernels before 5.11 mount overlayfs for the initial namespace's root alone.
+  const std::string refused = "the kernel refused overlayfs in this user namespace (Linux 5.11 allows it)";
+  if (err == EPERM && userxattr) return mount_fuse_overlay(target, lowers, upper, work, refused);
   if (err != EINVAL && err != ENOSYS) {
     errno = err;
     sys_fail("mount overlay at " + target.string() + " (" + std::to_string(lowers.size()) + " layers)");
@@ -124,7 +130,9 @@ void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, 
   opts += userxattr ? ",redirect_dir=nofollow,metacopy=off,index=off,xino=off,userxattr"
                     : ",redirect_dir=off,metacopy=off,index=off,xino=off";
   if (opts.size() > 4000) throw BuildError("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
-  do_mount("overlay", target, "overlay", 0, opts.c_str(), "overlay at " + target.string());
+  if (mount("overlay", target.c_str(), "overlay", 0, opts.c_str()) == 0) return;
+  if (errno == EPERM && userxattr) return mount_fuse_overlay(target, lowers, upper, work, refused);
+  sys_fail("mount overlay at " + target.string());
 }
 
 std::vector<std::string> mount_container_fs(const fs::path& root, const ContainerMounts& m) {
@@ -186,6 +194,10 @@ std::vector<std::string> mount_container_fs(const fs::path& root, const Containe
 }
 
 void enter_root(const fs::path& root) {
+  // A mount namespace of its own first: pivot_root moves every process of the namespace whose
+  // root is the old root, and a fuse-overlayfs daemon serving `root` must keep the host's.
+  if (unshare(CLONE_NEWNS) != 0) sys_fail("unshare");
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) sys_fail("making mounts private");
   // pivot_root needs the new root to be a mount point.
   do_mount(root.c_str(), root, nullptr, MS_BIND | MS_REC, nullptr, "root");
   if (chdir(root.c_str()) != 0) sys_fail("chdir " + root.string());

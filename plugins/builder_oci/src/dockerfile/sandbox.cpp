@@ -158,18 +158,23 @@ SandboxResult run_sandboxed(const SandboxSpec& given) {
     close(info[0]);
     close(out[1]);
     try {
-      int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | (spec.network ? 0 : CLONE_NEWNET);
+      int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (spec.network ? 0 : CLONE_NEWNET);
       if (unshare(flags) != 0) sys_fail("unshare");
       if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) sys_fail("making mounts private");
       mount_overlay(spec.mountpoint, spec.lowers, spec.upper, spec.work);
       for (auto& o : spec.overlays) mount_overlay(o.mountpoint, o.lowers, {}, {});
       mount_secrets(spec);
+      // The PID namespace only now: its first child is its PID 1, which must be the command's
+      // init, not a fuse-overlayfs daemon that mount_overlay started.
+      if (unshare(CLONE_NEWPID) != 0) sys_fail("unshare");
       pid_t init = fork();
       if (init < 0) sys_fail("fork");
       if (init == 0) init_process(spec, cmd_out, info[1]);
       close(cmd_out);
       close(info[1]);
-      _exit(wait_exit_code(init));
+      const int code = wait_exit_code(init);
+      finish_overlays();
+      _exit(code);
     } catch (const std::exception& e) {
       write_all(info[1], std::string("error ") + e.what() + "\n");
       _exit(125);

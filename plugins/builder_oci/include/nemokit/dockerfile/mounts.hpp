@@ -10,9 +10,21 @@ namespace nemokit::dockerfile {
 
 // Mounts overlayfs at `target`: `lowers` top first; read-only when `upper` is
 // empty. Redirects and metacopy stay off so an upper folder is a complete,
-// self-contained layer.
+// self-contained layer. The kernel's overlayfs, or fuse-overlayfs where the kernel refuses it in
+// a user namespace (before Linux 5.11) or NEMOKIT_OVERLAY=fuse-overlayfs asks for it; a process
+// that mounted calls finish_overlays() before it ends (src/dockerfile/fuse_overlay.cpp).
 void mount_overlay(const std::filesystem::path& target, const std::vector<std::filesystem::path>& lowers,
                    const std::filesystem::path& upper, const std::filesystem::path& work);
+
+// "kernel" (the default) or "fuse-overlayfs", from NEMOKIT_OVERLAY; another value is an error.
+std::string overlay_driver();
+// fuse-overlayfs at `target`; `why` opens its errors (what made the kernel's overlayfs unusable).
+void mount_fuse_overlay(const std::filesystem::path& target, const std::vector<std::filesystem::path>& lowers,
+                        const std::filesystem::path& upper, const std::filesystem::path& work, const std::string& why);
+// Unmounts this process's fuse-overlayfs mounts, waits for their daemons and rewrites their
+// upper folders in overlayfs' format (opaque markers), so a layer is the same whichever driver
+// made it. Nothing to do after kernel mounts.
+void finish_overlays();
 
 struct BindMount {
   std::filesystem::path source;  // on the host; inside `source_root` when that is set
