@@ -148,6 +148,16 @@ TEST(BuildParser, JsonFormIsCheckedAtItsLine) {
   EXPECT_FALSE(df.instructions.at(5).json_form);
 }
 
+// A number no double holds inside the brackets (found by fuzz_dockerfile): not JSON to Docker's
+// decoder either, so the shell form, never an escaped library exception.
+TEST(BuildParser, AJsonNumberThatOverflowsLeavesTheShellForm) {
+  auto df = parse_dockerfile("FROM scratch\nENTRYPOINT [[5e5555555555]]\nCMD [1e999999]\n", "D");
+  ASSERT_EQ(df.instructions.size(), 3u);
+  EXPECT_FALSE(df.instructions[1].json_form);
+  EXPECT_EQ(df.instructions[1].args, "[[5e5555555555]]");
+  EXPECT_FALSE(df.instructions[2].json_form);
+}
+
 TEST(BuildParser, ContinuationAtTheEndOfTheFileNamesItsLine) {
   EXPECT_EQ(error_of("FROM scratch\n\\"), "Dockerfile:2:1: line continuation '\\' with no instruction after it");
   EXPECT_EQ(error_of("FROM scratch\n  \\\n\n"), "Dockerfile:2:1: line continuation '\\' with no instruction after it");

@@ -249,8 +249,8 @@ class Parser {
     std::istringstream in(text);
     try {
       in >> j;  // one value, what follows it left unread
-    } catch (const nlohmann::json::parse_error&) {
-      return;
+    } catch (const nlohmann::json::exception&) {
+      return;  // not JSON, or a number no double holds (Go's decoder fails on it alike): shell form
     }
     if (!j.is_array()) return;
     for (auto& v : j)
