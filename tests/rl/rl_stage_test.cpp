@@ -125,6 +125,12 @@ TEST_F(RlStage, BadTasksNameTheFileAndLine) {
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find(bad.string() + ":2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("environment"), std::string::npos) << r.err;
+  // A number no double holds (the JSON parser's out_of_range, not its parse_error): the line named.
+  std::ofstream(bad) << R"({"prompt": "What is 1 + 1?", "expected_answer": "2", "environment": "arithmetic"})" "\n"
+                     << R"({"prompt": "x", "expected_answer": "4", "environment": "arithmetic", "n": 1e999})" "\n";
+  r = run_cli("data prep nano3 rl -c '" + cfg.string() + "' data.inputs='[\"" + bad.string() + "\"]'", env("bad"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find(bad.string() + ":2: not valid JSON"), std::string::npos) << r.err;
 }
 
 TEST_F(RlStage, GrpoStepsWriteMetricsCheckpointAndResumeExactly) {

@@ -158,7 +158,7 @@ std::unique_ptr<PluginFile> inspect_plugin_file(const fs::path& path) {
   if (res != sec.sections.end()) p->resources = res->second;
   try {
     p->manifest = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     p->error = std::string("manifest is not valid JSON: ") + e.what();
     return p;
   }

@@ -107,7 +107,7 @@ std::vector<json> read_tasks(const fs::path& file) {
     json r;
     try {
       r = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw std::invalid_argument(where + ": not valid JSON: " + e.what());
     }
     check_task(r, where);
@@ -129,7 +129,7 @@ void for_each_input_task(const RlPrepConfig& c, const std::function<void(InputTa
       t.where = file.string() + ":" + std::to_string(n);
       try {
         t.record = json::parse(t.line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {
         throw std::invalid_argument(t.where + ": not valid JSON: " + e.what());
       }
       check_task(t.record, t.where);

@@ -130,7 +130,7 @@ WeightSource open_weights(const std::string& dir) {
     json index;
     try {
       index = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw std::runtime_error(index_path + ": invalid JSON: " + e.what());
     }
     if (!index.contains("weight_map") || !index["weight_map"].is_object())
@@ -337,7 +337,7 @@ TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, 
   json js;
   try {
     js = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw std::runtime_error(path + ": invalid JSON: " + e.what());
   }
   TrainerState state;

@@ -139,7 +139,7 @@ std::vector<BlendEntry> read_blend_split(const std::filesystem::path& blend_json
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(blend_json.string() + ": not valid JSON: " + e.what());
   }
   if (!j.is_object() || !j.contains(split))

@@ -197,7 +197,7 @@ NemotronHConfig NemotronHConfig::load(const std::string& path) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw std::runtime_error(path + ": invalid JSON: " + e.what());
   }
   return from_json(j, path);

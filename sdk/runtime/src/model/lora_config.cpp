@@ -75,7 +75,7 @@ std::optional<LoraConfig> read_adapter_config(const std::string& dir) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw std::runtime_error(path + ": invalid JSON: " + e.what());
   }
   return lora_from_peft_json(j, path);

@@ -342,6 +342,8 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, std::string_view orig
     if (auto p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
     throw std::runtime_error(std::string(origin) + ":" + std::to_string(line) + ":" +
                              std::to_string(col) + ": invalid JSON: " + what);
+  } catch (const nlohmann::json::exception& e) {  // a number no double holds (out_of_range.406)
+    throw std::runtime_error(std::string(origin) + ": invalid JSON: " + e.what());
   }
   return Tokenizer(tok::build_impl(std::move(doc), std::string(origin)));
 }
