@@ -370,6 +370,32 @@ TEST_F(RootlessBuild, FuseOverlayfsBuildsTheImageTheKernelsOverlayBuilds) {
   EXPECT_NE(bad.err.find("NEMOKIT_OVERLAY=fuse: expected \"kernel\" or \"fuse-overlayfs\""), std::string::npos) << bad.err;
 }
 
+// User namespaces unavailable to the user, here because a namespace limit is reached: the user
+// runs in a namespace whose parent allows one namespace below it, so the build's own is one too
+// many. The build stops before any work, saying so and what an administrator changes.
+TEST_F(RootlessBuild, NoUserNamespaceLeftSaysWhatAnAdministratorChanges) {
+  fs::path cache = user_dir("cache", user_);
+  user_dir("home", user_);
+  std::vector<std::string> argv = {"unshare", "--user", "--map-root-user", "sh", "-c",
+                                   "u=$0 g=$1; shift; echo 1 > /proc/sys/user/max_user_namespaces || exit 99; "
+                                   "exec unshare --user --map-user=\"$u\" --map-group=\"$g\" \"$@\"",
+                                   std::to_string(user_.uid), std::to_string(user_.gid), "env",
+                                   "HOME=" + (top_ / "home").string(), "USER=" + user_.name,
+                                   "NEMOKIT_BUILD_CACHE_DIR=" + cache.string(), "LD_LIBRARY_PATH=" + (prefix_ / "lib").string(),
+                                   (prefix_ / "bin" / "nemokit").string()};
+  for (const std::string& a : build_args("nons", ctx_)) argv.push_back(a);
+  nemokit::test::RunOptions opt;
+  opt.cwd = top_;
+  auto r = nemokit::test::run(argv, opt);
+  if (r.exit_code == 99) GTEST_SKIP() << "cannot lower the namespace limit here: " << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("user namespaces are not available to this user (unshare: No space left on device)"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("the limit of user namespaces is reached"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sysctl -w user.max_user_namespaces="), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cache / "containers" / "nons.sqsh"));
+}
+
 // /etc/subuid as shadow-utils reads it: by name or by number, several lines per user, comments
 // and malformed lines skipped. Runs as any user.
 TEST(SubordinateRanges, ByNameOrIdInFileOrder) {

@@ -96,6 +96,10 @@ std::string userns_disabled(int err) {
   std::string why = std::string("user namespaces are not available to this user (unshare: ") + std::strerror(err) + ")";
   if (trimmed(read_text("/proc/sys/user/max_user_namespaces")) == "0")
     return why + ": user.max_user_namespaces is 0; an administrator enables them with `sysctl -w user.max_user_namespaces=15000`";
+  // The count of namespaces is checked against the limit of every namespace above this one too.
+  if (err == ENOSPC)
+    return why + ": the limit of user namespaces is reached (user.max_user_namespaces, here or in a namespace above " +
+           "this one); an administrator raises it with `sysctl -w user.max_user_namespaces=15000`";
   if (trimmed(read_text("/proc/sys/kernel/unprivileged_userns_clone")) == "0")
     return why + ": an administrator enables them with `sysctl -w kernel.unprivileged_userns_clone=1`";
   if (trimmed(read_text("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")) == "1")
