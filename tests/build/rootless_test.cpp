@@ -396,6 +396,25 @@ TEST_F(RootlessBuild, NoUserNamespaceLeftSaysWhatAnAdministratorChanges) {
   EXPECT_FALSE(fs::exists(cache / "containers" / "nons.sqsh"));
 }
 
+// No newuidmap (Debian's uidmap package not installed): hidden here in a mount namespace of the
+// test's own. A user with a range is told what to install, before any work.
+TEST_F(RootlessBuild, WithoutNewuidmapSaysWhichPackageToInstall) {
+  fs::path cache = user_dir("cache", user_);
+  user_dir("home", user_);
+  wrap_ = {"unshare", "-m", "sh", "-c",
+           "mount --make-rprivate / && for t in newuidmap newgidmap; do p=$(command -v $t) && "
+           "mount --bind /dev/null \"$p\" || exit 99; done; exec \"$@\"",
+           "hide"};
+  Result r = as_user(user_, cache, build_args("nomap", ctx_));
+  if (r.code == 99) GTEST_SKIP() << "cannot hide newuidmap here: " << r.err;
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("needs newuidmap and newgidmap to map " + user_.name + "'s range from /etc/subuid: install Debian's uidmap "
+                       "package (apt-get install uidmap)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(cache / "containers" / "nomap.sqsh"));
+}
+
 // /etc/subuid as shadow-utils reads it: by name or by number, several lines per user, comments
 // and malformed lines skipped. Runs as any user.
 TEST(SubordinateRanges, ByNameOrIdInFileOrder) {
