@@ -1,7 +1,8 @@
 // The SFT and RL stage images, built and run as a user does: this build installed into a prefix
 // (cmake --install), `nemokit build nemokit-base` by the installed nemokit (containers/Dockerfile.base
-// over the install, with the Debian test base of make_test_base.sh in place of the CUDA runtime,
-// whose RUN apt-installs the packages recorded at install time from Debian's mirror); then `nemokit
+// over the nemokit.deb it writes from the install, with the Debian test base of make_test_base.sh
+// in place of the CUDA runtime, whose RUN apt-installs the packages recorded at install time from
+// Debian's mirror and then dpkg the package); then `nemokit
 // build nano3-sft` FROM that base by its tag, and `nemokit exec` running `nemokit run nano3 sft`
 // inside the image on a tiny model and a few chats in a mounted folder; then `nemokit build
 // nano3-rl` and GRPO inside it from the checkpoint the SFT run left there; and `nemokit build
@@ -256,6 +257,15 @@ TEST_F(StageImage, SftAndRlImagesOnTheDebianBaseRunTheirStages) {
   }
   auto status = dpkg_status(sqsh);
   for (const auto& package : packages_) EXPECT_EQ(status[package], "install ok installed") << package;
+  // nemokit itself came as a Debian package that the installed nemokit wrote from its install:
+  // dpkg installed it (checking its dependencies) and knows its files.
+  EXPECT_EQ(status["nemokit"], "install ok installed");
+  {
+    SquashfsMount mount(sqsh);
+    const std::string files = read_file(mount.root() / "var/lib/dpkg/info/nemokit.list");
+    for (const char* f : {"/usr/bin/nemokit\n", "/usr/lib/nemokit/plugins/stage_sft.so\n", "/usr/lib/libnemokit_runtime.so.0\n"})
+      EXPECT_NE(files.find(f), std::string::npos) << f << " not in nemokit.list:\n" << files;
+  }
 
   // The image's nemokit is this build's, and it finds the package's plugins where it installed
   // them (recipes read their manifests; the SFT runs below load stage_sft's code).

@@ -67,7 +67,7 @@ int cmd_build(Context& ctx) {
       req["dockerfile_text"] = *im->plugin->resource(im->dockerfile);
     } else if (name == kBaseImageName) {
       // The stage images' base: no plugin's, the install's own (its program, runtime and plugins).
-      BaseImageBuild base = installed_base_image();
+      BaseImageBuild base = installed_base_image(build_cache_dir_for(ctx.selected_profile()), !ctx.args.dry_run);
       req["dockerfile_path"] = base.dockerfile.string();
       req["context"] = base.context.string();
       req["image"] = name;
