@@ -396,13 +396,12 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
 
     const bool last = step + 1 == o.max_steps;
     if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
-    const bool stopping = rt::stop_on_any_rank(stop, *comm);
+    const int stopping = rt::stop_on_any_rank(stop, *comm);  // the signal, 0: none
     if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
       if (writer)
-        host.warn("stopped by signal " + std::to_string(stop.signal_number()) + " after step " + std::to_string(step + 1) +
-                "; checkpoint saved, run again to resume");
+        host.warn(rt::stopped_message(stopping, step + 1));
       return rt::kExitStoppedResumable;
     }
   }

@@ -1,5 +1,9 @@
 #include "nemokit/runtime/run/rank0_checkpoint.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 namespace nemokit::rt {
 
 std::filesystem::path save_on_rank0(CheckpointDir& ckpts, int64_t step, NemotronH& model, AdamW& optimizer,
@@ -16,10 +20,19 @@ std::filesystem::path save_on_rank0(CheckpointDir& ckpts, int64_t step, Nemotron
   return written;
 }
 
-bool stop_on_any_rank(const StopSignal& stop, Communicator& comm) {
-  int64_t votes = stop.requested() ? 1 : 0;
-  comm.all_reduce_sum(&votes, 1);
-  return votes > 0;
+int stop_on_any_rank(const StopSignal& stop, Communicator& comm) {
+  // Each rank's signal at its own place, zeros elsewhere: the sum is every rank's.
+  std::vector<int64_t> signals(size_t(comm.size()), 0);
+  signals[size_t(comm.rank())] = stop.requested() ? std::max(1, stop.signal_number()) : 0;
+  comm.all_reduce_sum(signals.data(), signals.size());
+  for (int64_t s : signals)
+    if (s != 0) return int(s);
+  return 0;
+}
+
+std::string stopped_message(int signal, int64_t step) {
+  return "stopped by signal " + std::to_string(signal) + " after step " + std::to_string(step) +
+         "; checkpoint saved, run again to resume";
 }
 
 }  // namespace nemokit::rt

@@ -4,6 +4,7 @@
 // rank stops them all after the same step.
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include "nemokit/runtime/checkpoint.hpp"
 #include "nemokit/runtime/comm.hpp"
@@ -19,8 +20,12 @@ namespace nemokit::rt {
 std::filesystem::path save_on_rank0(CheckpointDir& ckpts, int64_t step, NemotronH& model, AdamW& optimizer,
                                     const TrainerState& state, const Tokenizer* tokenizer, Communicator& comm);
 
-// Collective: whether a stop signal reached any rank of `comm` (signals may arrive at different
-// steps on different ranks; all stop after the same one).
-bool stop_on_any_rank(const StopSignal& stop, Communicator& comm);
+// Collective: the signal that reached a rank of `comm` (the lowest such rank's), 0 when none did.
+// Signals may arrive at different steps on different ranks; all stop after the same one.
+int stop_on_any_rank(const StopSignal& stop, Communicator& comm);
+
+// What a loop stopped by `signal` after `step` says: "stopped by signal 15 after step 40;
+// checkpoint saved, run again to resume".
+std::string stopped_message(int signal, int64_t step);
 
 }  // namespace nemokit::rt
