@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
@@ -186,6 +187,17 @@ int main(int argc, char** argv) {
     } else if (mode == "stall" || mode == "die") {
       comm->barrier();
       if (comm->rank() == 1) raise(mode == "stall" ? SIGSTOP : SIGKILL);
+      comm->barrier();
+      std::printf("rank %d passed the barrier\n", comm->rank());
+    } else if (mode == "rank0-works") {
+      // Rank 0 works alone for 3 s (past the collective timeout the test sets) while the others
+      // wait for it: wait_for_ranks with a longer wait passes, then the same wait in a plain
+      // barrier times out.
+      if (comm->rank() == 0) std::this_thread::sleep_for(std::chrono::seconds(3));
+      comm->wait_for_ranks(std::chrono::seconds(30));
+      std::printf("rank %d waited for rank 0\n", comm->rank());
+      std::fflush(stdout);
+      if (comm->rank() == 0) std::this_thread::sleep_for(std::chrono::seconds(3));
       comm->barrier();
       std::printf("rank %d passed the barrier\n", comm->rank());
     } else if (mode == "dump" && argc > 2) {

@@ -69,6 +69,16 @@ TEST(runtime_comm, AStoppedRankEndsTheJobWithinTheTimeoutNamingIt) {
   EXPECT_EQ(r.out.find("rank 0 passed the barrier"), std::string::npos) << r.out;
 }
 
+// The other ranks wait for rank 0 working alone (preparing data, writing a checkpoint) past the
+// collective timeout through wait_for_ranks; a plain barrier still ends at the timeout.
+TEST(runtime_comm, RanksWaitForRankZerosLongWorkButNotInAPlainBarrier) {
+  RunResult r = run_ranks(2, "rank0-works", 1, 60);
+  EXPECT_NE(r.out.find("rank 0 waited for rank 0"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("rank 1 waited for rank 0"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("timed out after 1 s on rank 1 of 2: rank 0 never arrived"), std::string::npos) << r.err;
+}
+
 TEST(runtime_comm, AKilledRankEndsTheJobNamingIt) {
   auto t0 = std::chrono::steady_clock::now();
   RunResult r = run_ranks(2, "die", 5, 60);

@@ -114,7 +114,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   // Rank 0 prepares missing data while the others wait, so no two ranks write the same shards.
   std::optional<Data> prepared;
   if (writer) prepared = ensure_data(config, host);
-  comm->barrier();
+  comm->wait_for_ranks(rt::rank0_work_timeout());  // however long rank 0 prepares
   if (!writer) prepared = ensure_data(config, host);
   const Data data = *prepared;
   rt::Tokenizer tok = rt::Tokenizer::load(data.tokenizer);

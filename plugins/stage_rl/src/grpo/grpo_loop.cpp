@@ -95,7 +95,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.
   json manifest;
   if (writer) manifest = ensure_data(config, job_dir, host);
-  comm->barrier();
+  comm->wait_for_ranks(rt::rank0_work_timeout());  // however long rank 0 prepares
   if (!writer) manifest = ensure_data(config, job_dir, host);
   const std::vector<json> train = read_tasks(manifest["train"].get<std::string>());
   std::vector<json> val = read_tasks(manifest["val"].get<std::string>());

@@ -160,7 +160,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     host.info("no MPO pairs in " + c.output.string() + ": making them now (nemokit data prep)");
     prepare_mpo_data(config, job_dir, reward_of, host);
   }
-  comm->barrier();
+  comm->wait_for_ranks(rt::rank0_work_timeout());  // however long rank 0 prepares
   const json manifest = json::parse(std::ifstream(c.output / "manifest.json"));
 
   rt::Tokenizer tok = rt::Tokenizer::load(init.tokenizer);

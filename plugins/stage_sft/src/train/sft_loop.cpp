@@ -147,7 +147,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   // Rank 0 prepares missing data while the others wait, so no two ranks write the same files.
   fs::path data_dir;
   if (writer) data_dir = ensure_data(config, job_dir, init, tok, host);
-  comm->barrier();
+  comm->wait_for_ranks(rt::rank0_work_timeout());  // however long rank 0 prepares
   if (!writer) data_dir = ensure_data(config, job_dir, init, tok, host);
   const PackedSplit train = PackedSplit::read(data_dir / "train");
   PackedSplit val;

@@ -1,10 +1,22 @@
 #include "nemokit/runtime/run/rank0_checkpoint.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace nemokit::rt {
+
+std::chrono::milliseconds rank0_work_timeout() {
+  if (const char* s = std::getenv("NEMOKIT_RANK0_WAIT_S")) {
+    char* end = nullptr;
+    const double secs = std::strtod(s, &end);
+    if (end != s && *end == '\0' && secs > 0) return std::chrono::milliseconds(int64_t(secs * 1000));
+    throw std::invalid_argument(std::string("NEMOKIT_RANK0_WAIT_S=") + s + ": expected a number of seconds above 0");
+  }
+  return std::chrono::hours(24);
+}
 
 std::filesystem::path save_on_rank0(CheckpointDir& ckpts, int64_t step, NemotronH& model, AdamW& optimizer,
                                     const TrainerState& state, const Tokenizer* tokenizer, Communicator& comm) {
@@ -16,7 +28,7 @@ std::filesystem::path save_on_rank0(CheckpointDir& ckpts, int64_t step, Nemotron
     save_training_checkpoint(written.string(), model, optimizer, state, tokenizer, kDefaultShardBytes, experts);
     ckpts.mark_latest(step);
   }
-  comm.barrier();
+  comm.wait_for_ranks(rank0_work_timeout());
   return written;
 }
 

@@ -115,6 +115,18 @@ class NcclCommunicator final : public Communicator {
     to_host(data, d, bytes);
   }
 
+  void wait_for_ranks(std::chrono::milliseconds timeout) override {
+    const auto usual = timeout_;
+    timeout_ = timeout;
+    try {
+      barrier();
+    } catch (...) {
+      timeout_ = usual;
+      throw;
+    }
+    timeout_ = usual;
+  }
+
   void barrier() override {
     // NCCL has no barrier: a one-element all-reduce every rank must join is one.
     const char* op = "barrier";

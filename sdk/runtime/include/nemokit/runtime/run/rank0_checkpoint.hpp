@@ -3,6 +3,7 @@
 // the checkpoint is written once, by rank 0, from every rank's state; a signal that reached any
 // rank stops them all after the same step.
 #include <cstdint>
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -12,6 +13,11 @@
 #include "nemokit/runtime/run/stop_signal.hpp"
 
 namespace nemokit::rt {
+
+// How long the other ranks wait for rank 0 working alone (preparing missing data, writing a
+// checkpoint), longer than any collective should take: NEMOKIT_RANK0_WAIT_S seconds, else a
+// day. A rank that dies meanwhile ends the job through the launcher.
+std::chrono::milliseconds rank0_work_timeout();
 
 // Collective (every rank calls it): ZeRO-1's blocks of the moments and the expert-parallel
 // experts (weights, moments) gathered to rank 0, which writes ckpts.for_step(step) and marks it
