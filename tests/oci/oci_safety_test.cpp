@@ -194,6 +194,43 @@ TEST(oci_safety, WrongDescriptorSizeIsNamed) {
   }
 }
 
+// Manifest members of the wrong type (found by fuzz_oci_image: a config digest that is a number)
+// are the image's error, naming it, never a JSON library exception.
+TEST(oci_safety, ManifestMembersOfTheWrongTypeAreNamed) {
+  fs::path work = scratch_dir("manifest-types");
+  std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "gzip"}};
+  fs::path layout = write_oci_layout(work / "oci", layers, default_config(layers));
+  const auto index = nlohmann::json::parse(read_file(layout / "index.json"));
+  const std::string mdigest = index["manifests"][0]["digest"];
+  const auto manifest = nlohmann::json::parse(read_file(layout / "blobs/sha256" / mdigest.substr(7)));
+  auto with_manifest = [&](const nlohmann::json& m) {  // the index pointed at a rewritten manifest
+    const std::string text = m.dump(), digest = sha256(text);
+    { std::ofstream(layout / "blobs/sha256" / digest.substr(7)) << text; }
+    auto i = index;
+    i["manifests"][0]["digest"] = digest;
+    i["manifests"][0]["size"] = text.size();
+    std::ofstream(layout / "index.json") << i.dump();
+  };
+  auto error_of_open = [&] {
+    try {
+      oci::open_image("oci:" + layout.string());
+    } catch (const oci::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("opened");
+  };
+  auto m = manifest;
+  m["config"]["digest"] = 12345;
+  with_manifest(m);
+  std::string msg = error_of_open();
+  EXPECT_NE(msg.find("config: descriptor without a digest"), std::string::npos) << msg;
+  m = manifest;
+  m["layers"][0]["digest"] = 12345;
+  with_manifest(m);
+  msg = error_of_open();
+  EXPECT_NE(msg.find(layout.string() + ": malformed image description"), std::string::npos) << msg;
+}
+
 TEST(oci_safety, TamperedManifestIsNamed) {
   fs::path work = scratch_dir("manifest");
   std::vector<LayerBlob> layers = {{make_tar({file_entry("a", "a")}), "gzip"}};

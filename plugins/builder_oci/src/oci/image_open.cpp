@@ -156,8 +156,8 @@ Image open_oci(std::shared_ptr<BlobStore> store, const std::string& tag, const P
     img.tags.push_back(ann[kRefName].get<std::string>());
   if (!manifest.contains("config") || !manifest.contains("layers") || !manifest["layers"].is_array())
     throw Error(what + ": manifest " + mdesc.value("digest", "") + " lacks config or layers");
-  img.config_digest = manifest["config"].value("digest", "");
-  img.config = read_verified_json(*store, manifest["config"], what + ": config");
+  img.config = read_verified_json(*store, manifest["config"], what + ": config");  // checks the digest is a string
+  img.config_digest = manifest["config"]["digest"].get<std::string>();
   check_runtime_config(img.config, what + ": image config");
   auto diff_ids = diff_ids_of(img.config, what + ":" + blob_path(img.config_digest, what));
   if (diff_ids.size() != manifest["layers"].size())
@@ -268,7 +268,30 @@ std::shared_ptr<BlobStore> open_store(const std::string& path, bool want_dir) {
 
 }  // namespace
 
+namespace {
+
+Image open_image_json(const std::string& spec, const std::optional<Platform>& platform);
+
+// An image description's JSON with a member of the wrong type (a digest that is a number, say):
+// the JSON library's type error, named with the image it was read from.
+template <class Open>
+Image naming_the_image(const std::string& spec, Open&& open) {
+  try {
+    return open();
+  } catch (const json::exception& e) {
+    throw Error(spec + ": malformed image description: " + e.what());
+  }
+}
+
+}  // namespace
+
 Image open_image(const std::string& spec, const std::optional<Platform>& platform) {
+  return naming_the_image(spec, [&] { return open_image_json(spec, platform); });
+}
+
+namespace {
+
+Image open_image_json(const std::string& spec, const std::optional<Platform>& platform) {
   const Platform want = platform ? *platform : host_platform();
   auto starts = [&](const char* p) { return spec.rfind(p, 0) == 0; };
   if (starts("oci:")) {
@@ -292,5 +315,7 @@ Image open_image(const std::string& spec, const std::optional<Platform>& platfor
   if (store->exists("manifest.json")) return open_docker(store, tag, spec);
   throw Error(path + ": neither an OCI image layout nor a docker save archive");
 }
+
+}  // namespace
 
 }  // namespace nemokit::oci
