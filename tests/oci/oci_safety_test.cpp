@@ -228,7 +228,8 @@ TEST(oci_safety, ManifestMembersOfTheWrongTypeAreNamed) {
   m["layers"][0]["digest"] = 12345;
   with_manifest(m);
   msg = error_of_open();
-  EXPECT_NE(msg.find(layout.string() + ": malformed image description"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(layout.string() + ": malformed image description: type must be string"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("json.exception"), std::string::npos) << msg;
 }
 
 TEST(oci_safety, TamperedManifestIsNamed) {

@@ -279,7 +279,9 @@ Image naming_the_image(const std::string& spec, Open&& open) {
   try {
     return open();
   } catch (const json::exception& e) {
-    throw Error(spec + ": malformed image description: " + e.what());
+    std::string why = e.what();  // "[json.exception.type_error.302] type must be string, ..."
+    if (auto close = why.find("] "); why.rfind("[json.exception", 0) == 0 && close != std::string::npos) why.erase(0, close + 2);
+    throw Error(spec + ": malformed image description: " + why);
   }
 }
 
