@@ -15,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mpi_comm.hpp"
@@ -134,17 +135,7 @@ class MpiCommunicator final : public Communicator {
     check(MPI_Ibarrier(comm_, &req), "MPI_Ibarrier");
     wait(req, "barrier");
   }
-  void wait_for_ranks(std::chrono::milliseconds timeout) override {
-    const auto usual = timeout_;
-    timeout_ = timeout;
-    try {
-      barrier();
-    } catch (...) {
-      timeout_ = usual;
-      throw;
-    }
-    timeout_ = usual;
-  }
+  std::chrono::milliseconds set_timeout(std::chrono::milliseconds timeout) override { return std::exchange(timeout_, timeout); }
   void all_to_all(const void* send, const size_t* send_counts, void* recv, const size_t* recv_counts) override {
     const size_t n = static_cast<size_t>(size_);
     std::vector<int> sc(n), sd(n), rc(n), rd(n);

@@ -42,11 +42,24 @@ class Communicator {
   virtual void barrier() = 0;
   // A barrier that waits up to `timeout` instead of the collective timeout: the other ranks wait
   // for one doing long work alone (rank 0 preparing data or writing a checkpoint), which may take
-  // longer than any collective should. A communicator without timeouts just waits.
-  virtual void wait_for_ranks(std::chrono::milliseconds timeout) {
-    (void)timeout;
-    barrier();
+  // longer than any collective should.
+  void wait_for_ranks(std::chrono::milliseconds timeout) {
+    const auto usual = set_timeout(timeout);
+    try {
+      barrier();
+    } catch (...) {
+      set_timeout(usual);
+      throw;
+    }
+    set_timeout(usual);
   }
+
+ protected:
+  // Sets the deadline of the collectives to come and returns the one before; a communicator
+  // without deadlines (one rank) keeps none.
+  virtual std::chrono::milliseconds set_timeout(std::chrono::milliseconds timeout) { return timeout; }
+
+ public:
   // Bytes: send_counts[r] bytes from `send` (packed in rank order) go to rank r; recv_counts[r]
   // bytes arrive from rank r into `recv` (packed in rank order). Both arrays have size() entries.
   virtual void all_to_all(const void* send, const size_t* send_counts, void* recv, const size_t* recv_counts) = 0;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "nemokit/runtime/comm.hpp"
@@ -115,17 +116,7 @@ class NcclCommunicator final : public Communicator {
     to_host(data, d, bytes);
   }
 
-  void wait_for_ranks(std::chrono::milliseconds timeout) override {
-    const auto usual = timeout_;
-    timeout_ = timeout;
-    try {
-      barrier();
-    } catch (...) {
-      timeout_ = usual;
-      throw;
-    }
-    timeout_ = usual;
-  }
+  std::chrono::milliseconds set_timeout(std::chrono::milliseconds timeout) override { return std::exchange(timeout_, timeout); }
 
   void barrier() override {
     // NCCL has no barrier: a one-element all-reduce every rank must join is one.
