@@ -131,6 +131,22 @@ TEST(Config, EnvInterpolation) {
   EXPECT_NE(e.find(g.string() + ":3"), std::string::npos) << e;
   EXPECT_NE(e.find("paths.root"), std::string::npos) << e;
   EXPECT_NE(e.find("NEMOKIT_TEST_UNSET is not set"), std::string::npos) << e;
+
+  // A variable whose bytes are not UTF-8: the config goes on as JSON, so it is refused here,
+  // naming the file, line and key (found by fuzz_stage_config).
+  ::setenv("NEMOKIT_TEST_SET", "gpu\xfb", 1);
+  ResolvedConfig bad = load_stage_config(sft(), f.string());
+  e = error_of([&] { interpolate_env(bad.table, f.string()); });
+  EXPECT_NE(e.find(f.string() + ":"), std::string::npos) << e;
+  EXPECT_NE(e.find("paths.list[0]: the value with its environment variables is not valid UTF-8 at byte 6"), std::string::npos)
+      << e;
+  ::setenv("NEMOKIT_TEST_SET", "/data", 1);
+}
+
+TEST(Config, AnOverrideThatIsNotUtf8IsRefused) {
+  ResolvedConfig c = load_stage_config(sft(), "tiny");
+  std::string e = error_of([&] { apply_overrides(c.table, {"run.partition=gpu\xfb"}); });
+  EXPECT_NE(e.find("override \"run.partition=gpu...\": not valid UTF-8 at byte 18"), std::string::npos) << e;
 }
 
 TEST(Config, TomlToJsonKeepsTypes) {

@@ -6,6 +6,8 @@
 #include "util/read_file.hpp"
 #include "util/suggest.hpp"
 
+#include "nemokit/runtime/utf8.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <sstream>
@@ -186,6 +188,9 @@ void check_config_tables(const StageEntry& stage, const toml::table& config, con
 
 void apply_overrides(toml::table& config, const std::vector<std::string>& overrides) {
   for (const std::string& ov : overrides) {
+    // Configs travel as JSON (to the stage plugin, into job.json), which must be UTF-8.
+    if (size_t bad = rt::invalid_utf8_at(ov); bad != std::string::npos)
+      throw UserError("override \"" + ov.substr(0, bad) + "...\": not valid UTF-8 at byte " + std::to_string(bad + 1));
     bool add = ov.starts_with("+");
     std::string body = add ? ov.substr(1) : ov;
     size_t eq = body.find('=');
@@ -305,6 +310,9 @@ void interpolate_node(toml::node& n, const std::string& key, const std::string& 
     if (s->get().find("${") != std::string::npos) {
       std::string w = n.source().path ? at(n.source()) : where;
       s->get() = interpolate_string(s->get(), key, w);
+      if (size_t bad = rt::invalid_utf8_at(s->get()); bad != std::string::npos)
+        throw UserError(w + ": " + key + ": the value with its environment variables is not valid UTF-8 at byte " +
+                        std::to_string(bad + 1));
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "plugins/plugin_host.hpp"
 
+#include "nemokit/runtime/json_file.hpp"
+
 #include "plugins/elf_sections.hpp"
 #include "plugins/plugin_file_safety.hpp"
 #include "util/error.hpp"
@@ -159,7 +161,7 @@ std::unique_ptr<PluginFile> inspect_plugin_file(const fs::path& path) {
   try {
     p->manifest = json::parse(text);
   } catch (const json::exception& e) {
-    p->error = std::string("manifest is not valid JSON: ") + e.what();
+    p->error = std::string("manifest is not valid JSON: ") + rt::json_error_text(e);
     return p;
   }
   try {

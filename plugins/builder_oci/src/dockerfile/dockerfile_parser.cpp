@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nemokit/runtime/utf8.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
 
 namespace nemokit::dockerfile {
@@ -57,29 +58,6 @@ bool comment(const std::string& s) {
   return p != std::string::npos && s[p] == '#';
 }
 
-// Where `s` stops being UTF-8 (an invalid, overlong, surrogate or cut sequence), or npos. The
-// image config and history are JSON, which must be UTF-8.
-size_t invalid_utf8_at(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto b = static_cast<unsigned char>(s[i]);
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t more = (b >> 5) == 0x6 ? 1 : (b >> 4) == 0xE ? 2 : (b >> 3) == 0x1E ? 3 : 0;  // continuation bytes
-    if (more == 0 || b < 0xC2 || b > 0xF4 || i + more >= s.size()) return i;
-    // The second byte's range rules out overlong forms, surrogates and code points past U+10FFFF.
-    auto b1 = static_cast<unsigned char>(s[i + 1]);
-    unsigned lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
-    unsigned hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
-    if (b1 < lo || b1 > hi) return i;
-    for (size_t k = 2; k <= more; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
-    i += more + 1;
-  }
-  return std::string::npos;
-}
 
 // "# name = value" (name: a letter, then letters and digits; lowercased), the value trimmed and
 // non-empty, with the column where it starts. Matched by hand: a line can be arbitrarily long
@@ -172,7 +150,7 @@ class Parser {
 
   Dockerfile run() {
     for (size_t i = 0; i < lines_.size(); ++i)
-      if (size_t at = invalid_utf8_at(lines_[i]); at != std::string::npos)
+      if (size_t at = rt::invalid_utf8_at(lines_[i]); at != std::string::npos)
         fail(loc(int(i) + 1, int(at) + 1),
              "invalid UTF-8 (byte 0x" + hex(static_cast<unsigned char>(lines_[i][at])) + "); a Dockerfile must be UTF-8");
     Dockerfile df;

@@ -4,6 +4,7 @@
 
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/image.hpp"
+#include "nemokit/runtime/json_file.hpp"
 #include "nemokit/runtime/sha256.hpp"
 
 namespace nemokit::oci {
@@ -279,9 +280,7 @@ Image naming_the_image(const std::string& spec, Open&& open) {
   try {
     return open();
   } catch (const json::exception& e) {
-    std::string why = e.what();  // "[json.exception.type_error.302] type must be string, ..."
-    if (auto close = why.find("] "); why.rfind("[json.exception", 0) == 0 && close != std::string::npos) why.erase(0, close + 2);
-    throw Error(spec + ": malformed image description: " + why);
+    throw Error(spec + ": malformed image description: " + rt::json_error_text(e));
   }
 }
 

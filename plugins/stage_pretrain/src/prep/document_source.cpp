@@ -1,5 +1,7 @@
 #include "prep/document_source.hpp"
 
+#include "nemokit/runtime/json_file.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <iterator>
@@ -131,7 +133,7 @@ bool DocumentReader::next_jsonl(std::string& doc) {
     try {
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(where + ": invalid JSON: " + e.what());
+      throw std::runtime_error(where + ": invalid JSON: " + rt::json_error_text(e));
     }
     if (!j.is_object()) throw std::runtime_error(where + ": a JSONL line must be an object");
     const auto it = j.find(config_.jsonl_text_field);

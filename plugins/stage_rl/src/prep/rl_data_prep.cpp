@@ -1,5 +1,7 @@
 #include "prep/rl_data_prep.hpp"
 
+#include "nemokit/runtime/json_file.hpp"
+
 #include "omni/media_paths.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
@@ -108,7 +110,7 @@ std::vector<json> read_tasks(const fs::path& file) {
     try {
       r = json::parse(line);
     } catch (const json::exception& e) {
-      throw std::invalid_argument(where + ": not valid JSON: " + e.what());
+      throw std::invalid_argument(where + ": not valid JSON: " + rt::json_error_text(e));
     }
     check_task(r, where);
     out.push_back(std::move(r));
@@ -130,7 +132,7 @@ void for_each_input_task(const RlPrepConfig& c, const std::function<void(InputTa
       try {
         t.record = json::parse(t.line);
       } catch (const json::exception& e) {
-        throw std::invalid_argument(t.where + ": not valid JSON: " + e.what());
+        throw std::invalid_argument(t.where + ": not valid JSON: " + rt::json_error_text(e));
       }
       check_task(t.record, t.where);
       const int64_t bucket = int64_t(fnv1a64(t.line, c.seed) % uint64_t(total));

@@ -131,7 +131,7 @@ WeightSource open_weights(const std::string& dir) {
     try {
       index = json::parse(in);
     } catch (const json::exception& e) {
-      throw std::runtime_error(index_path + ": invalid JSON: " + e.what());
+      throw std::runtime_error(index_path + ": invalid JSON: " + json_error_text(e));
     }
     if (!index.contains("weight_map") || !index["weight_map"].is_object())
       throw std::runtime_error(index_path + ": key 'weight_map' missing or not an object");
@@ -338,7 +338,7 @@ TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, 
   try {
     js = json::parse(in);
   } catch (const json::exception& e) {
-    throw std::runtime_error(path + ": invalid JSON: " + e.what());
+    throw std::runtime_error(path + ": invalid JSON: " + json_error_text(e));
   }
   TrainerState state;
   try {
@@ -353,7 +353,7 @@ TrainerState load_training_checkpoint(const std::string& dir, NemotronH& model, 
     auto opt = SafetensorsFile::open(dir + "/optimizer.safetensors");
     optimizer.load_state(opt, js.at("optimizer_steps").get<int64_t>());
   } catch (const json::exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
+    throw std::runtime_error(path + ": " + json_error_text(e));
   }
   return state;
 }

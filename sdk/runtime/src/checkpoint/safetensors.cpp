@@ -1,5 +1,7 @@
 #include "nemokit/runtime/safetensors.hpp"
 
+#include "nemokit/runtime/json_file.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -63,7 +65,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   try {
     header = json::parse(reinterpret_cast<const char*>(bytes + 8), reinterpret_cast<const char*>(bytes + 8 + header_len));
   } catch (const json::exception& e) {
-    fail(path, std::string("header is not valid JSON: ") + e.what());
+    fail(path, std::string("header is not valid JSON: ") + json_error_text(e));
   }
   if (!header.is_object()) fail(path, "header is not a JSON object");
   const uint64_t data_size = size - 8 - header_len;

@@ -1,10 +1,12 @@
 #include <cmath>
+
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 
 #include "nemokit/runtime/data/gpt_dataset.hpp"
+#include "nemokit/runtime/json_file.hpp"
 
 namespace nemokit::rt {
 namespace {
@@ -140,7 +142,7 @@ std::vector<BlendEntry> read_blend_split(const std::filesystem::path& blend_json
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(blend_json.string() + ": not valid JSON: " + e.what());
+    throw std::runtime_error(blend_json.string() + ": not valid JSON: " + json_error_text(e));
   }
   if (!j.is_object() || !j.contains(split))
     throw std::runtime_error(blend_json.string() + ": no key \"" + split + "\"");

@@ -1,5 +1,7 @@
 #include "nemokit/runtime/config.hpp"
 
+#include "nemokit/runtime/json_file.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,7 +35,7 @@ template <class T> void read(const json& j, const std::string& source, const cha
     }
     out = it->get<T>();
   } catch (const json::exception& e) {
-    fail(source, key, e.what());
+    fail(source, key, json_error_text(e));
   }
 }
 
@@ -198,7 +200,7 @@ NemotronHConfig NemotronHConfig::load(const std::string& path) {
   try {
     j = json::parse(in);
   } catch (const json::exception& e) {
-    throw std::runtime_error(path + ": invalid JSON: " + e.what());
+    throw std::runtime_error(path + ": invalid JSON: " + json_error_text(e));
   }
   return from_json(j, path);
 }

@@ -1,9 +1,11 @@
 #include <cmath>
+
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
 #include "nemokit/runtime/lora.hpp"
+#include "nemokit/runtime/json_file.hpp"
 
 namespace nemokit::rt {
 using json = nlohmann::json;
@@ -61,7 +63,7 @@ LoraConfig lora_from_peft_json(const json& j, const std::string& source) {
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
       c.base_model = j["base_model_name_or_path"].get<std::string>();
   } catch (const json::exception& e) {
-    throw std::runtime_error(source + ": " + e.what());
+    throw std::runtime_error(source + ": " + json_error_text(e));
   }
   c.validate(source);
   return c;
@@ -76,7 +78,7 @@ std::optional<LoraConfig> read_adapter_config(const std::string& dir) {
   try {
     j = json::parse(in);
   } catch (const json::exception& e) {
-    throw std::runtime_error(path + ": invalid JSON: " + e.what());
+    throw std::runtime_error(path + ": invalid JSON: " + json_error_text(e));
   }
   return lora_from_peft_json(j, path);
 }

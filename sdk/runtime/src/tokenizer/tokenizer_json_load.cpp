@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "byte_level.hpp"
+#include "nemokit/runtime/json_file.hpp"
 #include "tokenizer_impl.hpp"
 
 namespace nemokit::rt::tok {
@@ -343,7 +344,7 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, std::string_view orig
     throw std::runtime_error(std::string(origin) + ":" + std::to_string(line) + ":" +
                              std::to_string(col) + ": invalid JSON: " + what);
   } catch (const nlohmann::json::exception& e) {  // a number no double holds (out_of_range.406)
-    throw std::runtime_error(std::string(origin) + ": invalid JSON: " + e.what());
+    throw std::runtime_error(std::string(origin) + ": invalid JSON: " + json_error_text(e));
   }
   return Tokenizer(tok::build_impl(std::move(doc), std::string(origin)));
 }
