@@ -364,6 +364,12 @@ TEST_F(RootlessBuild, FuseOverlayfsBuildsTheImageTheKernelsOverlayBuilds) {
   EXPECT_TRUE(run_layer.count("usr/bin/.wh.uname"));
   EXPECT_TRUE(run_layer.count("etc/apt/.wh..wh..opq"));
   EXPECT_FALSE(run_layer.count("etc/apt/.wh..opq"));
+  // `nemokit exec` over fuse-overlayfs too: the image's files and owners, writes kept apart.
+  Result e = as_user(user_, fuse_cache,
+                     {"exec", "fuse", "--", "sh", "-c", "stat -c '%u:%g' /opt/owned; cat /etc/apt/only; touch /opt/new && echo wrote"},
+                     {"NEMOKIT_OVERLAY=fuse-overlayfs"});
+  EXPECT_EQ(e.code, 0) << e.out << e.err;
+  EXPECT_EQ(e.out, "1234:2345\nreplaced\nwrote\n") << e.err;
   // A bad NEMOKIT_OVERLAY is named.
   Result bad = as_user(user_, fuse_cache, build_args("bad", ctx_), {"NEMOKIT_OVERLAY=fuse"});
   EXPECT_NE(bad.code, 0);
