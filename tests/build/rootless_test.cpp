@@ -421,6 +421,24 @@ TEST_F(RootlessBuild, WithoutNewuidmapSaysWhichPackageToInstall) {
   EXPECT_FALSE(fs::exists(cache / "containers" / "nomap.sqsh"));
 }
 
+// fuse-overlayfs needed but not installed (hidden here in a mount namespace of the test's own):
+// the build says which package to install.
+TEST_F(RootlessBuild, WithoutFuseOverlayfsWhereItIsNeededSaysWhichPackageToInstall) {
+  fs::path cache = user_dir("cache", user_);
+  user_dir("home", user_);
+  wrap_ = {"unshare", "-m", "sh", "-c",
+           "mount --make-rprivate / && p=$(command -v fuse-overlayfs) && mount --bind /dev/null \"$p\" || exit 99; "
+           "exec \"$@\"",
+           "hide"};
+  Result r = as_user(user_, cache, build_args("nofuse", ctx_), {"NEMOKIT_OVERLAY=fuse-overlayfs"});
+  if (r.code == 99) GTEST_SKIP() << "fuse-overlayfs is not installed here, or cannot be hidden: " << r.err;
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("NEMOKIT_OVERLAY=fuse-overlayfs: install Debian's fuse-overlayfs (apt-get install fuse-overlayfs)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(cache / "containers" / "nofuse.sqsh"));
+}
+
 // /etc/subuid as shadow-utils reads it: by name or by number, several lines per user, comments
 // and malformed lines skipped. Runs as any user.
 TEST(SubordinateRanges, ByNameOrIdInFileOrder) {
