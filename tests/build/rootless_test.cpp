@@ -145,6 +145,15 @@ class RootlessBuild : public ::testing::Test {
              dev.string()};
   }
 
+  // Run the user's commands in a mount namespace of the test's own where `programs` are not
+  // there (/dev/null bound over each); such a command exits 99 where that cannot be done.
+  void hide_programs(const std::string& programs) {
+    wrap_ = {"unshare", "-m", "sh", "-c",
+             "mount --make-rprivate / && for t in " + programs +
+                 "; do p=$(command -v $t) && mount --bind /dev/null \"$p\" || exit 99; done; exec \"$@\"",
+             "hide"};
+  }
+
   std::vector<std::string> build_args(const std::string& tag, const fs::path& ctx) {
     return {"build",     "-f",          (ctx / "Dockerfile").string(),
             "--context", ctx.string(),  "--tag",
@@ -407,10 +416,7 @@ TEST_F(RootlessBuild, NoUserNamespaceLeftSaysWhatAnAdministratorChanges) {
 TEST_F(RootlessBuild, WithoutNewuidmapSaysWhichPackageToInstall) {
   fs::path cache = user_dir("cache", user_);
   user_dir("home", user_);
-  wrap_ = {"unshare", "-m", "sh", "-c",
-           "mount --make-rprivate / && for t in newuidmap newgidmap; do p=$(command -v $t) && "
-           "mount --bind /dev/null \"$p\" || exit 99; done; exec \"$@\"",
-           "hide"};
+  hide_programs("newuidmap newgidmap");
   Result r = as_user(user_, cache, build_args("nomap", ctx_));
   if (r.code == 99) GTEST_SKIP() << "cannot hide newuidmap here: " << r.err;
   EXPECT_NE(r.code, 0);
@@ -426,10 +432,7 @@ TEST_F(RootlessBuild, WithoutNewuidmapSaysWhichPackageToInstall) {
 TEST_F(RootlessBuild, WithoutFuseOverlayfsWhereItIsNeededSaysWhichPackageToInstall) {
   fs::path cache = user_dir("cache", user_);
   user_dir("home", user_);
-  wrap_ = {"unshare", "-m", "sh", "-c",
-           "mount --make-rprivate / && p=$(command -v fuse-overlayfs) && mount --bind /dev/null \"$p\" || exit 99; "
-           "exec \"$@\"",
-           "hide"};
+  hide_programs("fuse-overlayfs");
   Result r = as_user(user_, cache, build_args("nofuse", ctx_), {"NEMOKIT_OVERLAY=fuse-overlayfs"});
   if (r.code == 99) GTEST_SKIP() << "fuse-overlayfs is not installed here, or cannot be hidden: " << r.err;
   EXPECT_NE(r.code, 0);

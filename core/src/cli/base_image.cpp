@@ -3,12 +3,12 @@
 #include "cli/deb_package.hpp"
 #include "exec/process.hpp"
 #include "util/error.hpp"
+#include "util/read_file.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 
 namespace nemokit::cli {
@@ -61,8 +61,7 @@ BaseImageBuild installed_base_image(const fs::path& build_cache_dir, bool write)
   std::sort(deb.files.begin(), deb.files.end(), [](const DebFile& a, const DebFile& b) { return a.path < b.path; });
   fs::create_directories(context);
   write_deb(deb, context / "nemokit.deb");
-  std::ifstream in(packages, std::ios::binary);
-  rt::write_file_atomic(context / "debian-packages.txt", std::string(std::istreambuf_iterator<char>(in), {}));
+  rt::write_file_atomic(context / "debian-packages.txt", read_file(packages));
   return {containers / "Dockerfile.base", context};
 }
 

@@ -8,10 +8,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <set>
 #include <stdexcept>
+
+#include "util/read_file.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
 
@@ -73,12 +74,6 @@ class TarWriter {
   std::string out_;
 };
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error(p.string() + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // One member of the ar archive: the 60-byte header, the bytes, padded to an even length.
 void ar_member(std::string& out, const std::string& name, const std::string& bytes) {
   char header[61];
@@ -119,7 +114,7 @@ void write_deb(const DebPackage& package, const fs::path& out) {
     if (S_ISLNK(st.st_mode))
       data.symlink(f.path, st.st_mtime, fs::read_symlink(f.source).string());
     else if (S_ISREG(st.st_mode))
-      data.file(f.path, st.st_mode & 07777, st.st_mtime, read_bytes(f.source));
+      data.file(f.path, st.st_mode & 07777, st.st_mtime, read_file(f.source));
     else
       throw std::runtime_error(f.source.string() + ": neither a file nor a symbolic link (for " + package.name + ")");
   }

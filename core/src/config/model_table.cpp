@@ -4,6 +4,7 @@
 #include "util/error.hpp"
 
 #include "nemokit/runtime/config.hpp"
+#include "nemokit/runtime/run/checkpoint_dir.hpp"
 #include "nemokit/runtime/run/memory_plan.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/paths.hpp"
@@ -11,7 +12,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include <optional>
 
@@ -39,13 +39,8 @@ std::optional<rt::NemotronHConfig> init_from_model(const toml::table& config) {
   const auto from = config["model"]["init_from"].value<std::string>();
   if (!from || from->empty() || from->find(':') != std::string::npos) return std::nullopt;
   std::filesystem::path dir = rt::expand_home(*from);
+  if (auto newest = rt::CheckpointDir(dir, 0).latest()) dir = *newest;
   std::error_code ec;
-  if (std::filesystem::is_regular_file(dir / "latest", ec)) {
-    std::ifstream latest(dir / "latest");
-    std::string step;
-    std::getline(latest, step);
-    dir /= step;
-  }
   if (!std::filesystem::is_regular_file(dir / "config.json", ec)) return std::nullopt;
   try {
     return rt::NemotronHConfig::load((dir / "config.json").string());
@@ -98,14 +93,17 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
   layout.micro_batch_size = std::max<int64_t>(1, integer("train", "micro_batch_size", 1));
   // The sequence length: pretraining's; a fine-tuning stage's packs; RL's responses (its
   // prompts add theirs, unknown before the data is read).
+  struct SeqSource {
+    const char *table, *key, *note;
+  };
   std::string seq_key = "train.seq_length", seq_note;
-  layout.seq_length = integer("train", "seq_length", 0);
-  if (layout.seq_length <= 0 && integer("data", "pack_size", 0) > 0)
-    layout.seq_length = integer("data", "pack_size", 0), seq_key = "data.pack_size";
-  if (layout.seq_length <= 0 && integer("grpo", "max_new_tokens", 0) > 0)
-    layout.seq_length = integer("grpo", "max_new_tokens", 0), seq_key = "grpo.max_new_tokens",
-    seq_note = " (responses alone: the prompts add theirs)";
-  layout.seq_length = std::max<int64_t>(1, layout.seq_length);
+  layout.seq_length = 1;
+  for (const SeqSource& s : {SeqSource{"train", "seq_length", ""}, SeqSource{"data", "pack_size", ""},
+                             SeqSource{"grpo", "max_new_tokens", " (responses alone: the prompts add theirs)"}})
+    if (const int64_t n = integer(s.table, s.key, 0); n > 0) {
+      layout.seq_length = n, seq_key = std::string(s.table) + "." + s.key, seq_note = s.note;
+      break;
+    }
   const rt::MemoryPlan plan = rt::plan_memory(*model, layout);
   std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
   if (layout.expert_parallel > 1) ranks += ", experts over " + std::to_string(layout.expert_parallel);

@@ -1,7 +1,5 @@
 #include "plugins/plugin_host.hpp"
 
-#include "nemokit/runtime/json_file.hpp"
-
 #include "plugins/elf_sections.hpp"
 #include "plugins/plugin_file_safety.hpp"
 #include "util/error.hpp"
@@ -19,6 +17,8 @@
 #include <functional>
 #include <set>
 #include <sstream>
+
+#include "nemokit/runtime/json_file.hpp"
 
 namespace nemokit {
 namespace fs = std::filesystem;

@@ -31,6 +31,7 @@
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/mounts.hpp"
 #include "nemokit/dockerfile/user_namespace.hpp"
+#include "nemokit/runtime/fd_io.hpp"
 
 namespace nemokit::dockerfile {
 namespace fs = std::filesystem;
@@ -53,10 +54,9 @@ std::vector<FuseOverlay>& mounted() {
 // Everything a daemon wrote to its stderr (a memory file, read when it fails).
 std::string read_log(int fd) {
   std::string text;
-  char buf[4096];
-  ssize_t n;
   if (lseek(fd, 0, SEEK_SET) != 0) return text;
-  while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+  const int fds[] = {fd};
+  rt::pump_until_eof(fds, [&](size_t, const char* data, size_t size) { text.append(data, size); });
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text;
 }

@@ -1,13 +1,13 @@
 #include "prep/document_source.hpp"
 
-#include "nemokit/runtime/json_file.hpp"
-
 #include <algorithm>
 #include <cctype>
 #include <iterator>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+
+#include "nemokit/runtime/json_file.hpp"
 
 namespace nemokit::pretrain {
 namespace fs = std::filesystem;

@@ -334,19 +334,16 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     const std::vector<double> rewards = values_of_all_ranks(*comm, size_t(o.rollouts_per_step()), places, my_rewards);
     std::vector<Sample> step_samples(rewards.size());
     for (size_t j = 0; j < rewards.size(); ++j) step_samples[j].task = int64_t(j) / G, step_samples[j].reward = rewards[j];
-    double sums[4] = {entropy, double(trained), double(tokens), double(r.generated_tokens)};
+    // One all-reduce: the sums, then the rollout's per-sample means (multi-turn turns and tool
+    // calls; equal shares, so the mean of the ranks' means).
+    std::vector<double> sums = {entropy, double(trained), double(tokens), double(r.generated_tokens)};
     json stats = r.stats;
-    if (comm->size() > 1) {
-      comm->all_reduce_sum(sums, 4);
-      // Per-sample means of the rollout (multi-turn turns and tool calls): equal shares, so the
-      // mean of the ranks' means.
-      for (auto& [key, value] : stats.items()) {
-        if (!value.is_number()) continue;
-        double v = value.get<double>();
-        comm->all_reduce_sum(&v, 1);
-        value = v / double(comm->size());
-      }
-    }
+    for (auto& [key, value] : stats.items())
+      if (value.is_number()) sums.push_back(value.get<double>());
+    if (comm->size() > 1) comm->all_reduce_sum(sums.data(), sums.size());
+    size_t next_stat = 4;
+    for (auto& [key, value] : stats.items())
+      if (value.is_number()) value = sums[next_stat++] / double(comm->size());
     entropy = sums[0], trained = int64_t(sums[1]), tokens = int64_t(sums[2]);
     // Generation runs side by side: the slowest rank's time.
     std::vector<float> rollout_secs(size_t(comm->size()));
@@ -385,13 +382,13 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     if (writer) {
       metrics->write(m);
       progress->update(step + 1, rt::training_detail(total.loss / double(updates), tps));
-    }
-    if (writer && (step + 1) % o.log_interval == 0) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "step %lld: reward %.3f +- %.3f | entropy %.3f | clip %.3f | length %.1f",
-                    (long long)(step + 1), mean, m["reward_std"].get<double>(), m["entropy"].get<double>(),
-                    m["clip_fraction"].get<double>(), m["response_length"].get<double>());
-      progress->note(buf);
+      if ((step + 1) % o.log_interval == 0) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "step %lld: reward %.3f +- %.3f | entropy %.3f | clip %.3f | length %.1f",
+                      (long long)(step + 1), mean, m["reward_std"].get<double>(), m["entropy"].get<double>(),
+                      m["clip_fraction"].get<double>(), m["response_length"].get<double>());
+        progress->note(buf);
+      }
     }
 
     const bool last = step + 1 == o.max_steps;

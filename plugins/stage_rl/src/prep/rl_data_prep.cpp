@@ -1,10 +1,9 @@
 #include "prep/rl_data_prep.hpp"
 
-#include "nemokit/runtime/json_file.hpp"
-
 #include "omni/media_paths.hpp"
 
 #include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/json_file.hpp"
 #include "nemokit/runtime/run/paths.hpp"
 #include "nemokit/runtime/run/table_reader.hpp"
 #include "nemokit/runtime/run/utc_time.hpp"

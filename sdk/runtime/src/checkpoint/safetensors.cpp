@@ -1,7 +1,5 @@
 #include "nemokit/runtime/safetensors.hpp"
 
-#include "nemokit/runtime/json_file.hpp"
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,6 +10,7 @@
 #include <stdexcept>
 
 #include "nemokit/runtime/atomic_file.hpp"
+#include "nemokit/runtime/json_file.hpp"
 
 namespace nemokit::rt {
 namespace {

@@ -1,5 +1,4 @@
 #include <cmath>
-
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -7,7 +6,6 @@
 
 #include "nemokit/runtime/data/gpt_dataset.hpp"
 #include "nemokit/runtime/json_file.hpp"
-
 namespace nemokit::rt {
 namespace {
 

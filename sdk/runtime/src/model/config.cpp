@@ -1,7 +1,5 @@
 #include "nemokit/runtime/config.hpp"
 
-#include "nemokit/runtime/json_file.hpp"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +8,8 @@
 #include <set>
 #include <stdexcept>
 #include <vector>
+
+#include "nemokit/runtime/json_file.hpp"
 
 namespace nemokit::rt {
 namespace {

@@ -1,12 +1,10 @@
 #include <cmath>
-
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
-#include "nemokit/runtime/lora.hpp"
 #include "nemokit/runtime/json_file.hpp"
-
+#include "nemokit/runtime/lora.hpp"
 namespace nemokit::rt {
 using json = nlohmann::json;
 
