@@ -5,7 +5,7 @@
 #
 #   bench/gpu/check.sh [BUILD_DIR]      (default: build)
 #
-# Build first: cmake --build BUILD_DIR --target nemokit_runtime_cuda comm_rank_program
+# Build first: cmake --build BUILD_DIR --target nemokit_runtime_cuda comm_rank_program cuda_op_check
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -82,6 +82,21 @@ if [ "$gpus" -ge 2 ]; then
   fi
 else
   row "nccl timeout names the rank" skipped "needs 2 GPUs, $gpus visible"
+fi
+
+# Every GPU kernel against the CPU reference on fresh random inputs, outputs poisoned first
+# (tests/gpu/cuda_op_check): one row per case.
+op_check=$build/tests/gpu/cuda_op_check
+if [ "$gpus" -lt 1 ]; then
+  row "kernels against the CPU" skipped "no GPU visible (nvidia-smi -L)"
+elif [ ! -x "$op_check" ]; then
+  row "kernels against the CPU" FAIL "missing $op_check: build the target cuda_op_check"
+else
+  out=$(timeout 300 "$op_check" 2>&1); rc=$?
+  while IFS=$'\t' read -r name status detail; do
+    [ -n "$detail" ] && row "kernel $name" "$status" "$detail"
+  done <<<"$out"
+  [ $rc = 0 ] || [ $rc = 1 ] || row "kernels against the CPU" FAIL "cuda_op_check exited $rc: $(echo "$out" | tail -1)"
 fi
 
 printf '%-34s %-8s %s\n' check status detail
