@@ -185,6 +185,29 @@ TEST_F(BuildImage, UnchangedRebuildDoesNoWorkAndChangesRebuildFromThere) {
   EXPECT_NE(fifth.err.find("built again: 8 steps run, 3 cached"), std::string::npos) << fifth.err;
   Result nocache = build(ctx / "Dockerfile", ctx, cache, "again", {"--no-cache"});
   EXPECT_NE(nocache.err.find("built again: 11 steps run, 0 cached"), std::string::npos) << nocache.err;
+
+  // Every new squashfs above took the base's compressed blocks from the block cache: the first
+  // compressed them all, the later ones found most of them there.
+  auto blocks = [](const std::string& err) {
+    size_t at = err.rfind(" blocks from the block cache");
+    size_t of = err.rfind(" of ", at);
+    size_t start = err.rfind(", ", of) + 2;
+    return std::pair{std::stoull(err.substr(start, of - start)), std::stoull(err.substr(of + 4, at - of - 4))};
+  };
+  ASSERT_NE(first.err.find(" blocks from the block cache"), std::string::npos) << first.err;
+  EXPECT_EQ(blocks(first.err).first, 0u) << first.err;
+  auto [cached, total] = blocks(nocache.err);
+  EXPECT_GT(cached, total / 2) << nocache.err;
+  EXPECT_EQ(blocks(third.err).second, blocks(first.err).second) << third.err;
+
+  // The cache's cap comes from the environment, checked before any step.
+  std::vector<std::string> bad_cap = env(cache);
+  bad_cap.push_back("NEMOKIT_SQUASHFS_CACHE_MB=lots");
+  Result bad = run({nemokit_binary(), "build", "-f", (ctx / "Dockerfile").string(), "--context", ctx.string(), "--tag",
+                    "again", "--build-arg", "BASE_IMAGE=docker-archive:" + (base_ / "base.tar").string()},
+                   bad_cap);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("NEMOKIT_SQUASHFS_CACHE_MB: 'lots' is not a size in MiB"), std::string::npos) << bad.err;
 }
 
 TEST_F(BuildImage, FailuresNameTheLine) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -28,6 +29,25 @@
 namespace nemokit::dockerfile {
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+namespace {
+
+// NEMOKIT_SQUASHFS_CACHE_MB: the cap on the squashfs block cache (default 4096 MiB); 0 turns it
+// off (nullopt).
+std::optional<uint64_t> squashfs_block_cache_bytes() {
+  const char* v = std::getenv("NEMOKIT_SQUASHFS_CACHE_MB");
+  if (!v || !*v) return uint64_t(4096) << 20;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long mb = std::strtoull(v, &end, 10);
+  if (*end || errno || v[0] == '-' || mb > (uint64_t(1) << 40))
+    throw BuildError(std::string("NEMOKIT_SQUASHFS_CACHE_MB: '") + v +
+                     "' is not a size in MiB (0 turns the squashfs block cache off)");
+  if (mb == 0) return std::nullopt;
+  return uint64_t(mb) << 20;
+}
+
+}  // namespace
 
 BuildDriver::BuildDriver(const BuildRequest& r)
     : req_(r),
@@ -342,6 +362,11 @@ void BuildDriver::write_squashfs(const LayoutResult& layout) {
   }
   oci::ConvertOptions options;
   options.progress = true;  // a live line on a terminal, plain lines in a log
+  // Images FROM the same base share its compressed blocks (block_cache.hpp).
+  if (auto cap = squashfs_block_cache_bytes()) {
+    options.squashfs.block_cache_dir = store_.root() / "squashfs-blocks";
+    options.squashfs.block_cache_max_bytes = *cap;
+  }
   oci::ConvertResult r;
   try {
     r = oci::convert_image("oci:" + layout.dir.string() + ":" + req_.tag, dest, options);
@@ -350,7 +375,10 @@ void BuildDriver::write_squashfs(const LayoutResult& layout) {
   }
   for (auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
   if (stat(dest.c_str(), &st) == 0) rt::write_file_atomic(record, stamp(st).dump());
-  std::cerr << "wrote " << dest.string() << " (" << r.output_bytes << " bytes, " << r.layers << " layers)\n";
+  std::cerr << "wrote " << dest.string() << " (" << r.output_bytes << " bytes, " << r.layers << " layers";
+  if (r.cached_blocks + r.compressed_blocks > 0)
+    std::cerr << ", " << r.cached_blocks << " of " << r.cached_blocks + r.compressed_blocks << " blocks from the block cache";
+  std::cerr << ")\n";
 }
 
 BuildOutcome run_build(const BuildRequest& request) {
@@ -360,6 +388,7 @@ BuildOutcome run_build(const BuildRequest& request) {
         "building images needs root or a user namespace (mounts and namespaces for RUN steps): run it through "
         "`nemokit build`, which enters one for an ordinary user");
   overlay_driver();  // a bad NEMOKIT_OVERLAY stops the build before any step, cached or not
+  squashfs_block_cache_bytes();  // and so does a bad NEMOKIT_SQUASHFS_CACHE_MB
   return BuildDriver(request).run();
 }
 

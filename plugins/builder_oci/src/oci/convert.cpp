@@ -204,6 +204,8 @@ ConvertResult convert_image(const Image& image, const std::filesystem::path& des
   result.output_bytes = stats.bytes_written;
   result.inodes = stats.inodes;
   result.file_bytes = stats.data_bytes_in;
+  result.cached_blocks = stats.cached_blocks;
+  result.compressed_blocks = stats.compressed_blocks;
   return result;
 }
 

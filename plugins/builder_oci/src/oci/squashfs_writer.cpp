@@ -21,6 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "nemokit/oci/block_cache.hpp"
 #include "nemokit/oci/error.hpp"
 
 namespace nemokit::oci {
@@ -109,6 +110,10 @@ struct SquashfsWriter::Impl {
   SquashfsOptions options;
   SqfsPtr<sqfs_file_t> file;
   SqfsPtr<sqfs_compressor_t> cmp, uncmp;
+  // Data blocks go through the block cache when there is one; metadata never does (it differs
+  // from image to image).
+  std::shared_ptr<BlockCache> block_cache;
+  SqfsPtr<sqfs_compressor_t> data_cmp;
   SqfsPtr<sqfs_block_writer_t> block_writer;
   SqfsPtr<sqfs_frag_table_t> frag_table;
   SqfsPtr<sqfs_id_table_t> ids;
@@ -137,6 +142,7 @@ struct SquashfsWriter::Impl {
   // Stops the worker threads first, closes the output file last.
   void close_all() {
     processor.reset();
+    data_cmp.reset();
     dir_writer.reset();
     dir_meta.reset();
     inode_writer.reset();
@@ -319,6 +325,21 @@ SquashfsWriter::SquashfsWriter(const std::filesystem::path& path, const Squashfs
   desc.num_workers = workers;
   desc.max_backlog = std::max(64u, workers * 16);
   desc.cmp = m.cmp.p;
+  if (!options.block_cache_dir.empty() && options.block_cache_max_bytes > 0) {
+    const std::string setting = options.compressor + "-level" + std::to_string(cfg.level) + "-block" +
+                                std::to_string(options.block_size);
+    try {
+      m.block_cache = std::make_shared<BlockCache>(options.block_cache_dir / setting, options.block_cache_max_bytes);
+    } catch (const std::exception&) {
+      // A cache folder that cannot be made only costs the compression.
+    }
+    if (m.block_cache) {
+      auto* inner = static_cast<sqfs_compressor_t*>(sqfs_copy(m.cmp.p));
+      if (!inner) throw Error("squashfs: out of memory");
+      m.data_cmp.p = make_caching_compressor(inner, m.block_cache);
+      desc.cmp = m.data_cmp.p;
+    }
+  }
   desc.wr = m.block_writer.p;
   desc.tbl = m.frag_table.p;
   desc.file = m.file.p;
@@ -385,6 +406,11 @@ SquashfsStats SquashfsWriter::finish(const MergedTree& tree, std::vector<std::st
   stats.data_bytes_in = m.data_in;
   // Close the file now so the caller can sync and rename it.
   m.close_all();
+  if (m.block_cache) {
+    stats.cached_blocks = m.block_cache->hits();
+    stats.compressed_blocks = m.block_cache->misses();
+    m.block_cache->commit();
+  }
   return stats;
 }
 

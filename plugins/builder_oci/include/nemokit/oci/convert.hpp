@@ -26,6 +26,8 @@ struct ConvertResult {
   uint64_t file_bytes = 0;         // file contents written
   uint64_t inodes = 0;
   size_t layers = 0;
+  uint64_t cached_blocks = 0;      // with a block cache: data blocks copied from it
+  uint64_t compressed_blocks = 0;  // and those compressed
   std::vector<std::string> warnings;
 };
 

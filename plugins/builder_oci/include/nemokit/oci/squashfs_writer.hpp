@@ -19,6 +19,10 @@ struct SquashfsOptions {
   uint32_t block_size = 128 * 1024;
   unsigned workers = 0;                // 0: one per core
   std::optional<int64_t> fixed_mtime;  // every inode and the super block get this time
+  // Compressed data blocks kept between writes (block_cache.hpp); none when empty. A folder per
+  // compressor setting is made under it.
+  std::filesystem::path block_cache_dir;
+  uint64_t block_cache_max_bytes = uint64_t(4) << 30;
 };
 
 // zstd level used unless told otherwise: close to the best size per second of
@@ -32,6 +36,8 @@ struct SquashfsStats {
   uint64_t bytes_written = 0;
   uint64_t inodes = 0;
   uint64_t data_bytes_in = 0;
+  uint64_t cached_blocks = 0;      // data blocks copied from the block cache
+  uint64_t compressed_blocks = 0;  // data blocks compressed (and added to the cache)
 };
 
 class SquashfsWriter {
