@@ -1,8 +1,9 @@
 // Matrix products of the model through cuBLASLt: bf16 A/B, fp32 compute (CUBLAS_COMPUTE_32F), bf16 or
 // fp32 output, the GPU counterparts of kernels::linear_forward / linear_backward.
 //
-// Any sizes work (the model's are multiples of 8; odd ones, e.g. N = 131, only limit cuBLASLt to
-// slower kernels). A shape cuBLASLt cannot run throws std::runtime_error naming it.
+// Sizes need not be multiples of 8 (the model's are; odd ones, e.g. N = 131, or row-offset pointers
+// only narrow cuBLASLt's choice to slower kernels, see the plan key). A product cuBLASLt has no
+// algorithm for throws std::runtime_error naming its shape, strides and alignments.
 //
 // Squared ReLU (the MLP's and experts' activation) is not an epilogue here: cuBLASLt has no relu^2,
 // and CUBLASLT_EPILOGUE_RELU_AUX would not save traffic, since relu(u) still needs a pass of its own
