@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "../../sdk/runtime/src/optim/adamw_update.hpp"  // the CPU optimizer's own update loop
+#include "optim/adamw_update.hpp"  // the CPU optimizer's own update loop (sdk/runtime/src)
 #include "nemokit/runtime/kernels.hpp"
 #include "nemokit/runtime/optim.hpp"
 #include "norm.cuh"
