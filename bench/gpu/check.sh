@@ -5,7 +5,7 @@
 #
 #   bench/gpu/check.sh [BUILD_DIR]      (default: build)
 #
-# Build first: cmake --build BUILD_DIR --target nemokit_runtime_cuda comm_rank_program cuda_op_check
+# Build first: cmake --build BUILD_DIR --target nemokit_runtime_cuda comm_rank_program cuda_op_check runtime_device_tensor_test
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -82,6 +82,16 @@ if [ "$gpus" -ge 2 ]; then
   fi
 else
   row "nccl timeout names the rank" skipped "needs 2 GPUs, $gpus visible"
+fi
+
+# Tensors with CUDA storage: copies both ways, clone, zero, dtype conversion on the device.
+tensor_test=$build/tests/runtime/runtime_device_tensor_test
+if [ "$gpus" -lt 1 ]; then
+  row "device tensors" skipped "no GPU visible (nvidia-smi -L)"
+elif out=$("$tensor_test" --gtest_filter='*OnTheGpu*' 2>&1) && echo "$out" | grep -q '\[  PASSED  \] 1 test'; then
+  row "device tensors" ok "round trip, clone, zero, bf16 on the device"
+else
+  row "device tensors" FAIL "$(echo "$out" | grep -m1 -A2 'Failure' | tr '\n' ' ' || echo "$out" | tail -1)"
 fi
 
 # Every GPU kernel against the CPU reference on fresh random inputs, outputs poisoned first

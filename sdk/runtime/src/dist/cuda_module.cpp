@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda_module.hpp"
 #include "nccl_comm.hpp"
 #include "nemokit/runtime/dist.hpp"
 
@@ -41,17 +42,20 @@ const CudaModule& cuda_module() {
   return m;
 }
 
-template <typename Fn>
-Fn* cuda_entry(const char* name, std::string& why) {
+}  // namespace
+
+void* cuda_symbol(const char* name, std::string& why) {
   const CudaModule& m = cuda_module();
   if (!m.handle) {
     why = m.error;
     return nullptr;
   }
-  if (void* sym = ::dlsym(m.handle, name)) return reinterpret_cast<Fn*>(sym);
+  if (void* sym = ::dlsym(m.handle, name)) return sym;
   why = std::string("the CUDA path was built without ") + name;
   return nullptr;
 }
+
+namespace {
 
 using NcclProbeFn = void(const RankInfo*, size_t, std::string*);
 using OpenNcclFn = void(const RankInfo*, const CommOptions*, std::unique_ptr<Communicator>*, std::string*);

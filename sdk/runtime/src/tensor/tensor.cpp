@@ -3,7 +3,42 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "../dist/cuda_module.hpp"
+
 namespace nemokit::rt {
+
+namespace {
+
+// CUDA storage comes from the CUDA module (src/cuda/memory/device_memory.cu), so this library
+// never links CUDA; without a module or a GPU, asking for it throws the reason.
+struct CudaMemory {
+  void (*alloc)(size_t, void**, std::string*) = nullptr;
+  void (*free)(void*) = nullptr;
+  bool (*copy)(void*, const void*, size_t, std::string*) = nullptr;
+  bool (*memset)(void*, int, size_t, std::string*) = nullptr;
+  std::string missing;
+};
+
+const CudaMemory& cuda_memory() {
+  static const CudaMemory m = [] {
+    CudaMemory c;
+    std::string why;
+    c.alloc = cuda_entry<void(size_t, void**, std::string*)>("nemokit_rt_cuda_alloc", why);
+    c.free = cuda_entry<void(void*)>("nemokit_rt_cuda_free", why);
+    c.copy = cuda_entry<bool(void*, const void*, size_t, std::string*)>("nemokit_rt_cuda_copy", why);
+    c.memset = cuda_entry<bool(void*, int, size_t, std::string*)>("nemokit_rt_cuda_memset", why);
+    if (!c.alloc || !c.free || !c.copy || !c.memset) c.missing = why;
+    return c;
+  }();
+  if (!m.missing.empty()) throw std::runtime_error("Tensor on cuda: " + m.missing);
+  return m;
+}
+
+void cuda_or_throw(bool ok, const std::string& why, const char* what) {
+  if (!ok) throw std::runtime_error(std::string("Tensor::") + what + " on cuda: " + why);
+}
+
+}  // namespace
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
@@ -53,7 +88,6 @@ static std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape
 }
 
 Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, Device device) {
-  if (device != Device::cpu) throw std::runtime_error("Tensor: only CPU storage is allocated by this type");
   for (int64_t d : shape)
     if (d < 0) throw std::invalid_argument("Tensor: negative dimension");
   Tensor t;
@@ -62,6 +96,15 @@ Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, Device device) {
   t.dtype_ = dtype;
   t.device_ = device;
   size_t bytes = std::max<size_t>(t.nbytes(), 1);
+  if (device == Device::cuda) {
+    const CudaMemory& cuda = cuda_memory();
+    void* p = nullptr;
+    std::string why;
+    cuda.alloc(bytes, &p, &why);
+    if (!p) throw std::runtime_error("Tensor " + t.shape_string() + " " + dtype_name(dtype) + " on cuda: " + why);
+    t.storage_ = std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p), [free = cuda.free](std::byte* q) { free(q); });
+    return t;
+  }
   t.storage_ = std::shared_ptr<std::byte[]>(new std::byte[bytes]);
   return t;
 }
@@ -110,15 +153,25 @@ Tensor Tensor::view(std::vector<int64_t> shape) const {
   return t;
 }
 
-Tensor Tensor::clone() const {
-  Tensor t = empty(shape_, dtype_, device_);
-  if (!is_contiguous()) throw std::runtime_error("Tensor::clone: tensor is not contiguous");
-  std::memcpy(t.raw(), raw(), nbytes());
+Tensor Tensor::clone() const { return to(device_); }
+
+Tensor Tensor::to(Device device) const {
+  if (!is_contiguous()) throw std::runtime_error("Tensor::to: tensor is not contiguous");
+  Tensor t = empty(shape_, dtype_, device);
+  if (device_ == Device::cpu && device == Device::cpu) {
+    std::memcpy(t.raw(), raw(), nbytes());
+  } else if (nbytes() > 0) {
+    std::string why;
+    cuda_or_throw(cuda_memory().copy(t.raw(), raw(), nbytes(), &why), why, "to");
+  }
   return t;
 }
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return clone();
+  // On the GPU the training path converts with its kernels; this one is for checkpoints and
+  // tests, through the host.
+  if (device_ != Device::cpu) return to(Device::cpu).to(dtype).to(device_);
   Tensor t = empty(shape_, dtype, device_);
   int64_t n = numel();
   if (dtype_ == DType::f32 && dtype == DType::bf16) {
@@ -136,7 +189,13 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 void Tensor::zero() {
-  if (storage_) std::memset(raw(), 0, nbytes());
+  if (!storage_ || nbytes() == 0) return;
+  if (device_ == Device::cpu) {
+    std::memset(raw(), 0, nbytes());
+    return;
+  }
+  std::string why;
+  cuda_or_throw(cuda_memory().memset(raw(), 0, nbytes(), &why), why, "zero");
 }
 
 std::string Tensor::shape_string() const {

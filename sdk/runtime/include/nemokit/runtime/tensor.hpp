@@ -1,6 +1,7 @@
 // A small owning tensor: shape, strides, dtype and device tag over a shared byte buffer.
 // Kernels work on raw float pointers; Tensor is what crosses API boundaries (parameters,
-// checkpoints, logits) so shapes and dtypes travel with the data.
+// checkpoints, logits) so shapes and dtypes travel with the data. CUDA tensors hold device
+// memory from the CUDA module: raw() is then a device pointer and data<T>() refuses.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -48,7 +49,8 @@ class Tensor {
   // Same storage, new shape (contiguous tensors only, same element count).
   Tensor view(std::vector<int64_t> shape) const;
   Tensor clone() const;
-  Tensor to(DType dtype) const;  // f32 <-> bf16 conversion (copies)
+  Tensor to(DType dtype) const;    // f32 <-> bf16 conversion (copies)
+  Tensor to(Device device) const;  // a copy on `device` (cuda: the current GPU)
   void zero();
   std::string shape_string() const;
 
