@@ -15,6 +15,15 @@ using namespace nemokit::gpucheck;
 
 namespace {
 
+// dq, dk, dv (bf16, of order 1 here): besides the bf16 outputs and the bf16 P and dS the
+// products read, D = rowsum(dout * out) reads the bf16 out the forward wrote (as in
+// FlashAttention-2), an error of about 2^-9 |out| |dout| sqrt(hd) that every dS of the row
+// carries, and a key's dk sums it over all the queries that attend to it. The kernels run on
+// the host with these shapes (several seeds) differed by up to 0.035 absolute, 1.2x kBf16Out,
+// hence the wider absolute part (about half of it used); a missing tile, head or mask term is
+// off by far more.
+constexpr Tolerance kGradOut{6e-2, 2e-2};
+
 struct Config {
   int64_t batch, seq, heads, kv_heads, head_dim;
   bool causal, packed;
@@ -115,15 +124,14 @@ void check_attention(Checker& c, const Config& g) {
                           dv.data());
   const std::vector<float> lse = reference_lse(g, q, k, doc);
 
-  // out: bf16 output, and the GPU's P V product reads P rounded to bf16 (relative 2^-9 a
-  // term, averaging out). dq/dk/dv: bf16 outputs of order 1; P and dS are rounded to bf16 for
-  // the products and D = rowsum(dout * out) reads the bf16 out, errors of a few 1e-3 at most.
+  // out: bf16 output; the P V product reads P rounded to bf16 (relative 2^-9 a term, the
+  // errors average out).
   c.expect_close("out" + at, out_d.download(), out, kBf16Out);
   // lse: fp32 sums of exact bf16 products, exp2/log2 in fp32.
   c.expect_close("lse" + at, lse_d.download(), lse, kF32Out);
-  c.expect_close("dq" + at, dq_d.download(), dq, kBf16Out);
-  c.expect_close("dk" + at, dk_d.download(), dk, kBf16Out);
-  c.expect_close("dv" + at, dv_d.download(), dv, kBf16Out);
+  c.expect_close("dq" + at, dq_d.download(), dq, kGradOut);
+  c.expect_close("dk" + at, dk_d.download(), dk, kGradOut);
+  c.expect_close("dv" + at, dv_d.download(), dv, kGradOut);
 }
 
 // GQA 4 query heads on 2 kv heads, batch 2, every mask variant.

@@ -9,6 +9,13 @@
 // Tiles are 64 queries x 64 keys; a block is 4 warps and warp w owns the rows 16w..16w+15 of the
 // query tile (forward) or the key tile (backward's dK, dV). head_dim is a template parameter
 // (8..128); below 16 the tiles are padded with zero columns to WMMA's 16.
+//
+// Backward, FlashAttention-2's order: a block per (key tile, kv head, batch) holds its dK, dV
+// sums over all query tiles and all query heads of the group, so dk and dv are written once,
+// without atomics; dQ of one query tile gets a share from every key tile, added with fp32
+// atomics into a workspace and rounded into the bf16 dq by a last small kernel (a separate dQ
+// pass would recompute S and dP: 2 more of the 5 products). As in FlashAttention-2, P and dS
+// are rounded to bf16 for the tensor-core products and D = rowsum(dout * out) reads the bf16 out.
 #include <mma.h>
 
 #include <cmath>
