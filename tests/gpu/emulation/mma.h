@@ -1,8 +1,9 @@
 // WMMA for the emulator (the CUDA C++ Programming Guide's "Warp Matrix Functions"), 16x16x16 tiles
-// of bf16 inputs with fp32 accumulators. A fragment is a warp's: each lane keeps the whole tile, but
-// a lane computes and stores only the accumulator elements it owns (element e by lane e % 32), as
-// the hardware spreads them, so a store of a tile is the warp's work, not any one lane's. Loads and
-// stores are warp-synchronous (every lane of the warp takes part; a barrier on each side), and the
+// of bf16 inputs with fp32 accumulators. A fragment is a warp's, its elements spread over the lanes
+// in an unspecified way; here each lane keeps the whole tile, but computes and stores only the
+// accumulator elements it owns (element e by lane e % 32). Loads and stores are no barriers, as on
+// the device: a lane reads the tile when it gets there and writes its own elements, so a kernel
+// that reads what other lanes stored without a __syncwarp between reads stale or NaN values. The
 // documented preconditions are checked: 256-bit aligned pointers, ldm a multiple of 16 bytes.
 #pragma once
 #include <type_traits>
@@ -35,10 +36,8 @@ void check(const T* p, unsigned ldm) {
 template <class T>
 void load(T* x, const T* p, unsigned ldm, bool row) {
   check(p, ldm);
-  __syncwarp();
   for (int r = 0; r < 16; ++r)
     for (int c = 0; c < 16; ++c) x[r * 16 + c] = row ? p[r * ldm + c] : p[c * ldm + r];
-  __syncwarp();
 }
 }  // namespace detail
 
@@ -51,12 +50,10 @@ inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float>& f, const 
 }
 inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t l) {
   detail::check(p, ldm);
-  __syncwarp();
   for (int e = int(cuda_emu::lane()); e < 256; e += 32) {
     const int r = e / 16, c = e % 16;
     (l == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[e];
   }
-  __syncwarp();
 }
 template <class F, class V>
 void fill_fragment(F& f, V v) {
