@@ -23,6 +23,9 @@
 #if !defined(__x86_64__)
 #include <ucontext.h>
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 // The section every static __shared__ variable lives in (cuda_runtime.h); the linker defines its
 // bounds. Weak: a program whose kernels have none still links.
@@ -68,6 +71,8 @@ struct Scheduler {
 #else
   ucontext_t main_ctx;
 #endif
+  const void* main_stack = nullptr;  // the launching thread's stack, for AddressSanitizer
+  size_t main_stack_bytes = 0;
 };
 Scheduler S;
 
@@ -111,12 +116,27 @@ cuda_emu_switch:
 namespace cuda_emu {
 namespace {
 
-void to_scheduler() {
+// AddressSanitizer (the sanitized build, scripts/test-sanitized.sh) must be told of every switch
+// of stacks: `leaving` before (null fake stack: the old one is finished), `arrived` after.
+#if defined(__SANITIZE_ADDRESS__)
+void asan_leaving(void** fake, const void* stack, size_t bytes) { __sanitizer_start_switch_fiber(fake, stack, bytes); }
+void asan_arrived(void* fake, const void** old_stack, size_t* old_bytes) {
+  __sanitizer_finish_switch_fiber(fake, old_stack, old_bytes);
+}
+#else
+void asan_leaving(void**, const void*, size_t) {}
+void asan_arrived(void*, const void**, size_t*) {}
+#endif
+
+void to_scheduler(bool finished) {
+  void* fake = nullptr;
+  asan_leaving(finished ? nullptr : &fake, S.main_stack, S.main_stack_bytes);
 #if defined(__x86_64__)
   cuda_emu_switch(&S.fibers[S.current].sp, S.main_sp);
 #else
   swapcontext(&S.fibers[S.current].ctx, &S.main_ctx);
 #endif
+  asan_arrived(fake, &S.main_stack, &S.main_stack_bytes);
 }
 
 void release_barrier() {
@@ -126,11 +146,12 @@ void release_barrier() {
 }
 
 void fiber_main() {
+  asan_arrived(nullptr, &S.main_stack, &S.main_stack_bytes);
   S.body(S.ctx);
   S.fibers[S.current].state = kDone;
   // Exited threads no longer count at __syncthreads.
   if (--S.alive > 0 && S.at_barrier == S.alive) release_barrier();
-  to_scheduler();  // never resumed
+  to_scheduler(true);  // never resumed
   std::abort();
 }
 
@@ -159,11 +180,14 @@ void resume(int i) {
   S.current = i;
   const unsigned bx = block_dim.x, by = block_dim.y;
   thread_idx = {unsigned(i) % bx, unsigned(i) / bx % by, unsigned(i) / (bx * by)};
+  void* fake = nullptr;
+  asan_leaving(&fake, S.stacks + size_t(i) * kStackBytes, kStackBytes);
 #if defined(__x86_64__)
   cuda_emu_switch(&S.main_sp, S.fibers[i].sp);
 #else
   swapcontext(&S.main_ctx, &S.fibers[i].ctx);
 #endif
+  asan_arrived(fake, nullptr, nullptr);
 }
 
 // Runs one block to its end; false (with a report on stderr) when its threads deadlock. Threads
@@ -208,7 +232,7 @@ void trap(const char* what) {
 void syncthreads() {
   S.fibers[S.current].state = kAtBarrier;
   if (++S.at_barrier == S.alive) release_barrier();
-  to_scheduler();
+  to_scheduler(false);
 }
 
 void syncwarp(unsigned mask) {
@@ -224,7 +248,7 @@ void syncwarp(unsigned mask) {
     W.arrived &= ~mask;
     ++W.gen;
   }
-  to_scheduler();
+  to_scheduler(false);
 }
 
 const uint64_t* warp_exchange(unsigned mask, uint64_t mine) {
