@@ -4,7 +4,7 @@
 // A block's threads are fibers on the launching thread: each runs until it reaches __syncthreads,
 // a warp collective or its end, then the scheduler resumes the next runnable one, in thread order.
 // That is deterministic, needs no locks, and costs a register switch per wait (x86-64: the
-// hand-written switch below; elsewhere ucontext).
+// hand-written switch below).
 #include <sys/mman.h>
 
 #include <cstdio>
@@ -20,7 +20,11 @@
 #include "cuda_bf16.h"
 #include "cuda_runtime.h"
 
-#if !defined(__x86_64__)
+// x86-64: a hand-written switch of stacks; elsewhere (or built with -DCUDA_EMU_UCONTEXT) ucontext.
+#if defined(__x86_64__) && !defined(CUDA_EMU_UCONTEXT)
+#define CUDA_EMU_ASM_SWITCH 1
+#else
+#define CUDA_EMU_ASM_SWITCH 0
 #include <ucontext.h>
 #endif
 #if defined(__SANITIZE_ADDRESS__)
@@ -44,7 +48,7 @@ constexpr int kSms = 132;                   // an H100/H200 SXM
 enum State { kReady, kAtBarrier, kAtWarp, kDone };
 
 struct Fiber {
-#if defined(__x86_64__)
+#if CUDA_EMU_ASM_SWITCH
   void* sp;
 #else
   ucontext_t ctx;
@@ -66,7 +70,7 @@ struct Scheduler {
   int threads = 0, alive = 0, at_barrier = 0, current = 0;
   void (*body)(void*) = nullptr;
   void* ctx = nullptr;
-#if defined(__x86_64__)
+#if CUDA_EMU_ASM_SWITCH
   void* main_sp = nullptr;
 #else
   ucontext_t main_ctx;
@@ -83,7 +87,7 @@ std::map<const void*, int> smem_optin;  // kernel -> cudaFuncAttributeMaxDynamic
 }  // namespace
 }  // namespace cuda_emu
 
-#if defined(__x86_64__)
+#if CUDA_EMU_ASM_SWITCH
 // cuda_emu_switch(save, to): push the callee-saved registers, save the stack pointer in *save,
 // take `to` as the stack pointer, pop that fiber's registers and return into it.
 extern "C" void cuda_emu_switch(void** save, void* to);
@@ -131,7 +135,7 @@ void asan_arrived(void*, const void**, size_t*) {}
 void to_scheduler(bool finished) {
   void* fake = nullptr;
   asan_leaving(finished ? nullptr : &fake, S.main_stack, S.main_stack_bytes);
-#if defined(__x86_64__)
+#if CUDA_EMU_ASM_SWITCH
   cuda_emu_switch(&S.fibers[S.current].sp, S.main_sp);
 #else
   swapcontext(&S.fibers[S.current].ctx, &S.main_ctx);
@@ -157,7 +161,7 @@ void fiber_main() {
 
 void start(int i) {
   unsigned char* top = S.stacks + (size_t(i) + 1) * kStackBytes;
-#if defined(__x86_64__)
+#if CUDA_EMU_ASM_SWITCH
   // The frame cuda_emu_switch pops: six registers, then fiber_main as the return address, so
   // fiber_main starts with the stack aligned as after a call.
   void** sp = reinterpret_cast<void**>(top) - 8;
@@ -182,7 +186,7 @@ void resume(int i) {
   thread_idx = {unsigned(i) % bx, unsigned(i) / bx % by, unsigned(i) / (bx * by)};
   void* fake = nullptr;
   asan_leaving(&fake, S.stacks + size_t(i) * kStackBytes, kStackBytes);
-#if defined(__x86_64__)
+#if CUDA_EMU_ASM_SWITCH
   cuda_emu_switch(&S.main_sp, S.fibers[i].sp);
 #else
   swapcontext(&S.main_ctx, &S.fibers[i].ctx);
