@@ -89,7 +89,8 @@ std::map<const void*, int> smem_optin;  // kernel -> cudaFuncAttributeMaxDynamic
 
 #if CUDA_EMU_ASM_SWITCH
 // cuda_emu_switch(save, to): push the callee-saved registers, save the stack pointer in *save,
-// take `to` as the stack pointer, pop that fiber's registers and return into it.
+// take `to` as the stack pointer, pop that fiber's registers and return into it. (MXCSR and the
+// x87 control word are callee-saved too, but nothing here changes them.)
 extern "C" void cuda_emu_switch(void** save, void* to);
 asm(R"(
   .text
@@ -212,11 +213,16 @@ bool run_block(bool reverse) {
       }
     }
     if (!ran) {
-      std::fprintf(stderr, "cuda emulator: block (%u,%u,%u) deadlocks:", block_idx.x, block_idx.y, block_idx.z);
-      for (int i = 0; i < S.threads; ++i)
-        if (S.fibers[i].state != kDone)
-          std::fprintf(stderr, " thread %d waits at %s;", i, S.fibers[i].state == kAtBarrier ? "__syncthreads" : "a warp collective");
-      std::fprintf(stderr, " (a collective whose mask names an exited or absent lane?)\n");
+      int at_barrier = 0, at_warp = 0, first_warp = -1;
+      for (int i = 0; i < S.threads; ++i) {
+        if (S.fibers[i].state == kAtBarrier) ++at_barrier;
+        if (S.fibers[i].state == kAtWarp && at_warp++ == 0) first_warp = i;
+      }
+      std::fprintf(stderr,
+                   "cuda emulator: block (%u,%u,%u) deadlocks: %d threads wait at __syncthreads, %d at a warp "
+                   "collective (first: thread %d), %d exited (a barrier some threads never reach, or a mask "
+                   "naming an exited lane?)\n",
+                   block_idx.x, block_idx.y, block_idx.z, at_barrier, at_warp, first_warp, S.threads - S.alive);
       return false;
     }
   }
