@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(kThreads)
                              int nh, int rep, bool causal) {
   using D = Dims<HD>;
   using L = FwdSmem<HD>;
-  extern __shared__ __align__(128) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(128) unsigned char, smem);
   bf16* Qs = reinterpret_cast<bf16*>(smem + L::q);
   bf16* Ks = reinterpret_cast<bf16*>(smem + L::k);
   bf16* Vs = reinterpret_cast<bf16*>(smem + L::v);
@@ -303,7 +303,7 @@ __global__ void __launch_bounds__(kThreads)
                               bf16* __restrict__ dk, bf16* __restrict__ dv, int T, int nh, int rep, bool causal) {
   using D = Dims<HD>;
   using L = BwdSmem<HD>;
-  extern __shared__ __align__(128) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(128) unsigned char, smem);
   bf16* Ks = reinterpret_cast<bf16*>(smem + L::k);
   bf16* Vs = reinterpret_cast<bf16*>(smem + L::v);
   bf16* Qs = reinterpret_cast<bf16*>(smem + L::q);
@@ -462,8 +462,8 @@ void launch_forward(const AttentionShape& s, const bf16* q, const bf16* k, const
   constexpr size_t bytes = FwdSmem<HD>::bytes;
   allow_smem(attention_forward_kernel<HD>, bytes);
   const dim3 grid(unsigned((s.seq + kBlock - 1) / kBlock), unsigned(s.heads), unsigned(s.batch));
-  attention_forward_kernel<HD><<<grid, kThreads, bytes, stream>>>(q, k, v, doc, out, lse, int(s.seq), int(s.heads),
-                                                                   int(s.heads / s.kv_heads), s.causal);
+  NEMOKIT_LAUNCH(grid, kThreads, bytes, stream, attention_forward_kernel<HD>)
+  (q, k, v, doc, out, lse, int(s.seq), int(s.heads), int(s.heads / s.kv_heads), s.causal);
   NEMOKIT_CUDA_LAUNCHED("attention_forward_kernel");
 }
 
@@ -474,9 +474,8 @@ void launch_backward(const AttentionShape& s, const bf16* q, const bf16* k, cons
   constexpr size_t bytes = BwdSmem<HD>::bytes;
   allow_smem(attention_backward_kernel<HD>, bytes);
   const dim3 grid(unsigned((s.seq + kBlock - 1) / kBlock), unsigned(s.kv_heads), unsigned(s.batch));
-  attention_backward_kernel<HD><<<grid, kThreads, bytes, stream>>>(q, k, v, doc, dout, lse, dd, dq_acc, dk, dv,
-                                                                    int(s.seq), int(s.heads),
-                                                                    int(s.heads / s.kv_heads), s.causal);
+  NEMOKIT_LAUNCH(grid, kThreads, bytes, stream, attention_backward_kernel<HD>)
+  (q, k, v, doc, dout, lse, dd, dq_acc, dk, dv, int(s.seq), int(s.heads), int(s.heads / s.kv_heads), s.causal);
   NEMOKIT_CUDA_LAUNCHED("attention_backward_kernel");
 }
 
@@ -523,8 +522,8 @@ void attention_backward(const AttentionShape& s, const bf16* q, const bf16* k, c
   const int64_t add_blocks = (nq + kDotThreads - 1) / kDotThreads;
   if (add_blocks > std::numeric_limits<int>::max() || dot_blocks > std::numeric_limits<int>::max())
     throw std::invalid_argument("attention_backward: too many rows for one grid");
-  attention_rowdot_kernel<<<unsigned(dot_blocks), kDotThreads, 0, stream>>>(dd, out, dout, rows, int(s.seq),
-                                                                            int(s.heads), int(s.head_dim));
+  NEMOKIT_LAUNCH(unsigned(dot_blocks), kDotThreads, 0, stream, attention_rowdot_kernel)
+  (dd, out, dout, rows, int(s.seq), int(s.heads), int(s.head_dim));
   NEMOKIT_CUDA_LAUNCHED("attention_rowdot_kernel");
   switch (s.head_dim) {
     case 8: launch_backward<8>(s, q, k, v, doc, dout, lse, dd, dq_acc, dk, dv, stream); break;
@@ -533,7 +532,7 @@ void attention_backward(const AttentionShape& s, const bf16* q, const bf16* k, c
     case 64: launch_backward<64>(s, q, k, v, doc, dout, lse, dd, dq_acc, dk, dv, stream); break;
     default: launch_backward<128>(s, q, k, v, doc, dout, lse, dd, dq_acc, dk, dv, stream); break;
   }
-  attention_add_dq_kernel<<<unsigned(add_blocks), kDotThreads, 0, stream>>>(dq, dq_acc, nq);
+  NEMOKIT_LAUNCH(unsigned(add_blocks), kDotThreads, 0, stream, attention_add_dq_kernel)(dq, dq_acc, nq);
   NEMOKIT_CUDA_LAUNCHED("attention_add_dq_kernel");
 }
 

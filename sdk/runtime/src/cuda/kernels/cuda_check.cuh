@@ -31,7 +31,25 @@ namespace nemokit::rt::cuda {
       ::nemokit::rt::cuda::throw_cuda_error(#call, cublasGetStatusString(nemokit_s_), __FILE__, __LINE__); \
   } while (0)
 
-// After a <<<...>>> launch: a bad configuration shows at once (cudaGetLastError); a fault inside
+// A kernel launch, NEMOKIT_LAUNCH(grid, block, smem, stream, kernel)(args...): under nvcc exactly
+// kernel<<<grid, block, smem, stream>>>(args...); compiled as plain C++ (tests/gpu/emulation, the
+// kernels run on the CPU) the emulator's launcher, since <<<>>> is no C++. The kernel is the last
+// argument, so a template kernel's commas need no parentheses.
+#ifdef __CUDACC__
+#define NEMOKIT_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<grid, block, smem, stream>>>
+#else
+#define NEMOKIT_LAUNCH(grid, block, smem, stream, ...) ::cuda_emu::launch(grid, block, smem, stream, __VA_ARGS__)
+#endif
+
+// A kernel's dynamic shared memory, NEMOKIT_DYNAMIC_SHARED(type, name): `extern __shared__ type
+// name[]` under nvcc (type may carry __align__), a pointer to the emulated block's buffer otherwise.
+#ifdef __CUDACC__
+#define NEMOKIT_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#else
+#define NEMOKIT_DYNAMIC_SHARED(type, name) type* name = ::cuda_emu::dynamic_shared()
+#endif
+
+// After a launch: a bad configuration shows at once (cudaGetLastError); a fault inside
 // the kernel shows at the next synchronizing call, which is checked too.
 #define NEMOKIT_CUDA_LAUNCHED(kernel_name)                                                           \
   do {                                                                                               \

@@ -63,29 +63,33 @@ bool vectorizable(int64_t n, std::initializer_list<const void*> ptrs) {
 
 void silu_forward(__nv_bfloat16* y, const __nv_bfloat16* x, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  if (vectorizable(n, {y, x})) silu_forward_kernel<8><<<blocks_for(n / 8), kThreads, 0, stream>>>(y, x, n);
-  else silu_forward_kernel<1><<<blocks_for(n), kThreads, 0, stream>>>(y, x, n);
+  if (vectorizable(n, {y, x}))
+    NEMOKIT_LAUNCH(blocks_for(n / 8), kThreads, 0, stream, silu_forward_kernel<8>)(y, x, n);
+  else
+    NEMOKIT_LAUNCH(blocks_for(n), kThreads, 0, stream, silu_forward_kernel<1>)(y, x, n);
   NEMOKIT_CUDA_LAUNCHED("silu_forward_kernel");
 }
 
 void silu_backward(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x, int64_t n,
                    cudaStream_t stream) {
   if (n == 0) return;
-  if (vectorizable(n, {dx, dy, x})) silu_backward_kernel<8><<<blocks_for(n / 8), kThreads, 0, stream>>>(dx, dy, x, n);
-  else silu_backward_kernel<1><<<blocks_for(n), kThreads, 0, stream>>>(dx, dy, x, n);
+  if (vectorizable(n, {dx, dy, x}))
+    NEMOKIT_LAUNCH(blocks_for(n / 8), kThreads, 0, stream, silu_backward_kernel<8>)(dx, dy, x, n);
+  else
+    NEMOKIT_LAUNCH(blocks_for(n), kThreads, 0, stream, silu_backward_kernel<1>)(dx, dy, x, n);
   NEMOKIT_CUDA_LAUNCHED("silu_backward_kernel");
 }
 
 void relu2_forward(__nv_bfloat16* y, const __nv_bfloat16* x, int64_t n, cudaStream_t stream) {
   if (n == 0) return;
-  relu2_forward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y, x, n);
+  NEMOKIT_LAUNCH(blocks_for(n), kThreads, 0, stream, relu2_forward_kernel)(y, x, n);
   NEMOKIT_CUDA_LAUNCHED("relu2_forward_kernel");
 }
 
 void relu2_backward(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x, int64_t n,
                     cudaStream_t stream) {
   if (n == 0) return;
-  relu2_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dx, dy, x, n);
+  NEMOKIT_LAUNCH(blocks_for(n), kThreads, 0, stream, relu2_backward_kernel)(dx, dy, x, n);
   NEMOKIT_CUDA_LAUNCHED("relu2_backward_kernel");
 }
 

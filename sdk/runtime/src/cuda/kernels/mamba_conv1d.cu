@@ -132,7 +132,7 @@ void conv1d_forward(__nv_bfloat16* y, const __nv_bfloat16* x, int64_t x_stride, 
   if (rows == 0 || channels == 0) return;
   check_conv_shape(channels, K);
   const dim3 grid(unsigned((rows + kFwdRows - 1) / kFwdRows), unsigned((channels + kThreads - 1) / kThreads));
-  conv1d_forward_kernel<<<grid, kThreads, 0, stream>>>(y, x, x_stride, w, bias, doc, seq, rows, channels, int(K));
+  NEMOKIT_LAUNCH(grid, kThreads, 0, stream, conv1d_forward_kernel)(y, x, x_stride, w, bias, doc, seq, rows, channels, int(K));
   NEMOKIT_CUDA_LAUNCHED("conv1d_forward_kernel");
 }
 
@@ -152,12 +152,12 @@ void conv1d_backward(__nv_bfloat16* dx, int64_t dx_stride, float* dw, float* dbi
   float* partial = weight_grads ? static_cast<float*>(workspace) : nullptr;
   const int64_t tiles = (rows + kBwdRows - 1) / kBwdRows;
   const dim3 grid(unsigned(tiles), unsigned((channels + kThreads - 1) / kThreads));
-  conv1d_backward_kernel<<<grid, kThreads, 0, stream>>>(dx, dx_stride, partial, dy, x, x_stride, w, doc, seq, rows,
-                                                        channels, int(K));
+  NEMOKIT_LAUNCH(grid, kThreads, 0, stream, conv1d_backward_kernel)
+  (dx, dx_stride, partial, dy, x, x_stride, w, doc, seq, rows, channels, int(K));
   NEMOKIT_CUDA_LAUNCHED("conv1d_backward_kernel");
   if (weight_grads) {
     const int64_t n = (K + 1) * channels;
-    conv1d_reduce_kernel<<<unsigned((n + 255) / 256), 256, 0, stream>>>(dw, dbias, partial, tiles, channels, int(K));
+    NEMOKIT_LAUNCH(unsigned((n + 255) / 256), 256, 0, stream, conv1d_reduce_kernel)(dw, dbias, partial, tiles, channels, int(K));
     NEMOKIT_CUDA_LAUNCHED("conv1d_reduce_kernel");
   }
 }

@@ -135,7 +135,7 @@ __device__ __forceinline__ int64_t state_offset(const SsdShape& s, int64_t b, in
 template <bool kBwd>
 __global__ void __launch_bounds__(kThreads)
 ssd_chunk_state_kernel(SsdShape s, SsdInputs in, const bf16* dy, float* out) {
-  extern __shared__ __align__(16) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(16) unsigned char, smem);
   __shared__ ChunkSmem cs;
   const int64_t c = blockIdx.x, b = blockIdx.z, nc = num_chunks(s);
   const int h = blockIdx.y;
@@ -205,7 +205,7 @@ __global__ void __launch_bounds__(kThreads) ssd_state_passing_kernel(SsdShape s,
 // S fp32 [P][N+1]. About 190 KiB for Q=128, P=64, N=128 (opt-in shared memory).
 __global__ void __launch_bounds__(kThreads)
 ssd_chunk_scan_kernel(SsdShape s, SsdInputs in, const float* states, bf16* y) {
-  extern __shared__ __align__(16) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(16) unsigned char, smem);
   __shared__ ChunkSmem cs;
   const int64_t c = blockIdx.x, b = blockIdx.z;
   const int h = blockIdx.y;
@@ -283,7 +283,7 @@ ssd_chunk_scan_kernel(SsdShape s, SsdInputs in, const float* states, bf16* y) {
 __global__ void __launch_bounds__(kThreads)
 ssd_bwd_state_kernel(SsdShape s, SsdInputs in, const float* states, const float* dstates, const bf16* dy,
                      float* dx, float* ddt, float* dacs) {
-  extern __shared__ __align__(16) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(16) unsigned char, smem);
   __shared__ ChunkSmem cs;
   __shared__ float red[kWarps];
   __shared__ float arow[kMaxChunk], vrow[kMaxChunk];
@@ -372,7 +372,7 @@ ssd_bwd_state_kernel(SsdShape s, SsdInputs in, const float* states, const float*
 __global__ void __launch_bounds__(kThreads)
 ssd_bwd_intra_kernel(SsdShape s, SsdInputs in, const bf16* dy, float* dx, float* ddt, const float* dacs,
                      float* dA_part, float* dD_part) {
-  extern __shared__ __align__(16) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(16) unsigned char, smem);
   __shared__ ChunkSmem cs;
   __shared__ float arow[kMaxChunk], ddrow[kMaxChunk];
   const int64_t c = blockIdx.x, b = blockIdx.z, nc = num_chunks(s);
@@ -488,7 +488,7 @@ template <bool kDC>
 __global__ void __launch_bounds__(kThreads)
 ssd_bwd_dbc_kernel(SsdShape s, SsdInputs in, const float* states, const float* dstates, const bf16* dy,
                    float* dBC) {
-  extern __shared__ __align__(16) unsigned char smem[];
+  NEMOKIT_DYNAMIC_SHARED(__align__(16) unsigned char, smem);
   __shared__ ChunkSmem cs;
   const int tiles = int((s.chunk + kTileRows - 1) / kTileRows);
   const int64_t c = blockIdx.x / tiles, b = blockIdx.z, nc = num_chunks(s);
@@ -663,17 +663,17 @@ void ssd_forward(const SsdShape& s, const SsdInputs& in, __nv_bfloat16* y, float
 
   const size_t cs_bytes = chunk_state_smem(s);
   set_smem(ssd_chunk_state_kernel<false>, cs_bytes, "ssd_chunk_state_kernel");
-  ssd_chunk_state_kernel<false><<<chunk_grid, kThreads, cs_bytes, stream>>>(s, in, nullptr, chunk_states);
+  NEMOKIT_LAUNCH(chunk_grid, kThreads, cs_bytes, stream, ssd_chunk_state_kernel<false>)(s, in, nullptr, chunk_states);
   NEMOKIT_CUDA_LAUNCHED("ssd_chunk_state_kernel<fwd>");
 
   const dim3 pass_grid(unsigned((s.head_dim * s.state + kThreads - 1) / kThreads), unsigned(s.heads),
                        unsigned(s.batch));
-  ssd_state_passing_kernel<false><<<pass_grid, kThreads, 0, stream>>>(s, in, chunk_states);
+  NEMOKIT_LAUNCH(pass_grid, kThreads, 0, stream, ssd_state_passing_kernel<false>)(s, in, chunk_states);
   NEMOKIT_CUDA_LAUNCHED("ssd_state_passing_kernel<fwd>");
 
   const size_t scan_bytes = chunk_scan_smem(s);
   set_smem(ssd_chunk_scan_kernel, scan_bytes, "ssd_chunk_scan_kernel");
-  ssd_chunk_scan_kernel<<<chunk_grid, kThreads, scan_bytes, stream>>>(s, in, chunk_states, y);
+  NEMOKIT_LAUNCH(chunk_grid, kThreads, scan_bytes, stream, ssd_chunk_scan_kernel)(s, in, chunk_states, y);
   NEMOKIT_CUDA_LAUNCHED("ssd_chunk_scan_kernel");
 }
 
@@ -695,27 +695,27 @@ void ssd_backward(const SsdShape& s, const SsdInputs& in, const float* chunk_sta
   // 1. The state gradient each chunk's outputs send back, into the previous chunk's slot.
   const size_t cs_bytes = chunk_state_smem(s);
   set_smem(ssd_chunk_state_kernel<true>, cs_bytes, "ssd_chunk_state_kernel");
-  ssd_chunk_state_kernel<true><<<chunk_grid, kThreads, cs_bytes, stream>>>(s, in, dy, ws.dstates);
+  NEMOKIT_LAUNCH(chunk_grid, kThreads, cs_bytes, stream, ssd_chunk_state_kernel<true>)(s, in, dy, ws.dstates);
   NEMOKIT_CUDA_LAUNCHED("ssd_chunk_state_kernel<bwd>");
 
   // 2. Passed backwards through the chunks: slot c = gradient of chunk c's final state.
   const dim3 pass_grid(unsigned((s.head_dim * s.state + kThreads - 1) / kThreads), unsigned(s.heads),
                        unsigned(s.batch));
-  ssd_state_passing_kernel<true><<<pass_grid, kThreads, 0, stream>>>(s, in, ws.dstates);
+  NEMOKIT_LAUNCH(pass_grid, kThreads, 0, stream, ssd_state_passing_kernel<true>)(s, in, ws.dstates);
   NEMOKIT_CUDA_LAUNCHED("ssd_state_passing_kernel<bwd>");
 
   // 3. Terms through the carried and handed-on states: dx, ddt (added), dacs (written).
   const size_t st_bytes = bwd_state_smem(s);
   set_smem(ssd_bwd_state_kernel, st_bytes, "ssd_bwd_state_kernel");
-  ssd_bwd_state_kernel<<<chunk_grid, kThreads, st_bytes, stream>>>(s, in, chunk_states, ws.dstates, dy, gr.dx,
-                                                                    gr.ddt, ws.dacs);
+  NEMOKIT_LAUNCH(chunk_grid, kThreads, st_bytes, stream, ssd_bwd_state_kernel)
+  (s, in, chunk_states, ws.dstates, dy, gr.dx, gr.ddt, ws.dacs);
   NEMOKIT_CUDA_LAUNCHED("ssd_bwd_state_kernel");
 
   // 4. Intra-chunk terms, D, and the cumsum's backward: dx, ddt (added), dA/dD partials.
   const size_t in_bytes = bwd_intra_smem(s);
   set_smem(ssd_bwd_intra_kernel, in_bytes, "ssd_bwd_intra_kernel");
-  ssd_bwd_intra_kernel<<<chunk_grid, kThreads, in_bytes, stream>>>(s, in, dy, gr.dx, gr.ddt, ws.dacs, ws.dA_part,
-                                                                    ws.dD_part);
+  NEMOKIT_LAUNCH(chunk_grid, kThreads, in_bytes, stream, ssd_bwd_intra_kernel)
+  (s, in, dy, gr.dx, gr.ddt, ws.dacs, ws.dA_part, ws.dD_part);
   NEMOKIT_CUDA_LAUNCHED("ssd_bwd_intra_kernel");
 
   // 5. dC and dB, summed over each group's heads.
@@ -723,15 +723,15 @@ void ssd_backward(const SsdShape& s, const SsdInputs& in, const float* chunk_sta
   const dim3 group_grid(unsigned(nc * tiles), unsigned(s.groups), unsigned(s.batch));
   const size_t bc_bytes = bwd_dbc_smem(s);
   set_smem(ssd_bwd_dbc_kernel<true>, bc_bytes, "ssd_bwd_dbc_kernel<dC>");
-  ssd_bwd_dbc_kernel<true><<<group_grid, kThreads, bc_bytes, stream>>>(s, in, chunk_states, ws.dstates, dy, gr.dC);
+  NEMOKIT_LAUNCH(group_grid, kThreads, bc_bytes, stream, ssd_bwd_dbc_kernel<true>)(s, in, chunk_states, ws.dstates, dy, gr.dC);
   NEMOKIT_CUDA_LAUNCHED("ssd_bwd_dbc_kernel<dC>");
   set_smem(ssd_bwd_dbc_kernel<false>, bc_bytes, "ssd_bwd_dbc_kernel<dB>");
-  ssd_bwd_dbc_kernel<false><<<group_grid, kThreads, bc_bytes, stream>>>(s, in, chunk_states, ws.dstates, dy, gr.dB);
+  NEMOKIT_LAUNCH(group_grid, kThreads, bc_bytes, stream, ssd_bwd_dbc_kernel<false>)(s, in, chunk_states, ws.dstates, dy, gr.dB);
   NEMOKIT_CUDA_LAUNCHED("ssd_bwd_dbc_kernel<dB>");
 
   // 6. dA, dD.
-  ssd_bwd_reduce_kernel<<<unsigned((s.heads + 127) / 128), 128, 0, stream>>>(s.batch * nc, int(s.heads), ws.dA_part,
-                                                                            ws.dD_part, gr.dA, gr.dD);
+  NEMOKIT_LAUNCH(unsigned((s.heads + 127) / 128), 128, 0, stream, ssd_bwd_reduce_kernel)
+  (s.batch * nc, int(s.heads), ws.dA_part, ws.dD_part, gr.dA, gr.dD);
   NEMOKIT_CUDA_LAUNCHED("ssd_bwd_reduce_kernel");
 }
 

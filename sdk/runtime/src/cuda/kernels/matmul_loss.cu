@@ -180,18 +180,18 @@ void cross_entropy(float* row_loss, __nv_bfloat16* dlogits, const float* logits,
   if (rows > INT_MAX) throw std::invalid_argument("cross_entropy: more rows than a grid holds; chunk them");
   const bool vec = V % 4 == 0 && aligned(logits, 16) && (!dlogits || aligned(dlogits, 8));
   if (vec) {
-    cross_entropy_kernel<true>
-        <<<unsigned(rows), kThreads, 0, stream>>>(row_loss, dlogits, logits, targets, row_weight, grad_scale, V);
+    NEMOKIT_LAUNCH(unsigned(rows), kThreads, 0, stream, cross_entropy_kernel<true>)
+    (row_loss, dlogits, logits, targets, row_weight, grad_scale, V);
     NEMOKIT_CUDA_LAUNCHED("cross_entropy_kernel<vec>");
   } else {
-    cross_entropy_kernel<false>
-        <<<unsigned(rows), kThreads, 0, stream>>>(row_loss, dlogits, logits, targets, row_weight, grad_scale, V);
+    NEMOKIT_LAUNCH(unsigned(rows), kThreads, 0, stream, cross_entropy_kernel<false>)
+    (row_loss, dlogits, logits, targets, row_weight, grad_scale, V);
     NEMOKIT_CUDA_LAUNCHED("cross_entropy_kernel");
   }
 }
 
 void sum_rows(float* total, const float* row_loss, int64_t rows, cudaStream_t stream) {
-  sum_rows_kernel<<<1, kSumThreads, 0, stream>>>(total, row_loss, std::max<int64_t>(rows, 0));
+  NEMOKIT_LAUNCH(1, kSumThreads, 0, stream, sum_rows_kernel)(total, row_loss, std::max<int64_t>(rows, 0));
   NEMOKIT_CUDA_LAUNCHED("sum_rows_kernel");
 }
 

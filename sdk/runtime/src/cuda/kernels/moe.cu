@@ -64,7 +64,7 @@ bool vec8_ok(int64_t d, std::initializer_list<const void*> ptrs) {
 // taken as -inf, so that k <= E always finds k distinct experts.
 __global__ void router_forward_kernel(int32_t* ids, float* weights, float* scores, int32_t* stat, const float* logits,
                                       const float* bias, const uint8_t* pad, int64_t rows, int E, int k, float scale, bool norm) {
-  extern __shared__ float smem[];  // per warp: s[E], key[E], top_s[k], top_i[k] (int)
+  NEMOKIT_DYNAMIC_SHARED(float, smem);  // per warp: s[E], key[E], top_s[k], top_i[k] (int)
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int64_t r = int64_t(blockIdx.x) * (blockDim.x / kWarp) + warp;
   if (r >= rows) return;  // whole warps leave; the kernel has no block-wide barrier
@@ -160,7 +160,7 @@ int dispatch_warps(int E) {
 template <bool place>
 __global__ void dispatch_chunk_kernel(int32_t* hist, int32_t* perm_src, int32_t* perm_pos, const int32_t* ids, int64_t n,
                                       int64_t chunks, int E) {
-  extern __shared__ int cnt_all[];
+  NEMOKIT_DYNAMIC_SHARED(int, cnt_all);
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int64_t chunk = int64_t(blockIdx.x) * (blockDim.x / kWarp) + warp;
   if (chunk >= chunks) return;  // whole warps; no block-wide barrier
@@ -191,7 +191,7 @@ __global__ void dispatch_chunk_kernel(int32_t* hist, int32_t* perm_src, int32_t*
 // then a warp per expert turns its column into first positions by a warp prefix sum, 32 chunks
 // at a time.
 __global__ void dispatch_scan_kernel(int32_t* counts, int32_t* offsets, int32_t* hist, int64_t chunks, int E) {
-  extern __shared__ int tot[];  // [E]
+  NEMOKIT_DYNAMIC_SHARED(int, tot);  // [E]
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, warps = blockDim.x / kWarp;
   for (int e = warp; e < E; e += warps) {
     int t = 0;
@@ -314,8 +314,8 @@ void moe_router_forward(int32_t* topk_ids, float* topk_weights, float* scores, i
   require(warps >= 1, "too many experts for the router's shared memory");
   if (warps > 8) warps = 8;
   const int64_t blocks = (rows + warps - 1) / warps;
-  router_forward_kernel<<<unsigned(blocks), warps * kWarp, warps * per_warp, stream>>>(
-      topk_ids, topk_weights, scores, stat_counts, logits, bias, pad, rows, E, k, scale, norm_topk);
+  NEMOKIT_LAUNCH(unsigned(blocks), warps * kWarp, warps * per_warp, stream, router_forward_kernel)
+  (topk_ids, topk_weights, scores, stat_counts, logits, bias, pad, rows, E, k, scale, norm_topk);
   NEMOKIT_CUDA_LAUNCHED("router_forward_kernel");
 }
 
@@ -324,8 +324,8 @@ void moe_router_backward(float* dlogits, const float* dweights, const int32_t* t
   check_rows_k(rows, k);
   if (rows == 0) return;
   const int threads = 256;
-  router_backward_kernel<<<unsigned((rows + threads - 1) / threads), threads, 0, stream>>>(dlogits, dweights, topk_ids, scores,
-                                                                                           rows, E, k, scale, norm_topk);
+  NEMOKIT_LAUNCH(unsigned((rows + threads - 1) / threads), threads, 0, stream, router_backward_kernel)
+  (dlogits, dweights, topk_ids, scores, rows, E, k, scale, norm_topk);
   NEMOKIT_CUDA_LAUNCHED("router_backward_kernel");
 }
 
@@ -345,14 +345,16 @@ void moe_dispatch(int32_t* expert_counts, int32_t* expert_offsets, int32_t* perm
   const size_t smem = size_t(warps) * E * sizeof(int);
   const unsigned blocks = unsigned((chunks + warps - 1) / warps);
   if (chunks > 0) {
-    dispatch_chunk_kernel<false><<<blocks, warps * kWarp, smem, stream>>>(hist, nullptr, nullptr, topk_ids, n, chunks, E);
+    NEMOKIT_LAUNCH(blocks, warps * kWarp, smem, stream, dispatch_chunk_kernel<false>)
+    (hist, nullptr, nullptr, topk_ids, n, chunks, E);
     NEMOKIT_CUDA_LAUNCHED("dispatch_chunk_kernel<count>");
   }
   // Runs with no chunks too: the counts and offsets are written (zeros) either way.
-  dispatch_scan_kernel<<<1, 1024, size_t(E) * sizeof(int), stream>>>(expert_counts, expert_offsets, hist, chunks, E);
+  NEMOKIT_LAUNCH(1, 1024, size_t(E) * sizeof(int), stream, dispatch_scan_kernel)(expert_counts, expert_offsets, hist, chunks, E);
   NEMOKIT_CUDA_LAUNCHED("dispatch_scan_kernel");
   if (chunks > 0) {
-    dispatch_chunk_kernel<true><<<blocks, warps * kWarp, smem, stream>>>(hist, perm_src, perm_pos, topk_ids, n, chunks, E);
+    NEMOKIT_LAUNCH(blocks, warps * kWarp, smem, stream, dispatch_chunk_kernel<true>)
+    (hist, perm_src, perm_pos, topk_ids, n, chunks, E);
     NEMOKIT_CUDA_LAUNCHED("dispatch_chunk_kernel<place>");
   }
 }
@@ -368,9 +370,9 @@ void moe_gather(__nv_bfloat16* x_perm, const __nv_bfloat16* x, const int32_t* pe
   if (rows == 0 || d == 0) return;
   const int64_t n = rows * k;
   if (vec8_ok(d, {x_perm, x})) {
-    gather_kernel<8><<<row_grid(n, d, 8), kRowThreads, 0, stream>>>(x_perm, x, perm_src, k, d);
+    NEMOKIT_LAUNCH(row_grid(n, d, 8), kRowThreads, 0, stream, gather_kernel<8>)(x_perm, x, perm_src, k, d);
   } else {
-    gather_kernel<1><<<row_grid(n, d, 1), kRowThreads, 0, stream>>>(x_perm, x, perm_src, k, d);
+    NEMOKIT_LAUNCH(row_grid(n, d, 1), kRowThreads, 0, stream, gather_kernel<1>)(x_perm, x, perm_src, k, d);
   }
   NEMOKIT_CUDA_LAUNCHED("gather_kernel");
 }
@@ -380,9 +382,9 @@ void moe_gather_backward(__nv_bfloat16* dx, const __nv_bfloat16* dx_perm, const 
   check_rows_k(rows, k);
   if (rows == 0 || d == 0) return;
   if (vec8_ok(d, {dx, dx_perm})) {
-    sum_slots_kernel<8><<<row_grid(rows, d, 8), kRowThreads, 0, stream>>>(dx, dx_perm, nullptr, perm_pos, k, d);
+    NEMOKIT_LAUNCH(row_grid(rows, d, 8), kRowThreads, 0, stream, sum_slots_kernel<8>)(dx, dx_perm, nullptr, perm_pos, k, d);
   } else {
-    sum_slots_kernel<1><<<row_grid(rows, d, 1), kRowThreads, 0, stream>>>(dx, dx_perm, nullptr, perm_pos, k, d);
+    NEMOKIT_LAUNCH(row_grid(rows, d, 1), kRowThreads, 0, stream, sum_slots_kernel<1>)(dx, dx_perm, nullptr, perm_pos, k, d);
   }
   NEMOKIT_CUDA_LAUNCHED("sum_slots_kernel (gather backward)");
 }
@@ -392,9 +394,9 @@ void moe_combine(__nv_bfloat16* out, const __nv_bfloat16* y_perm, const float* t
   check_rows_k(rows, k);
   if (rows == 0 || d == 0) return;
   if (vec8_ok(d, {out, y_perm})) {
-    sum_slots_kernel<8><<<row_grid(rows, d, 8), kRowThreads, 0, stream>>>(out, y_perm, topk_weights, perm_pos, k, d);
+    NEMOKIT_LAUNCH(row_grid(rows, d, 8), kRowThreads, 0, stream, sum_slots_kernel<8>)(out, y_perm, topk_weights, perm_pos, k, d);
   } else {
-    sum_slots_kernel<1><<<row_grid(rows, d, 1), kRowThreads, 0, stream>>>(out, y_perm, topk_weights, perm_pos, k, d);
+    NEMOKIT_LAUNCH(row_grid(rows, d, 1), kRowThreads, 0, stream, sum_slots_kernel<1>)(out, y_perm, topk_weights, perm_pos, k, d);
   }
   NEMOKIT_CUDA_LAUNCHED("sum_slots_kernel (combine)");
 }
@@ -408,9 +410,11 @@ void moe_combine_backward(__nv_bfloat16* dy_perm, float* dweights, const __nv_bf
   const int threads = 256, pairs_per_block = threads / kWarp;
   const unsigned blocks = unsigned((n + pairs_per_block - 1) / pairs_per_block);
   if (vec8_ok(d, {dy_perm, dout, y_perm})) {
-    combine_backward_kernel<8><<<blocks, threads, 0, stream>>>(dy_perm, dweights, dout, y_perm, topk_weights, perm_pos, n, k, d);
+    NEMOKIT_LAUNCH(blocks, threads, 0, stream, combine_backward_kernel<8>)
+    (dy_perm, dweights, dout, y_perm, topk_weights, perm_pos, n, k, d);
   } else {
-    combine_backward_kernel<1><<<blocks, threads, 0, stream>>>(dy_perm, dweights, dout, y_perm, topk_weights, perm_pos, n, k, d);
+    NEMOKIT_LAUNCH(blocks, threads, 0, stream, combine_backward_kernel<1>)
+    (dy_perm, dweights, dout, y_perm, topk_weights, perm_pos, n, k, d);
   }
   NEMOKIT_CUDA_LAUNCHED("combine_backward_kernel");
 }

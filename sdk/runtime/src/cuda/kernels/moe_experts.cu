@@ -146,7 +146,7 @@ void moe_experts_backward(cublasContext* cublas, void* scratch, const int32_t* h
   const int64_t n = (blocks.back().off + blocks.back().n) * inner;
   const int threads = 256;
   const int64_t want = (n + threads - 1) / threads;
-  relu2_grad_inplace_kernel<<<unsigned(want < 65536 * 8 ? want : 65536 * 8), threads, 0, stream>>>(dh, h, n);
+  NEMOKIT_LAUNCH(unsigned(want < 65536 * 8 ? want : 65536 * 8), threads, 0, stream, relu2_grad_inplace_kernel)(dh, h, n);
   NEMOKIT_CUDA_LAUNCHED("relu2_grad_inplace_kernel");
   // dx_e = dh_e U_e
   ps.clear();

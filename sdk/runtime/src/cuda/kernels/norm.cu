@@ -285,7 +285,7 @@ template <Mode M>
 void launch_forward(const FwdArgs& a, int64_t rows, bool vec, cudaStream_t stream) {
   const Plan p = plan_for(a.group, vec);
   const dim3 grid(unsigned(rows), unsigned(a.C / a.group));
-  forward_kernel<M>(p)<<<grid, p.threads, 0, stream>>>(a);
+  NEMOKIT_LAUNCH(grid, p.threads, 0, stream, forward_kernel<M>(p))(a);
   NEMOKIT_CUDA_LAUNCHED("rmsnorm_forward_kernel");
 }
 
@@ -300,10 +300,10 @@ void launch_backward(BwdArgs a, float* dw, bool vec, void* workspace, cudaStream
   }
   a.partials = dw ? static_cast<float*>(workspace) : nullptr;
   const dim3 grid(unsigned(chunks), unsigned(a.C / a.group));
-  backward_kernel<M>(p)<<<grid, p.threads, 0, stream>>>(a);
+  NEMOKIT_LAUNCH(grid, p.threads, 0, stream, backward_kernel<M>(p))(a);
   NEMOKIT_CUDA_LAUNCHED("rmsnorm_backward_kernel");
   if (dw) {
-    reduce_partials_kernel<<<unsigned((a.C + 255) / 256), 256, 0, stream>>>(dw, a.partials, chunks, a.C);
+    NEMOKIT_LAUNCH(unsigned((a.C + 255) / 256), 256, 0, stream, reduce_partials_kernel)(dw, a.partials, chunks, a.C);
     NEMOKIT_CUDA_LAUNCHED("reduce_partials_kernel");
   }
   if (owned) NEMOKIT_CUDA_CHECK(cudaFreeAsync(owned, stream));

@@ -131,9 +131,10 @@ void adamw_step(float* master, float* m, float* v, __nv_bfloat16* weights_bf16, 
   k.decay = h.lr * h.weight_decay;
   const bool vec = aligned16(master) && aligned16(m) && aligned16(v) && aligned16(grad) && aligned8(weights_bf16);
   if (vec) {
-    adamw_kernel<true><<<blocks_for(n / 4), kThreads, 0, stream>>>(master, m, v, weights_bf16, grad, n, k, grad_scale);
+    NEMOKIT_LAUNCH(blocks_for(n / 4), kThreads, 0, stream, adamw_kernel<true>)
+    (master, m, v, weights_bf16, grad, n, k, grad_scale);
   } else {
-    adamw_kernel<false><<<blocks_for(n), kThreads, 0, stream>>>(master, m, v, weights_bf16, grad, n, k, grad_scale);
+    NEMOKIT_LAUNCH(blocks_for(n), kThreads, 0, stream, adamw_kernel<false>)(master, m, v, weights_bf16, grad, n, k, grad_scale);
   }
   NEMOKIT_CUDA_LAUNCHED("adamw_kernel");
 }
@@ -143,27 +144,27 @@ void sum_squares_partial(double* partials, const float* x, int64_t n, cudaStream
   if (n == 0) return;
   const unsigned blocks = unsigned(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kSumSquaresPartials));
   if (aligned16(x)) {
-    sum_squares_kernel<true><<<blocks, kThreads, 0, stream>>>(partials, x, n);
+    NEMOKIT_LAUNCH(blocks, kThreads, 0, stream, sum_squares_kernel<true>)(partials, x, n);
   } else {
-    sum_squares_kernel<false><<<blocks, kThreads, 0, stream>>>(partials, x, n);
+    NEMOKIT_LAUNCH(blocks, kThreads, 0, stream, sum_squares_kernel<false>)(partials, x, n);
   }
   NEMOKIT_CUDA_LAUNCHED("sum_squares_kernel");
 }
 
 void sum_squares_finish(double* out, const double* partials, cudaStream_t stream) {
-  sum_squares_finish_kernel<<<1, kSumSquaresPartials, 0, stream>>>(out, partials);
+  NEMOKIT_LAUNCH(1, kSumSquaresPartials, 0, stream, sum_squares_finish_kernel)(out, partials);
   NEMOKIT_CUDA_LAUNCHED("sum_squares_finish_kernel");
 }
 
 void grad_clip_scale(float* scale, const double* sumsq, double max_norm, cudaStream_t stream) {
-  grad_clip_scale_kernel<<<1, 1, 0, stream>>>(scale, sumsq, max_norm);
+  NEMOKIT_LAUNCH(1, 1, 0, stream, grad_clip_scale_kernel)(scale, sumsq, max_norm);
   NEMOKIT_CUDA_LAUNCHED("grad_clip_scale_kernel");
 }
 
 void scale_inplace(float* x, int64_t n, const float* scale, cudaStream_t stream) {
   if (n < 0) throw std::invalid_argument("scale_inplace: n < 0");
   if (n == 0) return;
-  scale_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, n, scale);
+  NEMOKIT_LAUNCH(blocks_for(n), kThreads, 0, stream, scale_kernel)(x, n, scale);
   NEMOKIT_CUDA_LAUNCHED("scale_kernel");
 }
 

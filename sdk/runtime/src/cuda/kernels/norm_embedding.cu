@@ -68,9 +68,9 @@ void embedding_forward(__nv_bfloat16* out, const int32_t* ids, const __nv_bfloat
   check_rows("embedding_forward", rows, C);
   if (rows == 0) return;
   if (C % 8 == 0 && aligned16(out) && aligned16(table)) {
-    embedding_forward_kernel<8><<<unsigned(rows), threads_for(C, 8), 0, stream>>>(out, ids, table, vocab, C, bad_id);
+    NEMOKIT_LAUNCH(unsigned(rows), threads_for(C, 8), 0, stream, embedding_forward_kernel<8>)(out, ids, table, vocab, C, bad_id);
   } else {
-    embedding_forward_kernel<1><<<unsigned(rows), threads_for(C, 1), 0, stream>>>(out, ids, table, vocab, C, bad_id);
+    NEMOKIT_LAUNCH(unsigned(rows), threads_for(C, 1), 0, stream, embedding_forward_kernel<1>)(out, ids, table, vocab, C, bad_id);
   }
   NEMOKIT_CUDA_LAUNCHED("embedding_forward_kernel");
 }
@@ -80,9 +80,9 @@ void embedding_backward(float* dtable, const __nv_bfloat16* dout, const int32_t*
   check_rows("embedding_backward", rows, C);
   if (rows == 0) return;
   if (C % 8 == 0 && aligned16(dtable) && aligned16(dout)) {
-    embedding_backward_kernel<8><<<unsigned(rows), threads_for(C, 8), 0, stream>>>(dtable, dout, ids, vocab, C);
+    NEMOKIT_LAUNCH(unsigned(rows), threads_for(C, 8), 0, stream, embedding_backward_kernel<8>)(dtable, dout, ids, vocab, C);
   } else {
-    embedding_backward_kernel<1><<<unsigned(rows), threads_for(C, 1), 0, stream>>>(dtable, dout, ids, vocab, C);
+    NEMOKIT_LAUNCH(unsigned(rows), threads_for(C, 1), 0, stream, embedding_backward_kernel<1>)(dtable, dout, ids, vocab, C);
   }
   NEMOKIT_CUDA_LAUNCHED("embedding_backward_kernel");
 }
