@@ -120,6 +120,25 @@ __device__ Chunk load_chunk(ChunkSmem& cs, const SsdShape& s, const SsdInputs& i
   return ch;
 }
 
+// M = (C B^T) o L on the chunk's lower triangle, zero across documents: the intra-chunk decay
+// tile the forward's chunk scan and the backward's intra-chunk terms both build (a warp per row
+// l, lanes over s; C and B rows padded to ldN so lanes hit distinct banks). The caller
+// synchronizes after. TENSOR CORES: [Q, N] x [N, Q].
+__device__ void masked_cb(float* M, int ldQ, const bf16* Cs, const bf16* Bs, int ldN, int N, const ChunkSmem& cs,
+                          int len) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int l = warp; l < len; l += kWarps)
+    for (int j = lane; j <= l; j += 32) {
+      float v = 0.0f;
+      if (cs.doc[j] == cs.doc[l]) {
+        float dot = 0.0f;
+        for (int n = 0; n < N; ++n) dot += to_f(Cs[l * ldN + n]) * to_f(Bs[j * ldN + n]);
+        v = dot * expf(cs.acs[l] - cs.acs[j]);
+      }
+      M[l * ldQ + j] = v;
+    }
+}
+
 // Index of (b, h, chunk c) in chunk_states-shaped buffers, in elements.
 __device__ __forceinline__ int64_t state_offset(const SsdShape& s, int64_t b, int64_t h, int64_t c) {
   return ((b * s.heads + h) * num_chunks(s) + c) * s.head_dim * s.state;
@@ -235,18 +254,7 @@ ssd_chunk_scan_kernel(SsdShape s, SsdInputs in, const float* states, bf16* y) {
   }
   __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // M = (C B^T) o L on the lower triangle (a warp per row l, lanes over s; B rows padded so
-  // lanes hit distinct banks). TENSOR CORES: [Q, N] x [N, Q].
-  for (int l = warp; l < len; l += kWarps)
-    for (int j = lane; j <= l; j += 32) {
-      float v = 0.0f;
-      if (cs.doc[j] == cs.doc[l]) {
-        float dot = 0.0f;
-        for (int n = 0; n < N; ++n) dot += to_f(Cs[l * ldN + n]) * to_f(Bs[j * ldN + n]);
-        v = dot * expf(cs.acs[l] - cs.acs[j]);
-      }
-      M[l * ldQ + j] = v;
-    }
+  masked_cb(M, ldQ, Cs, Bs, ldN, N, cs, len);
   __syncthreads();
   // Y = M X + e o (C S^T) + D x (a warp per row, lanes over p). TENSOR CORES: [Q, Q] x [Q, P]
   // and [Q, N] x [N, P].
@@ -404,17 +412,7 @@ ssd_bwd_intra_kernel(SsdShape s, SsdInputs in, const bf16* dy, float* dx, float*
   }
   __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // M = (C B^T) o L, as in the forward. TENSOR CORES: [Q, N] x [N, Q].
-  for (int l = warp; l < len; l += kWarps)
-    for (int j = lane; j <= l; j += 32) {
-      float v = 0.0f;
-      if (cs.doc[j] == cs.doc[l]) {
-        float dot = 0.0f;
-        for (int n = 0; n < N; ++n) dot += to_f(Cs[l * ldN + n]) * to_f(Bs[j * ldN + n]);
-        v = dot * expf(cs.acs[l] - cs.acs[j]);
-      }
-      M[l * ldQ + j] = v;
-    }
+  masked_cb(M, ldQ, Cs, Bs, ldN, N, cs, len);
   __syncthreads();  // C, B are dead: T may overwrite them
   // T[l,s] = M[l,s] (dy_l . X_s), X_s = x_s dt_s. TENSOR CORES: [Q, P] x [P, Q].
   for (int l = warp; l < len; l += kWarps)
