@@ -1,0 +1,33 @@
+// Squared-ReLU MLP (MlpMixer): y = down(relu(up(x))^2). Also the MoE layer's shared expert.
+#include "elementwise.cuh"
+#include "mixers.hpp"
+
+namespace nemokit::rt::cuda {
+namespace {
+
+class GpuMlp : public GpuMixer {
+ public:
+  GpuMlp(int64_t hidden, int64_t inner, const MlpWeights& w) : d_(hidden), inner_(inner), w_(w) {}
+
+  void forward(const MixerRun& run, const bf16* x, bf16* y) override {
+    const int64_t R = run.rows;
+    bf16* h = h_.reserve(R * inner_);  // kept: relu2's backward reads the pre-activation
+    bf16* a = a_.reserve(R * inner_);  // kept: down's weight gradient reads it
+    linear_forward(*run.lt, h, x, w_.up, R, d_, inner_, run.stream);
+    relu2_forward(a, h, R * inner_, run.stream);
+    linear_forward(*run.lt, y, a, w_.down, R, inner_, d_, run.stream);
+  }
+
+ private:
+  int64_t d_, inner_;
+  MlpWeights w_;
+  DeviceBuffer<bf16> h_, a_;
+};
+
+}  // namespace
+
+std::unique_ptr<GpuMixer> make_gpu_mlp(int64_t hidden, int64_t inner, const MlpWeights& w) {
+  return std::make_unique<GpuMlp>(hidden, inner, w);
+}
+
+}  // namespace nemokit::rt::cuda

@@ -1,0 +1,77 @@
+// Internal: the GPU counterparts of src/model/mixers.hpp's four block mixers, forward only for
+// now. Each holds device pointers to its bf16 weights (owned by the model's ParamStore) and owns
+// its activation buffers, sized by the rows of the last forward: they are what each mixer's
+// backward will read, as the CPU mixers keep theirs. Kept free of the runtime's headers, so the
+// .cu files compile under nvcc without the CPU model's dependencies.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "device_buffer.hpp"
+#include "matmul.cuh"
+
+struct cublasContext;
+
+namespace nemokit::rt::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// What every mixer's forward runs with: the model's cuBLAS handles and stream, and the batch.
+struct MixerRun {
+  BlasLt* lt = nullptr;
+  cublasContext* cublas = nullptr;  // the MoE experts' grouped GEMMs
+  cudaStream_t stream = nullptr;
+  int64_t batch = 0, seq = 0, rows = 0;
+  const int32_t* doc = nullptr;  // device [rows] or null: one document per row
+};
+
+class GpuMixer {
+ public:
+  virtual ~GpuMixer() = default;
+  // y [rows, hidden] is overwritten from x [rows, hidden].
+  virtual void forward(const MixerRun& run, const bf16* x, bf16* y) = 0;
+};
+
+struct Mamba2Dims {
+  int64_t hidden, heads, head_dim, groups, state, conv_kernel, chunk;
+  float eps, dt_min;
+  int64_t d_inner() const { return heads * head_dim; }
+  int64_t conv_dim() const { return d_inner() + 2 * groups * state; }
+  int64_t in_proj_dim() const { return d_inner() + conv_dim() + heads; }
+};
+struct Mamba2Weights {
+  const bf16 *in_proj, *conv_w, *conv_b /* may be null */, *A_log, *D, *dt_bias, *norm, *out_proj;
+};
+std::unique_ptr<GpuMixer> make_gpu_mamba2(const Mamba2Dims& dims, const Mamba2Weights& w);
+
+struct AttentionDims {
+  int64_t hidden, heads, kv_heads, head_dim;
+};
+struct AttentionWeights {
+  const bf16 *q, *k, *v, *o;
+};
+std::unique_ptr<GpuMixer> make_gpu_attention(const AttentionDims& dims, const AttentionWeights& w);
+
+struct MlpWeights {
+  const bf16 *up, *down;  // [inner, hidden], [hidden, inner]
+};
+std::unique_ptr<GpuMixer> make_gpu_mlp(int64_t hidden, int64_t inner, const MlpWeights& w);
+
+struct MoeDims {
+  int64_t hidden, experts, top_k, inner, shared_inner /* 0: no shared expert */;
+  float routed_scaling_factor;
+  bool norm_topk_prob;
+};
+struct MoeWeights {
+  const bf16* gate;           // [E, hidden]
+  const float* score_bias;    // [E] fp32: e_score_correction_bias (see ParamStore)
+  const bf16 *up, *down;      // stacked [E, inner, hidden], [E, hidden, inner]
+  MlpWeights shared;          // null pointers without a shared expert
+};
+std::unique_ptr<GpuMixer> make_gpu_moe(const MoeDims& dims, const MoeWeights& w);
+
+}  // namespace nemokit::rt::cuda
