@@ -1,0 +1,102 @@
+#include <stdexcept>
+#include <string>
+
+#include "model_impl.hpp"
+
+namespace nemokit::rt::cuda {
+
+void check_supported(NemotronH& model) {
+  const NemotronHConfig& c = model.config();
+  auto refuse = [](const std::string& what) {
+    throw std::invalid_argument("GpuNemotronH: " + what + " is not supported on the GPU yet");
+  };
+  if (model.has_lora()) refuse("LoRA (add_lora)");
+  if (c.moe_latent_size > 0) refuse("LatentMoE (moe_latent_size " + std::to_string(c.moe_latent_size) + ")");
+  if (c.num_nextn_predict_layers > 0) refuse("multi-token prediction (num_nextn_predict_layers)");
+  for (const char* key : {"vision_config", "audio_config"})
+    if (c.extra.contains(key)) refuse(std::string("an omni encoder (") + key + ")");
+  if (model.expert_parallel() > 1) refuse("expert parallel");
+  if (c.mlp_hidden_act != "relu2") refuse("mlp_hidden_act \"" + c.mlp_hidden_act + "\" (only relu2)");
+  if (c.pattern.find('M') != std::string::npos && c.ssm_state_size == 0) refuse("Mamba without a state (ssm_state_size 0)");
+}
+
+namespace {
+
+std::unique_ptr<GpuMixer> build_mamba2(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
+  Mamba2Dims dims{c.hidden_size, c.mamba_num_heads, c.mamba_head_dim, c.n_groups, c.ssm_state_size,
+                  c.conv_kernel, c.chunk_size, c.layer_norm_epsilon, c.time_step_min};
+  Mamba2Weights w{};
+  w.in_proj = p.take(m + "in_proj.weight");
+  w.conv_w = p.take(m + "conv1d.weight");
+  w.conv_b = c.use_conv_bias ? p.take(m + "conv1d.bias") : nullptr;
+  w.A_log = p.take(m + "A_log");
+  w.D = p.take(m + "D");
+  w.dt_bias = p.take(m + "dt_bias");
+  w.norm = p.take(m + "norm.weight");
+  w.out_proj = p.take(m + "out_proj.weight");
+  return make_gpu_mamba2(dims, w);
+}
+
+std::unique_ptr<GpuMixer> build_attention(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
+  AttentionDims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim};
+  AttentionWeights w{p.take(m + "q_proj.weight"), p.take(m + "k_proj.weight"), p.take(m + "v_proj.weight"),
+                     p.take(m + "o_proj.weight")};
+  return make_gpu_attention(dims, w);
+}
+
+MlpWeights take_mlp(ParamStore& p, const std::string& m) {
+  return {p.take(m + "up_proj.weight"), p.take(m + "down_proj.weight")};
+}
+
+std::unique_ptr<GpuMixer> build_moe(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
+  MoeDims dims{c.hidden_size, c.n_routed_experts, c.num_experts_per_tok, c.moe_intermediate_size,
+               c.moe_shared_expert_intermediate_size, c.routed_scaling_factor, c.norm_topk_prob};
+  MoeWeights w{};
+  w.gate = p.take(m + "gate.weight");
+  w.score_bias = p.take_f32(m + "gate.e_score_correction_bias");
+  std::vector<std::string> up, down;
+  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
+    up.push_back(m + "experts." + std::to_string(e) + ".up_proj.weight");
+    down.push_back(m + "experts." + std::to_string(e) + ".down_proj.weight");
+  }
+  w.up = p.take_stacked(up);
+  w.down = p.take_stacked(down);
+  if (dims.shared_inner > 0) w.shared = take_mlp(p, m + "shared_experts.");
+  return make_gpu_moe(dims, w);
+}
+
+}  // namespace
+
+void build_layers(GpuNemotronH::Impl& m) {
+  const NemotronHConfig& c = m.config;
+  ParamStore& p = m.params;
+  m.embedding = p.take("backbone.embeddings.weight");
+  for (int64_t l = 0; l < c.num_layers(); ++l) {
+    const std::string prefix = "backbone.layers." + std::to_string(l) + ".";
+    const std::string mixer = prefix + "mixer.";
+    GpuBlock b;
+    b.norm = p.take(prefix + "norm.weight");
+    switch (c.pattern[l]) {
+      case 'M':
+        b.mixer = build_mamba2(p, c, mixer);
+        break;
+      case '*':
+        b.mixer = build_attention(p, c, mixer);
+        break;
+      case '-':
+        b.mixer = make_gpu_mlp(c.hidden_size, c.intermediate_size, take_mlp(p, mixer));
+        break;
+      case 'E':
+        b.mixer = build_moe(p, c, mixer);
+        break;
+      default:
+        throw std::invalid_argument(std::string("GpuNemotronH: unknown layer kind '") + c.pattern[l] + "' in pattern");
+    }
+    m.blocks.push_back(std::move(b));
+  }
+  m.norm_f = p.take("backbone.norm_f.weight");
+  m.lm_head = c.tie_word_embeddings ? m.embedding : p.take("lm_head.weight");
+  p.check_complete();
+}
+
+}  // namespace nemokit::rt::cuda
