@@ -36,24 +36,22 @@ void GpuNemotronH::Impl::backbone(const int32_t* tokens, int64_t batch, int64_t 
   bf16* delta = mixed.reserve(R * d);
   embedding_forward(residual[0].get(), tokens, embedding, R, V, d, bad_id.get(), stream);
   MixerRun run{&lt, cublas, stream, batch, seq, R, doc};
+  // The first norm reads the embeddings as they are; every later one is fused with the residual
+  // add before it.
+  residual_rmsnorm_forward(residual[0].get(), L ? normed[0].reserve(R * d) : final_normed.reserve(R * d),
+                           L ? rstd[0].reserve(R) : final_rstd.reserve(R), residual[0].get(), nullptr,
+                           L ? blocks[0].norm : norm_f, R, d, d, eps, stream);
   for (size_t l = 0; l < L; ++l) {
-    bf16* y = normed[l].reserve(R * d);
-    float* r = rstd[l].reserve(R);
-    // Block l's norm: h_l is already complete (the previous step added its delta), so no add.
-    residual_rmsnorm_forward(residual[l].get(), y, r, residual[l].get(), nullptr, blocks[l].norm, R, d, d, eps, stream);
-    blocks[l].mixer->forward(run, y, delta);
-    // h_{l+1} = h_l + mixer(norm(h_l)) in bf16, the residual stream's type on the GPU. The next
-    // norm could take this add (its fused form); kept apart so that each h_l stays as the
-    // backward will read it.
-    const bf16* next_w = l + 1 < L ? blocks[l + 1].norm : norm_f;
-    bf16* next_y = l + 1 < L ? normed[l + 1].reserve(R * d) : final_normed.reserve(R * d);
-    float* next_r = l + 1 < L ? rstd[l + 1].reserve(R) : final_rstd.reserve(R);
-    residual_rmsnorm_forward(residual[l + 1].get(), next_y, next_r, residual[l].get(), delta, next_w, R, d, d, eps,
-                             stream);
+    blocks[l].mixer->forward(run, normed[l].get(), delta);
+    // h_{l+1} = h_l + mixer(norm(h_l)), rounded to bf16 (the residual stream's type on the GPU),
+    // and the next norm of it, in one pass. h_{l+1} gets a buffer of its own: the backward reads
+    // every block's input, as the CPU model keeps residual_.
+    const bool last = l + 1 == L;
+    bf16* next_y = last ? final_normed.reserve(R * d) : normed[l + 1].reserve(R * d);
+    float* next_r = last ? final_rstd.reserve(R) : rstd[l + 1].reserve(R);
+    residual_rmsnorm_forward(residual[l + 1].get(), next_y, next_r, residual[l].get(), delta,
+                             last ? norm_f : blocks[l + 1].norm, R, d, d, eps, stream);
   }
-  if (L == 0)
-    residual_rmsnorm_forward(residual[0].get(), final_normed.reserve(R * d), final_rstd.reserve(R), residual[0].get(),
-                             nullptr, norm_f, R, d, d, eps, stream);
 }
 
 void GpuNemotronH::Impl::check_token_ids() {

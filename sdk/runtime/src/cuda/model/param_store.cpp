@@ -48,12 +48,11 @@ __nv_bfloat16* ParamStore::take_stacked(const std::vector<std::string>& names) {
 
 float* ParamStore::take_f32(const std::string& name) {
   Entry& e = entry(name);
-  if (!e.device) take(name);
-  Entry& again = entry(name);  // take may have grown entries_
-  f32_blocks_.emplace_back(size_t(again.host->value.numel()));
-  again.device_f32 = f32_blocks_.back().get();
-  upload(again);
-  return again.device_f32;
+  if (!e.device) take(name);  // the bf16 copy too: every parameter has one
+  f32_blocks_.emplace_back(size_t(e.host->value.numel()));
+  e.device_f32 = f32_blocks_.back().get();
+  upload(e);
+  return e.device_f32;
 }
 
 void ParamStore::upload() {
