@@ -86,7 +86,7 @@ TEST(exec_local, exit_code_of_a_failing_stage_is_returned) {
   EXPECT_EQ(one.exit_code, 7) << one.err;
   RunResult two = run_nemokit({"run", "exectest", "echo", "echo.exit_code=5", "--run", "two"}, dir, test_env(dir));
   EXPECT_EQ(two.exit_code, 5) << two.err;
-  EXPECT_NE(two.err.find("exiting with code 5"), std::string::npos);
+  EXPECT_NE(two.err.find("exiting with code 5"), std::string::npos) << two.err;
 }
 
 TEST(exec_local, sigint_stops_every_rank) {
