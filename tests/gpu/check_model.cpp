@@ -18,38 +18,13 @@
 #include "gpu_model.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "op_check.hpp"
+#include "tiny_model.hpp"
 
 namespace rt = nemokit::rt;
 namespace gpu = nemokit::rt::cuda;
 using namespace nemokit::gpucheck;
 
 namespace {
-
-rt::NemotronHConfig tiny_hybrid(const char* pattern) {
-  rt::NemotronHConfig c;
-  c.pattern = pattern;
-  c.hidden_size = 64;
-  c.vocab_size = 96;
-  c.mamba_num_heads = 4, c.mamba_head_dim = 16, c.n_groups = 2, c.ssm_state_size = 16;
-  c.conv_kernel = 4, c.chunk_size = 16;
-  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.head_dim = 16;
-  c.intermediate_size = 96;
-  c.n_routed_experts = 4, c.num_experts_per_tok = 2, c.moe_intermediate_size = 32;
-  c.moe_shared_expert_intermediate_size = 48;
-  c.routed_scaling_factor = 2.5f;
-  // Logits of a visible spread, so their errors mean something. Not larger: with 0.2 the
-  // activations reaching the MoE layer after three blocks differ enough in bf16 that a router
-  // near a tie picks another expert for a row, and that row's logits then differ outright.
-  c.initializer_range = 0.1f;
-  return c;
-}
-
-void round_parameters_to_bf16(rt::NemotronH& model) {
-  for (rt::Parameter* p : model.parameters()) {
-    float* v = p->value.f32();
-    for (int64_t i = 0; i < p->value.numel(); ++i) v[i] = rt::bf16_to_float(rt::float_to_bf16(v[i]));
-  }
-}
 
 template <class T>
 std::unique_ptr<DeviceArray<T>> device_copy(const std::vector<T>& host) {
@@ -85,7 +60,6 @@ void check_model(Checker& c, const char* pattern, bool packed, bool weighted) {
 
   gpu::GpuNemotronH g(model);
   auto tokens = device_copy(batch.input_ids), targets = device_copy(batch.targets), doc = device_copy(batch.doc_ids);
-  auto weights = device_copy(batch.loss_weights);
   const float* logits_d = g.forward(tokens->get(), B, T, ptr(doc));
   std::vector<float> gpu_logits(R * V);
   cuda_or_throw(cudaMemcpy(gpu_logits.data(), logits_d, sizeof(float) * R * V, cudaMemcpyDeviceToHost), "logits");
@@ -94,14 +68,77 @@ void check_model(Checker& c, const char* pattern, bool packed, bool weighted) {
   for (float x : cpu_logits) scale = std::max(scale, std::fabs(x));
   c.expect_close("logits", gpu_logits, cpu_logits, Tolerance{3e-2 * scale, 3e-2});
 
-  const rt::StepResult gpu_loss = g.loss(tokens->get(), targets->get(), B, T, ptr(doc), ptr(weights));
+  const rt::StepResult gpu_loss = g.forward_backward(batch, rt::LossOptions{}, false);
   if (gpu_loss.tokens != cpu_loss.tokens)
     c.fail("loss counts " + std::to_string(gpu_loss.tokens) + " tokens, the reference " + std::to_string(cpu_loss.tokens));
   c.expect_close("loss", std::vector<float>{gpu_loss.loss}, std::vector<float>{cpu_loss.loss}, Tolerance{0, 5e-3});
   c.expect_close("loss_sum", std::vector<float>{float(gpu_loss.loss_sum)}, std::vector<float>{float(cpu_loss.loss_sum)}, Tolerance{0, 5e-3});
 }
 
+// The gradient of every parameter after forward_backward, against the CPU model's on the same
+// bf16-rounded weights. Compared per tensor by the relative norm of the difference: the GPU's
+// activations and their gradients are bf16, each a rounding of 2^-9, compounding through the
+// blocks both ways, so elementwise tolerances would be set by the smallest entries. Measured over
+// seeds 0-15: 0.5-3% for every matrix and norm weight, so 5e-2 holds a right gradient and fails
+// one with a wrong term (a missing path leaves 20-100% of the norm). Mamba's per-head scalars
+// (A_log, D, dt_bias) are sums over every position and channel of a head whose terms largely
+// cancel, so the same per-term errors are a larger share of the result: up to 20% measured,
+// allowed 30% (their kernels' terms are each checked tightly in check_mamba.cpp).
+// Also checked: the reported loss, and the routers' counts without the pad rows.
+void check_gradients(Checker& c, const char* pattern, bool packed, bool weighted, float grad_scale) {
+  const int64_t B = 2, T = 40, R = B * T;
+  rt::NemotronH model(tiny_hybrid(pattern));
+  model.init_weights(11);
+  round_parameters_to_bf16(model);
+  const int64_t V = model.config().vocab_size;
+  rt::Batch batch;
+  batch.batch = B, batch.seq = T;
+  batch.input_ids = c.ints(R, 0, int32_t(V));
+  batch.targets = c.ints(R, 0, int32_t(V));
+  for (int64_t r = 0; r < R; r += 7) batch.targets[r] = -1;
+  batch.pad.assign(R, 0);
+  for (int64_t r = T - 3; r < T; ++r) batch.pad[r] = 1;  // router counts skip these
+  if (packed) batch.set_documents({{0, 13, 40}, {0, 5, 29, 40}});
+  if (weighted) batch.loss_weights = c.uniform(R, 0.0f, 0.05f, false);
+  rt::LossOptions opts;
+  opts.grad_scale = grad_scale;
+
+  model.zero_grad();
+  model.set_expert_load(std::vector<std::vector<int64_t>>(model.expert_load().size(),
+                                                          std::vector<int64_t>(model.config().n_routed_experts, 0)));
+  const rt::StepResult cpu = model.forward_backward(batch, opts, true);
+  std::vector<std::vector<float>> cpu_grads;
+  for (rt::Parameter* p : model.parameters())
+    cpu_grads.emplace_back(p->grad.defined() ? std::vector<float>(p->grad.f32(), p->grad.f32() + p->grad.numel())
+                                             : std::vector<float>{});
+  const auto cpu_load = model.expert_load();
+
+  gpu::GpuNemotronH g(model, nullptr, true);
+  g.zero_grad();
+  const rt::StepResult gpu = g.forward_backward(batch, opts, true);
+  c.expect_close("loss", std::vector<float>{gpu.loss}, std::vector<float>{cpu.loss}, Tolerance{0, 5e-3});
+  if (g.take_expert_load() != cpu_load) c.fail("the routers' counts differ from the CPU model's");
+  g.download_grads();
+  size_t i = 0;
+  for (rt::Parameter* p : model.parameters()) {
+    const std::vector<float>& want = cpu_grads[i++];
+    if (want.empty()) continue;
+    double diff = 0, norm = 0;
+    for (int64_t j = 0; j < p->grad.numel(); ++j) {
+      const double w = want[size_t(j)], got = p->grad.f32()[j];
+      diff += (got - w) * (got - w), norm += w * w;
+    }
+    const double rel = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+    const bool per_head = p->value.numel() == model.config().mamba_num_heads;
+    if (!(rel <= (per_head ? 0.3 : 5e-2))) c.fail("gradient of " + p->name + ": |gpu - cpu| / |cpu| = " + std::to_string(rel));
+  }
+}
+
 }  // namespace
+
+GPU_OP_CASE(model_gradients_hybrid) { check_gradients(c, "M*-E", false, false, 1.0f); }
+GPU_OP_CASE(model_gradients_hybrid_packed_scaled) { check_gradients(c, "ME*-", true, false, 0.25f); }
+GPU_OP_CASE(model_gradients_hybrid_weighted_loss) { check_gradients(c, "M*-E", true, true, 1.0f); }
 
 GPU_OP_CASE(model_forward_hybrid) { check_model(c, "M*-E", false, false); }
 GPU_OP_CASE(model_forward_hybrid_packed) { check_model(c, "ME*-", true, false); }

@@ -1,5 +1,7 @@
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "model_impl.hpp"
 
@@ -26,33 +28,43 @@ std::unique_ptr<GpuMixer> build_mamba2(ParamStore& p, const NemotronHConfig& c, 
   Mamba2Dims dims{c.hidden_size, c.mamba_num_heads, c.mamba_head_dim, c.n_groups, c.ssm_state_size,
                   c.conv_kernel, c.chunk_size, c.layer_norm_epsilon, c.time_step_min};
   Mamba2Weights w{};
-  w.in_proj = p.take(m + "in_proj.weight");
-  w.conv_w = p.take(m + "conv1d.weight");
-  w.conv_b = c.use_conv_bias ? p.take(m + "conv1d.bias") : nullptr;
-  w.A_log = p.take(m + "A_log");
-  w.D = p.take(m + "D");
-  w.dt_bias = p.take(m + "dt_bias");
-  w.norm = p.take(m + "norm.weight");
-  w.out_proj = p.take(m + "out_proj.weight");
-  return make_gpu_mamba2(dims, w);
+  Mamba2Grads g{};
+  auto take = [&](const char* name, const bf16*& weight, float*& grad) {
+    weight = p.take(m + name);
+    grad = p.grad(m + name);
+  };
+  take("in_proj.weight", w.in_proj, g.in_proj);
+  take("conv1d.weight", w.conv_w, g.conv_w);
+  if (c.use_conv_bias) take("conv1d.bias", w.conv_b, g.conv_b);
+  take("A_log", w.A_log, g.A_log);
+  take("D", w.D, g.D);
+  take("dt_bias", w.dt_bias, g.dt_bias);
+  take("norm.weight", w.norm, g.norm);
+  take("out_proj.weight", w.out_proj, g.out_proj);
+  return make_gpu_mamba2(dims, w, g);
 }
 
 std::unique_ptr<GpuMixer> build_attention(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
   AttentionDims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim};
   AttentionWeights w{p.take(m + "q_proj.weight"), p.take(m + "k_proj.weight"), p.take(m + "v_proj.weight"),
                      p.take(m + "o_proj.weight")};
-  return make_gpu_attention(dims, w);
+  AttentionGrads g{p.grad(m + "q_proj.weight"), p.grad(m + "k_proj.weight"), p.grad(m + "v_proj.weight"),
+                   p.grad(m + "o_proj.weight")};
+  return make_gpu_attention(dims, w, g);
 }
 
-MlpWeights take_mlp(ParamStore& p, const std::string& m) {
-  return {p.take(m + "up_proj.weight"), p.take(m + "down_proj.weight")};
+std::pair<MlpWeights, MlpGrads> take_mlp(ParamStore& p, const std::string& m) {
+  MlpWeights w{p.take(m + "up_proj.weight"), p.take(m + "down_proj.weight")};
+  return {w, MlpGrads{p.grad(m + "up_proj.weight"), p.grad(m + "down_proj.weight")}};
 }
 
 std::unique_ptr<GpuMixer> build_moe(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
   MoeDims dims{c.hidden_size, c.n_routed_experts, c.num_experts_per_tok, c.moe_intermediate_size,
                c.moe_shared_expert_intermediate_size, c.routed_scaling_factor, c.norm_topk_prob};
   MoeWeights w{};
+  MoeGrads g{};
   w.gate = p.take(m + "gate.weight");
+  g.gate = p.grad(m + "gate.weight");
   w.score_bias = p.take_f32(m + "gate.e_score_correction_bias");
   std::vector<std::string> up, down;
   for (int64_t e = 0; e < c.n_routed_experts; ++e) {
@@ -61,8 +73,10 @@ std::unique_ptr<GpuMixer> build_moe(ParamStore& p, const NemotronHConfig& c, con
   }
   w.up = p.take_stacked(up);
   w.down = p.take_stacked(down);
-  if (dims.shared_inner > 0) w.shared = take_mlp(p, m + "shared_experts.");
-  return make_gpu_moe(dims, w);
+  g.up = p.grad(up[0]);  // the stacked blocks' gradients
+  g.down = p.grad(down[0]);
+  if (dims.shared_inner > 0) std::tie(w.shared, g.shared) = take_mlp(p, m + "shared_experts.");
+  return make_gpu_moe(dims, w, g);
 }
 
 }  // namespace
@@ -71,11 +85,13 @@ void build_layers(GpuNemotronH::Impl& m) {
   const NemotronHConfig& c = m.config;
   ParamStore& p = m.params;
   m.embedding = p.take("backbone.embeddings.weight");
+  m.embedding_grad = p.grad("backbone.embeddings.weight");
   for (int64_t l = 0; l < c.num_layers(); ++l) {
     const std::string prefix = "backbone.layers." + std::to_string(l) + ".";
     const std::string mixer = prefix + "mixer.";
     GpuBlock b;
     b.norm = p.take(prefix + "norm.weight");
+    b.norm_grad = p.grad(prefix + "norm.weight");
     switch (c.pattern[l]) {
       case 'M':
         b.mixer = build_mamba2(p, c, mixer);
@@ -83,9 +99,11 @@ void build_layers(GpuNemotronH::Impl& m) {
       case '*':
         b.mixer = build_attention(p, c, mixer);
         break;
-      case '-':
-        b.mixer = make_gpu_mlp(c.hidden_size, c.intermediate_size, take_mlp(p, mixer));
+      case '-': {
+        auto [w, g] = take_mlp(p, mixer);
+        b.mixer = make_gpu_mlp(c.hidden_size, c.intermediate_size, w, g);
         break;
+      }
       case 'E':
         b.mixer = build_moe(p, c, mixer);
         break;
@@ -95,7 +113,9 @@ void build_layers(GpuNemotronH::Impl& m) {
     m.blocks.push_back(std::move(b));
   }
   m.norm_f = p.take("backbone.norm_f.weight");
+  m.norm_f_grad = p.grad("backbone.norm_f.weight");
   m.lm_head = c.tie_word_embeddings ? m.embedding : p.take("lm_head.weight");
+  m.lm_head_grad = c.tie_word_embeddings ? m.embedding_grad : p.grad("lm_head.weight");
   p.check_complete();
 }
 

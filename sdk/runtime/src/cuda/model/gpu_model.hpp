@@ -9,13 +9,16 @@
 // audio_config), expert parallel, an MLP activation other than relu2 (mlp_hidden_act), Mamba
 // without a state (ssm_state_size 0).
 //
-// Forward only so far: the backward, the fp32 master weights and the optimizer step come next
-// (ParamStore::Entry::master; each mixer already keeps the activations its backward will read).
+// Training: forward_backward adds fp32 gradients of every trained parameter on the device
+// (download_grads copies them to the CPU model's Parameter::grad); the optimizer step is
+// gpu_trainer.hpp's. The MoE aux loss (moe_aux_loss_coeff) is refused there: the GPU routers
+// count their choices for the aux-loss-free bias update only.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "nemokit/runtime/model.hpp"
 
@@ -24,8 +27,9 @@ namespace nemokit::rt::cuda {
 class GpuNemotronH {
  public:
   // Copies every parameter of `model` to the current device (bf16). `model` must outlive this
-  // object (upload_weights reads it again). Work is queued on `stream`.
-  explicit GpuNemotronH(NemotronH& model, cudaStream_t stream = nullptr);
+  // object (upload_weights reads it again). Work is queued on `stream`. `training`: every
+  // trained parameter also gets an fp32 gradient on the device.
+  explicit GpuNemotronH(NemotronH& model, cudaStream_t stream = nullptr, bool training = false);
   ~GpuNemotronH();
   GpuNemotronH(const GpuNemotronH&) = delete;
   GpuNemotronH& operator=(const GpuNemotronH&) = delete;
@@ -40,15 +44,27 @@ class GpuNemotronH {
   // the vocabulary is reported by throwing, as the CPU's Batch::validate does).
   const float* forward(const int32_t* tokens, int64_t batch, int64_t seq, const int32_t* doc = nullptr);
 
-  // The loss of NemotronH::forward_backward(batch, opts, backward = false): cross-entropy of the
-  // LM head over targets (device int32 [batch*seq], < 0: not counted) in row chunks that never
-  // hold all the logits, mean over counted tokens (opts.mean) or sum; with loss_weights (device
-  // fp32 [batch*seq], or null) sum_t w_t ce_t. Without training there is no MoE aux loss, as on
-  // the CPU. Synchronizes the stream.
-  StepResult loss(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq,
-                  const int32_t* doc = nullptr, const float* loss_weights = nullptr, const LossOptions& opts = {});
+  // NemotronH::forward_backward on the GPU: the batch (host) is checked as Batch::validate does
+  // and uploaded; the LM head's cross-entropy runs in row chunks that never hold all the logits
+  // (mean over counted tokens, or sum; sum_t w_t ce_t with loss_weights). With `backward` the
+  // gradients, scaled by opts.grad_scale, are added into the device gradients (a model built
+  // for training) and the MoE routers count their choices (pad positions excepted), as a
+  // training forward does on the CPU. Media inputs and opts.moe_aux_loss_coeff are refused.
+  // Synchronizes the stream.
+  StepResult forward_backward(const Batch& batch, const LossOptions& opts, bool backward = true);
+
+  // Training (a model built with training = true):
+  void zero_grad();
+  // Parameter::grad of the CPU model = the device gradients (synchronous).
+  void download_grads();
+  // The router counts of every MoE layer since the last call, as NemotronH::expert_load lists
+  // them; the device counts restart from zero.
+  std::vector<std::vector<int64_t>> take_expert_load();
+  // Copies the CPU model's buffers (the routers' correction biases) to the device again.
+  void upload_buffers();
 
   struct Impl;  // internal (model_impl.hpp)
+  Impl& internals() { return *impl_; }  // for the trainer (gpu_trainer.cpp): the parameter blocks
 
  private:
   std::unique_ptr<Impl> impl_;

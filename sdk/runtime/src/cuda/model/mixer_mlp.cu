@@ -1,4 +1,5 @@
 // Squared-ReLU MLP (MlpMixer): y = down(relu(up(x))^2). Also the MoE layer's shared expert.
+#include "cuda_check.cuh"
 #include "elementwise.cuh"
 #include "mixers.hpp"
 
@@ -7,7 +8,7 @@ namespace {
 
 class GpuMlp : public GpuMixer {
  public:
-  GpuMlp(int64_t hidden, int64_t inner, const MlpWeights& w) : d_(hidden), inner_(inner), w_(w) {}
+  GpuMlp(int64_t hidden, int64_t inner, const MlpWeights& w, const MlpGrads& g) : d_(hidden), inner_(inner), w_(w), g_(g) {}
 
   void forward(const MixerRun& run, const bf16* x, bf16* y) override {
     const int64_t R = run.rows;
@@ -18,16 +19,28 @@ class GpuMlp : public GpuMixer {
     linear_forward(*run.lt, y, a, w_.down, R, inner_, d_, run.stream);
   }
 
+  void backward(const MixerRun& run, const bf16* x, const bf16* dy, bf16* dx) override {
+    const int64_t R = run.rows, n = R * inner_;
+    bf16* da = da_.reserve(n);
+    bf16* dh = dh_.reserve(n);
+    NEMOKIT_CUDA_CHECK(cudaMemsetAsync(da, 0, sizeof(bf16) * n, run.stream));
+    NEMOKIT_CUDA_CHECK(cudaMemsetAsync(dh, 0, sizeof(bf16) * n, run.stream));
+    linear_backward(*run.lt, da, g_.down, dy, a_.get(), w_.down, R, inner_, d_, run.stream);
+    relu2_backward(dh, da, h_.get(), n, run.stream);
+    linear_backward(*run.lt, dx, g_.up, dh, x, w_.up, R, d_, inner_, run.stream);
+  }
+
  private:
   int64_t d_, inner_;
   MlpWeights w_;
-  DeviceBuffer<bf16> h_, a_;
+  MlpGrads g_;
+  DeviceBuffer<bf16> h_, a_, da_, dh_;
 };
 
 }  // namespace
 
-std::unique_ptr<GpuMixer> make_gpu_mlp(int64_t hidden, int64_t inner, const MlpWeights& w) {
-  return std::make_unique<GpuMlp>(hidden, inner, w);
+std::unique_ptr<GpuMixer> make_gpu_mlp(int64_t hidden, int64_t inner, const MlpWeights& w, const MlpGrads& g) {
+  return std::make_unique<GpuMlp>(hidden, inner, w, g);
 }
 
 }  // namespace nemokit::rt::cuda

@@ -1,8 +1,9 @@
-// Internal: the GPU counterparts of src/model/mixers.hpp's four block mixers, forward only for
-// now. Each holds device pointers to its bf16 weights (owned by the model's ParamStore) and owns
-// its activation buffers, sized by the rows of the last forward: they are what each mixer's
-// backward will read, as the CPU mixers keep theirs. Kept free of the runtime's headers, so the
-// .cu files compile under nvcc without the CPU model's dependencies.
+// Internal: the GPU counterparts of src/model/mixers.hpp's four block mixers, forward and
+// backward. Each holds device pointers to its bf16 weights and fp32 weight gradients (owned by
+// the model's ParamStore; a null gradient: frozen, or not training) and owns its activation
+// buffers, sized by the rows of the last forward: what its backward reads, as the CPU mixers keep
+// theirs. Kept free of the runtime's headers, so the .cu files compile under nvcc without the CPU
+// model's dependencies.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -27,6 +28,9 @@ struct MixerRun {
   cudaStream_t stream = nullptr;
   int64_t batch = 0, seq = 0, rows = 0;
   const int32_t* doc = nullptr;  // device [rows] or null: one document per row
+  // Training forwards count the routers' choices for the bias update, except at pad positions.
+  bool training = false;
+  const uint8_t* pad = nullptr;  // device [rows] or null
 };
 
 class GpuMixer {
@@ -34,6 +38,12 @@ class GpuMixer {
   virtual ~GpuMixer() = default;
   // y [rows, hidden] is overwritten from x [rows, hidden].
   virtual void forward(const MixerRun& run, const bf16* x, bf16* y) = 0;
+  // After forward with the same run and x: dx [rows, hidden] += d/dx from dy; the weight
+  // gradients += theirs (fp32), as the CPU mixers' backward.
+  virtual void backward(const MixerRun& run, const bf16* x, const bf16* dy, bf16* dx) = 0;
+  // MoE: the router's choices per expert (device int32 [E]) counted by training forwards since
+  // the caller last zeroed them; null for other mixers.
+  virtual int32_t* router_counts() { return nullptr; }
 };
 
 struct Mamba2Dims {
@@ -46,7 +56,10 @@ struct Mamba2Dims {
 struct Mamba2Weights {
   const bf16 *in_proj, *conv_w, *conv_b /* may be null */, *A_log, *D, *dt_bias, *norm, *out_proj;
 };
-std::unique_ptr<GpuMixer> make_gpu_mamba2(const Mamba2Dims& dims, const Mamba2Weights& w);
+struct Mamba2Grads {
+  float *in_proj, *conv_w, *conv_b, *A_log, *D, *dt_bias, *norm, *out_proj;
+};
+std::unique_ptr<GpuMixer> make_gpu_mamba2(const Mamba2Dims& dims, const Mamba2Weights& w, const Mamba2Grads& g);
 
 struct AttentionDims {
   int64_t hidden, heads, kv_heads, head_dim;
@@ -54,12 +67,19 @@ struct AttentionDims {
 struct AttentionWeights {
   const bf16 *q, *k, *v, *o;
 };
-std::unique_ptr<GpuMixer> make_gpu_attention(const AttentionDims& dims, const AttentionWeights& w);
+struct AttentionGrads {
+  float *q, *k, *v, *o;
+};
+std::unique_ptr<GpuMixer> make_gpu_attention(const AttentionDims& dims, const AttentionWeights& w,
+                                             const AttentionGrads& g);
 
 struct MlpWeights {
   const bf16 *up, *down;  // [inner, hidden], [hidden, inner]
 };
-std::unique_ptr<GpuMixer> make_gpu_mlp(int64_t hidden, int64_t inner, const MlpWeights& w);
+struct MlpGrads {
+  float *up, *down;
+};
+std::unique_ptr<GpuMixer> make_gpu_mlp(int64_t hidden, int64_t inner, const MlpWeights& w, const MlpGrads& g);
 
 struct MoeDims {
   int64_t hidden, experts, top_k, inner, shared_inner /* 0: no shared expert */;
@@ -72,6 +92,10 @@ struct MoeWeights {
   const bf16 *up, *down;      // stacked [E, inner, hidden], [E, hidden, inner]
   MlpWeights shared;          // null pointers without a shared expert
 };
-std::unique_ptr<GpuMixer> make_gpu_moe(const MoeDims& dims, const MoeWeights& w);
+struct MoeGrads {
+  float *gate, *up, *down;  // up and down: the stacked blocks' gradients
+  MlpGrads shared;
+};
+std::unique_ptr<GpuMixer> make_gpu_moe(const MoeDims& dims, const MoeWeights& w, const MoeGrads& g);
 
 }  // namespace nemokit::rt::cuda
