@@ -58,6 +58,17 @@ void AdamW::step(float lr) {
   }
 }
 
+std::pair<Tensor*, Tensor*> AdamW::moments_of(const Parameter* p) {
+  if (sharded()) throw std::logic_error("AdamW::moments_of on a ZeRO-1 optimizer: its moments are sharded");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i] != p) continue;
+    if (!trained(p)) break;
+    if (!m_[i].defined()) m_[i] = Tensor::zeros(p->value.shape()), v_[i] = Tensor::zeros(p->value.shape());
+    return {&m_[i], &v_[i]};
+  }
+  throw std::logic_error("AdamW::moments_of: " + p->name + " is not trained by this optimizer");
+}
+
 std::vector<NamedTensor> AdamW::state_tensors() const {
   if (sharded() && !gathered_)
     throw std::logic_error("AdamW::state_tensors: the ZeRO-1 moments are sharded; call gather_state() on every rank first");

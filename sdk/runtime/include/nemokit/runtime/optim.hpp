@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nemokit/runtime/model.hpp"
@@ -51,6 +52,11 @@ class AdamW {
   // and each rank updates its own experts.
   double step_sharded(float lr, GradientSum& grads, double max_grad_norm, int expert_parallel = 1);
   int64_t steps() const { return step_; }
+  // A whole-moment optimizer's moments of `p` (zeros before its first update), for a trainer
+  // that keeps them elsewhere between checkpoints (the GPU's, trainer.hpp's DeviceTrainer).
+  // Throws for a parameter it does not train and on a sharded optimizer.
+  std::pair<Tensor*, Tensor*> moments_of(const Parameter* p);
+  void set_steps(int64_t steps) { step_ = steps; }
   const AdamWConfig& config() const { return config_; }
 
   // Moments as named tensors ("<param>.exp_avg", "<param>.exp_avg_sq") for checkpoints;

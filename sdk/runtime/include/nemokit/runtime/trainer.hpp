@@ -1,6 +1,7 @@
 // One optimizer step over several micro-batches: gradient accumulation, clipping, AdamW and
 // the aux-loss-free router bias update.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "nemokit/runtime/comm.hpp"
@@ -43,5 +44,31 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
 // communicator the parameters' gradients are used as they are), clipping, the optimizer step
 // at `lr` (sharded under ZeRO-1) and the router bias update. Returns the norm before clipping.
 double apply_gradients(NemotronH& model, AdamW& optimizer, float lr, GradientSum* grads, const TrainOptions& options);
+
+// train_step on a device: the model's working copy, gradients, fp32 master weights and AdamW
+// moments live there between steps, and the CPU model and optimizer are brought up to date on
+// request (checkpoints, evaluation, sampling). The CPU model keeps the routers' load counts and
+// biases: the trainer adds each step's device counts into NemotronH::expert_load (summed over
+// options.comm), applies options.expert_bias_rate as apply_gradients does, and uploads the biases
+// before every step, so the loops' own update_expert_bias calls reach the device too.
+class DeviceTrainer {
+ public:
+  virtual ~DeviceTrainer() = default;
+  // train_step's contract (every micro-batch forward and backward, gradients summed over
+  // options.comm, clipping, AdamW at lr).
+  virtual TrainStepStats step(float lr, const std::vector<Batch>& micro_batches) = 0;
+  // The CPU model's weights = the fp32 masters, and the optimizer's moments and step count =
+  // the device's (a checkpoint of the CPU model is then the device state).
+  virtual void sync_to_host() = 0;
+  // Loads the CPU model's weights and the optimizer's moments and steps onto the device again
+  // (after a checkpoint was restored into them).
+  virtual void sync_from_host() = 0;
+};
+
+// The CUDA module's trainer for `model` and `optimizer` (which must outlive it), starting from
+// their current weights, moments and step count, on the current CUDA device. Throws
+// std::runtime_error with the reason where there is no CUDA module or device, and
+// std::invalid_argument naming the setting for what the GPU path does not support.
+std::unique_ptr<DeviceTrainer> open_cuda_trainer(NemotronH& model, AdamW& optimizer, const TrainOptions& options);
 
 }  // namespace nemokit::rt
