@@ -103,6 +103,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   if (!config.contains("model") || !config["model"].is_object()) throw std::invalid_argument("model: the table is missing");
   rt::NemotronHConfig mc = rt::NemotronHConfig::from_recipe_table(config["model"], "config [model]");
   mc.validate("config [model]");
+  rt::require_train_device(o.device);
 
   // Ranks are started by the executor (several through mpirun); data parallel spans them all.
   std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
@@ -159,7 +160,8 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   if (writer) {
     host.info("pretraining " + mc.pattern + " (" + std::to_string(model.parameter_layout().size()) + " tensors), " +
               std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + "x" +
-              std::to_string(o.seq_length) + " tokens" + rt::describe_layout(par, *comm) + "; checkpoints in " +
+              std::to_string(o.seq_length) + " tokens" + rt::describe_layout(par, *comm) +
+              (o.device == rt::Device::cuda ? " on cuda" : "") + "; checkpoints in " +
               o.checkpoint_dir.string());
     if (state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
   }
@@ -178,6 +180,9 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
   to.mtp_loss_scale = float(o.mtp_loss_scaling_factor);
   to.comm = comm.get();
   to.global_micro_batches = accum;
+  // From here the weights and moments live where the steps run; the CPU model is brought up to
+  // date before it is read (evaluation, checkpoints, the sample).
+  rt::TrainStepper stepper(o.device, model, optimizer, to);
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
     // Every rank draws the whole global batch in the same order and keeps its slice: the sample
@@ -190,7 +195,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
         micro.push_back(rt::window_batch(windows, o.micro_batch_size, o.seq_length));
     }
     float lr = sched.lr(step);
-    rt::TrainStepStats s = rt::train_step(model, optimizer, lr, micro, to);
+    rt::TrainStepStats s = stepper.step(lr, micro);
     double imbalance = expert_imbalance(model.expert_load());
     if (o.moe_bias_update_rate > 0) model.update_expert_bias(float(o.moe_bias_update_rate));
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -210,7 +215,11 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
     }
 
     bool last = step + 1 == o.max_steps;
-    if (o.eval_steps > 0 && ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last)) {
+    const bool evaluating = o.eval_steps > 0 && ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last);
+    const int stopping = rt::stop_on_any_rank(stop, *comm);  // the signal, 0: none
+    const bool saving = (o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping;
+    if (evaluating || saving) stepper.sync_to_host();
+    if (evaluating) {
       double val = evaluate(model, data, o, *comm);
       if (writer) {
         metrics->write({{"step", step + 1}, {"val_loss", val}});
@@ -219,8 +228,7 @@ int run_pretraining(const json& config, const fs::path& job_dir, const sdk::Host
         progress->note(line);
       }
     }
-    const int stopping = rt::stop_on_any_rank(stop, *comm);  // the signal, 0: none
-    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
+    if (saving) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
       if (writer)

@@ -29,6 +29,7 @@ PretrainOptions PretrainOptions::from_config(const json& config) {
   t.string("sample_prompt", o.sample_prompt);
   t.integer("sample_tokens", o.sample_tokens, 0);
   t.number("peak_tflops", o.peak_tflops);
+  o.device = rt::read_train_device(t);
   t.no_unknown_keys();
   if (o.seq_length == 0) throw std::invalid_argument("train.seq_length: required");
   if (o.max_steps == 0) throw std::invalid_argument("train.max_steps: required");

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nemokit/runtime/run/optimizer_options.hpp"
+#include "nemokit/runtime/run/train_device.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +30,7 @@ struct PretrainOptions {
   std::string sample_prompt;       // text generated from at the end (empty: none)
   int64_t sample_tokens = 48;
   double peak_tflops = 0;          // for MFU; 0 = unknown device peak, MFU not reported
+  rt::Device device = rt::Device::cpu;  // train.device: where the steps run (run/train_device.hpp)
 
   std::filesystem::path checkpoint_dir;  // stable across runs, so a new run can resume
   bool resume = true;

@@ -4,6 +4,7 @@
 // are found by name; they take the runtime's own C++ types (one build makes both).
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,14 @@ const CudaModule& cuda_module() {
       return;
     }
     auto path = std::filesystem::path(self.dli_fname).parent_path() / "libnemokit_runtime_cuda.so";
+    // Another build of the module: the tests' emulated one (tests/gpu) runs the CUDA path on the CPU.
+    if (const char* other = std::getenv("NEMOKIT_CUDA_MODULE"); other && *other) {
+      path = other;
+      if (!std::filesystem::exists(path)) {
+        m.error = "NEMOKIT_CUDA_MODULE names " + path.string() + ", which does not exist";
+        return;
+      }
+    }
     if (!std::filesystem::exists(path)) {
       m.error = "this nemokit was built without CUDA (" + path.string() + " is absent)";
       return;

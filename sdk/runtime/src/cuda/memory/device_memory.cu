@@ -18,6 +18,19 @@ bool failed(cudaError_t e, const char* what, std::string* error) {
 
 #define NEMOKIT_CUDA_ENTRY extern "C" __attribute__((visibility("default")))
 
+// The number of visible devices, 0 with the reason in *error (no driver, no device).
+NEMOKIT_CUDA_ENTRY int nemokit_rt_cuda_devices(std::string* error) {
+  int devices = 0;
+  const cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess || devices == 0) {
+    // Without a driver (a machine with no GPU) the runtime says "driver version is insufficient".
+    *error = "no CUDA device is visible";
+    if (e != cudaSuccess && e != cudaErrorNoDevice) *error += std::string(" (") + cudaGetErrorString(e) + ")";
+    return 0;
+  }
+  return devices;
+}
+
 NEMOKIT_CUDA_ENTRY void nemokit_rt_cuda_alloc(size_t bytes, void** out, std::string* error) {
   *out = nullptr;
   int devices = 0;
