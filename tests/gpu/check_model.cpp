@@ -158,6 +158,18 @@ GPU_OP_CASE(model_refuses_latent_moe) {
   }
 }
 
+GPU_OP_CASE(model_refuses_head_dim_the_attention_kernel_lacks) {
+  rt::NemotronHConfig cfg = tiny_hybrid("*");
+  cfg.head_dim = 12;
+  rt::NemotronH model(cfg);
+  try {
+    gpu::GpuNemotronH g(model);
+    c.fail("head_dim 12 was accepted");
+  } catch (const std::invalid_argument& e) {
+    if (std::string(e.what()).find("head_dim 12") == std::string::npos) c.fail(std::string("not named: ") + e.what());
+  }
+}
+
 // A token outside the vocabulary is an error, as the CPU's Batch::validate makes it.
 GPU_OP_CASE(model_rejects_token_outside_vocab) {
   rt::NemotronH model(tiny_hybrid("-"));

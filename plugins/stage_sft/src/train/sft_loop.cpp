@@ -120,6 +120,7 @@ fs::path prepare_sft_data(const json& config, const fs::path& job_dir, const Sta
 int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   SftOptions o = SftOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  rt::require_train_device(o.device);
   // Data parallel over the job's ranks (several start under mpirun): see plugins/stage_pretrain.
   std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
@@ -199,7 +200,8 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
               "): " + std::to_string(trainable) + " of " + std::to_string(total) + " parameters trained; " +
               std::to_string(train.packs()) + " packs of " + std::to_string(train.pack_size) + " tokens, " +
               std::to_string(o.max_steps) + " steps of " + std::to_string(o.global_batch_size) + " packs" +
-              rt::describe_layout(par, *comm) + "; checkpoints in " + o.checkpoint_dir.string());
+              rt::describe_layout(par, *comm) + (o.device == rt::Device::cuda ? " on cuda" : "") + "; checkpoints in " +
+              o.checkpoint_dir.string());
 
   auto evaluate = [&](int64_t step) {
     json m = {{"step", step}};
@@ -259,6 +261,9 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
   to.moe_aux_loss_coeff = float(o.moe_aux_loss_coeff);
   to.comm = comm.get();
   to.global_micro_batches = accum;
+  // From here the weights and moments live where the steps run; the CPU model is brought up to
+  // date before evaluations and checkpoints read it.
+  rt::TrainStepper stepper(o.device, *model, optimizer, to);
   for (int64_t step = state.step; step < o.max_steps; ++step) {
     auto t0 = Clock::now();
     std::vector<rt::Batch> micro;
@@ -268,7 +273,7 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     const int64_t trained_tokens = set_loss_weights(micro, o.loss_normalization);
     micro = std::vector<rt::Batch>(micro.begin() + slice.first, micro.begin() + slice.first + slice.count);
     const float lr = sched.lr(step);
-    rt::TrainStepStats s = rt::train_step(*model, optimizer, lr, micro, to);
+    rt::TrainStepStats s = stepper.step(lr, micro);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double tps = double(o.global_batch_size * train.pack_size) / secs;
     if (writer) {
@@ -283,9 +288,12 @@ int run_sft(const json& config, const fs::path& job_dir, const StageLog& host) {
     }
 
     const bool last = step + 1 == o.max_steps;
-    if ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last) evaluate(step + 1);
+    const bool evaluating = (o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last;
     const int stopping = rt::stop_on_any_rank(stop, *comm);  // the signal, 0: none
-    if ((o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping) save(step + 1);
+    const bool saving = (o.save_interval > 0 && (step + 1) % o.save_interval == 0) || last || stopping;
+    if (evaluating || saving) stepper.sync_to_host();
+    if (evaluating) evaluate(step + 1);
+    if (saving) save(step + 1);
     if (stopping && !last) {
       if (progress) progress->finish();
       if (writer)

@@ -33,6 +33,7 @@ SftOptions SftOptions::from_config(const json& config) {
   t.strings("train_only", o.train_only);
   t.strings("frozen", o.frozen);
   t.strings("trained", o.trained);
+  o.device = rt::read_train_device(t);
   t.no_unknown_keys();
   if (o.max_steps == 0) t.fail("max_steps", "required");
   if (o.global_batch_size % o.micro_batch_size != 0)

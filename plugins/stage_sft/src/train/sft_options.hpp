@@ -3,6 +3,7 @@
 // typo fails before any work, with the key named.
 
 #include "nemokit/runtime/run/optimizer_options.hpp"
+#include "nemokit/runtime/run/train_device.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,7 @@ struct SftOptions {
   LossNormalization loss_normalization = LossNormalization::Token;
   int64_t eval_interval = 0, eval_steps = 0, save_interval = 0, log_interval = 1;
   double moe_bias_update_rate = 0.0, moe_aux_loss_coeff = 0.0;
+  rt::Device device = rt::Device::cpu;  // train.device: where the steps run (run/train_device.hpp)
   // Parameter-name prefixes, applied after LoRA (which freezes all but its adapters) in this
   // order: train_only (everything else frozen: omni3's image_text trains "vision_projector."),
   // frozen, then trained (e.g. a projector beside LoRA adapters).

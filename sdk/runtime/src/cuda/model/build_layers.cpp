@@ -20,6 +20,9 @@ void check_supported(NemotronH& model) {
   if (model.expert_parallel() > 1) refuse("expert parallel");
   if (c.mlp_hidden_act != "relu2") refuse("mlp_hidden_act \"" + c.mlp_hidden_act + "\" (only relu2)");
   if (c.pattern.find('M') != std::string::npos && c.ssm_state_size == 0) refuse("Mamba without a state (ssm_state_size 0)");
+  const int64_t hd = c.head_dim;
+  if (c.pattern.find('*') != std::string::npos && hd != 8 && hd != 16 && hd != 32 && hd != 64 && hd != 128)
+    refuse("head_dim " + std::to_string(hd) + " (the attention kernel takes 8, 16, 32, 64 or 128)");
 }
 
 namespace {
