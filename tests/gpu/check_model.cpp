@@ -134,7 +134,64 @@ void check_gradients(Checker& c, const char* pattern, bool packed, bool weighted
   }
 }
 
+// RL's scoring (GpuNemotronH::token_losses): per position the target's cross-entropy and the
+// entropy of the prediction, against NemotronH::token_losses() and the entropy of the CPU's
+// logits. Both are log-softmax sums over the row, with the logits' errors (same tolerance as the
+// logits: relative to their scale). Positions without a target are 0 on both sides. The device
+// rows first hold another call's values (the targets swapped), so a row left unwritten shows.
+void check_token_scores(Checker& c, const char* pattern, bool packed) {
+  const int64_t B = 2, T = 40, R = B * T;
+  rt::NemotronH model(tiny_hybrid(pattern));
+  model.init_weights(11);
+  round_parameters_to_bf16(model);
+  const int64_t V = model.config().vocab_size;
+  rt::Batch batch;
+  batch.batch = B, batch.seq = T;
+  batch.input_ids = c.ints(R, 0, int32_t(V));
+  batch.targets = c.ints(R, 0, int32_t(V));
+  for (int64_t r = 0; r < R; r += 5) batch.targets[r] = -1;
+  if (packed) batch.set_documents({{0, 13, 40}, {0, 5, 29, 40}});
+
+  model.forward_backward(batch, rt::LossOptions{}, false);
+  const std::vector<float> cpu_ce = model.token_losses();
+  const float* logits = model.logits().f32();
+  std::vector<float> cpu_entropy(R, 0.0f);
+  float scale = 0;
+  for (int64_t r = 0; r < R; ++r) {
+    const float* z = logits + r * V;
+    const float mx = *std::max_element(z, z + V);
+    scale = std::max(scale, std::max(std::fabs(mx), std::fabs(*std::min_element(z, z + V))));
+    if (batch.targets[size_t(r)] < 0) continue;
+    double sum = 0, weighted = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      const double p = std::exp(double(z[v] - mx));
+      sum += p, weighted += p * double(z[v] - mx);
+    }
+    cpu_entropy[size_t(r)] = float(std::log(sum) - weighted / sum);
+  }
+
+  gpu::GpuNemotronH g(model);
+  // A first call on other targets leaves other values in the device rows: the second call must
+  // write every row again (zeros included).
+  rt::Batch other = batch;
+  for (auto& t : other.targets) t = t < 0 ? 1 : -1;
+  std::vector<float> stale_entropy;
+  g.token_losses(other, &stale_entropy);
+  std::vector<float> gpu_entropy;
+  const std::vector<float> gpu_ce = g.token_losses(batch, &gpu_entropy);
+  c.expect_close("token cross-entropy", gpu_ce, cpu_ce, Tolerance{3e-2 * scale, 3e-2});
+  c.expect_close("token entropy", gpu_entropy, cpu_entropy, Tolerance{3e-2 * scale, 3e-2});
+  for (int64_t r = 0; r < R; ++r)
+    if (batch.targets[size_t(r)] < 0 && (gpu_ce[size_t(r)] != 0.0f || gpu_entropy[size_t(r)] != 0.0f))
+      c.fail("position " + std::to_string(r) + " has no target but scores " + std::to_string(gpu_ce[size_t(r)]));
+  const std::vector<float> without = g.token_losses(batch);
+  c.expect_close("token cross-entropy without entropies", without, gpu_ce, Tolerance{0, 0});
+}
+
 }  // namespace
+
+GPU_OP_CASE(model_token_scores_hybrid) { check_token_scores(c, "M*-E", false); }
+GPU_OP_CASE(model_token_scores_hybrid_packed) { check_token_scores(c, "ME*-", true); }
 
 GPU_OP_CASE(model_gradients_hybrid) { check_gradients(c, "M*-E", false, false, 1.0f); }
 GPU_OP_CASE(model_gradients_hybrid_packed_scaled) { check_gradients(c, "ME*-", true, false, 0.25f); }

@@ -6,6 +6,7 @@
 
 #include "cuda_check.cuh"
 #include "matmul_loss.cuh"
+#include "norm_device.cuh"
 
 namespace nemokit::rt::cuda {
 namespace {
@@ -59,17 +60,21 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float a, float b) {
 // One block per row: pass 1 reads the row once for (max, sum exp); thread 0 writes the loss; pass 2
 // reads it again (often from L2) and writes dlogits = g * softmax - g * onehot in bf16, with
 // g = grad_scale * row_weight. kVec: float4 loads and 8-byte bf16x4 stores (V % 4 == 0, aligned rows).
+// row_entropy (forward only, may be null): a pass for sum p (z - m), entropy = log s - that / s.
 template <bool kVec>
 __global__ void __launch_bounds__(kThreads)
-    cross_entropy_kernel(float* row_loss, __nv_bfloat16* dlogits, const float* logits, const int32_t* targets,
-                         const float* row_weight, float grad_scale, int64_t V) {
+    cross_entropy_kernel(float* row_loss, __nv_bfloat16* dlogits, float* row_entropy, const float* logits,
+                         const int32_t* targets, const float* row_weight, float grad_scale, int64_t V) {
   const int64_t row = blockIdx.x;
   const int32_t t = targets[row];  // the same for the whole block: the branches below are uniform
   const float* z = logits + row * V;
   __nv_bfloat16* dz = dlogits ? dlogits + row * V : nullptr;
 
   if (t < 0) {  // ignored: loss 0 and a zero gradient row (written: the chunk buffer is reused)
-    if (threadIdx.x == 0) row_loss[row] = 0.0f;
+    if (threadIdx.x == 0) {
+      row_loss[row] = 0.0f;
+      if (row_entropy) row_entropy[row] = 0.0f;
+    }
     if (dz) {
       if constexpr (kVec) {
         for (int64_t i = threadIdx.x; i < V / 4; i += kThreads) reinterpret_cast<uint2*>(dz)[i] = make_uint2(0, 0);
@@ -95,6 +100,13 @@ __global__ void __launch_bounds__(kThreads)
   }
   block_max_sum(m, s);
   if (threadIdx.x == 0) row_loss[row] = t < V ? m + logf(s) - z[t] : NAN;  // target out of range: NaN
+  if (row_entropy) {
+    __shared__ float scratch[32];
+    float e = 0.0f;
+    for (int64_t i = threadIdx.x; i < V; i += kThreads) e += expf(z[i] - m) * (z[i] - m);
+    e = norm_detail::block_sum(e, scratch);
+    if (threadIdx.x == 0) row_entropy[row] = logf(s) - e / s;
+  }
   if (!dz) return;
 
   const float g = row_weight ? grad_scale * row_weight[row] : grad_scale;
@@ -134,7 +146,7 @@ __global__ void __launch_bounds__(kSumThreads) sum_rows_kernel(float* total, con
 bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 void run_chunks(BlasLt& lt, const ChunkedLoss& p, bool with_grad, float grad_scale, float* row_loss,
-                float* loss_sum, __nv_bfloat16* dh, float* dw, cudaStream_t stream) {
+                float* row_entropy, float* loss_sum, __nv_bfloat16* dh, float* dw, cudaStream_t stream) {
   const char* what = with_grad ? "chunked_cross_entropy" : "chunked_cross_entropy_forward";
   if (p.rows < 0 || p.C < 0 || p.V < 0)
     throw std::invalid_argument(std::string(what) + ": negative size");
@@ -164,7 +176,7 @@ void run_chunks(BlasLt& lt, const ChunkedLoss& p, bool with_grad, float grad_sca
     const __nv_bfloat16* h = p.h + r0 * p.C;
     linear_forward(lt, logits, h, p.w, n, p.C, p.V, stream);
     cross_entropy(row_loss + r0, dlogits, logits, p.targets + r0, p.row_weight ? p.row_weight + r0 : nullptr,
-                  grad_scale, n, p.V, stream);
+                  grad_scale, n, p.V, stream, row_entropy ? row_entropy + r0 : nullptr);
     // dh[n,C] += dlogits[n,V] W[V,C];  dW[V,C] += dlogits^T h (fp32, beta = 1 across chunks)
     if (with_grad) linear_backward(lt, dh ? dh + r0 * p.C : nullptr, dw, dlogits, h, p.w, n, p.C, p.V, stream);
   }
@@ -174,18 +186,19 @@ void run_chunks(BlasLt& lt, const ChunkedLoss& p, bool with_grad, float grad_sca
 }  // namespace
 
 void cross_entropy(float* row_loss, __nv_bfloat16* dlogits, const float* logits, const int32_t* targets,
-                   const float* row_weight, float grad_scale, int64_t rows, int64_t V, cudaStream_t stream) {
+                   const float* row_weight, float grad_scale, int64_t rows, int64_t V, cudaStream_t stream,
+                   float* row_entropy) {
   if (rows <= 0) return;
   if (V <= 0) throw std::invalid_argument("cross_entropy: V must be positive");
   if (rows > INT_MAX) throw std::invalid_argument("cross_entropy: more rows than a grid holds; chunk them");
   const bool vec = V % 4 == 0 && aligned(logits, 16) && (!dlogits || aligned(dlogits, 8));
   if (vec) {
     NEMOKIT_LAUNCH(unsigned(rows), kThreads, 0, stream, cross_entropy_kernel<true>)
-    (row_loss, dlogits, logits, targets, row_weight, grad_scale, V);
+    (row_loss, dlogits, row_entropy, logits, targets, row_weight, grad_scale, V);
     NEMOKIT_CUDA_LAUNCHED("cross_entropy_kernel<vec>");
   } else {
     NEMOKIT_LAUNCH(unsigned(rows), kThreads, 0, stream, cross_entropy_kernel<false>)
-    (row_loss, dlogits, logits, targets, row_weight, grad_scale, V);
+    (row_loss, dlogits, row_entropy, logits, targets, row_weight, grad_scale, V);
     NEMOKIT_CUDA_LAUNCHED("cross_entropy_kernel");
   }
 }
@@ -210,13 +223,13 @@ int64_t chunked_loss_chunk_rows(int64_t V, size_t budget_bytes, bool with_grad, 
 }
 
 void chunked_cross_entropy_forward(BlasLt& lt, const ChunkedLoss& p, float* row_loss, float* loss_sum,
-                                   cudaStream_t stream) {
-  run_chunks(lt, p, false, 0.0f, row_loss, loss_sum, nullptr, nullptr, stream);
+                                   cudaStream_t stream, float* row_entropy) {
+  run_chunks(lt, p, false, 0.0f, row_loss, row_entropy, loss_sum, nullptr, nullptr, stream);
 }
 
 void chunked_cross_entropy(BlasLt& lt, const ChunkedLoss& p, float grad_scale, float* row_loss, float* loss_sum,
                            __nv_bfloat16* dh, float* dw, cudaStream_t stream) {
-  run_chunks(lt, p, true, grad_scale, row_loss, loss_sum, dh, dw, stream);
+  run_chunks(lt, p, true, grad_scale, row_loss, nullptr, loss_sum, dh, dw, stream);
 }
 
 }  // namespace nemokit::rt::cuda

@@ -18,9 +18,12 @@ namespace nemokit::rt::cuda {
 
 // logits [rows, V] fp32 -> row_loss [rows] (written) and, when dlogits is non-null, dlogits [rows, V]
 // bf16 WRITTEN (zero for ignored rows), as kernels::cross_entropy. row_weight may be null. A target
-// >= V is a caller's bug: that row's loss is NaN. One block per row.
+// >= V is a caller's bug: that row's loss is NaN. One block per row. row_entropy (may be null):
+// [rows] written with the entropy (nats) of softmax(logits), 0 for ignored rows (one more read of
+// the row).
 void cross_entropy(float* row_loss, __nv_bfloat16* dlogits, const float* logits, const int32_t* targets,
-                   const float* row_weight, float grad_scale, int64_t rows, int64_t V, cudaStream_t stream);
+                   const float* row_weight, float grad_scale, int64_t rows, int64_t V, cudaStream_t stream,
+                   float* row_entropy = nullptr);
 
 // total[0] = sum of row_loss[0..rows) (written; fp32 result of a double sum in a fixed order, so the
 // same inputs always give the same bits).
@@ -53,10 +56,10 @@ size_t chunked_loss_scratch_bytes(int64_t chunk_rows, int64_t V, bool with_grad)
 // The most rows per chunk whose buffers fit budget_bytes (at least 1; at most rows when rows > 0).
 int64_t chunked_loss_chunk_rows(int64_t V, size_t budget_bytes, bool with_grad, int64_t rows = 0);
 
-// Forward only (evaluation): row_loss [rows] written; loss_sum (device, one float, may be null)
-// written with the summed loss.
+// Forward only (evaluation, RL's scoring): row_loss [rows] written; loss_sum (device, one float,
+// may be null) written with the summed loss; row_entropy (may be null) as cross_entropy's.
 void chunked_cross_entropy_forward(BlasLt& lt, const ChunkedLoss& p, float* row_loss, float* loss_sum,
-                                   cudaStream_t stream);
+                                   cudaStream_t stream, float* row_entropy = nullptr);
 // Forward and backward: as above, plus dh [rows, C] bf16 += d(loss)/dh and dw [V, C] fp32
 // += d(loss)/dW, each scaled by grad_scale * row_weight (either may be null).
 void chunked_cross_entropy(BlasLt& lt, const ChunkedLoss& p, float grad_scale, float* row_loss, float* loss_sum,

@@ -142,8 +142,11 @@ const float* GpuNemotronH::forward(const int32_t* tokens, int64_t batch, int64_t
   return logits;
 }
 
-StepResult GpuNemotronH::forward_backward(const Batch& batch, const LossOptions& opts, bool backward) {
-  Impl& m = *impl_;
+namespace {
+
+// forward_backward's work; the per-row losses (and entropies, forward only, when asked) stay in
+// m.row_loss (m.row_entropy) until the next call.
+StepResult run_step(GpuNemotronH::Impl& m, const Batch& batch, const LossOptions& opts, bool backward, bool entropy) {
   if (opts.moe_aux_loss_coeff > 0)
     throw std::invalid_argument("GpuNemotronH: the MoE aux loss (moe_aux_loss_coeff) is not supported on the GPU yet");
   m.upload_batch(batch);
@@ -176,7 +179,7 @@ StepResult GpuNemotronH::forward_backward(const Batch& batch, const LossOptions&
     NEMOKIT_CUDA_CHECK(cudaMemsetAsync(dfinal, 0, sizeof(bf16) * R * d, m.stream));
     chunked_cross_entropy(m.lt, p, norm * opts.grad_scale, row_loss, nullptr, dfinal, m.lm_head_grad, m.stream);
   } else {
-    chunked_cross_entropy_forward(m.lt, p, row_loss, nullptr, m.stream);
+    chunked_cross_entropy_forward(m.lt, p, row_loss, nullptr, m.stream, entropy ? m.row_entropy.reserve(R) : nullptr);
   }
   double totals[3];
   loss_totals(m.loss_totals.reserve(3), row_loss, m.targets.get(), weights, R, m.stream);
@@ -187,6 +190,25 @@ StepResult GpuNemotronH::forward_backward(const Batch& batch, const LossOptions&
   result.loss_sum = totals[0];
   result.loss = float(weighted ? totals[2] : result.loss_sum * norm);
   return result;
+}
+
+}  // namespace
+
+StepResult GpuNemotronH::forward_backward(const Batch& batch, const LossOptions& opts, bool backward) {
+  return run_step(*impl_, batch, opts, backward, false);
+}
+
+std::vector<float> GpuNemotronH::token_losses(const Batch& batch, std::vector<float>* entropy) {
+  Impl& m = *impl_;
+  const size_t R = size_t(batch.batch * batch.seq);
+  std::vector<float> losses(R, 0.0f);
+  if (entropy) entropy->assign(R, 0.0f);
+  if (batch.targets.empty()) return losses;
+  run_step(m, batch, LossOptions{}, false, entropy != nullptr);
+  NEMOKIT_CUDA_CHECK(cudaMemcpy(losses.data(), m.row_loss.get(), sizeof(float) * R, cudaMemcpyDeviceToHost));
+  if (entropy)
+    NEMOKIT_CUDA_CHECK(cudaMemcpy(entropy->data(), m.row_entropy.get(), sizeof(float) * R, cudaMemcpyDeviceToHost));
+  return losses;
 }
 
 }  // namespace nemokit::rt::cuda

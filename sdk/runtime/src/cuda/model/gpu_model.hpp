@@ -53,6 +53,11 @@ class GpuNemotronH {
   // Synchronizes the stream.
   StepResult forward_backward(const Batch& batch, const LossOptions& opts, bool backward = true);
 
+  // Forward only, as NemotronH::forward_backward(batch, {}, false) then token_losses(): per
+  // position of the batch the target's cross-entropy (0 where there is none) and, with `entropy`,
+  // the entropy in nats of each target position's prediction (0 elsewhere). Synchronous.
+  std::vector<float> token_losses(const Batch& batch, std::vector<float>* entropy = nullptr);
+
   // Training (a model built with training = true):
   void zero_grad();
   // Parameter::grad of the CPU model = the device gradients (synchronous).

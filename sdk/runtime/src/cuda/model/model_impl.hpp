@@ -47,7 +47,7 @@ struct GpuNemotronH::Impl {
   std::vector<DeviceBuffer<bf16>> residual, normed;
   std::vector<DeviceBuffer<float>> rstd;
   DeviceBuffer<bf16> mixed, final_normed;
-  DeviceBuffer<float> final_rstd, logits, row_loss, loss_sum;
+  DeviceBuffer<float> final_rstd, logits, row_loss, row_entropy, loss_sum;
   DeviceBuffer<double> loss_totals;
   DeviceBuffer<unsigned char> loss_scratch;
   DeviceBuffer<int32_t> bad_id;
