@@ -57,6 +57,20 @@ class DeviceTrainer {
   // train_step's contract (every micro-batch forward and backward, gradients summed over
   // options.comm, clipping, AdamW at lr).
   virtual TrainStepStats step(float lr, const std::vector<Batch>& micro_batches) = 0;
+
+  // step() in its parts, for loops that weight their tokens themselves (RL's surrogate, as
+  // NemotronH::forward_backward + apply_gradients on the CPU):
+  // the device gradients zeroed (and the routers' biases uploaded);
+  virtual void zero_grad() = 0;
+  // one micro-batch forward and backward, its gradients (scaled by opts.grad_scale) added;
+  virtual StepResult accumulate(const Batch& micro_batch, const LossOptions& opts) = 0;
+  // apply_gradients: router counts and gradients summed over options.comm, clipping, AdamW at lr,
+  // the router bias update. Returns the norm before clipping.
+  virtual double apply_gradients(float lr) = 0;
+  // Forward only: NemotronH::token_losses() of the batch (per position, 0 without a target) and,
+  // with `entropy`, the entropy in nats of each target position's prediction.
+  virtual std::vector<float> token_losses(const Batch& batch, std::vector<float>* entropy = nullptr) = 0;
+
   // The CPU model's weights = the fp32 masters, and the optimizer's moments and step count =
   // the device's (a checkpoint of the CPU model is then the device state).
   virtual void sync_to_host() = 0;

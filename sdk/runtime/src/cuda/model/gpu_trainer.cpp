@@ -77,15 +77,14 @@ TrainStepStats GpuTrainer::step(float lr, const std::vector<Batch>& micro_batche
   const int world = comm ? comm->size() : 1;
   const int64_t global_micro =
       options_.global_micro_batches > 0 ? options_.global_micro_batches : int64_t(micro_batches.size()) * world;
-  gpu_.upload_buffers();  // the routers' biases, which the loop may have moved since the last step
-  gpu_.zero_grad();
+  zero_grad();
   LossOptions loss_opts;
   loss_opts.grad_scale = 1.0f / float(global_micro);
   loss_opts.moe_aux_loss_coeff = options_.moe_aux_loss_coeff;
   loss_opts.mtp_loss_scale = options_.mtp_loss_scale;
   double sums[3] = {0, 0, 0};  // loss, mtp loss, tokens: train_step's
   for (const Batch& b : micro_batches) {
-    const StepResult r = gpu_.forward_backward(b, loss_opts, true);
+    const StepResult r = accumulate(b, loss_opts);
     sums[0] += double(r.loss) / double(global_micro);
     sums[1] += r.mtp_loss / double(global_micro);
     sums[2] += double(r.tokens);
@@ -96,16 +95,33 @@ TrainStepStats GpuTrainer::step(float lr, const std::vector<Batch>& micro_batche
   stats.loss = float(sums[0]);
   stats.mtp_loss = sums[1];
   stats.tokens = int64_t(sums[2]);
+  stats.grad_norm = apply_gradients(lr);
+  return stats;
+}
 
+void GpuTrainer::zero_grad() {
+  gpu_.upload_buffers();  // the routers' biases, which the loop may have moved since the last step
+  gpu_.zero_grad();
+}
+
+StepResult GpuTrainer::accumulate(const Batch& micro_batch, const LossOptions& opts) {
+  return gpu_.forward_backward(micro_batch, opts, true);
+}
+
+double GpuTrainer::apply_gradients(float lr) {
   count_router_choices();
-  if (comm && world > 1) sum_gradients_over_ranks();
-  stats.grad_norm = clip_gradients();
+  if (options_.comm && options_.comm->size() > 1) sum_gradients_over_ranks();
+  const double norm = clip_gradients();
   update(lr);
   if (options_.expert_bias_rate > 0) {
     model_.update_expert_bias(options_.expert_bias_rate);
     gpu_.upload_buffers();
   }
-  return stats;
+  return norm;
+}
+
+std::vector<float> GpuTrainer::token_losses(const Batch& batch, std::vector<float>* entropy) {
+  return gpu_.token_losses(batch, entropy);
 }
 
 // The device counts join the CPU model's (NemotronH::expert_load), which the bias update and the

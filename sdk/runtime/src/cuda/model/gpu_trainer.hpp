@@ -25,6 +25,10 @@ class GpuTrainer : public DeviceTrainer {
   ~GpuTrainer() override;
 
   TrainStepStats step(float lr, const std::vector<Batch>& micro_batches) override;
+  void zero_grad() override;
+  StepResult accumulate(const Batch& micro_batch, const LossOptions& opts) override;
+  double apply_gradients(float lr) override;
+  std::vector<float> token_losses(const Batch& batch, std::vector<float>* entropy) override;
   void sync_to_host() override;
   void sync_from_host() override;
 

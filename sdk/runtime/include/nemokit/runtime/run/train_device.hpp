@@ -32,6 +32,9 @@ class TrainStepper {
   // The CPU model and optimizer = the device's state; nothing to do on the CPU.
   void sync_to_host();
   Device device() const { return device_; }
+  // The GPU trainer on cuda (loops that run their own passes, as RL's updates, use its parts);
+  // nullptr on the CPU.
+  DeviceTrainer* gpu() { return gpu_.get(); }
 
  private:
   Device device_;
