@@ -12,7 +12,9 @@ nemokit_add_test(rl_stage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/rl_stage_test.c
 target_include_directories(rl_stage_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/core ${PROJECT_SOURCE_DIR}/tests/pretrain)
 target_link_libraries(rl_stage_test PRIVATE nlohmann_json::nlohmann_json)
 target_compile_definitions(rl_stage_test PRIVATE LETTER_SHARE="$<TARGET_FILE:rl_letter_share>")
-add_dependencies(rl_stage_test nemokit stage_rl rl_letter_share)
+add_dependencies(rl_stage_test nemokit stage_rl rl_letter_share nemokit_runtime_cuda_emulated)
+target_compile_definitions(rl_stage_test PRIVATE
+  NEMOKIT_EMULATED_CUDA_MODULE="$<TARGET_FILE:nemokit_runtime_cuda_emulated>")
 
 # omni3's RL sub-stages through `nemokit pipe omni3` (sft -> mpo -> text -> vision).
 nemokit_add_test(rl_omni_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/omni_rl_test.cpp LIBS nemokit_runtime LABELS rl)

@@ -18,6 +18,7 @@
 #include "nemokit/runtime/run/rank0_checkpoint.hpp"
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
+#include "nemokit/runtime/run/train_device.hpp"
 #include "nemokit/runtime/json_file.hpp"
 
 #include <algorithm>
@@ -86,6 +87,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
              const RolloutFn& rollout_of, rt::Communicator* comm) {
   GrpoOptions o = GrpoOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  rt::require_train_device(o.device);
   std::unique_ptr<rt::Communicator> own_comm;
   if (!comm) own_comm = rt::open_job_communicator(config), comm = own_comm.get();
   const rt::ParallelOptions par = rt::read_parallel_table(config, comm->size());
@@ -169,7 +171,8 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     host.info("GRPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
             std::to_string(val.size()) + " val tasks, " + std::to_string(o.max_steps) + " steps of " +
             std::to_string(o.num_prompts_per_step) + " prompts x " + std::to_string(o.num_generations_per_prompt) +
-            " samples" + rt::describe_layout(par, *comm) + "; checkpoints in " + o.checkpoint_dir.string());
+            " samples" + rt::describe_layout(par, *comm) + (o.device == rt::Device::cuda ? ", updates on cuda" : "") +
+            "; checkpoints in " + o.checkpoint_dir.string());
 
   // Each rank evaluates its block of the val tasks; rank 0 gathers every answer.
   const RankBlock val_block = rank_block(int64_t(val.size()), par.dp, comm->rank());
@@ -250,10 +253,18 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     if (writer) progress->note("checkpoint step " + std::to_string(step) + " -> " + written.string());
   };
 
+  rt::TrainOptions to;
+  to.max_grad_norm = o.optim.grad_clip;
+  to.expert_bias_rate = float(o.moe_bias_update_rate);
+  to.comm = comm;
+  // On cuda the policy's weights and moments live on the GPU from here; the CPU model, which
+  // samples, evaluates and is saved, is brought up to date after each step's updates.
+  rt::TrainStepper stepper(o.device, *model, optimizer, to);
   if (!resumed && state.step == 0) evaluate(0);
   if (writer && state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
   UpdateOptions uo;
+  uo.device = stepper.gpu();
   uo.surrogate = o.surrogate;
   uo.normalization = o.normalization;
   uo.micro_batch_size = o.micro_batch_size;
@@ -300,7 +311,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     }
     // Old log-probs (and the entropy of the sampling policy) from the model that sampled, scored in
     // the batches the updates use, so that an unchanged policy's ratio is exactly 1.
-    TokenScores old = score_as_updates(*model, all, per_update, o.micro_batch_size, true);
+    TokenScores old = score_as_updates(*model, all, per_update, o.micro_batch_size, true, uo.device);
     double entropy = 0;
     int64_t tokens = 0, trained = 0;  // response tokens; those the model produced (not tool output)
     for (size_t i = 0; i < all.size(); ++i) {
@@ -327,6 +338,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
         ++updates;
       }
     }
+    stepper.sync_to_host();
     // The step's figures over every rank: rewards in the order of the step's samples, the sums.
     std::vector<size_t> places;
     for (size_t j = 0; j < r.samples.size(); ++j)

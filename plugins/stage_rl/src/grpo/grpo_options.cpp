@@ -2,6 +2,7 @@
 
 #include "nemokit/runtime/run/paths.hpp"
 #include "nemokit/runtime/run/table_reader.hpp"
+#include "nemokit/runtime/run/train_device.hpp"
 
 #include <stdexcept>
 
@@ -62,6 +63,7 @@ GrpoOptions GrpoOptions::from_config(const json& config) {
   t.integer("save_interval", o.save_interval, 0);
   t.integer("log_interval", o.log_interval, 1);
   t.strings("frozen", o.frozen);
+  o.device = rt::read_train_device(t);
   t.no_unknown_keys();
   if (o.max_steps == 0) t.fail("max_steps", "required");
   if (o.global_batch_size > 0 && o.rollouts_per_step() % o.global_batch_size != 0)

@@ -68,24 +68,34 @@ void for_micro_batches(const std::vector<const Sample*>& samples, int64_t micro,
 
 }  // namespace
 
-TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy) {
+TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy,
+                          rt::DeviceTrainer* device) {
   TokenScores out;
   out.lp.resize(samples.size());
   if (entropy) out.entropy.resize(samples.size());
   const int64_t V = model.config().vocab_size;
   for_micro_batches(samples, micro, [&](const std::vector<const Sample*>& part, size_t first) {
     rt::Batch b = make_sample_batch(part);
-    model.forward_backward(b, rt::LossOptions{}, /*backward=*/false);
-    const std::vector<float>& ce = model.token_losses();
-    const float* logits = model.logits().f32();
+    // The GPU hands back the losses and entropies per position; the CPU keeps its logits.
+    std::vector<float> device_ce, device_entropy;
+    const std::vector<float>* ce = &device_ce;
+    const float* logits = nullptr;
+    if (device) {
+      device_ce = device->token_losses(b, entropy ? &device_entropy : nullptr);
+    } else {
+      model.forward_backward(b, rt::LossOptions{}, /*backward=*/false);
+      ce = &model.token_losses();
+      logits = model.logits().f32();
+    }
     for (size_t r = 0; r < part.size(); ++r) {
       const Sample& s = *part[r];
       auto& lp = out.lp[first + r];
       lp.resize(s.response.size());
       for (size_t k = 0; k < s.response.size(); ++k) {
         const int64_t pos = int64_t(r) * b.seq + int64_t(s.prompt.size()) - 1 + int64_t(k);
-        lp[k] = -ce[pos];
-        if (entropy) out.entropy[first + r].push_back(float(entropy_of(logits + pos * V, V)));
+        lp[k] = -(*ce)[size_t(pos)];
+        if (entropy)
+          out.entropy[first + r].push_back(device ? device_entropy[size_t(pos)] : float(entropy_of(logits + pos * V, V)));
       }
     }
   });
@@ -93,12 +103,12 @@ TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>
 }
 
 TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t per_update, int64_t micro,
-                             bool entropy) {
+                             bool entropy, rt::DeviceTrainer* device) {
   TokenScores out;
   const size_t chunk = size_t(std::max<int64_t>(1, per_update));
   for (size_t b = 0; b < samples.size(); b += chunk) {
     std::vector<const Sample*> part(samples.begin() + long(b), samples.begin() + long(std::min(samples.size(), b + chunk)));
-    TokenScores s = score_samples(model, part, micro, entropy);
+    TokenScores s = score_samples(model, part, micro, entropy, device);
     for (auto& lp : s.lp) out.lp.push_back(std::move(lp));
     for (auto& e : s.entropy) out.entropy.push_back(std::move(e));
   }
@@ -124,7 +134,8 @@ std::vector<double> batch_scales(const std::vector<const Sample*>& samples, cons
 UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sample*>& samples, const UpdateOptions& o,
                                 bool fresh, rt::GradientSum* sum) {
   UpdateStats st;
-  model.zero_grad();
+  if (o.device) o.device->zero_grad();
+  else model.zero_grad();
   // Expert parallel: each source rank's share of an expert's gradient goes into the sums as it is
   // made, as one rank running the micro-batch adds it (rt::train_step does the same).
   if (sum && model.expert_comm()) model.set_gradient_flush([sum](const std::vector<rt::Parameter*>& ps) { sum->add_and_clear(ps); });
@@ -136,7 +147,7 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
   int64_t clipped = 0;
   for_micro_batches(samples, o.micro_batch_size, [&](const std::vector<const Sample*>& part, size_t first) {
     std::vector<std::vector<float>> current;
-    if (!fresh) current = score_samples(model, part, int64_t(part.size()), false).lp;
+    if (!fresh) current = score_samples(model, part, int64_t(part.size()), false, o.device).lp;
     rt::Batch b = make_sample_batch(part);
     b.loss_weights.assign(b.input_ids.size(), 0.0f);
     for (size_t r = 0; r < part.size(); ++r) {
@@ -157,8 +168,12 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
         ++st.tokens;
       }
     }
-    model.forward_backward(b, rt::LossOptions{}, /*backward=*/true);
-    if (sum) sum->add_and_clear();
+    if (o.device) {
+      o.device->accumulate(b, rt::LossOptions{});
+    } else {
+      model.forward_backward(b, rt::LossOptions{}, /*backward=*/true);
+      if (sum) sum->add_and_clear();
+    }
   });
   if (o.comm && o.comm->size() > 1) {
     double totals[6] = {st.loss, st.kl_ref, st.kl_old, st.mean_ratio, double(clipped), double(st.tokens)};
@@ -177,6 +192,11 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
 
 UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, const std::vector<const Sample*>& samples,
                           const UpdateOptions& o, bool fresh) {
+  if (o.device) {  // the sums over ranks, the clipping and the step happen on the device
+    UpdateStats st = accumulate_gradient(model, samples, o, fresh);
+    st.grad_norm = o.device->apply_gradients(lr);
+    return st;
+  }
   model.zero_grad();  // every gradient allocated before the sum takes their layout
   std::optional<rt::GradientSum> sum;
   if (o.comm) sum.emplace(model.parameters());

@@ -9,6 +9,7 @@
 #include "nemokit/runtime/grad_sync.hpp"
 #include "nemokit/runtime/model.hpp"
 #include "nemokit/runtime/optim.hpp"
+#include "nemokit/runtime/trainer.hpp"
 
 #include <cstdint>
 #include <vector>
@@ -42,15 +43,17 @@ struct TokenScores {
   std::vector<std::vector<float>> entropy;  // same, when asked for
 };
 
-// Forward without backward, in micro-batches of `micro` rows.
-TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy);
+// Forward without backward, in micro-batches of `micro` rows; on `device` (the GPU trainer that
+// holds the model's current weights) where given, else on the CPU model.
+TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy,
+                          rt::DeviceTrainer* device = nullptr);
 
 // The same, in the micro-batches the policy updates will use: chunks of `per_update` samples, each
 // cut into micro-batches of `micro`. A BLAS may round a row differently in a batch of another
 // shape (OpenBLAS's Haswell kernels do), so log-probs of an unchanged policy scored in other
 // batches differ in the last bits; Adam would turn that noise into real steps.
 TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t per_update, int64_t micro,
-                             bool entropy);
+                             bool entropy, rt::DeviceTrainer* device = nullptr);
 
 struct UpdateOptions {
   SurrogateOptions surrogate;
@@ -62,6 +65,10 @@ struct UpdateOptions {
   // r holds block r); the normalization, the statistics and the gradients are the whole batch's.
   // nullptr: one rank, float gradients.
   rt::Communicator* comm = nullptr;
+  // train.device = "cuda": the GPU trainer (rt::TrainStepper::gpu) that holds the weights, the
+  // gradients and the optimizer state; every pass and the step run there, and its own
+  // TrainOptions (clipping, bias rate, communicator) apply. nullptr: the CPU model and optimizer.
+  rt::DeviceTrainer* device = nullptr;
 };
 
 struct UpdateStats {

@@ -20,6 +20,7 @@
 #include "nemokit/runtime/run/parallel_options.hpp"
 #include "nemokit/runtime/run/stop_signal.hpp"
 #include "nemokit/runtime/run/table_reader.hpp"
+#include "nemokit/runtime/run/train_device.hpp"
 #include "nemokit/runtime/grad_sync.hpp"
 #include "nemokit/runtime/trainer.hpp"
 
@@ -43,6 +44,7 @@ struct MpoRunOptions {
     return o;
   }();
   std::vector<std::string> frozen;
+  rt::Device device = rt::Device::cpu;  // where the policy's passes and steps run (rt::read_train_device)
   uint64_t seed = 1234;
   int64_t eval_interval = 0, save_interval = 0, log_interval = 1, eval_max_pairs = 200;
   fs::path checkpoint_dir;
@@ -68,6 +70,7 @@ struct MpoRunOptions {
     t.integer("micro_batch_size", o.micro_batch_size, 1);
     o.optim.read(t);
     t.strings("frozen", o.frozen);
+    o.device = rt::read_train_device(t);
     int64_t seed = int64_t(o.seed);
     t.integer("seed", seed, 0);
     o.seed = uint64_t(seed);
@@ -124,12 +127,12 @@ double sum_of(const std::vector<float>& v) {
   return s;
 }
 
-// Summed answer log-probs of both sides of `pairs` under `model`.
+// Summed answer log-probs of both sides of `pairs` under `model` (on `device` when given).
 void score_pairs(rt::NemotronH& model, const std::vector<PairSamples*>& pairs, int64_t micro, std::vector<double>& lp_c,
-                 std::vector<double>& lp_r) {
+                 std::vector<double>& lp_r, rt::DeviceTrainer* device = nullptr) {
   std::vector<const Sample*> all;
   for (PairSamples* p : pairs) all.push_back(&p->chosen), all.push_back(&p->rejected);
-  TokenScores s = score_samples(model, all, micro, false);
+  TokenScores s = score_samples(model, all, micro, false, device);
   lp_c.clear(), lp_r.clear();
   for (size_t i = 0; i < pairs.size(); ++i) lp_c.push_back(sum_of(s.lp[2 * i])), lp_r.push_back(sum_of(s.lp[2 * i + 1]));
 }
@@ -147,6 +150,7 @@ std::vector<PreferencePair> preference_pairs(const std::vector<PairSamples*>& pa
 int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_of, const StageLog& host) {
   MpoRunOptions o = MpoRunOptions::from_config(config);
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = job_dir / "checkpoints";
+  rt::require_train_device(o.device);
   // Data parallel over the job's ranks: each scores and trains its block of every step's pairs
   // (and of the held-out pairs); the loss terms are the whole batch's, the gradients summed.
   std::unique_ptr<rt::Communicator> comm = rt::open_job_communicator(config);
@@ -178,15 +182,6 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   // Held-out pairs: a block per rank, or under expert parallel all of them on every rank (the
   // blocks may differ by one pair, and so would the ranks' forwards).
   const RankBlock val_slice = par.ep > 1 ? RankBlock{0, int64_t(val.size())} : rank_block(int64_t(val.size()), par.dp, comm->rank());
-  // The reference's log-probs never change: once, up front.
-  for (auto* set : {&train, &val}) {
-    std::vector<PairSamples*> all;
-    for (auto& p : *set) all.push_back(&p);
-    std::vector<double> rc, rr;
-    score_pairs(*reference, all, o.micro_batch_size, rc, rr);
-    for (size_t i = 0; i < all.size(); ++i) all[i]->ref_c = rc[i], all[i]->ref_r = rr[i];
-  }
-  reference.reset();
 
   rt::AdamW optimizer = rt::make_optimizer(model->parameters(), o.optim.adamw(), par, *comm);
   const rt::LrSchedule sched = o.optim.lr_schedule(o.max_steps);
@@ -215,18 +210,35 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     metrics.emplace(job_dir / "metrics.jsonl");
     progress.emplace("step", o.max_steps, o.log_interval);
   }
+  rt::TrainOptions to;
+  to.max_grad_norm = o.optim.grad_clip;
+  to.expert_bias_rate = 0;  // MPO leaves the router biases as the SFT model set them
+  to.comm = comm.get();
+  // On cuda the weights and moments live on the GPU from here; checkpoints sync the CPU model.
+  rt::TrainStepper stepper(o.device, *model, optimizer, to);
+  rt::DeviceTrainer* device = stepper.gpu();
+  // The reference's log-probs never change: once, up front.
+  for (auto* set : {&train, &val}) {
+    std::vector<PairSamples*> all;
+    for (auto& p : *set) all.push_back(&p);
+    std::vector<double> rc, rr;
+    score_pairs(*reference, all, o.micro_batch_size, rc, rr);
+    for (size_t i = 0; i < all.size(); ++i) all[i]->ref_c = rc[i], all[i]->ref_r = rr[i];
+  }
+  reference.reset();
   rt::StopSignal stop;
   if (writer)
     host.info("MPO from " + init.dir.string() + " (" + init.origin + "): " + std::to_string(train.size()) + " train and " +
             std::to_string(val.size()) + " held-out pairs, " + std::to_string(o.max_steps) + " steps of " +
-            std::to_string(o.pairs_per_step) + " pairs" + rt::describe_layout(par, *comm) + "; checkpoints in " + o.checkpoint_dir.string());
+            std::to_string(o.pairs_per_step) + " pairs" + rt::describe_layout(par, *comm) +
+            (o.device == rt::Device::cuda ? ", on cuda" : "") + "; checkpoints in " + o.checkpoint_dir.string());
 
   auto evaluate = [&](int64_t step) {
     if (val.empty()) return;
     std::vector<PairSamples*> all;
     for (int64_t i = val_slice.first; i < val_slice.first + val_slice.count; ++i) all.push_back(&val[size_t(i)]);
     std::vector<double> lc, lr;
-    score_pairs(*model, all, o.micro_batch_size, lc, lr);
+    score_pairs(*model, all, o.micro_batch_size, lc, lr, device);
     double sums[3] = {0, 0, 0};  // margin, log-prob margin, pairs preferring the chosen answer
     for (size_t i = 0; i < all.size(); ++i) {
       const double m = (lc[i] - all[i]->ref_c) - (lr[i] - all[i]->ref_r);
@@ -247,6 +259,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     state.step = step;
     state.data_position = sampler.position();
     state.extra["bco_delta"] = delta.to_json();
+    stepper.sync_to_host();
     const fs::path written = rt::save_on_rank0(ckpts, step, *model, optimizer, state, &tok, *comm);
     if (writer) progress->note("checkpoint step " + std::to_string(step) + " -> " + written.string());
   };
@@ -260,7 +273,7 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     for (int64_t i : sampler.next(o.pairs_per_step)) step_pairs.push_back(&train[size_t(i)]);
     batch.assign(step_pairs.begin() + slice.first, step_pairs.begin() + slice.first + slice.count);
     std::vector<double> lc, lr;
-    score_pairs(*model, batch, o.micro_batch_size, lc, lr);
+    score_pairs(*model, batch, o.micro_batch_size, lc, lr, device);
     const size_t first = size_t(slice.first);
     std::vector<size_t> places(batch.size());
     for (size_t i = 0; i < places.size(); ++i) places[i] = first + i;
@@ -268,10 +281,16 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
     lr = values_of_all_ranks(*comm, step_pairs.size(), places, lr);
     const MpoBatch mb = mpo_batch(preference_pairs(step_pairs, lc, lr), o.loss, delta);
     // lp = -sum of the answer's token cross-entropies: a token's loss weight is -dL/dlp.
-    model->zero_grad();
-    rt::GradientSum grads(model->parameters());
+    // On the CPU this rank's gradients are summed in double (GradientSum); on cuda on the device.
+    std::optional<rt::GradientSum> grads;
+    if (device) {
+      device->zero_grad();
+    } else {
+      model->zero_grad();
+      grads.emplace(model->parameters());
+    }
     // Expert parallel: each source rank's share of an expert's gradient into the sums as it is made.
-    if (experts) model->set_gradient_flush([&grads](const std::vector<rt::Parameter*>& ps) { grads.add_and_clear(ps); });
+    if (experts) model->set_gradient_flush([&grads](const std::vector<rt::Parameter*>& ps) { grads->add_and_clear(ps); });
     for (size_t b = 0; b < batch.size(); b += size_t(std::max<int64_t>(1, o.micro_batch_size / 2))) {
       std::vector<const Sample*> part;
       std::vector<double> weight;
@@ -284,16 +303,17 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
       for (size_t r = 0; r < part.size(); ++r)
         for (size_t k = 0; k < part[r]->response.size(); ++k)
           rb.loss_weights[r * rb.seq + part[r]->prompt.size() - 1 + k] = float(weight[r]);
-      model->forward_backward(rb, rt::LossOptions{}, /*backward=*/true);
-      grads.add_and_clear();
+      if (device) {
+        device->accumulate(rb, rt::LossOptions{});
+      } else {
+        model->forward_backward(rb, rt::LossOptions{}, /*backward=*/true);
+        grads->add_and_clear();
+      }
     }
     model->set_gradient_flush(nullptr);
     const float lr_now = sched.lr(step);
-    rt::TrainOptions to;
-    to.max_grad_norm = o.optim.grad_clip;
-    to.expert_bias_rate = 0;  // MPO leaves the router biases as the SFT model set them
-    to.comm = comm.get();
-    const double grad_norm = rt::apply_gradients(*model, optimizer, lr_now, &grads, to);
+    const double grad_norm =
+        device ? device->apply_gradients(lr_now) : rt::apply_gradients(*model, optimizer, lr_now, &*grads, to);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const MpoTerms& t = mb.mean;
     if (writer)
