@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every GPU check of nemokit in one go, for a machine with GPUs (issue 16): prints one table,
+# Every GPU check of nemokit and the training benchmark in one go, for a machine with GPUs: prints one table,
 # one row per check, and exits non-zero when a check failed. Checks that need more GPUs than the
 # machine has are listed as "skipped" with the reason, never left out unseen.
 #
 #   bench/gpu/check.sh [BUILD_DIR]      (default: build)
 #
-# Build first: cmake --build BUILD_DIR --target nemokit_runtime_cuda comm_rank_program cuda_op_check runtime_device_tensor_test
+# Build first: cmake --build BUILD_DIR --target nemokit stage_pretrain nemokit_runtime_cuda comm_rank_program \
+#   cuda_op_check runtime_device_tensor_test gpu_train_bench
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -108,6 +109,73 @@ else
   done <<<"$out"
   [ $rc = 0 ] || [ $rc = 1 ] || row "kernels against the CPU" FAIL "cuda_op_check exited $rc: $(echo "$out" | tail -1)"
 fi
+
+# 50 steps of the tiny nano3 pretraining (`-c tiny`, its prepared data) with train.device = "cuda"
+# against the same 50 steps on the CPU: the loss of every step within 3% (bf16 activations).
+nemokit=$build/bin/nemokit
+data_dir=${NEMOKIT_DATA_DIR:-$HOME/.cache/nemokit/data}
+corpus_dir=${NEMOKIT_CORPUS_DIR:-$HOME/.cache/nemokit/corpus}
+if [ "$gpus" -lt 1 ]; then
+  row "tiny pretraining, 50 steps" skipped "no GPU visible (nvidia-smi -L)"
+elif [ ! -x "$nemokit" ]; then
+  row "tiny pretraining, 50 steps" FAIL "missing $nemokit: build the targets nemokit stage_pretrain"
+elif [ ! -d "$data_dir/nano3-pretrain-tiny" ] && [ ! -d "$corpus_dir" ]; then
+  row "tiny pretraining, 50 steps" skipped "no prepared data in $data_dir and no corpus in $corpus_dir (scripts/setup.sh)"
+else
+  detail=""
+  for dev in cpu cuda; do
+    out=$(NEMOKIT_DATA_DIR=$data_dir NEMOKIT_CORPUS_DIR=$corpus_dir NEMOKIT_JOB_ROOT=$work/jobs-$dev \
+      NEMOKIT_CHECKPOINT_DIR=$work/ckpt-$dev timeout 300 "$nemokit" run nano3 pretrain -c tiny train.max_steps=50 \
+      train.log_interval=1 train.eval_interval=0 train.save_interval=0 +train.device=$dev 2>&1) ||
+      detail="$dev run failed: $(echo "$out" | tail -1)"
+  done
+  if [ -z "$detail" ]; then
+    detail=$(python3 - "$work/jobs-cpu" "$work/jobs-cuda" <<'PY'
+import glob, json, sys
+def losses(root):
+    lines = [json.loads(l) for f in glob.glob(root + "/*/metrics.jsonl") for l in open(f)]
+    return {l["step"]: l["loss"] for l in lines if "loss" in l}
+cpu, gpu = losses(sys.argv[1]), losses(sys.argv[2])
+if len(cpu) < 50 or sorted(cpu) != sorted(gpu):
+    print(f"FAIL steps logged: cpu {len(cpu)}, cuda {len(gpu)}"); sys.exit()
+worst = max(abs(gpu[s] - cpu[s]) / abs(cpu[s]) for s in cpu)
+last = max(cpu)
+print(("ok" if worst <= 0.03 else "FAIL") + f" worst step {100 * worst:.2f}% apart; step 1 {cpu[min(cpu)]:.3f}/{gpu[min(cpu)]:.3f},"
+      f" step {last} {cpu[last]:.3f}/{gpu[last]:.3f} (cpu/cuda)")
+PY
+)
+    row "tiny pretraining, 50 steps" "${detail%% *}" "${detail#* }"
+  else
+    row "tiny pretraining, 50 steps" FAIL "$detail"
+  fi
+fi
+
+# Throughput and MFU against transformers' NemotronH in bf16 on the same GPU, weights, tokens,
+# batch and sequence length (bench_train_gpu.py): a ~1B dense hybrid and an MoE. Goals: MFU of
+# at least 45% on the dense config and 3x transformers' tokens/s; under them the row says "short".
+train_bench=$build/bench/gpu/gpu_train_bench
+for cfg in dense-1b moe; do
+  if [ "$gpus" -lt 1 ]; then
+    row "train bench $cfg" skipped "no GPU visible (nvidia-smi -L)"
+  elif [ ! -x "$train_bench" ]; then
+    row "train bench $cfg" FAIL "missing $train_bench: build the target gpu_train_bench"
+  elif ! python3 -c "import torch, transformers" 2>/dev/null; then
+    row "train bench $cfg" skipped "python3 lacks torch or transformers (the peer)"
+  elif out=$(timeout 420 python3 "$here/bench_train_gpu.py" --bench "$train_bench" --config "$cfg" --json "$work/$cfg.json" 2>&1); then
+    detail=$(python3 - "$work/$cfg.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+short = r["ratio"] < 3 or (r["config"] == "dense-1b" and r["nemokit_mfu"] < 0.45)
+print(("short" if short else "ok") + f" {r['nemokit_tokens_per_s']:.0f} tok/s MFU {100 * r['nemokit_mfu']:.1f}%;"
+      f" transformers {r['transformers_tokens_per_s']:.0f} tok/s MFU {100 * r['transformers_mfu']:.1f}%;"
+      f" {r['ratio']:.2f}x (B {r['batch']} x T {r['seq']})")
+PY
+)
+    row "train bench $cfg" "${detail%% *}" "${detail#* }"
+  else
+    row "train bench $cfg" FAIL "$(echo "$out" | tail -1)"
+  fi
+done
 
 printf '%-34s %-8s %s\n' check status detail
 for r in "${rows[@]}"; do echo "$r"; done
