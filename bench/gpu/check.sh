@@ -124,7 +124,7 @@ elif [ ! -d "$data_dir/nano3-pretrain-tiny" ] && [ ! -d "$corpus_dir" ]; then
 else
   detail=""
   for dev in cpu cuda; do
-    out=$(NEMOKIT_DATA_DIR=$data_dir NEMOKIT_CORPUS_DIR=$corpus_dir NEMOKIT_JOB_ROOT=$work/jobs-$dev \
+    out=$(NEMOKIT_DATA_DIR=$data_dir NEMOKIT_CORPUS_DIR=$corpus_dir NEMOKIT_JOB_ROOT=$work/jobs-$dev NEMOKIT_ARTIFACTS_ROOT=$work/store \
       NEMOKIT_CHECKPOINT_DIR=$work/ckpt-$dev timeout 300 "$nemokit" run nano3 pretrain -c tiny train.max_steps=50 \
       train.log_interval=1 train.eval_interval=0 train.save_interval=0 +train.device=$dev 2>&1) ||
       detail="$dev run failed: $(echo "$out" | tail -1)"
