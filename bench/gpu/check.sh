@@ -33,16 +33,36 @@ gpus=${gpus:-0}
 # executors set them).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# Our programs' library path: a bundle's libraries (device_bundle.sh: build/deps, the runtime
+# beside the programs) for a machine without nemokit's Debian packages, then CUDA's (the
+# toolkit's, else the wheels PyTorch brought). Only our programs get it (`ours`): PyTorch keeps
+# its own libraries.
+ours_ld=$build/sdk/runtime
+[ -d "$build/deps" ] && ours_ld=$build/deps:$ours_ld
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && ours_ld=$ours_ld:$d; done
+for d in $(python3 -c 'import glob, os, nvidia
+for p in nvidia.__path__: print("\n".join(sorted(glob.glob(os.path.join(p, "**", "lib"), recursive=True))))' 2>/dev/null); do
+  ours_ld=$ours_ld:$d
+done
+ours() { LD_LIBRARY_PATH="$ours_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"; }
+
 # ranks BACKEND N MODE ARGS...: N ranks of comm_rank_program under mpirun (the launcher only:
-# the NCCL backend reads Open MPI's rank variables and meets over MASTER_ADDR/MASTER_PORT).
-ranks() {
-  local backend=$1 n=$2
+# the NCCL backend reads Open MPI's rank variables and meets over MASTER_ADDR/MASTER_PORT). One
+# rank runs without mpirun where there is none (a GPU machine without Open MPI), its rank
+# variables set by hand.
+ranks() (  # a subshell: the exports stay inside
+  backend=$1 n=$2
   shift 2
-  NEMOKIT_COMM_BACKEND=$backend NEMOKIT_COMM_TIMEOUT_S=${NEMOKIT_COMM_TIMEOUT_S:-60} WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) \
-    timeout 120 mpirun -n "$n" --oversubscribe --bind-to none \
-    -x NEMOKIT_COMM_BACKEND -x NEMOKIT_COMM_TIMEOUT_S -x WORLD_SIZE -x MASTER_ADDR -x MASTER_PORT \
-    "$rank_program" "$@"
-}
+  export NEMOKIT_COMM_BACKEND=$backend NEMOKIT_COMM_TIMEOUT_S=${NEMOKIT_COMM_TIMEOUT_S:-60} WORLD_SIZE=$n \
+    MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port)
+  if [ "$n" = 1 ] && ! command -v mpirun >/dev/null; then
+    RANK=0 LOCAL_RANK=0 ours timeout 120 "$rank_program" "$@"
+  else
+    ours timeout 120 mpirun -n "$n" --oversubscribe --bind-to none \
+      -x NEMOKIT_COMM_BACKEND -x NEMOKIT_COMM_TIMEOUT_S -x WORLD_SIZE -x MASTER_ADDR -x MASTER_PORT -x LD_LIBRARY_PATH \
+      "$rank_program" "$@"
+  fi
+)
 
 # NCCL backend, one rank: every collective on one GPU (the rank program checks the values).
 if [ "$gpus" -ge 1 ]; then
@@ -89,7 +109,7 @@ fi
 tensor_test=$build/tests/runtime/runtime_device_tensor_test
 if [ "$gpus" -lt 1 ]; then
   row "device tensors" skipped "no GPU visible (nvidia-smi -L)"
-elif out=$("$tensor_test" --gtest_filter='*OnTheGpu*' 2>&1) && echo "$out" | grep -q '\[  PASSED  \] 1 test'; then
+elif out=$(ours "$tensor_test" --gtest_filter='*OnTheGpu*' 2>&1) && echo "$out" | grep -q '\[  PASSED  \] 1 test'; then
   row "device tensors" ok "round trip, clone, zero, bf16 on the device"
 else
   row "device tensors" FAIL "$(echo "$out" | grep -m1 -A2 'Failure' | tr '\n' ' ' || echo "$out" | tail -1)"
@@ -103,7 +123,7 @@ if [ "$gpus" -lt 1 ]; then
 elif [ ! -x "$op_check" ]; then
   row "kernels against the CPU" FAIL "missing $op_check: build the target cuda_op_check"
 else
-  out=$(timeout 300 "$op_check" 2>&1); rc=$?
+  out=$(ours timeout 300 "$op_check" 2>&1); rc=$?
   while IFS=$'\t' read -r name status detail; do
     [ -n "$detail" ] && row "kernel $name" "$status" "$detail"
   done <<<"$out"
@@ -125,7 +145,7 @@ else
   detail=""
   for dev in cpu cuda; do
     out=$(NEMOKIT_DATA_DIR=$data_dir NEMOKIT_CORPUS_DIR=$corpus_dir NEMOKIT_JOB_ROOT=$work/jobs-$dev NEMOKIT_ARTIFACTS_ROOT=$work/store \
-      NEMOKIT_CHECKPOINT_DIR=$work/ckpt-$dev timeout 300 "$nemokit" run nano3 pretrain -c tiny train.max_steps=50 \
+      NEMOKIT_CHECKPOINT_DIR=$work/ckpt-$dev ours timeout 300 "$nemokit" run nano3 pretrain -c tiny train.max_steps=50 \
       train.log_interval=1 train.eval_interval=0 train.save_interval=0 +train.device=$dev 2>&1) ||
       detail="$dev run failed: $(echo "$out" | tail -1)"
   done
@@ -154,6 +174,9 @@ fi
 # batch and sequence length (bench_train_gpu.py): a ~1B dense hybrid and an MoE. Goals: MFU of
 # at least 45% on the dense config and 3x transformers' tokens/s; under them the row says "short".
 train_bench=$build/bench/gpu/gpu_train_bench
+# The benchmark program through a wrapper with our library path (the Python peer starts it).
+printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' "$ours_ld" "$train_bench" >"$work/gpu_train_bench"
+chmod +x "$work/gpu_train_bench"
 for cfg in dense-1b moe; do
   if [ "$gpus" -lt 1 ]; then
     row "train bench $cfg" skipped "no GPU visible (nvidia-smi -L)"
@@ -161,7 +184,7 @@ for cfg in dense-1b moe; do
     row "train bench $cfg" FAIL "missing $train_bench: build the target gpu_train_bench"
   elif ! python3 -c "import torch, transformers" 2>/dev/null; then
     row "train bench $cfg" skipped "python3 lacks torch or transformers (the peer)"
-  elif out=$(timeout 420 python3 "$here/bench_train_gpu.py" --bench "$train_bench" --config "$cfg" --json "$work/$cfg.json" 2>&1); then
+  elif out=$(timeout 420 python3 "$here/bench_train_gpu.py" --bench "$work/gpu_train_bench" --config "$cfg" --json "$work/$cfg.json" 2>&1); then
     detail=$(python3 - "$work/$cfg.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
