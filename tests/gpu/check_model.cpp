@@ -39,19 +39,28 @@ const T* ptr(const std::unique_ptr<DeviceArray<T>>& a) {
   return a ? a->get() : nullptr;
 }
 
+// The cases' batch: 2 rows of 40 random tokens (not a multiple of the scan's chunk), random
+// targets with every `skip`-th position out of the loss; packed: documents that start inside a
+// chunk and on a chunk start.
+constexpr int64_t kRows = 2, kSeq = 40;
+rt::Batch random_batch(Checker& c, int64_t V, int64_t skip, bool packed) {
+  rt::Batch batch;
+  batch.batch = kRows, batch.seq = kSeq;
+  batch.input_ids = c.ints(kRows * kSeq, 0, int32_t(V));
+  batch.targets = c.ints(kRows * kSeq, 0, int32_t(V));
+  for (int64_t r = 0; r < kRows * kSeq; r += skip) batch.targets[size_t(r)] = -1;
+  if (packed) batch.set_documents({{0, 13, 40}, {0, 5, 29, 40}});
+  return batch;
+}
+
 void check_model(Checker& c, const char* pattern, bool packed, bool weighted) {
-  const int64_t B = 2, T = 40, R = B * T;
+  const int64_t B = kRows, T = kSeq, R = B * T;
   rt::NemotronH model(tiny_hybrid(pattern));
   model.init_weights(7);
   round_parameters_to_bf16(model);
   const int64_t V = model.config().vocab_size;
 
-  rt::Batch batch;
-  batch.batch = B, batch.seq = T;
-  batch.input_ids = c.ints(R, 0, int32_t(V));
-  batch.targets = c.ints(R, 0, int32_t(V));
-  for (int64_t r = 0; r < R; r += 7) batch.targets[r] = -1;  // not in the loss
-  if (packed) batch.set_documents({{0, 13, 40}, {0, 5, 29, 40}});
+  rt::Batch batch = random_batch(c, V, 7, packed);
   if (weighted) batch.loss_weights = c.uniform(R, 0.0f, 0.05f, false);
 
   const rt::Tensor& cpu_out = model.forward(batch);
@@ -86,19 +95,14 @@ void check_model(Checker& c, const char* pattern, bool packed, bool weighted) {
 // allowed 30% (their kernels' terms are each checked tightly in check_mamba.cpp).
 // Also checked: the reported loss, and the routers' counts without the pad rows.
 void check_gradients(Checker& c, const char* pattern, bool packed, bool weighted, float grad_scale) {
-  const int64_t B = 2, T = 40, R = B * T;
+  const int64_t T = kSeq, R = kRows * T;
   rt::NemotronH model(tiny_hybrid(pattern));
   model.init_weights(11);
   round_parameters_to_bf16(model);
   const int64_t V = model.config().vocab_size;
-  rt::Batch batch;
-  batch.batch = B, batch.seq = T;
-  batch.input_ids = c.ints(R, 0, int32_t(V));
-  batch.targets = c.ints(R, 0, int32_t(V));
-  for (int64_t r = 0; r < R; r += 7) batch.targets[r] = -1;
+  rt::Batch batch = random_batch(c, V, 7, packed);
   batch.pad.assign(R, 0);
   for (int64_t r = T - 3; r < T; ++r) batch.pad[r] = 1;  // router counts skip these
-  if (packed) batch.set_documents({{0, 13, 40}, {0, 5, 29, 40}});
   if (weighted) batch.loss_weights = c.uniform(R, 0.0f, 0.05f, false);
   rt::LossOptions opts;
   opts.grad_scale = grad_scale;
@@ -140,17 +144,12 @@ void check_gradients(Checker& c, const char* pattern, bool packed, bool weighted
 // logits: relative to their scale). Positions without a target are 0 on both sides. The device
 // rows first hold another call's values (the targets swapped), so a row left unwritten shows.
 void check_token_scores(Checker& c, const char* pattern, bool packed) {
-  const int64_t B = 2, T = 40, R = B * T;
+  const int64_t R = kRows * kSeq;
   rt::NemotronH model(tiny_hybrid(pattern));
   model.init_weights(11);
   round_parameters_to_bf16(model);
   const int64_t V = model.config().vocab_size;
-  rt::Batch batch;
-  batch.batch = B, batch.seq = T;
-  batch.input_ids = c.ints(R, 0, int32_t(V));
-  batch.targets = c.ints(R, 0, int32_t(V));
-  for (int64_t r = 0; r < R; r += 5) batch.targets[r] = -1;
-  if (packed) batch.set_documents({{0, 13, 40}, {0, 5, 29, 40}});
+  const rt::Batch batch = random_batch(c, V, 5, packed);
 
   model.forward_backward(batch, rt::LossOptions{}, false);
   const std::vector<float> cpu_ce = model.token_losses();
