@@ -1,6 +1,8 @@
 #include "gpu_trainer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -191,6 +193,19 @@ extern "C" __attribute__((visibility("default"))) nemokit::rt::DeviceTrainer* ne
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     *error = "no CUDA device is visible";
+    return nullptr;
+  }
+  // One GPU per rank of a node, as the NCCL backend picks it: LOCAL_RANK (the executors'), else
+  // Open MPI's, modulo the visible devices. Without this every rank of a node would share GPU 0.
+  int local_rank = 0;
+  for (const char* name : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
+    if (const char* v = std::getenv(name); v && *v) {
+      local_rank = std::max(0, std::atoi(v));
+      break;
+    }
+  if (const cudaError_t e = cudaSetDevice(local_rank % devices); e != cudaSuccess) {
+    *error = "cudaSetDevice(" + std::to_string(local_rank % devices) + ") for local rank " + std::to_string(local_rank) +
+             ": " + cudaGetErrorString(e);
     return nullptr;
   }
   try {
