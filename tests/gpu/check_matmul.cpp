@@ -91,6 +91,38 @@ void check_linear(Checker& c, int64_t M, int64_t K, int64_t N, bool bias) {
   c.expect_close("dw (dx null)", dw2_d.download(), dw, kF32Out);
 }
 
+// The scaled products LoRA's path makes (lora_path.cpp): y = alpha x w^T overwriting, y += alpha
+// x w^T into a y that holds values, and linear_backward with alpha on both of its outputs.
+void check_linear_scaled(Checker& c, int64_t M, int64_t K, int64_t N, float alpha) {
+  gpu::BlasLt lt;
+  auto x = c.uniform(M * K), w = c.uniform(N * K), dy = c.uniform(M * N), y0 = c.uniform(M * N), dx0 = c.uniform(M * K);
+  auto dw0 = c.uniform(N * K, -1.0f, 1.0f, false);
+  DeviceArray<bf16> x_d(M * K), w_d(N * K), dy_d(M * N), y_d(M * N), acc_d(M * N), dx_d(M * K);
+  DeviceArray<float> dw_d(N * K);
+  x_d.upload(to_bf16(x));
+  w_d.upload(to_bf16(w));
+  dy_d.upload(to_bf16(dy));
+  acc_d.upload(to_bf16(y0));
+  dx_d.upload(to_bf16(dx0));
+  dw_d.upload(dw0);
+  y_d.poison();
+  gpu::linear_forward_scaled(lt, y_d.get(), x_d.get(), w_d.get(), M, K, N, alpha, false, nullptr);
+  gpu::linear_forward_scaled(lt, acc_d.get(), x_d.get(), w_d.get(), M, K, N, alpha, true, nullptr);
+  gpu::linear_backward(lt, dx_d.get(), dw_d.get(), dy_d.get(), x_d.get(), w_d.get(), M, K, N, nullptr, alpha);
+
+  std::vector<float> y(M * N), dx(M * K, 0.0f), dw(N * K, 0.0f);
+  cpu::linear_forward(y.data(), x.data(), w.data(), M, K, N);
+  cpu::linear_backward(dx.data(), dw.data(), dy.data(), x.data(), w.data(), M, K, N);
+  std::vector<float> acc = y0;  // the inputs are drawn as bf16 values already
+  for (int64_t i = 0; i < M * N; ++i) y[size_t(i)] *= alpha, acc[size_t(i)] += y[size_t(i)];
+  for (int64_t i = 0; i < M * K; ++i) dx[size_t(i)] = dx0[size_t(i)] + alpha * dx[size_t(i)];
+  for (int64_t i = 0; i < N * K; ++i) dw[size_t(i)] = dw0[size_t(i)] + alpha * dw[size_t(i)];
+  c.expect_close("y = alpha x w^T", y_d.download(), y, kBf16Out);
+  c.expect_close("y += alpha x w^T", acc_d.download(), acc, kBf16Out);
+  c.expect_close("dx += alpha dy w", dx_d.download(), dx, kBf16Out);
+  c.expect_close("dw += alpha dy^T x", dw_d.download(), dw, kF32Out);
+}
+
 // The row kernel alone: fp32 logits -> loss, bf16 dlogits (and the loss alone, and the loss sum).
 void check_cross_entropy_rows(Checker& c, int64_t rows, int64_t V) {
   auto logits = c.normal(rows * V, 3.0f, false);  // fp32 input: not rounded
@@ -202,6 +234,9 @@ void check_chunked(Checker& c, int64_t rows, int64_t C, int64_t V, int64_t chunk
 GPU_OP_CASE(matmul_linear_odd) { check_linear(c, 300, 200, 131, false); }
 // The model's kind of sizes, with the bias epilogue.
 GPU_OP_CASE(matmul_linear_bias) { check_linear(c, 256, 192, 320, true); }
+// LoRA's shapes: a rank-8 inner size either way.
+GPU_OP_CASE(matmul_linear_scaled_lora_down) { check_linear_scaled(c, 130, 96, 8, 0.5f); }
+GPU_OP_CASE(matmul_linear_scaled_lora_up) { check_linear_scaled(c, 130, 8, 96, 2.0f); }
 
 // float4 path with idle threads (250 float4s for 256 threads), scalar path over several strides,
 // float4 path over several strides.

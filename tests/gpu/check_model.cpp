@@ -94,10 +94,24 @@ void check_model(Checker& c, const char* pattern, bool packed, bool weighted) {
 // cancel, so the same per-term errors are a larger share of the result: up to 20% measured,
 // allowed 30% (their kernels' terms are each checked tightly in check_mamba.cpp).
 // Also checked: the reported loss, and the routers' counts without the pad rows.
-void check_gradients(Checker& c, const char* pattern, bool packed, bool weighted, float grad_scale) {
+void check_gradients(Checker& c, const char* pattern, bool packed, bool weighted, float grad_scale, bool lora = false) {
   const int64_t T = kSeq, R = kRows * T;
   rt::NemotronH model(tiny_hybrid(pattern));
   model.init_weights(11);
+  if (lora) {
+    // The targets the recipes adapt, and the MLP's and shared expert's (not the routed experts').
+    rt::LoraConfig config;
+    config.rank = 4, config.alpha = 8;
+    config.targets = {"in_proj", "out_proj", "q_proj", "k_proj", "v_proj", "o_proj", "mixer.up_proj", "mixer.down_proj",
+                      "shared_experts.up_proj", "shared_experts.down_proj"};
+    model.add_lora(config);
+    // PEFT starts B at zero, which would leave A's gradient zero: random B checks both.
+    for (rt::Parameter* p : model.parameters())
+      if (p->name.find(".lora_B.") != std::string::npos) {
+        const std::vector<float> b = c.normal(size_t(p->value.numel()), 0.1f);
+        std::copy(b.begin(), b.end(), p->value.f32());
+      }
+  }
   round_parameters_to_bf16(model);
   const int64_t V = model.config().vocab_size;
   rt::Batch batch = random_batch(c, V, 7, packed);
@@ -195,6 +209,8 @@ GPU_OP_CASE(model_token_scores_hybrid_packed) { check_token_scores(c, "ME*-", tr
 GPU_OP_CASE(model_gradients_hybrid) { check_gradients(c, "M*-E", false, false, 1.0f); }
 GPU_OP_CASE(model_gradients_hybrid_packed_scaled) { check_gradients(c, "ME*-", true, false, 0.25f); }
 GPU_OP_CASE(model_gradients_hybrid_weighted_loss) { check_gradients(c, "M*-E", true, true, 1.0f); }
+// LoRA: the base frozen (no gradient), the adapters' gradients against the CPU's.
+GPU_OP_CASE(model_gradients_hybrid_lora) { check_gradients(c, "M*-E", true, false, 1.0f, true); }
 
 GPU_OP_CASE(model_forward_hybrid) { check_model(c, "M*-E", false, false); }
 GPU_OP_CASE(model_forward_hybrid_packed) { check_model(c, "ME*-", true, false); }

@@ -19,7 +19,8 @@
 namespace nemokit::rt::cuda {
 namespace lt_detail {
 
-// One product D[m,n] (= C, beta 0 or 1) = op(A)[m,k] op(B)[k,n], column-major, as cuBLAS sees it.
+// One product D[m,n] (= beta C, beta 0 or 1) + alpha op(A)[m,k] op(B)[k,n], column-major, as cuBLAS
+// sees it.
 struct Gemm {
   bool ta = false, tb = false;
   int64_t m = 0, n = 0, k = 0;
@@ -30,7 +31,7 @@ struct Gemm {
   void* d = nullptr;
   cudaDataType_t d_type = CUDA_R_16BF;
   int64_t ldd = 0;
-  float beta = 0.0f;
+  float alpha = 1.0f, beta = 0.0f;
   const void* bias = nullptr;  // [m] of d_type, added in the epilogue
 };
 
@@ -179,9 +180,8 @@ void run(BlasLt& lt, const Gemm& g, cudaStream_t stream) {
   if (g.bias)
     NEMOKIT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias,
                                                         sizeof g.bias));
-  const float alpha = 1.0f;
   // C = D: with beta = 1 the product accumulates into D; with beta = 0 cuBLASLt does not read C.
-  NEMOKIT_CUBLAS_CHECK(cublasLtMatmul(im.handle, p.desc, &alpha, g.a, p.a, g.b, p.b, &g.beta, g.d, p.d, g.d, p.d,
+  NEMOKIT_CUBLAS_CHECK(cublasLtMatmul(im.handle, p.desc, &g.alpha, g.a, p.a, g.b, p.b, &g.beta, g.d, p.d, g.d, p.d,
                                       &p.algo, im.workspace, im.workspace_bytes, stream));
 }
 
@@ -192,11 +192,13 @@ void check_sizes(const char* what, int64_t M, int64_t K, int64_t N) {
 }
 
 void forward(BlasLt& lt, void* y, cudaDataType_t y_type, const __nv_bfloat16* x, const __nv_bfloat16* w,
-             const __nv_bfloat16* bias, int64_t M, int64_t K, int64_t N, cudaStream_t stream) {
+             const __nv_bfloat16* bias, int64_t M, int64_t K, int64_t N, cudaStream_t stream, float alpha = 1.0f,
+             bool accumulate = false) {
   check_sizes("linear_forward", M, K, N);
   if (M == 0 || N == 0) return;
   if (K == 0) {  // an empty sum: y = 0, as on the CPU (cuBLASLt does not take k = 0)
     if (bias) throw std::invalid_argument("linear_bias_forward: K = 0");
+    if (accumulate) return;
     NEMOKIT_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(M) * size_t(N) * (y_type == CUDA_R_32F ? 4 : 2), stream));
     return;
   }
@@ -206,7 +208,8 @@ void forward(BlasLt& lt, void* y, cudaDataType_t y_type, const __nv_bfloat16* x,
   g.a = w, g.lda = K;
   g.b = x, g.ldb = K;
   g.d = y, g.d_type = y_type, g.ldd = N;
-  g.beta = 0.0f;
+  g.alpha = alpha;
+  g.beta = accumulate ? 1.0f : 0.0f;
   g.bias = bias;
   run(lt, g, stream);
 }
@@ -224,6 +227,11 @@ void linear_forward(BlasLt& lt, float* y, const __nv_bfloat16* x, const __nv_bfl
   lt_detail::forward(lt, y, CUDA_R_32F, x, w, nullptr, M, K, N, stream);
 }
 
+void linear_forward_scaled(BlasLt& lt, __nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* w, int64_t M,
+                           int64_t K, int64_t N, float alpha, bool accumulate, cudaStream_t stream) {
+  lt_detail::forward(lt, y, CUDA_R_16BF, x, w, nullptr, M, K, N, stream, alpha, accumulate);
+}
+
 void linear_bias_forward(BlasLt& lt, __nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* w,
                          const __nv_bfloat16* bias, int64_t M, int64_t K, int64_t N, cudaStream_t stream) {
   if (!bias) throw std::invalid_argument("linear_bias_forward: null bias");
@@ -231,7 +239,7 @@ void linear_bias_forward(BlasLt& lt, __nv_bfloat16* y, const __nv_bfloat16* x, c
 }
 
 void linear_backward(BlasLt& lt, __nv_bfloat16* dx, float* dw, const __nv_bfloat16* dy, const __nv_bfloat16* x,
-                     const __nv_bfloat16* w, int64_t M, int64_t K, int64_t N, cudaStream_t stream) {
+                     const __nv_bfloat16* w, int64_t M, int64_t K, int64_t N, cudaStream_t stream, float alpha) {
   lt_detail::check_sizes("linear_backward", M, K, N);
   if (M == 0 || K == 0 || N == 0) return;  // nothing to add
   if (dx) {
@@ -241,7 +249,7 @@ void linear_backward(BlasLt& lt, __nv_bfloat16* dx, float* dw, const __nv_bfloat
     g.a = w, g.lda = K;
     g.b = dy, g.ldb = N;
     g.d = dx, g.d_type = CUDA_R_16BF, g.ldd = K;
-    g.beta = 1.0f;
+    g.alpha = alpha, g.beta = 1.0f;
     lt_detail::run(lt, g, stream);
   }
   if (dw) {
@@ -251,7 +259,7 @@ void linear_backward(BlasLt& lt, __nv_bfloat16* dx, float* dw, const __nv_bfloat
     g.a = x, g.lda = K;
     g.b = dy, g.ldb = N;
     g.d = dw, g.d_type = CUDA_R_32F, g.ldd = K;
-    g.beta = 1.0f;
+    g.alpha = alpha, g.beta = 1.0f;
     lt_detail::run(lt, g, stream);
   }
 }

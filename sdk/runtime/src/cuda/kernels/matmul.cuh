@@ -47,13 +47,18 @@ void linear_forward(BlasLt& lt, __nv_bfloat16* y, const __nv_bfloat16* x, const 
 // The same with fp32 output (logits of the loss, fp32 as the reference's lm_head).
 void linear_forward(BlasLt& lt, float* y, const __nv_bfloat16* x, const __nv_bfloat16* w, int64_t M, int64_t K,
                     int64_t N, cudaStream_t stream);
+// y[M,N] = alpha x[M,K] w[N,K]^T, or with accumulate y += that (bf16 y read and written once by the
+// product's epilogue): LoRA's adapter path, u = scale x A^T then y += u B^T.
+void linear_forward_scaled(BlasLt& lt, __nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* w, int64_t M,
+                           int64_t K, int64_t N, float alpha, bool accumulate, cudaStream_t stream);
 // y[M,N] = x[M,K] w[N,K]^T + bias[N], the bias added in the product's epilogue (CUBLASLT_EPILOGUE_BIAS).
 // The model's projections have no bias; this is for the layers that do.
 void linear_bias_forward(BlasLt& lt, __nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* w,
                          const __nv_bfloat16* bias, int64_t M, int64_t K, int64_t N, cudaStream_t stream);
 // dx[M,K] += dy[M,N] w[N,K] (bf16);  dw[N,K] += dy^T x (fp32, accumulated by the product itself with
 // beta = 1, so gradient accumulation over micro-batches needs no extra buffer). Either may be null.
+// alpha scales both products (LoRA's adapter gradients carry its scale).
 void linear_backward(BlasLt& lt, __nv_bfloat16* dx, float* dw, const __nv_bfloat16* dy, const __nv_bfloat16* x,
-                     const __nv_bfloat16* w, int64_t M, int64_t K, int64_t N, cudaStream_t stream);
+                     const __nv_bfloat16* w, int64_t M, int64_t K, int64_t N, cudaStream_t stream, float alpha = 1.0f);
 
 }  // namespace nemokit::rt::cuda

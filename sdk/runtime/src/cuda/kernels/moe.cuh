@@ -72,7 +72,7 @@ void moe_experts_forward(cublasContext* cublas, void* scratch, const int32_t* ho
                          const __nv_bfloat16* down, int64_t d, int64_t inner, cudaStream_t stream,
                          MoeGemmPath path = MoeGemmPath::grouped);
 // Writes dx_perm [n, d] and uses dh [n, inner] as scratch (it ends as the gradient of h); d_up
-// [E, inner, d] and d_down [E, d, inner] ADD (fp32). dy_perm is the gradient of y_perm.
+// [E, inner, d] and d_down [E, d, inner] ADD (fp32; null: frozen experts). dy_perm is the gradient of y_perm.
 void moe_experts_backward(cublasContext* cublas, void* scratch, const int32_t* host_counts, int E, __nv_bfloat16* dx_perm,
                           float* d_up, float* d_down, __nv_bfloat16* dh, const __nv_bfloat16* dy_perm,
                           const __nv_bfloat16* x_perm, const __nv_bfloat16* h, const __nv_bfloat16* a, const __nv_bfloat16* up,

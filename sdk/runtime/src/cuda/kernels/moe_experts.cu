@@ -137,10 +137,11 @@ void moe_experts_backward(cublasContext* cublas, void* scratch, const int32_t* h
   for (const Block& b : blocks)
     ps.push_back({I, b.n, D, down + b.e * d * inner, I, dy_perm + b.off * d, D, dh + b.off * inner, I});
   gemm_bf16_out(cublas, CUBLAS_OP_N, CUBLAS_OP_N, ps, scratch, path, stream);
-  // dD_e += dy_e^T a_e (fp32 out: a loop on either path)
+  // dD_e += dy_e^T a_e (fp32 out: a loop on either path); none for frozen experts
   ps.clear();
-  for (const Block& b : blocks)
-    ps.push_back({I, D, b.n, a + b.off * inner, I, dy_perm + b.off * d, D, d_down + b.e * d * inner, I});
+  if (d_down)
+    for (const Block& b : blocks)
+      ps.push_back({I, D, b.n, a + b.off * inner, I, dy_perm + b.off * d, D, d_down + b.e * d * inner, I});
   gemm_loop(cublas, CUBLAS_OP_N, CUBLAS_OP_T, ps, CUDA_R_32F, 1.0f);
   // dh = da 2 relu(h)
   const int64_t n = (blocks.back().off + blocks.back().n) * inner;
@@ -154,8 +155,9 @@ void moe_experts_backward(cublasContext* cublas, void* scratch, const int32_t* h
   gemm_bf16_out(cublas, CUBLAS_OP_N, CUBLAS_OP_N, ps, scratch, path, stream);
   // dU_e += dh_e^T x_e
   ps.clear();
-  for (const Block& b : blocks)
-    ps.push_back({D, I, b.n, x_perm + b.off * d, D, dh + b.off * inner, I, d_up + b.e * inner * d, D});
+  if (d_up)
+    for (const Block& b : blocks)
+      ps.push_back({D, I, b.n, x_perm + b.off * d, D, dh + b.off * inner, I, d_up + b.e * inner * d, D});
   gemm_loop(cublas, CUBLAS_OP_N, CUBLAS_OP_T, ps, CUDA_R_32F, 1.0f);
 }
 

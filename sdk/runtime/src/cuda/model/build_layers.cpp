@@ -12,7 +12,16 @@ void check_supported(NemotronH& model) {
   auto refuse = [](const std::string& what) {
     throw std::invalid_argument("GpuNemotronH: " + what + " is not supported on the GPU yet");
   };
-  if (model.has_lora()) refuse("LoRA (add_lora)");
+  if (model.has_lora()) {
+    const LoraConfig& lora = model.lora_config();
+    if (lora.dropout > 0) refuse("LoRA dropout (lora.dropout " + std::to_string(lora.dropout) + ")");
+    // The routed experts run as grouped products over stacked weights, and the router's
+    // logits are fp32: adapters there have no path on the GPU.
+    for (Parameter* p : model.parameters())
+      if (p->name.find(".lora_A.") != std::string::npos &&
+          (p->name.find(".experts.") != std::string::npos || p->name.find(".gate.lora_A.") != std::string::npos))
+        refuse("LoRA on a routed expert or a router (" + p->name + ")");
+  }
   if (c.moe_latent_size > 0) refuse("LatentMoE (moe_latent_size " + std::to_string(c.moe_latent_size) + ")");
   if (c.num_nextn_predict_layers > 0) refuse("multi-token prediction (num_nextn_predict_layers)");
   for (const char* key : {"vision_config", "audio_config"})
@@ -26,6 +35,20 @@ void check_supported(NemotronH& model) {
 }
 
 namespace {
+
+// The LoRA adapter of the projection `module` (<module>.lora_A/B.weight, NemotronH::add_lora), or
+// none (rank 0).
+LoraWeights take_lora(ParamStore& p, const std::string& module) {
+  LoraWeights l;
+  const std::string a = module + ".lora_A.weight", b = module + ".lora_B.weight";
+  Parameter* A = p.model().find(a);
+  if (!A) return l;
+  l.A = p.take(a), l.B = p.take(b);
+  l.dA = p.grad(a), l.dB = p.grad(b);
+  l.rank = A->value.size(0);
+  l.scale = p.model().lora_config().scale();
+  return l;
+}
 
 std::unique_ptr<GpuMixer> build_mamba2(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
   Mamba2Dims dims{c.hidden_size, c.mamba_num_heads, c.mamba_head_dim, c.n_groups, c.ssm_state_size,
@@ -44,20 +67,24 @@ std::unique_ptr<GpuMixer> build_mamba2(ParamStore& p, const NemotronHConfig& c, 
   take("dt_bias", w.dt_bias, g.dt_bias);
   take("norm.weight", w.norm, g.norm);
   take("out_proj.weight", w.out_proj, g.out_proj);
+  w.lora_in_proj = take_lora(p, m + "in_proj");
+  w.lora_out_proj = take_lora(p, m + "out_proj");
   return make_gpu_mamba2(dims, w, g);
 }
 
 std::unique_ptr<GpuMixer> build_attention(ParamStore& p, const NemotronHConfig& c, const std::string& m) {
   AttentionDims dims{c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim};
   AttentionWeights w{p.take(m + "q_proj.weight"), p.take(m + "k_proj.weight"), p.take(m + "v_proj.weight"),
-                     p.take(m + "o_proj.weight")};
+                     p.take(m + "o_proj.weight"), take_lora(p, m + "q_proj"), take_lora(p, m + "k_proj"),
+                     take_lora(p, m + "v_proj"), take_lora(p, m + "o_proj")};
   AttentionGrads g{p.grad(m + "q_proj.weight"), p.grad(m + "k_proj.weight"), p.grad(m + "v_proj.weight"),
                    p.grad(m + "o_proj.weight")};
   return make_gpu_attention(dims, w, g);
 }
 
 std::pair<MlpWeights, MlpGrads> take_mlp(ParamStore& p, const std::string& m) {
-  MlpWeights w{p.take(m + "up_proj.weight"), p.take(m + "down_proj.weight")};
+  MlpWeights w{p.take(m + "up_proj.weight"), p.take(m + "down_proj.weight"), take_lora(p, m + "up_proj"),
+               take_lora(p, m + "down_proj")};
   return {w, MlpGrads{p.grad(m + "up_proj.weight"), p.grad(m + "down_proj.weight")}};
 }
 

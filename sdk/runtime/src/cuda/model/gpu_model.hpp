@@ -4,7 +4,9 @@
 //
 // Supported: Mamba2 (M), attention (*), squared-ReLU MLP (-) and MoE (E, sigmoid top-k router
 // with the correction bias, shared expert) layers, packed documents, tied or untied LM head.
-// Refused at construction, naming the setting: LoRA adapters, LatentMoE (moe_latent_size),
+// LoRA adapters (add_lora) on Mamba's, attention's, the MLP's and the shared expert's projections
+// (mixers.hpp LoraPath). Refused at construction, naming the setting: LoRA dropout, adapters on a
+// routed expert or a router, LatentMoE (moe_latent_size),
 // multi-token prediction (num_nextn_predict_layers), omni encoders (vision_config,
 // audio_config), expert parallel, an MLP activation other than relu2 (mlp_hidden_act), Mamba
 // without a state (ssm_state_size 0).

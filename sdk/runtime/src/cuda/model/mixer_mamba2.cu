@@ -16,7 +16,8 @@ namespace {
 
 class GpuMamba2 : public GpuMixer {
  public:
-  GpuMamba2(const Mamba2Dims& dims, const Mamba2Weights& w, const Mamba2Grads& g) : s_(dims), w_(w), g_(g) {}
+  GpuMamba2(const Mamba2Dims& dims, const Mamba2Weights& w, const Mamba2Grads& g)
+      : s_(dims), w_(w), g_(g), lora_in_(w.lora_in_proj), lora_out_(w.lora_out_proj) {}
 
   void forward(const MixerRun& run, const bf16* x, bf16* y) override {
     const int64_t R = run.rows, I = s_.d_inner(), conv = s_.conv_dim(), proj = s_.in_proj_dim();
@@ -35,6 +36,7 @@ class GpuMamba2 : public GpuMixer {
     float* states = states_.reserve(run.batch * H * shape.num_chunks() * s_.head_dim * N);
 
     linear_forward(*run.lt, zx, x, w_.in_proj, R, s_.hidden, proj, run.stream);
+    lora_in_.forward(run, zx, x, s_.hidden, proj);
     conv1d_forward(pre, zx + I, proj, w_.conv_w, w_.conv_b, run.doc, run.batch, run.seq, conv, s_.conv_kernel,
                    run.stream);
     silu_forward(xbc, pre, R * conv, run.stream);
@@ -43,6 +45,7 @@ class GpuMamba2 : public GpuMixer {
     ssd_forward(shape, ssd_inputs(run), scan, states, run.stream);
     gated_rmsnorm_forward(normed, rstd, scan, zx, proj, w_.norm, R, I, I / G, s_.eps, run.stream);
     linear_forward(*run.lt, y, normed, w_.out_proj, R, I, s_.hidden, run.stream);
+    lora_out_.forward(run, y, normed, I, s_.hidden);
   }
 
   // Mamba2Mixer::backward: out_proj, the gated norm (into the scan's and z's gradients), the
@@ -70,6 +73,7 @@ class GpuMamba2 : public GpuMixer {
     NEMOKIT_CUDA_CHECK(cudaMemsetAsync(dA, 0, sizeof(float) * 2 * H, run.stream));
 
     linear_backward(*run.lt, dnormed, g_.out_proj, dy, normed_.get(), w_.out_proj, R, I, s_.hidden, run.stream);
+    lora_out_.backward(run, dnormed, dy, normed_.get(), I, s_.hidden);
     void* norm_ws = norm_ws_.reserve(gated_rmsnorm_backward_workspace_bytes(R, I, I / G));
     gated_rmsnorm_backward(dscan, dzx, proj, g_.norm, dnormed, scan_.get(), zx_.get(), proj, w_.norm, rstd_.get(), R,
                            I, I / G, norm_ws, run.stream);
@@ -84,6 +88,7 @@ class GpuMamba2 : public GpuMixer {
     conv1d_backward(dzx + I, proj, g_.conv_w, g_.conv_b, dpre, zx_.get() + I, proj, w_.conv_w, run.doc, run.batch,
                     run.seq, conv, s_.conv_kernel, conv_ws, run.stream);
     linear_backward(*run.lt, dx, g_.in_proj, dzx, x, w_.in_proj, R, s_.hidden, proj, run.stream);
+    lora_in_.backward(run, dx, dzx, x, s_.hidden, proj);
   }
 
  private:
@@ -100,6 +105,7 @@ class GpuMamba2 : public GpuMixer {
   Mamba2Dims s_;
   Mamba2Weights w_;
   Mamba2Grads g_;
+  LoraPath lora_in_, lora_out_;
   DeviceBuffer<bf16> zx_, pre_, xbc_, scan_, normed_;
   DeviceBuffer<float> dt_, A_, D_, rstd_, states_;
   DeviceBuffer<bf16> dnormed_, dscan_, dzx_, dpre_;

@@ -46,6 +46,34 @@ class GpuMixer {
   virtual int32_t* router_counts() { return nullptr; }
 };
 
+// A LoRA adapter on one projection (NemotronH::add_lora, lora.hpp): y += scale * (x A^T) B^T
+// with A [rank, in] and B [out, rank] in bf16 and fp32 gradients (null where frozen). rank 0:
+// the projection has none.
+struct LoraWeights {
+  const bf16 *A = nullptr, *B = nullptr;
+  float *dA = nullptr, *dB = nullptr;
+  int64_t rank = 0;
+  float scale = 0;
+};
+
+// An adapter's part of one projection's passes, beside the base product the mixer makes itself;
+// nothing without an adapter. Keeps u = scale * x A^T of the last forward for the backward, as
+// the CPU's Linear does.
+class LoraPath {
+ public:
+  LoraPath() = default;
+  explicit LoraPath(const LoraWeights& w) : w_(w) {}
+  // y [rows, out] += u B^T, u = scale * x A^T (x [rows, in]).
+  void forward(const MixerRun& run, bf16* y, const bf16* x, int64_t in, int64_t out);
+  // After forward on the same x: dB += dy^T u; with du = scale * dy B, dA += du^T x and
+  // dx += du A (dx may be null).
+  void backward(const MixerRun& run, bf16* dx, const bf16* dy, const bf16* x, int64_t in, int64_t out);
+
+ private:
+  LoraWeights w_;
+  DeviceBuffer<bf16> u_, du_;
+};
+
 struct Mamba2Dims {
   int64_t hidden, heads, head_dim, groups, state, conv_kernel, chunk;
   float eps, dt_min;
@@ -55,6 +83,7 @@ struct Mamba2Dims {
 };
 struct Mamba2Weights {
   const bf16 *in_proj, *conv_w, *conv_b /* may be null */, *A_log, *D, *dt_bias, *norm, *out_proj;
+  LoraWeights lora_in_proj, lora_out_proj;
 };
 struct Mamba2Grads {
   float *in_proj, *conv_w, *conv_b, *A_log, *D, *dt_bias, *norm, *out_proj;
@@ -66,6 +95,7 @@ struct AttentionDims {
 };
 struct AttentionWeights {
   const bf16 *q, *k, *v, *o;
+  LoraWeights lora_q, lora_k, lora_v, lora_o;
 };
 struct AttentionGrads {
   float *q, *k, *v, *o;
@@ -75,6 +105,7 @@ std::unique_ptr<GpuMixer> make_gpu_attention(const AttentionDims& dims, const At
 
 struct MlpWeights {
   const bf16 *up, *down;  // [inner, hidden], [hidden, inner]
+  LoraWeights lora_up, lora_down;
 };
 struct MlpGrads {
   float *up, *down;
