@@ -289,19 +289,22 @@ TEST(PretrainStageConfig, DryRunValidatesTheModel) {
 
 namespace {
 
-// The bytes of "total 12.3 MB" in a memory plan line (three significant figures).
-double plan_total(const std::string& text) {
-  const size_t at = text.find("; total ");
+// The bytes after `label` in a memory plan line ("; total 12.3 MB": three significant figures).
+double plan_figure(const std::string& text, const std::string& label) {
+  const size_t at = text.find(label);
   if (at == std::string::npos) return 0;
-  std::istringstream in(text.substr(at + 8));
+  std::istringstream in(text.substr(at + label.size()));
   double value = 0;
   std::string unit;
   in >> value >> unit;
+  unit = unit.substr(0, unit.find_first_of(",;("));  // "6.2 MB, gradients ..."
   const std::string units[] = {"B", "KB", "MB", "GB", "TB"};
   for (int i = 0; i < 5; ++i)
     if (unit == units[i]) return value * std::pow(1000.0, i);
   return 0;
 }
+
+double plan_total(const std::string& text) { return plan_figure(text, "; total "); }
 
 }  // namespace
 
@@ -317,6 +320,18 @@ TEST(PretrainStageConfig, DryRunPrintsTheMemoryPlanAndRefusesWhatDoesNotFit) {
   EXPECT_NE(one.out.find("optimizer state "), std::string::npos) << one.out;
   EXPECT_NE(one.out.find(" (whole), activations "), std::string::npos) << one.out;
   EXPECT_NE(one.out.find("(micro batch 8 x 128 tokens)"), std::string::npos) << one.out;
+  // On cuda: bf16 weights (half the fp32 plan's), fp32 masters and moments (12 bytes a value
+  // against the CPU's 8), no double sums.
+  auto gpu = run_cli("run nano3 pretrain -c tiny --dry-run +train.device=cuda", env);
+  ASSERT_EQ(gpu.rc, 0) << gpu.err;
+  EXPECT_NE(gpu.out.find("# memory per rank (cuda: bf16 weights and activations, 1 rank): weights "), std::string::npos)
+      << gpu.out;
+  EXPECT_NE(gpu.out.find(" (fp32 masters and moments) (whole)"), std::string::npos) << gpu.out;
+  EXPECT_EQ(gpu.out.find("double sums"), std::string::npos) << gpu.out;
+  const double weights = plan_figure(one.out, "): weights "), moments = plan_figure(one.out, ", optimizer state ");
+  ASSERT_GT(weights, 0) << one.out;
+  EXPECT_NEAR(plan_figure(gpu.out, "): weights "), weights / 2, 0.02 * weights) << gpu.out;
+  EXPECT_NEAR(plan_figure(gpu.out, ", optimizer state "), moments * 1.5, 0.02 * moments) << gpu.out;
 
   // One sequence per micro-batch, so that the optimizer state is a visible share of the total.
   const std::string two = "run nano3 pretrain -c tiny --dry-run +run.nproc_per_node=2 train.micro_batch_size=1";

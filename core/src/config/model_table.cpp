@@ -90,6 +90,7 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
       throw UserError(where + ": " + e.what());
     }
   }
+  layout.cuda = config["train"]["device"].value<std::string>().value_or("cpu") == "cuda";
   layout.micro_batch_size = std::max<int64_t>(1, integer("train", "micro_batch_size", 1));
   // The sequence length: pretraining's; a fine-tuning stage's packs; RL's responses (its
   // prompts add theirs, unknown before the data is read).
@@ -107,7 +108,8 @@ std::string check_memory_plan(const toml::table& config, const std::string& wher
   const rt::MemoryPlan plan = rt::plan_memory(*model, layout);
   std::string ranks = layout.data_parallel > 1 ? std::to_string(layout.data_parallel) + " data-parallel ranks" : "1 rank";
   if (layout.expert_parallel > 1) ranks += ", experts over " + std::to_string(layout.expert_parallel);
-  std::string line = "# memory per rank (fp32, " + ranks + "): " + rt::memory_plan_text(plan, layout);
+  std::string line = std::string("# memory per rank (") + (layout.cuda ? "cuda: bf16 weights and activations" : "fp32") +
+                     ", " + ranks + "): " + rt::memory_plan_text(plan, layout);
   if (budget.bytes > 0) line += " of " + rt::format_bytes(budget.bytes) + " (" + budget.source + ")";
   line += seq_note;
   if (budget.bytes > 0 && plan.total() > budget.bytes) {

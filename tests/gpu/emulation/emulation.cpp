@@ -364,12 +364,45 @@ cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return *s = nullptr, cudaSuccess; }
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+namespace cuda_emu {
+// The bytes each live allocation asked for, for cudaMemGetInfo.
+struct Allocations {
+  std::mutex mutex;
+  std::map<void*, size_t> sizes;
+  size_t in_use = 0;
+};
+Allocations& allocations() {
+  static Allocations a;
+  return a;
+}
+}  // namespace cuda_emu
+
 // 256-byte aligned, as cudaMalloc guarantees.
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   *p = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+  if (!*p) return cudaErrorMemoryAllocation;
+  auto& a = cuda_emu::allocations();
+  std::lock_guard lock(a.mutex);
+  a.sizes[*p] = bytes;
+  a.in_use += bytes;
+  return cudaSuccess;
 }
-cudaError_t cudaFree(void* p) { return std::free(p), cudaSuccess; }
+cudaError_t cudaFree(void* p) {
+  if (p) {
+    auto& a = cuda_emu::allocations();
+    std::lock_guard lock(a.mutex);
+    if (auto it = a.sizes.find(p); it != a.sizes.end()) a.in_use -= it->second, a.sizes.erase(it);
+  }
+  return std::free(p), cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  constexpr size_t kTotal = size_t(80) << 30;
+  auto& a = cuda_emu::allocations();
+  std::lock_guard lock(a.mutex);
+  *total_bytes = kTotal;
+  *free_bytes = kTotal - a.in_use;
+  return cudaSuccess;
+}
 cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
 cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {

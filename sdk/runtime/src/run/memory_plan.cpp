@@ -42,6 +42,29 @@ long double layer_floats(const NemotronHConfig& c, char kind, int64_t seq) {
   return 0;
 }
 
+// The GPU trainer's share (src/cuda/model): bf16 weights, fp32 gradients of what it trains, and
+// per trained value an fp32 master and two moments. Its activations are the CPU's buffers but
+// for the logits and their gradient, which exist one chunk of rows at a time (the loss's
+// scratch), and attention's probabilities, which flash attention never stores (it keeps one
+// log-sum-exp per head and row). Most of them are bf16, some fp32 (the scan's chunk states and
+// gradients, the routers' scores, the norms' statistics), and the layers' layouts differ from
+// the CPU's in detail: 2.5 bytes per CPU float puts the estimate within 5% of the trainer's
+// allocations for Mamba-, attention- and MoE-heavy stacks (tests/gpu/check_trainer.cpp).
+constexpr long double kLossScratchBytes = 1LL << 30;  // kChunkedLossBudgetBytes
+constexpr long double kBlasWorkspaceBytes = 32LL << 20;
+
+void plan_on_the_gpu(const NemotronHConfig& c, const MemoryLayout& l, long double per_token, long double tokens,
+                     MemoryPlan& p) {
+  p.weights = 2 * p.rank_parameters;
+  p.gradients = 4 * p.rank_parameters;
+  p.gradient_sums = 0;
+  p.optimizer = 12 * p.rank_parameters;
+  const long double attention = (long double)std::count(c.pattern.begin(), c.pattern.end(), '*');
+  per_token -= 2.0L * c.vocab_size + attention * (long double)c.num_attention_heads * (long double)(l.seq_length - 1);
+  const long double scratch = std::min(kLossScratchBytes, tokens * (long double)c.vocab_size * 6);
+  p.activations = 2.5L * per_token * tokens + scratch + kBlasWorkspaceBytes;
+}
+
 }  // namespace
 
 long double activation_floats_per_token(const NemotronHConfig& c, int64_t seq) {
@@ -91,7 +114,9 @@ MemoryPlan plan_memory(const NemotronHConfig& model, const MemoryLayout& layout)
     const long double width = model.moe_latent_size > 0 ? model.moe_latent_size : model.hidden_size;
     per_token += moe_layers(model.pattern) * 6.0L * (long double)model.num_experts_per_tok * width;
   }
-  p.activations = 4 * per_token * (long double)layout.micro_batch_size * (long double)layout.seq_length;
+  const long double tokens = (long double)layout.micro_batch_size * (long double)layout.seq_length;
+  p.activations = 4 * per_token * tokens;
+  if (layout.cuda) plan_on_the_gpu(model, layout, per_token, tokens, p);
   return p;
 }
 
@@ -106,8 +131,9 @@ std::string format_bytes(long double bytes) {
 
 std::string memory_plan_text(const MemoryPlan& p, const MemoryLayout& l) {
   std::string s =
-      "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) + " (+" + format_bytes(p.gradient_sums) +
-      " of double sums), optimizer state " + format_bytes(p.optimizer) +
+      "weights " + format_bytes(p.weights) + ", gradients " + format_bytes(p.gradients) +
+      (l.cuda ? std::string() : " (+" + format_bytes(p.gradient_sums) + " of double sums)") + ", optimizer state " +
+      format_bytes(p.optimizer) + (l.cuda ? std::string(" (fp32 masters and moments)") : std::string()) +
       (l.zero == 1 ? " (ZeRO-1, 1/" + std::to_string(l.data_parallel) + ")" : std::string(" (whole)")) +
       (l.expert_parallel > 1 ? ", routed experts 1/" + std::to_string(l.expert_parallel) + " per rank" : std::string()) +
       ", activations " + format_bytes(p.activations) + " (micro batch " + std::to_string(l.micro_batch_size) + " x " +

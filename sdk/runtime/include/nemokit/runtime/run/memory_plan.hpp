@@ -6,6 +6,7 @@
 // over ranks, the gradient sums in double (grad_sync.hpp); AdamW's two moments, whole on every
 // rank or sharded over the data-parallel ranks (ZeRO-1); the activations one micro-batch keeps
 // for its backward pass (every layer's saved inputs and scratch, the logits and their gradient).
+// With MemoryLayout::cuda, what the GPU trainer holds on its device instead.
 #include <cstdint>
 #include <string>
 
@@ -19,6 +20,10 @@ struct MemoryLayout {
   int64_t expert_parallel = 1;  // ranks the routed experts are split over (parallel.ep)
   int64_t micro_batch_size = 1;
   int64_t seq_length = 1;
+  // train.device = "cuda": what the GPU holds instead (bf16 working weights and activations,
+  // fp32 gradients, master weights and AdamW moments; no double sums; the LM head's loss in row
+  // chunks of at most 1 GiB; cuBLASLt's workspace).
+  bool cuda = false;
 };
 
 struct MemoryPlan {
