@@ -43,13 +43,21 @@ rt::Batch walk_batch(Checker& c, int64_t B, int64_t T, int64_t V) {
   return b;
 }
 
+// The same tiny hybrid twice, bf16-rounded: the CPU reference's copy and the device trainer's.
+struct Twins {
+  rt::NemotronH cpu, dev;
+  explicit Twins(uint64_t seed) : cpu(tiny_hybrid("M*-E")), dev(tiny_hybrid("M*-E")) {
+    cpu.init_weights(seed), dev.init_weights(seed);
+    round_parameters_to_bf16(cpu), round_parameters_to_bf16(dev);
+  }
+};
+
 }  // namespace
 
 GPU_OP_CASE(trainer_follows_cpu_loss_curve) {
   const int64_t B = 2, T = 24, steps = 30;
-  rt::NemotronH cpu(tiny_hybrid("M*-E")), dev(tiny_hybrid("M*-E"));
-  cpu.init_weights(5), dev.init_weights(5);
-  round_parameters_to_bf16(cpu), round_parameters_to_bf16(dev);
+  Twins twins(5);
+  rt::NemotronH &cpu = twins.cpu, &dev = twins.dev;
   const int64_t V = cpu.config().vocab_size;
   rt::AdamWConfig ac;
   ac.weight_decay = 0.1f;
@@ -127,9 +135,8 @@ GPU_OP_CASE(trainer_refuses_zero1_and_aux_loss) {
 // log-probabilities for the next update's ratio; at most 0.074 apart on values near 4.5).
 GPU_OP_CASE(trainer_parts_follow_cpu_weighted_updates) {
   const int64_t B = 2, T = 24, updates = 12;
-  rt::NemotronH cpu(tiny_hybrid("M*-E")), dev(tiny_hybrid("M*-E"));
-  cpu.init_weights(8), dev.init_weights(8);
-  round_parameters_to_bf16(cpu), round_parameters_to_bf16(dev);
+  Twins twins(8);
+  rt::NemotronH &cpu = twins.cpu, &dev = twins.dev;
   const int64_t V = cpu.config().vocab_size;
   rt::AdamW cpu_opt(cpu.parameters(), rt::AdamWConfig{}), dev_opt(dev.parameters(), rt::AdamWConfig{});
   rt::TrainOptions to;

@@ -1,4 +1,5 @@
 #include "exec/local_ranks.hpp"
+#include "exec/mpirun_tags.hpp"
 
 #include "exec/signal_pipe.hpp"
 #include "exec/process.hpp"
@@ -35,6 +36,7 @@ struct Rank {
   pid_t pid = -1;
   int out_fd = -1, err_fd = -1, log_fd = -1;
   std::string out_partial, err_partial;
+  TaggedStream out_tagged, err_tagged;  // mpirun's own streams (through_mpirun)
   bool running = false;
   int exit_code = 0;
 };
@@ -54,48 +56,6 @@ void emit_lines(int fd, std::string& partial, const char* data, size_t n, const 
     rt::write_all(fd, line.data(), line.size());
     partial.clear();
   }
-}
-
-// mpirun --tag-output writes "[JOB,R]<stdout>:text"; the rank R and where its text starts, or
-// -1 for mpirun's own lines.
-int tagged_rank(const std::string& line, size_t& text_at) {
-  if (line.size() < 4 || line[0] != '[') return -1;
-  size_t comma = line.find(',');
-  size_t close = line.find("]<");
-  size_t colon = line.find(">:", close == std::string::npos ? 0 : close);
-  if (comma == std::string::npos || close == std::string::npos || colon == std::string::npos || comma > close) return -1;
-  try {
-    int rank = std::stoi(line.substr(comma + 1, close - comma - 1));
-    text_at = colon + 2;
-    return rank;
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
-
-// The lines of mpirun's output (plus the unfinished rest in `partial`), each back to "[R] text"
-// on `fd` and "text" in rank R's log; mpirun's own lines as they are, into its log.
-void emit_tagged_lines(int fd, std::string& partial, const char* data, size_t n, const std::vector<int>& rank_logs, int launcher_log,
-                       bool flush_all) {
-  partial.append(data, n);
-  if (flush_all && !partial.empty() && partial.back() != '\n') partial += '\n';
-  size_t start = 0;
-  for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-    std::string line = partial.substr(start, nl + 1 - start);
-    size_t text_at = 0;
-    int rank = tagged_rank(line, text_at);
-    if (rank >= 0 && size_t(rank) < rank_logs.size()) {
-      std::string text = line.substr(text_at);
-      std::string shown = "[";
-      shown.append(std::to_string(rank)).append("] ").append(text);
-      rt::write_all(rank_logs[size_t(rank)], text.data(), text.size());
-      rt::write_all(fd, shown.data(), shown.size());
-    } else {
-      rt::write_all(launcher_log, line.data(), line.size());
-      rt::write_all(fd, line.data(), line.size());
-    }
-  }
-  partial.erase(0, start);
 }
 
 // The processes whose parent is `parent`: the ranks mpirun started, read from /proc.
@@ -290,14 +250,15 @@ int run_local_ranks(const LocalRanks& spec) {
       ssize_t n = ::read(fd, buf, sizeof buf);
       std::string prefix = spec.nproc > 1 ? "[" + std::to_string(r.rank) + "] " : "";
       std::string& partial = is_out ? r.out_partial : r.err_partial;
+      TaggedStream& tagged = is_out ? r.out_tagged : r.err_tagged;
       if (n > 0 && through_mpirun) {
-        emit_tagged_lines(is_out ? 1 : 2, partial, buf, static_cast<size_t>(n), rank_logs, r.log_fd, false);
+        emit_tagged_lines(is_out ? 1 : 2, tagged, buf, static_cast<size_t>(n), rank_logs, r.log_fd, false);
       } else if (n > 0) {
         rt::write_all(r.log_fd, buf, static_cast<size_t>(n));
         emit_lines(is_out ? 1 : 2, partial, buf, static_cast<size_t>(n), prefix, false);
       } else if (n == 0 || errno != EINTR) {
         if (through_mpirun)
-          emit_tagged_lines(is_out ? 1 : 2, partial, "", 0, rank_logs, r.log_fd, true);
+          emit_tagged_lines(is_out ? 1 : 2, tagged, "", 0, rank_logs, r.log_fd, true);
         else
           emit_lines(is_out ? 1 : 2, partial, "", 0, prefix, true);
         close(fd);
