@@ -262,8 +262,9 @@ TEST_F(RlStage, TwoRanksWithHalfThePromptsTrainAsOneRank) {
 // model synced after each step. The first step samples from the same starting model on both
 // paths, so its rollouts and rewards are the CPU's exactly, and its entropy and gradient norm
 // (bf16 passes) are close. Two epochs take the path that scores the current policy on the device
-// before an update. The checkpoint after the step (written from the CPU model) moved as the
-// CPU's did: the cosine between the two runs' changes to the starting model, over every tensor.
+// before an update, and a KL term to the reference (scored on the GPU too). The checkpoint after
+// the step (written from the CPU model) moved as the CPU's did: the cosine between the two runs'
+// changes to the starting model, over every tensor.
 // One step only: the next step's samples, drawn from two slightly different policies, part ways
 // (the cosine after two steps was 0.89).
 TEST_F(RlStage, TrainsOnTheCudaPathLikeTheCpu) {
@@ -273,7 +274,8 @@ TEST_F(RlStage, TrainsOnTheCudaPathLikeTheCpu) {
     const std::string name = "device-" + device;
     fs::path cfg = config(name, graded);
     auto r = run_cli("run nano3 rl -c '" + cfg.string() +
-                         "' train.max_steps=1 grpo.num_epochs=2 train.micro_batch_size=2 train.lr=1e-3 eval.max_tasks=3"
+                         "' train.max_steps=1 grpo.num_epochs=2 grpo.kl_beta=0.05 train.micro_batch_size=2 train.lr=1e-3"
+                         " eval.max_tasks=3"
                          " +train.device=" + device,
                      "NEMOKIT_CUDA_MODULE='" NEMOKIT_EMULATED_CUDA_MODULE "' " + env(name));
     ASSERT_EQ(r.rc, 0) << r.out << r.err;
@@ -289,6 +291,19 @@ TEST_F(RlStage, TrainsOnTheCudaPathLikeTheCpu) {
   EXPECT_EQ(cpu[1]["response_length"], gpu[1]["response_length"]);
   EXPECT_LT(nemokit::test::relative_error(cpu[1]["entropy"].get<double>(), gpu[1]["entropy"].get<double>()), 0.03);
   EXPECT_LT(nemokit::test::relative_error(cpu[1]["grad_norm"].get<double>(), gpu[1]["grad_norm"].get<double>()), 0.05);
+  // The KL to the reference (scored on the GPU from its own bf16 copy): as the CPU's (measured
+  // 1% apart), and exactly 0 while the policy is still the starting model (one update per step,
+  // so the only update sees the policy as it started).
+  EXPECT_LT(nemokit::test::relative_error(cpu[1]["kl"].get<double>(), gpu[1]["kl"].get<double>()), 0.05);
+  EXPECT_GT(gpu[1]["kl"].get<double>(), 0.0);
+  fs::path cfg = config("device-kl-start", graded);
+  auto r = run_cli("run nano3 rl -c '" + cfg.string() +
+                       "' train.max_steps=1 grpo.kl_beta=0.05 train.micro_batch_size=2 eval.max_tasks=1 +train.device=cuda",
+                   "NEMOKIT_CUDA_MODULE='" NEMOKIT_EMULATED_CUDA_MODULE "' " + env("device-kl-start"));
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  const auto at_start = metrics_of(last_job(base / "device-kl-start" / "jobs"));
+  ASSERT_GE(at_start.size(), 2u);
+  EXPECT_EQ(at_start[1]["kl"].get<double>(), 0.0);
 
   auto start = nemokit::rt::SafetensorsFile::open((model / "model.safetensors").string());
   auto a = nemokit::rt::SafetensorsFile::open((base / "device-cpu" / "ckpt" / "step_0000001" / "model.safetensors").string());

@@ -260,6 +260,10 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   // On cuda the policy's weights and moments live on the GPU from here; the CPU model, which
   // samples, evaluates and is saved, is brought up to date after each step's updates.
   rt::TrainStepper stepper(o.device, *model, optimizer, to);
+  // The reference's scores on cuda come from its own bf16 copy through the policy's kernels, so
+  // a policy still at the start is at KL 0 exactly, as on the CPU (fp32 reference scores beside
+  // bf16 policy scores would put a floor of rounding noise under the KL term).
+  std::unique_ptr<rt::DeviceScorer> reference_on_device = reference ? rt::open_device_scorer(o.device, *reference) : nullptr;
   if (!resumed && state.step == 0) evaluate(0);
   if (writer && state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
@@ -321,7 +325,7 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
       tokens += int64_t(r.samples[i].response.size());
     }
     if (reference) {
-      TokenScores ref = score_as_updates(*reference, all, per_update, o.micro_batch_size, false);
+      TokenScores ref = score_as_updates(*reference, all, per_update, o.micro_batch_size, false, reference_on_device.get());
       for (size_t i = 0; i < all.size(); ++i) r.samples[i].ref_lp = std::move(ref.lp[i]);
     }
 

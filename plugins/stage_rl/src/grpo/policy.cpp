@@ -69,7 +69,7 @@ void for_micro_batches(const std::vector<const Sample*>& samples, int64_t micro,
 }  // namespace
 
 TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy,
-                          rt::DeviceTrainer* device) {
+                          rt::DeviceScorer* device) {
   TokenScores out;
   out.lp.resize(samples.size());
   if (entropy) out.entropy.resize(samples.size());
@@ -103,7 +103,7 @@ TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>
 }
 
 TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t per_update, int64_t micro,
-                             bool entropy, rt::DeviceTrainer* device) {
+                             bool entropy, rt::DeviceScorer* device) {
   TokenScores out;
   const size_t chunk = size_t(std::max<int64_t>(1, per_update));
   for (size_t b = 0; b < samples.size(); b += chunk) {

@@ -44,16 +44,16 @@ struct TokenScores {
 };
 
 // Forward without backward, in micro-batches of `micro` rows; on `device` (the GPU trainer that
-// holds the model's current weights) where given, else on the CPU model.
+// holds the model's current weights, or the reference's scorer) where given, else on the CPU model.
 TokenScores score_samples(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t micro, bool entropy,
-                          rt::DeviceTrainer* device = nullptr);
+                          rt::DeviceScorer* device = nullptr);
 
 // The same, in the micro-batches the policy updates will use: chunks of `per_update` samples, each
 // cut into micro-batches of `micro`. A BLAS may round a row differently in a batch of another
 // shape (OpenBLAS's Haswell kernels do), so log-probs of an unchanged policy scored in other
 // batches differ in the last bits; Adam would turn that noise into real steps.
 TokenScores score_as_updates(rt::NemotronH& model, const std::vector<const Sample*>& samples, int64_t per_update, int64_t micro,
-                             bool entropy, rt::DeviceTrainer* device = nullptr);
+                             bool entropy, rt::DeviceScorer* device = nullptr);
 
 struct UpdateOptions {
   SurrogateOptions surrogate;

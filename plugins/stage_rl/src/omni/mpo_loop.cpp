@@ -129,7 +129,7 @@ double sum_of(const std::vector<float>& v) {
 
 // Summed answer log-probs of both sides of `pairs` under `model` (on `device` when given).
 void score_pairs(rt::NemotronH& model, const std::vector<PairSamples*>& pairs, int64_t micro, std::vector<double>& lp_c,
-                 std::vector<double>& lp_r, rt::DeviceTrainer* device = nullptr) {
+                 std::vector<double>& lp_r, rt::DeviceScorer* device = nullptr) {
   std::vector<const Sample*> all;
   for (PairSamples* p : pairs) all.push_back(&p->chosen), all.push_back(&p->rejected);
   TokenScores s = score_samples(model, all, micro, false, device);
@@ -217,13 +217,17 @@ int run_mpo(const json& config, const fs::path& job_dir, const RewardFn& reward_
   // On cuda the weights and moments live on the GPU from here; checkpoints sync the CPU model.
   rt::TrainStepper stepper(o.device, *model, optimizer, to);
   rt::DeviceTrainer* device = stepper.gpu();
-  // The reference's log-probs never change: once, up front.
-  for (auto* set : {&train, &val}) {
-    std::vector<PairSamples*> all;
-    for (auto& p : *set) all.push_back(&p);
-    std::vector<double> rc, rr;
-    score_pairs(*reference, all, o.micro_batch_size, rc, rr);
-    for (size_t i = 0; i < all.size(); ++i) all[i]->ref_c = rc[i], all[i]->ref_r = rr[i];
+  // The reference's log-probs never change: once, up front (on cuda through its own bf16 copy,
+  // so that the policy at the start has a margin of 0 to it, as on the CPU).
+  {
+    std::unique_ptr<rt::DeviceScorer> reference_on_device = rt::open_device_scorer(o.device, *reference);
+    for (auto* set : {&train, &val}) {
+      std::vector<PairSamples*> all;
+      for (auto& p : *set) all.push_back(&p);
+      std::vector<double> rc, rr;
+      score_pairs(*reference, all, o.micro_batch_size, rc, rr, reference_on_device.get());
+      for (size_t i = 0; i < all.size(); ++i) all[i]->ref_c = rc[i], all[i]->ref_r = rr[i];
+    }
   }
   reference.reset();
   rt::StopSignal stop;

@@ -24,17 +24,32 @@ void require_train_device(Device device, const std::string& key) {
   throw std::runtime_error(key + " = \"cuda\": " + why);
 }
 
-TrainStepper::TrainStepper(Device device, NemotronH& model, AdamW& optimizer, const TrainOptions& options,
-                           const std::string& key)
-    : device_(device), model_(model), optimizer_(optimizer), options_(options) {
-  if (device_ != Device::cuda) return;
+namespace {
+
+// open(), its errors prefixed with `key = "cuda": `.
+template <class Open>
+auto naming_the_key(const std::string& key, Open open) -> decltype(open()) {
   try {
-    gpu_ = open_cuda_trainer(model, optimizer, options);
+    return open();
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(key + " = \"cuda\": " + e.what());
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(key + " = \"cuda\": " + e.what());
   }
+}
+
+}  // namespace
+
+std::unique_ptr<DeviceScorer> open_device_scorer(Device device, NemotronH& model, const std::string& key) {
+  if (device != Device::cuda) return nullptr;
+  return naming_the_key(key, [&] { return open_cuda_scorer(model); });
+}
+
+TrainStepper::TrainStepper(Device device, NemotronH& model, AdamW& optimizer, const TrainOptions& options,
+                           const std::string& key)
+    : device_(device), model_(model), optimizer_(optimizer), options_(options) {
+  if (device_ != Device::cuda) return;
+  gpu_ = naming_the_key(key, [&] { return open_cuda_trainer(model, optimizer, options); });
 }
 
 TrainStepStats TrainStepper::step(float lr, const std::vector<Batch>& micro_batches) {

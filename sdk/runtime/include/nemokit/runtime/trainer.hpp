@@ -45,15 +45,28 @@ TrainStepStats train_step(NemotronH& model, AdamW& optimizer, float lr, const st
 // at `lr` (sharded under ZeRO-1) and the router bias update. Returns the norm before clipping.
 double apply_gradients(NemotronH& model, AdamW& optimizer, float lr, GradientSum* grads, const TrainOptions& options);
 
+// Forward passes of a model on a device: the per-token scores RL reads (a trainer's own policy,
+// or a frozen model's, as the KL reference).
+class DeviceScorer {
+ public:
+  virtual ~DeviceScorer() = default;
+  // Forward only: NemotronH::token_losses() of the batch (per position, 0 without a target) and,
+  // with `entropy`, the entropy in nats of each target position's prediction.
+  virtual std::vector<float> token_losses(const Batch& batch, std::vector<float>* entropy = nullptr) = 0;
+};
+
+// The CUDA module's scorer for a model that does not change (RL's reference policy): its bf16
+// copy on this rank's GPU. Throws as open_cuda_trainer does.
+std::unique_ptr<DeviceScorer> open_cuda_scorer(NemotronH& model);
+
 // train_step on a device: the model's working copy, gradients, fp32 master weights and AdamW
 // moments live there between steps, and the CPU model and optimizer are brought up to date on
 // request (checkpoints, evaluation, sampling). The CPU model keeps the routers' load counts and
 // biases: the trainer adds each step's device counts into NemotronH::expert_load (summed over
 // options.comm), applies options.expert_bias_rate as apply_gradients does, and uploads the biases
 // before every step, so the loops' own update_expert_bias calls reach the device too.
-class DeviceTrainer {
+class DeviceTrainer : public DeviceScorer {
  public:
-  virtual ~DeviceTrainer() = default;
   // train_step's contract (every micro-batch forward and backward, gradients summed over
   // options.comm, clipping, AdamW at lr).
   virtual TrainStepStats step(float lr, const std::vector<Batch>& micro_batches) = 0;
@@ -67,9 +80,7 @@ class DeviceTrainer {
   // apply_gradients: router counts and gradients summed over options.comm, clipping, AdamW at lr,
   // the router bias update. Returns the norm before clipping.
   virtual double apply_gradients(float lr) = 0;
-  // Forward only: NemotronH::token_losses() of the batch (per position, 0 without a target) and,
-  // with `entropy`, the entropy in nats of each target position's prediction.
-  virtual std::vector<float> token_losses(const Batch& batch, std::vector<float>* entropy = nullptr) = 0;
+  // token_losses (DeviceScorer): of the trainer's current weights.
 
   // The CPU model's weights = the fp32 masters, and the optimizer's moments and step count =
   // the device's (a checkpoint of the CPU model is then the device state).

@@ -185,18 +185,28 @@ void GpuTrainer::update(float lr) {
 
 }  // namespace nemokit::rt::cuda
 
-// The module's entry (src/optim/cuda_trainer.cpp opens it). A setting the GPU path refuses comes
-// back with *bad_setting set, so the caller can throw std::invalid_argument as the CPU path does.
-extern "C" __attribute__((visibility("default"))) nemokit::rt::DeviceTrainer* nemokit_rt_cuda_open_trainer(
-    nemokit::rt::NemotronH* model, nemokit::rt::AdamW* optimizer, const nemokit::rt::TrainOptions* options,
-    std::string* error, bool* bad_setting) {
+namespace {
+
+// A frozen model's forward passes on the device (open_cuda_scorer).
+class GpuScorer : public nemokit::rt::DeviceScorer {
+ public:
+  explicit GpuScorer(nemokit::rt::NemotronH& model) : gpu_(model) {}
+  std::vector<float> token_losses(const nemokit::rt::Batch& batch, std::vector<float>* entropy) override {
+    return gpu_.token_losses(batch, entropy);
+  }
+
+ private:
+  nemokit::rt::cuda::GpuNemotronH gpu_;
+};
+
+// One GPU per rank of a node, as the NCCL backend picks it: LOCAL_RANK (the executors'), else
+// Open MPI's, modulo the visible devices. Without this every rank of a node would share GPU 0.
+bool select_rank_device(std::string* error) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     *error = "no CUDA device is visible";
-    return nullptr;
+    return false;
   }
-  // One GPU per rank of a node, as the NCCL backend picks it: LOCAL_RANK (the executors'), else
-  // Open MPI's, modulo the visible devices. Without this every rank of a node would share GPU 0.
   int local_rank = 0;
   for (const char* name : {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"})
     if (const char* v = std::getenv(name); v && *v) {
@@ -206,10 +216,18 @@ extern "C" __attribute__((visibility("default"))) nemokit::rt::DeviceTrainer* ne
   if (const cudaError_t e = cudaSetDevice(local_rank % devices); e != cudaSuccess) {
     *error = "cudaSetDevice(" + std::to_string(local_rank % devices) + ") for local rank " + std::to_string(local_rank) +
              ": " + cudaGetErrorString(e);
-    return nullptr;
+    return false;
   }
+  return true;
+}
+
+// Builds what `make` returns, or reports why not: a setting the GPU path refuses comes back with
+// *bad_setting set, so the caller can throw std::invalid_argument as the CPU path does.
+template <class Make>
+auto open_on_rank_device(std::string* error, bool* bad_setting, Make make) -> decltype(make()) {
+  if (!select_rank_device(error)) return nullptr;
   try {
-    return new nemokit::rt::cuda::GpuTrainer(*model, *optimizer, *options);
+    return make();
   } catch (const std::invalid_argument& e) {
     *bad_setting = true;
     *error = e.what();
@@ -217,4 +235,20 @@ extern "C" __attribute__((visibility("default"))) nemokit::rt::DeviceTrainer* ne
     *error = e.what();
   }
   return nullptr;
+}
+
+}  // namespace
+
+// The module's entries (src/optim/cuda_trainer.cpp opens them).
+extern "C" __attribute__((visibility("default"))) nemokit::rt::DeviceTrainer* nemokit_rt_cuda_open_trainer(
+    nemokit::rt::NemotronH* model, nemokit::rt::AdamW* optimizer, const nemokit::rt::TrainOptions* options,
+    std::string* error, bool* bad_setting) {
+  return open_on_rank_device(error, bad_setting, [&]() -> nemokit::rt::DeviceTrainer* {
+    return new nemokit::rt::cuda::GpuTrainer(*model, *optimizer, *options);
+  });
+}
+
+extern "C" __attribute__((visibility("default"))) nemokit::rt::DeviceScorer* nemokit_rt_cuda_open_scorer(
+    nemokit::rt::NemotronH* model, std::string* error, bool* bad_setting) {
+  return open_on_rank_device(error, bad_setting, [&]() -> nemokit::rt::DeviceScorer* { return new GpuScorer(*model); });
 }

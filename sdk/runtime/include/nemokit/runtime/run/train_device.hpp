@@ -21,6 +21,10 @@ const char* device_name(Device device);
 // this build, no visible GPU): std::runtime_error naming `key` and the reason.
 void require_train_device(Device device, const std::string& key = "train.device");
 
+// The scorer of a frozen model on `device` (RL's reference policy), or nullptr on the CPU. Its
+// errors name `key` as TrainStepper's do.
+std::unique_ptr<DeviceScorer> open_device_scorer(Device device, NemotronH& model, const std::string& key = "train.device");
+
 class TrainStepper {
  public:
   // On cuda, opens the CUDA trainer from the model's and optimizer's current state (after a
