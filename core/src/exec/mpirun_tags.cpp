@@ -81,5 +81,4 @@ void emit_tagged_lines(int fd, TaggedStream& stream, const char* data, size_t n,
       }
 }
 
-
 }  // namespace nemokit

@@ -253,13 +253,17 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
     if (writer) progress->note("checkpoint step " + std::to_string(step) + " -> " + written.string());
   };
 
-  rt::TrainOptions to;
-  to.max_grad_norm = o.optim.grad_clip;
-  to.expert_bias_rate = float(o.moe_bias_update_rate);
-  to.comm = comm;
+  UpdateOptions uo;
+  uo.surrogate = o.surrogate;
+  uo.normalization = o.normalization;
+  uo.micro_batch_size = o.micro_batch_size;
+  uo.max_grad_norm = o.optim.grad_clip;
+  uo.expert_bias_rate = float(o.moe_bias_update_rate);
+  uo.comm = comm;
   // On cuda the policy's weights and moments live on the GPU from here; the CPU model, which
   // samples, evaluates and is saved, is brought up to date after each step's updates.
-  rt::TrainStepper stepper(o.device, *model, optimizer, to);
+  rt::TrainStepper stepper(o.device, *model, optimizer, train_options(uo));
+  uo.device = stepper.gpu();
   // The reference's scores on cuda come from its own bf16 copy through the policy's kernels, so
   // a policy still at the start is at KL 0 exactly, as on the CPU (fp32 reference scores beside
   // bf16 policy scores would put a floor of rounding noise under the KL term).
@@ -267,14 +271,6 @@ int run_grpo(const json& config, const fs::path& job_dir, const RewardFn& reward
   if (!resumed && state.step == 0) evaluate(0);
   if (writer && state.step >= o.max_steps) host.info(ckpts.complete_message(state.step));
 
-  UpdateOptions uo;
-  uo.device = stepper.gpu();
-  uo.surrogate = o.surrogate;
-  uo.normalization = o.normalization;
-  uo.micro_batch_size = o.micro_batch_size;
-  uo.max_grad_norm = o.optim.grad_clip;
-  uo.expert_bias_rate = float(o.moe_bias_update_rate);
-  uo.comm = comm;
   const int64_t G = o.num_generations_per_prompt;
   const int64_t per_update = share.per_update;  // this rank's block of each update
   for (int64_t step = state.step; step < o.max_steps; ++step) {

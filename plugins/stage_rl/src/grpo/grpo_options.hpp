@@ -40,9 +40,8 @@ struct GrpoOptions {
     return o;
   }();
   double moe_bias_update_rate = 0.0;
-  // Where the policy's passes and updates run (rt::read_train_device); rollouts, evaluations and
-  // the reference policy's scores stay on the CPU model, which is brought up to date after each
-  // step's updates.
+  // Where the policy's passes, updates and the reference's scores run (rt::read_train_device);
+  // rollouts and evaluations stay on the CPU model, brought up to date after each step's updates.
   rt::Device device = rt::Device::cpu;
   // Parameter-name prefixes that stay as they are (omni3: the encoders), e.g. "vision_model."
   std::vector<std::string> frozen;

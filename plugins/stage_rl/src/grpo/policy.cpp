@@ -201,12 +201,16 @@ UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, 
   std::optional<rt::GradientSum> sum;
   if (o.comm) sum.emplace(model.parameters());
   UpdateStats st = accumulate_gradient(model, samples, o, fresh, sum ? &*sum : nullptr);
+  st.grad_norm = rt::apply_gradients(model, optimizer, lr, sum ? &*sum : nullptr, train_options(o));
+  return st;
+}
+
+rt::TrainOptions train_options(const UpdateOptions& o) {
   rt::TrainOptions to;
   to.max_grad_norm = o.max_grad_norm;
   to.expert_bias_rate = o.expert_bias_rate;
   to.comm = o.comm;
-  st.grad_norm = rt::apply_gradients(model, optimizer, lr, sum ? &*sum : nullptr, to);
-  return st;
+  return to;
 }
 
 }  // namespace nemokit::rl

@@ -90,6 +90,10 @@ UpdateStats accumulate_gradient(rt::NemotronH& model, const std::vector<const Sa
 
 // accumulate_gradient, then (over o.comm's ranks: gradients summed in double, as
 // rt::train_step sums them) clipping, one optimizer step at lr and the router bias update.
+// The step's settings of an update (clipping, router bias rate, communicator), as rt::apply_gradients
+// and the GPU trainer take them.
+rt::TrainOptions train_options(const UpdateOptions& o);
+
 UpdateStats policy_update(rt::NemotronH& model, rt::AdamW& optimizer, float lr, const std::vector<const Sample*>& samples,
                           const UpdateOptions& o, bool fresh);
 
