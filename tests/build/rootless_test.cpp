@@ -385,6 +385,37 @@ TEST_F(RootlessBuild, FuseOverlayfsBuildsTheImageTheKernelsOverlayBuilds) {
   EXPECT_NE(bad.err.find("NEMOKIT_OVERLAY=fuse: expected \"kernel\" or \"fuse-overlayfs\""), std::string::npos) << bad.err;
 }
 
+// Where /dev/fuse is usable a rootless build keeps the base's layers as squashfs files and
+// mounts them with squashfuse under the kernel's overlayfs (base_layer_form): the image, its
+// owners and every step's layer are those of the build over unpacked base layers, and the RUN
+// step as USER app runs the image's programs through the FUSE lower.
+TEST_F(RootlessBuild, BaseLayersMountWithSquashfuseWhereDevFuseIsUsable) {
+  if (nemokit::dockerfile::find_program("squashfuse").empty())
+    GTEST_SKIP() << "squashfuse is not installed (scripts/setup-deps.sh)";
+  fs::path folder_cache = user_dir("cache", user_), file_cache = user_dir("file-cache", user_);
+  user_dir("home", user_);
+  Result k = as_user(user_, folder_cache, build_args("folders", ctx_));
+  ASSERT_EQ(k.code, 0) << k.out << k.err;
+  with_user_fuse();
+  Result f = as_user(user_, file_cache, build_args("files", ctx_));
+  if (f.code == 99) GTEST_SKIP() << "cannot make a 0666 /dev/fuse here: " << f.err;
+  ASSERT_EQ(f.code, 0) << f.out << f.err;
+  EXPECT_EQ(f.err.find("warning:"), std::string::npos) << f.err;
+  size_t files = 0;
+  for (auto& e : fs::directory_iterator(file_cache / "build" / "layers-userns")) files += e.path().extension() == ".sqsh";
+  EXPECT_EQ(files, 1u);
+  for (auto& e : fs::directory_iterator(folder_cache / "build" / "layers-userns")) EXPECT_NE(e.path().extension(), ".sqsh");
+  {
+    SquashfsMount a(folder_cache / "containers" / "folders.sqsh"), b(file_cache / "containers" / "files.sqsh");
+    EXPECT_EQ(tree_listing(a.root()), tree_listing(b.root()));
+  }
+  auto folder_image = nemokit::oci::open_image("oci:" + (folder_cache / "oci" / "folders").string() + ":folders");
+  auto file_image = nemokit::oci::open_image("oci:" + (file_cache / "oci" / "files").string() + ":files");
+  ASSERT_EQ(file_image.layers.size(), folder_image.layers.size());
+  for (size_t i = 1; i < folder_image.layers.size(); ++i)
+    EXPECT_EQ(layer_entries(file_image.layers[i]), layer_entries(folder_image.layers[i])) << "layer " << i;
+}
+
 // User namespaces unavailable to the user, here because a namespace limit is reached: the user
 // runs in a namespace whose parent allows one namespace below it, so the build's own is one too
 // many. The build stops before any work, saying so and what an administrator changes.

@@ -7,6 +7,7 @@
 // cache.
 #include "build_driver.hpp"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "config_instructions.hpp"
 #include "folder_steps.hpp"
 #include "nemokit/dockerfile/base_image.hpp"
+#include "nemokit/dockerfile/child.hpp"
 #include "nemokit/oci/convert.hpp"
 #include "nemokit/oci/error.hpp"
 #include "nemokit/oci/platform.hpp"
@@ -29,25 +31,6 @@
 namespace nemokit::dockerfile {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-namespace {
-
-// NEMOKIT_SQUASHFS_CACHE_MB: the cap on the squashfs block cache (default 4096 MiB); 0 turns it
-// off (nullopt).
-std::optional<uint64_t> squashfs_block_cache_bytes() {
-  const char* v = std::getenv("NEMOKIT_SQUASHFS_CACHE_MB");
-  if (!v || !*v) return uint64_t(4096) << 20;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long mb = std::strtoull(v, &end, 10);
-  if (*end || errno || v[0] == '-' || mb > (uint64_t(1) << 40))
-    throw BuildError(std::string("NEMOKIT_SQUASHFS_CACHE_MB: '") + v +
-                     "' is not a size in MiB (0 turns the squashfs block cache off)");
-  if (mb == 0) return std::nullopt;
-  return uint64_t(mb) << 20;
-}
-
-}  // namespace
 
 BuildDriver::BuildDriver(const BuildRequest& r)
     : req_(r),
@@ -362,11 +345,9 @@ void BuildDriver::write_squashfs(const LayoutResult& layout) {
   }
   oci::ConvertOptions options;
   options.progress = true;  // a live line on a terminal, plain lines in a log
-  // Images FROM the same base share its compressed blocks (block_cache.hpp).
-  if (auto cap = squashfs_block_cache_bytes()) {
-    options.squashfs.block_cache_dir = store_.root() / "squashfs-blocks";
-    options.squashfs.block_cache_max_bytes = *cap;
-  }
+  // Images FROM the same base share its compressed blocks (block_cache.hpp), and so do the
+  // base's own layer squashfs files.
+  options.squashfs = store_.squashfs_options();
   oci::ConvertResult r;
   try {
     r = oci::convert_image("oci:" + layout.dir.string() + ":" + req_.tag, dest, options);
@@ -389,7 +370,27 @@ BuildOutcome run_build(const BuildRequest& request) {
         "`nemokit build`, which enters one for an ordinary user");
   overlay_driver();  // a bad NEMOKIT_OVERLAY stops the build before any step, cached or not
   squashfs_block_cache_bytes();  // and so does a bad NEMOKIT_SQUASHFS_CACHE_MB
-  return BuildDriver(request).run();
+  if (base_layer_form() == BaseLayerForm::folders) return BuildDriver(request).run();
+  // Base layers are mounted for the build's steps: in a mount namespace of the build's own, so
+  // they go with it however it ends, and nothing outside sees them.
+  std::string result = run_in_child_for(
+      [&] {
+        BuildOutcome o = BuildDriver(request).run();
+        return json{{"layout", o.layout.string()},   {"squashfs", o.squashfs.string()},
+                    {"manifest", o.manifest_digest}, {"run", o.steps_run},
+                    {"cached", o.steps_cached},      {"reused", o.squashfs_reused}}
+            .dump();
+      },
+      "nemokit build", CLONE_NEWNS);
+  json j = json::parse(result);
+  BuildOutcome o;
+  o.layout = j.at("layout").get<std::string>();
+  o.squashfs = j.at("squashfs").get<std::string>();
+  o.manifest_digest = j.at("manifest");
+  o.steps_run = j.at("run");
+  o.steps_cached = j.at("cached");
+  o.squashfs_reused = j.at("reused");
+  return o;
 }
 
 }  // namespace nemokit::dockerfile

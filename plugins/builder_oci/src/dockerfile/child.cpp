@@ -1,13 +1,16 @@
 #include "nemokit/dockerfile/child.hpp"
 
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <iostream>
 
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/mounts.hpp"
@@ -16,22 +19,43 @@
 namespace nemokit::dockerfile {
 
 void run_in_child(const std::function<void()>& fn, const std::string& what, int unshare_flags) {
-  int err_pipe[2];
+  run_in_child_for(
+      [&] {
+        fn();
+        return std::string();
+      },
+      what, unshare_flags);
+}
+
+std::string run_in_child_for(const std::function<std::string()>& fn, const std::string& what, int unshare_flags) {
+  int err_pipe[2], result_pipe[2];
   if (pipe2(err_pipe, O_CLOEXEC) != 0) throw BuildError(what + ": pipe: " + std::strerror(errno));
-  pid_t pid = fork();
-  if (pid < 0) {
+  if (pipe2(result_pipe, O_CLOEXEC) != 0) {
     close(err_pipe[0]);
     close(err_pipe[1]);
+    throw BuildError(what + ": pipe: " + std::strerror(errno));
+  }
+  // What is buffered here would otherwise be written twice, once by each process.
+  std::cout.flush();
+  std::cerr.flush();
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    for (int fd : {err_pipe[0], err_pipe[1], result_pipe[0], result_pipe[1]}) close(fd);
     throw BuildError(what + ": fork: " + std::strerror(errno));
   }
   if (pid == 0) {
     close(err_pipe[0]);
-    std::string message;
+    close(result_pipe[0]);
+    // The work stops with this process (a killed build leaves no child writing on).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);
+    std::string message, result;
     try {
       if (unshare_flags && unshare(unshare_flags) != 0) throw BuildError(std::string("unshare: ") + std::strerror(errno));
       if ((unshare_flags & CLONE_NEWNS) && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         throw BuildError(std::string("making mounts private: ") + std::strerror(errno));
-      fn();
+      result = fn();
       finish_overlays();
     } catch (const std::exception& e) {
       message = e.what();
@@ -39,16 +63,19 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
     } catch (...) {
       message = "failed";
     }
-    if (!message.empty()) {
-      rt::write_all(err_pipe[1], message);
-    }
+    std::cout.flush();
+    std::cerr.flush();
+    if (!message.empty()) rt::write_all(err_pipe[1], message);
+    else rt::write_all(result_pipe[1], result);
     _exit(message.empty() ? 0 : 1);
   }
   close(err_pipe[1]);
-  std::string message;
-  const int message_fds[] = {err_pipe[0]};
-  rt::pump_until_eof(message_fds, [&](size_t, const char* data, size_t size) { message.append(data, size); });
+  close(result_pipe[1]);
+  std::string message, result;
+  const int fds[] = {err_pipe[0], result_pipe[0]};
+  rt::pump_until_eof(fds, [&](size_t i, const char* data, size_t size) { (i == 0 ? message : result).append(data, size); });
   close(err_pipe[0]);
+  close(result_pipe[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   // The child's message may name the step itself (a COPY step's errors start with its
@@ -57,6 +84,7 @@ void run_in_child(const std::function<void()>& fn, const std::string& what, int 
   if (WIFSIGNALED(status)) throw BuildError(what + ": killed by signal " + std::to_string(WTERMSIG(status)));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw BuildError(what + ": failed with exit code " + std::to_string(WEXITSTATUS(status)));
+  return result;
 }
 
 void reap_until_exit(pid_t cmd) {

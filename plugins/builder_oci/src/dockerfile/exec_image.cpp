@@ -27,15 +27,20 @@ namespace {
 
 [[noreturn]] void sys_fail(const std::string& what) { throw BuildError(what + ": " + std::strerror(errno)); }
 
+}  // namespace
+
 ImageLower kernel_mount(const fs::path& image, const fs::path& mountpoint) {
   LoopDevice loop = attach_loop_device(image);
-  if (mount(loop.path.c_str(), mountpoint.c_str(), "squashfs", MS_RDONLY, nullptr) != 0) sys_fail("mounting " + image.string());
+  if (mount(loop.path.c_str(), mountpoint.c_str(), "squashfs", MS_RDONLY, nullptr) != 0) {
+    int err = errno;
+    close(loop.fd);  // AUTOCLEAR frees the device
+    errno = err;
+    sys_fail("mounting " + image.string());
+  }
   close(loop.fd);  // the mount holds the device now; AUTOCLEAR frees it with the mount
   return {mountpoint, "kernel"};
 }
 
-// /dev/fuse is often root's alone (crw-------), as on this project's test machines; on most
-// cluster nodes it is 0666 and enroot's squashfuse path relies on that.
 bool fuse_usable() {
   int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
@@ -43,10 +48,6 @@ bool fuse_usable() {
   return true;
 }
 
-// squashfuse in the foreground, as a child killed with this process (PDEATHSIG), so nothing
-// keeps the mount namespace alive after the command ends. SIGKILL, not SIGTERM: on SIGTERM it
-// tries to unmount, which fails noisily once the namespace is being torn down, and a read-only
-// image has nothing to flush. Ready once the mount point's device changes.
 ImageLower fuse_mount(const fs::path& squashfuse, const fs::path& image, const fs::path& mountpoint) {
   struct stat before;
   if (stat(mountpoint.c_str(), &before) != 0) sys_fail(mountpoint.string());
@@ -72,6 +73,8 @@ ImageLower fuse_mount(const fs::path& squashfuse, const fs::path& image, const f
   kill(pid, SIGKILL);
   throw BuildError(squashfuse.string() + " did not mount " + image.string() + " within 30 s");
 }
+
+namespace {
 
 std::string short_hash(const std::string& s) { return rt::Sha256::digest_of(s).substr(7, 16); }
 

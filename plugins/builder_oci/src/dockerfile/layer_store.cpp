@@ -3,7 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
 
 #include <nlohmann/json.hpp>
 #include <cerrno>
@@ -22,9 +25,12 @@
 
 #include "nemokit/dockerfile/child.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
+#include "nemokit/dockerfile/exec_image.hpp"
+#include "nemokit/dockerfile/mounts.hpp"
 #include "nemokit/dockerfile/user_namespace.hpp"
 #include "nemokit/oci/blob_store.hpp"
 #include "nemokit/oci/layer_reader.hpp"
+#include "nemokit/oci/layer_squashfs.hpp"
 #include "nemokit/runtime/atomic_file.hpp"
 #include "nemokit/runtime/fd_io.hpp"
 #include "nemokit/runtime/sha256.hpp"
@@ -52,12 +58,14 @@ std::string oci_media_type(const std::string& given, const char* magic, size_t n
   return "application/vnd.oci.image.layer.v1.tar";
 }
 
+// Rootless overlayfs (userxattr) reads only the user.* form; a user namespace may not set
+// trusted.*. The answer comes from /proc: ask before any chroot.
+const char* opaque_marker() { return in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque"; }
+
 // In a chrooted child: the layer's entries written to disk in overlayfs form.
 void extract_overlay_form(const oci::Layer& layer, const std::string& label, const fs::path& dest) {
   oci::LayerReader reader(layer, label);
-  // Rootless overlayfs (userxattr) reads only the user.* form; a user namespace may not set
-  // trusted.*. Asked before chroot: the answer comes from /proc.
-  const char* opaque_marker = in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
+  const char* marker = opaque_marker();
   if (chroot(dest.c_str()) != 0 || chdir("/") != 0) sys_fail("chroot " + dest.string());
   struct archive* disk = archive_write_disk_new();
   archive_write_disk_set_options(disk, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
@@ -130,7 +138,7 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
     if (lstat(p.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       if (mkdir(p.c_str(), 0755) != 0) sys_fail(label + ": opaque folder " + p);
     }
-    if (lsetxattr(p.c_str(), opaque_marker, "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
+    if (lsetxattr(p.c_str(), marker, "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
   }
 }
 
@@ -141,9 +149,44 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
 // folder of their own, so a cache folder shared by root and rootless builds never mixes them.
 namespace {
 const char* layers_folder() { return in_user_namespace() ? "layers-userns" : "layers"; }
+
+bool loop_devices_usable() {
+  int fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
 }  // namespace
 
-LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir / "build") {
+BaseLayerForm base_layer_form() {
+  const char* v = std::getenv("NEMOKIT_BASE_LAYERS");
+  const std::string want = v ? v : "";
+  if (want == "folders") return BaseLayerForm::folders;
+  if (want == "squashfs") return BaseLayerForm::squashfs;
+  if (!want.empty())
+    throw BuildError("NEMOKIT_BASE_LAYERS: '" + want + "' is neither squashfs (base layers kept as squashfs files and mounted) "
+                     "nor folders (unpacked)");
+  if (!in_user_namespace()) return loop_devices_usable() ? BaseLayerForm::squashfs : BaseLayerForm::folders;
+  // fuse-overlayfs over squashfuse lowers refuses to run the image's programs for its other
+  // users (EOPNOTSUPP), so squashfs layers go with the kernel's overlayfs only.
+  return !find_program("squashfuse").empty() && fuse_usable() && kernel_overlay_usable() ? BaseLayerForm::squashfs
+                                                                                         : BaseLayerForm::folders;
+}
+
+std::optional<uint64_t> squashfs_block_cache_bytes() {
+  const char* v = std::getenv("NEMOKIT_SQUASHFS_CACHE_MB");
+  if (!v || !*v) return uint64_t(4096) << 20;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long mb = std::strtoull(v, &end, 10);
+  if (*end || errno || v[0] == '-' || mb > (uint64_t(1) << 40))
+    throw BuildError(std::string("NEMOKIT_SQUASHFS_CACHE_MB: '") + v +
+                     "' is not a size in MiB (0 turns the squashfs block cache off)");
+  if (mb == 0) return std::nullopt;
+  return uint64_t(mb) << 20;
+}
+
+LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir / "build"), form_(base_layer_form()) {
   for (auto sub : {"blobs/sha256", layers_folder(), "tmp", "cache", "empty"}) fs::create_directories(root_ / sub);
   // Work folders of builds that were killed: their names carry the pid.
   std::error_code ec;
@@ -156,13 +199,76 @@ LayerStore::LayerStore(const fs::path& build_cache_dir) : root_(build_cache_dir 
   }
 }
 
-fs::path LayerStore::layer_dir(const LayerRef& l) const { return root_ / layers_folder() / hex_of(l.diff_id, "layer"); }
+LayerStore::~LayerStore() {
+  for (auto& [diff_id, m] : mounted_) {
+    umount2(m.dir.c_str(), MNT_DETACH);
+    if (m.fuse_pid > 0) {
+      kill(m.fuse_pid, SIGKILL);
+      while (waitpid(m.fuse_pid, nullptr, 0) < 0 && errno == EINTR) {}
+    }
+  }
+  std::error_code ec;
+  if (!mount_root_.empty()) fs::remove_all(mount_root_, ec);
+}
+
+fs::path LayerStore::folder_of(const LayerRef& l) const { return root_ / layers_folder() / hex_of(l.diff_id, "layer"); }
+fs::path LayerStore::squashfs_of(const LayerRef& l) const {
+  return root_ / layers_folder() / (hex_of(l.diff_id, "layer") + ".sqsh");
+}
+
+oci::SquashfsOptions LayerStore::squashfs_options() const {
+  oci::SquashfsOptions options;
+  if (auto cap = squashfs_block_cache_bytes()) {
+    options.block_cache_dir = root_ / "squashfs-blocks";
+    options.block_cache_max_bytes = *cap;
+  }
+  return options;
+}
+
+fs::path LayerStore::layer_dir(const LayerRef& l) const {
+  fs::path folder = folder_of(l);
+  if (form_ == BaseLayerForm::folders || fs::is_directory(folder)) return folder;
+  fs::path image = squashfs_of(l);
+  if (!fs::exists(image)) return folder;
+  if (auto it = mounted_.find(l.diff_id); it != mounted_.end()) return it->second.dir;
+  if (mount_root_.empty()) mount_root_ = temp_dir("lowers");
+  fs::path point = mount_root_ / hex_of(l.diff_id, "layer");
+  fs::create_directory(point);
+  try {
+    ImageLower shown;
+    if (in_user_namespace()) {
+      fs::path squashfuse = find_program("squashfuse");
+      if (squashfuse.empty()) throw BuildError("squashfuse is not installed (Debian's squashfuse package)");
+      shown = fuse_mount(squashfuse, image, point);
+    } else {
+      shown = kernel_mount(image, point);
+    }
+    mounted_[l.diff_id] = Mounted{point, shown.fuse_pid};
+    return point;
+  } catch (const BuildError& e) {
+    // A machine without loop devices or FUSE for this process still builds, as it did before
+    // base layers were squashfs files.
+    std::cerr << "warning: " << e.what() << ": unpacking the layer instead (NEMOKIT_BASE_LAYERS=folders skips the mount)\n";
+  }
+  oci::Layer layer;
+  fs::path blob = blob_path(l.digest);
+  layer.blob = oci::BlobRange{blob, 0, l.size, blob.string()};
+  layer.media_type = l.media_type;
+  layer.digest = l.digest;
+  layer.size = l.size;
+  layer.diff_id = l.diff_id;
+  unpack(layer, "layer " + l.diff_id.substr(0, 19), folder);
+  return folder;
+}
 fs::path LayerStore::blob_path(const std::string& digest) const { return root_ / "blobs" / "sha256" / hex_of(digest, "blob"); }
 fs::path LayerStore::empty_dir() const { return root_ / "empty"; }
 
-bool LayerStore::has(const LayerRef& l) const { return fs::is_directory(layer_dir(l)) && fs::exists(blob_path(l.digest)); }
+bool LayerStore::has(const LayerRef& l) const {
+  bool tree = fs::is_directory(folder_of(l)) || (form_ == BaseLayerForm::squashfs && fs::exists(squashfs_of(l)));
+  return tree && fs::exists(blob_path(l.digest));
+}
 
-fs::path LayerStore::temp_dir(const std::string& hint) {
+fs::path LayerStore::temp_dir(const std::string& hint) const {
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
   fs::path p = root_ / "tmp" /
@@ -224,19 +330,29 @@ LayerRef LayerStore::import(const oci::Layer& layer, const std::string& label) {
     rt::write_file_atomic(record,
                           nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump());
   };
-  if (fs::is_directory(layer_dir(ref))) {
+  if (has(ref)) {
     remember();
     return ref;
   }
+  if (form_ == BaseLayerForm::squashfs) {
+    std::vector<std::string> warnings;
+    oci::write_layer_squashfs(layer, label, squashfs_of(ref), squashfs_options(), opaque_marker(), warnings);
+    for (auto& w : warnings) std::cerr << "warning: " << w << "\n";
+  } else {
+    unpack(layer, label, folder_of(ref));
+  }
+  remember();
+  return ref;
+}
+
+void LayerStore::unpack(const oci::Layer& layer, const std::string& label, const fs::path& folder) const {
   fs::path tmp = temp_dir("extract");
   fs::path dest = tmp / "root";
   fs::create_directory(dest);
   run_in_child([&] { extract_overlay_form(layer, label, dest); }, label);
   fs::permissions(dest, fs::perms(0755));
-  fs::rename(dest, layer_dir(ref));
+  fs::rename(dest, folder);
   fs::remove_all(tmp);
-  remember();
-  return ref;
 }
 
 std::optional<LayerRef> LayerStore::commit(const fs::path& upper) {
@@ -248,7 +364,7 @@ std::optional<LayerRef> LayerStore::commit(const fs::path& upper) {
     return std::nullopt;
   }
   rt::commit_temp_file(tmp_blob, blob_path(ref.digest));
-  if (!fs::exists(layer_dir(ref))) fs::rename(upper, layer_dir(ref));
+  if (!fs::exists(folder_of(ref))) fs::rename(upper, folder_of(ref));
   return ref;
 }
 

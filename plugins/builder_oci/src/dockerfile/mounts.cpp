@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
+#include "nemokit/dockerfile/child.hpp"
 #include "nemokit/dockerfile/dockerfile.hpp"
 #include "nemokit/dockerfile/rootfs_path.hpp"
 #include "nemokit/dockerfile/user_namespace.hpp"
@@ -133,6 +135,37 @@ void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, 
   if (mount("overlay", target.c_str(), "overlay", 0, opts.c_str()) == 0) return;
   if (errno == EPERM && userxattr) return mount_fuse_overlay(target, lowers, upper, work, refused);
   sys_fail("mount overlay at " + target.string());
+}
+
+bool kernel_overlay_usable() {
+  if (overlay_driver() != "kernel") return false;
+  if (!in_user_namespace()) return true;
+  static const bool usable = [] {
+    std::string pattern = (fs::temp_directory_path() / "nemokit-overlay-probe-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) return false;
+    const fs::path scratch = pattern;
+    for (auto sub : {"lower", "upper", "work", "mnt"}) fs::create_directory(scratch / sub);
+    bool ok = true;
+    try {
+      run_in_child(
+          [&] {
+            int err = mount_overlay_new_api(scratch / "mnt", {scratch / "lower"}, scratch / "upper", scratch / "work", true);
+            if (err == EINVAL || err == ENOSYS) {
+              std::string opts = "lowerdir=" + (scratch / "lower").string() + ",upperdir=" + (scratch / "upper").string() +
+                                 ",workdir=" + (scratch / "work").string() + ",userxattr";
+              err = mount("overlay", (scratch / "mnt").c_str(), "overlay", 0, opts.c_str()) == 0 ? 0 : errno;
+            }
+            if (err != 0) throw BuildError(std::strerror(err));
+          },
+          "overlayfs probe", CLONE_NEWNS);
+    } catch (const BuildError&) {
+      ok = false;
+    }
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+    return ok;
+  }();
+  return usable;
 }
 
 std::vector<std::string> mount_container_fs(const fs::path& root, const ContainerMounts& m) {

@@ -252,4 +252,62 @@ void LayerReader::finish_and_verify() {
                 " does not match the config's diff_id " + layer_.diff_id);
 }
 
+EntrySpec entry_spec(archive_entry* e, const std::string& where) {
+  EntrySpec s;
+  const char* path = archive_entry_pathname(e);
+  if (!path) path = archive_entry_pathname_utf8(e);
+  if (!path) throw Error(where + ": entry without a usable path");
+  s.path = path;
+  s.meta.mode = uint32_t(archive_entry_perm(e)) & 07777;
+  s.meta.uid = uint32_t(archive_entry_uid(e));
+  s.meta.gid = uint32_t(archive_entry_gid(e));
+  s.meta.mtime = archive_entry_mtime(e);
+  if (archive_entry_xattr_reset(e) > 0) {
+    const char* name;
+    const void* value;
+    size_t size;
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+      s.meta.xattrs.emplace_back(name, std::string(static_cast<const char*>(value), size));
+  }
+  if (const char* hl = archive_entry_hardlink(e)) {
+    s.type = NodeType::Regular;
+    s.hardlink_target = hl;
+    return s;
+  }
+  switch (archive_entry_filetype(e)) {
+    case AE_IFREG:
+      s.type = NodeType::Regular;
+      break;
+    case AE_IFDIR:
+      s.type = NodeType::Directory;
+      break;
+    case AE_IFLNK: {
+      s.type = NodeType::Symlink;
+      const char* t = archive_entry_symlink(e);
+      if (!t) t = archive_entry_symlink_utf8(e);
+      s.symlink_target = t ? t : "";
+      break;
+    }
+    case AE_IFCHR:
+      s.type = NodeType::CharDevice;
+      break;
+    case AE_IFBLK:
+      s.type = NodeType::BlockDevice;
+      break;
+    case AE_IFIFO:
+      s.type = NodeType::Fifo;
+      break;
+    case AE_IFSOCK:
+      s.type = NodeType::Socket;
+      break;
+    default:
+      throw Error(where + ": entry '" + s.path + "' has an unknown type");
+  }
+  if (s.type == NodeType::CharDevice || s.type == NodeType::BlockDevice) {
+    s.dev_major = uint32_t(archive_entry_rdevmajor(e));
+    s.dev_minor = uint32_t(archive_entry_rdevminor(e));
+  }
+  return s;
+}
+
 }  // namespace nemokit::oci

@@ -15,6 +15,9 @@ namespace nemokit::dockerfile {
 // message) when fn throws or the child dies.
 void run_in_child(const std::function<void()>& fn, const std::string& what, int unshare_flags = 0);
 
+// The same for work with a result: what `fn` returns in the child comes back from here.
+std::string run_in_child_for(const std::function<std::string()>& fn, const std::string& what, int unshare_flags = 0);
+
 // For the init of a new PID namespace: reaps every child (orphans are re-parented to it) until
 // `cmd` ends, then exits with cmd's status (128 + signal when it was killed).
 [[noreturn]] void reap_until_exit(pid_t cmd);

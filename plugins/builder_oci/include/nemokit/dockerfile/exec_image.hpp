@@ -23,4 +23,18 @@ struct ImageLower {
 ImageLower show_image(const std::filesystem::path& image, const std::filesystem::path& mountpoint,
                       const std::filesystem::path& build_cache_dir);
 
+// The parts show_image chooses between; the builder mounts base layers with them too.
+// The kernel's squashfs driver on a loop device (root of the initial user namespace).
+ImageLower kernel_mount(const std::filesystem::path& image, const std::filesystem::path& mountpoint);
+// True when this process may open /dev/fuse. It is often root's alone (crw-------), as on this
+// project's test machines; on most cluster nodes it is 0666 and enroot's squashfuse path relies
+// on that.
+bool fuse_usable();
+// squashfuse in the foreground, as a child killed with this process (PDEATHSIG), so nothing keeps
+// the mount namespace alive after the work ends. SIGKILL, not SIGTERM: on SIGTERM it tries to
+// unmount, which fails noisily once the namespace is being torn down, and a read-only image has
+// nothing to flush. Returns once the mount point's device changes.
+ImageLower fuse_mount(const std::filesystem::path& squashfuse, const std::filesystem::path& image,
+                      const std::filesystem::path& mountpoint);
+
 }  // namespace nemokit::dockerfile

@@ -18,6 +18,10 @@ void mount_overlay(const std::filesystem::path& target, const std::vector<std::f
 
 // "kernel" (the default) or "fuse-overlayfs", from NEMOKIT_OVERLAY; another value is an error.
 std::string overlay_driver();
+// True when RUN steps get the kernel's overlayfs: NEMOKIT_OVERLAY does not ask for
+// fuse-overlayfs, and in a user namespace the kernel mounts it there (tried once per process in
+// a throwaway mount namespace; Linux 5.11 allows it). Callable from any process.
+bool kernel_overlay_usable();
 // fuse-overlayfs at `target`; `why` opens its errors (what made the kernel's overlayfs unusable).
 void mount_fuse_overlay(const std::filesystem::path& target, const std::vector<std::filesystem::path>& lowers,
                         const std::filesystem::path& upper, const std::filesystem::path& work, const std::string& why);

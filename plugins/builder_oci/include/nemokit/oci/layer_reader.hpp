@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "nemokit/oci/image.hpp"
+#include "nemokit/oci/merged_tree.hpp"
 
 struct archive;
 struct archive_entry;
@@ -80,5 +81,9 @@ class LayerReader {
   std::exception_ptr callback_error_;
   bool done_ = false;
 };
+
+// What a tar entry asks of the merged tree: its path, type, owner, mode, mtime, xattrs, link or
+// device numbers. Throws Error naming `where` for an entry without a usable path or type.
+EntrySpec entry_spec(archive_entry* e, const std::string& where);
 
 }  // namespace nemokit::oci
