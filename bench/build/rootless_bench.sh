@@ -57,6 +57,17 @@ user_build() {
     NEMOKIT_BUILD_CACHE_DIR="$work/user-cache" LD_LIBRARY_PATH="$work/prefix/lib" "$work/prefix/bin/nemokit" $args \
     > "$work/user.log" 2>&1 || { tail -20 "$work/user.log"; exit 1; }
 }
+# As most cluster nodes are: a /dev/fuse the user may open (this machine's is root's alone), made
+# in a mount namespace of the run's own, so the base's layers are squashfs files mounted with
+# squashfuse instead of unpacked folders.
+user_build_fuse() {
+  rm -rf "$work/fuse-cache" "$work/fusedev"; mkdir -p "$work/fuse-cache" "$work/fusedev"; chown "$user" "$work/fuse-cache"
+  unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs none "$0" && mknod -m 666 "$0/fuse" c 10 229 &&
+    mount --bind "$0/fuse" /dev/fuse && exec "$@"' "$work/fusedev" \
+    setpriv --reuid="$user" --regid="$user" --init-groups -- env HOME="$work/fuse-cache" \
+    NEMOKIT_BUILD_CACHE_DIR="$work/fuse-cache" LD_LIBRARY_PATH="$work/prefix/lib" "$work/prefix/bin/nemokit" $args \
+    > "$work/fuse.log" 2>&1 || { tail -20 "$work/fuse.log"; exit 1; }
+}
 buildah_build() {
   rm -rf "$work/buildah-root" "$work/buildah-run"
   STORAGE_DRIVER=vfs buildah --root "$work/buildah-root" --runroot "$work/buildah-run" bud --isolation=chroot \
@@ -92,16 +103,20 @@ buildah_squashfs() {
 timed() { t0=$(now); $1; t1=$(now); python3 -c "print($t1 - $t0)"; }
 best() { python3 -c 'import sys; print(min(float(x) for x in sys.argv[1:]))' "$@"; }
 
-r="" u=""
+r="" u="" uf=""
 for i in $(seq 1 "$repeat"); do
   r="$r $(timed root_build)"
   u="$u $(timed user_build)"
+  uf="$uf $(timed user_build_fuse)"
 done
+ls "$work/fuse-cache/build/layers-userns" | grep -q '\.sqsh$' || { echo "the rootless build with /dev/fuse unpacked its base"; exit 1; }
+unsquashfs -lln -d "" "$work/fuse-cache/containers/bench.sqsh" | awk '{print $1, $2, $NF}' | sort > "$work/fuse.list"
 grep -q "steps run, 0 cached" "$work/user.log" || { echo "the rootless build took steps from a cache"; tail -3 "$work/user.log"; exit 1; }
 # Same tree either way: the image's owners kept by the rootless build.
 unsquashfs -lln -d "" "$work/root-cache/containers/bench.sqsh" | awk '{print $1, $2, $NF}' | sort > "$work/root.list"
 unsquashfs -lln -d "" "$work/user-cache/containers/bench.sqsh" | awk '{print $1, $2, $NF}' | sort > "$work/user.list"
-cmp -s "$work/root.list" "$work/user.list" && same=yes || same="NO (diff $work/root.list $work/user.list)"
+cmp -s "$work/root.list" "$work/user.list" && cmp -s "$work/root.list" "$work/fuse.list" && same=yes ||
+  same="NO (diff $work/root.list $work/user.list $work/fuse.list)"
 b=""
 command -v buildah > /dev/null && b=$(timed buildah_build)
 
@@ -139,14 +154,17 @@ if b:
         t = b + float(sq)
         print(f"  buildah + mksquashfs {t:6.2f} s   (the same artifact: {float(sq):.2f} s for the squashfs) rootless/that {u/t:.2f}x")
 PY
-python3 - "$(best $r)" "$(best $u)" "$b" "$same" "$repeat" <<'PY'
+python3 - "$(best $r)" "$(best $u)" "$b" "$same" "$repeat" "$(best $uf)" <<'PY'
 import sys
-r, u = float(sys.argv[1]), float(sys.argv[2]); b = sys.argv[3]; same = sys.argv[4]; n = sys.argv[5]
+r, u = float(sys.argv[1]), float(sys.argv[2]); b = sys.argv[3]; same = sys.argv[4]; n = sys.argv[5]; uf = float(sys.argv[6])
 print(f"cold build of a 10-step Dockerfile, best of {n}:")
-print(f"  root     {r:6.2f} s")
-print(f"  rootless {u:6.2f} s   rootless/root {u/r:.2f}x (goal <= 1.2x: {'met' if u/r <= 1.2 else 'NOT met'})")
+print(f"  root     {r:6.2f} s   (base layers: squashfs files, loop-mounted)")
+print(f"  rootless {u:6.2f} s   rootless/root {u/r:.2f}x (goal <= 1.2x: {'met' if u/r <= 1.2 else 'NOT met'}) (no usable /dev/fuse: base unpacked)")
+print(f"  rootless {uf:6.2f} s   rootless/root {uf/r:.2f}x (a 0666 /dev/fuse, as on most cluster nodes: squashfuse lowers)")
 if b:
     b = float(b)
-    print(f"  buildah  {b:6.2f} s   (as root, one run) rootless/buildah {u/b:.2f}x (goal <= 0.25x: {'met' if u/b <= 0.25 else 'NOT met'})")
+    for name, t in (("root", r), ("rootless", u), ("rootless+fuse", uf)):
+        print(f"  {name}/buildah {t/b:.2f}x (goal <= 0.25x: {'met' if t/b <= 0.25 else 'NOT met'})")
+    print(f"  buildah  {b:6.2f} s   (as root, one run)")
 print(f"  same tree, owners and modes (unsquashfs -lln): {same}")
 PY

@@ -62,9 +62,11 @@ std::string oci_media_type(const std::string& given, const char* magic, size_t n
 // trusted.*. The answer comes from /proc: ask before any chroot.
 const char* opaque_marker() { return in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque"; }
 
-// In a chrooted child: the layer's entries written to disk in overlayfs form.
-void extract_overlay_form(const oci::Layer& layer, const std::string& label, const fs::path& dest) {
-  oci::LayerReader reader(layer, label);
+// In a chrooted child: the layer's entries written to disk in overlayfs form. `sink` gets the
+// blob's bytes as they are read; returns the blob's digest.
+std::string extract_overlay_form(const oci::Layer& layer, const std::string& label, const fs::path& dest,
+                                 const oci::LayerReader::StoredSink& sink) {
+  oci::LayerReader reader(layer, label, sink);
   const char* marker = opaque_marker();
   if (chroot(dest.c_str()) != 0 || chdir("/") != 0) sys_fail("chroot " + dest.string());
   struct archive* disk = archive_write_disk_new();
@@ -140,6 +142,7 @@ void extract_overlay_form(const oci::Layer& layer, const std::string& label, con
     }
     if (lsetxattr(p.c_str(), marker, "y", 1, 0) != 0) sys_fail(label + ": marking " + p + " opaque");
   }
+  return reader.stored_digest();
 }
 
 }  // namespace
@@ -263,10 +266,11 @@ fs::path LayerStore::layer_dir(const LayerRef& l) const {
 fs::path LayerStore::blob_path(const std::string& digest) const { return root_ / "blobs" / "sha256" / hex_of(digest, "blob"); }
 fs::path LayerStore::empty_dir() const { return root_ / "empty"; }
 
-bool LayerStore::has(const LayerRef& l) const {
-  bool tree = fs::is_directory(folder_of(l)) || (form_ == BaseLayerForm::squashfs && fs::exists(squashfs_of(l)));
-  return tree && fs::exists(blob_path(l.digest));
+bool LayerStore::tree_kept(const LayerRef& l) const {
+  return fs::is_directory(folder_of(l)) || (form_ == BaseLayerForm::squashfs && fs::exists(squashfs_of(l)));
 }
+
+bool LayerStore::has(const LayerRef& l) const { return tree_kept(l) && fs::exists(blob_path(l.digest)); }
 
 fs::path LayerStore::temp_dir(const std::string& hint) const {
   static std::atomic<unsigned> counter{0};
@@ -292,64 +296,81 @@ LayerRef LayerStore::import(const oci::Layer& layer, const std::string& label) {
       // A damaged record only costs the work below.
     }
   }
-  // The blob, byte for byte as stored, so the built image can point at it.
+  // The blob is kept byte for byte as stored, so the built image can point at it.
   char magic[4] = {0, 0, 0, 0};
-  {
-    int in = open(layer.blob.file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in < 0) sys_fail(layer.blob.name);
-    size_t n = std::min<uint64_t>(4, layer.blob.size);
-    oci::read_exact_at(in, layer.blob.offset, magic, n, layer.blob.name);
-    ref.media_type = oci_media_type(layer.media_type, magic, n);
-    ref.size = layer.blob.size;
-    if (layer.digest && fs::exists(blob_path(*layer.digest))) {
-      ref.digest = *layer.digest;
-    } else {
-      fs::path tmp = temp_dir("blob") / "blob";
-      int out = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (out < 0) sys_fail(tmp.string());
-      rt::Sha256 h;
-      std::vector<char> buf(1 << 20);
-      uint64_t off = 0;
-      while (off < layer.blob.size) {
-        size_t k = size_t(std::min<uint64_t>(buf.size(), layer.blob.size - off));
-        oci::read_exact_at(in, layer.blob.offset + off, buf.data(), k, layer.blob.name);
-        h.update(buf.data(), k);
-        if (!rt::write_all(out, buf.data(), k)) sys_fail("writing " + tmp.string());
-        off += k;
-      }
-      close(out);
-      ref.digest = h.finish_digest();
-      if (layer.digest && *layer.digest != ref.digest)
-        throw BuildError(label + ": blob digest " + ref.digest + " does not match " + *layer.digest);
-      rt::commit_temp_file(tmp, blob_path(ref.digest));
-      fs::remove_all(tmp.parent_path());
-    }
-    close(in);
-  }
-  auto remember = [&] {
-    rt::write_file_atomic(record,
-                          nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump());
+  int in = open(layer.blob.file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) sys_fail(layer.blob.name);
+  size_t n = std::min<uint64_t>(4, layer.blob.size);
+  oci::read_exact_at(in, layer.blob.offset, magic, n, layer.blob.name);
+  close(in);
+  ref.media_type = oci_media_type(layer.media_type, magic, n);
+  ref.size = layer.blob.size;
+  const bool blob_kept = layer.digest && fs::exists(blob_path(*layer.digest));
+  if (blob_kept) ref.digest = *layer.digest;
+  // The blob's copy and digest: made while the layer file is written when there is one to
+  // write (one read of the blob for both), else by copying it here.
+  fs::path tmp_blob;
+  int out = -1;
+  auto start_copy = [&] {
+    tmp_blob = temp_dir("blob") / "blob";
+    out = open(tmp_blob.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) sys_fail(tmp_blob.string());
   };
-  if (has(ref)) {
-    remember();
-    return ref;
+  auto keep_copy = [&](const std::string& digest) {
+    if (close(out) != 0) sys_fail("writing " + tmp_blob.string());
+    ref.digest = digest;
+    if (layer.digest && *layer.digest != ref.digest)
+      throw BuildError(label + ": blob digest " + ref.digest + " does not match " + *layer.digest);
+    rt::commit_temp_file(tmp_blob, blob_path(ref.digest));
+    fs::remove_all(tmp_blob.parent_path());
+  };
+  const bool tree_wanted = !tree_kept(ref);
+  if (tree_wanted) {
+    oci::BlobCopy copy;
+    if (!blob_kept) {
+      start_copy();
+      copy.copy = [&](const void* p, size_t k) {
+        if (!rt::write_all(out, p, k)) sys_fail("writing " + tmp_blob.string());
+      };
+    }
+    if (form_ == BaseLayerForm::squashfs) {
+      std::vector<std::string> warnings;
+      oci::write_layer_squashfs(layer, label, squashfs_of(ref), squashfs_options(), opaque_marker(), warnings,
+                                blob_kept ? nullptr : &copy);
+      for (auto& w : warnings) std::cerr << "warning: " << w << "\n";
+    } else {
+      unpack(layer, label, folder_of(ref), blob_kept ? nullptr : &copy);
+    }
+    if (!blob_kept) keep_copy(copy.digest);
+  } else if (!blob_kept) {
+    start_copy();
+    int from = open(layer.blob.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (from < 0) sys_fail(layer.blob.name);
+    rt::Sha256 h;
+    std::vector<char> buf(1 << 20);
+    for (uint64_t off = 0; off < layer.blob.size;) {
+      size_t k = size_t(std::min<uint64_t>(buf.size(), layer.blob.size - off));
+      oci::read_exact_at(from, layer.blob.offset + off, buf.data(), k, layer.blob.name);
+      h.update(buf.data(), k);
+      if (!rt::write_all(out, buf.data(), k)) sys_fail("writing " + tmp_blob.string());
+      off += k;
+    }
+    close(from);
+    keep_copy(h.finish_digest());
   }
-  if (form_ == BaseLayerForm::squashfs) {
-    std::vector<std::string> warnings;
-    oci::write_layer_squashfs(layer, label, squashfs_of(ref), squashfs_options(), opaque_marker(), warnings);
-    for (auto& w : warnings) std::cerr << "warning: " << w << "\n";
-  } else {
-    unpack(layer, label, folder_of(ref));
-  }
-  remember();
+  rt::write_file_atomic(record, nlohmann::json{{"digest", ref.digest}, {"mediaType", ref.media_type}, {"size", ref.size}}.dump());
   return ref;
 }
 
-void LayerStore::unpack(const oci::Layer& layer, const std::string& label, const fs::path& folder) const {
+void LayerStore::unpack(const oci::Layer& layer, const std::string& label, const fs::path& folder,
+                        oci::BlobCopy* blob_copy) const {
   fs::path tmp = temp_dir("extract");
   fs::path dest = tmp / "root";
   fs::create_directory(dest);
-  run_in_child([&] { extract_overlay_form(layer, label, dest); }, label);
+  std::string digest = run_in_child_for(
+      [&] { return extract_overlay_form(layer, label, dest, blob_copy ? blob_copy->copy : oci::LayerReader::StoredSink{}); },
+      label);
+  if (blob_copy) blob_copy->digest = digest;
   fs::permissions(dest, fs::perms(0755));
   fs::rename(dest, folder);
   fs::remove_all(tmp);

@@ -23,6 +23,7 @@ struct StoredSource {
   const BlobRange* range = nullptr;
   std::atomic<uint64_t>* read = nullptr;
   rt::Sha256* hash = nullptr;
+  const LayerReader::StoredSink* sink = nullptr;
   std::vector<char> buffer = std::vector<char>(kReadChunk);
   std::exception_ptr error;
   const std::atomic<bool>* cancelled = nullptr;
@@ -36,6 +37,7 @@ struct StoredSource {
       if (n == 0) return 0;
       read_exact_at(s->fd, s->range->offset + done, s->buffer.data(), n, s->range->name);
       s->hash->update(s->buffer.data(), n);
+      if (*s->sink) (*s->sink)(s->buffer.data(), n);
       s->read->store(done + n);
       *buf = s->buffer.data();
       return long(n);
@@ -49,7 +51,8 @@ struct StoredSource {
 
 }  // namespace
 
-LayerReader::LayerReader(const Layer& layer, std::string label) : layer_(layer), label_(std::move(label)) {
+LayerReader::LayerReader(const Layer& layer, std::string label, StoredSink stored_sink)
+    : layer_(layer), label_(std::move(label)), stored_sink_(std::move(stored_sink)) {
   producer_ = std::thread([this] { produce(); });
   try {
     tar_ = archive_read_new();
@@ -89,6 +92,7 @@ void LayerReader::produce() {
     source.range = &layer_.blob;
     source.read = &stored_read_;
     source.hash = &stored_hash;
+    source.sink = &stored_sink_;
     source.cancelled = &pipe_.cancelled;
 
     stored = archive_read_new();
@@ -134,6 +138,7 @@ void LayerReader::produce() {
       size_t n = size_t(std::min<uint64_t>(layer_.blob.size - done, buffer.size()));
       read_exact_at(fd, layer_.blob.offset + done, buffer.data(), n, layer_.blob.name);
       stored_hash.update(buffer.data(), n);
+      if (stored_sink_) stored_sink_(buffer.data(), n);
       stored_read_.store(done + n);
     }
     stored_digest_ = stored_hash.finish_digest();

@@ -21,12 +21,12 @@ bool is_overlay_xattr(const std::string& name) {
 
 SquashfsStats write_layer_squashfs(const Layer& layer, const std::string& label, const std::filesystem::path& dest,
                                    const SquashfsOptions& options, const std::string& opaque_xattr,
-                                   std::vector<std::string>& warnings) {
+                                   std::vector<std::string>& warnings, BlobCopy* blob_copy) {
   validate(options);
   rt::AtomicOutput output(dest);
   MergedTree tree;
   SquashfsWriter writer(output.temp_path(), options);
-  LayerReader reader(layer, label);
+  LayerReader reader(layer, label, blob_copy ? blob_copy->copy : LayerReader::StoredSink{});
   std::vector<std::string> opaque;  // folders (paths in the layer) marked opaque
   while (archive_entry* e = reader.next()) {
     EntrySpec spec = entry_spec(e, label);
@@ -58,6 +58,7 @@ SquashfsStats write_layer_squashfs(const Layer& layer, const std::string& label,
     reader.read_data([&](const void* p, size_t size) { writer.append(p, size); });
     writer.end_file();
   }
+  if (blob_copy) blob_copy->digest = reader.stored_digest();
   tree.resolve_hard_links();
   for (const std::string& d : opaque) {
     EntrySpec folder;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "nemokit/oci/image.hpp"
+#include "nemokit/oci/layer_squashfs.hpp"
 #include "nemokit/oci/squashfs_writer.hpp"
 
 namespace nemokit::dockerfile {
@@ -83,8 +84,10 @@ class LayerStore {
  private:
   std::filesystem::path folder_of(const LayerRef& l) const;
   std::filesystem::path squashfs_of(const LayerRef& l) const;
-  // Unpacks the layer from its stored blob into its folder (overlayfs form).
-  void unpack(const oci::Layer& layer, const std::string& label, const std::filesystem::path& folder) const;
+  bool tree_kept(const LayerRef& l) const;  // its folder, or its squashfs file where those are used
+  // Unpacks the layer into its folder (overlayfs form); `blob_copy` as write_layer_squashfs takes it.
+  void unpack(const oci::Layer& layer, const std::string& label, const std::filesystem::path& folder,
+              oci::BlobCopy* blob_copy = nullptr) const;
 
   std::filesystem::path root_;
   BaseLayerForm form_;

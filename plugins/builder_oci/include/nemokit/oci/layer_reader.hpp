@@ -28,8 +28,12 @@ namespace nemokit::oci {
 
 class LayerReader {
  public:
+  // The blob's bytes in order, as the reading thread reads them (a caller keeping a copy of the
+  // blob writes them out here instead of reading the blob a second time).
+  using StoredSink = std::function<void(const void*, size_t)>;
+
   // `label` names the layer in messages ("layer 2/3 (sha256:..)").
-  LayerReader(const Layer& layer, std::string label);
+  LayerReader(const Layer& layer, std::string label, StoredSink stored_sink = {});
   ~LayerReader();
   LayerReader(const LayerReader&) = delete;
   LayerReader& operator=(const LayerReader&) = delete;
@@ -43,6 +47,8 @@ class LayerReader {
   void read_data(const std::function<void(const void*, size_t)>& sink);
 
   uint64_t stored_bytes_read() const { return stored_read_.load(); }
+  // "sha256:..." of the blob, once next() has returned nullptr.
+  const std::string& stored_digest() const { return stored_digest_; }
   const std::string& label() const { return label_; }
 
   // Called with the number of stored bytes read so far (progress display).
@@ -69,6 +75,7 @@ class LayerReader {
 
   Layer layer_;
   std::string label_;
+  StoredSink stored_sink_;
   Pipe pipe_;
   std::thread producer_;
   std::exception_ptr producer_error_;  // set before the pipe closes

@@ -12,6 +12,7 @@
 // compressed by the block processor's workers, and with a block cache the image's own squashfs
 // later copies these blocks instead of compressing the layer again.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,11 +21,19 @@
 
 namespace nemokit::oci {
 
+// For a caller that keeps a copy of the layer's blob: `copy` gets the blob's bytes in order while
+// the layer is read (from the reading thread), and `digest` is set to the blob's "sha256:..." once
+// it is written, so the blob is read and hashed once for both.
+struct BlobCopy {
+  std::function<void(const void*, size_t)> copy;
+  std::string digest;
+};
+
 // Reads `layer` (digests checked as it streams) and writes `dest` atomically. Throws Error naming
 // `label` and the entry on bad input; what squashfs cannot hold (an xattr of another namespace)
 // is dropped and said in `warnings`.
 SquashfsStats write_layer_squashfs(const Layer& layer, const std::string& label, const std::filesystem::path& dest,
                                    const SquashfsOptions& options, const std::string& opaque_xattr,
-                                   std::vector<std::string>& warnings);
+                                   std::vector<std::string>& warnings, BlobCopy* blob_copy = nullptr);
 
 }  // namespace nemokit::oci
