@@ -287,8 +287,11 @@ TEST_F(BuildImage, FailuresNameTheLine) {
   Result r = build(dir / "ctx/Dockerfile.run", dir / "ctx", cache, "fails");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("\n[stage-0 2/2] | before\n"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("Dockerfile.run:4:1: RUN echo before && exit 3: the command failed with exit code 3"), std::string::npos)
+  EXPECT_NE(r.err.find("\nnemokit build: " + (dir / "ctx").string() +
+                       "/Dockerfile.run:4:1: RUN echo before && exit 3: the command failed with exit code 3\n"),
+            std::string::npos)
       << r.err;
+  EXPECT_EQ(r.err.find("nemokit build: nemokit build"), std::string::npos) << r.err;  // said once, however it ran
   EXPECT_FALSE(fs::exists(cache / "containers" / "fails.sqsh"));
 
   // A bare base name never built here: whatever Docker Hub answers (here: no such host), the

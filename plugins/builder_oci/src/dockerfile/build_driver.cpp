@@ -381,7 +381,7 @@ BuildOutcome run_build(const BuildRequest& request) {
                     {"cached", o.steps_cached},      {"reused", o.squashfs_reused}}
             .dump();
       },
-      "nemokit build", CLONE_NEWNS);
+      "", CLONE_NEWNS);
   json j = json::parse(result);
   BuildOutcome o;
   o.layout = j.at("layout").get<std::string>();

@@ -18,6 +18,20 @@
 
 namespace nemokit::dockerfile {
 
+namespace {
+
+// The child being waited for: SIGINT and SIGTERM sent to this process go on to it, so that work
+// which handles them (the squashfs writer removes its partial file) gets to, and this process
+// then reports how the child ended. Killed outright, this process takes the child with it
+// (PDEATHSIG).
+volatile sig_atomic_t g_forward_to = 0;
+
+void forward_signal(int sig) {
+  if (g_forward_to > 0) kill(pid_t(g_forward_to), sig);
+}
+
+}  // namespace
+
 void run_in_child(const std::function<void()>& fn, const std::string& what, int unshare_flags) {
   run_in_child_for(
       [&] {
@@ -71,6 +85,13 @@ std::string run_in_child_for(const std::function<std::string()>& fn, const std::
   }
   close(err_pipe[1]);
   close(result_pipe[1]);
+  const sig_atomic_t outer = g_forward_to;
+  g_forward_to = pid;
+  struct sigaction forward {}, old_int{}, old_term{};
+  forward.sa_handler = forward_signal;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGINT, &forward, &old_int);
+  sigaction(SIGTERM, &forward, &old_term);
   std::string message, result;
   const int fds[] = {err_pipe[0], result_pipe[0]};
   rt::pump_until_eof(fds, [&](size_t i, const char* data, size_t size) { (i == 0 ? message : result).append(data, size); });
@@ -78,12 +99,17 @@ std::string run_in_child_for(const std::function<std::string()>& fn, const std::
   close(result_pipe[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  g_forward_to = outer;
   // The child's message may name the step itself (a COPY step's errors start with its
-  // "Dockerfile:2:1: COPY"): the same words twice read as two failures.
-  if (!message.empty()) throw BuildError(message.rfind(what + ": ", 0) == 0 ? message : what + ": " + message);
-  if (WIFSIGNALED(status)) throw BuildError(what + ": killed by signal " + std::to_string(WTERMSIG(status)));
+  // "Dockerfile:2:1: COPY"): the same words twice read as two failures. An empty `what` (the
+  // whole build, whose caller names it) adds nothing.
+  auto named = [&](const std::string& m) { return what.empty() || m.rfind(what + ": ", 0) == 0 ? m : what + ": " + m; };
+  if (!message.empty()) throw BuildError(named(message));
+  if (WIFSIGNALED(status)) throw BuildError(named("killed by signal " + std::to_string(WTERMSIG(status))));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw BuildError(what + ": failed with exit code " + std::to_string(WEXITSTATUS(status)));
+    throw BuildError(named("failed with exit code " + std::to_string(WEXITSTATUS(status))));
   return result;
 }
 

@@ -12,7 +12,9 @@ namespace nemokit::dockerfile {
 // Runs `fn` in a child process and waits for it. `unshare_flags` (CLONE_NEW*)
 // are applied in the child first; with CLONE_NEWNS the child's mounts are made
 // private so nothing it mounts is seen outside. Throws BuildError(what + ": " +
-// message) when fn throws or the child dies.
+// message) when fn throws or the child dies. While it waits, SIGINT and SIGTERM sent to this
+// process are passed on to the child (one child at a time: not for several threads at once), and
+// the child dies with this process.
 void run_in_child(const std::function<void()>& fn, const std::string& what, int unshare_flags = 0);
 
 // The same for work with a result: what `fn` returns in the child comes back from here.
