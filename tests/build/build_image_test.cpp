@@ -4,9 +4,11 @@
 // is compared with the base's own files plus exactly what the Dockerfile
 // changes. Needs root (overlayfs, namespaces, loop mounts); skipped otherwise.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "build_test_support.hpp"
+#include "support/process.hpp"
 #include "nemokit/dockerfile/layer_store.hpp"
 #include "nemokit/oci/image.hpp"
 #include "nemokit/runtime/sha256.hpp"
@@ -274,6 +276,45 @@ TEST_F(BuildImage, BaseLayersAreSquashfsFilesMountedForTheBuild) {
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("NEMOKIT_BASE_LAYERS: 'zip' is neither squashfs"), std::string::npos) << bad.err;
   EXPECT_EQ(bad.err.find("[stage-0 1/2]"), std::string::npos) << bad.err;
+}
+
+// A Ctrl-C (or a scheduler's SIGTERM) that reaches nemokit alone, not its process group: the build
+// nemokit runs in a child process gets it too, so the RUN step stops at once, nothing of the
+// build stays running or mounted, and nemokit says how the build ended.
+TEST_F(BuildImage, InterruptStopsTheBuildAndLeavesNothingRunningOrMounted) {
+  fs::path dir = scratch_dir("interrupt");
+  fs::path cache = dir / "cache";
+  write_file(dir / "ctx/Dockerfile", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo started && exec sleep 5417\n");
+  nemokit::test::RunOptions opt;
+  opt.env["NEMOKIT_BUILD_CACHE_DIR"] = cache.string();
+  nemokit::test::Process p({nemokit_binary(), "build", "-f", (dir / "ctx/Dockerfile").string(), "--context",
+                            (dir / "ctx").string(), "--tag", "interrupted", "--build-arg",
+                            "BASE_IMAGE=docker-archive:" + (base_ / "base.tar").string()},
+                           opt);
+  ASSERT_TRUE(p.wait_for_output([](const std::string& s) { return s.find("| started") != std::string::npos; }, 120))
+      << p.err_so_far();
+  ASSERT_EQ(kill(p.pid(), SIGINT), 0);
+  nemokit::test::RunResult r = p.wait(30);
+  ASSERT_NE(r.exit_code, -2) << "still running 30 s after SIGINT: " << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  // With base layers mounted the build runs in a child, and nemokit says how it ended (else the
+  // signal ends nemokit itself).
+  if (nemokit::dockerfile::base_layer_form() == nemokit::dockerfile::BaseLayerForm::squashfs)
+    EXPECT_NE(r.err.find("nemokit build: killed by signal 2"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cache / "containers" / "interrupted.sqsh"));
+  std::string mounts = read_file("/proc/self/mountinfo");
+  EXPECT_EQ(mounts.find(cache.string()), std::string::npos) << mounts;
+  // The step's command is gone with it (it runs in a PID namespace whose init dies with the build).
+  for (int tries = 0; tries < 50; ++tries) {
+    bool left = false;
+    for (auto& e : fs::directory_iterator("/proc")) {
+      std::string cmd = read_file(e.path() / "cmdline");
+      if (cmd == std::string("sleep\0005417\0", 11)) left = true;
+    }
+    if (!left) break;
+    usleep(100 * 1000);
+    ASSERT_LT(tries, 49) << "the RUN step's sleep outlived the build";
+  }
 }
 
 TEST_F(BuildImage, FailuresNameTheLine) {

@@ -8,7 +8,9 @@
 #include <grp.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,9 +153,14 @@ SandboxResult run_sandboxed(const SandboxSpec& given) {
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(info, O_CLOEXEC) != 0) sys_fail("pipe");
   // The command's end of the output pipe must survive exec.
   int cmd_out = dup(out[1]);
+  const pid_t builder = getpid();
   pid_t setup = fork();
   if (setup < 0) sys_fail("fork");
   if (setup == 0) {
+    // The step ends with the build (a killed or interrupted nemokit): this process goes, and
+    // with it the PID namespace's init below, whose end kills everything the command started.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != builder) _exit(125);
     close(out[0]);
     close(info[0]);
     close(out[1]);
@@ -169,7 +176,10 @@ SandboxResult run_sandboxed(const SandboxSpec& given) {
       if (unshare(CLONE_NEWPID) != 0) sys_fail("unshare");
       pid_t init = fork();
       if (init < 0) sys_fail("fork");
-      if (init == 0) init_process(spec, cmd_out, info[1]);
+      if (init == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        init_process(spec, cmd_out, info[1]);
+      }
       close(cmd_out);
       close(info[1]);
       const int code = wait_exit_code(init);
