@@ -153,7 +153,14 @@ std::string extract_overlay_form(const oci::Layer& layer, const std::string& lab
 namespace {
 const char* layers_folder() { return in_user_namespace() ? "layers-userns" : "layers"; }
 
-bool loop_devices_usable() {
+// Loop mounts need the loop devices and CAP_SYS_ADMIN (a container's root often lacks it).
+bool loop_mounts_usable() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  uint64_t effective = 0;
+  while (std::getline(status, line))
+    if (line.rfind("CapEff:", 0) == 0) effective = std::strtoull(line.c_str() + 7, nullptr, 16);
+  if (!(effective & (uint64_t(1) << 21))) return false;  // CAP_SYS_ADMIN
   int fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
   close(fd);
@@ -169,7 +176,7 @@ BaseLayerForm base_layer_form() {
   if (!want.empty())
     throw BuildError("NEMOKIT_BASE_LAYERS: '" + want + "' is neither squashfs (base layers kept as squashfs files and mounted) "
                      "nor folders (unpacked)");
-  if (!in_user_namespace()) return loop_devices_usable() ? BaseLayerForm::squashfs : BaseLayerForm::folders;
+  if (!in_user_namespace()) return loop_mounts_usable() ? BaseLayerForm::squashfs : BaseLayerForm::folders;
   // fuse-overlayfs over squashfuse lowers refuses to run the image's programs for its other
   // users (EOPNOTSUPP), so squashfs layers go with the kernel's overlayfs only.
   return !find_program("squashfuse").empty() && fuse_usable() && kernel_overlay_usable() ? BaseLayerForm::squashfs

@@ -38,7 +38,8 @@ struct LayerRef {
 enum class BaseLayerForm { folders, squashfs };
 
 // NEMOKIT_BASE_LAYERS=squashfs|folders, else squashfs where this process can mount it (root with
-// /dev/loop-control; in a user namespace, squashfuse and /dev/fuse), else folders. Throws
+// CAP_SYS_ADMIN and /dev/loop-control; in a user namespace, squashfuse, /dev/fuse and the
+// kernel's overlayfs), else folders. Throws
 // BuildError for another value.
 BaseLayerForm base_layer_form();
 
