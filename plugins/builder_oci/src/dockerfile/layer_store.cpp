@@ -256,8 +256,8 @@ fs::path LayerStore::layer_dir(const LayerRef& l) const {
     mounted_[l.diff_id] = Mounted{point, shown.fuse_pid};
     return point;
   } catch (const BuildError& e) {
-    // A machine without loop devices or FUSE for this process still builds, as it did before
-    // base layers were squashfs files.
+    // A machine where the file does not mount (no free loop device, a damaged file) still
+    // builds, from the layer unpacked.
     std::cerr << "warning: " << e.what() << ": unpacking the layer instead (NEMOKIT_BASE_LAYERS=folders skips the mount)\n";
   }
   oci::Layer layer;
