@@ -107,20 +107,13 @@ fs::path writable_copy(const fs::path& source, bool dir, const fs::path& scratch
 int mount_overlay_new_api(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
                           const fs::path& work, bool userxattr);
 
-void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper, const fs::path& work) {
-  if (overlay_driver() == "fuse-overlayfs")
-    return mount_fuse_overlay(target, lowers, upper, work, "NEMOKIT_OVERLAY=fuse-overlayfs");
-  // In a user namespace (rootless) overlayfs may only use user.* xattrs for its markers.
-  bool userxattr = in_user_namespace();
+namespace {
+
+// The kernel's overlayfs at `target`: 0, or the errno it refused with.
+int mount_kernel_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper,
+                         const fs::path& work, bool userxattr) {
   int err = mount_overlay_new_api(target, lowers, upper, work, userxattr);
-  if (err == 0) return;
-  // Kernels before 5.11 mount overlayfs for the initial namespace's root alone.
-  const std::string refused = "the kernel refused overlayfs in this user namespace (Linux 5.11 allows it)";
-  if (err == EPERM && userxattr) return mount_fuse_overlay(target, lowers, upper, work, refused);
-  if (err != EINVAL && err != ENOSYS) {
-    errno = err;
-    sys_fail("mount overlay at " + target.string() + " (" + std::to_string(lowers.size()) + " layers)");
-  }
+  if (err != EINVAL && err != ENOSYS) return err;
   // Kernels before 6.8: one option string, at most a page long.
   std::string opts = "lowerdir=";
   for (size_t i = 0; i < lowers.size(); ++i) {
@@ -132,9 +125,24 @@ void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, 
   opts += userxattr ? ",redirect_dir=nofollow,metacopy=off,index=off,xino=off,userxattr"
                     : ",redirect_dir=off,metacopy=off,index=off,xino=off";
   if (opts.size() > 4000) throw BuildError("too many layers to mount at once (" + std::to_string(lowers.size()) + ")");
-  if (mount("overlay", target.c_str(), "overlay", 0, opts.c_str()) == 0) return;
-  if (errno == EPERM && userxattr) return mount_fuse_overlay(target, lowers, upper, work, refused);
-  sys_fail("mount overlay at " + target.string());
+  return mount("overlay", target.c_str(), "overlay", 0, opts.c_str()) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
+void mount_overlay(const fs::path& target, const std::vector<fs::path>& lowers, const fs::path& upper, const fs::path& work) {
+  if (overlay_driver() == "fuse-overlayfs")
+    return mount_fuse_overlay(target, lowers, upper, work, "NEMOKIT_OVERLAY=fuse-overlayfs");
+  // In a user namespace (rootless) overlayfs may only use user.* xattrs for its markers.
+  bool userxattr = in_user_namespace();
+  int err = mount_kernel_overlay(target, lowers, upper, work, userxattr);
+  if (err == 0) return;
+  // Kernels before 5.11 mount overlayfs for the initial namespace's root alone.
+  if (err == EPERM && userxattr)
+    return mount_fuse_overlay(target, lowers, upper, work,
+                              "the kernel refused overlayfs in this user namespace (Linux 5.11 allows it)");
+  errno = err;
+  sys_fail("mount overlay at " + target.string() + " (" + std::to_string(lowers.size()) + " layers)");
 }
 
 bool kernel_overlay_usable() {
@@ -149,12 +157,7 @@ bool kernel_overlay_usable() {
     try {
       run_in_child(
           [&] {
-            int err = mount_overlay_new_api(scratch / "mnt", {scratch / "lower"}, scratch / "upper", scratch / "work", true);
-            if (err == EINVAL || err == ENOSYS) {
-              std::string opts = "lowerdir=" + (scratch / "lower").string() + ",upperdir=" + (scratch / "upper").string() +
-                                 ",workdir=" + (scratch / "work").string() + ",userxattr";
-              err = mount("overlay", (scratch / "mnt").c_str(), "overlay", 0, opts.c_str()) == 0 ? 0 : errno;
-            }
+            int err = mount_kernel_overlay(scratch / "mnt", {scratch / "lower"}, scratch / "upper", scratch / "work", true);
             if (err != 0) throw BuildError(std::strerror(err));
           },
           "overlayfs probe", CLONE_NEWNS);
